@@ -1,0 +1,328 @@
+//! Packets: one owned mbuf ([`Mbuf`]) and a fixed-size owned burst ([`Burst`]).
+//!
+//! A [`Burst`] is the unit the fast path moves: up to [`BURST_SIZE`] mbuf pointers in
+//! an inline array (no heap), filled by an rx queue, handed to a tx queue, and freed
+//! in bulk for whatever is left. Both types free their mbufs on drop, so a packet can
+//! only leave by being sent, moved, or freed (and, above this crate, counted).
+
+use std::ptr::NonNull;
+
+use crate::mempool::Mempool;
+use crate::raw;
+
+/// Packets per burst everywhere in Sluice.
+pub const BURST_SIZE: usize = 32;
+
+/// One owned packet buffer. Freed on drop.
+#[derive(Debug)]
+pub struct Mbuf(NonNull<raw::rte_mbuf>);
+
+// SAFETY: an mbuf is owned by exactly one Mbuf value; DPDK allows freeing it on any
+// thread (the mempool is thread-safe).
+unsafe impl Send for Mbuf {}
+
+impl Mbuf {
+    /// Allocate an empty packet from `pool`; `None` when the pool is exhausted.
+    pub fn alloc(pool: &Mempool) -> Option<Mbuf> {
+        // SAFETY: the pool pointer is valid for the process lifetime.
+        NonNull::new(unsafe { raw::rte_pktmbuf_alloc(pool.as_ptr()) }).map(Mbuf)
+    }
+
+    /// Allocate a packet holding a copy of `bytes`; `None` if the pool is empty or the
+    /// bytes do not fit one segment.
+    pub fn from_bytes(pool: &Mempool, bytes: &[u8]) -> Option<Mbuf> {
+        let mut m = Mbuf::alloc(pool)?;
+        m.append(bytes.len())?.copy_from_slice(bytes);
+        Some(m)
+    }
+
+    /// Grow the packet by `len` bytes at its tail and return them; `None` if there is
+    /// no tailroom.
+    pub fn append(&mut self, len: usize) -> Option<&mut [u8]> {
+        let len16 = u16::try_from(len).ok()?;
+        // SAFETY: self.0 is a valid owned mbuf; rte_pktmbuf_append checks tailroom
+        // and returns NULL when it is short.
+        let p = unsafe { raw::rte_pktmbuf_append(self.0.as_ptr(), len16) };
+        // SAFETY: non-null p points at len writable bytes inside this mbuf's buffer,
+        // which we borrow mutably through &mut self.
+        NonNull::new(p).map(|p| unsafe { std::slice::from_raw_parts_mut(p.as_ptr().cast(), len) })
+    }
+
+    /// The packet bytes (first segment).
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: self.0 is a valid owned mbuf.
+        unsafe { seg_data(self.0.as_ptr()) }
+    }
+
+    /// The packet bytes, writable (first segment).
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        // SAFETY: valid owned mbuf, exclusively borrowed.
+        unsafe { seg_data_mut(self.0.as_ptr()) }
+    }
+
+    /// Total packet length over all segments.
+    pub fn pkt_len(&self) -> u32 {
+        // SAFETY: valid owned mbuf; plain field read.
+        unsafe { (*self.0.as_ptr()).pkt_len }
+    }
+
+    /// The port the packet arrived on (as set by the PMD).
+    pub fn port(&self) -> u16 {
+        // SAFETY: valid owned mbuf; plain field read.
+        unsafe { (*self.0.as_ptr()).port }
+    }
+
+    fn into_raw(self) -> *mut raw::rte_mbuf {
+        let p = self.0.as_ptr();
+        std::mem::forget(self);
+        p
+    }
+}
+
+impl Drop for Mbuf {
+    fn drop(&mut self) {
+        // SAFETY: we own this mbuf and drop it exactly once.
+        unsafe { raw::rte_pktmbuf_free(self.0.as_ptr()) }
+    }
+}
+
+/// SAFETY: `m` must be a valid mbuf the caller may read for the returned lifetime.
+unsafe fn seg_data<'a>(m: *const raw::rte_mbuf) -> &'a [u8] {
+    // SAFETY: per the contract, m is valid; buf_addr + data_off is the start of
+    // data_len initialised bytes inside the mbuf's buffer (rte_pktmbuf_mtod).
+    unsafe {
+        let m = &*m;
+        let p = (m.buf_addr as *const u8).add(m.data_off as usize);
+        std::slice::from_raw_parts(p, m.data_len as usize)
+    }
+}
+
+/// SAFETY: `m` must be a valid mbuf the caller may write for the returned lifetime.
+unsafe fn seg_data_mut<'a>(m: *mut raw::rte_mbuf) -> &'a mut [u8] {
+    // SAFETY: as in seg_data, with exclusive access guaranteed by the caller.
+    unsafe {
+        let m = &mut *m;
+        let p = (m.buf_addr as *mut u8).add(m.data_off as usize);
+        std::slice::from_raw_parts_mut(p, m.data_len as usize)
+    }
+}
+
+/// Up to [`BURST_SIZE`] owned packets in an inline array. Frees what it holds on drop.
+pub struct Burst {
+    len: usize,
+    bufs: [*mut raw::rte_mbuf; BURST_SIZE],
+}
+
+// SAFETY: a Burst exclusively owns its mbufs (see Mbuf's Send).
+unsafe impl Send for Burst {}
+
+impl Default for Burst {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Burst {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Burst").field("len", &self.len).finish()
+    }
+}
+
+impl Burst {
+    /// An empty burst.
+    pub const fn new() -> Self {
+        Self {
+            len: 0,
+            bufs: [std::ptr::null_mut(); BURST_SIZE],
+        }
+    }
+
+    /// Packets held.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when it holds no packet.
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Free room left.
+    #[inline(always)]
+    pub fn room(&self) -> usize {
+        BURST_SIZE - self.len
+    }
+
+    /// Add a packet; gives it back if the burst is full.
+    pub fn push(&mut self, m: Mbuf) -> Result<(), Mbuf> {
+        if self.len == BURST_SIZE {
+            return Err(m);
+        }
+        self.bufs[self.len] = m.into_raw();
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Remove and return the last packet.
+    pub fn pop(&mut self) -> Option<Mbuf> {
+        if self.len == 0 {
+            return None;
+        }
+        self.len -= 1;
+        // SAFETY: slots below the old len hold valid owned non-null mbufs; ownership
+        // moves out of the burst as len shrinks.
+        Some(Mbuf(unsafe { NonNull::new_unchecked(self.bufs[self.len]) }))
+    }
+
+    /// Move every packet of `other` to the end of `self`, as many as fit; returns how
+    /// many moved (the rest stay in `other`, at its front).
+    #[inline]
+    pub fn append_from(&mut self, other: &mut Burst) -> usize {
+        let n = other.len.min(self.room());
+        self.bufs[self.len..self.len + n].copy_from_slice(&other.bufs[..n]);
+        self.len += n;
+        other.bufs.copy_within(n..other.len, 0);
+        other.len -= n;
+        n
+    }
+
+    /// The bytes of packet `i` (first segment). Panics if `i >= len`.
+    #[inline]
+    pub fn data(&self, i: usize) -> &[u8] {
+        assert!(i < self.len);
+        // SAFETY: slot i < len holds a valid owned mbuf; borrowed through &self.
+        unsafe { seg_data(self.bufs[i]) }
+    }
+
+    /// The bytes of packet `i`, writable. Panics if `i >= len`.
+    #[inline]
+    pub fn data_mut(&mut self, i: usize) -> &mut [u8] {
+        assert!(i < self.len);
+        // SAFETY: slot i < len holds a valid owned mbuf; borrowed through &mut self.
+        unsafe { seg_data_mut(self.bufs[i]) }
+    }
+
+    /// Total length of packet `i`. Panics if `i >= len`.
+    #[inline]
+    pub fn pkt_len(&self, i: usize) -> u32 {
+        assert!(i < self.len);
+        // SAFETY: slot i < len holds a valid owned mbuf; plain field read.
+        unsafe { (*self.bufs[i]).pkt_len }
+    }
+
+    /// Free every packet; the burst becomes empty. Returns how many were freed.
+    #[inline]
+    pub fn free_all(&mut self) -> usize {
+        let n = self.len;
+        if n > 0 {
+            // SAFETY: slots below len hold valid owned mbufs, freed once: len is
+            // reset before anyone can see them again.
+            unsafe { raw::rte_pktmbuf_free_bulk(self.bufs.as_mut_ptr(), n as u32) };
+            self.len = 0;
+        }
+        n
+    }
+
+    /// Raw slots for the rx path: the pointer to fill and the room.
+    #[inline(always)]
+    pub(crate) fn rx_slots(&mut self) -> (*mut *mut raw::rte_mbuf, usize) {
+        // SAFETY: len <= BURST_SIZE, so the offset stays within the array.
+        (
+            unsafe { self.bufs.as_mut_ptr().add(self.len) },
+            BURST_SIZE - self.len,
+        )
+    }
+
+    /// Record that the rx path filled `n` more slots with owned mbufs.
+    #[inline(always)]
+    pub(crate) fn rx_filled(&mut self, n: usize) {
+        debug_assert!(self.len + n <= BURST_SIZE);
+        self.len += n;
+    }
+
+    /// Raw view for the tx path.
+    #[inline(always)]
+    pub(crate) fn tx_slots(&mut self) -> (*mut *mut raw::rte_mbuf, usize) {
+        (self.bufs.as_mut_ptr(), self.len)
+    }
+
+    /// Record that the first `n` packets were handed over (tx); the rest move to the front.
+    #[inline(always)]
+    pub(crate) fn tx_consumed(&mut self, n: usize) {
+        debug_assert!(n <= self.len);
+        if n < self.len {
+            self.bufs.copy_within(n..self.len, 0);
+        }
+        self.len -= n;
+    }
+}
+
+impl Drop for Burst {
+    fn drop(&mut self) {
+        self.free_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mempool::{Mempool, DEFAULT_DATA_ROOM};
+
+    fn pool(name: &str) -> &'static Mempool {
+        Mempool::create(
+            crate::test_eal::eal(),
+            name,
+            255,
+            0,
+            DEFAULT_DATA_ROOM,
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn mbuf_holds_bytes_and_returns_to_pool_on_drop() {
+        let p = pool("mb_test_bytes");
+        let m = Mbuf::from_bytes(p, &[1, 2, 3, 4, 5]).unwrap();
+        assert_eq!(m.data(), &[1, 2, 3, 4, 5]);
+        assert_eq!(m.pkt_len(), 5);
+        assert_eq!(p.in_use(), 1);
+        drop(m);
+        assert_eq!(p.in_use(), 0);
+    }
+
+    #[test]
+    fn burst_push_pop_append_and_free() {
+        let p = pool("mb_test_burst");
+        let mut a = Burst::new();
+        for i in 0..BURST_SIZE as u8 {
+            a.push(Mbuf::from_bytes(p, &[i]).unwrap()).unwrap();
+        }
+        let extra = Mbuf::from_bytes(p, &[99]).unwrap();
+        assert!(a.push(extra).is_err(), "full burst refuses");
+        assert_eq!(
+            p.in_use(),
+            BURST_SIZE as u32,
+            "refused mbuf was given back and freed"
+        );
+        let mut b = Burst::new();
+        b.push(Mbuf::from_bytes(p, &[200]).unwrap()).unwrap();
+        assert_eq!(b.append_from(&mut a), BURST_SIZE - 1);
+        assert_eq!(a.len(), 1);
+        assert_eq!(
+            a.data(0),
+            &[(BURST_SIZE - 1) as u8],
+            "leftover moved to the front"
+        );
+        assert_eq!(b.data(0), &[200]);
+        assert_eq!(b.data(1), &[0]);
+        b.data_mut(1)[0] = 7;
+        assert_eq!(b.data(1), &[7]);
+        assert_eq!(b.pop().unwrap().data(), &[(BURST_SIZE - 2) as u8]);
+        assert_eq!(b.free_all(), BURST_SIZE - 1);
+        drop(a);
+        assert_eq!(p.in_use(), 0);
+    }
+}
