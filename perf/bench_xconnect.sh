@@ -115,6 +115,7 @@ NCPU=$(nproc)
   die "need two distinct cores < nproc ($NCPU): main $MAIN_CORE, forwarding $FWD_CORE"
 command -v python3 >/dev/null || die "python3 not found"
 command -v stdbuf >/dev/null || die "stdbuf (coreutils) not found"
+command -v taskset >/dev/null || die "taskset (util-linux) not found"
 if [[ $ONLY != sluiced ]]; then
   command -v "$TESTPMD" >/dev/null || die "dpdk-testpmd not found (apt-get install dpdk), or set TESTPMD="
 fi
@@ -176,7 +177,12 @@ trap 'exit 143' TERM
 trap '' PIPE   # a dead testpmd must make our write fail, not kill the script
 
 # ------------------------------------------------------------------------------ helpers ------
-now() { date +%s.%N; }
+# This script and everything it forks (python, grep, sleep) stay on the main core, so that the
+# harness never competes with the forwarding thread; DPDK processes get both cores back.
+taskset -p -c "$MAIN_CORE" $$ >/dev/null || die "cannot pin the harness to core $MAIN_CORE"
+# (Start them as `taskset ... cmd &`, never through a shell function: $! must be the DPDK
+# process itself, for /proc/<pid>/task and for signals.)
+now() { echo "$EPOCHREALTIME"; }
 fcalc() { python3 -c "import sys; print($1)"; }
 mem_mb_for() {  # EAL memory for a pool of $1 mbufs: ~2.5 KiB/mbuf (2176 data room + headers)
   echo $(( ((($1 * 2560) >> 20) + 320 + 63) / 64 * 64 ))
@@ -184,7 +190,7 @@ mem_mb_for() {  # EAL memory for a pool of $1 mbufs: ~2.5 KiB/mbuf (2176 data ro
 
 # The forwarding thread: the task of PID that has used the most CPU (a busy-polling lcore).
 fwd_tid() {
-  local pid=$1 best="" bestt=-1 t f rest
+  local pid=$1 best="" bestt=-1 t f rest a
   for f in /proc/"$pid"/task/*/stat; do
     [[ -r $f ]] || continue
     rest=$(<"$f") 2>/dev/null || continue
@@ -205,18 +211,23 @@ win_begin() {
   W_PID=$1; W_TID=$(fwd_tid "$1"); W_T0=$(now)
   W_RQ0=$(rq_wait_ns "$W_PID" "$W_TID"); W_ST0=$(steal_ticks)
 }
-win_end() {
-  local t1 rq1 st1
-  t1=$(now); rq1=$(rq_wait_ns "$W_PID" "$W_TID"); st1=$(steal_ticks)
-  W_RQ_PCT=$(fcalc "'%.2f' % (($rq1 - $W_RQ0) / 1e9 / ($t1 - $W_T0) * 100)")
-  W_STEAL_PCT=$(fcalc "'%.2f' % (($st1 - $W_ST0) / $CLK_TCK / ($t1 - $W_T0) * 100)")
+win_end() {  # sample now (cheap), compute later with win_calc
+  W_T1=$(now); W_RQ1=$(rq_wait_ns "$W_PID" "$W_TID"); W_ST1=$(steal_ticks)
+}
+win_calc() {
+  W_RQ_PCT=$(fcalc "'%.2f' % (($W_RQ1 - $W_RQ0) / 1e9 / ($W_T1 - $W_T0) * 100)")
+  W_STEAL_PCT=$(fcalc "'%.2f' % (($W_ST1 - $W_ST0) / $CLK_TCK / ($W_T1 - $W_T0) * 100)")
 }
 flags_for() {  # flags_for RQ_PCT STEAL_PCT -> C/S letters
   fcalc "('C' if $1 > $CONTENDED_PCT else '') + ('S' if $2 > $CONTENDED_PCT else '')"
 }
 
-sleep_until() {  # sleep_until EPOCH_SECONDS
-  local d; d=$(fcalc "max(0.0, $1 - $(now))"); sleep "$d"
+now_us() { echo "${EPOCHREALTIME/./}"; }  # integer microseconds, no fork
+sec_us() { awk -v s="$1" 'BEGIN {printf "%d", s * 1000000}'; }
+sleep_until_us() {  # sleep_until_us EPOCH_MICROSECONDS
+  local d=$(($1 - ${EPOCHREALTIME/./}))
+  ((d > 0)) && sleep "$(printf '%d.%06d' $((d / 1000000)) $((d % 1000000)))"
+  return 0
 }
 
 # ---------------------------------------------------------------------------- memory mode ---
@@ -279,12 +290,12 @@ eal_common() {  # eal_common PREFIX MEM_MB PCAP -> EAL array
 # preloaded), `start`, warm up, `show port stats all` (baseline), wait S, `show port stats all`:
 # the second show's "Tx-pps (since last show)" of port 1 is testpmd's TSC-timed window rate.
 tp_prompts() { grep -o 'testpmd> ' "$1" 2>/dev/null | wc -l; }
-tp_wait_prompt() {  # tp_wait_prompt LOG N TIMEOUT
-  local deadline; deadline=$(fcalc "$(now) + $3")
+tp_wait_prompt() {  # tp_wait_prompt LOG N TIMEOUT_SECONDS
+  local deadline=$(( ${EPOCHREALTIME/./} + $3 * 1000000 ))
   while (($(tp_prompts "$1") < $2)); do
     kill -0 "$CHILD_PID" 2>/dev/null || return 1
-    python3 -c "import sys; sys.exit(0 if $(now) < $deadline else 1)" || return 1
-    sleep 0.1
+    ((${EPOCHREALTIME/./} < deadline)) || return 1
+    sleep 0.05
   done
 }
 tp_send() { printf '%s\n' "$1" >&"$TP_FD"; }
@@ -301,19 +312,20 @@ run_testpmd() {  # run_testpmd PCAP PACKETS TAG -> R_* results
   R_OK=0 R_MPPS="" R_WIN="" R_CPP="-" R_RQ="" R_STEAL="" R_FLAGS="" R_NOTE=""
   echo "$TESTPMD ${EAL[*]} -- ${app[*]}" >"$logf.cmd"
   rm -f "$fifo"; mkfifo "$fifo"
-  stdbuf -oL -eL "$TESTPMD" "${EAL[@]}" -- "${app[@]}" <"$fifo" >"$logf" 2>&1 &
+  taskset -c "$MAIN_CORE,$FWD_CORE" stdbuf -oL -eL "$TESTPMD" "${EAL[@]}" -- "${app[@]}" <"$fifo" >"$logf" 2>&1 &
   CHILD_PID=$!
-  exec {TP_FD}>"$fifo"
+  exec {TP_FD}>"$fifo"   # blocks until testpmd's stdin redirection opens the FIFO
   if ! tp_wait_prompt "$logf" 1 "$START_TIMEOUT"; then
     R_NOTE="testpmd did not reach its prompt: $(tail -n 3 "$logf" | tr '\n,' '  ')"
   else
     tp_send start; tp_wait_prompt "$logf" 2 30 || true
     sleep "$WARMUP_S"
     win_begin "$CHILD_PID"
-    tp_send "show port stats all"; tw=$(now); tp_wait_prompt "$logf" 3 30 || true
-    sleep_until "$(fcalc "$tw + $MEASURE_S")"
+    tp_send "show port stats all"; tw=$(now_us); tp_wait_prompt "$logf" 3 30 || true
+    sleep_until_us $((tw + $(sec_us "$MEASURE_S")))
     win_end
-    tp_send "show port stats all"; tw=$(fcalc "$(now) - $tw"); tp_wait_prompt "$logf" 4 30 || true
+    tp_send "show port stats all"; tw=$(($(now_us) - tw)); win_calc
+    tp_wait_prompt "$logf" 4 30 || true
     tp_send stop; tp_wait_prompt "$logf" 5 30 || true
     tp_send quit
   fi
@@ -327,7 +339,7 @@ run_testpmd() {  # run_testpmd PCAP PACKETS TAG -> R_* results
   local k v
   while IFS='=' read -r k v; do P[$k]=$v; done < <(python3 "$PARSE" testpmd "$logf" --tx-port 1)
   if [[ ${P[ok]:-0} == 1 ]]; then
-    R_OK=1; R_MPPS=${P[mpps]}; R_WIN=$(fcalc "'%.3f' % $tw"); R_CPP=${P[cpp]}
+    R_OK=1; R_MPPS=${P[mpps]}; R_WIN=$(fcalc "'%.3f' % ($tw / 1e6)"); R_CPP=${P[cpp]}
     ((${P[nombuf]:-0} > 0)) && R_FLAGS+="N" && R_NOTE="rx_nombuf=${P[nombuf]}"
   else
     R_NOTE="parse: ${P[error]:-unknown}"
@@ -371,7 +383,8 @@ EOF
 }
 
 sl_forwarding() {  # true once a stats line shows port "out" with tx_packets > 0
-  grep -Eq '^stats .*port=out .*tx_packets=[1-9]' "$1" 2>/dev/null
+  awk '/^stats / && / port=out( |$)/ && / tx_packets=[1-9]/ {found=1; exit} END {exit !found}' \
+    "$1" 2>/dev/null
 }
 
 run_sluiced() {  # run_sluiced PCAP PACKETS TAG -> R_* results
@@ -386,12 +399,11 @@ run_sluiced() {  # run_sluiced PCAP PACKETS TAG -> R_* results
   R_OK=0 R_MPPS="" R_WIN="" R_CPP="-" R_RQ="" R_STEAL="" R_FLAGS="" R_NOTE=""
   local cmd=("$SLUICED" --config "$cfg" --duration "$dur" --stats-interval "$INTERVAL" --stats-json "$js")
   echo "${cmd[*]}" >"$out.cmd"
-  "${cmd[@]}" >"$out" 2>"$err" &
+  taskset -c "$MAIN_CORE,$FWD_CORE" "${cmd[@]}" >"$out" 2>"$err" &
   CHILD_PID=$!
-  local deadline; deadline=$(fcalc "$(now) + $START_TIMEOUT")
+  local deadline=$(( ${EPOCHREALTIME/./} + START_TIMEOUT * 1000000 ))
   while ! sl_forwarding "$out"; do
-    if ! kill -0 "$CHILD_PID" 2>/dev/null ||
-       ! python3 -c "import sys; sys.exit(0 if $(now) < $deadline else 1)"; then
+    if ! kill -0 "$CHILD_PID" 2>/dev/null || ((${EPOCHREALTIME/./} >= deadline)); then
       R_NOTE="no forwarding seen in stats lines: $(tail -n 3 "$err" "$out" 2>/dev/null | tr '\n,' '  ')"
       break
     fi
@@ -399,7 +411,7 @@ run_sluiced() {  # run_sluiced PCAP PACKETS TAG -> R_* results
   done
   if [[ -z $R_NOTE ]]; then
     sleep "$WARMUP_S"
-    win_begin "$CHILD_PID"; sleep "$MEASURE_S"; win_end
+    win_begin "$CHILD_PID"; sleep "$MEASURE_S"; win_end; win_calc
     R_RQ=$W_RQ_PCT; R_STEAL=$W_STEAL_PCT
     # Let --duration end the run; stop it ourselves if it overstays.
     local i
@@ -466,7 +478,7 @@ META=(--meta "date=$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
       --meta "devices=net_pcap0 rx_pcap=<profile>.pcap infinite_rx=1 -> net_null0 no-rx=1; ${FRAME_SIZE}-byte frames (+FCS on the wire)"
       --meta "memory=$MODE; mbufs = packets in pcap + $WORKING_MBUFS; cores: main $MAIN_CORE forwarding $FWD_CORE"
       --meta "method=$ROUNDS interleaved rounds (testpmd then sluiced), ${MEASURE_S}s window after ${WARMUP_S}s warm-up, flagged runs retried up to $RETRIES times (flag threshold $CONTENDED_PCT%)"
-      --meta "testpmd=io forwarding, -i via FIFO, --no-flush-rx$( ((TESTPMD_CYCLES)) && echo ', --record-core-cycles')")
+      --meta "testpmd=io forwarding, -i via FIFO, --no-flush-rx$( ((TESTPMD_CYCLES)) && echo ', --record-core-cycles' || true)")
 echo
 python3 "$PARSE" report "$CSV" --md "$MD" "${META[@]}"
 echo

@@ -66,6 +66,32 @@ impl Eal {
         *EAL.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The EAL for a test binary: no hugepages, no shared config, no PCI scan, 256 MB,
+    /// main lcore 0, and a file prefix unique to the process, so test binaries can run
+    /// side by side. Every test of one binary shares it. Panics if EAL init fails.
+    pub fn for_tests(program: &str) -> &'static Eal {
+        let args: Vec<String> = [
+            program,
+            "--no-huge",
+            "--no-shconf",
+            "-m",
+            "256",
+            "--no-pci",
+            "--no-telemetry",
+            "--log-level=*:warning",
+            "-l",
+            "0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([format!("--file-prefix={program}-{}", std::process::id())])
+        .collect();
+        match Eal::get() {
+            Some(eal) => eal,
+            None => Eal::init_once(&args).unwrap_or_else(|e| panic!("test EAL init failed: {e}")),
+        }
+    }
+
     /// The arguments the EAL was initialised with.
     pub fn args(&self) -> &[String] {
         &self.args

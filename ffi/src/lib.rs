@@ -69,25 +69,8 @@ pub fn runtime_version() -> String {
 
 #[cfg(test)]
 pub(crate) mod test_eal {
-    //! One EAL per test binary (EAL cannot be initialised twice in a process).
-    use crate::eal::Eal;
-
-    /// The shared test EAL: no hugepages, no shared config, a unique file prefix.
-    pub fn eal() -> &'static Eal {
-        let prefix = format!("sluice-ffi-test-{}", std::process::id());
-        Eal::init_once(&[
-            "sluice-ffi-test".into(),
-            "--no-huge".into(),
-            "--no-shconf".into(),
-            "-m".into(),
-            "256".into(),
-            "--no-pci".into(),
-            "--no-telemetry".into(),
-            "--log-level=*:warning".into(),
-            format!("--file-prefix={prefix}"),
-            "-l".into(),
-            "0".into(),
-        ])
-        .expect("test EAL init")
+    /// The shared EAL of this crate's unit tests.
+    pub fn eal() -> &'static crate::eal::Eal {
+        crate::eal::Eal::for_tests("sluice-ffi-test")
     }
 }

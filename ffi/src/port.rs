@@ -153,21 +153,25 @@ impl Port {
             .collect();
         let id = match new_ports.as_slice() {
             [id] => *id,
-            [] => return Err(DpdkError::new(
-                "rte_dev_probe",
-                format!(
+            [] => {
+                return Err(DpdkError::new(
+                    "rte_dev_probe",
+                    format!(
                     "{subject}: probed, but the device created no ethdev port (already attached?)"
                 ),
-                libc::ENODEV,
-            )),
-            many => return Err(DpdkError::new(
-                "rte_dev_probe",
-                format!(
+                    libc::ENODEV,
+                ))
+            }
+            many => {
+                return Err(DpdkError::new(
+                    "rte_dev_probe",
+                    format!(
                     "{subject}: the device created {} ports {many:?}; name one port per devargs",
                     many.len()
                 ),
-                libc::EINVAL,
-            )),
+                    libc::EINVAL,
+                ))
+            }
         };
         Ok(Port {
             id: PortId(id),

@@ -1,0 +1,124 @@
+//! Egress batching: one pending [`Burst`] and one tx queue per output port, owned by
+//! a worker.
+//!
+//! Stages move packets in with [`Egress::send`]; the worker calls [`Egress::flush`]
+//! once per loop iteration, which issues one `tx_burst` per port that has packets.
+//! Whatever a device does not take is freed and counted as
+//! [`DropReason::TxQueueFull`] (no retry loop: a worker never waits on a device).
+//! Packets for a port this worker has no tx queue on are counted as
+//! [`DropReason::NoRoute`].
+
+use dpdk_sys::port::TxQueue;
+
+use crate::stats::{DropReason, WorkerStats};
+use crate::{Burst, PortIndex};
+
+struct EgressPort {
+    txq: Option<TxQueue>,
+    pending: Burst,
+}
+
+/// A worker's output side: per-port tx queue and pending batch.
+pub struct Egress {
+    ports: Box<[EgressPort]>,
+    /// Bit i set: port i has pending packets (ports beyond 64 are always scanned).
+    dirty: u64,
+}
+
+impl std::fmt::Debug for Egress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Egress")
+            .field("ports", &self.ports.len())
+            .finish()
+    }
+}
+
+impl Egress {
+    /// `txqs[i]` is this worker's tx queue on port index `i` (`None`: no queue there).
+    pub fn new(txqs: Vec<Option<TxQueue>>) -> Self {
+        Self {
+            ports: txqs
+                .into_iter()
+                .map(|txq| EgressPort {
+                    txq,
+                    pending: Burst::new(),
+                })
+                .collect(),
+            dirty: 0,
+        }
+    }
+
+    /// Move every packet of `burst` to `port`'s pending batch, flushing it when full.
+    #[inline]
+    pub fn send(&mut self, port: PortIndex, burst: &mut Burst, stats: &WorkerStats) {
+        let Some(p) = self.ports.get_mut(port) else {
+            stats.drop_packets(DropReason::NoRoute, burst.free_all());
+            return;
+        };
+        if p.txq.is_none() {
+            stats.drop_packets(DropReason::NoRoute, burst.free_all());
+            return;
+        }
+        p.pending.append_from(burst);
+        while !burst.is_empty() {
+            Self::flush_port(p, port, stats);
+            p.pending.append_from(burst);
+        }
+        if port < 64 {
+            self.dirty |= 1 << port;
+        } else {
+            self.dirty = u64::MAX;
+        }
+    }
+
+    /// Send every pending batch; free and count what the devices refuse.
+    #[inline]
+    pub fn flush(&mut self, stats: &WorkerStats) {
+        if self.dirty == 0 {
+            return;
+        }
+        if self.dirty == u64::MAX || self.ports.len() > 64 {
+            for (i, p) in self.ports.iter_mut().enumerate() {
+                Self::flush_port(p, i, stats);
+            }
+        } else {
+            let mut d = self.dirty;
+            while d != 0 {
+                let i = d.trailing_zeros() as usize;
+                d &= d - 1;
+                Self::flush_port(&mut self.ports[i], i, stats);
+            }
+        }
+        self.dirty = 0;
+    }
+
+    #[inline(always)]
+    fn flush_port(p: &mut EgressPort, index: PortIndex, stats: &WorkerStats) {
+        if p.pending.is_empty() {
+            return;
+        }
+        let Some(txq) = p.txq.as_mut() else {
+            stats.drop_packets(DropReason::NoRoute, p.pending.free_all());
+            return;
+        };
+        let sent = txq.tx_burst(&mut p.pending);
+        stats.tx_packets.add(sent as u64);
+        stats.port_tx(index, sent);
+        let refused = p.pending.free_all();
+        if refused > 0 {
+            stats.drop_packets(DropReason::TxQueueFull, refused);
+        }
+    }
+
+    /// Give back the tx queue handles (so control can stop the ports); pending packets
+    /// are flushed first.
+    pub fn into_queues(mut self, stats: &WorkerStats) -> Vec<Option<TxQueue>> {
+        self.dirty = u64::MAX;
+        self.flush(stats);
+        std::mem::take(&mut self.ports)
+            .into_vec()
+            .into_iter()
+            .map(|p| p.txq)
+            .collect()
+    }
+}
