@@ -159,14 +159,15 @@ def _span(vals, fmt="%.2f"):
 
 def report(csv_path, md_path, meta):
     with open(csv_path, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("accepted") == "1"]
+        all_rows = list(csv.DictReader(f))
+    rows = [r for r in all_rows if r.get("accepted") == "1"]
     profiles = []
     for r in rows:
         if r["profile"] not in profiles:
             profiles.append(r["profile"])
     header = ["flows", "pkts in pcap", "testpmd Mpps med (min–max)",
               "sluiced Mpps med (min–max)", "sluiced/testpmd med (min–max)",
-              "sluiced cyc/pkt", "testpmd cyc/pkt", "rounds", "flagged runs"]
+              "sluiced cyc/pkt", "testpmd cyc/pkt", "rounds", "flagged / failed runs"]
     table = []
     for prof in profiles:
         pr = [r for r in rows if r["profile"] == prof]
@@ -186,6 +187,9 @@ def report(csv_path, md_path, meta):
         flagged = ["%s r%s %s" % (r["side"], r["round"], r["flags"]) for r in pr
                    if r["flags"] not in ("", "-")]
         failed = ["%s r%s failed" % (r["side"], r["round"]) for r in pr if r["ok"] != "1"]
+        retried = sum(1 for r in all_rows if r["profile"] == prof and r.get("accepted") != "1")
+        if retried:
+            failed.append("%d flagged run(s) retried" % retried)
         nrounds = len({r["round"] for r in pr})
         table.append([prof, pr[0]["packets"], _span(tp), _span(sl), _span(ratios, "%.3f"),
                       _span(scpp, "%.1f"), _span(tcpp, "%.1f"), str(nrounds),

@@ -1,1 +1,28 @@
-//! control
+//! The control side of Sluice: everything that is not the per-packet fast path.
+//!
+//! * [`config`]: the TOML configuration and its validation.
+//! * [`eal_args`]: EAL arguments from the configuration, with host checks (hugepages).
+//! * [`placement`]: which worker polls which rx queue.
+//! * [`dataplane`]: brings ports and workers up, reads their counters, stops them.
+//! * [`report`]: counters as human tables, interval lines and JSON.
+//! * [`daemon`]: the `sluiced` program.
+//! * [`demo`]: the embedded default configuration `make run` uses.
+#![deny(unsafe_code)]
+
+pub mod config;
+pub mod daemon;
+pub mod dataplane;
+pub mod demo;
+pub mod eal_args;
+pub mod pcap;
+pub mod placement;
+pub mod report;
+
+/// What the binary was built from, for `--version` and reports.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildInfo {
+    /// The crate version.
+    pub version: &'static str,
+    /// The git revision, or "unknown".
+    pub git_rev: &'static str,
+}

@@ -202,9 +202,12 @@ pub fn spawn<P: BurstProcessor + 'static>(
     mut worker: Worker<P>,
     stop: Arc<AtomicBool>,
 ) -> Result<WorkerHandle<P>, SpawnError> {
-    // core_affinity panics on ids beyond the CPU set size: check membership first.
-    let allowed = core_affinity::get_core_ids().unwrap_or_default();
-    if !allowed.iter().any(|c| c.id == core) {
+    // core_affinity panics on ids beyond the kernel's CPU set size (CPU_SETSIZE,
+    // 1024). Membership in the process's set is not checked here: after EAL init the
+    // calling thread is pinned to the main lcore, so its own mask says nothing about
+    // the cores workers may use; sched_setaffinity itself refuses unusable cores.
+    const CPU_SETSIZE: usize = 1024;
+    if core >= CPU_SETSIZE {
         return Err(SpawnError::Pin(core));
     }
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), SpawnError>>(1);

@@ -1,0 +1,472 @@
+//! The `sluiced` configuration file (TOML). See `docs/config.md` for the reference.
+//!
+//! Parsing rejects unknown keys (a typo must not silently become a default), and
+//! [`Config::validate`] checks everything that can be checked before DPDK starts:
+//! names, cross-connect references, queue counts, and the core list against the
+//! machine's CPUs. Every error says which key is wrong and what would be right.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// A configuration error, with a message meant for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(msg.into()))
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// EAL options.
+    #[serde(default)]
+    pub eal: EalConfig,
+    /// The packet mempool.
+    #[serde(default)]
+    pub mempool: MempoolConfig,
+    /// Worker and control cores.
+    pub workers: WorkersConfig,
+    /// Ports, in order (their index is their position).
+    #[serde(default, rename = "port")]
+    pub ports: Vec<PortConfig>,
+    /// Cross-connect entries: every packet from `from` leaves on `to`.
+    #[serde(default, rename = "xconnect")]
+    pub xconnects: Vec<XConnectConfig>,
+}
+
+/// `[eal]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EalConfig {
+    /// Use hugepages (production). `false` runs with `--no-huge` (tests, demos).
+    pub hugepages: bool,
+    /// Memory to reserve, in MB (`-m`).
+    pub memory_mb: u32,
+    /// EAL `--file-prefix`; default `sluiced-<pid>`. Must be unique per process.
+    pub file_prefix: Option<String>,
+    /// More EAL arguments, verbatim (e.g. `--no-pci`, `--log-level=*:info`).
+    pub extra_args: Vec<String>,
+}
+
+impl Default for EalConfig {
+    fn default() -> Self {
+        Self {
+            hugepages: true,
+            memory_mb: 1024,
+            file_prefix: None,
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+/// `[mempool]`
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MempoolConfig {
+    /// Mbufs in the pool; default: enough for every descriptor ring plus worker
+    /// caches and bursts (see [`Config::default_mbufs`]). A `net_pcap` port with
+    /// `infinite_rx=1` preloads its whole file into this pool: size it for that.
+    pub mbufs: Option<u32>,
+    /// Per-lcore cache size.
+    pub cache_size: u32,
+    /// Data room per mbuf in bytes (packet + 128 headroom).
+    pub data_room: u16,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        Self {
+            mbufs: None,
+            cache_size: 256,
+            data_room: dpdk_sys::mempool::DEFAULT_DATA_ROOM,
+        }
+    }
+}
+
+/// `[workers]`
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WorkersConfig {
+    /// Worker cores: a list (`[1, 2]`) or a string (`"1-3,6"`).
+    pub cores: CoreList,
+    /// The control core (EAL main lcore); default: the lowest online core that is
+    /// not a worker core.
+    pub control_core: Option<usize>,
+}
+
+/// A core list as written in the file.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum CoreList {
+    /// `[1, 2, 3]`
+    List(Vec<usize>),
+    /// `"1-3,6"`
+    Text(String),
+}
+
+impl CoreList {
+    /// The cores, in order, or an error naming the bad part.
+    pub fn cores(&self) -> Result<Vec<usize>, ConfigError> {
+        match self {
+            CoreList::List(v) => Ok(v.clone()),
+            CoreList::Text(s) => parse_core_list(s),
+        }
+    }
+}
+
+/// Parse `"1-3,6"` into `[1, 2, 3, 6]`.
+pub fn parse_core_list(s: &str) -> Result<Vec<usize>, ConfigError> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim) {
+        let bad = || {
+            ConfigError(format!(
+                "workers.cores: {part:?} in {s:?} is not a core number or range like \"1-3\""
+            ))
+        };
+        if let Some((a, b)) = part.split_once('-') {
+            let a: usize = a.trim().parse().map_err(|_| bad())?;
+            let b: usize = b.trim().parse().map_err(|_| bad())?;
+            if a > b {
+                return Err(bad());
+            }
+            out.extend(a..=b);
+        } else {
+            out.push(part.parse().map_err(|_| bad())?);
+        }
+    }
+    Ok(out)
+}
+
+/// `[[port]]`
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PortConfig {
+    /// Sluice's name for the port (unique).
+    pub name: String,
+    /// DPDK devargs: a vdev (`net_pcap0,rx_pcap=in.pcap`, `net_tap0,iface=sl0`,
+    /// `net_null0`, `net_ring0`, `net_vhost0,iface=/tmp/vh.sock`, `net_af_xdp0,iface=eth0`,
+    /// `net_memif0`) or a PCI address of a NIC bound to vfio-pci.
+    pub devargs: String,
+    /// Receive queues.
+    #[serde(default = "one")]
+    pub rx_queues: u16,
+    /// Transmit queues; default and minimum: one per worker.
+    pub tx_queues: Option<u16>,
+    /// Descriptors per rx queue.
+    #[serde(default = "descriptors")]
+    pub rx_descriptors: u16,
+    /// Descriptors per tx queue.
+    #[serde(default = "descriptors")]
+    pub tx_descriptors: u16,
+    /// MTU; default: the device's.
+    pub mtu: Option<u16>,
+}
+
+fn one() -> u16 {
+    1
+}
+
+fn descriptors() -> u16 {
+    1024
+}
+
+/// `[[xconnect]]`
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct XConnectConfig {
+    /// Input port name.
+    pub from: String,
+    /// Output port name.
+    pub to: String,
+}
+
+/// The checked core plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorePlan {
+    /// Worker cores, one worker each.
+    pub workers: Vec<usize>,
+    /// The control core.
+    pub control: usize,
+}
+
+impl Config {
+    /// Parse a configuration from TOML text. `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(format!("{origin}: {e}")))
+    }
+
+    /// Read and parse a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Index of the port named `name`.
+    pub fn port_index(&self, name: &str) -> Option<usize> {
+        self.ports.iter().position(|p| p.name == name)
+    }
+
+    /// Check the configuration against itself and the machine's `online` cores.
+    pub fn validate(&self, online: &[usize]) -> Result<CorePlan, ConfigError> {
+        let plan = self.core_plan(online)?;
+        if self.ports.is_empty() {
+            return err("no [[port]] configured: add at least one port with a name and devargs");
+        }
+        let mut names = HashSet::new();
+        for (i, p) in self.ports.iter().enumerate() {
+            if p.name.is_empty() || p.name.contains(char::is_whitespace) {
+                return err(format!(
+                    "port #{}: name {:?} must be non-empty without spaces",
+                    i + 1,
+                    p.name
+                ));
+            }
+            if !names.insert(p.name.as_str()) {
+                return err(format!("port {:?} is defined twice", p.name));
+            }
+            if p.devargs.trim().is_empty() {
+                return err(format!(
+                    "port {:?}: devargs is empty (e.g. \"net_null0\" or a PCI address)",
+                    p.name
+                ));
+            }
+            if p.rx_queues == 0 {
+                return err(format!("port {:?}: rx_queues must be at least 1", p.name));
+            }
+            let workers = plan.workers.len() as u16;
+            if let Some(tx) = p.tx_queues {
+                if tx < workers {
+                    return err(format!(
+                        "port {:?}: tx_queues = {tx}, but each of the {workers} workers needs its own tx queue",
+                        p.name
+                    ));
+                }
+            }
+        }
+        let mut devs = HashSet::new();
+        for p in &self.ports {
+            let dev = p.devargs.split(',').next().unwrap_or("").trim();
+            if !devs.insert(dev) {
+                return err(format!(
+                    "port {:?}: device {dev:?} is used by another port",
+                    p.name
+                ));
+            }
+        }
+        let mut froms = HashSet::new();
+        for x in &self.xconnects {
+            for end in [&x.from, &x.to] {
+                if self.port_index(end).is_none() {
+                    return err(format!(
+                        "xconnect {:?} -> {:?}: unknown port {end:?} (ports: {})",
+                        x.from,
+                        x.to,
+                        self.ports
+                            .iter()
+                            .map(|p| p.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+            if !froms.insert(x.from.as_str()) {
+                return err(format!("xconnect: port {:?} has two destinations", x.from));
+            }
+        }
+        Ok(plan)
+    }
+
+    fn core_plan(&self, online: &[usize]) -> Result<CorePlan, ConfigError> {
+        let workers = self.workers.cores.cores()?;
+        let online_s = format_cores(online);
+        if workers.is_empty() {
+            return err("workers.cores is empty: name at least one worker core");
+        }
+        let mut seen = HashSet::new();
+        for &c in &workers {
+            if !online.contains(&c) {
+                return err(format!("workers.cores: core {c} is not available to this process (available: {online_s})"));
+            }
+            if !seen.insert(c) {
+                return err(format!("workers.cores: core {c} is listed twice"));
+            }
+        }
+        let control = match self.workers.control_core {
+            Some(c) if !online.contains(&c) => {
+                return err(format!("workers.control_core: core {c} is not available (available: {online_s})"))
+            }
+            Some(c) if workers.contains(&c) => {
+                return err(format!(
+                    "workers.control_core: core {c} is also a worker core; a polling worker would starve control"
+                ))
+            }
+            Some(c) => c,
+            None => *online.iter().find(|c| !workers.contains(c)).ok_or_else(|| {
+                ConfigError(format!(
+                    "every available core ({online_s}) is a worker core: leave one for control (workers.control_core)"
+                ))
+            })?,
+        };
+        Ok(CorePlan { workers, control })
+    }
+
+    /// The default mempool size: every rx and tx descriptor, plus each worker's
+    /// mempool cache and a few bursts in flight, plus slack.
+    pub fn default_mbufs(&self, workers: usize) -> u32 {
+        let rings: u32 = self
+            .ports
+            .iter()
+            .map(|p| {
+                let tx = u32::from(p.tx_queues.unwrap_or(workers as u16));
+                u32::from(p.rx_queues) * u32::from(p.rx_descriptors)
+                    + tx * u32::from(p.tx_descriptors)
+            })
+            .sum();
+        let per_worker = self.mempool.cache_size + 4 * 32 * (self.ports.len() as u32 + 1);
+        rings + (workers as u32 + 1) * per_worker + 4096
+    }
+}
+
+/// `[0, 1, 2, 5]` as `"0-2,5"`.
+pub fn format_cores(cores: &[usize]) -> String {
+    let mut v = cores.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j {
+            v[i].to_string()
+        } else {
+            format!("{}-{}", v[i], v[j])
+        });
+        i = j + 1;
+    }
+    if out.is_empty() {
+        "none".into()
+    } else {
+        out.join(",")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+        [workers]
+        cores = [1]
+        [[port]]
+        name = "in"
+        devargs = "net_null0"
+        [[port]]
+        name = "out"
+        devargs = "net_null1,no-rx=1"
+        [[xconnect]]
+        from = "in"
+        to = "out"
+    "#;
+
+    fn check(text: &str) -> Result<CorePlan, ConfigError> {
+        Config::parse(text, "test.toml")?.validate(&[0, 1])
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults_and_a_control_core() {
+        let c = Config::parse(BASE, "t").unwrap();
+        assert!(c.eal.hugepages);
+        assert_eq!(c.ports[1].rx_queues, 1);
+        assert_eq!(c.ports[1].rx_descriptors, 1024);
+        assert_eq!(
+            c.validate(&[0, 1]).unwrap(),
+            CorePlan {
+                workers: vec![1],
+                control: 0
+            }
+        );
+        // 2 ports x (1024 rx + 1024 tx) + 2 x (256 + 4*32*3) + 4096
+        assert_eq!(c.default_mbufs(1), 4096 + 2 * (256 + 384) + 4096);
+    }
+
+    #[test]
+    fn core_lists_parse_as_text_or_list() {
+        assert_eq!(parse_core_list("1-3,6").unwrap(), vec![1, 2, 3, 6]);
+        assert!(parse_core_list("3-1").is_err());
+        assert!(parse_core_list("a").unwrap_err().0.contains("\"a\""));
+        assert_eq!(format_cores(&[5, 0, 1, 2]), "0-2,5");
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_fix() {
+        let cases: &[(&str, &str)] = &[
+            (
+                &BASE.replace("cores = [1]", "cores = [7]"),
+                "core 7 is not available to this process (available: 0-1)",
+            ),
+            (
+                &BASE.replace("cores = [1]", "cores = [0, 1]"),
+                "leave one for control",
+            ),
+            (
+                &BASE.replace("cores = [1]", "cores = [1, 1]"),
+                "core 1 is listed twice",
+            ),
+            (
+                &BASE.replace("cores = [1]", "cores = \"1-x\""),
+                "is not a core number or range",
+            ),
+            (
+                &BASE.replace("cores = [1]", "cores = [1]\ncontrol_core = 1"),
+                "also a worker core",
+            ),
+            (
+                &BASE.replace("to = \"out\"", "to = \"nowhere\""),
+                "unknown port \"nowhere\" (ports: in, out)",
+            ),
+            (
+                &BASE.replace("name = \"out\"", "name = \"in\""),
+                "port \"in\" is defined twice",
+            ),
+            (
+                &BASE.replace("net_null1,no-rx=1", "net_null0,no-rx=1"),
+                "device \"net_null0\" is used by another port",
+            ),
+            (
+                &BASE.replace("[[xconnect]]", "[[xconnect]]\nbogus = 1"),
+                "unknown field `bogus`",
+            ),
+            (
+                &format!("{BASE}\n[[xconnect]]\nfrom = \"in\"\nto = \"in\""),
+                "has two destinations",
+            ),
+            (
+                &BASE.replace(
+                    "devargs = \"net_null0\"",
+                    "devargs = \"net_null0\"\ntx_queues = 0",
+                ),
+                "needs its own tx queue",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = check(text).unwrap_err();
+            assert!(e.0.contains(want), "want {want:?} in {e}");
+        }
+    }
+
+    #[test]
+    fn toml_syntax_errors_carry_the_file_name_and_position() {
+        let e = Config::parse("[workers\ncores = 1", "my.toml").unwrap_err();
+        assert!(e.0.starts_with("my.toml: "), "{e}");
+        assert!(e.0.contains("line 1"), "{e}");
+    }
+}

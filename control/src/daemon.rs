@@ -1,0 +1,187 @@
+//! `sluiced`: parse arguments, load and check the configuration, initialise the EAL,
+//! start the data plane, print counters, and stop cleanly on SIGINT/SIGTERM (a second
+//! signal exits at once).
+//!
+//! Exit status: 0 after a clean stop; 2 for a configuration or host-setup problem
+//! (bad file, bad core list, missing hugepages); 1 for a failure at run time (EAL,
+//! port attach/start, worker start, shutdown).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use dpdk_sys::eal::Eal;
+
+use crate::config::Config;
+use crate::dataplane::Dataplane;
+use crate::eal_args::{eal_args, Hugepages};
+use crate::{demo, BuildInfo};
+
+/// Command-line arguments of `sluiced`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sluiced",
+    about = "Sluice: a userspace virtual switch on DPDK",
+    disable_version_flag = true
+)]
+pub struct Args {
+    /// The configuration file (TOML).
+    #[arg(long, short, required_unless_present_any = ["demo", "version"], conflicts_with = "demo")]
+    pub config: Option<PathBuf>,
+    /// Run the embedded default: a pcap replay port cross-connected to a sink.
+    #[arg(long)]
+    pub demo: bool,
+    /// Run without hugepages (overrides [eal] hugepages).
+    #[arg(long)]
+    pub no_huge: bool,
+    /// Stop after this many seconds of forwarding (default: run until signalled;
+    /// 5 with --demo).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Print per-port counters and rates every SECS seconds (1 with --demo).
+    #[arg(long, value_name = "SECS")]
+    pub stats_interval: Option<f64>,
+    /// Write the final counters as JSON to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub stats_json: Option<PathBuf>,
+    /// Check the configuration and the host, print the EAL arguments, and exit.
+    #[arg(long)]
+    pub check_config: bool,
+    /// Print the version and exit.
+    #[arg(long, short = 'V')]
+    pub version: bool,
+}
+
+enum Failure {
+    Config(String),
+    Runtime(String),
+}
+
+/// Run `sluiced` with the process arguments.
+pub fn main(build: BuildInfo) -> ExitCode {
+    let args = Args::parse();
+    if args.version {
+        println!(
+            "sluiced {} (git {}), built with DPDK {}, running {}",
+            build.version,
+            build.git_rev,
+            dpdk_sys::DPDK_PKG_VERSION,
+            dpdk_sys::runtime_version()
+        );
+        return ExitCode::SUCCESS;
+    }
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(m)) => {
+            eprintln!("sluiced: configuration error: {m}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(m)) => {
+            eprintln!("sluiced: error: {m}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn online_cores() -> Vec<usize> {
+    core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect()
+}
+
+fn run(mut args: Args) -> Result<(), Failure> {
+    let online = online_cores();
+    let _demo_guard;
+    let mut config = if args.demo {
+        let d = demo::prepare(&online).map_err(|e| Failure::Config(e.0))?;
+        let c = d.config.clone();
+        _demo_guard = d;
+        args.duration.get_or_insert(5.0);
+        args.stats_interval.get_or_insert(1.0);
+        c
+    } else {
+        let path = args
+            .config
+            .as_ref()
+            .expect("clap requires --config without --demo");
+        Config::load(path).map_err(|e| Failure::Config(e.0))?
+    };
+    if args.no_huge {
+        config.eal.hugepages = false;
+    }
+    let plan = config.validate(&online).map_err(|e| Failure::Config(e.0))?;
+    let eal_argv =
+        eal_args(&config, &plan, Hugepages::probe()).map_err(|e| Failure::Config(e.0))?;
+    if args.check_config {
+        println!(
+            "configuration OK: {} ports, workers on cores {:?}, control on core {}",
+            config.ports.len(),
+            plan.workers,
+            plan.control
+        );
+        println!("EAL arguments: {}", eal_argv.join(" "));
+        return Ok(());
+    }
+    let term = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while stopping exits at once (status 1).
+        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&term))
+            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&term)))
+            .map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?;
+    }
+    let eal = Eal::init_once(&eal_argv).map_err(|e| {
+        Failure::Runtime(format!(
+            "DPDK EAL initialisation failed: {e}. Is another process using --file-prefix {:?}? \
+             With hugepages, run as root; without, pass --no-huge",
+            config.eal.file_prefix.as_deref().unwrap_or("sluiced-<pid>")
+        ))
+    })?;
+    let dp = Dataplane::start(eal, &config, &plan).map_err(|e| Failure::Runtime(e.0))?;
+    eprintln!(
+        "sluiced: forwarding: {} ports ({}), {} worker(s) on cores {:?}; Ctrl-C to stop",
+        config.ports.len(),
+        dp.port_names().join(", "),
+        plan.workers.len(),
+        plan.workers
+    );
+    let started = Instant::now();
+    let interval = args
+        .stats_interval
+        .filter(|s| *s > 0.0)
+        .map(Duration::from_secs_f64);
+    let deadline = args
+        .duration
+        .map(|d| started + Duration::from_secs_f64(d.max(0.0)));
+    let mut prev = dp.report();
+    let mut next_tick = interval.map(|i| started + i);
+    while !term.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            break;
+        }
+        if let (Some(t), Some(i)) = (next_tick, interval) {
+            if now >= t {
+                let cur = dp.report();
+                print!("{}", cur.interval_lines(&prev));
+                prev = cur;
+                next_tick = Some(t + i);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("sluiced: stopping: workers drain, then ports stop");
+    let report = dp.stop().map_err(|e| Failure::Runtime(e.0))?;
+    print!("{}", report.table());
+    if let Some(path) = &args.stats_json {
+        let json = serde_json::to_string_pretty(&report).expect("report serialises");
+        std::fs::write(path, json + "\n").map_err(|e| {
+            Failure::Runtime(format!("cannot write --stats-json {}: {e}", path.display()))
+        })?;
+    }
+    Ok(())
+}
