@@ -210,7 +210,7 @@ def main(argv=None) -> int:
     if not MIN_SIZE <= a.size <= MAX_SIZE:
         p.error("--size must be in %d..%d" % (MIN_SIZE, MAX_SIZE))
     if not 0 <= a.dst_prefixes <= 65536:
-        p.error("--dst-prefixes must be in 1..65536")
+        p.error("--dst-prefixes must be in 0..65536 (0 = off)")
     write_pcap(a.output, a.flows, packets, a.size, a.dst_prefixes)
     return 0
 

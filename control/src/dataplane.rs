@@ -68,20 +68,20 @@ fn attach_port(
         mtu: cfg.mtu,
         promiscuous: true,
     };
+    // net_pcap with infinite_rx preloads its whole file into the pool (at queue
+    // set-up or start), the usual reason such a port fails to come up.
+    let hint = if cfg.devargs.contains("infinite_rx") {
+        format!(
+            ". net_pcap with infinite_rx preloads the whole pcap into the mempool ({} mbufs): raise [mempool] mbufs",
+            pool.size()
+        )
+    } else {
+        String::new()
+    };
     port.configure(pool, &conf)
-        .map_err(|e| DataplaneError(format!("port {:?}: cannot configure: {e}", cfg.name)))?;
-    port.start().map_err(|e| {
-        let hint = if cfg.devargs.contains("infinite_rx") {
-            format!(
-                ". net_pcap with infinite_rx preloads the whole pcap into the mempool ({} mbufs): \
-                 raise [mempool] mbufs",
-                pool.size()
-            )
-        } else {
-            String::new()
-        };
-        DataplaneError(format!("port {:?}: cannot start: {e}{hint}", cfg.name))
-    })?;
+        .map_err(|e| DataplaneError(format!("port {:?}: cannot configure: {e}{hint}", cfg.name)))?;
+    port.start()
+        .map_err(|e| DataplaneError(format!("port {:?}: cannot start: {e}{hint}", cfg.name)))?;
     Ok(port)
 }
 

@@ -1,0 +1,170 @@
+//! Harness for end-to-end tests: run the real `sluiced` binary on DPDK virtual
+//! devices with a generated configuration, and read back its counters and output.
+//!
+//! Every run is its own process (so its own EAL, with a unique `--file-prefix` and
+//! no hugepages). Runs are serialised with a process-wide lock: a worker busy-polls
+//! its core, and two at once on a 2-core machine would only measure contention.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+pub use sluice::control::pcap;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// A scratch directory for one test, removed on drop.
+pub struct Scratch {
+    pub dir: PathBuf,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Scratch {
+    pub fn new(tag: &str) -> Self {
+        let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        let dir = std::env::temp_dir().join(format!(
+            "sluice-e2e-{}-{}-{tag}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self {
+            dir,
+            _serial: serial,
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    pub fn write_pcap(&self, name: &str, frames: &[Vec<u8>]) -> PathBuf {
+        let p = self.path(name);
+        pcap::write(std::fs::File::create(&p).unwrap(), frames).unwrap();
+        p
+    }
+
+    pub fn read_pcap(&self, name: &str) -> Vec<Vec<u8>> {
+        pcap::read(std::fs::File::open(self.path(name)).unwrap()).unwrap()
+    }
+
+    /// The `[eal]` and `[workers]` sections every test config starts with.
+    pub fn header(&self) -> String {
+        let (control, worker) = cores();
+        format!(
+            "[eal]\nhugepages = false\nmemory_mb = 256\nfile_prefix = \"{}\"\n\
+             extra_args = [\"--no-pci\", \"--no-telemetry\", \"--log-level=*:warning\"]\n\n\
+             [workers]\ncores = [{worker}]\ncontrol_core = {control}\n\n",
+            self.dir.file_name().unwrap().to_string_lossy()
+        )
+    }
+
+    pub fn write_config(&self, body: &str) -> PathBuf {
+        let p = self.path("sluice.toml");
+        std::fs::write(&p, format!("{}{body}", self.header())).unwrap();
+        p
+    }
+
+    /// Run `sluiced --config <cfg> --stats-json <dir>/stats.json <extra>` to completion.
+    pub fn run(&self, config: &Path, extra: &[&str]) -> Run {
+        let json = self.path("stats.json");
+        let _ = std::fs::remove_file(&json);
+        let out = Command::new(env!("CARGO_BIN_EXE_sluiced"))
+            .arg("--config")
+            .arg(config)
+            .arg("--stats-json")
+            .arg(&json)
+            .args(extra)
+            .output()
+            .expect("run sluiced");
+        let stats = std::fs::read_to_string(&json)
+            .ok()
+            .map(|s| serde_json::from_str(&s).expect("stats JSON parses"));
+        Run { out, stats }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// (control core, worker core): the first and last core this process may use.
+pub fn cores() -> (usize, usize) {
+    let mut ids: Vec<usize> = core_ids();
+    ids.sort_unstable();
+    assert!(
+        ids.len() >= 2,
+        "end-to-end tests need 2 cores (one worker, one control)"
+    );
+    (ids[0], *ids.last().unwrap())
+}
+
+fn core_ids() -> Vec<usize> {
+    // sched_getaffinity of this process, via /proc (no extra crate).
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    sluice::control::config::parse_core_list(&list).unwrap()
+}
+
+/// A finished `sluiced` run.
+pub struct Run {
+    pub out: Output,
+    pub stats: Option<serde_json::Value>,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+    pub fn assert_ok(&self) -> &serde_json::Value {
+        assert_eq!(
+            self.code(),
+            0,
+            "sluiced failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self.stats.as_ref().expect("stats JSON written")
+    }
+    /// The port report named `name`.
+    pub fn port(&self, name: &str) -> &serde_json::Value {
+        let ports = self.stats.as_ref().expect("stats")["ports"]
+            .as_array()
+            .unwrap();
+        ports
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no port {name}"))
+    }
+    pub fn worker(&self, i: usize) -> &serde_json::Value {
+        &self.stats.as_ref().expect("stats")["workers"][i]
+    }
+}
+
+/// Frames of assorted sizes (60..=1514 bytes), each distinct.
+pub fn assorted_frames(n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let mut f = pcap::udp_frame(i as u32, i as u16);
+            let size = 60 + (i * 37) % (1514 - 60 + 1);
+            f.resize(size, (i % 251) as u8);
+            f
+        })
+        .collect()
+}
