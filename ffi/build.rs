@@ -15,20 +15,14 @@ fn pkg_config(args: &[&str]) -> Vec<String> {
         .args(args)
         .arg("libdpdk")
         .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run pkg-config ({e}); install pkg-config and libdpdk-dev")
-        });
+        .unwrap_or_else(|e| panic!("cannot run pkg-config ({e}); install pkg-config and libdpdk-dev"));
     if !out.status.success() {
         panic!(
             "pkg-config {args:?} libdpdk failed: {}\nInstall DPDK: apt-get install -y dpdk dpdk-dev libdpdk-dev",
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    String::from_utf8(out.stdout)
-        .expect("pkg-config output is UTF-8")
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
+    String::from_utf8(out.stdout).expect("pkg-config output is UTF-8").split_whitespace().map(str::to_owned).collect()
 }
 
 fn main() {
@@ -51,10 +45,7 @@ fn main() {
     // Link only the libraries the bindings use; PMDs are dlopen()ed by the EAL at
     // init from its pmds directory (shared linkage), so none is named here.
     for dir in pkg_config(&["--libs-only-L"]) {
-        println!(
-            "cargo:rustc-link-search=native={}",
-            dir.trim_start_matches("-L")
-        );
+        println!("cargo:rustc-link-search=native={}", dir.trim_start_matches("-L"));
     }
     for lib in [
         "rte_ethdev",
@@ -84,7 +75,7 @@ fn main() {
         .allowlist_function("sluice_.*")
         .allowlist_type("rte_(eth|flow|meter|mbuf|mempool|ring|rcu)_.*")
         .allowlist_var("RTE_(ETH|MBUF|PKTMBUF|MEMPOOL|RING|FLOW|MAX|VERSION|ETHER)_.*")
-        .allowlist_var("SOCKET_ID_ANY|RTE_PTYPE_.*|RING_F_.*")
+        .allowlist_var("SOCKET_ID_ANY|RTE_PTYPE_.*|RING_F_.*|rte_eth_fp_ops")
         .blocklist_item("per_lcore_.*")
         .opaque_type("rte_arp_hdr")
         .opaque_type("rte_arp_ipv4")
@@ -100,17 +91,10 @@ fn main() {
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
         .generate()
         .expect("bindgen failed on the DPDK headers (is libclang-dev installed? LIBCLANG_PATH set?)");
-    bindings
-        .write_to_file(out_dir.join("bindings.rs"))
-        .expect("write bindings.rs");
+    bindings.write_to_file(out_dir.join("bindings.rs")).expect("write bindings.rs");
 
     let mut build = cc::Build::new();
-    build
-        .file(&wrap_c)
-        .file(manifest.join("src/shim.c"))
-        .include(&manifest)
-        .opt_level(3)
-        .warnings(false);
+    build.file(&wrap_c).file(manifest.join("src/shim.c")).include(&manifest).opt_level(3).warnings(false);
     for flag in &cflags {
         build.flag(flag);
     }

@@ -353,7 +353,9 @@ run_testpmd() {  # run_testpmd PCAP PACKETS TAG -> R_* results
 # ------------------------------------------------------------------------------ sluiced -----
 write_sluiced_config() {  # CFG PREFIX MEM_MB MBUFS PCAP
   local extra='"--no-pci", "--no-telemetry"' huge=true
-  if [[ $MODE == huge ]]; then extra+=', "--in-memory"'; else huge=false; extra+=', "--no-shconf"'; fi
+  # sluiced adds the memory-mode flags itself: --in-memory with hugepages,
+  # --no-huge --no-shconf without (the same flags testpmd gets above).
+  [[ $MODE == huge ]] || huge=false
   cat >"$1" <<EOF
 # written by perf/bench_xconnect.sh
 [eal]

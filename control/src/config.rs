@@ -55,12 +55,7 @@ pub struct EalConfig {
 
 impl Default for EalConfig {
     fn default() -> Self {
-        Self {
-            hugepages: true,
-            memory_mb: 1024,
-            file_prefix: None,
-            extra_args: Vec::new(),
-        }
+        Self { hugepages: true, memory_mb: 1024, file_prefix: None, extra_args: Vec::new() }
     }
 }
 
@@ -80,11 +75,7 @@ pub struct MempoolConfig {
 
 impl Default for MempoolConfig {
     fn default() -> Self {
-        Self {
-            mbufs: None,
-            cache_size: 256,
-            data_room: dpdk_sys::mempool::DEFAULT_DATA_ROOM,
-        }
+        Self { mbufs: None, cache_size: 256, data_room: dpdk_sys::mempool::DEFAULT_DATA_ROOM }
     }
 }
 
@@ -123,11 +114,8 @@ impl CoreList {
 pub fn parse_core_list(s: &str) -> Result<Vec<usize>, ConfigError> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim) {
-        let bad = || {
-            ConfigError(format!(
-                "workers.cores: {part:?} in {s:?} is not a core number or range like \"1-3\""
-            ))
-        };
+        let bad =
+            || ConfigError(format!("workers.cores: {part:?} in {s:?} is not a core number or range like \"1-3\""));
         if let Some((a, b)) = part.split_once('-') {
             let a: usize = a.trim().parse().map_err(|_| bad())?;
             let b: usize = b.trim().parse().map_err(|_| bad())?;
@@ -221,20 +209,13 @@ impl Config {
         let mut names = HashSet::new();
         for (i, p) in self.ports.iter().enumerate() {
             if p.name.is_empty() || p.name.contains(char::is_whitespace) {
-                return err(format!(
-                    "port #{}: name {:?} must be non-empty without spaces",
-                    i + 1,
-                    p.name
-                ));
+                return err(format!("port #{}: name {:?} must be non-empty without spaces", i + 1, p.name));
             }
             if !names.insert(p.name.as_str()) {
                 return err(format!("port {:?} is defined twice", p.name));
             }
             if p.devargs.trim().is_empty() {
-                return err(format!(
-                    "port {:?}: devargs is empty (e.g. \"net_null0\" or a PCI address)",
-                    p.name
-                ));
+                return err(format!("port {:?}: devargs is empty (e.g. \"net_null0\" or a PCI address)", p.name));
             }
             if p.rx_queues == 0 {
                 return err(format!("port {:?}: rx_queues must be at least 1", p.name));
@@ -253,10 +234,7 @@ impl Config {
         for p in &self.ports {
             let dev = p.devargs.split(',').next().unwrap_or("").trim();
             if !devs.insert(dev) {
-                return err(format!(
-                    "port {:?}: device {dev:?} is used by another port",
-                    p.name
-                ));
+                return err(format!("port {:?}: device {dev:?} is used by another port", p.name));
             }
         }
         let mut froms = HashSet::new();
@@ -267,11 +245,7 @@ impl Config {
                         "xconnect {:?} -> {:?}: unknown port {end:?} (ports: {})",
                         x.from,
                         x.to,
-                        self.ports
-                            .iter()
-                            .map(|p| p.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        self.ports.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
                     ));
                 }
             }
@@ -291,7 +265,9 @@ impl Config {
         let mut seen = HashSet::new();
         for &c in &workers {
             if !online.contains(&c) {
-                return err(format!("workers.cores: core {c} is not available to this process (available: {online_s})"));
+                return err(format!(
+                    "workers.cores: core {c} is not available to this process (available: {online_s})"
+                ));
             }
             if !seen.insert(c) {
                 return err(format!("workers.cores: core {c} is listed twice"));
@@ -324,8 +300,7 @@ impl Config {
             .iter()
             .map(|p| {
                 let tx = u32::from(p.tx_queues.unwrap_or(workers as u16));
-                u32::from(p.rx_queues) * u32::from(p.rx_descriptors)
-                    + tx * u32::from(p.tx_descriptors)
+                u32::from(p.rx_queues) * u32::from(p.rx_descriptors) + tx * u32::from(p.tx_descriptors)
             })
             .sum();
         let per_worker = self.mempool.cache_size + 4 * 32 * (self.ports.len() as u32 + 1);
@@ -345,11 +320,7 @@ pub fn format_cores(cores: &[usize]) -> String {
         while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
             j += 1;
         }
-        out.push(if i == j {
-            v[i].to_string()
-        } else {
-            format!("{}-{}", v[i], v[j])
-        });
+        out.push(if i == j { v[i].to_string() } else { format!("{}-{}", v[i], v[j]) });
         i = j + 1;
     }
     if out.is_empty() {
@@ -387,13 +358,7 @@ mod tests {
         assert!(c.eal.hugepages);
         assert_eq!(c.ports[1].rx_queues, 1);
         assert_eq!(c.ports[1].rx_descriptors, 1024);
-        assert_eq!(
-            c.validate(&[0, 1]).unwrap(),
-            CorePlan {
-                workers: vec![1],
-                control: 0
-            }
-        );
+        assert_eq!(c.validate(&[0, 1]).unwrap(), CorePlan { workers: vec![1], control: 0 });
         // 2 ports x (1024 rx + 1024 tx) + 2 x (256 + 4*32*3) + 4096
         assert_eq!(c.default_mbufs(1), 4096 + 2 * (256 + 384) + 4096);
     }
@@ -409,51 +374,18 @@ mod tests {
     #[test]
     fn errors_name_the_key_and_the_fix() {
         let cases: &[(&str, &str)] = &[
+            (&BASE.replace("cores = [1]", "cores = [7]"), "core 7 is not available to this process (available: 0-1)"),
+            (&BASE.replace("cores = [1]", "cores = [0, 1]"), "leave one for control"),
+            (&BASE.replace("cores = [1]", "cores = [1, 1]"), "core 1 is listed twice"),
+            (&BASE.replace("cores = [1]", "cores = \"1-x\""), "is not a core number or range"),
+            (&BASE.replace("cores = [1]", "cores = [1]\ncontrol_core = 1"), "also a worker core"),
+            (&BASE.replace("to = \"out\"", "to = \"nowhere\""), "unknown port \"nowhere\" (ports: in, out)"),
+            (&BASE.replace("name = \"out\"", "name = \"in\""), "port \"in\" is defined twice"),
+            (&BASE.replace("net_null1,no-rx=1", "net_null0,no-rx=1"), "device \"net_null0\" is used by another port"),
+            (&BASE.replace("[[xconnect]]", "[[xconnect]]\nbogus = 1"), "unknown field `bogus`"),
+            (&format!("{BASE}\n[[xconnect]]\nfrom = \"in\"\nto = \"in\""), "has two destinations"),
             (
-                &BASE.replace("cores = [1]", "cores = [7]"),
-                "core 7 is not available to this process (available: 0-1)",
-            ),
-            (
-                &BASE.replace("cores = [1]", "cores = [0, 1]"),
-                "leave one for control",
-            ),
-            (
-                &BASE.replace("cores = [1]", "cores = [1, 1]"),
-                "core 1 is listed twice",
-            ),
-            (
-                &BASE.replace("cores = [1]", "cores = \"1-x\""),
-                "is not a core number or range",
-            ),
-            (
-                &BASE.replace("cores = [1]", "cores = [1]\ncontrol_core = 1"),
-                "also a worker core",
-            ),
-            (
-                &BASE.replace("to = \"out\"", "to = \"nowhere\""),
-                "unknown port \"nowhere\" (ports: in, out)",
-            ),
-            (
-                &BASE.replace("name = \"out\"", "name = \"in\""),
-                "port \"in\" is defined twice",
-            ),
-            (
-                &BASE.replace("net_null1,no-rx=1", "net_null0,no-rx=1"),
-                "device \"net_null0\" is used by another port",
-            ),
-            (
-                &BASE.replace("[[xconnect]]", "[[xconnect]]\nbogus = 1"),
-                "unknown field `bogus`",
-            ),
-            (
-                &format!("{BASE}\n[[xconnect]]\nfrom = \"in\"\nto = \"in\""),
-                "has two destinations",
-            ),
-            (
-                &BASE.replace(
-                    "devargs = \"net_null0\"",
-                    "devargs = \"net_null0\"\ntx_queues = 0",
-                ),
+                &BASE.replace("devargs = \"net_null0\"", "devargs = \"net_null0\"\ntx_queues = 0"),
                 "needs its own tx queue",
             ),
         ];

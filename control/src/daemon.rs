@@ -22,11 +22,7 @@ use crate::{demo, BuildInfo};
 
 /// Command-line arguments of `sluiced`.
 #[derive(Debug, Parser)]
-#[command(
-    name = "sluiced",
-    about = "Sluice: a userspace virtual switch on DPDK",
-    disable_version_flag = true
-)]
+#[command(name = "sluiced", about = "Sluice: a userspace virtual switch on DPDK", disable_version_flag = true)]
 pub struct Args {
     /// The configuration file (TOML).
     #[arg(long, short, required_unless_present_any = ["demo", "version"], conflicts_with = "demo")]
@@ -87,11 +83,7 @@ pub fn main(build: BuildInfo) -> ExitCode {
 }
 
 fn online_cores() -> Vec<usize> {
-    core_affinity::get_core_ids()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| c.id)
-        .collect()
+    core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect()
 }
 
 fn run(mut args: Args) -> Result<(), Failure> {
@@ -105,18 +97,14 @@ fn run(mut args: Args) -> Result<(), Failure> {
         args.stats_interval.get_or_insert(1.0);
         c
     } else {
-        let path = args
-            .config
-            .as_ref()
-            .expect("clap requires --config without --demo");
+        let path = args.config.as_ref().expect("clap requires --config without --demo");
         Config::load(path).map_err(|e| Failure::Config(e.0))?
     };
     if args.no_huge {
         config.eal.hugepages = false;
     }
     let plan = config.validate(&online).map_err(|e| Failure::Config(e.0))?;
-    let eal_argv =
-        eal_args(&config, &plan, Hugepages::probe()).map_err(|e| Failure::Config(e.0))?;
+    let eal_argv = eal_args(&config, &plan, Hugepages::probe()).map_err(|e| Failure::Config(e.0))?;
     if args.check_config {
         println!(
             "configuration OK: {} ports, workers on cores {:?}, control on core {}",
@@ -150,13 +138,8 @@ fn run(mut args: Args) -> Result<(), Failure> {
         plan.workers
     );
     let started = Instant::now();
-    let interval = args
-        .stats_interval
-        .filter(|s| *s > 0.0)
-        .map(Duration::from_secs_f64);
-    let deadline = args
-        .duration
-        .map(|d| started + Duration::from_secs_f64(d.max(0.0)));
+    let interval = args.stats_interval.filter(|s| *s > 0.0).map(Duration::from_secs_f64);
+    let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d.max(0.0)));
     let mut prev = dp.report();
     let mut next_tick = interval.map(|i| started + i);
     while !term.load(Ordering::Relaxed) {
@@ -179,9 +162,8 @@ fn run(mut args: Args) -> Result<(), Failure> {
     print!("{}", report.table());
     if let Some(path) = &args.stats_json {
         let json = serde_json::to_string_pretty(&report).expect("report serialises");
-        std::fs::write(path, json + "\n").map_err(|e| {
-            Failure::Runtime(format!("cannot write --stats-json {}: {e}", path.display()))
-        })?;
+        std::fs::write(path, json + "\n")
+            .map_err(|e| Failure::Runtime(format!("cannot write --stats-json {}: {e}", path.display())))?;
     }
     Ok(())
 }

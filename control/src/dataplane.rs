@@ -26,6 +26,7 @@ pub struct DataplaneError(pub String);
 pub struct Dataplane {
     ports: Vec<Arc<Port>>,
     drivers: Vec<String>,
+    flow_support: Vec<String>,
     pool: &'static Mempool,
     workers: Vec<WorkerHandle<CrossConnect>>,
     stats: Vec<Arc<WorkerStats>>,
@@ -37,15 +38,11 @@ pub struct Dataplane {
 
 impl std::fmt::Debug for Dataplane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dataplane")
-            .field("ports", &self.ports.len())
-            .field("cores", &self.cores)
-            .finish()
+        f.debug_struct("Dataplane").field("ports", &self.ports.len()).field("cores", &self.cores).finish()
     }
 }
 
-const KNOWN_VDEVS: &str =
-    "net_pcap, net_null, net_ring, net_tap, net_vhost, net_af_xdp, net_af_packet, net_memif";
+const KNOWN_VDEVS: &str = "net_pcap, net_null, net_ring, net_tap, net_vhost, net_af_xdp, net_af_packet, net_memif";
 
 fn attach_port(
     eal: &'static Eal,
@@ -80,24 +77,16 @@ fn attach_port(
     };
     port.configure(pool, &conf)
         .map_err(|e| DataplaneError(format!("port {:?}: cannot configure: {e}{hint}", cfg.name)))?;
-    port.start()
-        .map_err(|e| DataplaneError(format!("port {:?}: cannot start: {e}{hint}", cfg.name)))?;
+    port.start().map_err(|e| DataplaneError(format!("port {:?}: cannot start: {e}{hint}", cfg.name)))?;
     Ok(port)
 }
 
 impl Dataplane {
     /// Create the mempool, attach/configure/start every port, place rx queues, and
     /// start one pinned worker per worker core.
-    pub fn start(
-        eal: &'static Eal,
-        config: &Config,
-        plan: &CorePlan,
-    ) -> Result<Self, DataplaneError> {
+    pub fn start(eal: &'static Eal, config: &Config, plan: &CorePlan) -> Result<Self, DataplaneError> {
         let nworkers = plan.workers.len();
-        let mbufs = config
-            .mempool
-            .mbufs
-            .unwrap_or_else(|| config.default_mbufs(nworkers));
+        let mbufs = config.mempool.mbufs.unwrap_or_else(|| config.default_mbufs(nworkers));
         let pool = Mempool::create(eal, "sluice_pkt", mbufs, config.mempool.cache_size, config.mempool.data_room, None)
             .map_err(|e| {
                 DataplaneError(format!(
@@ -108,13 +97,15 @@ impl Dataplane {
             })?;
         let mut ports = Vec::with_capacity(config.ports.len());
         let mut drivers = Vec::with_capacity(config.ports.len());
+        let mut flow_support = Vec::with_capacity(config.ports.len());
         for p in &config.ports {
             let port = attach_port(eal, pool, p, nworkers)?;
-            drivers.push(
-                port.info()
-                    .map(|i| i.driver)
-                    .unwrap_or_else(|_| "unknown".into()),
-            );
+            let driver = port.info().map(|i| i.driver).unwrap_or_else(|_| "unknown".into());
+            // Said once per port at start-up; forwarding never depends on it.
+            let flow = sluice_offload::probe(&port).describe();
+            eprintln!("sluiced: port {:?} ({driver}): rte_flow {flow}", p.name);
+            drivers.push(driver);
+            flow_support.push(flow);
             ports.push(Arc::new(port));
         }
         let pairs: Vec<(usize, usize)> = config
@@ -123,15 +114,13 @@ impl Dataplane {
             .filter_map(|x| Some((config.port_index(&x.from)?, config.port_index(&x.to)?)))
             .collect();
         let xconnect = CrossConnect::new(ports.len(), &pairs);
-        let placement = placement::round_robin(
-            &config.ports.iter().map(|p| p.rx_queues).collect::<Vec<_>>(),
-            nworkers,
-        );
+        let placement = placement::round_robin(&config.ports.iter().map(|p| p.rx_queues).collect::<Vec<_>>(), nworkers);
         let stop = Arc::new(AtomicBool::new(false));
         let tsc_hz = dpdk_sys::lcore::tsc_hz(eal);
         let mut dp = Dataplane {
             ports,
             drivers,
+            flow_support,
             pool,
             workers: Vec::new(),
             stats: Vec::new(),
@@ -141,17 +130,11 @@ impl Dataplane {
             tsc_hz,
         };
         for (w, core) in plan.workers.iter().copied().enumerate() {
-            let claim_err = |e: dpdk_sys::DpdkError| {
-                DataplaneError(format!(
-                    "worker {w} (core {core}): cannot claim a queue: {e}"
-                ))
-            };
+            let claim_err =
+                |e: dpdk_sys::DpdkError| DataplaneError(format!("worker {w} (core {core}): cannot claim a queue: {e}"));
             let mut rxqs = Vec::new();
             for q in &placement[w] {
-                rxqs.push(RxAssignment {
-                    port: q.port,
-                    queue: dp.ports[q.port].rx_queue(q.queue).map_err(claim_err)?,
-                });
+                rxqs.push(RxAssignment { port: q.port, queue: dp.ports[q.port].rx_queue(q.queue).map_err(claim_err)? });
             }
             let mut txqs = Vec::new();
             for port in &dp.ports {
@@ -185,6 +168,7 @@ impl Dataplane {
                 PortReport {
                     name: p.name().to_owned(),
                     driver: self.drivers[i].clone(),
+                    rte_flow: self.flow_support[i].clone(),
                     link_up: p.link().map(|l| l.up).unwrap_or(false),
                     rx_packets: st.rx_packets,
                     tx_packets: st.tx_packets,
@@ -194,22 +178,12 @@ impl Dataplane {
                     rx_errors: st.rx_errors,
                     tx_errors: st.tx_errors,
                     rx_nombuf: st.rx_nombuf,
-                    sw_rx_packets: snaps
-                        .iter()
-                        .map(|s| s.port_rx.get(i).copied().unwrap_or(0))
-                        .sum(),
-                    sw_tx_packets: snaps
-                        .iter()
-                        .map(|s| s.port_tx.get(i).copied().unwrap_or(0))
-                        .sum(),
+                    sw_rx_packets: snaps.iter().map(|s| s.port_rx.get(i).copied().unwrap_or(0)).sum(),
+                    sw_tx_packets: snaps.iter().map(|s| s.port_tx.get(i).copied().unwrap_or(0)).sum(),
                 }
             })
             .collect();
-        let workers = snaps
-            .iter()
-            .enumerate()
-            .map(|(w, s)| WorkerReport::new(w, self.cores[w], s))
-            .collect();
+        let workers = snaps.iter().enumerate().map(|(w, s)| WorkerReport::new(w, self.cores[w], s)).collect();
         Report {
             elapsed_seconds: self.started.elapsed().as_secs_f64(),
             tsc_hz: self.tsc_hz,

@@ -32,9 +32,7 @@ impl Drop for Demo {
 /// the last available core as the worker and the first as control.
 pub fn prepare(online: &[usize]) -> Result<Demo, ConfigError> {
     let (Some(&control), Some(&worker)) = (online.iter().min(), online.iter().max()) else {
-        return Err(ConfigError(
-            "no CPU core is available to this process".into(),
-        ));
+        return Err(ConfigError("no CPU core is available to this process".into()));
     };
     if control == worker {
         return Err(ConfigError(format!(
@@ -48,8 +46,7 @@ pub fn prepare(online: &[usize]) -> Result<Demo, ConfigError> {
         .replace("{worker_core}", &worker.to_string())
         .replace("{control_core}", &control.to_string());
     let config = Config::parse(&text, "embedded demo config")?;
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| ConfigError(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir).map_err(|e| ConfigError(format!("cannot create {}: {e}", dir.display())))?;
     // From here on, Demo's Drop removes the directory whatever happens.
     let demo = Demo { config, dir };
     write_traffic(&demo.dir)?;
@@ -57,12 +54,10 @@ pub fn prepare(online: &[usize]) -> Result<Demo, ConfigError> {
 }
 
 fn write_traffic(dir: &Path) -> Result<(), ConfigError> {
-    let frames: Vec<Vec<u8>> = (0..DEMO_FLOWS)
-        .map(|f| pcap::udp_frame(f, f as u16))
-        .collect();
+    let frames: Vec<Vec<u8>> = (0..DEMO_FLOWS).map(|f| pcap::udp_frame(f, f as u16)).collect();
     let path = dir.join("demo-64flows.pcap");
-    let file = std::fs::File::create(&path)
-        .map_err(|e| ConfigError(format!("cannot write {}: {e}", path.display())))?;
+    let file =
+        std::fs::File::create(&path).map_err(|e| ConfigError(format!("cannot write {}: {e}", path.display())))?;
     pcap::write(std::io::BufWriter::new(file), &frames)
         .map_err(|e| ConfigError(format!("cannot write {}: {e}", path.display())))
 }

@@ -35,9 +35,7 @@ impl Hugepages {
         Self {
             free: field("HugePages_Free:"),
             size_kb: field("Hugepagesize:"),
-            mounted: mounts
-                .lines()
-                .any(|l| l.split_whitespace().nth(2) == Some("hugetlbfs")),
+            mounted: mounts.lines().any(|l| l.split_whitespace().nth(2) == Some("hugetlbfs")),
         }
     }
 
@@ -49,11 +47,7 @@ impl Hugepages {
 
 /// The EAL argument list for `config` on `plan`'s cores, or an error if the host
 /// cannot satisfy it (hugepages asked for but missing).
-pub fn eal_args(
-    config: &Config,
-    plan: &CorePlan,
-    huge: Hugepages,
-) -> Result<Vec<String>, ConfigError> {
+pub fn eal_args(config: &Config, plan: &CorePlan, huge: Hugepages) -> Result<Vec<String>, ConfigError> {
     let eal = &config.eal;
     let mut args = vec!["sluiced".to_string()];
     if eal.hugepages {
@@ -67,37 +61,20 @@ pub fn eal_args(
                 huge.free_mb(),
                 huge.free,
                 huge.size_kb,
-                if huge.mounted {
-                    ""
-                } else {
-                    ", and no hugetlbfs is mounted"
-                },
+                if huge.mounted { "" } else { ", and no hugetlbfs is mounted" },
                 (need * 1024).div_ceil(huge.size_kb.max(2048)) + 64,
             )));
         }
         // In-memory: no files in /dev/hugepages or /var/run/dpdk left behind.
         args.extend(["--in-memory".into(), "-m".into(), eal.memory_mb.to_string()]);
     } else {
-        args.extend([
-            "--no-huge".into(),
-            "--no-shconf".into(),
-            "-m".into(),
-            eal.memory_mb.to_string(),
-        ]);
+        args.extend(["--no-huge".into(), "--no-shconf".into(), "-m".into(), eal.memory_mb.to_string()]);
     }
-    let prefix = eal
-        .file_prefix
-        .clone()
-        .unwrap_or_else(|| format!("sluiced-{}", std::process::id()));
+    let prefix = eal.file_prefix.clone().unwrap_or_else(|| format!("sluiced-{}", std::process::id()));
     args.push(format!("--file-prefix={prefix}"));
     // The EAL's own lcore set is the control core only; workers are registered
     // threads (rte_thread_register), pinned by Sluice.
-    args.extend([
-        "-l".into(),
-        plan.control.to_string(),
-        "--main-lcore".into(),
-        plan.control.to_string(),
-    ]);
+    args.extend(["-l".into(), plan.control.to_string(), "--main-lcore".into(), plan.control.to_string()]);
     args.extend(eal.extra_args.iter().cloned());
     Ok(args)
 }
@@ -106,9 +83,9 @@ pub fn eal_args(
 mod tests {
     use super::*;
 
-    const MEMINFO: &str = "MemTotal: 1 kB\nHugePages_Total:     512\nHugePages_Free:      500\nHugepagesize:       2048 kB\n";
-    const MOUNTS: &str =
-        "proc /proc proc rw 0 0\nhugetlbfs /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0\n";
+    const MEMINFO: &str =
+        "MemTotal: 1 kB\nHugePages_Total:     512\nHugePages_Free:      500\nHugepagesize:       2048 kB\n";
+    const MOUNTS: &str = "proc /proc proc rw 0 0\nhugetlbfs /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0\n";
 
     fn config(extra: &str) -> Config {
         Config::parse(
@@ -121,40 +98,19 @@ mod tests {
     #[test]
     fn parses_meminfo_and_mounts() {
         let h = Hugepages::parse(MEMINFO, MOUNTS);
-        assert_eq!(
-            h,
-            Hugepages {
-                free: 500,
-                size_kb: 2048,
-                mounted: true
-            }
-        );
+        assert_eq!(h, Hugepages { free: 500, size_kb: 2048, mounted: true });
         assert_eq!(h.free_mb(), 1000);
         assert!(!Hugepages::parse(MEMINFO, "proc /proc proc rw 0 0").mounted);
     }
 
     #[test]
     fn hugepage_args_and_missing_hugepages_message() {
-        let plan = CorePlan {
-            workers: vec![1],
-            control: 0,
-        };
+        let plan = CorePlan { workers: vec![1], control: 0 };
         let c = config("[eal]\nmemory_mb = 512\nfile_prefix = \"x\"\nextra_args = [\"--no-pci\"]");
         let args = eal_args(&c, &plan, Hugepages::parse(MEMINFO, MOUNTS)).unwrap();
         assert_eq!(
             args,
-            [
-                "sluiced",
-                "--in-memory",
-                "-m",
-                "512",
-                "--file-prefix=x",
-                "-l",
-                "0",
-                "--main-lcore",
-                "0",
-                "--no-pci"
-            ]
+            ["sluiced", "--in-memory", "-m", "512", "--file-prefix=x", "-l", "0", "--main-lcore", "0", "--no-pci"]
         );
         let e = eal_args(&c, &plan, Hugepages::default()).unwrap_err();
         assert!(e.0.contains("need 512 MB, found 0 MB free"), "{e}");
@@ -164,10 +120,7 @@ mod tests {
 
     #[test]
     fn no_huge_args() {
-        let plan = CorePlan {
-            workers: vec![1],
-            control: 0,
-        };
+        let plan = CorePlan { workers: vec![1], control: 0 };
         let c = config("[eal]\nhugepages = false\nmemory_mb = 256\nfile_prefix = \"t\"");
         let args = eal_args(&c, &plan, Hugepages::default()).unwrap();
         assert_eq!(&args[1..5], ["--no-huge", "--no-shconf", "-m", "256"]);

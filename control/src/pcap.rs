@@ -19,8 +19,7 @@ pub fn write<W: Write>(mut w: W, frames: &[Vec<u8>]) -> io::Result<()> {
     hdr.extend(LINKTYPE_ETHERNET.to_le_bytes());
     w.write_all(&hdr)?;
     for (i, f) in frames.iter().enumerate() {
-        let len = u32::try_from(f.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too long"))?;
+        let len = u32::try_from(f.len()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too long"))?;
         let mut rec = Vec::with_capacity(16);
         rec.extend(((i / 1_000_000) as u32).to_le_bytes());
         rec.extend(((i % 1_000_000) as u32).to_le_bytes());
@@ -98,10 +97,7 @@ pub fn udp_frame(flow: u32, seq: u16) -> Vec<u8> {
 /// The IPv4 header checksum of `hdr` (its checksum field taken as is: zero it first
 /// to compute, or keep it to verify — a correct header sums to 0).
 pub fn ipv4_checksum(hdr: &[u8]) -> u16 {
-    let mut sum: u32 = hdr
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
+    let mut sum: u32 = hdr.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
@@ -120,11 +116,7 @@ mod tests {
         assert_eq!(file.len(), 24 + 5 * (16 + 60));
         assert_eq!(read(&file[..]).unwrap(), frames);
         for f in &frames {
-            assert_eq!(
-                ipv4_checksum(&f[14..34]),
-                0,
-                "a correct header sums to zero"
-            );
+            assert_eq!(ipv4_checksum(&f[14..34]), 0, "a correct header sums to zero");
         }
         assert_ne!(frames[1][14..34], frames[2][14..34]);
     }
@@ -132,15 +124,9 @@ mod tests {
     #[test]
     fn read_rejects_garbage_and_truncation() {
         assert!(read(&[0u8; 10][..]).is_err());
-        assert!(read(&[0u8; 24][..])
-            .unwrap_err()
-            .to_string()
-            .contains("magic"));
+        assert!(read(&[0u8; 24][..]).unwrap_err().to_string().contains("magic"));
         let mut file = Vec::new();
         write(&mut file, &[udp_frame(0, 0)]).unwrap();
-        assert!(read(&file[..file.len() - 1])
-            .unwrap_err()
-            .to_string()
-            .contains("truncated"));
+        assert!(read(&file[..file.len() - 1]).unwrap_err().to_string().contains("truncated"));
     }
 }

@@ -31,6 +31,8 @@ pub struct PortReport {
     pub name: String,
     /// PMD name.
     pub driver: String,
+    /// Whether the port can offload with rte_flow (`capable` / `not capable: ...`).
+    pub rte_flow: String,
     /// Link up.
     pub link_up: bool,
     /// Device: packets received.
@@ -87,11 +89,7 @@ impl WorkerReport {
             drops: s.drops.iter().map(|(r, n)| (r.name(), *n)).collect(),
             busy_cycles: s.busy_cycles,
             idle_cycles: s.idle_cycles,
-            cycles_per_packet: if s.rx_packets == 0 {
-                0.0
-            } else {
-                s.busy_cycles as f64 / s.rx_packets as f64
-            },
+            cycles_per_packet: if s.rx_packets == 0 { 0.0 } else { s.busy_cycles as f64 / s.rx_packets as f64 },
         }
     }
 
@@ -147,12 +145,8 @@ impl Report {
         );
         for w in &self.workers {
             let total = (w.busy_cycles + w.idle_cycles).max(1);
-            let reasons: Vec<String> = w
-                .drops
-                .iter()
-                .filter(|(_, n)| **n > 0)
-                .map(|(r, n)| format!("{r}={n}"))
-                .collect();
+            let reasons: Vec<String> =
+                w.drops.iter().filter(|(_, n)| **n > 0).map(|(r, n)| format!("{r}={n}")).collect();
             let _ = writeln!(
                 s,
                 "{:<8} {:>4} {:>14} {:>14} {:>12} {:>10.1} {:>5.1}%  {}",
@@ -163,11 +157,7 @@ impl Report {
                 w.total_drops(),
                 w.cycles_per_packet,
                 100.0 * w.busy_cycles as f64 / total as f64,
-                if reasons.is_empty() {
-                    "-".into()
-                } else {
-                    reasons.join(" ")
-                }
+                if reasons.is_empty() { "-".into() } else { reasons.join(" ") }
             );
         }
         s

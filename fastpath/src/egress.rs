@@ -27,25 +27,14 @@ pub struct Egress {
 
 impl std::fmt::Debug for Egress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Egress")
-            .field("ports", &self.ports.len())
-            .finish()
+        f.debug_struct("Egress").field("ports", &self.ports.len()).finish()
     }
 }
 
 impl Egress {
     /// `txqs[i]` is this worker's tx queue on port index `i` (`None`: no queue there).
     pub fn new(txqs: Vec<Option<TxQueue>>) -> Self {
-        Self {
-            ports: txqs
-                .into_iter()
-                .map(|txq| EgressPort {
-                    txq,
-                    pending: Burst::new(),
-                })
-                .collect(),
-            dirty: 0,
-        }
+        Self { ports: txqs.into_iter().map(|txq| EgressPort { txq, pending: Burst::new() }).collect(), dirty: 0 }
     }
 
     /// Move every packet of `burst` to `port`'s pending batch, flushing it when full.
@@ -59,7 +48,19 @@ impl Egress {
             stats.drop_packets(DropReason::NoRoute, burst.free_all());
             return;
         }
-        p.pending.append_from(burst);
+        if p.pending.is_empty() {
+            if burst.room() == 0 {
+                // A full burst for an idle port: send it as it is, no copy. Batching could
+                // not make it larger.
+                Self::flush_port_from(p.txq.as_mut(), burst, port, stats);
+                return;
+            }
+            // Otherwise take the whole burst by a fixed-size swap instead of a
+            // variable-length copy (a memmove call).
+            std::mem::swap(&mut p.pending, burst);
+        } else {
+            p.pending.append_from(burst);
+        }
         while !burst.is_empty() {
             Self::flush_port(p, port, stats);
             p.pending.append_from(burst);
@@ -97,14 +98,20 @@ impl Egress {
         if p.pending.is_empty() {
             return;
         }
-        let Some(txq) = p.txq.as_mut() else {
-            stats.drop_packets(DropReason::NoRoute, p.pending.free_all());
+        Self::flush_port_from(p.txq.as_mut(), &mut p.pending, index, stats);
+    }
+
+    /// Send `burst` on `txq`; free and count what is refused. Leaves `burst` empty.
+    #[inline(always)]
+    fn flush_port_from(txq: Option<&mut TxQueue>, burst: &mut Burst, index: PortIndex, stats: &WorkerStats) {
+        let Some(txq) = txq else {
+            stats.drop_packets(DropReason::NoRoute, burst.free_all());
             return;
         };
-        let sent = txq.tx_burst(&mut p.pending);
+        let sent = txq.tx_burst(burst);
         stats.tx_packets.add(sent as u64);
         stats.port_tx(index, sent);
-        let refused = p.pending.free_all();
+        let refused = burst.free_all();
         if refused > 0 {
             stats.drop_packets(DropReason::TxQueueFull, refused);
         }
@@ -115,10 +122,6 @@ impl Egress {
     pub fn into_queues(mut self, stats: &WorkerStats) -> Vec<Option<TxQueue>> {
         self.dirty = u64::MAX;
         self.flush(stats);
-        std::mem::take(&mut self.ports)
-            .into_vec()
-            .into_iter()
-            .map(|p| p.txq)
-            .collect()
+        std::mem::take(&mut self.ports).into_vec().into_iter().map(|p| p.txq).collect()
     }
 }

@@ -39,11 +39,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 3] = [
-        DropReason::NoRoute,
-        DropReason::TxQueueFull,
-        DropReason::Unhandled,
-    ];
+    pub const ALL: [DropReason; 3] = [DropReason::NoRoute, DropReason::TxQueueFull, DropReason::Unhandled];
 
     /// The stable snake_case name used in reports and metrics labels.
     pub const fn name(self) -> &'static str {
@@ -175,10 +171,7 @@ mod tests {
         let snap = s.snapshot();
         assert_eq!(snap.rx_packets, 5);
         assert_eq!(snap.total_drops(), 4);
-        assert_eq!(
-            snap.drops[DropReason::TxQueueFull as usize],
-            (DropReason::TxQueueFull, 3)
-        );
+        assert_eq!(snap.drops[DropReason::TxQueueFull as usize], (DropReason::TxQueueFull, 3));
         assert_eq!(snap.port_rx, vec![0, 7]);
         assert_eq!(snap.port_tx, vec![2, 0]);
         assert_eq!(std::mem::align_of::<WorkerStats>(), 64);

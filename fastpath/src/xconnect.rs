@@ -21,9 +21,7 @@ impl CrossConnect {
                 table[from] = Some(to);
             }
         }
-        Self {
-            table: table.into_boxed_slice(),
-        }
+        Self { table: table.into_boxed_slice() }
     }
 
     /// Where packets from `port` go.
@@ -33,14 +31,8 @@ impl CrossConnect {
 }
 
 impl BurstProcessor for CrossConnect {
-    #[inline]
-    fn process(
-        &mut self,
-        in_port: PortIndex,
-        burst: &mut Burst,
-        egress: &mut Egress,
-        stats: &WorkerStats,
-    ) {
+    #[inline(always)]
+    fn process(&mut self, in_port: PortIndex, burst: &mut Burst, egress: &mut Egress, stats: &WorkerStats) {
         match self.out_port(in_port) {
             Some(out) => egress.send(out, burst, stats),
             None => stats.drop_packets(DropReason::NoRoute, burst.free_all()),

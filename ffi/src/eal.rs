@@ -35,18 +35,15 @@ impl Eal {
         }
         let mut cargs = Vec::with_capacity(args.len());
         for a in args {
-            cargs.push(CString::new(a.as_str()).map_err(|_| {
-                DpdkError::new(
-                    "rte_eal_init",
-                    format!("argument {a:?} contains NUL"),
-                    libc::EINVAL,
-                )
-            })?);
+            cargs.push(
+                CString::new(a.as_str()).map_err(|_| {
+                    DpdkError::new("rte_eal_init", format!("argument {a:?} contains NUL"), libc::EINVAL)
+                })?,
+            );
         }
         // The EAL keeps pointers into argv (and may permute it): leak the strings and
         // the array so they live as long as the process.
-        let argv: &'static mut [*mut c_char] =
-            Vec::leak(cargs.into_iter().map(|c| c.into_raw()).collect::<Vec<_>>());
+        let argv: &'static mut [*mut c_char] = Vec::leak(cargs.into_iter().map(|c| c.into_raw()).collect::<Vec<_>>());
         let argc = argv.len() as i32;
         // SAFETY: argv holds argc valid NUL-terminated strings that are never freed; the
         // mutex guarantees no concurrent or repeated rte_eal_init in this process.
@@ -54,9 +51,7 @@ impl Eal {
         if ret < 0 {
             return Err(DpdkError::from_rte_errno("rte_eal_init", args.join(" ")));
         }
-        let eal: &'static Eal = Box::leak(Box::new(Eal {
-            args: args.to_vec(),
-        }));
+        let eal: &'static Eal = Box::leak(Box::new(Eal { args: args.to_vec() }));
         *slot = Some(eal);
         Ok(eal)
     }

@@ -32,12 +32,7 @@ impl DpdkError {
 
     /// An error with an explicit errno.
     pub fn new(call: &'static str, subject: impl Into<String>, errno: i32) -> Self {
-        Self {
-            call,
-            subject: subject.into(),
-            errno,
-            message: strerror(errno),
-        }
+        Self { call, subject: subject.into(), errno, message: strerror(errno) }
     }
 }
 
@@ -55,9 +50,7 @@ fn strerror(errno: i32) -> String {
         return format!("errno {errno}");
     }
     // SAFETY: non-null NUL-terminated string, copied out immediately.
-    unsafe { std::ffi::CStr::from_ptr(p) }
-        .to_string_lossy()
-        .into_owned()
+    unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
 /// The symbolic name of an errno value (`EINVAL`, `ENOTSUP`, ...), for messages and matching.
@@ -93,10 +86,7 @@ mod tests {
     fn message_names_call_subject_and_errno() {
         let e = DpdkError::from_ret("rte_eth_dev_configure", "port 3 \"in\"", -libc::EINVAL);
         let s = e.to_string();
-        assert!(
-            s.starts_with("rte_eth_dev_configure(port 3 \"in\"): "),
-            "{s}"
-        );
+        assert!(s.starts_with("rte_eth_dev_configure(port 3 \"in\"): "), "{s}");
         assert!(s.ends_with("(EINVAL)"), "{s}");
         assert_eq!(e.errno, libc::EINVAL);
     }

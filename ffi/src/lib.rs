@@ -26,6 +26,7 @@
 
 pub mod eal;
 mod error;
+pub mod flow;
 pub mod lcore;
 pub mod mbuf;
 pub mod mempool;
@@ -62,9 +63,7 @@ pub fn runtime_version() -> String {
         return String::from("unknown");
     }
     // SAFETY: non-null, NUL-terminated, static lifetime (see above).
-    unsafe { std::ffi::CStr::from_ptr(p) }
-        .to_string_lossy()
-        .into_owned()
+    unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
 #[cfg(test)]

@@ -131,10 +131,7 @@ impl std::fmt::Debug for Burst {
 impl Burst {
     /// An empty burst.
     pub const fn new() -> Self {
-        Self {
-            len: 0,
-            bufs: [std::ptr::null_mut(); BURST_SIZE],
-        }
+        Self { len: 0, bufs: [std::ptr::null_mut(); BURST_SIZE] }
     }
 
     /// Packets held.
@@ -229,10 +226,7 @@ impl Burst {
     #[inline(always)]
     pub(crate) fn rx_slots(&mut self) -> (*mut *mut raw::rte_mbuf, usize) {
         // SAFETY: len <= BURST_SIZE, so the offset stays within the array.
-        (
-            unsafe { self.bufs.as_mut_ptr().add(self.len) },
-            BURST_SIZE - self.len,
-        )
+        (unsafe { self.bufs.as_mut_ptr().add(self.len) }, BURST_SIZE - self.len)
     }
 
     /// Record that the rx path filled `n` more slots with owned mbufs.
@@ -271,15 +265,7 @@ mod tests {
     use crate::mempool::{Mempool, DEFAULT_DATA_ROOM};
 
     fn pool(name: &str) -> &'static Mempool {
-        Mempool::create(
-            crate::test_eal::eal(),
-            name,
-            255,
-            0,
-            DEFAULT_DATA_ROOM,
-            None,
-        )
-        .unwrap()
+        Mempool::create(crate::test_eal::eal(), name, 255, 0, DEFAULT_DATA_ROOM, None).unwrap()
     }
 
     #[test]
@@ -302,20 +288,12 @@ mod tests {
         }
         let extra = Mbuf::from_bytes(p, &[99]).unwrap();
         assert!(a.push(extra).is_err(), "full burst refuses");
-        assert_eq!(
-            p.in_use(),
-            BURST_SIZE as u32,
-            "refused mbuf was given back and freed"
-        );
+        assert_eq!(p.in_use(), BURST_SIZE as u32, "refused mbuf was given back and freed");
         let mut b = Burst::new();
         b.push(Mbuf::from_bytes(p, &[200]).unwrap()).unwrap();
         assert_eq!(b.append_from(&mut a), BURST_SIZE - 1);
         assert_eq!(a.len(), 1);
-        assert_eq!(
-            a.data(0),
-            &[(BURST_SIZE - 1) as u8],
-            "leftover moved to the front"
-        );
+        assert_eq!(a.data(0), &[(BURST_SIZE - 1) as u8], "leftover moved to the front");
         assert_eq!(b.data(0), &[200]);
         assert_eq!(b.data(1), &[0]);
         b.data_mut(1)[0] = 7;

@@ -39,25 +39,15 @@ impl Mempool {
         data_room: u16,
         socket: Option<u32>,
     ) -> Result<&'static Mempool> {
-        let cname = CString::new(name)
-            .map_err(|_| DpdkError::new("rte_pktmbuf_pool_create", name, libc::EINVAL))?;
+        let cname = CString::new(name).map_err(|_| DpdkError::new("rte_pktmbuf_pool_create", name, libc::EINVAL))?;
         let socket = socket.map_or(raw::SOCKET_ID_ANY, |s| s as i32);
         // SAFETY: the EAL is initialised (token); cname is a valid C string that DPDK
         // copies; other arguments are plain values DPDK validates.
-        let ptr = unsafe {
-            raw::rte_pktmbuf_pool_create(cname.as_ptr(), size, cache_size, 0, data_room, socket)
-        };
+        let ptr = unsafe { raw::rte_pktmbuf_pool_create(cname.as_ptr(), size, cache_size, 0, data_room, socket) };
         let ptr = NonNull::new(ptr).ok_or_else(|| {
-            DpdkError::from_rte_errno(
-                "rte_pktmbuf_pool_create",
-                format!("{name:?}, {size} mbufs of {data_room} bytes"),
-            )
+            DpdkError::from_rte_errno("rte_pktmbuf_pool_create", format!("{name:?}, {size} mbufs of {data_room} bytes"))
         })?;
-        Ok(Box::leak(Box::new(Mempool {
-            ptr,
-            name: name.to_owned(),
-            size,
-        })))
+        Ok(Box::leak(Box::new(Mempool { ptr, name: name.to_owned(), size })))
     }
 
     /// The pool's name.

@@ -53,14 +53,7 @@ pub struct PortConf {
 
 impl Default for PortConf {
     fn default() -> Self {
-        Self {
-            rx_queues: 1,
-            tx_queues: 1,
-            rx_descriptors: 1024,
-            tx_descriptors: 1024,
-            mtu: None,
-            promiscuous: true,
-        }
+        Self { rx_queues: 1, tx_queues: 1, rx_descriptors: 1024, tx_descriptors: 1024, mtu: None, promiscuous: true }
     }
 }
 
@@ -135,40 +128,31 @@ impl Port {
     /// name for the port, used in messages.
     pub fn attach(_eal: &Eal, name: &str, devargs: &str) -> Result<Port> {
         let subject = format!("port {name:?}, devargs {devargs:?}");
-        let c = CString::new(devargs)
-            .map_err(|_| DpdkError::new("rte_dev_probe", subject.clone(), libc::EINVAL))?;
+        let c = CString::new(devargs).map_err(|_| DpdkError::new("rte_dev_probe", subject.clone(), libc::EINVAL))?;
         // Which port the probe creates is found by difference: ethdev names do not
         // always follow the devargs (net_ring names ports after its nodeaction ring).
         // Ports are attached from the control thread only, one at a time.
-        let before: Vec<u16> = (0..raw::RTE_MAX_ETHPORTS as u16)
-            .filter(|p| valid_port(*p))
-            .collect();
+        let before: Vec<u16> = (0..raw::RTE_MAX_ETHPORTS as u16).filter(|p| valid_port(*p)).collect();
         // SAFETY: the EAL is initialised (token); c is a valid C string DPDK copies.
         let ret = unsafe { raw::rte_dev_probe(c.as_ptr()) };
         if ret < 0 {
             return Err(DpdkError::from_ret("rte_dev_probe", subject, ret));
         }
-        let new_ports: Vec<u16> = (0..raw::RTE_MAX_ETHPORTS as u16)
-            .filter(|p| !before.contains(p) && valid_port(*p))
-            .collect();
+        let new_ports: Vec<u16> =
+            (0..raw::RTE_MAX_ETHPORTS as u16).filter(|p| !before.contains(p) && valid_port(*p)).collect();
         let id = match new_ports.as_slice() {
             [id] => *id,
             [] => {
                 return Err(DpdkError::new(
                     "rte_dev_probe",
-                    format!(
-                    "{subject}: probed, but the device created no ethdev port (already attached?)"
-                ),
+                    format!("{subject}: probed, but the device created no ethdev port (already attached?)"),
                     libc::ENODEV,
                 ))
             }
             many => {
                 return Err(DpdkError::new(
                     "rte_dev_probe",
-                    format!(
-                    "{subject}: the device created {} ports {many:?}; name one port per devargs",
-                    many.len()
-                ),
+                    format!("{subject}: the device created {} ports {many:?}; name one port per devargs", many.len()),
                     libc::EINVAL,
                 ))
             }
@@ -208,11 +192,7 @@ impl Port {
         // SAFETY: id is a valid attached port; info is a valid out struct.
         let ret = unsafe { raw::rte_eth_dev_info_get(self.id.0, &mut info) };
         if ret < 0 {
-            return Err(DpdkError::from_ret(
-                "rte_eth_dev_info_get",
-                self.subject(),
-                ret,
-            ));
+            return Err(DpdkError::from_ret("rte_eth_dev_info_get", self.subject(), ret));
         }
         Ok(info)
     }
@@ -224,9 +204,7 @@ impl Port {
             String::from("unknown")
         } else {
             // SAFETY: driver_name points at the PMD's static NUL-terminated name.
-            unsafe { CStr::from_ptr(info.driver_name) }
-                .to_string_lossy()
-                .into_owned()
+            unsafe { CStr::from_ptr(info.driver_name) }.to_string_lossy().into_owned()
         };
         // SAFETY: valid port id.
         let socket = unsafe { raw::rte_eth_dev_socket_id(self.id.0) };
@@ -245,30 +223,20 @@ impl Port {
     pub fn configure(&mut self, pool: &'static Mempool, conf: &PortConf) -> Result<()> {
         let subject = self.subject();
         if self.started {
-            return Err(DpdkError::new(
-                "rte_eth_dev_configure",
-                format!("{subject}: port is started"),
-                libc::EBUSY,
-            ));
+            return Err(DpdkError::new("rte_eth_dev_configure", format!("{subject}: port is started"), libc::EBUSY));
         }
         let info = self.raw_info()?;
         if conf.rx_queues == 0 || conf.rx_queues > info.max_rx_queues {
             return Err(DpdkError::new(
                 "rte_eth_dev_configure",
-                format!(
-                    "{subject}: {} rx queues asked, device allows 1..={}",
-                    conf.rx_queues, info.max_rx_queues
-                ),
+                format!("{subject}: {} rx queues asked, device allows 1..={}", conf.rx_queues, info.max_rx_queues),
                 libc::EINVAL,
             ));
         }
         if conf.tx_queues == 0 || conf.tx_queues > info.max_tx_queues {
             return Err(DpdkError::new(
                 "rte_eth_dev_configure",
-                format!(
-                    "{subject}: {} tx queues asked, device allows 1..={}",
-                    conf.tx_queues, info.max_tx_queues
-                ),
+                format!("{subject}: {} tx queues asked, device allows 1..={}", conf.tx_queues, info.max_tx_queues),
                 libc::EINVAL,
             ));
         }
@@ -276,10 +244,7 @@ impl Port {
             if mtu < info.min_mtu || mtu > info.max_mtu {
                 return Err(DpdkError::new(
                     "rte_eth_dev_configure",
-                    format!(
-                        "{subject}: MTU {mtu} outside the device's range {}..={}",
-                        info.min_mtu, info.max_mtu
-                    ),
+                    format!("{subject}: MTU {mtu} outside the device's range {}..={}", info.min_mtu, info.max_mtu),
                     libc::EINVAL,
                 ));
             }
@@ -293,62 +258,33 @@ impl Port {
             eth_conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads;
         }
         // SAFETY: valid stopped port; eth_conf is a valid, fully initialised struct.
-        let ret = unsafe {
-            raw::rte_eth_dev_configure(self.id.0, conf.rx_queues, conf.tx_queues, &eth_conf)
-        };
+        let ret = unsafe { raw::rte_eth_dev_configure(self.id.0, conf.rx_queues, conf.tx_queues, &eth_conf) };
         if ret < 0 {
             return Err(DpdkError::from_ret("rte_eth_dev_configure", subject, ret));
         }
         let (mut nb_rx, mut nb_tx) = (conf.rx_descriptors, conf.tx_descriptors);
         // SAFETY: valid configured port; both out pointers are valid.
-        let ret =
-            unsafe { raw::rte_eth_dev_adjust_nb_rx_tx_desc(self.id.0, &mut nb_rx, &mut nb_tx) };
+        let ret = unsafe { raw::rte_eth_dev_adjust_nb_rx_tx_desc(self.id.0, &mut nb_rx, &mut nb_tx) };
         if ret < 0 {
-            return Err(DpdkError::from_ret(
-                "rte_eth_dev_adjust_nb_rx_tx_desc",
-                subject,
-                ret,
-            ));
+            return Err(DpdkError::from_ret("rte_eth_dev_adjust_nb_rx_tx_desc", subject, ret));
         }
         // SAFETY: valid port id.
         let socket = unsafe { raw::rte_eth_dev_socket_id(self.id.0) };
-        let socket = if socket < 0 {
-            raw::SOCKET_ID_ANY as u32
-        } else {
-            socket as u32
-        };
+        let socket = if socket < 0 { raw::SOCKET_ID_ANY as u32 } else { socket as u32 };
         for q in 0..conf.rx_queues {
             // SAFETY: q < configured rx queues; NULL rxconf means the PMD's defaults; the
             // pool outlives the port ('static).
-            let ret = unsafe {
-                raw::rte_eth_rx_queue_setup(
-                    self.id.0,
-                    q,
-                    nb_rx,
-                    socket,
-                    std::ptr::null(),
-                    pool.as_ptr(),
-                )
-            };
+            let ret =
+                unsafe { raw::rte_eth_rx_queue_setup(self.id.0, q, nb_rx, socket, std::ptr::null(), pool.as_ptr()) };
             if ret < 0 {
-                return Err(DpdkError::from_ret(
-                    "rte_eth_rx_queue_setup",
-                    format!("{subject} queue {q}"),
-                    ret,
-                ));
+                return Err(DpdkError::from_ret("rte_eth_rx_queue_setup", format!("{subject} queue {q}"), ret));
             }
         }
         for q in 0..conf.tx_queues {
             // SAFETY: q < configured tx queues; NULL txconf means the PMD's defaults.
-            let ret = unsafe {
-                raw::rte_eth_tx_queue_setup(self.id.0, q, nb_tx, socket, std::ptr::null())
-            };
+            let ret = unsafe { raw::rte_eth_tx_queue_setup(self.id.0, q, nb_tx, socket, std::ptr::null()) };
             if ret < 0 {
-                return Err(DpdkError::from_ret(
-                    "rte_eth_tx_queue_setup",
-                    format!("{subject} queue {q}"),
-                    ret,
-                ));
+                return Err(DpdkError::from_ret("rte_eth_tx_queue_setup", format!("{subject} queue {q}"), ret));
             }
         }
         if conf.promiscuous {
@@ -357,12 +293,8 @@ impl Port {
             // SAFETY: valid configured port.
             let _ = unsafe { raw::rte_eth_promiscuous_enable(self.id.0) };
         }
-        self.rx_claims = (0..conf.rx_queues)
-            .map(|_| AtomicBool::new(false))
-            .collect();
-        self.tx_claims = (0..conf.tx_queues)
-            .map(|_| AtomicBool::new(false))
-            .collect();
+        self.rx_claims = (0..conf.rx_queues).map(|_| AtomicBool::new(false)).collect();
+        self.tx_claims = (0..conf.tx_queues).map(|_| AtomicBool::new(false)).collect();
         self.configured = true;
         Ok(())
     }
@@ -382,11 +314,7 @@ impl Port {
         // SAFETY: valid configured port; exclusive access through &mut self.
         let ret = unsafe { raw::rte_eth_dev_start(self.id.0) };
         if ret < 0 {
-            return Err(DpdkError::from_ret(
-                "rte_eth_dev_start",
-                self.subject(),
-                ret,
-            ));
+            return Err(DpdkError::from_ret("rte_eth_dev_start", self.subject(), ret));
         }
         self.started = true;
         Ok(())
@@ -418,19 +346,11 @@ impl Port {
         // SAFETY: valid port; link is a valid out struct.
         let ret = unsafe { raw::rte_eth_link_get_nowait(self.id.0, &mut link) };
         if ret < 0 {
-            return Err(DpdkError::from_ret(
-                "rte_eth_link_get_nowait",
-                self.subject(),
-                ret,
-            ));
+            return Err(DpdkError::from_ret("rte_eth_link_get_nowait", self.subject(), ret));
         }
         Ok(LinkStatus {
             up: link.link_status() != 0,
-            speed_mbps: if link.link_speed == u32::MAX {
-                0
-            } else {
-                link.link_speed
-            },
+            speed_mbps: if link.link_speed == u32::MAX { 0 } else { link.link_speed },
             full_duplex: link.link_duplex() != 0,
         })
     }
@@ -442,11 +362,7 @@ impl Port {
         // poll is allowed by ethdev (counters are read, not reset).
         let ret = unsafe { raw::rte_eth_stats_get(self.id.0, &mut s) };
         if ret < 0 {
-            return Err(DpdkError::from_ret(
-                "rte_eth_stats_get",
-                self.subject(),
-                ret,
-            ));
+            return Err(DpdkError::from_ret("rte_eth_stats_get", self.subject(), ret));
         }
         Ok(PortStats {
             rx_packets: s.ipackets,
@@ -465,25 +381,16 @@ impl Port {
         // SAFETY: valid port; NULL/0 asks for the count.
         let n = unsafe { raw::rte_eth_xstats_get_names(self.id.0, std::ptr::null_mut(), 0) };
         if n < 0 {
-            return Err(DpdkError::from_ret(
-                "rte_eth_xstats_get_names",
-                self.subject(),
-                n,
-            ));
+            return Err(DpdkError::from_ret("rte_eth_xstats_get_names", self.subject(), n));
         }
         let mut names = vec![raw::rte_eth_xstat_name::default(); n as usize];
         let mut vals = vec![raw::rte_eth_xstat::default(); n as usize];
         // SAFETY: names has room for n entries.
-        let got_names =
-            unsafe { raw::rte_eth_xstats_get_names(self.id.0, names.as_mut_ptr(), n as u32) };
+        let got_names = unsafe { raw::rte_eth_xstats_get_names(self.id.0, names.as_mut_ptr(), n as u32) };
         // SAFETY: vals has room for n entries.
         let got_vals = unsafe { raw::rte_eth_xstats_get(self.id.0, vals.as_mut_ptr(), n as u32) };
         if got_names < 0 || got_vals < 0 {
-            return Err(DpdkError::from_ret(
-                "rte_eth_xstats_get",
-                self.subject(),
-                got_names.min(got_vals),
-            ));
+            return Err(DpdkError::from_ret("rte_eth_xstats_get", self.subject(), got_names.min(got_vals)));
         }
         let count = (got_names.min(got_vals) as usize).min(n as usize);
         Ok(vals[..count]
@@ -501,45 +408,25 @@ impl Port {
     /// exist, or another handle holds it.
     pub fn rx_queue(self: &Arc<Self>, q: u16) -> Result<RxQueue> {
         self.claim(&self.rx_claims, q, "rx")?;
-        Ok(RxQueue {
-            port: Arc::clone(self),
-            port_id: self.id.0,
-            queue: q,
-        })
+        Ok(RxQueue { port: Arc::clone(self), port_id: self.id.0, queue: q })
     }
 
     /// Claim tx queue `q` for one sender (same rules as [`Port::rx_queue`]).
     pub fn tx_queue(self: &Arc<Self>, q: u16) -> Result<TxQueue> {
         self.claim(&self.tx_claims, q, "tx")?;
-        Ok(TxQueue {
-            port: Arc::clone(self),
-            port_id: self.id.0,
-            queue: q,
-        })
+        Ok(TxQueue { port: Arc::clone(self), port_id: self.id.0, queue: q })
     }
 
     fn claim(&self, claims: &[AtomicBool], q: u16, dir: &str) -> Result<()> {
         let subject = || format!("{} {dir} queue {q}", self.subject());
         if !self.started {
-            return Err(DpdkError::new(
-                "queue claim",
-                format!("{}: port not started", subject()),
-                libc::EINVAL,
-            ));
+            return Err(DpdkError::new("queue claim", format!("{}: port not started", subject()), libc::EINVAL));
         }
-        let slot = claims.get(usize::from(q)).ok_or_else(|| {
-            DpdkError::new(
-                "queue claim",
-                format!("{}: no such queue", subject()),
-                libc::EINVAL,
-            )
-        })?;
+        let slot = claims
+            .get(usize::from(q))
+            .ok_or_else(|| DpdkError::new("queue claim", format!("{}: no such queue", subject()), libc::EINVAL))?;
         if slot.swap(true, Ordering::AcqRel) {
-            return Err(DpdkError::new(
-                "queue claim",
-                format!("{}: already claimed", subject()),
-                libc::EBUSY,
-            ));
+            return Err(DpdkError::new("queue claim", format!("{}: already claimed", subject()), libc::EBUSY));
         }
         Ok(())
     }
@@ -562,6 +449,58 @@ impl Drop for Port {
     }
 }
 
+// `rte_eth_rx_burst` / `rte_eth_tx_burst` are `static inline` in rte_ethdev.h; called
+// through bindgen's out-of-line C wrappers they cost a call per burst that Rust cannot
+// inline (measured: the wrappers plus `rte_rdtsc__extern` were ~5% of a cross-connect
+// worker's cycles). These are the same two functions written in Rust over the exported
+// `rte_eth_fp_ops` table, statement for statement as DPDK 22.11 has them with its
+// default build config (RTE_ETHDEV_RXTX_CALLBACKS on; RTE_ETHDEV_DEBUG_RX/TX and
+// fast-path tracing off): the PMD's burst function on the queue's data pointer, plus the
+// rx/tx callbacks (pdump, latency stats) when any are installed.
+
+/// SAFETY: `port_id` must be a started port, `queue_id` a configured queue of it polled by
+/// no other thread, and `pkts` valid for `n` writes.
+#[inline(always)]
+unsafe fn fp_rx_burst(port_id: u16, queue_id: u16, pkts: *mut *mut raw::rte_mbuf, n: u16) -> u16 {
+    use std::sync::atomic::AtomicPtr;
+    // SAFETY: port_id < RTE_MAX_ETHPORTS (a valid port); the fp_ops entry of a started
+    // port holds its queue data array (RTE_MAX_QUEUES_PER_PORT entries) and burst
+    // function; the PMD contract is the caller's (see above). The callback slot is read
+    // with a relaxed atomic load, as rte_eth_rx_burst does.
+    unsafe {
+        let p = &*std::ptr::addr_of!(raw::rte_eth_fp_ops).cast::<raw::rte_eth_fp_ops>().add(usize::from(port_id));
+        let qd = *p.rxq.data.add(usize::from(queue_id));
+        let burst = p.rx_pkt_burst.unwrap_unchecked();
+        let nb_rx = burst(qd, pkts, n);
+        let cb = AtomicPtr::from_ptr(p.rxq.clbk.add(usize::from(queue_id))).load(Ordering::Relaxed);
+        if cb.is_null() {
+            nb_rx
+        } else {
+            raw::rte_eth_call_rx_callbacks(port_id, queue_id, pkts, nb_rx, n, cb)
+        }
+    }
+}
+
+/// SAFETY: `port_id` must be a started port, `queue_id` a configured tx queue of it used by
+/// no other thread, and `pkts` valid for `n` owned mbufs.
+#[inline(always)]
+unsafe fn fp_tx_burst(port_id: u16, queue_id: u16, pkts: *mut *mut raw::rte_mbuf, n: u16) -> u16 {
+    use std::sync::atomic::AtomicPtr;
+    // SAFETY: as in fp_rx_burst, for the tx side; the tx callbacks run before the PMD
+    // burst, as rte_eth_tx_burst does.
+    unsafe {
+        let p = &*std::ptr::addr_of!(raw::rte_eth_fp_ops).cast::<raw::rte_eth_fp_ops>().add(usize::from(port_id));
+        let qd = *p.txq.data.add(usize::from(queue_id));
+        let mut n = n;
+        let cb = AtomicPtr::from_ptr(p.txq.clbk.add(usize::from(queue_id))).load(Ordering::Relaxed);
+        if !cb.is_null() {
+            n = raw::rte_eth_call_tx_callbacks(port_id, queue_id, pkts, n, cb);
+        }
+        let burst = p.tx_pkt_burst.unwrap_unchecked();
+        burst(qd, pkts, n)
+    }
+}
+
 /// Exclusive handle on one rx queue of a started port.
 #[derive(Debug)]
 pub struct RxQueue {
@@ -578,8 +517,7 @@ impl RxQueue {
         // SAFETY: the port is started and stays so while this handle lives (module doc);
         // this handle is the queue's only poller (&mut self, claimed once); slots has
         // room for `room` pointers, which the PMD fills with owned mbufs.
-        let n =
-            unsafe { raw::rte_eth_rx_burst(self.port_id, self.queue, slots, room as u16) } as usize;
+        let n = unsafe { fp_rx_burst(self.port_id, self.queue, slots, room as u16) } as usize;
         burst.rx_filled(n);
         n
     }
@@ -620,8 +558,7 @@ impl TxQueue {
         }
         // SAFETY: port started for this handle's lifetime; sole sender on this queue;
         // slots holds `len` owned mbufs, and ownership of the first n passes to the PMD.
-        let n =
-            unsafe { raw::rte_eth_tx_burst(self.port_id, self.queue, slots, len as u16) } as usize;
+        let n = unsafe { fp_tx_burst(self.port_id, self.queue, slots, len as u16) } as usize;
         burst.tx_consumed(n);
         n
     }
@@ -652,30 +589,16 @@ mod tests {
     #[test]
     fn ring_pmd_loops_packets_and_counts_them() {
         let eal = crate::test_eal::eal();
-        let pool =
-            Mempool::create(eal, "port_test_ring", 4095, 0, DEFAULT_DATA_ROOM, None).unwrap();
+        let pool = Mempool::create(eal, "port_test_ring", 4095, 0, DEFAULT_DATA_ROOM, None).unwrap();
         // net_ring with nodeaction CREATE: one port whose tx ring feeds its own rx.
-        let mut port =
-            Port::attach(eal, "loop", "net_ring_ptest0,nodeaction=r_ptest:0:CREATE").unwrap();
-        port.configure(
-            pool,
-            &PortConf {
-                rx_descriptors: 512,
-                tx_descriptors: 512,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let mut port = Port::attach(eal, "loop", "net_ring_ptest0,nodeaction=r_ptest:0:CREATE").unwrap();
+        port.configure(pool, &PortConf { rx_descriptors: 512, tx_descriptors: 512, ..Default::default() }).unwrap();
         assert_eq!(port.info().unwrap().driver, "net_ring");
         port.start().unwrap();
         let port = Arc::new(port);
         let mut rx = port.rx_queue(0).unwrap();
         let mut tx = port.tx_queue(0).unwrap();
-        assert_eq!(
-            port.rx_queue(0).unwrap_err().errno,
-            libc::EBUSY,
-            "one poller per queue"
-        );
+        assert_eq!(port.rx_queue(0).unwrap_err().errno, libc::EBUSY, "one poller per queue");
         assert_eq!(port.tx_queue(5).unwrap_err().errno, libc::EINVAL);
 
         let mut out = Burst::new();
@@ -712,25 +635,9 @@ mod tests {
         let eal = crate::test_eal::eal();
         let pool = Mempool::create(eal, "port_test_cfg", 1023, 0, DEFAULT_DATA_ROOM, None).unwrap();
         let mut port = Port::attach(eal, "n", "net_null_ptest0,no-rx=1").unwrap();
-        let err = port
-            .configure(
-                pool,
-                &PortConf {
-                    rx_queues: 0,
-                    ..Default::default()
-                },
-            )
-            .unwrap_err();
+        let err = port.configure(pool, &PortConf { rx_queues: 0, ..Default::default() }).unwrap_err();
         assert!(err.to_string().contains("0 rx queues asked"), "{err}");
-        let err = port
-            .configure(
-                pool,
-                &PortConf {
-                    mtu: Some(10),
-                    ..Default::default()
-                },
-            )
-            .unwrap_err();
+        let err = port.configure(pool, &PortConf { mtu: Some(10), ..Default::default() }).unwrap_err();
         assert!(err.to_string().contains("MTU 10 outside"), "{err}");
         assert!(port.start().is_err(), "cannot start unconfigured");
         assert!(port.rx_queue_claim_needs_start());

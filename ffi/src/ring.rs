@@ -37,28 +37,15 @@ impl<T: Copy + Send> Ring<T> {
                 libc::EINVAL,
             ));
         }
-        let cname = CString::new(name)
-            .map_err(|_| DpdkError::new("rte_ring_create_elem", name, libc::EINVAL))?;
+        let cname = CString::new(name).map_err(|_| DpdkError::new("rte_ring_create_elem", name, libc::EINVAL))?;
         // SAFETY: EAL initialised (token); cname valid; flags = MP/MC + exact size.
         let ptr = unsafe {
-            raw::rte_ring_create_elem(
-                cname.as_ptr(),
-                esize as u32,
-                capacity,
-                raw::SOCKET_ID_ANY,
-                raw::RING_F_EXACT_SZ,
-            )
+            raw::rte_ring_create_elem(cname.as_ptr(), esize as u32, capacity, raw::SOCKET_ID_ANY, raw::RING_F_EXACT_SZ)
         };
         let ptr = NonNull::new(ptr).ok_or_else(|| {
-            DpdkError::from_rte_errno(
-                "rte_ring_create_elem",
-                format!("ring {name:?}, {capacity} slots"),
-            )
+            DpdkError::from_rte_errno("rte_ring_create_elem", format!("ring {name:?}, {capacity} slots"))
         })?;
-        Ok(Self {
-            ptr,
-            _t: PhantomData,
-        })
+        Ok(Self { ptr, _t: PhantomData })
     }
 
     /// Enqueue as many of `items` as fit; returns how many were taken.
@@ -131,17 +118,8 @@ mod tests {
     fn values_cross_threads_in_order_and_full_ring_refuses() {
         let eal = crate::test_eal::eal();
         let ring: Ring<Msg> = Ring::create(eal, "ring_test_msgs", 8).unwrap();
-        let items: Vec<Msg> = (0..10)
-            .map(|i| Msg {
-                a: i,
-                b: u64::from(i) * 3,
-            })
-            .collect();
-        assert_eq!(
-            ring.enqueue_burst(&items),
-            8,
-            "exact size: 8 fit, 2 refused"
-        );
+        let items: Vec<Msg> = (0..10).map(|i| Msg { a: i, b: u64::from(i) * 3 }).collect();
+        assert_eq!(ring.enqueue_burst(&items), 8, "exact size: 8 fit, 2 refused");
         assert_eq!(ring.free_count(), 0);
         let got = std::thread::scope(|s| {
             s.spawn(|| {

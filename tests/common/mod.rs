@@ -31,10 +31,7 @@ impl Scratch {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        Self {
-            dir,
-            _serial: serial,
-        }
+        Self { dir, _serial: serial }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -80,9 +77,7 @@ impl Scratch {
             .args(extra)
             .output()
             .expect("run sluiced");
-        let stats = std::fs::read_to_string(&json)
-            .ok()
-            .map(|s| serde_json::from_str(&s).expect("stats JSON parses"));
+        let stats = std::fs::read_to_string(&json).ok().map(|s| serde_json::from_str(&s).expect("stats JSON parses"));
         Run { out, stats }
     }
 }
@@ -97,22 +92,14 @@ impl Drop for Scratch {
 pub fn cores() -> (usize, usize) {
     let mut ids: Vec<usize> = core_ids();
     ids.sort_unstable();
-    assert!(
-        ids.len() >= 2,
-        "end-to-end tests need 2 cores (one worker, one control)"
-    );
+    assert!(ids.len() >= 2, "end-to-end tests need 2 cores (one worker, one control)");
     (ids[0], *ids.last().unwrap())
 }
 
 fn core_ids() -> Vec<usize> {
     // sched_getaffinity of this process, via /proc (no extra crate).
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let list = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let list = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap().trim().to_string();
     sluice::control::config::parse_core_list(&list).unwrap()
 }
 
@@ -133,24 +120,13 @@ impl Run {
         String::from_utf8_lossy(&self.out.stdout).into_owned()
     }
     pub fn assert_ok(&self) -> &serde_json::Value {
-        assert_eq!(
-            self.code(),
-            0,
-            "sluiced failed:\nstdout:\n{}\nstderr:\n{}",
-            self.stdout(),
-            self.stderr()
-        );
+        assert_eq!(self.code(), 0, "sluiced failed:\nstdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
         self.stats.as_ref().expect("stats JSON written")
     }
     /// The port report named `name`.
     pub fn port(&self, name: &str) -> &serde_json::Value {
-        let ports = self.stats.as_ref().expect("stats")["ports"]
-            .as_array()
-            .unwrap();
-        ports
-            .iter()
-            .find(|p| p["name"] == name)
-            .unwrap_or_else(|| panic!("no port {name}"))
+        let ports = self.stats.as_ref().expect("stats")["ports"].as_array().unwrap();
+        ports.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("no port {name}"))
     }
     pub fn worker(&self, i: usize) -> &serde_json::Value {
         &self.stats.as_ref().expect("stats")["workers"][i]
