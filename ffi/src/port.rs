@@ -463,10 +463,9 @@ impl Drop for Port {
 #[inline(always)]
 unsafe fn fp_rx_burst(port_id: u16, queue_id: u16, pkts: *mut *mut raw::rte_mbuf, n: u16) -> u16 {
     use std::sync::atomic::AtomicPtr;
-    // SAFETY: port_id < RTE_MAX_ETHPORTS (a valid port); the fp_ops entry of a started
-    // port holds its queue data array (RTE_MAX_QUEUES_PER_PORT entries) and burst
-    // function; the PMD contract is the caller's (see above). The callback slot is read
-    // with a relaxed atomic load, as rte_eth_rx_burst does.
+    // The callback slot is read with a relaxed atomic load, as rte_eth_rx_burst does.
+    // SAFETY: port_id is a valid port (< RTE_MAX_ETHPORTS) whose fp_ops entry, once started,
+    // holds its queue data array and burst function; the PMD contract is the caller's.
     unsafe {
         let p = &*std::ptr::addr_of!(raw::rte_eth_fp_ops).cast::<raw::rte_eth_fp_ops>().add(usize::from(port_id));
         let qd = *p.rxq.data.add(usize::from(queue_id));
