@@ -11,6 +11,7 @@
 #![deny(unsafe_code)]
 
 pub mod egress;
+pub mod p4;
 pub mod stats;
 pub mod worker;
 pub mod xconnect;
