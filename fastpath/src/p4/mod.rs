@@ -2,5 +2,11 @@
 //! loaded at run time, cross-checked, and compiled to an IR the workers run.
 //!
 //! * [`json`]: the BMv2 JSON document, as typed data (no semantics yet).
+//! * [`crosscheck`]: P4Info checked against the JSON by name, and the mapping between them.
+//! * [`p4info`]: P4Info (text format) as a neutral, validated model.
+//! * [`textproto`]: a schema-less protobuf text-format parser.
 
+pub mod crosscheck;
 pub mod json;
+pub mod p4info;
+pub mod textproto;
