@@ -667,34 +667,16 @@ pub(crate) mod tests {
     use super::*;
     use std::path::PathBuf;
 
-    /// The shared P4 corpus (`SLUICE_P4_CORPUS`, default `../shared/p4` beside the
-    /// repository), or `None` with a visible notice.
+    use crate::p4::corpus;
+
+    /// The corpus directory (see `p4::corpus`).
     pub fn corpus() -> Option<PathBuf> {
-        let dir = std::env::var_os("SLUICE_P4_CORPUS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/p4"));
-        if dir.is_dir() {
-            Some(dir)
-        } else {
-            eprintln!("SKIP: P4 corpus not found at {} (set SLUICE_P4_CORPUS)", dir.display());
-            None
-        }
+        corpus::dir()
     }
 
     /// Every `*.json` of the corpus, sorted.
     pub fn corpus_jsons(dir: &std::path::Path) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        for sub in std::fs::read_dir(dir).unwrap().flatten() {
-            if sub.path().is_dir() {
-                for f in std::fs::read_dir(sub.path()).unwrap().flatten() {
-                    if f.path().extension().is_some_and(|e| e == "json") {
-                        out.push(f.path());
-                    }
-                }
-            }
-        }
-        out.sort();
-        out
+        corpus::files(dir, ".json")
     }
 
     #[test]

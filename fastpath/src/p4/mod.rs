@@ -10,3 +10,6 @@ pub mod crosscheck;
 pub mod json;
 pub mod p4info;
 pub mod textproto;
+
+#[cfg(test)]
+pub(crate) mod corpus;

@@ -546,35 +546,12 @@ fn table_members_are_checked() {
 
 // ---- The shared corpus of real P4Info files -----------------------------------------
 
-/// The corpus directory, or `None` (after saying so) if it is absent.
-fn corpus() -> Option<PathBuf> {
-    let dir = std::env::var_os("SLUICE_P4_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/p4"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIP: P4 corpus not found at {} (set SLUICE_P4_CORPUS)", dir.display());
-        None
-    }
-}
+use crate::p4::corpus::dir as corpus;
 
 fn p4info_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .map(|e| e.expect("directory entry").path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            p4info_files(&path, out);
-        } else if path.to_string_lossy().ends_with(".p4info.txt") {
-            out.push(path);
-        }
-    }
+    out.extend(crate::p4::corpus::files(dir, ".p4info.txt"));
 }
 
-/// Parse one corpus file, given relative to the corpus directory.
 fn corpus_file(dir: &Path, rel: &str) -> P4Info {
     let path = dir.join(rel);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
