@@ -537,79 +537,79 @@ impl Builder {
     }
 
     fn counter(&mut self, f: &Field) -> Result<Counter, P4InfoError> {
-        let mut c = Counter::default();
-        let mut id_pos = None;
-        read(f, "Counter", |r, x| {
-            match x.name.as_str() {
-                "preamble" => (c.preamble, id_pos) = preamble(r.once(x)?)?,
-                "spec" => c.unit = spec_unit(r.once(x)?, "CounterSpec", COUNTER_UNITS)?,
-                "size" => c.size = r.i64(x)?,
-                "index_type_name" => {}
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        self.record(ResourceKind::Counter, &c.preamble, f, id_pos);
-        Ok(c)
+        let (preamble, unit, size) = self.indexed(f, ResourceKind::Counter, "Counter", "CounterSpec", COUNTER_UNITS)?;
+        Ok(Counter { preamble, unit, size })
     }
 
     fn direct_counter(&mut self, f: &Field) -> Result<DirectCounter, P4InfoError> {
-        let mut c = DirectCounter::default();
-        let mut id_pos = None;
-        let mut table_pos = f.pos;
-        read(f, "DirectCounter", |r, x| {
-            match x.name.as_str() {
-                "preamble" => (c.preamble, id_pos) = preamble(r.once(x)?)?,
-                "spec" => c.unit = spec_unit(r.once(x)?, "CounterSpec", COUNTER_UNITS)?,
-                "direct_table_id" => {
-                    c.direct_table_id = r.u32(x)?;
-                    table_pos = x.value_pos;
-                }
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        self.record(ResourceKind::DirectCounter, &c.preamble, f, id_pos);
-        self.direct_table(ResourceKind::DirectCounter, &c.preamble.name, c.direct_table_id, table_pos);
-        Ok(c)
+        let (preamble, unit, direct_table_id) =
+            self.direct(f, ResourceKind::DirectCounter, "DirectCounter", "CounterSpec", COUNTER_UNITS)?;
+        Ok(DirectCounter { preamble, unit, direct_table_id })
     }
 
     fn meter(&mut self, f: &Field) -> Result<Meter, P4InfoError> {
-        let mut c = Meter::default();
+        let (preamble, unit, size) = self.indexed(f, ResourceKind::Meter, "Meter", "MeterSpec", METER_UNITS)?;
+        Ok(Meter { preamble, unit, size })
+    }
+
+    fn direct_meter(&mut self, f: &Field) -> Result<DirectMeter, P4InfoError> {
+        let (preamble, unit, direct_table_id) =
+            self.direct(f, ResourceKind::DirectMeter, "DirectMeter", "MeterSpec", METER_UNITS)?;
+        Ok(DirectMeter { preamble, unit, direct_table_id })
+    }
+
+    /// An indexed counter or meter: preamble, spec unit, size.
+    fn indexed<U: Clone + Default>(
+        &mut self,
+        f: &Field,
+        kind: ResourceKind,
+        message: &'static str,
+        spec: &'static str,
+        units: &[(&str, u64, U)],
+    ) -> Result<(Preamble, U, i64), P4InfoError> {
+        let (mut pre, mut unit, mut size) = (Preamble::default(), U::default(), 0);
         let mut id_pos = None;
-        read(f, "Meter", |r, x| {
+        read(f, message, |r, x| {
             match x.name.as_str() {
-                "preamble" => (c.preamble, id_pos) = preamble(r.once(x)?)?,
-                "spec" => c.unit = spec_unit(r.once(x)?, "MeterSpec", METER_UNITS)?,
-                "size" => c.size = r.i64(x)?,
+                "preamble" => (pre, id_pos) = preamble(r.once(x)?)?,
+                "spec" => unit = spec_unit(r.once(x)?, spec, units)?,
+                "size" => size = r.i64(x)?,
                 "index_type_name" => {}
                 _ => return Ok(false),
             }
             Ok(true)
         })?;
-        self.record(ResourceKind::Meter, &c.preamble, f, id_pos);
-        Ok(c)
+        self.record(kind, &pre, f, id_pos);
+        Ok((pre, unit, size))
     }
 
-    fn direct_meter(&mut self, f: &Field) -> Result<DirectMeter, P4InfoError> {
-        let mut c = DirectMeter::default();
+    /// A direct counter or meter: preamble, spec unit, the table it is bound to.
+    fn direct<U: Clone + Default>(
+        &mut self,
+        f: &Field,
+        kind: ResourceKind,
+        message: &'static str,
+        spec: &'static str,
+        units: &[(&str, u64, U)],
+    ) -> Result<(Preamble, U, u32), P4InfoError> {
+        let (mut pre, mut unit, mut table) = (Preamble::default(), U::default(), 0);
         let mut id_pos = None;
         let mut table_pos = f.pos;
-        read(f, "DirectMeter", |r, x| {
+        read(f, message, |r, x| {
             match x.name.as_str() {
-                "preamble" => (c.preamble, id_pos) = preamble(r.once(x)?)?,
-                "spec" => c.unit = spec_unit(r.once(x)?, "MeterSpec", METER_UNITS)?,
+                "preamble" => (pre, id_pos) = preamble(r.once(x)?)?,
+                "spec" => unit = spec_unit(r.once(x)?, spec, units)?,
                 "direct_table_id" => {
-                    c.direct_table_id = r.u32(x)?;
+                    table = r.u32(x)?;
                     table_pos = x.value_pos;
                 }
                 _ => return Ok(false),
             }
             Ok(true)
         })?;
-        self.record(ResourceKind::DirectMeter, &c.preamble, f, id_pos);
-        self.direct_table(ResourceKind::DirectMeter, &c.preamble.name, c.direct_table_id, table_pos);
-        Ok(c)
+        self.record(kind, &pre, f, id_pos);
+        self.direct_table(kind, &pre.name, table, table_pos);
+        Ok((pre, unit, table))
     }
 
     /// A direct resource's `direct_table_id`, which is required (0 is not a table).
