@@ -5,11 +5,22 @@
 //! * [`crosscheck`]: P4Info checked against the JSON by name, and the mapping between them.
 //! * [`p4info`]: P4Info (text format) as a neutral, validated model.
 //! * [`textproto`]: a schema-less protobuf text-format parser.
+//! * [`ir`]: the compiled program (dense ids, flat expressions); [`compile`] builds it.
+//! * [`tables`]: the program's mutable state (entries, profiles, PRE, registers).
+//! * [`interp`]: runs a packet through the program as simple_switch does.
+//! * [`track`]: read tracking and datapath actions (what the megaflow cache installs).
+//! * [`bits`]: bit-field access and v1model hashes.
 
+pub mod bits;
+pub mod compile;
 pub mod crosscheck;
+pub mod interp;
+pub mod ir;
 pub mod json;
 pub mod p4info;
+pub mod tables;
 pub mod textproto;
+pub mod track;
 
 #[cfg(test)]
 pub(crate) mod corpus;

@@ -1,0 +1,976 @@
+//! The interpreter: runs a compiled program on one packet, as BMv2's simple_switch
+//! runs v1model.
+//!
+//! One [`Interp`] per worker holds every buffer a packet needs (field values, validity,
+//! the expression stack, output buffers), so running a packet allocates nothing once
+//! the buffers have grown to the program's needs.
+//!
+//! # The architecture, as simple_switch does it
+//! 1. Parse (standard metadata reset; `ingress_port`, `packet_length`, `instance_type`
+//!    set), verify checksums (a failure sets `checksum_error`), run ingress.
+//! 2. Traffic manager, in simple_switch's order: an I2E clone re-parses the *original*
+//!    packet, keeps the field list's metadata and goes to egress for each replica of
+//!    its session; a digest is sampled; `resubmit` restarts ingress with the original
+//!    packet (field list kept); `mcast_grp != 0` replicates to the group; otherwise
+//!    `egress_spec == 511` drops, else the packet goes to egress on `egress_spec`.
+//! 3. Egress: `egress_spec == 511` after egress drops; an E2E clone copies the deparsed
+//!    packet back into egress; checksums are updated, headers deparsed, the packet
+//!    truncated if asked; `recirculate` sends the deparsed packet back to ingress.
+//! 4. At most [`MAX_PASSES`] passes through ingress (resubmit + recirculate); beyond,
+//!    the packet is dropped with [`DropCause::PassLimit`].
+//!
+//! Differences from simple_switch, by design or not yet done: an E2E clone leaves on
+//! its session's ports as deparsed, without a second egress pass; a recirculated
+//! packet keeps its original `ingress_port`; a parser loop stops after 1000 states
+//! with `ParserTimeout`.
+//!
+//! Parser errors do not drop: as in BMv2, parsing stops, `parser_error` is set and
+//! ingress runs. Meters are unconfigured (GREEN) until the QoS work gives them rates.
+
+use super::bits::{self, read_bits, write_bits};
+use super::ir::*;
+use super::tables::{EntryAction, Runtime};
+use super::track::{EmitView, Track};
+
+/// Most passes through ingress per received packet (first + resubmits/recirculations).
+pub const MAX_PASSES: u32 = 6;
+
+/// v1model meter colors.
+pub const GREEN: Value = 0;
+
+/// Why a copy of a packet was dropped by the program or the architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropCause {
+    /// `egress_spec` was the drop port (511) after ingress (`mark_to_drop`, or set).
+    Ingress,
+    /// `egress_spec` was the drop port after egress.
+    Egress,
+    /// `mcast_grp` names a group with no replicas or that does not exist.
+    NoMcastGroup,
+    /// More than [`MAX_PASSES`] passes through ingress.
+    PassLimit,
+    /// An `assert`/`assume` failed.
+    Assert,
+}
+
+/// A packet leaving the pipeline.
+#[derive(Debug, Clone, Default)]
+pub struct OutPacket {
+    /// P4 output port.
+    pub port: u32,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// `instance_type` in egress (normal, clone, replica, ...).
+    pub instance: Value,
+}
+
+/// A digest sample.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DigestSample {
+    /// Learn list index.
+    pub list: u32,
+    /// Values of its fields.
+    pub values: Vec<Value>,
+}
+
+/// Everything one received packet produced.
+#[derive(Debug, Default)]
+pub struct Outputs {
+    packets: Vec<OutPacket>,
+    used: usize,
+    /// Digests sampled.
+    pub digests: Vec<DigestSample>,
+    /// Copies dropped, with why.
+    pub drops: Vec<DropCause>,
+}
+
+impl Outputs {
+    fn clear(&mut self) {
+        self.used = 0;
+        self.digests.clear();
+        self.drops.clear();
+    }
+
+    /// Packets produced, in order.
+    pub fn packets(&self) -> &[OutPacket] {
+        &self.packets[..self.used]
+    }
+
+    fn next(&mut self) -> &mut OutPacket {
+        if self.used == self.packets.len() {
+            self.packets.push(OutPacket::default());
+        }
+        self.used += 1;
+        let p = &mut self.packets[self.used - 1];
+        p.bytes.clear();
+        p
+    }
+}
+
+/// Pending architecture requests raised by primitives during one pipeline run.
+#[derive(Debug, Default, Clone, Copy)]
+struct Requests {
+    clone: Option<(Value, Option<u32>)>,
+    resubmit: Option<Option<u32>>,
+    recirculate: Option<Option<u32>>,
+    digest: Option<u32>,
+    truncate: Option<Value>,
+    exit: bool,
+    assert_failed: bool,
+}
+
+/// A snapshot of the packet state (for replicas and clones).
+#[derive(Debug, Default, Clone)]
+struct Snapshot {
+    values: Vec<Value>,
+    valid: Vec<bool>,
+    src: Vec<u32>,
+    dirty: Vec<bool>,
+}
+
+/// Per-worker interpreter state.
+#[derive(Debug)]
+pub struct Interp {
+    values: Vec<Value>,
+    valid: Vec<bool>,
+    /// Per header: byte offset it was extracted at + 1 (0: not from the packet).
+    src: Vec<u32>,
+    /// Per header: written since extraction.
+    dirty: Vec<bool>,
+    stack: Vec<Value>,
+    args: Vec<Value>,
+    hashbuf: Vec<u8>,
+    key: [Value; MAX_KEYS],
+    snap: Snapshot,
+    preserved: Vec<(FieldId, Value)>,
+    /// The packet currently in ingress (original or recirculated).
+    current: Vec<u8>,
+    recirc: Vec<u8>,
+    payload: usize,
+    req: Requests,
+    /// Results of the last [`Interp::run`].
+    pub out: Outputs,
+}
+
+struct Pkt<'a> {
+    data: &'a [u8],
+    cursor: usize,
+}
+
+impl Interp {
+    /// State sized for `ir`.
+    pub fn new(ir: &Ir) -> Interp {
+        Interp {
+            values: vec![0; ir.fields.len()],
+            valid: vec![false; ir.headers.len()],
+            src: vec![0; ir.headers.len()],
+            dirty: vec![false; ir.headers.len()],
+            stack: Vec::with_capacity(64),
+            args: Vec::with_capacity(16),
+            hashbuf: vec![0; 64],
+            key: [0; MAX_KEYS],
+            snap: Snapshot::default(),
+            preserved: vec![],
+            current: Vec::with_capacity(2048),
+            recirc: Vec::with_capacity(2048),
+            payload: 0,
+            req: Requests::default(),
+            out: Outputs::default(),
+        }
+    }
+
+    /// A field's value (after [`Interp::run`]: the last copy processed).
+    pub fn value(&self, f: FieldId) -> Value {
+        self.values[f as usize]
+    }
+
+    fn reset(&mut self, ir: &Ir) {
+        self.values.iter_mut().for_each(|v| *v = 0);
+        for (i, h) in ir.headers.iter().enumerate() {
+            self.valid[i] = h.metadata;
+        }
+        self.src.iter_mut().for_each(|s| *s = 0);
+        self.dirty.iter_mut().for_each(|d| *d = false);
+        self.req = Requests::default();
+    }
+
+    fn set(&mut self, ir: &Ir, f: FieldId, v: Value) {
+        let def = &ir.fields[f as usize];
+        self.values[f as usize] = v & mask_of(def.width);
+        self.dirty[def.header as usize] = true;
+    }
+
+    /// Run one received packet through the program. Results are in [`Interp::out`].
+    pub fn run<T: Track>(&mut self, ir: &Ir, rt: &mut Runtime, data: &[u8], in_port: u32, t: &mut T) {
+        self.out.clear();
+        self.current.clear();
+        self.current.extend_from_slice(data);
+        self.preserved.clear();
+        let mut instance = instance::NORMAL;
+        for pass in 0..MAX_PASSES {
+            if pass > 0 {
+                t.uncacheable("resubmit or recirculate");
+            }
+            let again = self.ingress_pass(ir, rt, in_port, instance, t);
+            match again {
+                None => return,
+                Some(next) => instance = next,
+            }
+        }
+        self.out.drops.push(DropCause::PassLimit);
+    }
+
+    /// One pass: parse, ingress, traffic manager, egress. Returns the instance type of
+    /// the next pass when the packet is resubmitted or recirculated.
+    fn ingress_pass<T: Track>(
+        &mut self,
+        ir: &Ir,
+        rt: &mut Runtime,
+        in_port: u32,
+        inst: Value,
+        t: &mut T,
+    ) -> Option<Value> {
+        let data = std::mem::take(&mut self.current);
+        self.start_packet(ir, rt, &data, in_port, inst, t);
+        self.control(ir, rt, ir.ingress, &data, t);
+        let req = self.req;
+        if req.assert_failed {
+            self.out.drops.push(DropCause::Assert);
+            self.current = data;
+            return None;
+        }
+        let need_snapshot = req.clone.is_some() || self.mcast(ir) != 0;
+        if need_snapshot {
+            self.save();
+        }
+        // I2E clone: the original packet, re-parsed, with the field list kept.
+        if let Some((session, fl)) = req.clone {
+            t.clone_session(session as u32);
+            let kept = self.field_list_values(ir, fl);
+            let replicas = rt.clone_sessions.get(&(session as u32)).map(|(r, trunc)| (r.clone(), *trunc));
+            if let Some((replicas, trunc)) = replicas {
+                for (port, rid) in replicas {
+                    self.start_packet(ir, rt, &data, in_port, instance::INGRESS_CLONE, t);
+                    for (f, v) in &kept {
+                        self.values[*f as usize] = *v;
+                    }
+                    self.req = Requests::default();
+                    if trunc > 0 {
+                        self.req.truncate = Some(trunc as Value);
+                    }
+                    self.egress(ir, rt, port, rid, instance::INGRESS_CLONE, &data, t);
+                }
+            }
+            self.restore();
+        }
+        if let Some(list) = req.digest {
+            let values = ir.learn_lists[list as usize].fields.iter().map(|f| self.values[*f as usize]).collect();
+            self.out.digests.push(DigestSample { list, values });
+        }
+        if let Some(fl) = req.resubmit {
+            self.preserved = self.field_list_values(ir, fl);
+            self.current = data;
+            return Some(instance::RESUBMIT);
+        }
+        let mgid = self.mcast(ir);
+        let mut next = None;
+        if mgid != 0 {
+            t.mcast_group(mgid as u32);
+            match rt.mcast.get(&(mgid as u32)).filter(|r| !r.is_empty()).cloned() {
+                None => self.out.drops.push(DropCause::NoMcastGroup),
+                Some(replicas) => {
+                    for (port, rid) in replicas {
+                        self.restore();
+                        self.req = Requests { truncate: req.truncate, ..Requests::default() };
+                        if let Some(n) = self.egress(ir, rt, port, rid, instance::REPLICATION, &data, t) {
+                            next = Some(n);
+                        }
+                    }
+                }
+            }
+        } else {
+            let spec = self.values[ir.std.egress_spec as usize];
+            t.read_field(ir.std.egress_spec, Value::MAX);
+            if spec == DROP_PORT {
+                self.out.drops.push(DropCause::Ingress);
+            } else {
+                self.req = Requests { truncate: req.truncate, ..Requests::default() };
+                next = self.egress(ir, rt, spec as u32, 0, instance::NORMAL, &data, t);
+            }
+        }
+        match next {
+            Some(n) => {
+                // The recirculated packet replaces the original.
+                self.current = std::mem::take(&mut self.recirc);
+                self.recirc = data;
+                Some(n)
+            }
+            None => {
+                self.current = data;
+                None
+            }
+        }
+    }
+
+    fn mcast(&self, ir: &Ir) -> Value {
+        ir.std.mcast_grp.map(|f| self.values[f as usize]).unwrap_or(0)
+    }
+
+    fn field_list_values(&self, ir: &Ir, fl: Option<u32>) -> Vec<(FieldId, Value)> {
+        match fl {
+            None => vec![],
+            Some(l) => ir.field_lists[l as usize].fields.iter().map(|f| (*f, self.values[*f as usize])).collect(),
+        }
+    }
+
+    fn save(&mut self) {
+        self.snap.values.clone_from(&self.values);
+        self.snap.valid.clone_from(&self.valid);
+        self.snap.src.clone_from(&self.src);
+        self.snap.dirty.clone_from(&self.dirty);
+    }
+
+    fn restore(&mut self) {
+        self.values.clone_from(&self.snap.values);
+        self.valid.clone_from(&self.snap.valid);
+        self.src.clone_from(&self.snap.src);
+        self.dirty.clone_from(&self.snap.dirty);
+    }
+
+    /// Reset, set the standard metadata, parse, verify checksums.
+    fn start_packet<T: Track>(&mut self, ir: &Ir, rt: &Runtime, data: &[u8], in_port: u32, inst: Value, t: &mut T) {
+        self.reset(ir);
+        let s = ir.std;
+        self.values[s.ingress_port as usize] = in_port as Value & mask_of(ir.fields[s.ingress_port as usize].width);
+        self.values[s.packet_length as usize] = data.len() as Value;
+        self.values[s.instance_type as usize] = inst;
+        for (f, v) in std::mem::take(&mut self.preserved) {
+            self.values[f as usize] = v;
+        }
+        t.start(ir, data.len());
+        self.parse(ir, rt, data, t);
+        for ck in &ir.verify_checksums {
+            if let Some(c) = &ck.cond {
+                if self.eval(ir, c, &[], &Pkt { data, cursor: 0 }, t) == 0 {
+                    continue;
+                }
+            }
+            let computed = self.calc(ir, ck.calc);
+            let got = self.values[ck.field as usize];
+            t.checksum_verified(ir, ck);
+            if computed != got {
+                if let Some(e) = s.checksum_error {
+                    self.values[e as usize] = 1;
+                }
+            }
+        }
+    }
+
+    fn parse<T: Track>(&mut self, ir: &Ir, rt: &Runtime, data: &[u8], t: &mut T) {
+        let mut pkt = Pkt { data, cursor: 0 };
+        let mut state = Some(ir.start_state);
+        let mut steps = 0;
+        let error =
+            |ir: &Ir, name: &str| ir.errors.iter().find(|(n, _)| n == name).map(|(_, v)| *v as Value).unwrap_or(0);
+        'states: while let Some(s) = state {
+            steps += 1;
+            if steps > 1000 {
+                // A parser loop: BMv2 would spin; stop with an error instead.
+                self.parser_error(ir, error(ir, "ParserTimeout"));
+                break;
+            }
+            let sd = &ir.states[s as usize];
+            for op in &sd.ops {
+                match op {
+                    ParseOp::Extract(h) => {
+                        let hd = &ir.headers[*h as usize];
+                        let end = pkt.cursor + hd.bytes as usize;
+                        if end > data.len() {
+                            t.length_dependent();
+                            self.parser_error(ir, error(ir, "PacketTooShort"));
+                            break 'states;
+                        }
+                        for f in hd.fields.clone() {
+                            let fd = &ir.fields[f as usize];
+                            self.values[f as usize] =
+                                read_bits(data, pkt.cursor * 8 + fd.bit_offset as usize, fd.width);
+                        }
+                        self.valid[*h as usize] = true;
+                        self.src[*h as usize] = pkt.cursor as u32 + 1;
+                        self.dirty[*h as usize] = false;
+                        t.extracted(ir, *h, pkt.cursor);
+                        pkt.cursor = end;
+                    }
+                    ParseOp::Advance(e) => {
+                        let bits = self.eval(ir, e, &[], &pkt, t) as usize;
+                        if bits % 8 != 0 || pkt.cursor + bits / 8 > data.len() {
+                            t.length_dependent();
+                            self.parser_error(ir, error(ir, "PacketTooShort"));
+                            break 'states;
+                        }
+                        pkt.cursor += bits / 8;
+                    }
+                    ParseOp::Verify { cond, error: err } => {
+                        if self.eval(ir, cond, &[], &pkt, t) == 0 {
+                            let code = self.eval(ir, err, &[], &pkt, t);
+                            self.parser_error(ir, code);
+                            break 'states;
+                        }
+                    }
+                    ParseOp::Stmt(st) => {
+                        self.stmt(ir, None, st, &[], &pkt, t);
+                    }
+                }
+            }
+            // Select.
+            let mut key: Value = 0;
+            for (e, w) in &sd.key {
+                let v = self.eval(ir, e, &[], &pkt, t);
+                key = if *w >= 128 { v } else { (key << w) | (v & mask_of(*w)) };
+            }
+            let mut next = None;
+            for tr in &sd.transitions {
+                let hit = match tr.kind {
+                    TransitionKind::Default => true,
+                    TransitionKind::Value { value, mask } => key & mask == value,
+                    TransitionKind::ValueSet { set, mask } => {
+                        t.value_set(set);
+                        rt.value_sets[set as usize].iter().any(|(v, m)| key & mask & m == v & m)
+                    }
+                };
+                if hit {
+                    next = Some(tr.next);
+                    break;
+                }
+            }
+            match next {
+                Some(n) => state = n,
+                None => {
+                    // No transition matched: BMv2 rejects with NoMatch.
+                    self.parser_error(ir, error(ir, "NoMatch"));
+                    break;
+                }
+            }
+        }
+        self.payload = pkt.cursor.min(data.len());
+        t.parsed(self.payload);
+    }
+
+    fn parser_error(&mut self, ir: &Ir, code: Value) {
+        if let Some(f) = ir.std.parser_error {
+            self.values[f as usize] = code;
+        }
+    }
+
+    fn control<T: Track>(&mut self, ir: &Ir, rt: &mut Runtime, start: Option<Node>, data: &[u8], t: &mut T) {
+        let mut node = start;
+        let pkt = Pkt { data, cursor: self.payload };
+        while let Some(n) = node {
+            node = match n {
+                Node::Cond(c) => {
+                    let cd = &ir.conditionals[c as usize];
+                    if self.eval(ir, &cd.expr, &[], &pkt, t) != 0 {
+                        cd.true_next
+                    } else {
+                        cd.false_next
+                    }
+                }
+                Node::Table(tid) => self.apply(ir, rt, tid, &pkt, t),
+            };
+            if self.req.exit || self.req.assert_failed {
+                break;
+            }
+        }
+        self.req.exit = false;
+    }
+
+    fn apply<T: Track>(&mut self, ir: &Ir, rt: &mut Runtime, tid: TableId, pkt: &Pkt, t: &mut T) -> Option<Node> {
+        let def = &ir.tables[tid as usize];
+        // Key values: plain (and constant-masked) fields are read untracked here and
+        // tracked below, bit by bit, through the masks of the groups probed.
+        for (i, k) in def.keys.iter().enumerate() {
+            self.key[i] = match k.expr.ops.as_slice() {
+                [Op::Field(f)] => self.values[*f as usize],
+                [Op::Field(f), Op::Const(m), Op::Bin(BinOp::And)] => self.values[*f as usize] & m,
+                [Op::Valid(h)] => self.valid[*h as usize] as Value,
+                _ => self.eval(ir, &k.expr, &[], pkt, t),
+            };
+        }
+        let n = def.keys.len();
+        let ts = &rt.tables[tid as usize];
+        let hit = ts.lookup(&self.key[..n], |masks| {
+            for (k, m) in def.keys.iter().zip(masks) {
+                match k.expr.ops.as_slice() {
+                    [Op::Field(f)] => t.read_field(*f, *m),
+                    [Op::Field(f), Op::Const(c), Op::Bin(BinOp::And)] => t.read_field(*f, *m & c),
+                    _ => {}
+                }
+            }
+        });
+        t.table_hit(tid, hit.map(|(h, _)| h));
+        let pkt_len = self.values[ir.std.packet_length as usize] as u64;
+        let (action, hit_handle) = match hit {
+            Some((h, e)) => (Some(e.action.clone()), Some(h)),
+            None => (ts.default.clone(), None),
+        };
+        if let Some(h) = hit_handle {
+            let ts = &mut rt.tables[tid as usize];
+            ts.hits[h as usize] += 1;
+            if def.direct_counter.is_some() {
+                let c = &mut ts.direct_counters[h as usize];
+                c.0 += 1;
+                c.1 += pkt_len;
+            }
+            if let Some(m) = def.direct_meter {
+                if let Some(f) = ir.meters[m as usize].result {
+                    t.meter(m, h as Value);
+                    self.set(ir, f, GREEN);
+                    t.wrote_field(f);
+                }
+            }
+        }
+        // Resolve the action to run.
+        self.args.clear();
+        let slot = match action {
+            None => None,
+            Some(EntryAction::Call(c)) => {
+                self.args.extend_from_slice(&c.args);
+                Some(c.slot as usize)
+            }
+            Some(EntryAction::Member(m)) => self.member(ir, rt, def, m),
+            Some(EntryAction::Group(g)) => {
+                let prof = def.profile.expect("indirect tables have a profile") as usize;
+                let hash = match &ir.profiles[prof].selector {
+                    Some((algo, inputs)) => {
+                        for (e, _) in inputs {
+                            if let Some(f) = e.as_field() {
+                                t.read_field(f, Value::MAX);
+                            }
+                        }
+                        self.hash_of(inputs, *algo)
+                    }
+                    None => 0,
+                };
+                t.selector(prof as u32, g);
+                match rt.profiles[prof].groups.get(&g).and_then(|gr| gr.pick(hash)) {
+                    Some(m) => self.member(ir, rt, def, m),
+                    None => None,
+                }
+            }
+        };
+        if let Some(slot) = slot {
+            let aid = def.actions[slot];
+            let args = std::mem::take(&mut self.args);
+            self.exec(ir, rt, &ir.actions[aid as usize].body, &args, pkt, t);
+            self.args = args;
+        }
+        match (def.hit_next, def.miss_next) {
+            (Some(h), Some(m)) => {
+                if hit_handle.is_some() {
+                    h
+                } else {
+                    m
+                }
+            }
+            _ => match slot {
+                Some(s) => def.action_next[s],
+                None => def.base_next,
+            },
+        }
+    }
+
+    fn member(&mut self, ir: &Ir, rt: &Runtime, def: &TableDef, m: u32) -> Option<usize> {
+        let prof = def.profile? as usize;
+        let mem = rt.profiles[prof].members.get(&m)?;
+        self.args.clear();
+        self.args.extend_from_slice(&mem.args);
+        let _ = ir;
+        def.actions.iter().position(|a| *a == mem.action)
+    }
+
+    fn exec<T: Track>(&mut self, ir: &Ir, rt: &mut Runtime, body: &[Stmt], args: &[Value], pkt: &Pkt, t: &mut T) {
+        let mut pc = 0;
+        let mut budget = 100_000;
+        while pc < body.len() {
+            budget -= 1;
+            if budget == 0 {
+                break;
+            }
+            match &body[pc] {
+                Stmt::Jump(to) => {
+                    pc = *to as usize;
+                    continue;
+                }
+                Stmt::JumpIfZero(c, to) => {
+                    if self.eval(ir, c, args, pkt, t) == 0 {
+                        pc = *to as usize;
+                        continue;
+                    }
+                }
+                s => {
+                    self.stmt(ir, Some(&mut *rt), s, args, pkt, t);
+                    if self.req.exit || self.req.assert_failed {
+                        return;
+                    }
+                }
+            }
+            pc += 1;
+        }
+    }
+
+    fn stmt<T: Track>(
+        &mut self,
+        ir: &Ir,
+        mut rt: Option<&mut Runtime>,
+        s: &Stmt,
+        args: &[Value],
+        pkt: &Pkt,
+        t: &mut T,
+    ) {
+        match s {
+            Stmt::Assign { dst, expr } => {
+                if let Some(src) = expr.as_field() {
+                    let v = self.values[src as usize];
+                    self.set(ir, *dst, v);
+                    t.copied_field(ir, *dst, src);
+                } else {
+                    let v = self.eval(ir, expr, args, pkt, t);
+                    self.set(ir, *dst, v);
+                    t.wrote_field(*dst);
+                }
+            }
+            Stmt::AssignHeader { dst, src } => {
+                let (d, sr) = (&ir.headers[*dst as usize], &ir.headers[*src as usize]);
+                for (fd, fs) in d.fields.clone().zip(sr.fields.clone()) {
+                    self.values[fd as usize] = self.values[fs as usize];
+                    t.copied_field(ir, fd, fs);
+                }
+                self.valid[*dst as usize] = self.valid[*src as usize];
+                self.dirty[*dst as usize] = true;
+            }
+            Stmt::SetValid(h) => {
+                if !self.valid[*h as usize] {
+                    self.valid[*h as usize] = true;
+                    self.dirty[*h as usize] = true;
+                }
+            }
+            Stmt::SetInvalid(h) => self.valid[*h as usize] = false,
+            Stmt::MarkToDrop => {
+                self.set(ir, ir.std.egress_spec, DROP_PORT);
+                t.wrote_field(ir.std.egress_spec);
+                if let Some(m) = ir.std.mcast_grp {
+                    self.set(ir, m, 0);
+                    t.wrote_field(m);
+                }
+            }
+            Stmt::Count { counter, index } => {
+                let i = self.eval(ir, index, args, pkt, t);
+                let len = self.values[ir.std.packet_length as usize] as u64;
+                t.count(*counter, i);
+                if let Some(rt) = rt.as_deref_mut() {
+                    if let Some(c) = rt.counters[*counter as usize].get_mut(i as usize) {
+                        c.0 += 1;
+                        c.1 += len;
+                    }
+                }
+            }
+            Stmt::ExecuteMeter { meter, index, dst } => {
+                let i = self.eval(ir, index, args, pkt, t);
+                t.meter(*meter, i);
+                self.set(ir, *dst, GREEN);
+                t.wrote_field(*dst);
+            }
+            Stmt::RegisterRead { dst, register, index } => {
+                let i = self.eval(ir, index, args, pkt, t) as usize;
+                t.uncacheable("register read");
+                let v = rt.as_deref_mut().and_then(|rt| rt.registers[*register as usize].get(i).copied()).unwrap_or(0);
+                self.set(ir, *dst, v);
+                t.wrote_field(*dst);
+            }
+            Stmt::RegisterWrite { register, index, value } => {
+                let i = self.eval(ir, index, args, pkt, t) as usize;
+                let v = self.eval(ir, value, args, pkt, t) & mask_of(ir.registers[*register as usize].width);
+                t.uncacheable("register write");
+                if let Some(rt) = rt.as_deref_mut() {
+                    if let Some(c) = rt.registers[*register as usize].get_mut(i) {
+                        *c = v;
+                    }
+                }
+            }
+            Stmt::Clone { e2e, session, field_list } => {
+                let sid = self.eval(ir, session, args, pkt, t);
+                if *e2e {
+                    t.uncacheable("egress-to-egress clone");
+                }
+                self.req.clone = Some((sid, *field_list));
+            }
+            Stmt::Resubmit(fl) => self.req.resubmit = Some(*fl),
+            Stmt::Recirculate(fl) => self.req.recirculate = Some(*fl),
+            Stmt::Truncate(e) => self.req.truncate = Some(self.eval(ir, e, args, pkt, t)),
+            Stmt::Hash { dst, base, calc, size } => {
+                let b = self.eval(ir, base, args, pkt, t);
+                let m = self.eval(ir, size, args, pkt, t);
+                let cd = &ir.calcs[*calc as usize];
+                for (e, _) in &cd.inputs {
+                    if let Some(f) = e.as_field() {
+                        t.read_field(f, Value::MAX);
+                    }
+                }
+                let h = self.hash_of(&cd.inputs, cd.algo) as Value;
+                let v = if m == 0 { b.wrapping_add(h) } else { b.wrapping_add(h % m) };
+                self.set(ir, *dst, v);
+                t.wrote_field(*dst);
+            }
+            Stmt::Digest { list } => {
+                for f in &ir.learn_lists[*list as usize].fields {
+                    t.read_field(*f, Value::MAX);
+                }
+                t.digest(*list);
+                self.req.digest = Some(*list);
+            }
+            Stmt::Exit => self.req.exit = true,
+            Stmt::Log => {}
+            Stmt::Assert(e) => {
+                if self.eval(ir, e, args, pkt, t) == 0 {
+                    self.req.assert_failed = true;
+                }
+            }
+            Stmt::Jump(_) | Stmt::JumpIfZero(..) => {}
+        }
+    }
+
+    /// Concatenate inputs MSB first (zero padded to bytes) and hash them.
+    fn hash_of(&mut self, inputs: &[(Expr, u32)], algo: HashAlgo) -> u64 {
+        let total: usize = inputs.iter().map(|(_, w)| *w as usize).sum();
+        let nbytes = total.div_ceil(8);
+        if self.hashbuf.len() < nbytes {
+            self.hashbuf.resize(nbytes, 0);
+        }
+        self.hashbuf[..nbytes].iter_mut().for_each(|b| *b = 0);
+        let mut nbits = 0;
+        for (e, w) in inputs {
+            let v = match e.ops.as_slice() {
+                [Op::Field(f)] => self.values[*f as usize],
+                [Op::Const(c)] => *c,
+                _ => 0,
+            };
+            bits::push_bits(&mut self.hashbuf, &mut nbits, *w, v & mask_of(*w));
+        }
+        bits::hash(algo, &self.hashbuf[..nbytes])
+    }
+
+    fn calc(&mut self, ir: &Ir, calc: u32) -> Value {
+        let cd = &ir.calcs[calc as usize];
+        self.hash_of(&cd.inputs, cd.algo) as Value
+    }
+
+    /// Egress for one copy: returns the next pass's instance type if it recirculates.
+    #[allow(clippy::too_many_arguments)]
+    fn egress<T: Track>(
+        &mut self,
+        ir: &Ir,
+        rt: &mut Runtime,
+        port: u32,
+        rid: u32,
+        inst: Value,
+        data: &[u8],
+        t: &mut T,
+    ) -> Option<Value> {
+        let s = ir.std;
+        self.values[s.egress_port as usize] = port as Value & mask_of(ir.fields[s.egress_port as usize].width);
+        self.values[s.instance_type as usize] = inst;
+        if let Some(r) = s.egress_rid {
+            self.values[r as usize] = rid as Value;
+        }
+        // simple_switch resets egress_spec so that a drop in egress is detectable.
+        self.values[s.egress_spec as usize] = 0;
+        t.egress_copy(port, rid, inst);
+        self.control(ir, rt, ir.egress, data, t);
+        if self.req.assert_failed {
+            self.out.drops.push(DropCause::Assert);
+            return None;
+        }
+        // A clone requested in egress is an E2E clone.
+        let e2e = self.req.clone.filter(|_| inst != instance::EGRESS_CLONE);
+        if self.values[s.egress_spec as usize] == DROP_PORT {
+            t.read_field(s.egress_spec, Value::MAX);
+            self.out.drops.push(DropCause::Egress);
+            return None;
+        }
+        self.update_checksums(ir, data, t);
+        let recirc = self.req.recirculate;
+        let trunc = self.req.truncate.map(|n| (n as usize).max(1));
+        {
+            let out = if recirc.is_some() { &mut self.recirc } else { &mut self.out.next().bytes };
+            out.clear();
+            Self::deparse_into(ir, &self.values, &self.valid, &self.src, &self.dirty, data, self.payload, out);
+            let view =
+                EmitView { values: &self.values, valid: &self.valid, src: &self.src, bytes: out, truncate: trunc };
+            t.emitted_view(ir, &view, recirc.is_some());
+            if let Some(n) = trunc {
+                out.truncate(n);
+            }
+        }
+        if let Some(fl) = recirc {
+            self.preserved = self.field_list_values(ir, fl);
+            return Some(instance::RECIRC);
+        }
+        let p = &mut self.out.packets[self.out.used - 1];
+        p.port = port;
+        p.instance = inst;
+        // An E2E clone of this (deparsed) packet goes through egress again.
+        if let Some((session, _)) = e2e {
+            if let Some((replicas, _)) = rt.clone_sessions.get(&(session as u32)).cloned() {
+                let copy = p.bytes.clone();
+                for (cport, _) in replicas {
+                    let o = self.out.next();
+                    o.bytes.extend_from_slice(&copy);
+                    o.port = cport;
+                    o.instance = instance::EGRESS_CLONE;
+                }
+            }
+        }
+        None
+    }
+
+    fn update_checksums<T: Track>(&mut self, ir: &Ir, data: &[u8], t: &mut T) {
+        for ck in &ir.update_checksums {
+            if let Some(c) = &ck.cond {
+                if self.eval(ir, c, &[], &Pkt { data, cursor: 0 }, t) == 0 {
+                    continue;
+                }
+            }
+            let v = self.calc(ir, ck.calc);
+            let f = ck.field;
+            if self.values[f as usize] != v & mask_of(ir.fields[f as usize].width) {
+                self.set(ir, f, v);
+            }
+            t.checksum_updated(ir, ck);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn deparse_into(
+        ir: &Ir,
+        values: &[Value],
+        valid: &[bool],
+        src: &[u32],
+        dirty: &[bool],
+        data: &[u8],
+        payload: usize,
+        out: &mut Vec<u8>,
+    ) {
+        for &h in &ir.deparser {
+            if !valid[h as usize] {
+                continue;
+            }
+            let hd = &ir.headers[h as usize];
+            let len = hd.bytes as usize;
+            let at = out.len();
+            if src[h as usize] != 0 && !dirty[h as usize] {
+                let from = src[h as usize] as usize - 1;
+                out.extend_from_slice(&data[from..from + len]);
+                continue;
+            }
+            out.resize(at + len, 0);
+            for f in hd.fields.clone() {
+                let fd = &ir.fields[f as usize];
+                write_bits(&mut out[at..], fd.bit_offset as usize, fd.width, values[f as usize]);
+            }
+        }
+        out.extend_from_slice(&data[payload.min(data.len())..]);
+    }
+
+    /// Evaluate an expression.
+    fn eval<T: Track>(&mut self, _ir: &Ir, e: &Expr, args: &[Value], pkt: &Pkt, t: &mut T) -> Value {
+        // Fast paths for the common shapes.
+        match e.ops.as_slice() {
+            [Op::Const(c)] => return *c,
+            [Op::Field(f)] => {
+                t.read_field(*f, Value::MAX);
+                return self.values[*f as usize];
+            }
+            [Op::Param(p)] => return args.get(*p as usize).copied().unwrap_or(0),
+            _ => {}
+        }
+        let st = &mut self.stack;
+        st.clear();
+        for op in &e.ops {
+            match *op {
+                Op::Field(f) => {
+                    t.read_field(f, Value::MAX);
+                    st.push(self.values[f as usize]);
+                }
+                Op::Const(c) => st.push(c),
+                Op::Param(p) => st.push(args.get(p as usize).copied().unwrap_or(0)),
+                Op::Valid(h) => st.push(self.valid[h as usize] as Value),
+                Op::Lookahead { offset, width } => {
+                    let bit = pkt.cursor * 8 + offset as usize;
+                    if bit + width as usize > pkt.data.len() * 8 {
+                        // BMv2 reads past the end as zeros.
+                        t.length_dependent();
+                        st.push(0);
+                    } else {
+                        t.read_packet(bit, width);
+                        st.push(read_bits(pkt.data, bit, width));
+                    }
+                }
+                Op::Un(u) => {
+                    let a = st.pop().unwrap_or(0);
+                    st.push(match u {
+                        UnOp::Not => (a == 0) as Value,
+                        UnOp::BitNot => !a,
+                        UnOp::Neg => a.wrapping_neg(),
+                        UnOp::B2d => a,
+                        UnOp::D2b => (a != 0) as Value,
+                    });
+                }
+                Op::Bin(b) => {
+                    let r = st.pop().unwrap_or(0);
+                    let l = st.pop().unwrap_or(0);
+                    st.push(match b {
+                        BinOp::Add => l.wrapping_add(r),
+                        BinOp::Sub => l.wrapping_sub(r),
+                        BinOp::Mul => l.wrapping_mul(r),
+                        BinOp::Div => l.checked_div(r).unwrap_or(0),
+                        BinOp::Mod => l.checked_rem(r).unwrap_or(0),
+                        BinOp::Shl => {
+                            if r >= 128 {
+                                0
+                            } else {
+                                l << r
+                            }
+                        }
+                        BinOp::Shr => {
+                            if r >= 128 {
+                                0
+                            } else {
+                                l >> r
+                            }
+                        }
+                        BinOp::And => l & r,
+                        BinOp::Or => l | r,
+                        BinOp::Xor => l ^ r,
+                        BinOp::Eq => (l == r) as Value,
+                        BinOp::Ne => (l != r) as Value,
+                        BinOp::Lt => (l < r) as Value,
+                        BinOp::Le => (l <= r) as Value,
+                        BinOp::Gt => (l > r) as Value,
+                        BinOp::Ge => (l >= r) as Value,
+                        BinOp::LAnd => (l != 0 && r != 0) as Value,
+                        BinOp::LOr => (l != 0 || r != 0) as Value,
+                        BinOp::Min => l.min(r),
+                        BinOp::Max => l.max(r),
+                    });
+                }
+                Op::Select => {
+                    let e = st.pop().unwrap_or(0);
+                    let th = st.pop().unwrap_or(0);
+                    let c = st.pop().unwrap_or(0);
+                    st.push(if c != 0 { th } else { e });
+                }
+            }
+        }
+        st.pop().unwrap_or(0)
+    }
+}

@@ -1,0 +1,759 @@
+//! The compiled form of a P4 program: what workers execute.
+//!
+//! Every header, field, parser state, table, action, conditional and extern is a dense
+//! index into a `Vec` of this module's types, and every expression is a flat array of
+//! [`Op`]s evaluated on a small value stack. Nothing here is looked up by name while a
+//! packet is processed; names are kept only for messages, dumps and the control side.
+//!
+//! Values are unsigned and at most 128 bits wide ([`Value`]). BMv2 evaluates
+//! expressions with arbitrary precision and p4c inserts the masks that give P4's
+//! fixed-width semantics, so 128-bit wrapping arithmetic agrees with BMv2 for every
+//! program whose fields are at most 128 bits wide and unsigned; the compiler rejects
+//! the others (signed fields, wider fields, varbit) by name.
+
+use std::ops::Range;
+
+/// A field or expression value (fields are at most 128 bits wide).
+pub type Value = u128;
+/// Dense index of a header instance (metadata included).
+pub type HeaderId = u32;
+/// Dense index of a field.
+pub type FieldId = u32;
+/// Dense index of an action.
+pub type ActionId = u32;
+/// Dense index of a table.
+pub type TableId = u32;
+/// Dense index of a parser state.
+pub type StateId = u32;
+
+/// Most key fields a table may have.
+pub const MAX_KEYS: usize = 32;
+
+/// The all-ones mask of a `width`-bit value.
+pub const fn mask_of(width: u32) -> Value {
+    if width >= 128 {
+        Value::MAX
+    } else {
+        (1u128 << width) - 1
+    }
+}
+
+/// The compiled program.
+#[derive(Debug, Clone)]
+pub struct Ir {
+    /// The program's name (the P4 source file, or "unnamed").
+    pub name: String,
+    /// Header and metadata instances.
+    pub headers: Vec<HeaderDef>,
+    /// Fields of all headers, header by header, in declaration order.
+    pub fields: Vec<FieldDef>,
+    /// Parser states.
+    pub states: Vec<StateDef>,
+    /// The parser's start state.
+    pub start_state: StateId,
+    /// Headers in the order the deparser emits them.
+    pub deparser: Vec<HeaderId>,
+    /// Actions (JSON action names are not unique: tables refer to these by id).
+    pub actions: Vec<ActionDef>,
+    /// Match-action tables of both pipelines.
+    pub tables: Vec<TableDef>,
+    /// Conditionals of both pipelines.
+    pub conditionals: Vec<CondDef>,
+    /// First node of the ingress pipeline.
+    pub ingress: Option<Node>,
+    /// First node of the egress pipeline.
+    pub egress: Option<Node>,
+    /// Action profiles and selectors.
+    pub profiles: Vec<ProfileDef>,
+    /// Counter arrays (indexed and direct).
+    pub counters: Vec<CounterDef>,
+    /// Meter arrays (indexed and direct).
+    pub meters: Vec<MeterDef>,
+    /// Register arrays.
+    pub registers: Vec<RegisterDef>,
+    /// Hash and checksum calculations.
+    pub calcs: Vec<CalcDef>,
+    /// Digests (`learn_lists`).
+    pub learn_lists: Vec<ListDef>,
+    /// Field lists (metadata kept across clone, resubmit, recirculate).
+    pub field_lists: Vec<ListDef>,
+    /// Parser value sets.
+    pub value_sets: Vec<ValueSetDef>,
+    /// Checksums verified after parsing.
+    pub verify_checksums: Vec<ChecksumDef>,
+    /// Checksums updated before deparsing.
+    pub update_checksums: Vec<ChecksumDef>,
+    /// Where `standard_metadata` lives.
+    pub std: StdMeta,
+    /// Parser error codes by name (`NoError`, `PacketTooShort`, ...).
+    pub errors: Vec<(String, u32)>,
+}
+
+/// A header or metadata instance.
+#[derive(Debug, Clone)]
+pub struct HeaderDef {
+    /// Name (`ipv4`, `hdr.ethernet`, `standard_metadata`, ...).
+    pub name: String,
+    /// The JSON header type's name.
+    pub type_name: String,
+    /// Metadata: always valid, never on the wire.
+    pub metadata: bool,
+    /// Its fields, a contiguous range of field ids.
+    pub fields: Range<FieldId>,
+    /// Length on the wire in bytes (sum of field widths / 8).
+    pub bytes: u32,
+}
+
+/// A field.
+#[derive(Debug, Clone)]
+pub struct FieldDef {
+    /// `header.field`.
+    pub name: String,
+    /// Its header.
+    pub header: HeaderId,
+    /// Width in bits (1..=128).
+    pub width: u32,
+    /// Offset of its most significant bit from the start of the header, in bits.
+    pub bit_offset: u32,
+}
+
+/// One operation of an expression, evaluated on a value stack.
+///
+/// Booleans are the values 0 and 1. Binary operators pop the right operand, then the
+/// left. Arithmetic wraps at 128 bits; p4c's explicit masks give the declared widths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Push a field's value.
+    Field(FieldId),
+    /// Push a constant.
+    Const(Value),
+    /// Push action parameter `n`.
+    Param(u32),
+    /// Push 1 if the header is valid, else 0.
+    Valid(HeaderId),
+    /// Push `width` bits of the packet at `offset` bits past the parser's cursor.
+    Lookahead {
+        /// Bits past the cursor.
+        offset: u32,
+        /// Width in bits (at most 128).
+        width: u32,
+    },
+    /// Unary operator.
+    Un(UnOp),
+    /// Binary operator.
+    Bin(BinOp),
+    /// Pop `else`, `then` and `cond`; push `then` if `cond`, else `else`.
+    Select,
+}
+
+/// Unary operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnOp {
+    /// Boolean not.
+    Not,
+    /// Bitwise complement (128-bit; p4c masks it).
+    BitNot,
+    /// Two's complement negation (128-bit; p4c masks it).
+    Neg,
+    /// Boolean to integer (identity on 0/1).
+    B2d,
+    /// Integer to boolean (nonzero).
+    D2b,
+}
+
+/// Binary operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/` (division by zero gives 0)
+    Div,
+    /// `%` (modulo zero gives 0)
+    Mod,
+    /// `<<`
+    Shl,
+    /// `>>`
+    Shr,
+    /// `&`
+    And,
+    /// `|`
+    Or,
+    /// `^`
+    Xor,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// Boolean `and`.
+    LAnd,
+    /// Boolean `or`.
+    LOr,
+    /// Minimum.
+    Min,
+    /// Maximum.
+    Max,
+}
+
+/// A flat expression: ops in postfix order; evaluation leaves one value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expr {
+    /// The ops.
+    pub ops: Vec<Op>,
+}
+
+impl Expr {
+    /// A constant.
+    pub fn constant(v: Value) -> Expr {
+        Expr { ops: vec![Op::Const(v)] }
+    }
+
+    /// The field this expression reads, when it is just one field.
+    pub fn as_field(&self) -> Option<FieldId> {
+        match self.ops.as_slice() {
+            [Op::Field(f)] => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// The constant value of this expression, when it is one.
+    pub fn as_const(&self) -> Option<Value> {
+        match self.ops.as_slice() {
+            [Op::Const(v)] => Some(*v),
+            _ => None,
+        }
+    }
+}
+
+/// A node of a control: a table or a conditional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Node {
+    /// Apply a table.
+    Table(TableId),
+    /// Branch on a condition.
+    Cond(u32),
+}
+
+/// A parser state.
+#[derive(Debug, Clone)]
+pub struct StateDef {
+    /// Name.
+    pub name: String,
+    /// Operations, in order.
+    pub ops: Vec<ParseOp>,
+    /// The select key: expressions and their widths, concatenated (at most 128 bits).
+    pub key: Vec<(Expr, u32)>,
+    /// Transitions, tried in order.
+    pub transitions: Vec<TransitionDef>,
+}
+
+/// A parser operation.
+#[derive(Debug, Clone)]
+pub enum ParseOp {
+    /// Extract a header at the cursor and advance past it.
+    Extract(HeaderId),
+    /// Move the cursor forward by a number of bits.
+    Advance(Expr),
+    /// Check a condition; on failure set `parser_error` and stop parsing.
+    Verify {
+        /// The condition.
+        cond: Expr,
+        /// The error code.
+        error: Expr,
+    },
+    /// An action statement run in the parser (`set`, `primitive`).
+    Stmt(Stmt),
+}
+
+/// A parser transition.
+#[derive(Debug, Clone)]
+pub struct TransitionDef {
+    /// What the key is compared with.
+    pub kind: TransitionKind,
+    /// The next state; `None` accepts.
+    pub next: Option<StateId>,
+}
+
+/// How a transition matches the select key.
+#[derive(Debug, Clone, Copy)]
+pub enum TransitionKind {
+    /// `key & mask == value`.
+    Value {
+        /// Value (already masked).
+        value: Value,
+        /// Mask.
+        mask: Value,
+    },
+    /// Key is in a value set (masked).
+    ValueSet {
+        /// The set.
+        set: u32,
+        /// Mask applied to the key first.
+        mask: Value,
+    },
+    /// Always.
+    Default,
+}
+
+/// A statement of an action body (or of a parser state).
+#[derive(Debug, Clone)]
+pub enum Stmt {
+    /// `dst = expr` (truncated to the field's width).
+    Assign {
+        /// Destination.
+        dst: FieldId,
+        /// Value.
+        expr: Expr,
+    },
+    /// Copy a whole header (validity and fields).
+    AssignHeader {
+        /// Destination.
+        dst: HeaderId,
+        /// Source.
+        src: HeaderId,
+    },
+    /// `setValid()`: valid, fields unchanged (zero unless set earlier).
+    SetValid(HeaderId),
+    /// `setInvalid()`.
+    SetInvalid(HeaderId),
+    /// `mark_to_drop`: `egress_spec = 511`, `mcast_grp = 0`.
+    MarkToDrop,
+    /// `counter.count(index)`.
+    Count {
+        /// Counter array.
+        counter: u32,
+        /// Cell.
+        index: Expr,
+    },
+    /// `meter.execute_meter(index, dst)`.
+    ExecuteMeter {
+        /// Meter array.
+        meter: u32,
+        /// Cell.
+        index: Expr,
+        /// Where the color goes.
+        dst: FieldId,
+    },
+    /// `register.read(dst, index)`.
+    RegisterRead {
+        /// Destination.
+        dst: FieldId,
+        /// Register array.
+        register: u32,
+        /// Cell.
+        index: Expr,
+    },
+    /// `register.write(index, value)`.
+    RegisterWrite {
+        /// Register array.
+        register: u32,
+        /// Cell.
+        index: Expr,
+        /// Value.
+        value: Expr,
+    },
+    /// `clone`/`clone3` (I2E in ingress, E2E in egress).
+    Clone {
+        /// Egress-to-egress (else ingress-to-egress).
+        e2e: bool,
+        /// Clone session.
+        session: Expr,
+        /// Field list preserved in the clone.
+        field_list: Option<u32>,
+    },
+    /// `resubmit` with a field list.
+    Resubmit(Option<u32>),
+    /// `recirculate` with a field list.
+    Recirculate(Option<u32>),
+    /// `truncate(length)` in bytes.
+    Truncate(Expr),
+    /// `dst = base + hash(calc) % size` (`hash()` and
+    /// `modify_field_with_hash_based_offset`).
+    Hash {
+        /// Destination.
+        dst: FieldId,
+        /// Base.
+        base: Expr,
+        /// Calculation.
+        calc: u32,
+        /// Modulus (0 means no modulus).
+        size: Expr,
+    },
+    /// `digest(receiver, data)`.
+    Digest {
+        /// Learn list.
+        list: u32,
+    },
+    /// `exit`: end the current control.
+    Exit,
+    /// `log_msg` (does nothing on the fast path).
+    Log,
+    /// Jump to statement `n` of the same body.
+    Jump(u32),
+    /// Jump to statement `n` when the condition is false/zero.
+    JumpIfZero(Expr, u32),
+    /// `assert`/`assume`: a false condition drops the packet (BMv2 aborts).
+    Assert(Expr),
+}
+
+/// An action.
+#[derive(Debug, Clone)]
+pub struct ActionDef {
+    /// Name (not unique).
+    pub name: String,
+    /// JSON id.
+    pub json_id: u32,
+    /// Parameter names and widths.
+    pub params: Vec<(String, u32)>,
+    /// Body.
+    pub body: Vec<Stmt>,
+}
+
+/// Match kind of one key field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchKind {
+    /// Exact.
+    Exact,
+    /// Longest prefix.
+    Lpm,
+    /// Value and mask.
+    Ternary,
+    /// Inclusive range.
+    Range,
+    /// Exact or wildcard (a ternary with an all-ones or zero mask).
+    Optional,
+}
+
+/// One key field of a table.
+#[derive(Debug, Clone)]
+pub struct KeyDef {
+    /// Name as P4Info spells it.
+    pub name: String,
+    /// Match kind.
+    pub kind: MatchKind,
+    /// The value matched (a field, a validity bit or a masked field).
+    pub expr: Expr,
+    /// Width in bits.
+    pub width: u32,
+}
+
+/// How a table runs its actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    /// Entries name an action.
+    Direct,
+    /// Entries name a member or group of an action profile.
+    Indirect,
+}
+
+/// A table entry's action: an action with its parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionCall {
+    /// Index into the table's `actions`.
+    pub slot: u32,
+    /// Parameter values.
+    pub args: Vec<Value>,
+}
+
+/// A constant entry from the program.
+#[derive(Debug, Clone)]
+pub struct ConstEntry {
+    /// Per key field: value, mask (ternary/optional), prefix length (lpm) or range high.
+    pub key: Vec<KeyValue>,
+    /// The action.
+    pub action: ActionCall,
+    /// Priority (higher wins), for ternary/range/optional tables.
+    pub priority: i32,
+}
+
+/// The match of one key field in an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyValue {
+    /// Exact value.
+    Exact(Value),
+    /// Prefix.
+    Lpm {
+        /// Value.
+        value: Value,
+        /// Prefix length in bits.
+        prefix: u32,
+    },
+    /// Value and mask.
+    Ternary {
+        /// Value.
+        value: Value,
+        /// Mask.
+        mask: Value,
+    },
+    /// Inclusive range.
+    Range {
+        /// Low.
+        low: Value,
+        /// High.
+        high: Value,
+    },
+}
+
+/// A match-action table.
+#[derive(Debug, Clone)]
+pub struct TableDef {
+    /// Name.
+    pub name: String,
+    /// JSON id.
+    pub json_id: u32,
+    /// Key fields.
+    pub keys: Vec<KeyDef>,
+    /// Direct or through an action profile.
+    pub kind: TableKind,
+    /// The action profile, when indirect.
+    pub profile: Option<u32>,
+    /// Capacity.
+    pub max_size: u64,
+    /// Actions it can run.
+    pub actions: Vec<ActionId>,
+    /// Next node after each action (parallel to `actions`).
+    pub action_next: Vec<Option<Node>>,
+    /// Next node after a miss that runs no action (`base_default_next`).
+    pub base_next: Option<Node>,
+    /// Next node on a hit, when the program branches on hit/miss.
+    pub hit_next: Option<Option<Node>>,
+    /// Next node on a miss, when the program branches on hit/miss.
+    pub miss_next: Option<Option<Node>>,
+    /// The program's default action (`None`: a miss runs no action, as for an
+    /// indirect table without a default entry).
+    pub default_action: Option<ActionCall>,
+    /// The default action cannot be changed.
+    pub default_const: bool,
+    /// Constant entries.
+    pub const_entries: Vec<ConstEntry>,
+    /// Direct counter.
+    pub direct_counter: Option<u32>,
+    /// Direct meter.
+    pub direct_meter: Option<u32>,
+    /// Entries can time out.
+    pub support_timeout: bool,
+}
+
+impl TableDef {
+    /// Whether entries need a priority (ternary, range or optional key fields).
+    pub fn needs_priority(&self) -> bool {
+        self.keys.iter().any(|k| matches!(k.kind, MatchKind::Ternary | MatchKind::Range | MatchKind::Optional))
+    }
+
+    /// The slot of an action in this table.
+    pub fn slot_of(&self, action: ActionId) -> Option<u32> {
+        self.actions.iter().position(|a| *a == action).map(|p| p as u32)
+    }
+}
+
+/// A conditional node.
+#[derive(Debug, Clone)]
+pub struct CondDef {
+    /// Name.
+    pub name: String,
+    /// The condition.
+    pub expr: Expr,
+    /// Next when true.
+    pub true_next: Option<Node>,
+    /// Next when false.
+    pub false_next: Option<Node>,
+}
+
+/// Hash algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashAlgo {
+    /// CRC-16 (poly 0x8005, reflected: CRC-16/ARC, as BMv2's `crc16`).
+    Crc16,
+    /// CRC-32 (IEEE 802.3, as BMv2's `crc32`).
+    Crc32,
+    /// Internet checksum (ones' complement sum of 16-bit words).
+    Csum16,
+    /// The input bytes as a big-endian number (last 8 bytes).
+    Identity,
+}
+
+/// An action profile, with its selector when it has one.
+#[derive(Debug, Clone)]
+pub struct ProfileDef {
+    /// Name.
+    pub name: String,
+    /// Capacity.
+    pub max_size: u64,
+    /// Selector hash: algorithm and inputs.
+    pub selector: Option<(HashAlgo, Vec<(Expr, u32)>)>,
+}
+
+/// A counter array.
+#[derive(Debug, Clone)]
+pub struct CounterDef {
+    /// Name.
+    pub name: String,
+    /// Cells (indexed counters).
+    pub size: u64,
+    /// The table it is bound to (direct counters).
+    pub direct: Option<TableId>,
+}
+
+/// A meter array.
+#[derive(Debug, Clone)]
+pub struct MeterDef {
+    /// Name.
+    pub name: String,
+    /// Cells (indexed meters).
+    pub size: u64,
+    /// The table it is bound to (direct meters).
+    pub direct: Option<TableId>,
+    /// Meters bytes (else packets).
+    pub bytes: bool,
+    /// Rates per cell.
+    pub rate_count: u32,
+    /// Where a direct meter writes its color.
+    pub result: Option<FieldId>,
+}
+
+/// A register array.
+#[derive(Debug, Clone)]
+pub struct RegisterDef {
+    /// Name.
+    pub name: String,
+    /// Cells.
+    pub size: u64,
+    /// Cell width in bits.
+    pub width: u32,
+}
+
+/// A hash or checksum calculation.
+#[derive(Debug, Clone)]
+pub struct CalcDef {
+    /// Name.
+    pub name: String,
+    /// Algorithm.
+    pub algo: HashAlgo,
+    /// Inputs and their widths, concatenated MSB first.
+    pub inputs: Vec<(Expr, u32)>,
+}
+
+/// A list of values (digest, field list).
+#[derive(Debug, Clone)]
+pub struct ListDef {
+    /// Name.
+    pub name: String,
+    /// JSON id.
+    pub json_id: u32,
+    /// The fields.
+    pub fields: Vec<FieldId>,
+}
+
+/// A parser value set.
+#[derive(Debug, Clone)]
+pub struct ValueSetDef {
+    /// Name.
+    pub name: String,
+    /// Key width in bits.
+    pub width: u32,
+    /// Capacity.
+    pub max_size: u32,
+}
+
+/// A checksum to verify or update.
+#[derive(Debug, Clone)]
+pub struct ChecksumDef {
+    /// Name.
+    pub name: String,
+    /// The checksum field.
+    pub field: FieldId,
+    /// The calculation over the covered fields.
+    pub calc: u32,
+    /// Only when this holds.
+    pub cond: Option<Expr>,
+}
+
+/// The `standard_metadata` fields the architecture reads and writes.
+#[derive(Debug, Clone, Copy)]
+pub struct StdMeta {
+    /// `ingress_port`.
+    pub ingress_port: FieldId,
+    /// `egress_spec`.
+    pub egress_spec: FieldId,
+    /// `egress_port`.
+    pub egress_port: FieldId,
+    /// `instance_type`.
+    pub instance_type: FieldId,
+    /// `packet_length`.
+    pub packet_length: FieldId,
+    /// `mcast_grp`.
+    pub mcast_grp: Option<FieldId>,
+    /// `egress_rid`.
+    pub egress_rid: Option<FieldId>,
+    /// `checksum_error`.
+    pub checksum_error: Option<FieldId>,
+    /// `parser_error`.
+    pub parser_error: Option<FieldId>,
+}
+
+/// v1model's `instance_type` values (as BMv2's simple_switch sets them).
+pub mod instance {
+    /// A packet received on a port.
+    pub const NORMAL: u128 = 0;
+    /// An ingress-to-egress clone.
+    pub const INGRESS_CLONE: u128 = 1;
+    /// An egress-to-egress clone.
+    pub const EGRESS_CLONE: u128 = 2;
+    /// A recirculated packet.
+    pub const RECIRC: u128 = 4;
+    /// A multicast replica.
+    pub const REPLICATION: u128 = 5;
+    /// A resubmitted packet.
+    pub const RESUBMIT: u128 = 6;
+}
+
+/// BMv2's drop port.
+pub const DROP_PORT: u128 = 511;
+
+impl Ir {
+    /// A header by name.
+    pub fn header(&self, name: &str) -> Option<HeaderId> {
+        self.headers.iter().position(|h| h.name == name).map(|i| i as HeaderId)
+    }
+
+    /// A field by `header.field` name.
+    pub fn field(&self, name: &str) -> Option<FieldId> {
+        self.fields.iter().position(|f| f.name == name).map(|i| i as FieldId)
+    }
+
+    /// A table by name.
+    pub fn table(&self, name: &str) -> Option<TableId> {
+        self.tables.iter().position(|t| t.name == name).map(|i| i as TableId)
+    }
+
+    /// A counter array by name.
+    pub fn counter(&self, name: &str) -> Option<u32> {
+        self.counters.iter().position(|c| c.name == name).map(|i| i as u32)
+    }
+
+    /// A meter array by name.
+    pub fn meter(&self, name: &str) -> Option<u32> {
+        self.meters.iter().position(|c| c.name == name).map(|i| i as u32)
+    }
+
+    /// A register array by name.
+    pub fn register(&self, name: &str) -> Option<u32> {
+        self.registers.iter().position(|c| c.name == name).map(|i| i as u32)
+    }
+
+    /// An action profile by name.
+    pub fn profile(&self, name: &str) -> Option<u32> {
+        self.profiles.iter().position(|c| c.name == name).map(|i| i as u32)
+    }
+}

@@ -1,0 +1,655 @@
+//! The mutable state of a loaded program: table entries, action profile members and
+//! groups, the packet replication engine (multicast groups, clone sessions), value
+//! sets, registers and counters.
+//!
+//! # Lookup
+//! A table is a tuple space: entries are grouped by their mask (one mask per key
+//! field: all ones for exact, the prefix for LPM, the entry's mask for ternary and
+//! optional, none for range), and each group is a hash map from masked key to the
+//! entries with that key, best first. A lookup probes groups in order of the best
+//! priority they hold and stops as soon as no remaining group can beat the best hit —
+//! so an LPM table probes from the longest prefix down and stops at the first hit, and
+//! an exact table is one hash probe. Range fields are checked on the candidates.
+//! The masks of the probed groups are exactly the key bits the result depends on,
+//! which is what read tracking records.
+//!
+//! Priorities: higher wins (P4Runtime's convention). LPM entries rank by prefix length.
+
+use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
+
+use super::ir::*;
+
+/// Why a table or PRE update was refused. Refused updates change nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpdateError {
+    /// The table, profile, group or session does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// An entry with the same key exists.
+    #[error("{0} already exists")]
+    Exists(String),
+    /// The update is malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// The table or profile is full.
+    #[error("{0} is full")]
+    Full(String),
+}
+
+type Res<T> = Result<T, UpdateError>;
+
+/// What a table entry runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryAction {
+    /// An action of the table, with arguments.
+    Call(ActionCall),
+    /// A member of the table's action profile.
+    Member(u32),
+    /// A group of the table's action selector.
+    Group(u32),
+}
+
+/// A table entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// One match per key field, in key order.
+    pub key: Vec<KeyValue>,
+    /// Priority (higher wins); 0 for exact/LPM tables.
+    pub priority: i32,
+    /// The action.
+    pub action: EntryAction,
+}
+
+/// A handle on an installed entry (stable until deleted).
+pub type Handle = u32;
+
+#[derive(Debug, Clone)]
+struct Group {
+    masks: Box<[Value]>,
+    /// Best rank of any entry in the group.
+    best: i64,
+    map: FxHashMap<Box<[Value]>, Vec<(i64, Handle)>>,
+}
+
+/// One table's entries and index.
+#[derive(Debug, Clone)]
+pub struct TableState {
+    entries: Vec<Option<Entry>>,
+    free: Vec<Handle>,
+    groups: Vec<Group>,
+    /// The default action (`None`: no action).
+    pub default: Option<EntryAction>,
+    /// Direct counter cells by handle: packets, bytes.
+    pub direct_counters: Vec<(u64, u64)>,
+    /// Hits by handle (for idle timeouts and dumps).
+    pub hits: Vec<u64>,
+    count: usize,
+    capacity: usize,
+    kinds: Vec<MatchKind>,
+    widths: Vec<u32>,
+    lpm_rank: bool,
+}
+
+/// A member of an action profile: an action and its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The action (dense id).
+    pub action: ActionId,
+    /// Arguments.
+    pub args: Vec<Value>,
+}
+
+/// A selector group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupDef {
+    /// Members: id, weight, watch port (`None`: always live).
+    pub members: Vec<(u32, u32, Option<u32>)>,
+    /// Member ids expanded by weight, live members only.
+    expanded: Vec<u32>,
+}
+
+/// An action profile's members and groups.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileState {
+    /// Members by id.
+    pub members: HashMap<u32, Member>,
+    /// Groups by id.
+    pub groups: HashMap<u32, GroupDef>,
+}
+
+/// A replica: output port and replication id.
+pub type Replica = (u32, u32);
+
+/// The mutable state of one program.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    /// Tables, by table id.
+    pub tables: Vec<TableState>,
+    /// Action profiles, by profile id.
+    pub profiles: Vec<ProfileState>,
+    /// Multicast groups.
+    pub mcast: HashMap<u32, Vec<Replica>>,
+    /// Clone sessions: replicas and truncation length (0: none).
+    pub clone_sessions: HashMap<u32, (Vec<Replica>, u32)>,
+    /// Value sets: (value, mask) pairs.
+    pub value_sets: Vec<Vec<(Value, Value)>>,
+    /// Register cells.
+    pub registers: Vec<Vec<Value>>,
+    /// Indexed counter cells: packets, bytes.
+    pub counters: Vec<Vec<(u64, u64)>>,
+    /// Ports that are down (watch ports of selector members).
+    pub down_ports: Vec<u32>,
+}
+
+fn prefix_mask(width: u32, prefix: u32) -> Value {
+    if prefix == 0 {
+        0
+    } else {
+        mask_of(width) & !mask_of(width - prefix)
+    }
+}
+
+impl TableState {
+    fn new(def: &TableDef) -> TableState {
+        let kinds: Vec<MatchKind> = def.keys.iter().map(|k| k.kind).collect();
+        let lpm_rank = kinds.contains(&MatchKind::Lpm) && !def.needs_priority();
+        let capacity = def.max_size.clamp(1, 1 << 24) as usize;
+        TableState {
+            entries: vec![],
+            free: vec![],
+            groups: vec![],
+            default: def.default_action.clone().map(EntryAction::Call),
+            direct_counters: vec![],
+            hits: vec![],
+            count: 0,
+            capacity,
+            kinds,
+            widths: def.keys.iter().map(|k| k.width).collect(),
+            lpm_rank,
+        }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether the table has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Entries with their handles.
+    pub fn entries(&self) -> impl Iterator<Item = (Handle, &Entry)> {
+        self.entries.iter().enumerate().filter_map(|(h, e)| e.as_ref().map(|e| (h as Handle, e)))
+    }
+
+    /// An entry by handle.
+    pub fn get(&self, h: Handle) -> Option<&Entry> {
+        self.entries.get(h as usize).and_then(Option::as_ref)
+    }
+
+    fn masks_and_value(&self, key: &[KeyValue]) -> (Box<[Value]>, Box<[Value]>) {
+        let mut masks = Vec::with_capacity(key.len());
+        let mut vals = Vec::with_capacity(key.len());
+        for (k, w) in key.iter().zip(&self.widths) {
+            let (m, v) = match *k {
+                KeyValue::Exact(v) => (mask_of(*w), v),
+                KeyValue::Lpm { value, prefix } => (prefix_mask(*w, prefix), value),
+                KeyValue::Ternary { value, mask } => (mask, value),
+                KeyValue::Range { .. } => (0, 0),
+            };
+            masks.push(m);
+            vals.push(v & m);
+        }
+        (masks.into(), vals.into())
+    }
+
+    fn rank(&self, e: &Entry) -> i64 {
+        if self.lpm_rank {
+            e.key
+                .iter()
+                .map(|k| match k {
+                    KeyValue::Lpm { prefix, .. } => *prefix as i64,
+                    _ => 0,
+                })
+                .sum()
+        } else {
+            e.priority as i64
+        }
+    }
+
+    /// Check an entry's shape against the table.
+    fn check(&self, ir: &Ir, def: &TableDef, e: &Entry, profile: Option<&ProfileState>) -> Res<()> {
+        let name = &def.name;
+        if e.key.len() != def.keys.len() {
+            return Err(UpdateError::Invalid(format!(
+                "table {name:?} has {} key fields, the entry gives {}",
+                def.keys.len(),
+                e.key.len()
+            )));
+        }
+        for (k, (kv, kd)) in e.key.iter().zip(&def.keys).enumerate() {
+            let m = mask_of(kd.width);
+            let ok = match (kd.kind, kv) {
+                (MatchKind::Exact, KeyValue::Exact(v)) => *v <= m,
+                (MatchKind::Lpm, KeyValue::Lpm { value, prefix }) => {
+                    *prefix <= kd.width && *value <= m && value & !prefix_mask(kd.width, *prefix) == 0
+                }
+                (MatchKind::Ternary, KeyValue::Ternary { value, mask }) => {
+                    *value <= m && *mask <= m && value & !mask == 0
+                }
+                (MatchKind::Optional, KeyValue::Ternary { value, mask }) => {
+                    (*mask == 0 || *mask == m) && value & !mask == 0
+                }
+                (MatchKind::Optional, KeyValue::Exact(v)) => *v <= m,
+                (MatchKind::Range, KeyValue::Range { low, high }) => low <= high && *high <= m,
+                _ => false,
+            };
+            if !ok {
+                return Err(UpdateError::Invalid(format!(
+                    "table {name:?} key field {k} ({:?}, {:?}, {} bits): bad match {kv:?} (values must fit the width, \
+                     masked-off bits must be zero)",
+                    kd.name, kd.kind, kd.width
+                )));
+            }
+        }
+        if def.needs_priority() && e.priority <= 0 {
+            return Err(UpdateError::Invalid(format!(
+                "table {name:?} needs a priority > 0 (ternary, range or optional key)"
+            )));
+        }
+        if !def.needs_priority() && e.priority != 0 {
+            return Err(UpdateError::Invalid(format!("table {name:?} takes no priority (exact/LPM keys only)")));
+        }
+        check_action(def, &e.action, profile)?;
+        match &e.action {
+            EntryAction::Call(c) => check_args(ir, def.actions[c.slot as usize], &c.args),
+            _ => Ok(()),
+        }
+    }
+
+    fn find(&self, e: &Entry) -> Option<Handle> {
+        let (masks, vals) = self.masks_and_value(&e.key);
+        let g = self.groups.iter().find(|g| g.masks == masks)?;
+        g.map.get(&vals)?.iter().map(|(_, h)| *h).find(|h| {
+            let x = self.entries[*h as usize].as_ref().expect("indexed entries exist");
+            x.key == e.key && x.priority == e.priority
+        })
+    }
+
+    fn index(&mut self, h: Handle) {
+        let e = self.entries[h as usize].as_ref().expect("indexing an existing entry");
+        let rank = self.rank(e);
+        let (masks, vals) = self.masks_and_value(&e.key);
+        let gi = match self.groups.iter().position(|g| g.masks == masks) {
+            Some(i) => i,
+            None => {
+                self.groups.push(Group { masks, best: i64::MIN, map: FxHashMap::default() });
+                self.groups.len() - 1
+            }
+        };
+        let g = &mut self.groups[gi];
+        g.best = g.best.max(rank);
+        let list = g.map.entry(vals).or_default();
+        let pos = list.iter().position(|(r, _)| *r < rank).unwrap_or(list.len());
+        list.insert(pos, (rank, h));
+        self.groups.sort_by(|a, b| b.best.cmp(&a.best));
+    }
+
+    fn unindex(&mut self, h: Handle) {
+        let e = self.entries[h as usize].as_ref().expect("unindexing an existing entry");
+        let (masks, vals) = self.masks_and_value(&e.key);
+        if let Some(gi) = self.groups.iter().position(|g| g.masks == masks) {
+            let g = &mut self.groups[gi];
+            if let Some(list) = g.map.get_mut(&vals) {
+                list.retain(|(_, x)| *x != h);
+                if list.is_empty() {
+                    g.map.remove(&vals);
+                }
+            }
+            if g.map.is_empty() {
+                self.groups.remove(gi);
+            } else {
+                g.best = g.map.values().flat_map(|l| l.first().map(|(r, _)| *r)).max().unwrap_or(i64::MIN);
+                self.groups.sort_by(|a, b| b.best.cmp(&a.best));
+            }
+        }
+    }
+
+    /// Look up `key` (one value per key field). `probe` is called with the masks of
+    /// every group probed (the key bits the result depends on).
+    #[inline]
+    pub fn lookup(&self, key: &[Value], mut probe: impl FnMut(&[Value])) -> Option<(Handle, &Entry)> {
+        let mut best: Option<(i64, Handle)> = None;
+        let mut masked = [0 as Value; MAX_KEYS];
+        let has_range = self.kinds.contains(&MatchKind::Range);
+        for g in &self.groups {
+            if let Some((r, _)) = best {
+                if r >= g.best {
+                    break;
+                }
+            }
+            probe(&g.masks);
+            for (i, (k, m)) in key.iter().zip(g.masks.iter()).enumerate() {
+                masked[i] = k & m;
+            }
+            let Some(list) = g.map.get(&masked[..key.len()]) else { continue };
+            for (rank, h) in list {
+                if best.is_some_and(|(r, _)| r >= *rank) {
+                    break;
+                }
+                if has_range {
+                    let e = self.entries[*h as usize].as_ref().expect("indexed entries exist");
+                    let in_range = e.key.iter().zip(key).all(|(kv, v)| match kv {
+                        KeyValue::Range { low, high } => low <= v && v <= high,
+                        _ => true,
+                    });
+                    if !in_range {
+                        continue;
+                    }
+                }
+                best = Some((*rank, *h));
+                break;
+            }
+        }
+        best.map(|(_, h)| (h, self.entries[h as usize].as_ref().expect("indexed entries exist")))
+    }
+}
+
+fn check_action(def: &TableDef, a: &EntryAction, profile: Option<&ProfileState>) -> Res<()> {
+    let name = &def.name;
+    match (a, def.kind) {
+        (EntryAction::Call(c), TableKind::Direct) => match def.actions.get(c.slot as usize) {
+            Some(_) => Ok(()),
+            None => Err(UpdateError::Invalid(format!("table {name:?} has no action slot {}", c.slot))),
+        },
+        (EntryAction::Member(m), TableKind::Indirect) => match profile {
+            Some(p) if p.members.contains_key(m) => Ok(()),
+            _ => Err(UpdateError::NotFound(format!("member {m} of table {name:?}'s action profile"))),
+        },
+        (EntryAction::Group(g), TableKind::Indirect) => match profile {
+            Some(p) if p.groups.contains_key(g) => Ok(()),
+            _ => Err(UpdateError::NotFound(format!("group {g} of table {name:?}'s action profile"))),
+        },
+        (EntryAction::Call(_), TableKind::Indirect) => {
+            Err(UpdateError::Invalid(format!("table {name:?} is indirect: entries name a member or group")))
+        }
+        (_, TableKind::Direct) => {
+            Err(UpdateError::Invalid(format!("table {name:?} is direct: entries name an action")))
+        }
+    }
+}
+
+impl GroupDef {
+    fn rebuild(&mut self, down: &[u32]) {
+        self.expanded.clear();
+        for (m, w, watch) in &self.members {
+            if watch.is_some_and(|p| down.contains(&p)) {
+                continue;
+            }
+            for _ in 0..*w {
+                self.expanded.push(*m);
+            }
+        }
+    }
+
+    /// The member a hash picks (`None` for an empty group).
+    #[inline]
+    pub fn pick(&self, hash: u64) -> Option<u32> {
+        if self.expanded.is_empty() {
+            None
+        } else {
+            Some(self.expanded[(hash % self.expanded.len() as u64) as usize])
+        }
+    }
+}
+
+impl Runtime {
+    /// Empty state for a program, with its const entries installed.
+    pub fn new(ir: &Ir) -> Runtime {
+        let mut rt = Runtime {
+            tables: ir.tables.iter().map(TableState::new).collect(),
+            profiles: ir.profiles.iter().map(|_| ProfileState::default()).collect(),
+            mcast: HashMap::new(),
+            clone_sessions: HashMap::new(),
+            value_sets: ir.value_sets.iter().map(|_| vec![]).collect(),
+            registers: ir.registers.iter().map(|r| vec![0; r.size.min(1 << 24) as usize]).collect(),
+            counters: ir.counters.iter().map(|c| vec![(0, 0); c.size.min(1 << 24) as usize]).collect(),
+            down_ports: vec![],
+        };
+        for (t, def) in ir.tables.iter().enumerate() {
+            for ce in &def.const_entries {
+                // Const entries were checked at compile time except for shape
+                // constraints; one that fails here is skipped, never half-installed.
+                let e =
+                    Entry { key: ce.key.clone(), priority: ce.priority, action: EntryAction::Call(ce.action.clone()) };
+                let _ = rt.insert_unchecked(t, e);
+            }
+        }
+        rt
+    }
+
+    fn table<'a>(&self, ir: &'a Ir, t: TableId) -> Res<&'a TableDef> {
+        ir.tables.get(t as usize).ok_or_else(|| UpdateError::NotFound(format!("table id {t}")))
+    }
+
+    fn insert_unchecked(&mut self, t: usize, e: Entry) -> Handle {
+        let ts = &mut self.tables[t];
+        let h = match ts.free.pop() {
+            Some(h) => {
+                ts.entries[h as usize] = Some(e);
+                h
+            }
+            None => {
+                ts.entries.push(Some(e));
+                ts.direct_counters.push((0, 0));
+                ts.hits.push(0);
+                (ts.entries.len() - 1) as Handle
+            }
+        };
+        ts.direct_counters[h as usize] = (0, 0);
+        ts.hits[h as usize] = 0;
+        ts.count += 1;
+        ts.index(h);
+        h
+    }
+
+    /// Insert an entry.
+    pub fn insert(&mut self, ir: &Ir, t: TableId, e: Entry) -> Res<Handle> {
+        let def = self.table(ir, t)?;
+        let ts = &self.tables[t as usize];
+        ts.check(ir, def, &e, def.profile.map(|p| &self.profiles[p as usize]))?;
+        if ts.find(&e).is_some() {
+            return Err(UpdateError::Exists(format!("an entry of table {:?} with this key and priority", def.name)));
+        }
+        if ts.count >= ts.capacity {
+            return Err(UpdateError::Full(format!("table {:?} ({} entries)", def.name, ts.capacity)));
+        }
+        Ok(self.insert_unchecked(t as usize, e))
+    }
+
+    /// Replace the action of the entry with `e`'s key and priority.
+    pub fn modify(&mut self, ir: &Ir, t: TableId, e: Entry) -> Res<Handle> {
+        let def = self.table(ir, t)?;
+        let ts = &self.tables[t as usize];
+        ts.check(ir, def, &e, def.profile.map(|p| &self.profiles[p as usize]))?;
+        let Some(h) = ts.find(&e) else {
+            return Err(UpdateError::NotFound(format!("an entry of table {:?} with this key and priority", def.name)));
+        };
+        self.tables[t as usize].entries[h as usize] = Some(e);
+        Ok(h)
+    }
+
+    /// Delete the entry with `key` and `priority`.
+    pub fn delete(&mut self, ir: &Ir, t: TableId, key: Vec<KeyValue>, priority: i32) -> Res<Entry> {
+        let def = self.table(ir, t)?;
+        let probe = Entry { key, priority, action: EntryAction::Member(0) };
+        let ts = &mut self.tables[t as usize];
+        let Some(h) = ts.find(&probe) else {
+            return Err(UpdateError::NotFound(format!("an entry of table {:?} with this key and priority", def.name)));
+        };
+        ts.unindex(h);
+        ts.count -= 1;
+        ts.free.push(h);
+        Ok(ts.entries[h as usize].take().expect("found entries exist"))
+    }
+
+    /// Set the default action (`None` resets it to the program's).
+    pub fn set_default(&mut self, ir: &Ir, t: TableId, a: Option<EntryAction>) -> Res<()> {
+        let def = self.table(ir, t)?;
+        if def.default_const {
+            return Err(UpdateError::Invalid(format!("table {:?} has a const default action", def.name)));
+        }
+        let a = match a {
+            None => def.default_action.clone().map(EntryAction::Call),
+            Some(a) => {
+                if let EntryAction::Call(c) = &a {
+                    let Some(action) = def.actions.get(c.slot as usize) else {
+                        return Err(UpdateError::Invalid(format!(
+                            "table {:?} has no action slot {}",
+                            def.name, c.slot
+                        )));
+                    };
+                    check_args(ir, *action, &c.args)?;
+                } else {
+                    check_action(def, &a, def.profile.map(|p| &self.profiles[p as usize]))?;
+                }
+                Some(a)
+            }
+        };
+        self.tables[t as usize].default = a;
+        Ok(())
+    }
+
+    /// Add or replace a member of an action profile.
+    pub fn set_member(&mut self, ir: &Ir, profile: u32, id: u32, m: Member) -> Res<()> {
+        let Some(pdef) = ir.profiles.get(profile as usize) else {
+            return Err(UpdateError::NotFound(format!("action profile {profile}")));
+        };
+        let users: Vec<&TableDef> = ir.tables.iter().filter(|t| t.profile == Some(profile)).collect();
+        if !users.iter().any(|t| t.actions.contains(&m.action)) {
+            return Err(UpdateError::Invalid(format!(
+                "action {:?} is not an action of the tables of profile {:?}",
+                ir.actions.get(m.action as usize).map(|a| a.name.as_str()).unwrap_or("?"),
+                pdef.name
+            )));
+        }
+        check_args(ir, m.action, &m.args)?;
+        let p = &mut self.profiles[profile as usize];
+        if !p.members.contains_key(&id) && p.members.len() as u64 >= pdef.max_size.max(1) {
+            return Err(UpdateError::Full(format!("action profile {:?}", pdef.name)));
+        }
+        p.members.insert(id, m);
+        Ok(())
+    }
+
+    /// Remove a member (refused while a group or entry uses it).
+    pub fn delete_member(&mut self, ir: &Ir, profile: u32, id: u32) -> Res<()> {
+        let p = self
+            .profiles
+            .get(profile as usize)
+            .ok_or_else(|| UpdateError::NotFound(format!("action profile {profile}")))?;
+        if !p.members.contains_key(&id) {
+            return Err(UpdateError::NotFound(format!("member {id}")));
+        }
+        if p.groups.values().any(|g| g.members.iter().any(|(m, _, _)| *m == id)) {
+            return Err(UpdateError::Invalid(format!("member {id} is in a group")));
+        }
+        if self.profile_in_use(ir, profile, &EntryAction::Member(id)) {
+            return Err(UpdateError::Invalid(format!("member {id} is used by a table entry")));
+        }
+        self.profiles[profile as usize].members.remove(&id);
+        Ok(())
+    }
+
+    fn profile_in_use(&self, ir: &Ir, profile: u32, a: &EntryAction) -> bool {
+        ir.tables.iter().enumerate().filter(|(_, t)| t.profile == Some(profile)).any(|(i, _)| {
+            let ts = &self.tables[i];
+            ts.default.as_ref() == Some(a) || ts.entries().any(|(_, e)| e.action == *a)
+        })
+    }
+
+    /// Add or replace a group: members with weights and watch ports.
+    pub fn set_group(&mut self, ir: &Ir, profile: u32, id: u32, members: Vec<(u32, u32, Option<u32>)>) -> Res<()> {
+        let Some(pdef) = ir.profiles.get(profile as usize) else {
+            return Err(UpdateError::NotFound(format!("action profile {profile}")));
+        };
+        if pdef.selector.is_none() {
+            return Err(UpdateError::Invalid(format!("action profile {:?} has no selector: no groups", pdef.name)));
+        }
+        let p = &mut self.profiles[profile as usize];
+        for (m, w, _) in &members {
+            if !p.members.contains_key(m) {
+                return Err(UpdateError::NotFound(format!("member {m} of profile {:?}", pdef.name)));
+            }
+            if *w == 0 || *w > 1024 {
+                return Err(UpdateError::Invalid(format!("member {m} weight {w} not in 1..=1024")));
+            }
+        }
+        let mut g = GroupDef { members, expanded: vec![] };
+        g.rebuild(&self.down_ports);
+        p.groups.insert(id, g);
+        Ok(())
+    }
+
+    /// Remove a group (refused while an entry uses it).
+    pub fn delete_group(&mut self, ir: &Ir, profile: u32, id: u32) -> Res<()> {
+        let p = self
+            .profiles
+            .get(profile as usize)
+            .ok_or_else(|| UpdateError::NotFound(format!("action profile {profile}")))?;
+        if !p.groups.contains_key(&id) {
+            return Err(UpdateError::NotFound(format!("group {id}")));
+        }
+        if self.profile_in_use(ir, profile, &EntryAction::Group(id)) {
+            return Err(UpdateError::Invalid(format!("group {id} is used by a table entry")));
+        }
+        self.profiles[profile as usize].groups.remove(&id);
+        Ok(())
+    }
+
+    /// Mark a port up or down (selector watch ports).
+    pub fn set_port_down(&mut self, port: u32, down: bool) {
+        self.down_ports.retain(|p| *p != port);
+        if down {
+            self.down_ports.push(port);
+        }
+        for p in &mut self.profiles {
+            for g in p.groups.values_mut() {
+                g.rebuild(&self.down_ports);
+            }
+        }
+    }
+}
+
+fn check_args(ir: &Ir, action: ActionId, args: &[Value]) -> Res<()> {
+    let a = &ir.actions[action as usize];
+    if args.len() != a.params.len() {
+        return Err(UpdateError::Invalid(format!(
+            "action {:?} takes {} parameters, {} given",
+            a.name,
+            a.params.len(),
+            args.len()
+        )));
+    }
+    for (v, (n, w)) in args.iter().zip(&a.params) {
+        if *v > mask_of(*w) {
+            return Err(UpdateError::Invalid(format!(
+                "action {:?} parameter {n:?}: {v:#x} does not fit {w} bits",
+                a.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Check an action call's arguments against a table (used by loaders).
+pub fn check_call(ir: &Ir, t: TableId, c: &ActionCall) -> Res<()> {
+    let def = ir.tables.get(t as usize).ok_or_else(|| UpdateError::NotFound(format!("table id {t}")))?;
+    let a =
+        def.actions.get(c.slot as usize).ok_or_else(|| UpdateError::Invalid(format!("no action slot {}", c.slot)))?;
+    check_args(ir, *a, &c.args)
+}

@@ -1,0 +1,543 @@
+//! Read tracking: which input bits decided a packet's fate, and the fate as datapath
+//! actions.
+//!
+//! The interpreter reports every read and write to a [`Track`]er. [`NoTrack`] ignores
+//! them (the per-packet path, compiled away); [`Tracker`] records:
+//!
+//! * **Reads**, bit by bit, in a *key space*: 2 bytes of `ingress_port`, 4 bytes of
+//!   `packet_length`, 2 spare bytes, then the first [`MAX_TRACKED`] bytes of the packet.
+//!   Every field remembers where its value came from (its *provenance*): packet bits
+//!   after `extract`, those bits again after a plain copy (`meta.x = hdr.y`), nothing
+//!   after a computation (whose inputs were marked read when it was computed).
+//!   Reading a field marks the source bits under the read's mask: a table key marks
+//!   only the masks of the tuple-space groups probed (so an LPM key marks the prefix
+//!   bits that decided, a ternary key only the masked bits), a condition or an
+//!   arithmetic input marks the whole field, a select key the whole key, a hash its
+//!   inputs. Copies that are never read mark nothing.
+//! * **The outcome** for each copy that leaves: the output port and an [`Edit`] that
+//!   turns the input into the output: strip the parsed headers, emit segments copied
+//!   from the input or constant bytes, patch changed fields, recompute checksums. A
+//!   field written from packet bits that were never read is marked read at emission,
+//!   so every constant in the edit is constant over the megaflow.
+//! * **Effects**: tables hit or missed (with the entry), counters, meters, digests,
+//!   selector groups, clone sessions and multicast groups used — what a cached flow
+//!   must re-execute or be invalidated by.
+//! * **Why it cannot be cached**, when it cannot: registers, recirculation, resubmit,
+//!   E2E clones, headers beyond the tracked bytes.
+//!
+//! A packet whose fate depended on its length (a parser error, a lookahead past the
+//! end, a read of `packet_length`) marks the length bits; otherwise a megaflow needs
+//! only "at least [`ReadSet::parsed`] bytes".
+
+use super::interp::DropCause;
+use super::ir::*;
+
+/// Packet bytes covered by tracking; reads beyond make the result uncacheable.
+pub const MAX_TRACKED: usize = 256;
+/// Byte offset of the packet in the key space.
+pub const KEY_PACKET_OFFSET: usize = 8;
+/// Size of the key space in bytes.
+pub const KEY_BYTES: usize = KEY_PACKET_OFFSET + MAX_TRACKED;
+const INGRESS_PORT_END: u32 = 16;
+const PACKET_LENGTH_END: u32 = 48;
+
+/// Receives the interpreter's reads and writes.
+#[allow(unused_variables)]
+pub trait Track {
+    /// A new packet (or a re-parse of it for a clone) starts.
+    fn start(&mut self, ir: &Ir, len: usize) {}
+    /// Header `h` was extracted at byte `at`.
+    fn extracted(&mut self, ir: &Ir, h: HeaderId, at: usize) {}
+    /// The bits of field `f` under `mask` were read.
+    fn read_field(&mut self, f: FieldId, mask: Value) {}
+    /// Packet bits were read directly (lookahead).
+    fn read_packet(&mut self, bit: usize, width: u32) {}
+    /// The outcome depends on the packet's exact length.
+    fn length_dependent(&mut self) {}
+    /// Parsing ended; the payload starts at this byte.
+    fn parsed(&mut self, payload: usize) {}
+    /// The outcome cannot be cached.
+    fn uncacheable(&mut self, why: &'static str) {}
+    /// A field was written with a computed value.
+    fn wrote_field(&mut self, f: FieldId) {}
+    /// A field was written with another field's value.
+    fn copied_field(&mut self, ir: &Ir, dst: FieldId, src: FieldId) {}
+    /// A checksum was verified.
+    fn checksum_verified(&mut self, ir: &Ir, ck: &ChecksumDef) {}
+    /// A checksum was updated.
+    fn checksum_updated(&mut self, ir: &Ir, ck: &ChecksumDef) {}
+    /// A table was applied: the entry hit, or a miss.
+    fn table_hit(&mut self, t: TableId, entry: Option<u32>) {}
+    /// A counter cell was counted.
+    fn count(&mut self, counter: u32, index: Value) {}
+    /// A meter cell was executed.
+    fn meter(&mut self, meter: u32, index: Value) {}
+    /// A selector group picked a member by hash.
+    fn selector(&mut self, profile: u32, group: u32) {}
+    /// A digest was generated.
+    fn digest(&mut self, list: u32) {}
+    /// A parser value set was consulted.
+    fn value_set(&mut self, set: u32) {}
+    /// A clone session was used.
+    fn clone_session(&mut self, session: u32) {}
+    /// A multicast group was used.
+    fn mcast_group(&mut self, group: u32) {}
+    /// A copy enters egress.
+    fn egress_copy(&mut self, port: u32, rid: u32, instance: Value) {}
+    /// The copy was deparsed (into a recirculation when `recirc`).
+    fn emitted_view(&mut self, ir: &Ir, view: &EmitView, recirc: bool) {}
+}
+
+/// No tracking (the per-packet path).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoTrack;
+
+impl Track for NoTrack {}
+
+/// What the interpreter had when it deparsed a copy.
+#[derive(Debug)]
+pub struct EmitView<'a> {
+    /// Field values.
+    pub values: &'a [Value],
+    /// Header validity.
+    pub valid: &'a [bool],
+    /// Per header: extraction offset + 1, or 0.
+    pub src: &'a [u32],
+    /// The copy's output bytes.
+    pub bytes: &'a [u8],
+    /// Truncated to this length, if asked.
+    pub truncate: Option<usize>,
+}
+
+/// Where a field's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prov {
+    /// Constant or computed from bits already marked.
+    Fixed,
+    /// The low `n` bits are key-space bits ending (exclusive) at bit `end`.
+    Bits { end: u32, n: u32 },
+    /// The result of checksum verification.
+    Verified,
+    /// Written by a checksum update.
+    Checksum,
+}
+
+/// Key-space bits that were read, and the length conditions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadSet {
+    /// One bit per key-space bit (MSB first within each byte).
+    pub mask: [u8; KEY_BYTES],
+    /// Bytes the parser consumed: a megaflow needs at least this many.
+    pub parsed: usize,
+}
+
+impl Default for ReadSet {
+    fn default() -> Self {
+        ReadSet { mask: [0; KEY_BYTES], parsed: 0 }
+    }
+}
+
+impl ReadSet {
+    fn mark(&mut self, bit: u32) {
+        if let Some(b) = self.mask.get_mut(bit as usize / 8) {
+            *b |= 0x80 >> (bit % 8);
+        }
+    }
+
+    /// Whether the outcome depends on the exact packet length.
+    pub fn length_exact(&self) -> bool {
+        self.mask[2..6].iter().any(|b| *b != 0)
+    }
+
+    /// Whether packet byte `i` has a bit read.
+    pub fn packet_byte(&self, i: usize) -> u8 {
+        self.mask.get(KEY_PACKET_OFFSET + i).copied().unwrap_or(0)
+    }
+
+    /// Build the key-space bytes of a packet.
+    pub fn key_of(ingress_port: u32, data: &[u8]) -> [u8; KEY_BYTES] {
+        let mut k = [0u8; KEY_BYTES];
+        k[0..2].copy_from_slice(&(ingress_port as u16).to_be_bytes());
+        k[2..6].copy_from_slice(&(data.len() as u32).to_be_bytes());
+        let n = data.len().min(MAX_TRACKED);
+        k[KEY_PACKET_OFFSET..KEY_PACKET_OFFSET + n].copy_from_slice(&data[..n]);
+        k
+    }
+
+    /// Whether a packet matches this read set's bits of `reference` (same key space).
+    pub fn matches(&self, reference: &[u8; KEY_BYTES], ingress_port: u32, data: &[u8]) -> bool {
+        if data.len() < self.parsed {
+            return false;
+        }
+        let k = Self::key_of(ingress_port, data);
+        self.mask.iter().zip(k.iter().zip(reference)).all(|(m, (a, b))| a & m == b & m)
+    }
+}
+
+/// One segment of an output packet's headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// Copy `len` input bytes from `from`.
+    Copy {
+        /// Input offset.
+        from: u32,
+        /// Length.
+        len: u32,
+    },
+    /// Constant bytes.
+    Bytes(Vec<u8>),
+}
+
+/// A field patch in the output: `width` bits at output bit `bit` become `value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Patch {
+    /// Output bit offset.
+    pub bit: u32,
+    /// Width.
+    pub width: u32,
+    /// Value.
+    pub value: Value,
+}
+
+/// A checksum to recompute in the output: the Internet checksum of `len` bytes at
+/// `at` (with the checksum field itself taken as zero), stored at bit `field_bit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChecksumFix {
+    /// Output offset of the covered header.
+    pub at: u32,
+    /// Its length in bytes.
+    pub len: u32,
+    /// Output bit offset of the 16-bit checksum field.
+    pub field_bit: u32,
+}
+
+/// How to turn the input packet into one output copy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Edit {
+    /// Input bytes replaced by `segments` (the parsed headers).
+    pub strip: u32,
+    /// The new headers.
+    pub segments: Vec<Segment>,
+    /// Field changes inside copied segments.
+    pub patches: Vec<Patch>,
+    /// Checksums to recompute, after patches.
+    pub checksums: Vec<ChecksumFix>,
+    /// Truncate the result to this length.
+    pub truncate: Option<u32>,
+}
+
+impl Edit {
+    /// Whether the output headers are the input headers (patches aside).
+    pub fn keeps_layout(&self) -> bool {
+        match self.segments.as_slice() {
+            [] => self.strip == 0,
+            [Segment::Copy { from: 0, len }] => *len == self.strip,
+            _ => false,
+        }
+    }
+
+    /// Apply to `input`, appending to `out`.
+    pub fn apply(&self, input: &[u8], out: &mut Vec<u8>) {
+        let start = out.len();
+        for s in &self.segments {
+            match s {
+                Segment::Copy { from, len } => out.extend_from_slice(&input[*from as usize..(*from + *len) as usize]),
+                Segment::Bytes(b) => out.extend_from_slice(b),
+            }
+        }
+        out.extend_from_slice(&input[(self.strip as usize).min(input.len())..]);
+        let o = &mut out[start..];
+        for p in &self.patches {
+            super::bits::write_bits(o, p.bit as usize, p.width, p.value);
+        }
+        for c in &self.checksums {
+            super::bits::write_bits(o, c.field_bit as usize, 16, 0);
+            let v = super::bits::csum16(&o[c.at as usize..(c.at + c.len) as usize]);
+            super::bits::write_bits(o, c.field_bit as usize, 16, v as Value);
+        }
+        if let Some(n) = self.truncate {
+            out.truncate(start + n as usize);
+        }
+    }
+}
+
+/// A side effect a cached flow must repeat or be invalidated by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// A table lookup: the entry hit (handle) or a miss.
+    Table(TableId, Option<u32>),
+    /// An indexed counter cell.
+    Count(u32, Value),
+    /// A meter cell (direct: the entry handle).
+    Meter(u32, Value),
+    /// A selector group was hashed.
+    Selector(u32, u32),
+    /// A digest.
+    Digest(u32),
+    /// A parser value set.
+    ValueSet(u32),
+    /// A clone session's replicas.
+    CloneSession(u32),
+    /// A multicast group's replicas.
+    McastGroup(u32),
+}
+
+/// The fate of a copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fate {
+    /// Sent on a P4 port with an edit.
+    Output {
+        /// P4 port.
+        port: u32,
+        /// `instance_type` in egress.
+        instance: Value,
+        /// The edit.
+        edit: Edit,
+    },
+    /// Dropped.
+    Drop(DropCause),
+}
+
+/// Full tracking.
+#[derive(Debug, Clone, Default)]
+pub struct Tracker {
+    prov: Vec<Prov>,
+    verify_bits: Vec<(u32, u32)>,
+    /// Bits read.
+    pub reads: ReadSet,
+    /// Why the result cannot be cached (first reason).
+    pub uncacheable: Option<&'static str>,
+    /// Side effects, in order.
+    pub effects: Vec<Effect>,
+    /// Copies that left (drops are added by [`Tracker::finish`]).
+    pub fates: Vec<Fate>,
+    pending: Option<(u32, Value)>,
+}
+
+impl Tracker {
+    /// A tracker for a program.
+    pub fn new(ir: &Ir) -> Tracker {
+        Tracker { prov: vec![Prov::Fixed; ir.fields.len()], ..Tracker::default() }
+    }
+
+    /// Start a new received packet.
+    pub fn begin(&mut self) {
+        self.reads = ReadSet::default();
+        self.uncacheable = None;
+        self.effects.clear();
+        self.fates.clear();
+        self.verify_bits.clear();
+        self.pending = None;
+    }
+
+    /// Add the drops of a finished run to the fates.
+    pub fn finish(&mut self, drops: &[DropCause]) {
+        self.fates.extend(drops.iter().map(|d| Fate::Drop(*d)));
+    }
+
+    fn mark_prov(&mut self, p: Prov, mask: Value) {
+        match p {
+            Prov::Bits { end, n } => {
+                for i in 0..n.min(128) {
+                    if mask >> i & 1 == 1 {
+                        if end < i + 1 || end - 1 - i >= (KEY_BYTES * 8) as u32 {
+                            self.uncacheable.get_or_insert("reads beyond the tracked bytes");
+                            continue;
+                        }
+                        self.reads.mark(end - 1 - i);
+                    }
+                }
+            }
+            Prov::Verified => {
+                for (end, n) in self.verify_bits.clone() {
+                    self.mark_prov(Prov::Bits { end, n }, Value::MAX);
+                }
+            }
+            Prov::Fixed | Prov::Checksum => {}
+        }
+    }
+}
+
+impl Track for Tracker {
+    fn start(&mut self, ir: &Ir, _len: usize) {
+        self.prov.iter_mut().for_each(|p| *p = Prov::Fixed);
+        let port_w = ir.fields[ir.std.ingress_port as usize].width.min(16);
+        self.prov[ir.std.ingress_port as usize] = Prov::Bits { end: INGRESS_PORT_END, n: port_w };
+        self.prov[ir.std.packet_length as usize] = Prov::Bits { end: PACKET_LENGTH_END, n: 32 };
+    }
+
+    fn extracted(&mut self, ir: &Ir, h: HeaderId, at: usize) {
+        let base = ((KEY_PACKET_OFFSET + at) * 8) as u32;
+        for f in ir.headers[h as usize].fields.clone() {
+            let fd = &ir.fields[f as usize];
+            self.prov[f as usize] = Prov::Bits { end: base + fd.bit_offset + fd.width, n: fd.width };
+        }
+    }
+
+    fn read_field(&mut self, f: FieldId, mask: Value) {
+        let p = self.prov[f as usize];
+        self.mark_prov(p, mask);
+    }
+
+    fn read_packet(&mut self, bit: usize, width: u32) {
+        let end = (KEY_PACKET_OFFSET * 8 + bit) as u32 + width;
+        self.mark_prov(Prov::Bits { end, n: width }, Value::MAX);
+    }
+
+    fn length_dependent(&mut self) {
+        self.mark_prov(Prov::Bits { end: PACKET_LENGTH_END, n: 32 }, Value::MAX);
+    }
+
+    fn parsed(&mut self, payload: usize) {
+        self.reads.parsed = self.reads.parsed.max(payload);
+    }
+
+    fn uncacheable(&mut self, why: &'static str) {
+        self.uncacheable.get_or_insert(why);
+    }
+
+    fn wrote_field(&mut self, f: FieldId) {
+        self.prov[f as usize] = Prov::Fixed;
+    }
+
+    fn copied_field(&mut self, ir: &Ir, dst: FieldId, src: FieldId) {
+        let w = ir.fields[dst as usize].width;
+        self.prov[dst as usize] = match self.prov[src as usize] {
+            Prov::Bits { end, n } => Prov::Bits { end, n: n.min(w) },
+            other => other,
+        };
+    }
+
+    fn checksum_verified(&mut self, ir: &Ir, ck: &ChecksumDef) {
+        for (e, _) in &ir.calcs[ck.calc as usize].inputs {
+            if let Some(Prov::Bits { end, n }) = e.as_field().map(|f| self.prov[f as usize]) {
+                self.verify_bits.push((end, n));
+            }
+        }
+        if let Prov::Bits { end, n } = self.prov[ck.field as usize] {
+            self.verify_bits.push((end, n));
+        }
+        if let Some(f) = ir.std.checksum_error {
+            self.prov[f as usize] = Prov::Verified;
+        }
+    }
+
+    fn checksum_updated(&mut self, ir: &Ir, ck: &ChecksumDef) {
+        // Recomputed by the datapath when the calculation is the Internet checksum of
+        // the field's own header (IPv4-style); otherwise its inputs decide the value.
+        if ipv4_style(ir, ck) {
+            self.prov[ck.field as usize] = Prov::Checksum;
+        } else {
+            for (e, _) in &ir.calcs[ck.calc as usize].inputs {
+                if let Some(f) = e.as_field() {
+                    self.read_field(f, Value::MAX);
+                }
+            }
+            self.prov[ck.field as usize] = Prov::Fixed;
+        }
+    }
+
+    fn table_hit(&mut self, t: TableId, entry: Option<u32>) {
+        self.effects.push(Effect::Table(t, entry));
+    }
+
+    fn count(&mut self, counter: u32, index: Value) {
+        self.effects.push(Effect::Count(counter, index));
+    }
+
+    fn meter(&mut self, meter: u32, index: Value) {
+        self.effects.push(Effect::Meter(meter, index));
+    }
+
+    fn selector(&mut self, profile: u32, group: u32) {
+        self.effects.push(Effect::Selector(profile, group));
+    }
+
+    fn digest(&mut self, list: u32) {
+        self.effects.push(Effect::Digest(list));
+    }
+
+    fn value_set(&mut self, set: u32) {
+        self.effects.push(Effect::ValueSet(set));
+    }
+
+    fn clone_session(&mut self, session: u32) {
+        self.effects.push(Effect::CloneSession(session));
+    }
+
+    fn mcast_group(&mut self, group: u32) {
+        self.effects.push(Effect::McastGroup(group));
+    }
+
+    fn egress_copy(&mut self, port: u32, _rid: u32, instance: Value) {
+        self.pending = Some((port, instance));
+    }
+
+    fn emitted_view(&mut self, ir: &Ir, v: &EmitView, recirc: bool) {
+        if recirc {
+            return;
+        }
+        let Some((port, instance)) = self.pending.take() else { return };
+        let mut edit =
+            Edit { strip: self.reads.parsed as u32, truncate: v.truncate.map(|n| n as u32), ..Edit::default() };
+        let mut out_bit: u32 = 0;
+        let mut const_run: Vec<u8> = vec![];
+        for &h in &ir.deparser {
+            if !v.valid[h as usize] {
+                continue;
+            }
+            let hd = &ir.headers[h as usize];
+            let len = hd.bytes;
+            let at = out_bit / 8;
+            let from_packet = v.src[h as usize] != 0;
+            let own_base = ((KEY_PACKET_OFFSET as u32 + v.src[h as usize].saturating_sub(1)) * 8) as u32;
+            if from_packet {
+                if !const_run.is_empty() {
+                    edit.segments.push(Segment::Bytes(std::mem::take(&mut const_run)));
+                }
+                let from = v.src[h as usize] - 1;
+                match edit.segments.last_mut() {
+                    Some(Segment::Copy { from: f, len: l }) if *f + *l == from => *l += len,
+                    _ => edit.segments.push(Segment::Copy { from, len }),
+                }
+            } else {
+                const_run.extend_from_slice(&v.bytes[at as usize..(at + len) as usize]);
+            }
+            for f in hd.fields.clone() {
+                let fd = &ir.fields[f as usize];
+                let fbit = out_bit + fd.bit_offset;
+                let own = Prov::Bits { end: own_base + fd.bit_offset + fd.width, n: fd.width };
+                match self.prov[f as usize] {
+                    p if from_packet && p == own => {}
+                    Prov::Checksum => edit.checksums.push(ChecksumFix { at, len, field_bit: fbit }),
+                    p => {
+                        // Its value must be constant over the megaflow.
+                        self.mark_prov(p, Value::MAX);
+                        if from_packet {
+                            edit.patches.push(Patch { bit: fbit, width: fd.width, value: v.values[f as usize] });
+                        }
+                    }
+                }
+            }
+            out_bit += len * 8;
+        }
+        if !const_run.is_empty() {
+            edit.segments.push(Segment::Bytes(const_run));
+        }
+        self.fates.push(Fate::Output { port, instance, edit });
+    }
+}
+
+/// Whether a checksum is the Internet checksum of its field's header with the field
+/// itself left out (IPv4's), which the datapath can recompute incrementally.
+pub fn ipv4_style(ir: &Ir, ck: &ChecksumDef) -> bool {
+    let calc = &ir.calcs[ck.calc as usize];
+    let h = &ir.headers[ir.fields[ck.field as usize].header as usize];
+    let fd = &ir.fields[ck.field as usize];
+    if calc.algo != HashAlgo::Csum16 || fd.width != 16 || fd.bit_offset % 16 != 0 {
+        return false;
+    }
+    let expected: Vec<FieldId> = h.fields.clone().filter(|f| *f != ck.field).collect();
+    let got: Vec<Option<FieldId>> = calc.inputs.iter().map(|(e, _)| e.as_field()).collect();
+    got.len() == expected.len() && got.iter().zip(&expected).all(|(g, e)| *g == Some(*e))
+}
