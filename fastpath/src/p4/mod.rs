@@ -24,3 +24,6 @@ pub mod track;
 
 #[cfg(test)]
 pub(crate) mod corpus;
+
+#[cfg(test)]
+mod engine_tests;
