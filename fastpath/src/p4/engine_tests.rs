@@ -423,3 +423,75 @@ proptest::proptest! {
         check_tracking(&mut p, port, &pkt, &noise);
     }
 }
+
+const SWITCH_MAC: &str = "00:00:00:00:aa:01";
+const NEXTHOP_MAC: &str = "00:00:00:00:00:fe";
+
+/// fabric.p4 set up as fabric-p4test's IPv4 unicast test does (untagged in and out,
+/// internal VLAN 100): ports 1 and 2 permitted, switch MAC classified as IPv4 unicast,
+/// 10.0.2.0/24 -> next 100 -> routing_hashed(port 2, switch MAC, next-hop MAC).
+pub(crate) fn fabric_router() -> Option<Prog> {
+    let mut p = load("onos_fabric/fabric.json")?;
+    let any = KeyValue::Ternary { value: 0, mask: 0 };
+    for port in [1, 2] {
+        p.add(
+            "FabricIngress.filtering.ingress_port_vlan",
+            vec![KeyValue::Exact(port), KeyValue::Exact(0), any],
+            "FabricIngress.filtering.permit_with_internal_vlan",
+            &[100, 1],
+            10,
+        );
+        p.add(
+            "FabricIngress.filtering.fwd_classifier",
+            vec![KeyValue::Exact(port), KeyValue::Ternary { value: macv(SWITCH_MAC), mask: macv("ff:ff:ff:ff:ff:ff") }, any, KeyValue::Exact(0x0800)],
+            "FabricIngress.filtering.set_forwarding_type",
+            &[2],
+            10,
+        );
+        p.add("FabricEgress.egress_next.egress_vlan", vec![KeyValue::Exact(100), KeyValue::Exact(port)], "FabricEgress.egress_next.pop_vlan", &[], 0);
+    }
+    p.add("FabricIngress.forwarding.routing_v4", vec![KeyValue::Lpm { value: ipv("10.0.2.0"), prefix: 24 }], "FabricIngress.forwarding.set_next_id_routing_v4", &[100], 0);
+    let prof = p.ir.profile("FabricIngress.next.hashed_profile").or_else(|| p.ir.profile("FabricIngress.next.hashed_selector")).expect("fabric's selector");
+    let rh = p.ir.actions.iter().position(|a| a.name == "FabricIngress.next.routing_hashed").unwrap() as ActionId;
+    p.rt.set_member(&p.ir, prof, 1, Member { action: rh, args: vec![2, macv(SWITCH_MAC), macv(NEXTHOP_MAC)] }).unwrap();
+    p.rt.set_group(&p.ir, prof, 100, vec![(1, 1, None)]).unwrap();
+    let t = p.ir.table("FabricIngress.next.hashed").unwrap();
+    p.rt.insert(&p.ir, t, Entry { key: vec![KeyValue::Exact(100)], priority: 0, action: EntryAction::Group(100) }).unwrap();
+    Some(p)
+}
+
+#[test]
+fn fabric_routes_ipv4_unicast() {
+    let Some(mut p) = fabric_router() else { return };
+    let input = udp4(SWITCH_MAC, "00:00:00:00:00:01", "10.0.1.1", "10.0.2.1", 64, b"fabric");
+    let out = p.run(1, &input);
+    assert_eq!(out.len(), 1, "{:?}", p.drops());
+    let (port, f) = &out[0];
+    assert_eq!(*port, 2);
+    assert_eq!(f[0..6], mac(NEXTHOP_MAC));
+    assert_eq!(f[6..12], mac(SWITCH_MAC));
+    assert_eq!(f[12..14], [0x08, 0x00], "untagged out");
+    assert_eq!(f[22], 63);
+    assert!(ipv4_ok(f));
+    assert_eq!(f[34..], input[34..]);
+    // Not to the switch MAC: bridged, and with no bridging entry, dropped.
+    let other = udp4("00:00:00:00:00:99", "00:00:00:00:00:01", "10.0.1.1", "10.0.2.1", 64, b"");
+    assert!(p.run(1, &other).is_empty());
+    // An unknown port is denied by ingress_port_vlan.
+    assert!(p.run(7, &input).is_empty());
+}
+
+#[test]
+fn fabric_megaflows_hold() {
+    let Some(mut p) = fabric_router() else { return };
+    let mut cached = 0;
+    for dst in ["10.0.2.1", "10.0.2.200", "10.0.3.1"] {
+        for dmac in [SWITCH_MAC, "00:00:00:00:00:99"] {
+            for port in [1, 2, 3] {
+                let pkt = udp4(dmac, "00:00:00:00:00:01", "10.0.1.1", dst, 64, b"x");
+                cached += check_tracking(&mut p, port, &pkt, &[0x5a, 0xa5, 0x3c, 0xff, 0x00, 0x81, 0x17]) as u32;
+            }
+        }
+    }
+    assert!(cached >= 12, "{cached}");
+}
