@@ -37,6 +37,26 @@ pub struct Config {
     /// Cross-connect entries: every packet from `from` leaves on `to`.
     #[serde(default, rename = "xconnect")]
     pub xconnects: Vec<XConnectConfig>,
+    /// The P4 program the workers run (instead of cross-connects).
+    pub pipeline: Option<PipelineConfig>,
+    /// The directory of the file this came from (relative paths start there).
+    #[serde(skip)]
+    pub base_dir: Option<std::path::PathBuf>,
+}
+
+/// `[pipeline]`: a P4 program as p4c's BMv2 back end emits it. Relative paths are
+/// relative to the configuration file's directory.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// BMv2 JSON (`p4c-bm2-ss` output).
+    pub json: std::path::PathBuf,
+    /// P4Info (protobuf text format), cross-checked against the JSON.
+    pub p4info: Option<std::path::PathBuf>,
+    /// Table entries in `simple_switch_CLI` syntax, applied at start.
+    pub entries: Option<std::path::PathBuf>,
+    /// The P4 port number of the controller (CPU) port, e.g. 255 for ONOS programs.
+    pub cpu_port: Option<u32>,
 }
 
 /// `[eal]`
@@ -153,6 +173,9 @@ pub struct PortConfig {
     pub tx_descriptors: u16,
     /// MTU; default: the device's.
     pub mtu: Option<u16>,
+    /// The P4 port number of this port (`standard_metadata.ingress_port` /
+    /// `egress_spec`); default: its index in the port list.
+    pub p4_port: Option<u32>,
 }
 
 fn one() -> u16 {
@@ -192,7 +215,22 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
-        Self::parse(&text, &path.display().to_string())
+        let mut c = Self::parse(&text, &path.display().to_string())?;
+        c.base_dir = path.parent().map(Path::to_path_buf);
+        Ok(c)
+    }
+
+    /// Resolve a path from the file against its directory.
+    pub fn resolve(&self, p: &Path) -> std::path::PathBuf {
+        match &self.base_dir {
+            Some(d) if p.is_relative() => d.join(p),
+            _ => p.to_path_buf(),
+        }
+    }
+
+    /// The P4 port number of port index `i`.
+    pub fn p4_port(&self, i: usize) -> u32 {
+        self.ports[i].p4_port.unwrap_or(i as u32)
     }
 
     /// Index of the port named `name`.
@@ -235,6 +273,27 @@ impl Config {
             let dev = p.devargs.split(',').next().unwrap_or("").trim();
             if !devs.insert(dev) {
                 return err(format!("port {:?}: device {dev:?} is used by another port", p.name));
+            }
+        }
+        if self.pipeline.is_some() && !self.xconnects.is_empty() {
+            return err("both [pipeline] and [[xconnect]] are configured: the workers run one or the other");
+        }
+        let mut p4 = HashSet::new();
+        for (i, p) in self.ports.iter().enumerate() {
+            let n = self.p4_port(i);
+            if n >= 511 {
+                return err(format!(
+                    "port {:?}: p4_port = {n}, but P4 ports are 0..=510 (511 is the drop port)",
+                    p.name
+                ));
+            }
+            if !p4.insert(n) {
+                return err(format!("port {:?}: p4_port {n} is used by another port", p.name));
+            }
+        }
+        if let Some(cpu) = self.pipeline.as_ref().and_then(|p| p.cpu_port) {
+            if cpu >= 511 {
+                return err(format!("pipeline.cpu_port = {cpu}: P4 ports are 0..=510"));
             }
         }
         let mut froms = HashSet::new();

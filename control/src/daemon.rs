@@ -105,6 +105,24 @@ fn run(mut args: Args) -> Result<(), Failure> {
     }
     let plan = config.validate(&online).map_err(|e| Failure::Config(e.0))?;
     let eal_argv = eal_args(&config, &plan, Hugepages::probe()).map_err(|e| Failure::Config(e.0))?;
+    // The program loads (and its errors show) before DPDK starts.
+    let pipeline = match &config.pipeline {
+        None => None,
+        Some(p) => {
+            let json = config.resolve(&p.json);
+            let info = p.p4info.as_ref().map(|x| config.resolve(x));
+            let entries = p.entries.as_ref().map(|x| config.resolve(x));
+            let l = crate::pipeline::load(&json, info.as_deref(), entries.as_deref()).map_err(Failure::Config)?;
+            eprintln!(
+                "sluiced: pipeline {} loaded from {} ({} tables, {} entries from the entries file)",
+                l.ir.name,
+                json.display(),
+                l.ir.tables.len(),
+                l.entries
+            );
+            Some(l)
+        }
+    };
     if args.check_config {
         println!(
             "configuration OK: {} ports, workers on cores {:?}, control on core {}",
@@ -129,7 +147,7 @@ fn run(mut args: Args) -> Result<(), Failure> {
             config.eal.file_prefix.as_deref().unwrap_or("sluiced-<pid>")
         ))
     })?;
-    let dp = Dataplane::start(eal, &config, &plan).map_err(|e| Failure::Runtime(e.0))?;
+    let dp = Dataplane::start(eal, &config, &plan, pipeline.as_ref()).map_err(|e| Failure::Runtime(e.0))?;
     eprintln!(
         "sluiced: forwarding: {} ports ({}), {} worker(s) on cores {:?}; Ctrl-C to stop",
         config.ports.len(),

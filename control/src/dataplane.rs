@@ -9,6 +9,7 @@ use std::time::Instant;
 use dpdk_sys::eal::Eal;
 use dpdk_sys::mempool::Mempool;
 use dpdk_sys::port::{Port, PortConf};
+use sluice_fastpath::pipeline::{PipelineStage, Stage};
 use sluice_fastpath::stats::WorkerStats;
 use sluice_fastpath::worker::{self, RxAssignment, Worker, WorkerHandle};
 use sluice_fastpath::xconnect::CrossConnect;
@@ -28,7 +29,7 @@ pub struct Dataplane {
     drivers: Vec<String>,
     flow_support: Vec<String>,
     pool: &'static Mempool,
-    workers: Vec<WorkerHandle<CrossConnect>>,
+    workers: Vec<WorkerHandle<Stage>>,
     stats: Vec<Arc<WorkerStats>>,
     cores: Vec<usize>,
     stop: Arc<AtomicBool>,
@@ -83,8 +84,14 @@ fn attach_port(
 
 impl Dataplane {
     /// Create the mempool, attach/configure/start every port, place rx queues, and
-    /// start one pinned worker per worker core.
-    pub fn start(eal: &'static Eal, config: &Config, plan: &CorePlan) -> Result<Self, DataplaneError> {
+    /// start one pinned worker per worker core, running `pipeline` if given (each
+    /// worker gets its own copy of the program's state), else the cross-connects.
+    pub fn start(
+        eal: &'static Eal,
+        config: &Config,
+        plan: &CorePlan,
+        pipeline: Option<&crate::pipeline::Loaded>,
+    ) -> Result<Self, DataplaneError> {
         let nworkers = plan.workers.len();
         let mbufs = config.mempool.mbufs.unwrap_or_else(|| config.default_mbufs(nworkers));
         let pool = Mempool::create(eal, "sluice_pkt", mbufs, config.mempool.cache_size, config.mempool.data_room, None)
@@ -141,7 +148,14 @@ impl Dataplane {
                 txqs.push(Some(port.tx_queue(w as u16).map_err(claim_err)?));
             }
             let stats = Arc::new(WorkerStats::new(dp.ports.len()));
-            let worker = Worker::new(w, rxqs, txqs, xconnect.clone(), Arc::clone(&stats));
+            let stage = match pipeline {
+                Some(l) => {
+                    let p4_ports: Vec<u32> = (0..dp.ports.len()).map(|i| config.p4_port(i)).collect();
+                    Stage::Pipeline(Box::new(PipelineStage::new(Arc::clone(&l.ir), l.rt.clone(), &p4_ports, pool)))
+                }
+                None => Stage::XConnect(xconnect.clone()),
+            };
+            let worker = Worker::new(w, rxqs, txqs, stage, Arc::clone(&stats));
             let handle = worker::spawn(eal, core, worker, Arc::clone(&dp.stop))
                 .map_err(|e| DataplaneError(format!("worker {w}: {e}")))?;
             dp.workers.push(handle);

@@ -10,11 +10,14 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod ctl;
 pub mod daemon;
 pub mod dataplane;
 pub mod demo;
 pub mod eal_args;
+pub mod entries;
 pub mod pcap;
+pub mod pipeline;
 pub mod placement;
 pub mod report;
 

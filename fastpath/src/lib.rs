@@ -12,6 +12,7 @@
 
 pub mod egress;
 pub mod p4;
+pub mod pipeline;
 pub mod stats;
 pub mod worker;
 pub mod xconnect;

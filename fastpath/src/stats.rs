@@ -35,11 +35,36 @@ pub enum DropReason {
     TxQueueFull,
     /// A processing stage returned a packet without a verdict (a bug; never expected).
     Unhandled,
+    /// The P4 program dropped it in ingress (`egress_spec` = 511, `mark_to_drop`).
+    P4Ingress,
+    /// The P4 program dropped it in egress.
+    P4Egress,
+    /// `mcast_grp` named a multicast group that is missing or empty.
+    P4NoMcastGroup,
+    /// More than 6 passes through ingress (resubmit/recirculate loop).
+    P4PassLimit,
+    /// A P4 `assert`/`assume` failed.
+    P4Assert,
+    /// The packet spans several mbuf segments (the pipeline needs one).
+    MultiSegment,
+    /// No mbuf for a copy (clone, multicast) or a rewritten packet.
+    NoMbuf,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 3] = [DropReason::NoRoute, DropReason::TxQueueFull, DropReason::Unhandled];
+    pub const ALL: [DropReason; 10] = [
+        DropReason::NoRoute,
+        DropReason::TxQueueFull,
+        DropReason::Unhandled,
+        DropReason::P4Ingress,
+        DropReason::P4Egress,
+        DropReason::P4NoMcastGroup,
+        DropReason::P4PassLimit,
+        DropReason::P4Assert,
+        DropReason::MultiSegment,
+        DropReason::NoMbuf,
+    ];
 
     /// The stable snake_case name used in reports and metrics labels.
     pub const fn name(self) -> &'static str {
@@ -47,6 +72,13 @@ impl DropReason {
             DropReason::NoRoute => "no_route",
             DropReason::TxQueueFull => "tx_full",
             DropReason::Unhandled => "unhandled",
+            DropReason::P4Ingress => "p4_ingress_drop",
+            DropReason::P4Egress => "p4_egress_drop",
+            DropReason::P4NoMcastGroup => "p4_no_mcast_group",
+            DropReason::P4PassLimit => "p4_pass_limit",
+            DropReason::P4Assert => "p4_assert",
+            DropReason::MultiSegment => "multi_segment",
+            DropReason::NoMbuf => "no_mbuf",
         }
     }
 }
@@ -180,7 +212,21 @@ mod tests {
     #[test]
     fn reason_names_are_unique_and_stable() {
         let names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
-        assert_eq!(names, ["no_route", "tx_full", "unhandled"]);
+        assert_eq!(
+            names,
+            [
+                "no_route",
+                "tx_full",
+                "unhandled",
+                "p4_ingress_drop",
+                "p4_egress_drop",
+                "p4_no_mcast_group",
+                "p4_pass_limit",
+                "p4_assert",
+                "multi_segment",
+                "no_mbuf"
+            ]
+        );
         for (i, r) in DropReason::ALL.iter().enumerate() {
             assert_eq!(*r as usize, i);
         }

@@ -48,6 +48,37 @@ impl Mbuf {
         NonNull::new(p).map(|p| unsafe { std::slice::from_raw_parts_mut(p.as_ptr().cast(), len) })
     }
 
+    /// Replace the first `strip` bytes with `new` (headers popped, pushed or
+    /// rewritten), moving the data start instead of the payload. Returns false, with
+    /// the packet unchanged, if `strip` exceeds the first segment or the headroom is
+    /// short.
+    pub fn replace_front(&mut self, strip: usize, new: &[u8]) -> bool {
+        let m = self.0.as_ptr();
+        // SAFETY: valid owned mbuf; plain field reads.
+        let (data_len, headroom) = unsafe { ((*m).data_len as usize, (*m).data_off as usize) };
+        if strip > data_len || new.len() > strip + headroom {
+            return false;
+        }
+        if new.len() > strip {
+            let grow = (new.len() - strip) as u16;
+            // SAFETY: valid owned mbuf; the headroom was checked above, so prepend
+            // succeeds and only moves data_off/data_len/pkt_len.
+            let p = unsafe { raw::rte_pktmbuf_prepend(m, grow) };
+            if p.is_null() {
+                return false;
+            }
+        } else if new.len() < strip {
+            let shrink = (strip - new.len()) as u16;
+            // SAFETY: valid owned mbuf; shrink <= data_len of the first segment.
+            let p = unsafe { raw::rte_pktmbuf_adj(m, shrink) };
+            if p.is_null() {
+                return false;
+            }
+        }
+        self.data_mut()[..new.len()].copy_from_slice(new);
+        true
+    }
+
     /// The packet bytes (first segment).
     pub fn data(&self) -> &[u8] {
         // SAFETY: self.0 is a valid owned mbuf.
@@ -64,6 +95,12 @@ impl Mbuf {
     pub fn pkt_len(&self) -> u32 {
         // SAFETY: valid owned mbuf; plain field read.
         unsafe { (*self.0.as_ptr()).pkt_len }
+    }
+
+    /// Whether the packet is one segment (its bytes are all in [`Mbuf::data`]).
+    pub fn is_contiguous(&self) -> bool {
+        // SAFETY: valid owned mbuf; plain field read.
+        unsafe { (*self.0.as_ptr()).nb_segs == 1 }
     }
 
     /// The port the packet arrived on (as set by the PMD).
@@ -160,6 +197,19 @@ impl Burst {
         self.bufs[self.len] = m.into_raw();
         self.len += 1;
         Ok(())
+    }
+
+    /// Hand every packet, in order, to `f`; the burst becomes empty.
+    #[inline]
+    pub fn drain(&mut self, mut f: impl FnMut(Mbuf)) {
+        let n = self.len;
+        // Emptied first: each packet's ownership moves to `f` exactly once.
+        self.len = 0;
+        for i in 0..n {
+            // SAFETY: slots below the old len hold valid owned non-null mbufs, and
+            // len was reset so the burst no longer owns them.
+            f(Mbuf(unsafe { NonNull::new_unchecked(self.bufs[i]) }));
+        }
     }
 
     /// Remove and return the last packet.
@@ -277,6 +327,23 @@ mod tests {
         assert_eq!(p.in_use(), 1);
         drop(m);
         assert_eq!(p.in_use(), 0);
+    }
+
+    #[test]
+    fn replace_front_pushes_pops_and_rewrites_headers() {
+        let p = pool("mb_test_front");
+        let mut m = Mbuf::from_bytes(p, &[1, 2, 3, 4, 5, 6]).unwrap();
+        assert!(m.replace_front(2, &[9, 9, 9, 9]), "push 2 bytes");
+        assert_eq!(m.data(), &[9, 9, 9, 9, 3, 4, 5, 6]);
+        assert_eq!(m.pkt_len(), 8);
+        assert!(m.replace_front(4, &[7]), "pop 3 bytes");
+        assert_eq!(m.data(), &[7, 3, 4, 5, 6]);
+        assert!(m.replace_front(1, &[8]), "rewrite in place");
+        assert_eq!(m.data(), &[8, 3, 4, 5, 6]);
+        assert!(!m.replace_front(6, &[0]), "strip beyond the data is refused");
+        assert!(!m.replace_front(0, &[0; 4096]), "beyond the headroom is refused");
+        assert_eq!(m.data(), &[8, 3, 4, 5, 6], "refusals change nothing");
+        assert!(m.is_contiguous());
     }
 
     #[test]

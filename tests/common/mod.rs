@@ -144,3 +144,48 @@ pub fn assorted_frames(n: usize) -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// The shared P4 corpus (`SLUICE_P4_CORPUS`, default `../shared/p4`), or `None` with
+/// a visible notice when it is absent.
+pub fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("SLUICE_P4_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/p4"));
+    if dir.join("README.md").exists() {
+        Some(dir)
+    } else {
+        eprintln!("SKIP: P4 corpus not found at {} (set SLUICE_P4_CORPUS)", dir.display());
+        None
+    }
+}
+
+fn parse_mac(s: &str) -> Vec<u8> {
+    s.split(':').map(|x| u8::from_str_radix(x, 16).unwrap()).collect()
+}
+
+fn parse_ip(s: &str) -> Vec<u8> {
+    s.split('.').map(|x| x.parse::<u8>().unwrap()).collect()
+}
+
+/// Ethernet + IPv4 (correct checksum) + UDP + payload.
+pub fn udp4(dst: &str, src: &str, sip: &str, dip: &str, ttl: u8, payload: &[u8]) -> Vec<u8> {
+    let mut p = parse_mac(dst);
+    p.extend(parse_mac(src));
+    p.extend([0x08, 0x00]);
+    let total = (28 + payload.len()) as u16;
+    let mut ip = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0x40, 0, ttl, 17, 0, 0];
+    ip.extend(parse_ip(sip));
+    ip.extend(parse_ip(dip));
+    let c = pcap::ipv4_checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    p.extend(ip);
+    let ulen = (8 + payload.len()) as u16;
+    p.extend([0x30, 0x39, 0x00, 0x35, (ulen >> 8) as u8, ulen as u8, 0, 0]);
+    p.extend_from_slice(payload);
+    p
+}
+
+/// Bytes of a MAC address.
+pub fn mac(s: &str) -> Vec<u8> {
+    parse_mac(s)
+}

@@ -20,7 +20,7 @@ fn read_small(buf: &[u8], bit: usize, width: u32) -> u64 {
 /// Read `width` (1..=128) bits at bit offset `bit`.
 #[inline]
 pub fn read_bits(buf: &[u8], bit: usize, width: u32) -> Value {
-    if bit % 8 == 0 && width % 8 == 0 {
+    if bit.is_multiple_of(8) && width.is_multiple_of(8) {
         let start = bit / 8;
         let mut acc: Value = 0;
         for b in &buf[start..start + width as usize / 8] {
@@ -39,7 +39,7 @@ pub fn read_bits(buf: &[u8], bit: usize, width: u32) -> Value {
 /// Write the low `width` (1..=128) bits of `v` at bit offset `bit`.
 #[inline]
 pub fn write_bits(buf: &mut [u8], bit: usize, width: u32, v: Value) {
-    if bit % 8 == 0 && width % 8 == 0 {
+    if bit.is_multiple_of(8) && width.is_multiple_of(8) {
         let start = bit / 8;
         let n = width as usize / 8;
         for (i, b) in buf[start..start + n].iter_mut().enumerate() {

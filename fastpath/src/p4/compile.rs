@@ -24,6 +24,9 @@ pub struct CompileError(pub String);
 
 type Result<T> = std::result::Result<T, CompileError>;
 
+/// Resolves a next-node name within a pipeline.
+type NextFn<'n> = &'n dyn Fn(&Option<String>, &str) -> Result<Option<Node>>;
+
 fn fail<T>(place: &str, what: impl std::fmt::Display) -> Result<T> {
     Err(CompileError(format!("{place}: {what}")))
 }
@@ -203,7 +206,7 @@ impl<'a> Compiler<'a> {
                 });
                 bit += width;
             }
-            if !h.metadata && bit % 8 != 0 {
+            if !h.metadata && !bit.is_multiple_of(8) {
                 return fail(&place, format!("header is {bit} bits, not a whole number of bytes"));
             }
             self.ir.headers.push(HeaderDef {
@@ -1015,13 +1018,7 @@ impl<'a> Compiler<'a> {
         Ok(ActionCall { slot: slot as u32, args })
     }
 
-    fn table(
-        &self,
-        t: &json::Table,
-        place: &str,
-        profiles: &[String],
-        next: &dyn Fn(&Option<String>, &str) -> Result<Option<Node>>,
-    ) -> Result<TableDef> {
+    fn table(&self, t: &json::Table, place: &str, profiles: &[String], next: NextFn<'_>) -> Result<TableDef> {
         let mut keys = vec![];
         for (k, key) in t.key.iter().enumerate() {
             let kplace = format!("{place} key[{k}]");

@@ -107,8 +107,20 @@ fn simple_router() -> Option<Prog> {
     p.add("send_frame", vec![KeyValue::Exact(2)], "rewrite_mac", &[macv("00:aa:bb:00:00:01")], 0);
     p.add("forward", vec![KeyValue::Exact(ipv("10.0.0.10"))], "set_dmac", &[macv("00:04:00:00:00:00")], 0);
     p.add("forward", vec![KeyValue::Exact(ipv("10.0.1.10"))], "set_dmac", &[macv("00:04:00:00:00:01")], 0);
-    p.add("ipv4_lpm", vec![KeyValue::Lpm { value: ipv("10.0.0.10"), prefix: 32 }], "set_nhop", &[ipv("10.0.0.10"), 1], 0);
-    p.add("ipv4_lpm", vec![KeyValue::Lpm { value: ipv("10.0.1.10"), prefix: 32 }], "set_nhop", &[ipv("10.0.1.10"), 2], 0);
+    p.add(
+        "ipv4_lpm",
+        vec![KeyValue::Lpm { value: ipv("10.0.0.10"), prefix: 32 }],
+        "set_nhop",
+        &[ipv("10.0.0.10"), 1],
+        0,
+    );
+    p.add(
+        "ipv4_lpm",
+        vec![KeyValue::Lpm { value: ipv("10.0.1.10"), prefix: 32 }],
+        "set_nhop",
+        &[ipv("10.0.1.10"), 2],
+        0,
+    );
     Some(p)
 }
 
@@ -145,7 +157,13 @@ fn simple_router_drops_misses_with_the_reason() {
 #[test]
 fn simple_router_lpm_prefers_the_longest_prefix() {
     let Some(mut p) = simple_router() else { return };
-    p.add("ipv4_lpm", vec![KeyValue::Lpm { value: ipv("10.0.0.0"), prefix: 16 }], "set_nhop", &[ipv("10.0.0.10"), 1], 0);
+    p.add(
+        "ipv4_lpm",
+        vec![KeyValue::Lpm { value: ipv("10.0.0.0"), prefix: 16 }],
+        "set_nhop",
+        &[ipv("10.0.0.10"), 1],
+        0,
+    );
     let out = p.run(3, &udp4("00:aa:bb:00:00:00", "00:00:00:00:00:01", "1.1.1.1", "10.0.1.10", 9, b""));
     assert_eq!(out[0].0, 2, "/32 wins over /16");
     let out = p.run(3, &udp4("00:aa:bb:00:00:00", "00:00:00:00:00:01", "1.1.1.1", "10.0.77.1", 9, b""));
@@ -193,7 +211,8 @@ fn selector_hashes_consistently_and_follows_watch_ports() {
     p.rt.set_member(&p.ir, prof, 2, Member { action: send, args: vec![2] }).unwrap();
     p.rt.set_group(&p.ir, prof, 7, vec![(1, 1, Some(1)), (2, 1, Some(2))]).unwrap();
     let tid = p.ir.table("IndirectWS").unwrap();
-    p.rt.insert(&p.ir, tid, Entry { key: vec![KeyValue::Exact(0xab)], priority: 0, action: EntryAction::Group(7) }).unwrap();
+    p.rt.insert(&p.ir, tid, Entry { key: vec![KeyValue::Exact(0xab)], priority: 0, action: EntryAction::Group(7) })
+        .unwrap();
     let pkt = |entropy: u32| {
         let mut v = vec![0xab];
         v.extend_from_slice(&entropy.to_be_bytes());
@@ -316,7 +335,13 @@ fn basic_send_to_cpu_adds_the_packet_in_header() {
 #[test]
 fn mytunnel_encapsulates_and_decapsulates() {
     let Some(mut p) = load("onos_mytunnel/mytunnel.json") else { return };
-    p.add("c_ingress.t_tunnel_ingress", vec![KeyValue::Lpm { value: ipv("10.0.0.0"), prefix: 8 }], "c_ingress.my_tunnel_ingress", &[7], 0);
+    p.add(
+        "c_ingress.t_tunnel_ingress",
+        vec![KeyValue::Lpm { value: ipv("10.0.0.0"), prefix: 8 }],
+        "c_ingress.my_tunnel_ingress",
+        &[7],
+        0,
+    );
     p.add("c_ingress.t_tunnel_fwd", vec![KeyValue::Exact(7)], "c_ingress.set_out_port", &[3], 0);
     let frame = udp4("00:00:00:00:00:02", "00:00:00:00:00:01", "1.1.1.1", "10.2.3.4", 5, b"data");
     let out = p.run(1, &frame);
@@ -372,14 +397,25 @@ fn check_tracking(p: &mut Prog, port: u32, pkt: &[u8], noise: &[u8]) -> bool {
     assert!(t.reads.matches(&reference, port, &sib));
     let mut got = p.run(port, &sib);
     got.sort();
-    assert_eq!(got, expect(&t.fates, &sib), "sibling of {pkt:02x?} (mask {:02x?})", &t.reads.mask[KEY_PACKET_OFFSET..KEY_PACKET_OFFSET + 40]);
+    assert_eq!(
+        got,
+        expect(&t.fates, &sib),
+        "sibling of {pkt:02x?} (mask {:02x?})",
+        &t.reads.mask[KEY_PACKET_OFFSET..KEY_PACKET_OFFSET + 40]
+    );
     true
 }
 
 #[test]
 fn tracked_megaflows_cover_their_siblings_on_simple_router() {
     let Some(mut p) = simple_router() else { return };
-    p.add("ipv4_lpm", vec![KeyValue::Lpm { value: ipv("10.0.0.0"), prefix: 16 }], "set_nhop", &[ipv("10.0.0.10"), 1], 0);
+    p.add(
+        "ipv4_lpm",
+        vec![KeyValue::Lpm { value: ipv("10.0.0.0"), prefix: 16 }],
+        "set_nhop",
+        &[ipv("10.0.0.10"), 1],
+        0,
+    );
     let mut cached = 0;
     for (i, dst) in ["10.0.1.10", "10.0.0.10", "10.0.9.9", "10.1.0.1", "192.168.0.1"].iter().enumerate() {
         for ttl in [0u8, 1, 64] {
@@ -443,20 +479,41 @@ pub(crate) fn fabric_router() -> Option<Prog> {
         );
         p.add(
             "FabricIngress.filtering.fwd_classifier",
-            vec![KeyValue::Exact(port), KeyValue::Ternary { value: macv(SWITCH_MAC), mask: macv("ff:ff:ff:ff:ff:ff") }, any, KeyValue::Exact(0x0800)],
+            vec![
+                KeyValue::Exact(port),
+                KeyValue::Ternary { value: macv(SWITCH_MAC), mask: macv("ff:ff:ff:ff:ff:ff") },
+                any,
+                KeyValue::Exact(0x0800),
+            ],
             "FabricIngress.filtering.set_forwarding_type",
             &[2],
             10,
         );
-        p.add("FabricEgress.egress_next.egress_vlan", vec![KeyValue::Exact(100), KeyValue::Exact(port)], "FabricEgress.egress_next.pop_vlan", &[], 0);
+        p.add(
+            "FabricEgress.egress_next.egress_vlan",
+            vec![KeyValue::Exact(100), KeyValue::Exact(port)],
+            "FabricEgress.egress_next.pop_vlan",
+            &[],
+            0,
+        );
     }
-    p.add("FabricIngress.forwarding.routing_v4", vec![KeyValue::Lpm { value: ipv("10.0.2.0"), prefix: 24 }], "FabricIngress.forwarding.set_next_id_routing_v4", &[100], 0);
-    let prof = p.ir.profile("FabricIngress.next.hashed_profile").or_else(|| p.ir.profile("FabricIngress.next.hashed_selector")).expect("fabric's selector");
+    p.add(
+        "FabricIngress.forwarding.routing_v4",
+        vec![KeyValue::Lpm { value: ipv("10.0.2.0"), prefix: 24 }],
+        "FabricIngress.forwarding.set_next_id_routing_v4",
+        &[100],
+        0,
+    );
+    let prof =
+        p.ir.profile("FabricIngress.next.hashed_profile")
+            .or_else(|| p.ir.profile("FabricIngress.next.hashed_selector"))
+            .expect("fabric's selector");
     let rh = p.ir.actions.iter().position(|a| a.name == "FabricIngress.next.routing_hashed").unwrap() as ActionId;
     p.rt.set_member(&p.ir, prof, 1, Member { action: rh, args: vec![2, macv(SWITCH_MAC), macv(NEXTHOP_MAC)] }).unwrap();
     p.rt.set_group(&p.ir, prof, 100, vec![(1, 1, None)]).unwrap();
     let t = p.ir.table("FabricIngress.next.hashed").unwrap();
-    p.rt.insert(&p.ir, t, Entry { key: vec![KeyValue::Exact(100)], priority: 0, action: EntryAction::Group(100) }).unwrap();
+    p.rt.insert(&p.ir, t, Entry { key: vec![KeyValue::Exact(100)], priority: 0, action: EntryAction::Group(100) })
+        .unwrap();
     Some(p)
 }
 

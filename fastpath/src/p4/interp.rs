@@ -62,6 +62,10 @@ pub struct OutPacket {
     pub bytes: Vec<u8>,
     /// `instance_type` in egress (normal, clone, replica, ...).
     pub instance: Value,
+    /// When the bytes are new headers followed by the received packet's payload:
+    /// how many received bytes the headers replace. `None` after truncation or
+    /// recirculation (the bytes are the whole packet).
+    pub strip: Option<u32>,
 }
 
 /// A digest sample.
@@ -148,6 +152,7 @@ pub struct Interp {
     recirc: Vec<u8>,
     payload: usize,
     req: Requests,
+    first_pass: bool,
     /// Results of the last [`Interp::run`].
     pub out: Outputs,
 }
@@ -175,6 +180,7 @@ impl Interp {
             recirc: Vec::with_capacity(2048),
             payload: 0,
             req: Requests::default(),
+            first_pass: true,
             out: Outputs::default(),
         }
     }
@@ -211,6 +217,7 @@ impl Interp {
             if pass > 0 {
                 t.uncacheable("resubmit or recirculate");
             }
+            self.first_pass = pass == 0;
             let again = self.ingress_pass(ir, rt, in_port, instance, t);
             match again {
                 None => return,
@@ -403,7 +410,7 @@ impl Interp {
                     }
                     ParseOp::Advance(e) => {
                         let bits = self.eval(ir, e, &[], &pkt, t) as usize;
-                        if bits % 8 != 0 || pkt.cursor + bits / 8 > data.len() {
+                        if !bits.is_multiple_of(8) || pkt.cursor + bits / 8 > data.len() {
                             t.length_dependent();
                             self.parser_error(ir, error(ir, "PacketTooShort"));
                             break 'states;
@@ -667,7 +674,7 @@ impl Interp {
                 let i = self.eval(ir, index, args, pkt, t);
                 let len = self.values[ir.std.packet_length as usize] as u64;
                 t.count(*counter, i);
-                if let Some(rt) = rt.as_deref_mut() {
+                if let Some(rt) = rt {
                     if let Some(c) = rt.counters[*counter as usize].get_mut(i as usize) {
                         c.0 += 1;
                         c.1 += len;
@@ -691,7 +698,7 @@ impl Interp {
                 let i = self.eval(ir, index, args, pkt, t) as usize;
                 let v = self.eval(ir, value, args, pkt, t) & mask_of(ir.registers[*register as usize].width);
                 t.uncacheable("register write");
-                if let Some(rt) = rt.as_deref_mut() {
+                if let Some(rt) = rt {
                     if let Some(c) = rt.registers[*register as usize].get_mut(i) {
                         *c = v;
                     }
@@ -815,9 +822,11 @@ impl Interp {
             self.preserved = self.field_list_values(ir, fl);
             return Some(instance::RECIRC);
         }
+        let strip = (self.first_pass && trunc.is_none()).then_some(self.payload as u32);
         let p = &mut self.out.packets[self.out.used - 1];
         p.port = port;
         p.instance = inst;
+        p.strip = strip;
         // An E2E clone of this (deparsed) packet goes through egress again.
         if let Some((session, _)) = e2e {
             if let Some((replicas, _)) = rt.clone_sessions.get(&(session as u32)).cloned() {
@@ -827,6 +836,7 @@ impl Interp {
                     o.bytes.extend_from_slice(&copy);
                     o.port = cport;
                     o.instance = instance::EGRESS_CLONE;
+                    o.strip = strip;
                 }
             }
         }

@@ -296,7 +296,7 @@ impl TableState {
         let list = g.map.entry(vals).or_default();
         let pos = list.iter().position(|(r, _)| *r < rank).unwrap_or(list.len());
         list.insert(pos, (rank, h));
-        self.groups.sort_by(|a, b| b.best.cmp(&a.best));
+        self.groups.sort_by_key(|g| std::cmp::Reverse(g.best));
     }
 
     fn unindex(&mut self, h: Handle) {
@@ -314,7 +314,7 @@ impl TableState {
                 self.groups.remove(gi);
             } else {
                 g.best = g.map.values().flat_map(|l| l.first().map(|(r, _)| *r)).max().unwrap_or(i64::MIN);
-                self.groups.sort_by(|a, b| b.best.cmp(&a.best));
+                self.groups.sort_by_key(|g| std::cmp::Reverse(g.best));
             }
         }
     }

@@ -490,7 +490,7 @@ impl Track for Tracker {
             let len = hd.bytes;
             let at = out_bit / 8;
             let from_packet = v.src[h as usize] != 0;
-            let own_base = ((KEY_PACKET_OFFSET as u32 + v.src[h as usize].saturating_sub(1)) * 8) as u32;
+            let own_base = (KEY_PACKET_OFFSET as u32 + v.src[h as usize].saturating_sub(1)) * 8;
             if from_packet {
                 if !const_run.is_empty() {
                     edit.segments.push(Segment::Bytes(std::mem::take(&mut const_run)));
@@ -534,7 +534,7 @@ pub fn ipv4_style(ir: &Ir, ck: &ChecksumDef) -> bool {
     let calc = &ir.calcs[ck.calc as usize];
     let h = &ir.headers[ir.fields[ck.field as usize].header as usize];
     let fd = &ir.fields[ck.field as usize];
-    if calc.algo != HashAlgo::Csum16 || fd.width != 16 || fd.bit_offset % 16 != 0 {
+    if calc.algo != HashAlgo::Csum16 || fd.width != 16 || !fd.bit_offset.is_multiple_of(16) {
         return false;
     }
     let expected: Vec<FieldId> = h.fields.clone().filter(|f| *f != ck.field).collect();

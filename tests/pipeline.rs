@@ -1,0 +1,179 @@
+//! End to end: `sluiced` runs P4 programs from the shared corpus on DPDK virtual
+//! devices (pcap in, pcap out), with entries from a `simple_switch_CLI` file.
+
+mod common;
+use common::*;
+
+fn u(v: &serde_json::Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+fn drops(run: &Run, reason: &str) -> u64 {
+    u(&run.worker(0)["drops"][reason])
+}
+
+const ROUTER_ENTRIES: &str = "\
+table_set_default send_frame _drop
+table_set_default forward _drop
+table_set_default ipv4_lpm _drop
+table_add send_frame rewrite_mac 1 => 00:aa:bb:00:00:00
+table_add send_frame rewrite_mac 2 => 00:aa:bb:00:00:01
+table_add forward set_dmac 10.0.0.10 => 00:04:00:00:00:00
+table_add forward set_dmac 10.0.1.10 => 00:04:00:00:00:01
+table_add ipv4_lpm set_nhop 10.0.0.10/32 => 10.0.0.10 1
+table_add ipv4_lpm set_nhop 10.0.1.10/32 => 10.0.1.10 2
+";
+
+#[test]
+fn simple_router_routes_through_dpdk_ports() {
+    let Some(corpus) = corpus() else { return };
+    let s = Scratch::new("p4router");
+    let to2 = udp4("00:aa:bb:00:00:00", "00:00:00:00:00:01", "10.0.0.10", "10.0.1.10", 64, b"to port 2");
+    let to1 = udp4("00:aa:bb:00:00:01", "00:00:00:00:00:02", "10.0.1.10", "10.0.0.10", 7, &[0x42; 300]);
+    let miss = udp4("00:aa:bb:00:00:00", "00:00:00:00:00:01", "10.0.0.10", "10.9.9.9", 64, b"nowhere");
+    let mut input = vec![];
+    for _ in 0..50 {
+        input.extend([to2.clone(), to1.clone(), miss.clone()]);
+    }
+    s.write_pcap("in.pcap", &input);
+    std::fs::write(s.path("commands.txt"), ROUTER_ENTRIES).unwrap();
+    let cfg = s.write_config(&format!(
+        "[pipeline]\njson = \"{c}/simple_router/simple_router.json\"\np4info = \"{c}/simple_router/simple_router.p4info.txt\"\n\
+         entries = \"commands.txt\"\n\n\
+         [[port]]\nname = \"p1\"\np4_port = 1\ndevargs = \"net_pcap_r1,rx_pcap={d}/in.pcap,tx_pcap={d}/p1.pcap\"\n\n\
+         [[port]]\nname = \"p2\"\np4_port = 2\ndevargs = \"net_pcap_r2,tx_pcap={d}/p2.pcap\"\n",
+        c = corpus.display(),
+        d = s.dir.display()
+    ));
+    let run = s.run(&cfg, &["--duration", "1.5"]);
+    run.assert_ok();
+    assert!(
+        run.stderr().contains("pipeline simple_router.p4 loaded") || run.stderr().contains("pipeline"),
+        "{}",
+        run.stderr()
+    );
+    let p2 = s.read_pcap("p2.pcap");
+    let p1 = s.read_pcap("p1.pcap");
+    assert_eq!((p1.len(), p2.len()), (50, 50), "each routed packet leaves its port once");
+    let f = &p2[0];
+    assert_eq!(f[0..6], mac("00:04:00:00:00:01")[..]);
+    assert_eq!(f[6..12], mac("00:aa:bb:00:00:01")[..]);
+    assert_eq!(f[22], 63, "TTL decremented");
+    assert_eq!(pcap::ipv4_checksum(&f[14..34]), 0, "checksum valid");
+    assert_eq!(f[34..], to2[34..], "payload intact");
+    assert_eq!(p1[0][22], 6);
+    assert_eq!(p1[0][0..6], mac("00:04:00:00:00:00")[..]);
+    assert_eq!(p1[0].len(), to1.len());
+    assert_eq!(drops(&run, "p4_ingress_drop"), 50, "misses dropped by the program and counted");
+    let w = run.worker(0);
+    assert_eq!(u(&w["rx_packets"]), 150);
+    assert_eq!(u(&w["tx_packets"]), 100);
+}
+
+#[test]
+fn clone_and_multicast_replicate_through_dpdk_ports() {
+    let Some(corpus) = corpus() else { return };
+    let s = Scratch::new("p4mc");
+    // multicast.p4: mcast_grp = first 16 bits; egress writes egress_rid there.
+    let mut frame = vec![0u8, 10];
+    frame.extend([0x77; 60]);
+    s.write_pcap("in.pcap", &vec![frame.clone(); 20]);
+    std::fs::write(
+        s.path("e.txt"),
+        "mc_mgrp_create 10\nmc_node_create 1 1\nmc_node_create 2 2\nmc_node_associate 10 0\nmc_node_associate 10 1\n",
+    )
+    .unwrap();
+    let cfg = s.write_config(&format!(
+        "[pipeline]\njson = \"{c}/bmv2_grpc_tests/multicast.json\"\nentries = \"e.txt\"\n\n\
+         [[port]]\nname = \"in\"\np4_port = 0\ndevargs = \"net_pcap_m0,rx_pcap={d}/in.pcap\"\n\n\
+         [[port]]\nname = \"a\"\np4_port = 1\ndevargs = \"net_pcap_m1,tx_pcap={d}/a.pcap\"\n\n\
+         [[port]]\nname = \"b\"\np4_port = 2\ndevargs = \"net_pcap_m2,tx_pcap={d}/b.pcap\"\n",
+        c = corpus.display(),
+        d = s.dir.display()
+    ));
+    let run = s.run(&cfg, &["--duration", "1.5"]);
+    run.assert_ok();
+    let (a, b) = (s.read_pcap("a.pcap"), s.read_pcap("b.pcap"));
+    assert_eq!((a.len(), b.len()), (20, 20));
+    assert_eq!(a[0][0..2], [0, 1], "replica 1 carries rid 1");
+    assert_eq!(b[0][0..2], [0, 2], "replica 2 carries rid 2");
+    assert_eq!(a[0][2..], frame[2..]);
+    assert_eq!(u(&run.worker(0)["tx_packets"]), 40);
+}
+
+#[test]
+fn packet_in_reaches_the_cpu_port_with_its_header() {
+    let Some(corpus) = corpus() else { return };
+    let s = Scratch::new("p4cpu");
+    let mut arp = udp4("ff:ff:ff:ff:ff:ff", "00:00:00:00:00:01", "0.0.0.0", "0.0.0.0", 64, b"");
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    s.write_pcap("in.pcap", &vec![arp.clone(); 5]);
+    std::fs::write(
+        s.path("e.txt"),
+        "table_add table0 send_to_cpu 0&&&0 0&&&0 0&&&0 0x0806&&&0xffff 0&&&0 0&&&0 0&&&0 0&&&0 0&&&0 => 1\n",
+    )
+    .unwrap();
+    let cfg = s.write_config(&format!(
+        "[pipeline]\njson = \"{c}/onos_basic/basic.json\"\np4info = \"{c}/onos_basic/basic.p4info.txt\"\n\
+         entries = \"e.txt\"\ncpu_port = 255\n\n\
+         [[port]]\nname = \"p1\"\np4_port = 1\ndevargs = \"net_pcap_c1,rx_pcap={d}/in.pcap\"\n\n\
+         [[port]]\nname = \"cpu\"\np4_port = 255\ndevargs = \"net_pcap_c2,tx_pcap={d}/cpu.pcap\"\n",
+        c = corpus.display(),
+        d = s.dir.display()
+    ));
+    let run = s.run(&cfg, &["--duration", "1.5"]);
+    run.assert_ok();
+    let cpu = s.read_pcap("cpu.pcap");
+    assert_eq!(cpu.len(), 5);
+    assert_eq!(cpu[0][0..2], [0x00, 0x80], "packet_in.ingress_port = 1");
+    assert_eq!(cpu[0][2..], arp[..]);
+}
+
+#[test]
+fn load_errors_name_the_file_and_the_place() {
+    let Some(corpus) = corpus() else { return };
+    let s = Scratch::new("p4err");
+    std::fs::write(
+        s.path("e.txt"),
+        "table_add ipv4_lpm set_nhop 10.0.0.10/32 => 10.0.0.10 1\ntable_add nope x 1 => 2\n",
+    )
+    .unwrap();
+    let cfg = s.write_config(&format!(
+        "[pipeline]\njson = \"{c}/simple_router/simple_router.json\"\nentries = \"e.txt\"\n\n\
+         [[port]]\nname = \"p\"\ndevargs = \"net_null_e0\"\n",
+        c = corpus.display()
+    ));
+    let run = s.run(&cfg, &["--duration", "0.2"]);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    assert!(run.stderr().contains("e.txt") && run.stderr().contains("line 2"), "{}", run.stderr());
+    // A P4Info that does not belong to the JSON.
+    let cfg = s.write_config(&format!(
+        "[pipeline]\njson = \"{c}/simple_router/simple_router.json\"\np4info = \"{c}/onos_basic/basic.p4info.txt\"\n\n\
+         [[port]]\nname = \"p\"\ndevargs = \"net_null_e1\"\n",
+        c = corpus.display()
+    ));
+    let run = s.run(&cfg, &["--duration", "0.2"]);
+    assert_eq!(run.code(), 2);
+    assert!(run.stderr().contains("does not match"), "{}", run.stderr());
+    // A JSON with an unsupported construct: the place is named.
+    let text = std::fs::read_to_string(corpus.join("simple_router/simple_router.json")).unwrap();
+    std::fs::write(
+        s.path("bad.json"),
+        text.replacen("\"op\" : \"drop\"", "\"op\" : \"frobnicate\"", 1).replacen(
+            "\"op\":\"drop\"",
+            "\"op\":\"frobnicate\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let cfg = s.write_config("[pipeline]\njson = \"bad.json\"\n\n[[port]]\nname = \"p\"\ndevargs = \"net_null_e2\"\n");
+    let run = s.run(&cfg, &["--duration", "0.2"]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr().contains("bad.json")
+            && run.stderr().contains("frobnicate")
+            && run.stderr().contains("primitives["),
+        "{}",
+        run.stderr()
+    );
+}
