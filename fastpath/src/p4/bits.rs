@@ -36,6 +36,22 @@ pub fn read_bits(buf: &[u8], bit: usize, width: u32) -> Value {
     }
 }
 
+/// Write `width` (1..=64) bits of `v` at `bit`: read-modify-write of the bytes spanned.
+fn write_small(buf: &mut [u8], bit: usize, width: u32, v: u64) {
+    let first = bit / 8;
+    let last = (bit + width as usize - 1) / 8;
+    let trailing = (last + 1) * 8 - (bit + width as usize);
+    let mut acc: u128 = 0;
+    for b in &buf[first..=last] {
+        acc = (acc << 8) | *b as u128;
+    }
+    let m = mask_of(width) << trailing;
+    acc = (acc & !m) | (((v as u128) << trailing) & m);
+    for (i, b) in buf[first..=last].iter_mut().rev().enumerate() {
+        *b = (acc >> (8 * i)) as u8;
+    }
+}
+
 /// Write the low `width` (1..=128) bits of `v` at bit offset `bit`.
 #[inline]
 pub fn write_bits(buf: &mut [u8], bit: usize, width: u32, v: Value) {
@@ -47,15 +63,12 @@ pub fn write_bits(buf: &mut [u8], bit: usize, width: u32, v: Value) {
         }
         return;
     }
-    for i in 0..width as usize {
-        let bitv = (v >> (width as usize - 1 - i)) & 1;
-        let pos = bit + i;
-        let m = 0x80u8 >> (pos % 8);
-        if bitv == 1 {
-            buf[pos / 8] |= m;
-        } else {
-            buf[pos / 8] &= !m;
-        }
+    if width <= 64 {
+        write_small(buf, bit, width, v as u64);
+    } else {
+        let hi = width - 64;
+        write_small(buf, bit, hi, (v >> 64) as u64);
+        write_small(buf, bit + hi as usize, 64, v as u64);
     }
 }
 

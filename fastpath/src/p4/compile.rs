@@ -131,6 +131,20 @@ pub fn compile(prog: &Program) -> Result<Ir> {
     Ok(c.ir)
 }
 
+/// Whether a checksum is the Internet checksum of its field's 16-bit-aligned
+/// header with the field itself left out, inputs in header order (IPv4's).
+fn whole_header(ir: &Ir, ck: &ChecksumDef) -> bool {
+    let calc = &ir.calcs[ck.calc as usize];
+    let fd = &ir.fields[ck.field as usize];
+    let h = &ir.headers[fd.header as usize];
+    if calc.algo != HashAlgo::Csum16 || fd.width != 16 || !fd.bit_offset.is_multiple_of(16) || h.bytes > 64 {
+        return false;
+    }
+    let expected: Vec<FieldId> = h.fields.clone().filter(|f| *f != ck.field).collect();
+    let got: Vec<Option<FieldId>> = calc.inputs.iter().map(|(e, _)| e.as_field()).collect();
+    got.len() == expected.len() && got.iter().zip(&expected).all(|(g, e)| *g == Some(*e))
+}
+
 /// Parse and compile BMv2 JSON bytes.
 pub fn compile_bytes(bytes: &[u8]) -> Result<Ir> {
     let prog = Program::parse_bytes(bytes).map_err(|e| CompileError(e.to_string()))?;
@@ -1225,7 +1239,8 @@ impl<'a> Compiler<'a> {
                 None => None,
                 Some(e) => Some(self.expr(e, NO_PARAMS, &place)?),
             };
-            let def = ChecksumDef { name: c.name.clone(), field, calc: calc as u32, cond };
+            let mut def = ChecksumDef { name: c.name.clone(), field, calc: calc as u32, cond, whole_header: false };
+            def.whole_header = whole_header(&self.ir, &def);
             if c.verify {
                 self.ir.verify_checksums.push(def.clone());
             }

@@ -30,7 +30,7 @@
 use super::bits::{self, read_bits, write_bits};
 use super::ir::*;
 use super::tables::{EntryAction, Runtime};
-use super::track::{EmitView, Track};
+use super::track::{EmitView, Phase, Track};
 
 /// Most passes through ingress per received packet (first + resubmits/recirculations).
 pub const MAX_PASSES: u32 = 6;
@@ -209,19 +209,33 @@ impl Interp {
     /// Run one received packet through the program. Results are in [`Interp::out`].
     pub fn run<T: Track>(&mut self, ir: &Ir, rt: &mut Runtime, data: &[u8], in_port: u32, t: &mut T) {
         self.out.clear();
-        self.current.clear();
-        self.current.extend_from_slice(data);
         self.preserved.clear();
         let mut instance = instance::NORMAL;
+        // The received bytes are read in place; only a recirculated packet needs a
+        // buffer of its own (`current`, filled from `recirc`).
+        let mut recirculated = false;
         for pass in 0..MAX_PASSES {
             if pass > 0 {
                 t.uncacheable("resubmit or recirculate");
             }
             self.first_pass = pass == 0;
-            let again = self.ingress_pass(ir, rt, in_port, instance, t);
+            let again = if recirculated {
+                let cur = std::mem::take(&mut self.current);
+                let r = self.ingress_pass(ir, rt, &cur, in_port, instance, t);
+                self.current = cur;
+                r
+            } else {
+                self.ingress_pass(ir, rt, data, in_port, instance, t)
+            };
             match again {
                 None => return,
-                Some(next) => instance = next,
+                Some(next) => {
+                    if next == instance::RECIRC {
+                        std::mem::swap(&mut self.current, &mut self.recirc);
+                        recirculated = true;
+                    }
+                    instance = next;
+                }
             }
         }
         self.out.drops.push(DropCause::PassLimit);
@@ -233,17 +247,17 @@ impl Interp {
         &mut self,
         ir: &Ir,
         rt: &mut Runtime,
+        data: &[u8],
         in_port: u32,
         inst: Value,
         t: &mut T,
     ) -> Option<Value> {
-        let data = std::mem::take(&mut self.current);
-        self.start_packet(ir, rt, &data, in_port, inst, t);
-        self.control(ir, rt, ir.ingress, &data, t);
+        self.start_packet(ir, rt, data, in_port, inst, t);
+        t.phase(Phase::Ingress);
+        self.control(ir, rt, ir.ingress, data, t);
         let req = self.req;
         if req.assert_failed {
             self.out.drops.push(DropCause::Assert);
-            self.current = data;
             return None;
         }
         let need_snapshot = req.clone.is_some() || self.mcast(ir) != 0;
@@ -257,7 +271,7 @@ impl Interp {
             let replicas = rt.clone_sessions.get(&(session as u32)).map(|(r, trunc)| (r.clone(), *trunc));
             if let Some((replicas, trunc)) = replicas {
                 for (port, rid) in replicas {
-                    self.start_packet(ir, rt, &data, in_port, instance::INGRESS_CLONE, t);
+                    self.start_packet(ir, rt, data, in_port, instance::INGRESS_CLONE, t);
                     for (f, v) in &kept {
                         self.values[*f as usize] = *v;
                     }
@@ -265,7 +279,7 @@ impl Interp {
                     if trunc > 0 {
                         self.req.truncate = Some(trunc as Value);
                     }
-                    self.egress(ir, rt, port, rid, instance::INGRESS_CLONE, &data, t);
+                    self.egress(ir, rt, port, rid, instance::INGRESS_CLONE, data, t);
                 }
             }
             self.restore();
@@ -276,7 +290,6 @@ impl Interp {
         }
         if let Some(fl) = req.resubmit {
             self.preserved = self.field_list_values(ir, fl);
-            self.current = data;
             return Some(instance::RESUBMIT);
         }
         let mgid = self.mcast(ir);
@@ -289,7 +302,7 @@ impl Interp {
                     for (port, rid) in replicas {
                         self.restore();
                         self.req = Requests { truncate: req.truncate, ..Requests::default() };
-                        if let Some(n) = self.egress(ir, rt, port, rid, instance::REPLICATION, &data, t) {
+                        if let Some(n) = self.egress(ir, rt, port, rid, instance::REPLICATION, data, t) {
                             next = Some(n);
                         }
                     }
@@ -302,21 +315,10 @@ impl Interp {
                 self.out.drops.push(DropCause::Ingress);
             } else {
                 self.req = Requests { truncate: req.truncate, ..Requests::default() };
-                next = self.egress(ir, rt, spec as u32, 0, instance::NORMAL, &data, t);
+                next = self.egress(ir, rt, spec as u32, 0, instance::NORMAL, data, t);
             }
         }
-        match next {
-            Some(n) => {
-                // The recirculated packet replaces the original.
-                self.current = std::mem::take(&mut self.recirc);
-                self.recirc = data;
-                Some(n)
-            }
-            None => {
-                self.current = data;
-                None
-            }
-        }
+        next
     }
 
     fn mcast(&self, ir: &Ir) -> Value {
@@ -354,6 +356,7 @@ impl Interp {
         for (f, v) in std::mem::take(&mut self.preserved) {
             self.values[f as usize] = v;
         }
+        t.phase(Phase::Parse);
         t.start(ir, data.len());
         self.parse(ir, rt, data, t);
         for ck in &ir.verify_checksums {
@@ -362,7 +365,7 @@ impl Interp {
                     continue;
                 }
             }
-            let computed = self.calc(ir, ck.calc);
+            let computed = self.checksum(ir, ck, data);
             let got = self.values[ck.field as usize];
             t.checksum_verified(ir, ck);
             if computed != got {
@@ -656,7 +659,12 @@ impl Interp {
                 self.dirty[*dst as usize] = true;
             }
             Stmt::SetValid(h) => {
+                // BMv2's add_header: an invalid header becomes valid with zero fields.
                 if !self.valid[*h as usize] {
+                    for f in ir.headers[*h as usize].fields.clone() {
+                        self.values[f as usize] = 0;
+                        t.wrote_field(f);
+                    }
                     self.valid[*h as usize] = true;
                     self.dirty[*h as usize] = true;
                 }
@@ -766,6 +774,30 @@ impl Interp {
         bits::hash(algo, &self.hashbuf[..nbytes])
     }
 
+    /// A checksum's value: straight from the header's bytes when it covers its own
+    /// header (IPv4), else through the generic calculation.
+    fn checksum(&mut self, ir: &Ir, ck: &ChecksumDef, data: &[u8]) -> Value {
+        if !ck.whole_header {
+            return self.calc(ir, ck.calc);
+        }
+        let fd = &ir.fields[ck.field as usize];
+        let h = fd.header as usize;
+        let hd = &ir.headers[h];
+        let len = hd.bytes as usize;
+        let mut buf = [0u8; 64];
+        if self.src[h] != 0 && !self.dirty[h] {
+            let from = self.src[h] as usize - 1;
+            buf[..len].copy_from_slice(&data[from..from + len]);
+        } else {
+            for f in hd.fields.clone() {
+                let d = &ir.fields[f as usize];
+                write_bits(&mut buf[..len], d.bit_offset as usize, d.width, self.values[f as usize]);
+            }
+        }
+        write_bits(&mut buf[..len], fd.bit_offset as usize, 16, 0);
+        bits::csum16(&buf[..len]) as Value
+    }
+
     fn calc(&mut self, ir: &Ir, calc: u32) -> Value {
         let cd = &ir.calcs[calc as usize];
         self.hash_of(&cd.inputs, cd.algo) as Value
@@ -792,6 +824,7 @@ impl Interp {
         // simple_switch resets egress_spec so that a drop in egress is detectable.
         self.values[s.egress_spec as usize] = 0;
         t.egress_copy(port, rid, inst);
+        t.phase(Phase::Egress);
         self.control(ir, rt, ir.egress, data, t);
         if self.req.assert_failed {
             self.out.drops.push(DropCause::Assert);
@@ -804,6 +837,7 @@ impl Interp {
             self.out.drops.push(DropCause::Egress);
             return None;
         }
+        t.phase(Phase::Deparse);
         self.update_checksums(ir, data, t);
         let recirc = self.req.recirculate;
         let trunc = self.req.truncate.map(|n| (n as usize).max(1));
@@ -818,6 +852,7 @@ impl Interp {
                 out.truncate(n);
             }
         }
+        t.phase(Phase::Done);
         if let Some(fl) = recirc {
             self.preserved = self.field_list_values(ir, fl);
             return Some(instance::RECIRC);
@@ -850,7 +885,7 @@ impl Interp {
                     continue;
                 }
             }
-            let v = self.calc(ir, ck.calc);
+            let v = self.checksum(ir, ck, data);
             let f = ck.field;
             if self.values[f as usize] != v & mask_of(ir.fields[f as usize].width) {
                 self.set(ir, f, v);

@@ -677,6 +677,10 @@ pub struct ChecksumDef {
     pub calc: u32,
     /// Only when this holds.
     pub cond: Option<Expr>,
+    /// The Internet checksum of the field's own header with the field left out
+    /// (IPv4's): computed straight from the header bytes, and recomputable by the
+    /// datapath after edits.
+    pub whole_header: bool,
 }
 
 /// The `standard_metadata` fields the architecture reads and writes.

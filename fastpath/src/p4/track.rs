@@ -41,9 +41,26 @@ pub const KEY_BYTES: usize = KEY_PACKET_OFFSET + MAX_TRACKED;
 const INGRESS_PORT_END: u32 = 16;
 const PACKET_LENGTH_END: u32 = 48;
 
+/// Where the interpreter is (for profiling the cost split).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Parsing and checksum verification.
+    Parse,
+    /// Ingress control and the traffic manager.
+    Ingress,
+    /// Egress control.
+    Egress,
+    /// Checksum update and deparsing.
+    Deparse,
+    /// The copy is done.
+    Done,
+}
+
 /// Receives the interpreter's reads and writes.
 #[allow(unused_variables)]
 pub trait Track {
+    /// The interpreter enters a phase.
+    fn phase(&mut self, p: Phase) {}
     /// A new packet (or a re-parse of it for a clone) starts.
     fn start(&mut self, ir: &Ir, len: usize) {}
     /// Header `h` was extracted at byte `at`.
@@ -425,7 +442,7 @@ impl Track for Tracker {
     fn checksum_updated(&mut self, ir: &Ir, ck: &ChecksumDef) {
         // Recomputed by the datapath when the calculation is the Internet checksum of
         // the field's own header (IPv4-style); otherwise its inputs decide the value.
-        if ipv4_style(ir, ck) {
+        if ck.whole_header {
             self.prov[ck.field as usize] = Prov::Checksum;
         } else {
             for (e, _) in &ir.calcs[ck.calc as usize].inputs {
@@ -526,18 +543,4 @@ impl Track for Tracker {
         }
         self.fates.push(Fate::Output { port, instance, edit });
     }
-}
-
-/// Whether a checksum is the Internet checksum of its field's header with the field
-/// itself left out (IPv4's), which the datapath can recompute incrementally.
-pub fn ipv4_style(ir: &Ir, ck: &ChecksumDef) -> bool {
-    let calc = &ir.calcs[ck.calc as usize];
-    let h = &ir.headers[ir.fields[ck.field as usize].header as usize];
-    let fd = &ir.fields[ck.field as usize];
-    if calc.algo != HashAlgo::Csum16 || fd.width != 16 || !fd.bit_offset.is_multiple_of(16) {
-        return false;
-    }
-    let expected: Vec<FieldId> = h.fields.clone().filter(|f| *f != ck.field).collect();
-    let got: Vec<Option<FieldId>> = calc.inputs.iter().map(|(e, _)| e.as_field()).collect();
-    got.len() == expected.len() && got.iter().zip(&expected).all(|(g, e)| *g == Some(*e))
 }

@@ -1,0 +1,198 @@
+//! Pipeline-only rate: packets per second per core through the P4 interpreter with
+//! no cache in front, for simple_router and fabric, and the cost split by phase
+//! (parse, ingress + traffic manager, egress, checksum update + deparse), plus the
+//! cost of a tracked run (what a cache miss / upcall will pay).
+//!
+//! `cargo run --release --example pipeline_bench -- [--rounds 5] [--seconds 1] [--flows 1024] [--core N]`
+//! Runs alternate program by program and mode by mode within each round (A B A B);
+//! the table reports medians. No DPDK: this measures the engine alone.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use sluice::control::entries;
+use sluice::fastpath::p4::compile::compile_bytes;
+use sluice::fastpath::p4::interp::Interp;
+use sluice::fastpath::p4::ir::Ir;
+use sluice::fastpath::p4::tables::Runtime;
+use sluice::fastpath::p4::track::{NoTrack, Phase, Track, Tracker};
+
+fn rdtsc() -> u64 {
+    dpdk_sys::lcore::rdtsc()
+}
+
+#[derive(Default)]
+struct Profile {
+    cur: Option<Phase>,
+    last: u64,
+    cycles: [u64; 4],
+}
+
+impl Track for Profile {
+    fn phase(&mut self, p: Phase) {
+        let now = rdtsc();
+        if let Some(c) = self.cur {
+            if c != Phase::Done {
+                self.cycles[c as usize] += now - self.last;
+            }
+        }
+        self.cur = Some(p);
+        self.last = now;
+    }
+}
+
+fn udp4(dst: [u8; 6], sip: [u8; 4], dip: [u8; 4], sport: u16) -> Vec<u8> {
+    let mut p = dst.to_vec();
+    p.extend([0, 0, 0, 0, 0, 1, 0x08, 0x00]);
+    let mut ip = vec![0x45, 0, 0, 46, 0, 1, 0x40, 0, 64, 17, 0, 0];
+    ip.extend(sip);
+    ip.extend(dip);
+    let c = sluice::fastpath::p4::bits::csum16(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    p.extend(ip);
+    p.extend(sport.to_be_bytes());
+    p.extend([0x00, 0x35, 0, 26, 0, 0]);
+    p.extend([0u8; 18]);
+    p
+}
+
+struct Bench {
+    name: &'static str,
+    ir: Ir,
+    rt: Runtime,
+    packets: Vec<Vec<u8>>,
+}
+
+fn load(
+    corpus: &std::path::Path,
+    name: &'static str,
+    json: &str,
+    entries_file: &str,
+    dmac: [u8; 6],
+    flows: usize,
+) -> Bench {
+    let ir = compile_bytes(&std::fs::read(corpus.join(json)).expect("read program")).expect("compile");
+    let mut rt = Runtime::new(&ir);
+    let text =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("perf/entries").join(entries_file))
+            .expect("entries");
+    entries::apply(&ir, &mut rt, &text).expect("entries apply");
+    let packets = (0..flows)
+        .map(|i| udp4(dmac, [10, 0, 9, 1], [10, 0, (i >> 8) as u8 % 200 + 2, i as u8], 1000 + i as u16))
+        .collect();
+    Bench { name, ir, rt, packets }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    let mut rounds = 5;
+    let mut seconds = 1.0;
+    let mut flows = 1024;
+    let mut core = None;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let v = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--rounds" => rounds = v.parse().expect("--rounds N"),
+            "--seconds" => seconds = v.parse().expect("--seconds S"),
+            "--flows" => flows = v.parse().expect("--flows N"),
+            "--core" => core = Some(v.parse::<usize>().expect("--core N")),
+            other => panic!("unknown argument {other}"),
+        }
+        i += 2;
+    }
+    let core = core.unwrap_or_else(|| core_affinity::get_core_ids().map(|c| c.len() - 1).unwrap_or(0));
+    core_affinity::set_for_current(core_affinity::CoreId { id: core });
+    let corpus = std::env::var_os("SLUICE_P4_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/p4"));
+    let mut benches = vec![
+        load(
+            &corpus,
+            "simple_router",
+            "simple_router/simple_router.json",
+            "simple_router.txt",
+            [0, 0xaa, 0xbb, 0, 0, 0],
+            flows,
+        ),
+        load(&corpus, "fabric", "onos_fabric/fabric.json", "fabric.txt", [0, 0, 0, 0, 0xaa, 1], flows),
+    ];
+    // Sanity: every packet is forwarded (a benchmark of drops would flatter).
+    for b in &mut benches {
+        let mut it = Interp::new(&b.ir);
+        for p in &b.packets {
+            it.run(&b.ir, &mut b.rt, p, 1, &mut NoTrack);
+            assert_eq!(it.out.packets().len(), 1, "{}: a benchmark packet was dropped: {:?}", b.name, it.out.drops);
+        }
+    }
+    let t0 = Instant::now();
+    let c0 = rdtsc();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let hz = (rdtsc() - c0) as f64 / t0.elapsed().as_secs_f64();
+    println!("pipeline_bench: core {core}, {flows} flows, {rounds} rounds x {seconds} s, TSC {:.2} GHz", hz / 1e9);
+    let mut results: Vec<(Vec<f64>, Vec<f64>, Vec<[f64; 4]>)> =
+        benches.iter().map(|_| (vec![], vec![], vec![])).collect();
+    for _ in 0..rounds {
+        for (bi, b) in benches.iter_mut().enumerate() {
+            let mut it = Interp::new(&b.ir);
+            // A: no tracking (the per-packet path).
+            let (mut n, start, c_start) = (0u64, Instant::now(), rdtsc());
+            while start.elapsed().as_secs_f64() < seconds {
+                for p in &b.packets {
+                    it.run(&b.ir, &mut b.rt, p, 1, &mut NoTrack);
+                }
+                n += b.packets.len() as u64;
+            }
+            let cyc = (rdtsc() - c_start) as f64 / n as f64;
+            results[bi].0.push(cyc);
+            // B: with read tracking (a cache miss).
+            let mut t = Tracker::new(&b.ir);
+            let (mut m, c_start) = (0u64, rdtsc());
+            let start = Instant::now();
+            while start.elapsed().as_secs_f64() < seconds / 2.0 {
+                for p in &b.packets {
+                    t.begin();
+                    it.run(&b.ir, &mut b.rt, p, 1, &mut t);
+                }
+                m += b.packets.len() as u64;
+            }
+            results[bi].1.push((rdtsc() - c_start) as f64 / m as f64);
+            // Split (profiled; rdtsc per phase adds a little).
+            let mut prof = Profile::default();
+            let reps = 20;
+            for _ in 0..reps {
+                for p in &b.packets {
+                    it.run(&b.ir, &mut b.rt, p, 1, &mut prof);
+                    prof.phase(Phase::Done);
+                }
+            }
+            let k = (reps * b.packets.len()) as f64;
+            results[bi].2.push(prof.cycles.map(|c| c as f64 / k));
+        }
+    }
+    println!();
+    println!("| program | Mpps/core | cycles/pkt | tracked cycles/pkt | parse | ingress+TM | egress | deparse |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (bi, b) in benches.iter().enumerate() {
+        let (cyc, trk, split) = &mut results[bi];
+        let c = median(cyc);
+        let t = median(trk);
+        let ph: Vec<f64> = (0..4).map(|k| median(&mut split.iter().map(|s| s[k]).collect::<Vec<_>>())).collect();
+        println!(
+            "| {} | {:.2} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            b.name,
+            hz / c / 1e6,
+            c,
+            t,
+            ph[0],
+            ph[1],
+            ph[2],
+            ph[3]
+        );
+    }
+}
