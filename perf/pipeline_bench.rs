@@ -83,6 +83,9 @@ fn load(
     Bench { name, ir, rt, packets }
 }
 
+/// Per program: plain cycles/pkt, tracked cycles/pkt, and the per-phase split, per round.
+type Samples = (Vec<f64>, Vec<f64>, Vec<[f64; 4]>);
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -135,8 +138,7 @@ fn main() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     let hz = (rdtsc() - c0) as f64 / t0.elapsed().as_secs_f64();
     println!("pipeline_bench: core {core}, {flows} flows, {rounds} rounds x {seconds} s, TSC {:.2} GHz", hz / 1e9);
-    let mut results: Vec<(Vec<f64>, Vec<f64>, Vec<[f64; 4]>)> =
-        benches.iter().map(|_| (vec![], vec![], vec![])).collect();
+    let mut results: Vec<Samples> = benches.iter().map(|_| (vec![], vec![], vec![])).collect();
     for _ in 0..rounds {
         for (bi, b) in benches.iter_mut().enumerate() {
             let mut it = Interp::new(&b.ir);
