@@ -177,3 +177,34 @@ fn load_errors_name_the_file_and_the_place() {
         run.stderr()
     );
 }
+
+#[test]
+fn fabric_routes_ipv4_through_the_hashed_selector() {
+    let Some(corpus) = corpus() else { return };
+    let s = Scratch::new("p4fabric");
+    let input = udp4("00:00:00:00:aa:01", "00:00:00:00:00:01", "10.0.9.1", "10.0.2.1", 64, b"fabric e2e");
+    let bridged = udp4("00:00:00:00:00:99", "00:00:00:00:00:01", "10.0.9.1", "10.0.2.1", 64, b"no bridging entry");
+    s.write_pcap("in.pcap", &[input.clone(), bridged, input.clone()]);
+    let entries = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("perf/entries/fabric.txt");
+    let cfg = s.write_config(&format!(
+        "[pipeline]\njson = \"{c}/onos_fabric/fabric.json\"\np4info = \"{c}/onos_fabric/fabric.p4info.txt\"\n\
+         entries = \"{e}\"\ncpu_port = 255\n\n\
+         [[port]]\nname = \"p1\"\np4_port = 1\ndevargs = \"net_pcap_f1,rx_pcap={d}/in.pcap\"\n\n\
+         [[port]]\nname = \"p2\"\np4_port = 2\ndevargs = \"net_pcap_f2,tx_pcap={d}/p2.pcap\"\n",
+        c = corpus.display(),
+        e = entries.display(),
+        d = s.dir.display()
+    ));
+    let run = s.run(&cfg, &["--duration", "1.5"]);
+    run.assert_ok();
+    let out = s.read_pcap("p2.pcap");
+    assert_eq!(out.len(), 2, "routed twice; the bridged packet has no entry");
+    let f = &out[0];
+    assert_eq!(f[0..6], mac("00:00:00:00:00:fe")[..], "next-hop MAC");
+    assert_eq!(f[6..12], mac("00:00:00:00:aa:01")[..], "switch MAC");
+    assert_eq!(f[12..14], [0x08, 0x00], "untagged");
+    assert_eq!(f[22], 63);
+    assert_eq!(pcap::ipv4_checksum(&f[14..34]), 0);
+    assert_eq!(f[34..], input[34..]);
+    assert_eq!(drops(&run, "p4_ingress_drop") + drops(&run, "p4_egress_drop"), 1);
+}
