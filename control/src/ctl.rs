@@ -73,7 +73,7 @@ pub fn main(build: BuildInfo) -> ExitCode {
                             "program": ir.name,
                             "tables": ir.tables.iter().enumerate().map(|(i, t)| serde_json::json!({
                                 "name": t.name,
-                                "keys": t.keys.iter().map(|k| serde_json::json!({"name": k.name, "match": format!("{:?}", k.kind).to_lowercase(), "width": k.width})).collect::<Vec<_>>(),
+                                "keys": t.keys.iter().map(|k| serde_json::json!({"name": k.name, "match": k.kind.name(), "width": k.width})).collect::<Vec<_>>(),
                                 "size": t.max_size,
                                 "entries": l.rt.tables[i].len(),
                                 "actions": t.actions.iter().map(|a| ir.actions[*a as usize].name.clone()).collect::<Vec<_>>(),

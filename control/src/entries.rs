@@ -173,16 +173,6 @@ fn parse_mac(s: &str) -> Result<Value, String> {
     Ok(parts.iter().fold(0, |a, p| (a << 8) | Value::from(u8::from_str_radix(p, 16).unwrap_or(0))))
 }
 
-fn kind_name(k: MatchKind) -> &'static str {
-    match k {
-        MatchKind::Exact => "exact",
-        MatchKind::Lpm => "lpm",
-        MatchKind::Ternary => "ternary",
-        MatchKind::Range => "range",
-        MatchKind::Optional => "optional",
-    }
-}
-
 /// Resolve `q` among `(id, name)` pairs: an exact name, else a unique suffix of
 /// dot-separated components.
 fn resolve<'n>(what: &str, q: &str, names: impl Iterator<Item = (u32, &'n str)> + Clone) -> Result<u32, String> {
@@ -386,8 +376,11 @@ impl Loader<'_> {
 
     fn key(&self, def: &TableDef, toks: &[&str]) -> Result<Vec<KeyValue>, String> {
         if toks.len() != def.keys.len() {
-            let fields: Vec<String> =
-                def.keys.iter().map(|k| format!("{} ({}, {} bits)", k.name, kind_name(k.kind), k.width)).collect();
+            let fields: Vec<String> = def
+                .keys
+                .iter()
+                .map(|k| format!("{} ({}, {} bits)", k.name, MatchKind::name(k.kind), k.width))
+                .collect();
             return Err(format!(
                 "table {:?} has {} key field{}{}{}, found {} key value{} before \"=>\"",
                 def.name,
@@ -402,7 +395,7 @@ impl Loader<'_> {
         let mut key = Vec::with_capacity(toks.len());
         for (i, (t, k)) in toks.iter().zip(&def.keys).enumerate() {
             let w = k.width;
-            let desc = format!("key field {} ({}, {}, {w} bits)", i + 1, k.name, kind_name(k.kind));
+            let desc = format!("key field {} ({}, {}, {w} bits)", i + 1, k.name, MatchKind::name(k.kind));
             let expected = |form: &str| format!("{desc}: expected {form}, found {t:?}");
             let val = |s: &str| parse_value(s, w).map_err(|e| format!("{desc}: {e}"));
             let kv = match k.kind {

@@ -97,11 +97,7 @@ pub fn udp_frame(flow: u32, seq: u16) -> Vec<u8> {
 /// The IPv4 header checksum of `hdr` (its checksum field taken as is: zero it first
 /// to compute, or keep it to verify — a correct header sums to 0).
 pub fn ipv4_checksum(hdr: &[u8]) -> u16 {
-    let mut sum: u32 = hdr.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    sluice_fastpath::p4::bits::csum16(hdr)
 }
 
 #[cfg(test)]

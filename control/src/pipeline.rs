@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use sluice_fastpath::p4::compile;
 use sluice_fastpath::p4::crosscheck::cross_check;
-use sluice_fastpath::p4::ir::{Ir, MatchKind, Node, TableKind};
+use sluice_fastpath::p4::ir::{Ir, Node, TableKind};
 use sluice_fastpath::p4::json::Program;
 use sluice_fastpath::p4::p4info::{self, P4Info};
 use sluice_fastpath::p4::tables::Runtime;
@@ -59,16 +59,6 @@ pub fn load(json: &Path, p4info_path: Option<&Path>, entries_path: Option<&Path>
     Ok(Loaded { ir: Arc::new(ir), rt, p4info: info, entries: applied })
 }
 
-fn kind(k: MatchKind) -> &'static str {
-    match k {
-        MatchKind::Exact => "exact",
-        MatchKind::Lpm => "lpm",
-        MatchKind::Ternary => "ternary",
-        MatchKind::Range => "range",
-        MatchKind::Optional => "optional",
-    }
-}
-
 /// A readable summary: tables with match kinds and sizes, actions, externs, parser.
 pub fn summary(l: &Loaded) -> String {
     let ir = &l.ir;
@@ -92,7 +82,7 @@ pub fn summary(l: &Loaded) -> String {
         .collect();
     let _ = writeln!(s, "tables ({} with keys or P4Runtime-visible, {} in all):", user_tables.len(), ir.tables.len());
     for (i, t) in user_tables {
-        let keys: Vec<String> = t.keys.iter().map(|k| format!("{}:{}/{}", k.name, kind(k.kind), k.width)).collect();
+        let keys: Vec<String> = t.keys.iter().map(|k| format!("{}:{}/{}", k.name, k.kind.name(), k.width)).collect();
         let actions: Vec<&str> = t.actions.iter().map(|a| ir.actions[*a as usize].name.as_str()).collect();
         let mut extra = vec![];
         if t.kind == TableKind::Indirect {

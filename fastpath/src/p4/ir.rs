@@ -435,6 +435,19 @@ pub enum MatchKind {
     Optional,
 }
 
+impl MatchKind {
+    /// The P4 name of the match kind.
+    pub const fn name(self) -> &'static str {
+        match self {
+            MatchKind::Exact => "exact",
+            MatchKind::Lpm => "lpm",
+            MatchKind::Ternary => "ternary",
+            MatchKind::Range => "range",
+            MatchKind::Optional => "optional",
+        }
+    }
+}
+
 /// One key field of a table.
 #[derive(Debug, Clone)]
 pub struct KeyDef {
