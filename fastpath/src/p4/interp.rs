@@ -111,6 +111,15 @@ impl Outputs {
     }
 }
 
+/// A table's verdict before the action runs.
+#[derive(Debug, Clone, Copy)]
+enum Resolved {
+    Nothing,
+    Slot(usize),
+    Member(u32),
+    Group(u32),
+}
+
 /// Pending architecture requests raised by primitives during one pipeline run.
 #[derive(Debug, Default, Clone, Copy)]
 struct Requests {
@@ -147,6 +156,7 @@ pub struct Interp {
     key: [Value; MAX_KEYS],
     snap: Snapshot,
     preserved: Vec<(FieldId, Value)>,
+    kept: Vec<(FieldId, Value)>,
     /// The packet currently in ingress (original or recirculated).
     current: Vec<u8>,
     recirc: Vec<u8>,
@@ -176,6 +186,7 @@ impl Interp {
             key: [0; MAX_KEYS],
             snap: Snapshot::default(),
             preserved: vec![],
+            kept: vec![],
             current: Vec::with_capacity(2048),
             recirc: Vec::with_capacity(2048),
             payload: 0,
@@ -267,12 +278,20 @@ impl Interp {
         // I2E clone: the original packet, re-parsed, with the field list kept.
         if let Some((session, fl)) = req.clone {
             t.clone_session(session as u32);
-            let kept = self.field_list_values(ir, fl);
-            let replicas = rt.clone_sessions.get(&(session as u32)).map(|(r, trunc)| (r.clone(), *trunc));
-            if let Some((replicas, trunc)) = replicas {
-                for (port, rid) in replicas {
+            let mut kept = std::mem::take(&mut self.kept);
+            Self::field_list_into(&self.values, ir, fl, &mut kept);
+            let n = rt.clone_sessions.get(&(session as u32)).map_or(0, |(r, _)| r.len());
+            {
+                for i in 0..n {
+                    let Some((port, rid, trunc)) = rt
+                        .clone_sessions
+                        .get(&(session as u32))
+                        .and_then(|(r, tr)| r.get(i).map(|(p, x)| (*p, *x, *tr)))
+                    else {
+                        break;
+                    };
                     self.start_packet(ir, rt, data, in_port, instance::INGRESS_CLONE, t);
-                    for (f, v) in &kept {
+                    for (f, v) in kept.iter() {
                         self.values[*f as usize] = *v;
                     }
                     self.req = Requests::default();
@@ -282,6 +301,7 @@ impl Interp {
                     self.egress(ir, rt, port, rid, instance::INGRESS_CLONE, data, t);
                 }
             }
+            self.kept = kept;
             self.restore();
         }
         if let Some(list) = req.digest {
@@ -289,17 +309,20 @@ impl Interp {
             self.out.digests.push(DigestSample { list, values });
         }
         if let Some(fl) = req.resubmit {
-            self.preserved = self.field_list_values(ir, fl);
+            Self::field_list_into(&self.values, ir, fl, &mut self.preserved);
             return Some(instance::RESUBMIT);
         }
         let mgid = self.mcast(ir);
         let mut next = None;
         if mgid != 0 {
             t.mcast_group(mgid as u32);
-            match rt.mcast.get(&(mgid as u32)).filter(|r| !r.is_empty()).cloned() {
-                None => self.out.drops.push(DropCause::NoMcastGroup),
-                Some(replicas) => {
-                    for (port, rid) in replicas {
+            let n = rt.mcast.get(&(mgid as u32)).map_or(0, Vec::len);
+            match n {
+                0 => self.out.drops.push(DropCause::NoMcastGroup),
+                n => {
+                    for i in 0..n {
+                        // Looked up again per replica: egress may touch the runtime.
+                        let Some(&(port, rid)) = rt.mcast.get(&(mgid as u32)).and_then(|r| r.get(i)) else { break };
                         self.restore();
                         self.req = Requests { truncate: req.truncate, ..Requests::default() };
                         if let Some(n) = self.egress(ir, rt, port, rid, instance::REPLICATION, data, t) {
@@ -325,10 +348,11 @@ impl Interp {
         ir.std.mcast_grp.map(|f| self.values[f as usize]).unwrap_or(0)
     }
 
-    fn field_list_values(&self, ir: &Ir, fl: Option<u32>) -> Vec<(FieldId, Value)> {
-        match fl {
-            None => vec![],
-            Some(l) => ir.field_lists[l as usize].fields.iter().map(|f| (*f, self.values[*f as usize])).collect(),
+    /// The field list's current values, into a reused buffer.
+    fn field_list_into(values: &[Value], ir: &Ir, fl: Option<u32>, out: &mut Vec<(FieldId, Value)>) {
+        out.clear();
+        if let Some(l) = fl {
+            out.extend(ir.field_lists[l as usize].fields.iter().map(|f| (*f, values[*f as usize])));
         }
     }
 
@@ -353,9 +377,10 @@ impl Interp {
         self.values[s.ingress_port as usize] = in_port as Value & mask_of(ir.fields[s.ingress_port as usize].width);
         self.values[s.packet_length as usize] = data.len() as Value;
         self.values[s.instance_type as usize] = inst;
-        for (f, v) in std::mem::take(&mut self.preserved) {
+        for &(f, v) in &self.preserved {
             self.values[f as usize] = v;
         }
+        self.preserved.clear();
         t.phase(Phase::Parse);
         t.start(ir, data.len());
         self.parse(ir, rt, data, t);
@@ -519,9 +544,24 @@ impl Interp {
         });
         t.table_hit(tid, hit.map(|(h, _)| h));
         let pkt_len = self.values[ir.std.packet_length as usize] as u64;
-        let (action, hit_handle) = match hit {
-            Some((h, e)) => (Some(e.action.clone()), Some(h)),
-            None => (ts.default.clone(), None),
+        // What to run, without cloning the entry: a direct call's arguments are
+        // copied into the reusable `args` buffer here.
+        self.args.clear();
+        let (action, hit_handle) = {
+            let (a, h) = match hit {
+                Some((h, e)) => (Some(&e.action), Some(h)),
+                None => (ts.default.as_ref(), None),
+            };
+            let r = match a {
+                None => Resolved::Nothing,
+                Some(EntryAction::Call(c)) => {
+                    self.args.extend_from_slice(&c.args);
+                    Resolved::Slot(c.slot as usize)
+                }
+                Some(EntryAction::Member(m)) => Resolved::Member(*m),
+                Some(EntryAction::Group(g)) => Resolved::Group(*g),
+            };
+            (r, h)
         };
         if let Some(h) = hit_handle {
             let ts = &mut rt.tables[tid as usize];
@@ -540,15 +580,11 @@ impl Interp {
             }
         }
         // Resolve the action to run.
-        self.args.clear();
         let slot = match action {
-            None => None,
-            Some(EntryAction::Call(c)) => {
-                self.args.extend_from_slice(&c.args);
-                Some(c.slot as usize)
-            }
-            Some(EntryAction::Member(m)) => self.member(ir, rt, def, m),
-            Some(EntryAction::Group(g)) => {
+            Resolved::Nothing => None,
+            Resolved::Slot(s) => Some(s),
+            Resolved::Member(m) => self.member(ir, rt, def, m),
+            Resolved::Group(g) => {
                 let prof = def.profile.expect("indirect tables have a profile") as usize;
                 let hash = match &ir.profiles[prof].selector {
                     Some((algo, inputs)) => {
@@ -854,7 +890,7 @@ impl Interp {
         }
         t.phase(Phase::Done);
         if let Some(fl) = recirc {
-            self.preserved = self.field_list_values(ir, fl);
+            Self::field_list_into(&self.values, ir, fl, &mut self.preserved);
             return Some(instance::RECIRC);
         }
         let strip = (self.first_pass && trunc.is_none()).then_some(self.payload as u32);
