@@ -12,18 +12,6 @@ fn drops(run: &Run, reason: &str) -> u64 {
     u(&run.worker(0)["drops"][reason])
 }
 
-const ROUTER_ENTRIES: &str = "\
-table_set_default send_frame _drop
-table_set_default forward _drop
-table_set_default ipv4_lpm _drop
-table_add send_frame rewrite_mac 1 => 00:aa:bb:00:00:00
-table_add send_frame rewrite_mac 2 => 00:aa:bb:00:00:01
-table_add forward set_dmac 10.0.0.10 => 00:04:00:00:00:00
-table_add forward set_dmac 10.0.1.10 => 00:04:00:00:00:01
-table_add ipv4_lpm set_nhop 10.0.0.10/32 => 10.0.0.10 1
-table_add ipv4_lpm set_nhop 10.0.1.10/32 => 10.0.1.10 2
-";
-
 #[test]
 fn simple_router_routes_through_dpdk_ports() {
     let Some(corpus) = corpus() else { return };
@@ -36,19 +24,19 @@ fn simple_router_routes_through_dpdk_ports() {
         input.extend([to2.clone(), to1.clone(), miss.clone()]);
     }
     s.write_pcap("in.pcap", &input);
-    std::fs::write(s.path("commands.txt"), ROUTER_ENTRIES).unwrap();
     let cfg = s.write_config(&format!(
         "[pipeline]\njson = \"{c}/simple_router/simple_router.json\"\np4info = \"{c}/simple_router/simple_router.p4info.txt\"\n\
-         entries = \"commands.txt\"\n\n\
+         entries = \"{e}\"\n\n\
          [[port]]\nname = \"p1\"\np4_port = 1\ndevargs = \"net_pcap_r1,rx_pcap={d}/in.pcap,tx_pcap={d}/p1.pcap\"\n\n\
          [[port]]\nname = \"p2\"\np4_port = 2\ndevargs = \"net_pcap_r2,tx_pcap={d}/p2.pcap\"\n",
         c = corpus.display(),
+        e = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("perf/entries/simple_router.txt").display(),
         d = s.dir.display()
     ));
     let run = s.run(&cfg, &["--duration", "1.5"]);
     run.assert_ok();
     assert!(
-        run.stderr().contains("pipeline simple_router.p4 loaded") || run.stderr().contains("pipeline"),
+        run.stderr().contains("simple_router.json (") && run.stderr().contains("7 entries from the entries file"),
         "{}",
         run.stderr()
     );

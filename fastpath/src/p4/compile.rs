@@ -128,6 +128,10 @@ pub fn compile(prog: &Program) -> Result<Ir> {
     c.deparser()?;
     c.pipelines()?;
     c.checksums()?;
+    // Const entries go through the same checks as runtime writes.
+    if let Err((t, i, e)) = super::tables::Runtime::try_new(&c.ir) {
+        return fail(&format!("table {:?} entries[{i}]", c.ir.tables[t as usize].name), e);
+    }
     Ok(c.ir)
 }
 
@@ -635,7 +639,6 @@ impl<'a> Compiler<'a> {
             }
         };
         let e = |i: usize| self.expr(&params[i], scope, place);
-        let names = |v: &[String]| v.to_vec();
         Ok(match op {
             "assign" | "modify_field" => {
                 arity(2)?;
@@ -666,7 +669,7 @@ impl<'a> Compiler<'a> {
             "mark_to_drop" | "drop" => Stmt::MarkToDrop,
             "count" => {
                 arity(2)?;
-                let n = names(&self.ir.counters.iter().map(|c| c.name.clone()).collect::<Vec<_>>());
+                let n: Vec<String> = self.ir.counters.iter().map(|c| c.name.clone()).collect();
                 Stmt::Count { counter: self.named(&params[0], "counter_array", &n, place)?, index: e(1)? }
             }
             "execute_meter" => {
@@ -1220,9 +1223,15 @@ impl<'a> Compiler<'a> {
             _ => vec![],
         };
         let action = self.action_call(t, actions, id as u32, &data, place)?;
-        // BMv2: a smaller priority number wins; the IR uses "higher wins".
-        let priority = e.get("priority").and_then(Json::as_i64).unwrap_or(0);
-        Ok(ConstEntry { key, action, priority: -(priority.clamp(0, i32::MAX as i64) as i32) })
+        // BMv2: a smaller priority number wins; the IR uses "higher wins" (> 0), as
+        // the entries loader does. Exact/LPM tables take no priority.
+        let needs = keys.iter().any(|k| matches!(k.kind, MatchKind::Ternary | MatchKind::Range | MatchKind::Optional));
+        let priority = match e.get("priority").and_then(Json::as_i64) {
+            _ if !needs => 0,
+            Some(p) if (0..i32::MAX as i64).contains(&p) => i32::MAX - p as i32,
+            other => return fail(place, format!("priority {other:?} not in 0..{}", i32::MAX)),
+        };
+        Ok(ConstEntry { key, action, priority })
     }
 
     fn checksums(&mut self) -> Result<()> {
@@ -1343,6 +1352,42 @@ mod tests {
             .replace(r#""parsers""#, r#""header_stacks": [{"name": "labels", "id": 0, "header_type": "h_t", "size": 2, "header_ids": [1, 1]}], "parsers""#);
         let e = compile_text(&stack).unwrap_err().0;
         assert!(e.contains(r#"header_stacks[0] "labels""#) && e.contains("not supported"), "{e}");
+    }
+
+    /// `minimal` plus an ingress table keyed ternary on h.f with the given const entries.
+    fn with_const_entries(entries: &str) -> String {
+        minimal("", r#"{"op": "mark_to_drop", "parameters": []}"#).replace(
+            r#"{"name": "ingress", "id": 0, "init_table": null, "tables": [], "conditionals": []}"#,
+            &format!(
+                r#"{{"name": "ingress", "id": 0, "init_table": "t", "conditionals": [], "tables": [{{
+                    "name": "t", "id": 0, "key": [{{"match_type": "ternary", "name": "h.f", "target": ["h", "f"], "mask": null}}],
+                    "match_type": "ternary", "type": "simple", "max_size": 16, "with_counters": false,
+                    "support_timeout": false, "direct_meters": null, "action_ids": [0], "actions": ["a"],
+                    "base_default_next": null, "next_tables": {{"a": null}},
+                    "default_entry": {{"action_id": 0, "action_const": false, "action_data": [], "action_entry_const": false}},
+                    "entries": [{entries}]}}]}}"#
+            ),
+        )
+    }
+
+    #[test]
+    fn const_entries_install_with_bmv2_priorities_or_are_refused_by_place() {
+        let e = |key: &str, mask: &str, prio: u32| {
+            format!(
+                r#"{{"match_key": [{{"match_type": "ternary", "key": "{key}", "mask": "{mask}"}}],
+                    "action_entry": {{"action_id": 0, "action_data": []}}, "priority": {prio}}}"#
+            )
+        };
+        let ir =
+            compile_text(&with_const_entries(&format!("{}, {}", e("0x0a00", "0xff00", 1), e("0x0000", "0x0000", 2))))
+                .unwrap();
+        let rt = crate::p4::tables::Runtime::new(&ir);
+        assert_eq!(rt.tables[0].len(), 2);
+        let ce = &ir.tables[0].const_entries;
+        assert!(ce[0].priority > ce[1].priority && ce[1].priority > 0, "BMv2's 1 beats 2");
+        // A value with bits outside its mask is refused, naming the entry.
+        let err = compile_text(&with_const_entries(&e("0x0a01", "0xff00", 1))).unwrap_err().0;
+        assert!(err.contains(r#"table "t" entries[0]"#) && err.contains("masked-off bits must be zero"), "{err}");
     }
 
     #[test]

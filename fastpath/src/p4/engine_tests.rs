@@ -148,8 +148,7 @@ fn simple_router_drops_misses_with_the_reason() {
     assert_eq!(p.drops(), vec![DropCause::Ingress]);
     // Not IPv4: the ingress tables are skipped; egress_spec stays 0 -> port 0, whose
     // send_frame default drops in egress.
-    let mut arp = udp4("ff:ff:ff:ff:ff:ff", "00:00:00:00:00:01", "0.0.0.0", "0.0.0.0", 64, b"");
-    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    let arp = arp();
     assert!(p.run(1, &arp).is_empty());
     assert_eq!(p.drops(), vec![DropCause::Egress]);
 }
@@ -157,6 +156,15 @@ fn simple_router_drops_misses_with_the_reason() {
 #[test]
 fn simple_router_lpm_prefers_the_longest_prefix() {
     let Some(mut p) = simple_router() else { return };
+    add_slash16(&mut p);
+    let out = p.run(3, &udp4("00:aa:bb:00:00:00", "00:00:00:00:00:01", "1.1.1.1", "10.0.1.10", 9, b""));
+    assert_eq!(out[0].0, 2, "/32 wins over /16");
+    let out = p.run(3, &udp4("00:aa:bb:00:00:00", "00:00:00:00:00:01", "1.1.1.1", "10.0.77.1", 9, b""));
+    assert_eq!(out[0].0, 1, "the /16 catches the rest");
+}
+
+/// simple_router: 10.0.0.0/16 -> next hop 10.0.0.10 on port 1.
+fn add_slash16(p: &mut Prog) {
     p.add(
         "ipv4_lpm",
         vec![KeyValue::Lpm { value: ipv("10.0.0.0"), prefix: 16 }],
@@ -164,10 +172,13 @@ fn simple_router_lpm_prefers_the_longest_prefix() {
         &[ipv("10.0.0.10"), 1],
         0,
     );
-    let out = p.run(3, &udp4("00:aa:bb:00:00:00", "00:00:00:00:00:01", "1.1.1.1", "10.0.1.10", 9, b""));
-    assert_eq!(out[0].0, 2, "/32 wins over /16");
-    let out = p.run(3, &udp4("00:aa:bb:00:00:00", "00:00:00:00:00:01", "1.1.1.1", "10.0.77.1", 9, b""));
-    assert_eq!(out[0].0, 1, "the /16 catches the rest");
+}
+
+/// A broadcast frame with ethertype ARP (IPv4-shaped body; only the type matters here).
+fn arp() -> Vec<u8> {
+    let mut f = udp4("ff:ff:ff:ff:ff:ff", "00:00:00:00:00:01", "0.0.0.0", "0.0.0.0", 64, b"");
+    f[12..14].copy_from_slice(&[0x08, 0x06]);
+    f
 }
 
 fn hdr16(v: u16, rest: &[u8]) -> Vec<u8> {
@@ -317,8 +328,7 @@ fn basic_send_to_cpu_adds_the_packet_in_header() {
     let mut key = vec![any; 9];
     key[3] = KeyValue::Ternary { value: 0x0806, mask: 0xffff };
     p.add(t, key, "ingress.table0_control.send_to_cpu", &[], 10);
-    let mut arp = udp4("ff:ff:ff:ff:ff:ff", "00:00:00:00:00:01", "0.0.0.0", "0.0.0.0", 64, b"");
-    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    let arp = arp();
     let out = p.run(1, &arp);
     assert_eq!(out.len(), 1, "{:?}", p.drops());
     assert_eq!(out[0].0, 255);
@@ -409,13 +419,7 @@ fn check_tracking(p: &mut Prog, port: u32, pkt: &[u8], noise: &[u8]) -> bool {
 #[test]
 fn tracked_megaflows_cover_their_siblings_on_simple_router() {
     let Some(mut p) = simple_router() else { return };
-    p.add(
-        "ipv4_lpm",
-        vec![KeyValue::Lpm { value: ipv("10.0.0.0"), prefix: 16 }],
-        "set_nhop",
-        &[ipv("10.0.0.10"), 1],
-        0,
-    );
+    add_slash16(&mut p);
     let mut cached = 0;
     for (i, dst) in ["10.0.1.10", "10.0.0.10", "10.0.9.9", "10.1.0.1", "192.168.0.1"].iter().enumerate() {
         for ttl in [0u8, 1, 64] {

@@ -409,7 +409,16 @@ impl GroupDef {
 
 impl Runtime {
     /// Empty state for a program, with its const entries installed.
+    ///
+    /// Panics if a const entry is refused, which [`super::compile::compile`] rules
+    /// out (it installs them once with [`Runtime::try_new`] and reports the entry).
     pub fn new(ir: &Ir) -> Runtime {
+        Runtime::try_new(ir).unwrap_or_else(|e| panic!("a compiled program's const entries install: {e:?}"))
+    }
+
+    /// Empty state with the const entries installed, or the first one refused:
+    /// `(table, entry index, why)`.
+    pub fn try_new(ir: &Ir) -> Result<Runtime, (TableId, usize, UpdateError)> {
         let mut rt = Runtime {
             tables: ir.tables.iter().map(TableState::new).collect(),
             profiles: ir.profiles.iter().map(|_| ProfileState::default()).collect(),
@@ -421,15 +430,13 @@ impl Runtime {
             down_ports: vec![],
         };
         for (t, def) in ir.tables.iter().enumerate() {
-            for ce in &def.const_entries {
-                // Const entries were checked at compile time except for shape
-                // constraints; one that fails here is skipped, never half-installed.
+            for (i, ce) in def.const_entries.iter().enumerate() {
                 let e =
                     Entry { key: ce.key.clone(), priority: ce.priority, action: EntryAction::Call(ce.action.clone()) };
-                let _ = rt.insert_unchecked(t, e);
+                rt.insert(ir, t as TableId, e).map_err(|err| (t as TableId, i, err))?;
             }
         }
-        rt
+        Ok(rt)
     }
 
     fn table<'a>(&self, ir: &'a Ir, t: TableId) -> Res<&'a TableDef> {
