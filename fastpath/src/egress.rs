@@ -8,6 +8,7 @@
 //! Packets for a port this worker has no tx queue on are counted as
 //! [`DropReason::NoRoute`].
 
+use dpdk_sys::mbuf::Mbuf;
 use dpdk_sys::port::TxQueue;
 
 use crate::stats::{DropReason, WorkerStats};
@@ -64,6 +65,30 @@ impl Egress {
         while !burst.is_empty() {
             Self::flush_port(p, port, stats);
             p.pending.append_from(burst);
+        }
+        if port < 64 {
+            self.dirty |= 1 << port;
+        } else {
+            self.dirty = u64::MAX;
+        }
+    }
+
+    /// Move one packet to `port`'s pending batch, flushing it when full (stages that
+    /// decide packet by packet, such as the P4 pipeline).
+    #[inline]
+    pub fn send_one(&mut self, port: PortIndex, m: Mbuf, stats: &WorkerStats) {
+        let Some(p) = self.ports.get_mut(port) else {
+            stats.drop_packets(DropReason::NoRoute, 1);
+            return;
+        };
+        if p.txq.is_none() {
+            stats.drop_packets(DropReason::NoRoute, 1);
+            return;
+        }
+        if let Err(m) = p.pending.push(m) {
+            Self::flush_port(p, port, stats);
+            // The batch was just emptied: the push succeeds.
+            let _ = p.pending.push(m);
         }
         if port < 64 {
             self.dirty |= 1 << port;

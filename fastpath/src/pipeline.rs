@@ -37,7 +37,6 @@ pub struct PipelineStage {
     pool: &'static Mempool,
     to_index: Box<[Option<PortIndex>; P4_PORTS]>,
     to_p4: Vec<u32>,
-    staging: Vec<Burst>,
 }
 
 impl std::fmt::Debug for PipelineStage {
@@ -67,30 +66,7 @@ impl PipelineStage {
             }
         }
         let interp = Interp::new(&ir);
-        Self {
-            ir,
-            rt,
-            interp,
-            pool,
-            to_index,
-            to_p4: p4_ports.to_vec(),
-            staging: (0..p4_ports.len()).map(|_| Burst::new()).collect(),
-        }
-    }
-
-    /// The program's state (tables, counters) as this worker sees it.
-    pub fn runtime(&self) -> &Runtime {
-        &self.rt
-    }
-
-    #[inline]
-    fn stage(&mut self, idx: PortIndex, m: Mbuf, egress: &mut Egress, stats: &WorkerStats) {
-        let b = &mut self.staging[idx];
-        if let Err(m) = b.push(m) {
-            egress.send(idx, b, stats);
-            // Sending empties the staging burst; the push cannot fail twice.
-            let _ = b.push(m);
-        }
+        Self { ir, rt, interp, pool, to_index, to_p4: p4_ports.to_vec() }
     }
 
     fn one(&mut self, in_port: PortIndex, m: Mbuf, egress: &mut Egress, stats: &WorkerStats) {
@@ -139,7 +115,7 @@ impl PipelineStage {
                     }
                 },
             };
-            self.stage(idx, out, egress, stats);
+            egress.send_one(idx, out, stats);
         }
     }
 }
@@ -147,11 +123,6 @@ impl PipelineStage {
 impl BurstProcessor for PipelineStage {
     fn process(&mut self, in_port: PortIndex, burst: &mut Burst, egress: &mut Egress, stats: &WorkerStats) {
         burst.drain(|m| self.one(in_port, m, egress, stats));
-        for idx in 0..self.staging.len() {
-            if !self.staging[idx].is_empty() {
-                egress.send(idx, &mut self.staging[idx], stats);
-            }
-        }
     }
 }
 

@@ -196,11 +196,6 @@ impl Interp {
         }
     }
 
-    /// A field's value (after [`Interp::run`]: the last copy processed).
-    pub fn value(&self, f: FieldId) -> Value {
-        self.values[f as usize]
-    }
-
     fn reset(&mut self, ir: &Ir) {
         self.values.iter_mut().for_each(|v| *v = 0);
         for (i, h) in ir.headers.iter().enumerate() {

@@ -652,11 +652,3 @@ fn check_args(ir: &Ir, action: ActionId, args: &[Value]) -> Res<()> {
     }
     Ok(())
 }
-
-/// Check an action call's arguments against a table (used by loaders).
-pub fn check_call(ir: &Ir, t: TableId, c: &ActionCall) -> Res<()> {
-    let def = ir.tables.get(t as usize).ok_or_else(|| UpdateError::NotFound(format!("table id {t}")))?;
-    let a =
-        def.actions.get(c.slot as usize).ok_or_else(|| UpdateError::Invalid(format!("no action slot {}", c.slot)))?;
-    check_args(ir, *a, &c.args)
-}

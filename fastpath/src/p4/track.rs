@@ -161,11 +161,6 @@ impl ReadSet {
         }
     }
 
-    /// Whether the outcome depends on the exact packet length.
-    pub fn length_exact(&self) -> bool {
-        self.mask[2..6].iter().any(|b| *b != 0)
-    }
-
     /// Whether packet byte `i` has a bit read.
     pub fn packet_byte(&self, i: usize) -> u8 {
         self.mask.get(KEY_PACKET_OFFSET + i).copied().unwrap_or(0)
@@ -244,15 +239,6 @@ pub struct Edit {
 }
 
 impl Edit {
-    /// Whether the output headers are the input headers (patches aside).
-    pub fn keeps_layout(&self) -> bool {
-        match self.segments.as_slice() {
-            [] => self.strip == 0,
-            [Segment::Copy { from: 0, len }] => *len == self.strip,
-            _ => false,
-        }
-    }
-
     /// Apply to `input`, appending to `out`.
     pub fn apply(&self, input: &[u8], out: &mut Vec<u8>) {
         let start = out.len();
