@@ -1,7 +1,9 @@
 //! Pipeline-only rate: packets per second per core through the P4 interpreter with
 //! no cache in front, for simple_router and fabric, and the cost split by phase
 //! (parse, ingress + traffic manager, egress, checksum update + deparse), plus the
-//! cost of a tracked run (what a cache miss / upcall will pay).
+//! cost of a tracked run, and the flow setup rate: new flows per second through the
+//! cache's miss path (burst lookup miss, tracked run, megaflow install), each packet
+//! a new megaflow.
 //!
 //! `cargo run --release --example pipeline_bench -- [--rounds 5] [--seconds 1] [--flows 1024] [--core N]`
 //! Runs alternate program by program and mode by mode within each round (A B A B);
@@ -11,6 +13,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use sluice::control::entries;
+use std::sync::Arc;
+
+use sluice::fastpath::cache::datapath::{Datapath, Upcall};
+use sluice::fastpath::cache::dpcls::NONE;
+use sluice::fastpath::cache::key::PacketView;
+use sluice::fastpath::cache::{CacheConfig, CacheStats, FlowCache};
 use sluice::fastpath::p4::compile::compile_bytes;
 use sluice::fastpath::p4::interp::Interp;
 use sluice::fastpath::p4::ir::Ir;
@@ -83,8 +91,33 @@ fn load(
     Bench { name, ir, rt, packets }
 }
 
-/// Per program: plain cycles/pkt, tracked cycles/pkt, and the per-phase split, per round.
-type Samples = (Vec<f64>, Vec<f64>, Vec<[f64; 4]>);
+/// Per program: plain cycles/pkt, tracked cycles/pkt, the per-phase split, and
+/// cycles per flow setup, per round.
+type Samples = (Vec<f64>, Vec<f64>, Vec<[f64; 4]>, Vec<f64>);
+
+/// Cycles per new flow: every packet of `packets` misses a fresh cache and installs
+/// its megaflow (the packets must be pairwise different megaflows).
+fn setup_cycles(b: &Bench, packets: &[Vec<u8>]) -> f64 {
+    let cfg = CacheConfig { max_flows: packets.len() * 2, ..CacheConfig::default() };
+    let cache = FlowCache::new(cfg, 0, Arc::new(CacheStats::default()), None);
+    let mut dp = Datapath::new(Arc::new(b.ir.clone()), b.rt.clone(), cache);
+    let c0 = rdtsc();
+    for burst in packets.chunks(32) {
+        let views: Vec<PacketView> = burst.iter().map(|p| PacketView::new(1, p)).collect();
+        let mut found = [NONE; 32];
+        dp.cache.lookup(&views, &mut found);
+        for (p, f) in burst.iter().zip(found) {
+            if f == NONE {
+                let r = dp.upcall(1, p);
+                debug_assert!(matches!(r, Upcall::Cached(_)));
+            }
+        }
+    }
+    let c = (rdtsc() - c0) as f64 / packets.len() as f64;
+    let s = dp.cache.stats().snapshot();
+    assert_eq!(s.installed as usize, packets.len(), "{}: every setup packet is a new megaflow: {s:?}", b.name);
+    c
+}
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -138,7 +171,19 @@ fn main() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     let hz = (rdtsc() - c0) as f64 / t0.elapsed().as_secs_f64();
     println!("pipeline_bench: core {core}, {flows} flows, {rounds} rounds x {seconds} s, TSC {:.2} GHz", hz / 1e9);
-    let mut results: Vec<Samples> = benches.iter().map(|_| (vec![], vec![], vec![])).collect();
+    let mut results: Vec<Samples> = benches.iter().map(|_| (vec![], vec![], vec![], vec![])).collect();
+    // Flow setup traffic: 100k packets, each its own megaflow (a distinct
+    // destination the /32 group of the LPM was probed for).
+    let setup: Vec<Vec<u8>> = (0..100_000u32)
+        .map(|i| {
+            let d = (i + 1).to_be_bytes();
+            udp4([0, 0xaa, 0xbb, 0, 0, 0], [10, 0, 9, 1], [10, 0, d[2].max(2), d[3]], 1000)
+        })
+        .collect();
+    let setup: Vec<Vec<u8>> = {
+        let mut seen = std::collections::HashSet::new();
+        setup.into_iter().filter(|p| seen.insert(p[30..34].to_vec())).collect()
+    };
     for _ in 0..rounds {
         for (bi, b) in benches.iter_mut().enumerate() {
             let mut it = Interp::new(&b.ir);
@@ -175,13 +220,17 @@ fn main() {
             }
             let k = (reps * b.packets.len()) as f64;
             results[bi].2.push(prof.cycles.map(|c| c as f64 / k));
+            // D: flow setup (simple_router only: its megaflows are per destination).
+            if b.name == "simple_router" {
+                results[bi].3.push(setup_cycles(b, &setup));
+            }
         }
     }
     println!();
     println!("| program | Mpps/core | cycles/pkt | tracked cycles/pkt | parse | ingress+TM | egress | deparse |");
     println!("|---|---|---|---|---|---|---|---|");
     for (bi, b) in benches.iter().enumerate() {
-        let (cyc, trk, split) = &mut results[bi];
+        let (cyc, trk, split, _) = &mut results[bi];
         let c = median(cyc);
         let t = median(trk);
         let ph: Vec<f64> = (0..4).map(|k| median(&mut split.iter().map(|s| s[k]).collect::<Vec<_>>())).collect();
@@ -196,5 +245,15 @@ fn main() {
             ph[2],
             ph[3]
         );
+    }
+    println!();
+    println!("| program | flow setup cycles | new flows/s per core |");
+    println!("|---|---|---|");
+    for (bi, b) in benches.iter().enumerate() {
+        if results[bi].3.is_empty() {
+            continue;
+        }
+        let c = median(&mut results[bi].3);
+        println!("| {} | {:.0} | {:.2} M |", b.name, c, hz / c / 1e6);
     }
 }

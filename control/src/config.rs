@@ -39,6 +39,9 @@ pub struct Config {
     pub xconnects: Vec<XConnectConfig>,
     /// The P4 program the workers run (instead of cross-connects).
     pub pipeline: Option<PipelineConfig>,
+    /// The megaflow cache in front of the pipeline.
+    #[serde(default)]
+    pub cache: CacheSection,
     /// The directory of the file this came from (relative paths start there).
     #[serde(skip)]
     pub base_dir: Option<std::path::PathBuf>,
@@ -57,6 +60,50 @@ pub struct PipelineConfig {
     pub entries: Option<std::path::PathBuf>,
     /// The P4 port number of the controller (CPU) port, e.g. 255 for ONOS programs.
     pub cpu_port: Option<u32>,
+}
+
+/// `[cache]`: each worker's megaflow cache (see `fastpath::cache`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSection {
+    /// Cache at all (`false`: every packet runs the pipeline).
+    pub enabled: bool,
+    /// Megaflows per worker at most; at the limit the least recently used of a few
+    /// is evicted.
+    pub max_flows: usize,
+    /// A megaflow unused this long (milliseconds) is removed.
+    pub max_idle_ms: u32,
+    /// EMC entries per worker (rounded up to a power of two).
+    pub emc_entries: usize,
+    /// Insert into the EMC with probability 1/N after a dpcls hit; 0 turns it off.
+    pub emc_insert_inv_prob: u32,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        let d = sluice_fastpath::cache::CacheConfig::default();
+        Self {
+            enabled: true,
+            max_flows: d.max_flows,
+            max_idle_ms: d.max_idle_ms,
+            emc_entries: d.emc.entries,
+            emc_insert_inv_prob: d.emc.insert_inv_prob,
+        }
+    }
+}
+
+impl CacheSection {
+    /// The fast path's form.
+    pub fn to_fastpath(&self) -> sluice_fastpath::cache::CacheConfig {
+        sluice_fastpath::cache::CacheConfig {
+            max_flows: if self.enabled { self.max_flows } else { 0 },
+            max_idle_ms: self.max_idle_ms,
+            emc: sluice_fastpath::cache::emc::EmcConfig {
+                entries: self.emc_entries,
+                insert_inv_prob: self.emc_insert_inv_prob,
+            },
+        }
+    }
 }
 
 /// `[eal]`
@@ -241,6 +288,13 @@ impl Config {
     /// Check the configuration against itself and the machine's `online` cores.
     pub fn validate(&self, online: &[usize]) -> Result<CorePlan, ConfigError> {
         let plan = self.core_plan(online)?;
+        let c = &self.cache;
+        if c.max_idle_ms == 0 {
+            return err("[cache] max_idle_ms must be > 0 (to disable caching, set enabled = false)");
+        }
+        if c.emc_entries > 1 << 22 || c.max_flows > 1 << 26 {
+            return err("[cache] emc_entries must be ≤ 4194304 and max_flows ≤ 67108864");
+        }
         if self.ports.is_empty() {
             return err("no [[port]] configured: add at least one port with a name and devargs");
         }

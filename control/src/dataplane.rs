@@ -9,7 +9,7 @@ use std::time::Instant;
 use dpdk_sys::eal::Eal;
 use dpdk_sys::mempool::Mempool;
 use dpdk_sys::port::{Port, PortConf};
-use sluice_fastpath::pipeline::{PipelineStage, Stage};
+use sluice_fastpath::pipeline::{PipelineStage, Stage, StageConfig};
 use sluice_fastpath::stats::WorkerStats;
 use sluice_fastpath::worker::{self, RxAssignment, Worker, WorkerHandle};
 use sluice_fastpath::xconnect::CrossConnect;
@@ -151,7 +151,16 @@ impl Dataplane {
             let stage = match pipeline {
                 Some(l) => {
                     let p4_ports: Vec<u32> = (0..dp.ports.len()).map(|i| config.p4_port(i)).collect();
-                    Stage::Pipeline(Box::new(PipelineStage::new(Arc::clone(&l.ir), l.rt.clone(), &p4_ports, pool)))
+                    let cfg = StageConfig { cache: config.cache.to_fastpath(), worker: w as u32, tsc_hz };
+                    Stage::Pipeline(Box::new(PipelineStage::new(
+                        Arc::clone(&l.ir),
+                        l.rt.clone(),
+                        &p4_ports,
+                        pool,
+                        &cfg,
+                        &stats,
+                        None,
+                    )))
                 }
                 None => Stage::XConnect(xconnect.clone()),
             };

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
+use sluice_fastpath::cache::CacheSnapshot;
 use sluice_fastpath::stats::WorkerSnapshot;
 
 /// Everything `sluiced` reports.
@@ -76,6 +77,8 @@ pub struct WorkerReport {
     pub idle_cycles: u64,
     /// Busy cycles per received packet (0 if none).
     pub cycles_per_packet: f64,
+    /// Megaflow cache counters (all zero without a pipeline).
+    pub cache: CacheSnapshot,
 }
 
 impl WorkerReport {
@@ -90,6 +93,7 @@ impl WorkerReport {
             busy_cycles: s.busy_cycles,
             idle_cycles: s.idle_cycles,
             cycles_per_packet: if s.rx_packets == 0 { 0.0 } else { s.busy_cycles as f64 / s.rx_packets as f64 },
+            cache: s.cache,
         }
     }
 
@@ -159,6 +163,39 @@ impl Report {
                 100.0 * w.busy_cycles as f64 / total as f64,
                 if reasons.is_empty() { "-".into() } else { reasons.join(" ") }
             );
+        }
+        if self.workers.iter().any(|w| w.cache.upcalls > 0) {
+            let _ = writeln!(
+                s,
+                "{:<8} {:>12} {:>12} {:>10} {:>12} {:>10} {:>10} {:>8} {:>9} {:>9}",
+                "worker",
+                "emc_hits",
+                "dpcls_hits",
+                "upcalls",
+                "uncacheable",
+                "megaflows",
+                "subtables",
+                "sub/pkt",
+                "evicted",
+                "expired"
+            );
+            for w in &self.workers {
+                let c = &w.cache;
+                let _ = writeln!(
+                    s,
+                    "{:<8} {:>12} {:>12} {:>10} {:>12} {:>10} {:>10} {:>8.2} {:>9} {:>9}",
+                    w.worker,
+                    c.emc_hits,
+                    c.dpcls_hits,
+                    c.upcalls,
+                    c.uncacheable,
+                    c.megaflows,
+                    c.subtables,
+                    c.subtables_searched as f64 / c.dpcls_hits.max(1) as f64,
+                    c.evicted,
+                    c.expired + c.invalidated
+                );
+            }
         }
         s
     }

@@ -10,6 +10,7 @@
 //! mutable state except single-writer counters ([`stats::WorkerStats`]).
 #![deny(unsafe_code)]
 
+pub mod cache;
 pub mod egress;
 pub mod p4;
 pub mod pipeline;

@@ -1,47 +1,65 @@
-//! The P4 pipeline as a forwarding stage: every packet of a burst runs through the
-//! interpreter ([`crate::p4::interp`]), and each copy it produces goes to the output
-//! port the program chose.
+//! The P4 pipeline as a forwarding stage, behind the megaflow cache
+//! ([`crate::cache`]).
 //!
-//! The received mbuf carries the last copy out: its headers are replaced in place
-//! (data start moved, payload untouched). Other copies (clones, multicast replicas)
-//! are new mbufs. P4 port numbers map to Sluice ports through the configuration; a
-//! copy for a P4 port with no Sluice port is dropped as `no_route`. Every drop is
-//! counted with its reason ([`DropReason`]).
+//! Per burst: every packet is looked up (EMC, then dpcls) in one pass; then, in
+//! arrival order, a hit executes its megaflow's actions on the mbuf and a miss
+//! upcalls into the pipeline (after one more lookup, so the second packet of a new
+//! flow in the same burst hits the megaflow the first one installed). Counters and
+//! megaflow statistics are credited once per megaflow per burst.
 //!
-//! Per packet: no allocation once the interpreter's buffers have grown (copies take
-//! mbufs from the pool), no lock, no syscall. Each worker owns its [`Runtime`]; with
-//! several workers each has its own copy of the tables (updates reach them over the
-//! control rings — the P4Runtime issue), and registers are per worker.
+//! The received mbuf carries the last copy out: rewritten in place when the layout
+//! stays, or with its headers replaced (data start moved, payload untouched) when
+//! headers are pushed or popped. Other copies (clones, multicast replicas) are new
+//! mbufs. P4 port numbers map to Sluice ports through the configuration; a copy for a
+//! P4 port with no Sluice port is dropped as `no_route`. Every drop is counted with
+//! its reason ([`DropReason`]).
+//!
+//! Per packet: no allocation (copies take mbufs from the pool; the interpreter's and
+//! the stage's buffers are reused; only an upcall that installs a megaflow
+//! allocates), no lock, no syscall. Each worker owns its [`Datapath`]: with several
+//! workers each has its own copy of the tables (updates reach them over the control
+//! rings — the P4Runtime issue), and registers are per worker.
 
 use std::sync::Arc;
 
+use dpdk_sys::lcore::rdtsc;
 use dpdk_sys::mbuf::Mbuf;
 use dpdk_sys::mempool::Mempool;
 
+use crate::cache::actions::{patch, Apply};
+use crate::cache::datapath::{Datapath, Upcall};
+use crate::cache::dpcls::NONE;
+use crate::cache::key::PacketView;
+use crate::cache::{CacheConfig, FlowCache, FlowEvent};
 use crate::egress::Egress;
-use crate::p4::interp::{DropCause, Interp};
+use crate::p4::interp::DropCause;
 use crate::p4::ir::Ir;
 use crate::p4::tables::Runtime;
-use crate::p4::track::NoTrack;
 use crate::stats::{DropReason, WorkerStats};
-use crate::{Burst, BurstProcessor, PortIndex};
+use crate::{Burst, BurstProcessor, PortIndex, BURST_SIZE};
 
 /// Number of P4 port numbers (9-bit `egress_spec`).
 pub const P4_PORTS: usize = 512;
 
+/// Bursts between cache upkeep calls (re-ranking, an idle sweep slice, the clock).
+const UPKEEP_BURSTS: u32 = 1024;
+
 /// A worker's P4 pipeline stage.
 pub struct PipelineStage {
-    ir: Arc<Ir>,
-    rt: Runtime,
-    interp: Interp,
+    dp: Datapath,
     pool: &'static Mempool,
     to_index: Box<[Option<PortIndex>; P4_PORTS]>,
     to_p4: Vec<u32>,
+    scratch: Vec<u8>,
+    /// This burst's megaflows and what they matched: id, packets, bytes.
+    groups: Vec<(u32, u64, u64)>,
+    bursts: u32,
+    tsc_per_ms: u64,
 }
 
 impl std::fmt::Debug for PipelineStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PipelineStage").field("program", &self.ir.name).field("ports", &self.to_p4).finish()
+        f.debug_struct("PipelineStage").field("program", &self.dp.ir.name).field("ports", &self.to_p4).finish()
     }
 }
 
@@ -55,47 +73,124 @@ fn reason(c: DropCause) -> DropReason {
     }
 }
 
+/// How a stage is built.
+#[derive(Debug, Clone)]
+pub struct StageConfig {
+    /// The cache.
+    pub cache: CacheConfig,
+    /// Worker id (in events).
+    pub worker: u32,
+    /// TSC ticks per second (the megaflow clock).
+    pub tsc_hz: u64,
+}
+
 impl PipelineStage {
     /// A stage running `ir` with state `rt`; `p4_ports[i]` is the P4 port number of
-    /// Sluice port index `i`. Copies are allocated from `pool`.
-    pub fn new(ir: Arc<Ir>, rt: Runtime, p4_ports: &[u32], pool: &'static Mempool) -> Self {
+    /// Sluice port index `i`. Copies are allocated from `pool`; cache counters go to
+    /// `stats`, megaflow events to `events`.
+    pub fn new(
+        ir: Arc<Ir>,
+        rt: Runtime,
+        p4_ports: &[u32],
+        pool: &'static Mempool,
+        cfg: &StageConfig,
+        stats: &WorkerStats,
+        events: Option<std::sync::mpsc::SyncSender<FlowEvent>>,
+    ) -> Self {
         let mut to_index = Box::new([None; P4_PORTS]);
         for (i, p) in p4_ports.iter().enumerate() {
             if let Some(slot) = to_index.get_mut(*p as usize) {
                 *slot = Some(i);
             }
         }
-        let interp = Interp::new(&ir);
-        Self { ir, rt, interp, pool, to_index, to_p4: p4_ports.to_vec() }
+        let cache = FlowCache::new(cfg.cache, cfg.worker, Arc::clone(&stats.cache), events);
+        Self {
+            dp: Datapath::new(ir, rt, cache),
+            pool,
+            to_index,
+            to_p4: p4_ports.to_vec(),
+            scratch: Vec::with_capacity(2048),
+            groups: Vec::with_capacity(BURST_SIZE),
+            bursts: 0,
+            tsc_per_ms: (cfg.tsc_hz / 1000).max(1),
+        }
     }
 
-    fn one(&mut self, in_port: PortIndex, m: Mbuf, egress: &mut Egress, stats: &WorkerStats) {
-        if !m.is_contiguous() {
-            stats.drop_packets(DropReason::MultiSegment, 1);
-            return;
+    /// The datapath (program, state, cache).
+    pub fn datapath(&mut self) -> &mut Datapath {
+        &mut self.dp
+    }
+
+    /// Count one hit of megaflow `id` in this burst's groups.
+    #[inline(always)]
+    fn group(&mut self, id: u32, bytes: usize) {
+        match self.groups.iter_mut().find(|g| g.0 == id) {
+            Some(g) => {
+                g.1 += 1;
+                g.2 += bytes as u64;
+            }
+            None => self.groups.push((id, 1, bytes as u64)),
         }
-        let in_p4 = self.to_p4.get(in_port).copied().unwrap_or(u32::MAX);
-        self.interp.run(&self.ir, &mut self.rt, m.data(), in_p4, &mut NoTrack);
-        for d in &self.interp.out.drops {
+    }
+
+    /// Send `m` as megaflow `id` says.
+    #[inline]
+    fn execute(&mut self, id: u32, mut m: Mbuf, egress: &mut Egress, stats: &WorkerStats) {
+        let Some(flow) = self.dp.cache.get(id) else {
+            stats.drop_packets(DropReason::Unhandled, 1);
+            return;
+        };
+        let a = &*flow.actions;
+        for d in a.drops.iter() {
             stats.drop_packets(reason(*d), 1);
         }
-        let n = self.interp.out.packets().len();
-        if n == 0 {
-            return;
-        }
-        let in_len = m.data().len();
-        let mut original = Some(m);
-        for k in 0..n {
-            let (port, reuse) = {
-                let o = &self.interp.out.packets()[k];
-                (o.port, k + 1 == n)
-            };
-            let Some(idx) = self.to_index.get(port as usize).copied().flatten() else {
+        let n = a.outputs.len();
+        for (k, o) in a.outputs.iter().enumerate() {
+            let Some(idx) = self.to_index.get(o.port as usize).copied().flatten() else {
                 stats.drop_packets(DropReason::NoRoute, 1);
                 continue;
             };
-            let o = &self.interp.out.packets()[k];
-            let rewritten = match (reuse, o.strip) {
+            if k + 1 == n {
+                match &o.apply {
+                    Apply::InPlace { patches, checksums } => {
+                        patch(m.data_mut(), patches, checksums);
+                        egress.send_one(idx, m, stats);
+                        return;
+                    }
+                    Apply::Rebuild { patches } => {
+                        o.headers(m.data(), patches, &mut self.scratch);
+                        if m.replace_front(o.edit.strip as usize, &self.scratch) {
+                            egress.send_one(idx, m, stats);
+                            return;
+                        }
+                    }
+                    Apply::Copy => {}
+                }
+            }
+            self.scratch.clear();
+            o.render(m.data(), &mut self.scratch);
+            match Mbuf::from_bytes(self.pool, &self.scratch) {
+                Some(c) => egress.send_one(idx, c, stats),
+                None => stats.drop_packets(DropReason::NoMbuf, 1),
+            }
+        }
+    }
+
+    /// The outcome of an uncached run (the interpreter's output) for `m`.
+    fn send_uncached(&mut self, m: Mbuf, egress: &mut Egress, stats: &WorkerStats) {
+        let out = &self.dp.interp.out;
+        for d in &out.drops {
+            stats.drop_packets(reason(*d), 1);
+        }
+        let n = out.packets().len();
+        let in_len = m.data().len();
+        let mut original = Some(m);
+        for (k, o) in out.packets().iter().enumerate() {
+            let Some(idx) = self.to_index.get(o.port as usize).copied().flatten() else {
+                stats.drop_packets(DropReason::NoRoute, 1);
+                continue;
+            };
+            let rewritten = match (k + 1 == n, o.strip) {
                 (true, Some(strip)) => {
                     let mut m = original.take().expect("the received mbuf is used once");
                     match (o.bytes.len() + strip as usize).checked_sub(in_len) {
@@ -118,11 +213,76 @@ impl PipelineStage {
             egress.send_one(idx, out, stats);
         }
     }
+
+    /// A packet no megaflow matched at lookup time.
+    fn miss(&mut self, in_p4: u32, m: Mbuf, egress: &mut Egress, stats: &WorkerStats) {
+        let len = m.data().len();
+        if !self.dp.cache.is_empty() {
+            // An earlier packet of this burst may have installed its megaflow.
+            let mut found = [NONE; 1];
+            self.dp.cache.lookup(&[PacketView::new(in_p4, m.data())], &mut found);
+            if found[0] != NONE {
+                self.group(found[0], len);
+                return self.execute(found[0], m, egress, stats);
+            }
+        }
+        // An install may evict: credit what this burst matched so far first.
+        self.credit_groups();
+        match self.dp.upcall(in_p4, m.data()) {
+            Upcall::Cached(id) => self.execute(id, m, egress, stats),
+            Upcall::Uncached => self.send_uncached(m, egress, stats),
+        }
+    }
+
+    /// Credit this burst's groups (counters, megaflow statistics).
+    fn credit_groups(&mut self) {
+        for k in 0..self.groups.len() {
+            let (id, p, b) = self.groups[k];
+            self.dp.replay(id, p, b);
+        }
+        self.groups.clear();
+    }
+
+    fn upkeep(&mut self) {
+        self.bursts = 0;
+        self.dp.cache.set_now((rdtsc() / self.tsc_per_ms) as u32);
+        self.dp.cache.maintain();
+    }
 }
 
 impl BurstProcessor for PipelineStage {
     fn process(&mut self, in_port: PortIndex, burst: &mut Burst, egress: &mut Egress, stats: &WorkerStats) {
-        burst.drain(|m| self.one(in_port, m, egress, stats));
+        let in_p4 = self.to_p4.get(in_port).copied().unwrap_or(u32::MAX);
+        let n = burst.len();
+        let mut found = [NONE; BURST_SIZE];
+        let mut versions = [0u32; BURST_SIZE];
+        if !self.dp.cache.is_empty() {
+            let views: [PacketView; BURST_SIZE] =
+                std::array::from_fn(|i| PacketView::new(in_p4, if i < n { burst.data(i) } else { &[] }));
+            self.dp.cache.lookup(&views[..n], &mut found);
+            for (v, id) in versions.iter_mut().zip(&found[..n]) {
+                *v = self.dp.cache.version(*id).unwrap_or(0);
+            }
+        }
+        let mut i = 0;
+        burst.drain(|m| {
+            let (id, version) = (found[i], versions[i]);
+            i += 1;
+            if !m.is_contiguous() {
+                stats.drop_packets(DropReason::MultiSegment, 1);
+            } else if id != NONE && self.dp.cache.version(id) == Some(version) {
+                self.group(id, m.data().len());
+                self.execute(id, m, egress, stats);
+            } else {
+                // A miss, or a megaflow an upcall of this burst evicted.
+                self.miss(in_p4, m, egress, stats);
+            }
+        });
+        self.credit_groups();
+        self.bursts += 1;
+        if self.bursts == UPKEEP_BURSTS {
+            self.upkeep();
+        }
     }
 }
 

@@ -6,6 +6,9 @@
 //! The block is cache-line aligned so two workers' counters never share a line.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use crate::cache::{CacheSnapshot, CacheStats};
 
 /// A single-writer counter.
 #[derive(Debug, Default)]
@@ -97,6 +100,8 @@ pub struct WorkerStats {
     pub idle_cycles: Counter,
     /// Loop iterations.
     pub iterations: Counter,
+    /// The megaflow cache's counters (zero for stages without one).
+    pub cache: Arc<CacheStats>,
     drops: [Counter; DropReason::ALL.len()],
     port_rx: Box<[Counter]>,
     port_tx: Box<[Counter]>,
@@ -111,6 +116,7 @@ impl WorkerStats {
             busy_cycles: Counter::default(),
             idle_cycles: Counter::default(),
             iterations: Counter::default(),
+            cache: Arc::default(),
             drops: Default::default(),
             port_rx: (0..ports).map(|_| Counter::default()).collect(),
             port_tx: (0..ports).map(|_| Counter::default()).collect(),
@@ -152,6 +158,7 @@ impl WorkerStats {
             busy_cycles: self.busy_cycles.get(),
             idle_cycles: self.idle_cycles.get(),
             iterations: self.iterations.get(),
+            cache: self.cache.snapshot(),
             drops: DropReason::ALL.map(|r| (r, self.drops(r))),
             port_rx: self.port_rx.iter().map(Counter::get).collect(),
             port_tx: self.port_tx.iter().map(Counter::get).collect(),
@@ -172,6 +179,8 @@ pub struct WorkerSnapshot {
     pub idle_cycles: u64,
     /// Loop iterations.
     pub iterations: u64,
+    /// Cache counters.
+    pub cache: CacheSnapshot,
     /// Drops by reason.
     pub drops: [(DropReason, u64); DropReason::ALL.len()],
     /// Packets received per port index.

@@ -97,7 +97,7 @@ fn ipv4_ok(frame: &[u8]) -> bool {
     super::bits::csum16(&frame[14..34]) == 0
 }
 
-fn simple_router() -> Option<Prog> {
+pub(crate) fn simple_router() -> Option<Prog> {
     let mut p = load("simple_router/simple_router.json")?;
     // targets/simple_router/commands.txt
     for t in ["send_frame", "forward", "ipv4_lpm"] {

@@ -26,4 +26,4 @@ pub mod track;
 pub(crate) mod corpus;
 
 #[cfg(test)]
-mod engine_tests;
+pub(crate) mod engine_tests;

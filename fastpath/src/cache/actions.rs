@@ -1,0 +1,303 @@
+//! Datapath actions: what a megaflow does to each packet it matches, compiled once
+//! from the pipeline's tracked outcome ([`Tracker`]) when the megaflow is installed.
+//!
+//! * **Outputs**, in the order the pipeline emitted them: a P4 port and an edit. Each
+//!   edit is compiled to the cheapest way to apply it:
+//!   [`Apply::InPlace`] when the output keeps the input's layout (field rewrites such
+//!   as MAC rewrite and TTL decrement: byte patches, then Internet checksums
+//!   recomputed over their header), [`Apply::Rebuild`] when headers are pushed or
+//!   popped (VLAN, tunnels, packet-in headers: the new headers are assembled from
+//!   input segments and constants, patched, and replace the parsed ones in front of
+//!   the untouched payload), [`Apply::Copy`] otherwise (truncation).
+//! * **Drops** with the pipeline's reason.
+//! * **Replays**: the counters the pipeline touched (table-entry hits and direct
+//!   counters, indexed counter cells), credited once per group of packets.
+//! * **Dependencies** ([`deps`]): what state the outcome was read from, for exact
+//!   invalidation.
+//!
+//! Outcomes that produce digests are not cached (the digest's data would have to be
+//! replayed per packet); nor is anything [`Tracker::uncacheable`] names.
+
+use super::Change;
+use crate::p4::bits::{csum16, write_bits};
+use crate::p4::interp::DropCause;
+use crate::p4::ir::{mask_of, Ir, Value};
+use crate::p4::track::{ChecksumFix, Edit, Effect, Fate, Patch, Segment, Tracker};
+
+/// One byte of a patch: `b = b & keep | set`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BytePatch {
+    /// Output offset.
+    pub off: u16,
+    /// Bits kept.
+    pub keep: u8,
+    /// Bits set.
+    pub set: u8,
+}
+
+/// How an output is produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Apply {
+    /// Same layout as the input: patch bytes, fix checksums.
+    InPlace {
+        /// Byte patches.
+        patches: Box<[BytePatch]>,
+        /// Checksums to recompute.
+        checksums: Box<[ChecksumFix]>,
+    },
+    /// New headers (`edit.segments`, then patches and checksums, all inside them)
+    /// replace the first `edit.strip` input bytes.
+    Rebuild {
+        /// Byte patches, relative to the new headers.
+        patches: Box<[BytePatch]>,
+    },
+    /// Anything else: [`Edit::apply`] into a new buffer.
+    Copy,
+}
+
+/// One output copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// P4 port.
+    pub port: u32,
+    /// The tracked edit.
+    pub edit: Edit,
+    /// Its compiled form.
+    pub apply: Apply,
+}
+
+/// A counter to credit on every packet of the flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// A table entry hit (its hit count, and its direct counter if the table has one).
+    Hit {
+        /// Table.
+        table: u32,
+        /// Entry handle.
+        handle: u32,
+        /// The table has a direct counter.
+        direct: bool,
+    },
+    /// An indexed counter cell.
+    Count {
+        /// Counter array.
+        counter: u32,
+        /// Cell.
+        index: u32,
+    },
+}
+
+/// A megaflow's actions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actions {
+    /// Copies sent, in emission order.
+    pub outputs: Box<[Output]>,
+    /// Copies dropped, with the reason.
+    pub drops: Box<[DropCause]>,
+    /// Counters to credit.
+    pub replay: Box<[Replay]>,
+}
+
+fn byte_patches(patches: &[Patch]) -> Box<[BytePatch]> {
+    let end = patches.iter().map(|p| (p.bit + p.width).div_ceil(8) as usize).max().unwrap_or(0);
+    let (mut keep, mut set) = (vec![0u8; end], vec![0u8; end]);
+    for p in patches {
+        write_bits(&mut keep, p.bit as usize, p.width, mask_of(p.width));
+        write_bits(&mut set, p.bit as usize, p.width, p.value);
+    }
+    keep.iter()
+        .zip(&set)
+        .enumerate()
+        .filter(|(_, (k, _))| **k != 0)
+        .map(|(i, (k, s))| BytePatch { off: i as u16, keep: !k, set: *s })
+        .collect()
+}
+
+fn compile_edit(e: &Edit) -> Apply {
+    if e.truncate.is_some() {
+        return Apply::Copy;
+    }
+    let same_layout = match &*e.segments {
+        [] => e.strip == 0,
+        [Segment::Copy { from: 0, len }] => *len == e.strip,
+        _ => false,
+    };
+    let fits = |limit: u32| {
+        e.patches.iter().all(|p| p.bit + p.width <= limit * 8)
+            && e.checksums.iter().all(|c| c.at + c.len <= limit && c.field_bit % 8 == 0 && c.field_bit / 8 + 2 <= limit)
+    };
+    if same_layout && e.strip <= u16::MAX as u32 && fits(e.strip) {
+        return Apply::InPlace { patches: byte_patches(&e.patches), checksums: e.checksums.clone().into() };
+    }
+    let hdr: u32 = e
+        .segments
+        .iter()
+        .map(|s| match s {
+            Segment::Copy { len, .. } => *len,
+            Segment::Bytes(b) => b.len() as u32,
+        })
+        .sum();
+    if hdr <= u16::MAX as u32 && fits(hdr) {
+        return Apply::Rebuild { patches: byte_patches(&e.patches) };
+    }
+    Apply::Copy
+}
+
+/// Patch bytes and recompute checksums in place.
+#[inline]
+pub fn patch(bytes: &mut [u8], patches: &[BytePatch], checksums: &[ChecksumFix]) {
+    for p in patches {
+        let b = &mut bytes[p.off as usize];
+        *b = *b & p.keep | p.set;
+    }
+    for c in checksums {
+        let (lo, hi) = (c.field_bit as usize / 8, c.at as usize);
+        bytes[lo] = 0;
+        bytes[lo + 1] = 0;
+        let v = csum16(&bytes[hi..hi + c.len as usize]);
+        bytes[lo..lo + 2].copy_from_slice(&v.to_be_bytes());
+    }
+}
+
+impl Output {
+    /// The new headers of a [`Apply::Rebuild`] output, into `out` (cleared first).
+    pub fn headers(&self, input: &[u8], patches: &[BytePatch], out: &mut Vec<u8>) {
+        out.clear();
+        for s in &self.edit.segments {
+            match s {
+                Segment::Copy { from, len } => out.extend_from_slice(&input[*from as usize..(*from + *len) as usize]),
+                Segment::Bytes(b) => out.extend_from_slice(b),
+            }
+        }
+        patch(out, patches, &self.edit.checksums);
+    }
+
+    /// The output for `input`, appended to `out` (what the datapath sends).
+    pub fn render(&self, input: &[u8], out: &mut Vec<u8>) {
+        match &self.apply {
+            Apply::InPlace { patches, checksums } => {
+                let start = out.len();
+                out.extend_from_slice(input);
+                patch(&mut out[start..], patches, checksums);
+            }
+            Apply::Rebuild { patches } => {
+                let mut h = vec![];
+                self.headers(input, patches, &mut h);
+                out.extend_from_slice(&h);
+                out.extend_from_slice(&input[(self.edit.strip as usize).min(input.len())..]);
+            }
+            Apply::Copy => self.edit.apply(input, out),
+        }
+    }
+}
+
+/// Why a tracked outcome was not made a megaflow.
+pub fn refusal(t: &Tracker) -> Option<&'static str> {
+    if let Some(why) = t.uncacheable {
+        return Some(why);
+    }
+    if t.effects.iter().any(|e| matches!(e, Effect::Digest(_))) {
+        return Some("digest");
+    }
+    None
+}
+
+/// The dependency bits of an outcome's effects (see [`Change::bit`]).
+pub fn deps(ir: &Ir, effects: &[Effect]) -> u64 {
+    let mut d = 0;
+    for e in effects {
+        d |= match *e {
+            Effect::Table(t, _) => {
+                Change::Table(t).bit() | ir.tables[t as usize].profile.map_or(0, |p| Change::Profile(p).bit())
+            }
+            Effect::Selector(p, _) => Change::Profile(p).bit() | Change::Ports.bit(),
+            Effect::McastGroup(_) => Change::Mcast.bit(),
+            Effect::CloneSession(_) => Change::Clone.bit(),
+            Effect::ValueSet(s) => Change::ValueSet(s).bit(),
+            Effect::Count(..) | Effect::Meter(..) | Effect::Digest(_) => 0,
+        };
+    }
+    d
+}
+
+impl Actions {
+    /// The actions of a tracked, cacheable outcome ([`refusal`] is `None`).
+    pub fn from_tracker(ir: &Ir, t: &Tracker) -> Actions {
+        let mut outputs = vec![];
+        let mut drops = vec![];
+        for f in &t.fates {
+            match f {
+                Fate::Output { port, edit, .. } => {
+                    outputs.push(Output { port: *port, apply: compile_edit(edit), edit: edit.clone() })
+                }
+                Fate::Drop(c) => drops.push(*c),
+            }
+        }
+        let replay = t
+            .effects
+            .iter()
+            .filter_map(|e| match *e {
+                Effect::Table(t, Some(h)) => {
+                    Some(Replay::Hit { table: t, handle: h, direct: ir.tables[t as usize].direct_counter.is_some() })
+                }
+                Effect::Count(c, i) if i <= u32::MAX as Value => Some(Replay::Count { counter: c, index: i as u32 }),
+                _ => None,
+            })
+            .collect();
+        Actions { outputs: outputs.into(), drops: drops.into(), replay }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_patches_merge_bit_fields() {
+        // A 4-bit field at bit 4 and an 8-bit field at bit 8.
+        let p = byte_patches(&[Patch { bit: 4, width: 4, value: 0xa }, Patch { bit: 8, width: 8, value: 0x5c }]);
+        assert_eq!(&*p, &[BytePatch { off: 0, keep: 0xf0, set: 0x0a }, BytePatch { off: 1, keep: 0, set: 0x5c }]);
+        let mut b = [0xffu8, 0xff, 0xff];
+        patch(&mut b, &p, &[]);
+        assert_eq!(b, [0xfa, 0x5c, 0xff]);
+    }
+
+    #[test]
+    fn edits_compile_to_the_cheapest_form_and_render_like_apply() {
+        let input: Vec<u8> = (0..40).collect();
+        let fix = ChecksumFix { at: 0, len: 20, field_bit: 80 };
+        let cases = [
+            Edit {
+                strip: 20,
+                segments: vec![Segment::Copy { from: 0, len: 20 }],
+                patches: vec![Patch { bit: 64, width: 8, value: 7 }],
+                checksums: vec![fix],
+                truncate: None,
+            },
+            Edit {
+                strip: 20,
+                segments: vec![Segment::Bytes(vec![9; 4]), Segment::Copy { from: 0, len: 20 }],
+                patches: vec![Patch { bit: 0, width: 16, value: 0xbeef }],
+                checksums: vec![],
+                truncate: None,
+            },
+            Edit { strip: 10, segments: vec![Segment::Copy { from: 4, len: 6 }], truncate: Some(9), ..Edit::default() },
+        ];
+        let kinds: Vec<_> = cases.iter().map(|e| std::mem::discriminant(&compile_edit(e))).collect();
+        assert_eq!(
+            kinds,
+            [
+                std::mem::discriminant(&Apply::InPlace { patches: Box::new([]), checksums: Box::new([]) }),
+                std::mem::discriminant(&Apply::Rebuild { patches: Box::new([]) }),
+                std::mem::discriminant(&Apply::Copy),
+            ]
+        );
+        for e in cases {
+            let o = Output { port: 1, apply: compile_edit(&e), edit: e.clone() };
+            let (mut a, mut b) = (vec![], vec![]);
+            o.render(&input, &mut a);
+            e.apply(&input, &mut b);
+            assert_eq!(a, b, "{e:?}");
+        }
+    }
+}

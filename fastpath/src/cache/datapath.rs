@@ -1,0 +1,163 @@
+//! A worker's cached P4 datapath, independent of DPDK: the program, its state, the
+//! interpreter, the megaflow cache, and the miss path (upcall) between them.
+//!
+//! [`crate::pipeline::PipelineStage`] runs bursts of mbufs through it; tests and
+//! benchmarks run byte slices with [`Datapath::process`], which takes the same
+//! lookups, upcalls and compiled actions.
+
+use std::sync::Arc;
+
+use super::actions::{deps, refusal, Actions, Replay};
+use super::dpcls::NONE;
+use super::key::PacketView;
+use super::{Change, FlowCache};
+use crate::p4::interp::{DropCause, Interp};
+use crate::p4::ir::Ir;
+use crate::p4::tables::Runtime;
+use crate::p4::track::{NoTrack, Tracker};
+
+/// The result of a miss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upcall {
+    /// A megaflow was installed (or already existed) for the packet; its actions
+    /// give the packet's outcome. Its counters were already counted by the run.
+    Cached(u32),
+    /// Not cacheable: the interpreter's output ([`Interp::out`]) is the outcome.
+    Uncached,
+}
+
+/// How a packet was handled (for tests and benchmarks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// Matched a megaflow.
+    Hit,
+    /// Missed; a megaflow was installed.
+    Installed,
+    /// Missed; not cacheable.
+    Uncached,
+}
+
+/// A packet's outcome as bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Copies sent: P4 port, bytes (emission order).
+    pub outputs: Vec<(u32, Vec<u8>)>,
+    /// Copies dropped.
+    pub drops: Vec<DropCause>,
+    /// The path taken.
+    pub path: Path,
+}
+
+/// Program + state + interpreter + cache.
+#[derive(Debug)]
+pub struct Datapath {
+    /// The program.
+    pub ir: Arc<Ir>,
+    /// Its state.
+    pub rt: Runtime,
+    /// The interpreter (its `out` holds an uncached packet's outcome).
+    pub interp: Interp,
+    tracker: Tracker,
+    /// The cache.
+    pub cache: FlowCache,
+}
+
+impl Datapath {
+    /// A datapath running `ir` with state `rt` behind `cache`.
+    pub fn new(ir: Arc<Ir>, rt: Runtime, cache: FlowCache) -> Self {
+        let interp = Interp::new(&ir);
+        let tracker = Tracker::new(&ir);
+        Datapath { ir, rt, interp, tracker, cache }
+    }
+
+    /// The miss path: run the pipeline on `data` (received on P4 port `in_port`),
+    /// tracked when caching is on, and install the megaflow.
+    pub fn upcall(&mut self, in_port: u32, data: &[u8]) -> Upcall {
+        let stats = self.cache.stats();
+        stats.upcalls.add(1);
+        if !self.cache.enabled() {
+            self.interp.run(&self.ir, &mut self.rt, data, in_port, &mut NoTrack);
+            stats.uncacheable.add(1);
+            return Upcall::Uncached;
+        }
+        self.tracker.begin();
+        self.interp.run(&self.ir, &mut self.rt, data, in_port, &mut self.tracker);
+        self.tracker.finish(&self.interp.out.drops);
+        if refusal(&self.tracker).is_some() {
+            stats.uncacheable.add(1);
+            return Upcall::Uncached;
+        }
+        let actions = Actions::from_tracker(&self.ir, &self.tracker);
+        let d = deps(&self.ir, &self.tracker.effects);
+        let id = self.cache.install(&PacketView::new(in_port, data), &self.tracker.reads, actions, d);
+        self.cache.credit(id, 1, data.len() as u64);
+        Upcall::Cached(id)
+    }
+
+    /// Credit a group of `packets` hits (`bytes` in all) of megaflow `id`: its
+    /// statistics, and the counters the pipeline would have counted.
+    #[inline]
+    pub fn replay(&mut self, id: u32, packets: u64, bytes: u64) {
+        self.cache.credit(id, packets, bytes);
+        let Some(f) = self.cache.get(id) else { return };
+        for r in f.actions.replay.iter() {
+            match *r {
+                Replay::Hit { table, handle, direct } => {
+                    let t = &mut self.rt.tables[table as usize];
+                    if let Some(h) = t.hits.get_mut(handle as usize) {
+                        *h += packets;
+                    }
+                    if direct {
+                        if let Some(c) = t.direct_counters.get_mut(handle as usize) {
+                            c.0 += packets;
+                            c.1 += bytes;
+                        }
+                    }
+                }
+                Replay::Count { counter, index } => {
+                    if let Some(c) = self.rt.counters[counter as usize].get_mut(index as usize) {
+                        c.0 += packets;
+                        c.1 += bytes;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Apply a state change and, before returning, remove every megaflow that
+    /// depends on what it touches (see [`super`]): the next packet sees the new state.
+    pub fn update<R>(&mut self, change: Change, f: impl FnOnce(&Ir, &mut Runtime) -> R) -> R {
+        let r = f(&self.ir, &mut self.rt);
+        self.cache.invalidate(change.bit());
+        r
+    }
+
+    /// Process one packet (a burst of one) and return its outcome as bytes.
+    pub fn process(&mut self, in_port: u32, data: &[u8]) -> Outcome {
+        let mut found = [NONE; 1];
+        self.cache.lookup(&[PacketView::new(in_port, data)], &mut found);
+        let (id, path) = if found[0] != NONE {
+            self.replay(found[0], 1, data.len() as u64);
+            (found[0], Path::Hit)
+        } else {
+            match self.upcall(in_port, data) {
+                Upcall::Cached(id) => (id, Path::Installed),
+                Upcall::Uncached => {
+                    let outputs = self.interp.out.packets().iter().map(|p| (p.port, p.bytes.clone())).collect();
+                    return Outcome { outputs, drops: self.interp.out.drops.clone(), path: Path::Uncached };
+                }
+            }
+        };
+        let a = &self.cache.get(id).expect("a found or installed megaflow is live").actions;
+        let outputs = a
+            .outputs
+            .iter()
+            .map(|o| {
+                let mut b = vec![];
+                o.render(data, &mut b);
+                (o.port, b)
+            })
+            .collect();
+        Outcome { outputs, drops: a.drops.to_vec(), path }
+    }
+}

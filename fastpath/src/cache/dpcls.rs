@@ -1,0 +1,408 @@
+//! dpcls: the megaflow classifier, a tuple space of subtables, one per mask.
+//!
+//! A subtable holds the masked keys of its megaflows in an open-addressing hash
+//! table (linear probing, 8-byte slots of `hash << 32 | entry + 1`, load ≤ 1/2,
+//! backward-shift deletion so there are no tombstones); the keys live in one flat
+//! array with the subtable's word count as stride. A burst is looked up subtable by
+//! subtable, most-hit first: each subtable takes every packet still unmatched, so its
+//! mask and slots stay in cache for the whole burst. Lookups are specialized by word
+//! count (1 to 8 words: fixed-size arrays the compiler unrolls) with a generic
+//! fallback for wider masks. Megaflows never need priorities: any megaflow that
+//! matches a packet gives the pipeline's result for it (see [`super`]).
+
+use super::key::{hash_words, Mask, PacketView, KEY_WORDS};
+
+/// No megaflow.
+pub const NONE: u32 = u32::MAX;
+
+/// One mask's megaflows.
+#[derive(Debug)]
+pub struct Subtable {
+    /// The mask.
+    pub mask: Mask,
+    /// Packets matched since the last re-ranking.
+    pub hits: u64,
+    slots: Vec<u64>,
+    keys: Vec<u64>,
+    flows: Vec<u32>,
+    min_len: Vec<u32>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl Subtable {
+    fn new(mask: Mask) -> Self {
+        Subtable {
+            mask,
+            hits: 0,
+            slots: vec![0; 16],
+            keys: vec![],
+            flows: vec![],
+            min_len: vec![],
+            free: vec![],
+            len: 0,
+        }
+    }
+
+    /// Megaflows in this subtable.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it has none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn stride(&self) -> usize {
+        self.mask.len()
+    }
+
+    /// The megaflow whose key is `key` (masked words, hash `h`) and whose length
+    /// condition `len` meets.
+    #[inline(always)]
+    fn find(&self, key: &[u64], h: u32, len: usize) -> u32 {
+        let n = key.len();
+        let cap = self.slots.len() - 1;
+        let mut i = h as usize & cap;
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                return NONE;
+            }
+            if (s >> 32) as u32 == h {
+                let e = (s as u32 - 1) as usize;
+                if self.keys[e * n..e * n + n] == *key && len >= self.min_len[e] as usize {
+                    return self.flows[e];
+                }
+            }
+            i = (i + 1) & cap;
+        }
+    }
+
+    /// Whether an identical key (same masked words and length condition) is here.
+    fn find_exact(&self, key: &[u64], min_len: u32) -> Option<u32> {
+        let n = key.len();
+        let h = hash_words(key);
+        let cap = self.slots.len() - 1;
+        let mut i = h as usize & cap;
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                return None;
+            }
+            let e = (s as u32 - 1) as usize;
+            if (s >> 32) as u32 == h && self.keys[e * n..e * n + n] == *key && self.min_len[e] == min_len {
+                return Some(self.flows[e]);
+            }
+            i = (i + 1) & cap;
+        }
+    }
+
+    fn place(&mut self, h: u32, e: u32) {
+        let cap = self.slots.len() - 1;
+        let mut i = h as usize & cap;
+        while self.slots[i] != 0 {
+            i = (i + 1) & cap;
+        }
+        self.slots[i] = (h as u64) << 32 | (e as u64 + 1);
+    }
+
+    fn insert(&mut self, key: &[u64], min_len: u32, flow: u32) -> u32 {
+        if (self.len + 1) * 2 > self.slots.len() {
+            let grown = vec![0; self.slots.len() * 2];
+            let old = std::mem::replace(&mut self.slots, grown);
+            for s in old.into_iter().filter(|s| *s != 0) {
+                self.place((s >> 32) as u32, s as u32 - 1);
+            }
+        }
+        let n = self.stride();
+        let e = match self.free.pop() {
+            Some(e) => {
+                self.keys[e as usize * n..e as usize * n + n].copy_from_slice(key);
+                self.flows[e as usize] = flow;
+                self.min_len[e as usize] = min_len;
+                e
+            }
+            None => {
+                self.keys.extend_from_slice(key);
+                self.flows.push(flow);
+                self.min_len.push(min_len);
+                (self.flows.len() - 1) as u32
+            }
+        };
+        self.place(hash_words(key), e);
+        self.len += 1;
+        e
+    }
+
+    fn remove(&mut self, e: u32) {
+        let n = self.stride();
+        let h = hash_words(&self.keys[e as usize * n..e as usize * n + n]);
+        let cap = self.slots.len() - 1;
+        let mut i = h as usize & cap;
+        while self.slots[i] as u32 != e + 1 {
+            debug_assert!(self.slots[i] != 0, "entry {e} is in its subtable");
+            i = (i + 1) & cap;
+        }
+        // Backward shift: pull later members of the probe run into the hole.
+        let mut hole = i;
+        let mut j = (i + 1) & cap;
+        while self.slots[j] != 0 {
+            let home = (self.slots[j] >> 32) as usize & cap;
+            let dist_j = j.wrapping_sub(home) & cap;
+            let dist_hole = hole.wrapping_sub(home) & cap;
+            if dist_hole <= dist_j {
+                self.slots[hole] = self.slots[j];
+                hole = j;
+            }
+            j = (j + 1) & cap;
+        }
+        self.slots[hole] = 0;
+        self.flows[e as usize] = NONE;
+        self.free.push(e);
+        self.len -= 1;
+    }
+
+    /// Look up the packets of `todo` (a bit per view); matched ones get their
+    /// megaflow in `found` and leave `todo`. Returns the number matched.
+    #[inline(always)]
+    fn lookup_burst(&self, views: &[PacketView], todo: &mut u32, found: &mut [u32]) -> u32 {
+        match self.stride() {
+            1 => self.lookup_n::<1>(views, todo, found),
+            2 => self.lookup_n::<2>(views, todo, found),
+            3 => self.lookup_n::<3>(views, todo, found),
+            4 => self.lookup_n::<4>(views, todo, found),
+            5 => self.lookup_n::<5>(views, todo, found),
+            6 => self.lookup_n::<6>(views, todo, found),
+            7 => self.lookup_n::<7>(views, todo, found),
+            8 => self.lookup_n::<8>(views, todo, found),
+            _ => self.lookup_generic(views, todo, found),
+        }
+    }
+
+    fn lookup_n<const N: usize>(&self, views: &[PacketView], todo: &mut u32, found: &mut [u32]) -> u32 {
+        let idx: &[u8; N] = (&*self.mask.idx).try_into().expect("stride N");
+        let bits: &[u64; N] = (&*self.mask.bits).try_into().expect("stride N");
+        let mut hits = 0;
+        let mut m = *todo;
+        while m != 0 {
+            let p = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let v = &views[p];
+            let key: [u64; N] = std::array::from_fn(|k| v.word(idx[k] as usize) & bits[k]);
+            let f = self.find(&key, hash_words(&key), v.data().len());
+            if f != NONE {
+                found[p] = f;
+                *todo &= !(1 << p);
+                hits += 1;
+            }
+        }
+        hits
+    }
+
+    fn lookup_generic(&self, views: &[PacketView], todo: &mut u32, found: &mut [u32]) -> u32 {
+        let n = self.stride();
+        let mut key = [0u64; KEY_WORDS];
+        let mut hits = 0;
+        let mut m = *todo;
+        while m != 0 {
+            let p = m.trailing_zeros() as usize;
+            m &= m - 1;
+            self.mask.apply(&views[p], &mut key[..n]);
+            let f = self.find(&key[..n], hash_words(&key[..n]), views[p].data().len());
+            if f != NONE {
+                found[p] = f;
+                *todo &= !(1 << p);
+                hits += 1;
+            }
+        }
+        hits
+    }
+}
+
+/// Where a megaflow sits in the classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    /// Subtable index.
+    pub subtable: u32,
+    /// Entry in the subtable.
+    pub entry: u32,
+}
+
+/// The classifier.
+#[derive(Debug, Default)]
+pub struct Dpcls {
+    subtables: Vec<Subtable>,
+    /// Subtable indices, most hits first; empty subtables are left out.
+    order: Vec<u32>,
+}
+
+/// Result of a burst lookup.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BurstLookup {
+    /// Packets matched.
+    pub hits: u32,
+    /// Subtables probed, summed over matched packets (each counts the subtables
+    /// searched until its match).
+    pub searched: u32,
+}
+
+impl Dpcls {
+    /// Subtables (including empty ones).
+    pub fn subtables(&self) -> &[Subtable] {
+        &self.subtables
+    }
+
+    /// Subtables with megaflows.
+    pub fn active_subtables(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Look up the packets of `todo` (bit i: `views[i]`), most-hit subtable first.
+    #[inline]
+    pub fn lookup(&mut self, views: &[PacketView], todo: &mut u32, found: &mut [u32]) -> BurstLookup {
+        let mut r = BurstLookup::default();
+        for (rank, &s) in self.order.iter().enumerate() {
+            if *todo == 0 {
+                break;
+            }
+            let sub = &mut self.subtables[s as usize];
+            let h = sub.lookup_burst(views, todo, found);
+            sub.hits += h as u64;
+            r.hits += h;
+            r.searched += h * (rank as u32 + 1);
+        }
+        r
+    }
+
+    /// Install a masked key. `key` is `mask`'s words of a packet. If the same key
+    /// is already there, nothing changes and its megaflow is returned as `Err`.
+    pub fn insert(&mut self, mask: &Mask, key: &[u64], min_len: u32, flow: u32) -> Result<Place, u32> {
+        let s = match self.subtables.iter().position(|s| s.mask == *mask) {
+            Some(s) => s,
+            None => {
+                self.subtables.push(Subtable::new(mask.clone()));
+                self.subtables.len() - 1
+            }
+        };
+        let sub = &mut self.subtables[s];
+        if let Some(f) = sub.find_exact(key, min_len) {
+            return Err(f);
+        }
+        let entry = sub.insert(key, min_len, flow);
+        if sub.len == 1 {
+            self.order.push(s as u32);
+        }
+        Ok(Place { subtable: s as u32, entry })
+    }
+
+    /// Remove a megaflow's key.
+    pub fn remove(&mut self, p: Place) {
+        let sub = &mut self.subtables[p.subtable as usize];
+        sub.remove(p.entry);
+        if sub.len == 0 {
+            self.order.retain(|s| *s != p.subtable);
+        }
+    }
+
+    /// Re-rank subtables by hits since the last ranking, then restart the counts.
+    pub fn rerank(&mut self) {
+        let subs = &self.subtables;
+        self.order.sort_by_key(|s| std::cmp::Reverse(subs[*s as usize].hits));
+        self.subtables.iter_mut().for_each(|s| s.hits = 0);
+    }
+
+    /// Remove everything.
+    pub fn clear(&mut self) {
+        self.subtables.clear();
+        self.order.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::p4::track::KEY_BYTES;
+
+    fn mask(bytes: &[(usize, u8)]) -> Mask {
+        let mut m = [0u8; KEY_BYTES];
+        for (i, b) in bytes {
+            m[*i] = *b;
+        }
+        Mask::from_bytes(&m)
+    }
+
+    fn key(m: &Mask, v: &PacketView) -> Vec<u64> {
+        let mut k = vec![0; m.len()];
+        m.apply(v, &mut k);
+        k
+    }
+
+    #[test]
+    fn burst_lookup_finds_each_packet_in_its_subtable_and_removal_keeps_the_rest() {
+        let mut d = Dpcls::default();
+        let by_first = mask(&[(8, 0xff)]);
+        let by_tenth = mask(&[(8 + 9, 0xf0), (8 + 40, 0xff)]); // two words, one partial
+        let pkts: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 64]).collect();
+        let views: Vec<_> = pkts.iter().map(|p| PacketView::new(1, p)).collect();
+        let mut places = vec![];
+        for (i, v) in views.iter().enumerate().take(20) {
+            let m = if i % 2 == 0 { &by_first } else { &by_tenth };
+            places.push(d.insert(m, &key(m, v), 10, i as u32).unwrap());
+        }
+        // The same key again: refused with the megaflow that has it.
+        assert_eq!(d.insert(&by_first, &key(&by_first, &views[0]), 10, 99), Err(0));
+        assert_eq!(d.active_subtables(), 2);
+        let mut found = [NONE; 32];
+        let mut todo = u32::MAX;
+        let r = d.lookup(&views[..32], &mut todo, &mut found);
+        assert_eq!(r.hits, 20);
+        for (i, f) in found.iter().enumerate() {
+            let want = if i < 20 { i as u32 } else { NONE };
+            assert_eq!(*f, want, "packet {i}");
+        }
+        // Remove half; the others are still found (backward shift kept the runs).
+        for (i, p) in places.iter().enumerate() {
+            if i % 4 == 0 {
+                d.remove(*p);
+            }
+        }
+        let mut found = [NONE; 32];
+        let mut todo = (1 << 20) - 1;
+        d.lookup(&views[..20], &mut todo, &mut found);
+        for i in (0..20).step_by(2) {
+            assert_eq!(found[i] == NONE, i % 4 == 0, "packet {i}");
+        }
+    }
+
+    #[test]
+    fn length_conditions_and_growth() {
+        let mut d = Dpcls::default();
+        let m = mask(&[(8 + 30, 0xff), (8 + 31, 0xff), (8 + 32, 0xff)]);
+        let pkts: Vec<Vec<u8>> = (0..2000u32).map(|i| [&[0u8; 30][..], &i.to_be_bytes()[1..]].concat()).collect();
+        for (i, p) in pkts.iter().enumerate() {
+            d.insert(&m, &key(&m, &PacketView::new(0, p)), 33, i as u32).unwrap();
+        }
+        let mut found = [NONE; 1];
+        let mut todo = 1;
+        d.lookup(&[PacketView::new(0, &pkts[1234])], &mut todo, &mut found);
+        assert_eq!(found[0], 1234);
+        // Too short for the length condition: no match.
+        let short = &pkts[0][..32];
+        let mut todo = 1;
+        let mut found = [NONE; 1];
+        d.lookup(&[PacketView::new(0, short)], &mut todo, &mut found);
+        assert_eq!((todo, found[0]), (1, NONE));
+        // A wide mask (generic path).
+        let wide = Mask::from_bytes(&[0xff; KEY_BYTES]);
+        let p = vec![7u8; 300];
+        d.insert(&wide, &key(&wide, &PacketView::new(3, &p)), 256, 5000).unwrap();
+        let mut todo = 1;
+        let mut found = [NONE; 1];
+        d.lookup(&[PacketView::new(3, &p)], &mut todo, &mut found);
+        assert_eq!(found[0], 5000);
+        d.rerank();
+        assert_eq!(d.active_subtables(), 2);
+    }
+}

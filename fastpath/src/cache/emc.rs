@@ -1,0 +1,224 @@
+//! EMC: the exact-match cache in front of dpcls.
+//!
+//! **Key.** The packet's words under the *union* of all installed megaflow masks:
+//! every bit any megaflow reads, nothing else (so payload, IP identification and
+//! other unread bytes never split an entry). A packet equal to another on the union
+//! bits matches every megaflow the other matches, so an entry pointing at megaflow M
+//! is right for any packet with its key that also meets M's length condition
+//! (checked on a hit). When a new mask adds bits to the union, entries keyed on the
+//! old union are cleared. With more than [`MAX_WORDS`] union words the EMC is off
+//! (dpcls alone).
+//!
+//! **Shape.** [`EmcConfig::entries`] entries (a power of two, default 8192), 2-way
+//! set-associative: a key may live in two slots picked by two hash segments; an
+//! insertion takes an empty or stale slot of the two, else the first. Each entry
+//! holds the key hash, the megaflow id and its slot version (so entries of removed
+//! megaflows are ignored, with no scan) and the key words: 80 bytes, 640 KiB per
+//! worker at the default size.
+//!
+//! **Insertion.** After a dpcls hit, with probability 1/`insert_inv_prob` (a per
+//! worker xorshift; 0 turns the EMC off), as OVS does to keep many short flows from
+//! thrashing it. `perf/bench_cache.sh` measures the choices.
+
+use super::key::{hash_words, Mask, PacketView, KEY_WORDS};
+
+/// Widest union the EMC keys on, in words.
+pub const MAX_WORDS: usize = 8;
+
+/// EMC settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmcConfig {
+    /// Entries (rounded up to a power of two; at least 2).
+    pub entries: usize,
+    /// Insert with probability 1/N after a dpcls hit; 0 disables the EMC.
+    pub insert_inv_prob: u32,
+}
+
+impl Default for EmcConfig {
+    fn default() -> Self {
+        EmcConfig { entries: 8192, insert_inv_prob: 1 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C)]
+struct Entry {
+    hash: u32,
+    flow: u32,
+    version: u32,
+    live: u32,
+    key: [u64; MAX_WORDS],
+}
+
+/// The exact-match cache.
+#[derive(Debug)]
+pub struct Emc {
+    cfg: EmcConfig,
+    union: Mask,
+    entries: Box<[Entry]>,
+    rng: u64,
+}
+
+/// An EMC candidate: the megaflow and the version it had when inserted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    /// Megaflow id.
+    pub flow: u32,
+    /// Its slot version at insertion.
+    pub version: u32,
+}
+
+impl Emc {
+    /// An empty EMC.
+    pub fn new(cfg: EmcConfig) -> Self {
+        let n = cfg.entries.max(2).next_power_of_two();
+        Emc {
+            cfg,
+            union: Mask { idx: Box::new([]), bits: Box::new([]) },
+            entries: vec![Entry::default(); if cfg.insert_inv_prob == 0 { 0 } else { n }].into(),
+            rng: 0x9e37_79b9_7f4a_7c15,
+        }
+    }
+
+    /// Whether lookups can hit.
+    #[inline(always)]
+    pub fn enabled(&self) -> bool {
+        !self.entries.is_empty() && !self.union.is_empty() && self.union.len() <= MAX_WORDS
+    }
+
+    /// The union mask keyed on.
+    pub fn union(&self) -> &Mask {
+        &self.union
+    }
+
+    /// Widen the union to cover `m`; clears the entries if it grew.
+    pub fn cover(&mut self, m: &Mask) {
+        if self.union.covers(m) {
+            return;
+        }
+        self.union = self.union.union(m);
+        self.clear();
+    }
+
+    /// Forget every entry (the union stays).
+    pub fn clear(&mut self) {
+        self.entries.iter_mut().for_each(|e| e.live = 0);
+    }
+
+    /// Reset the union (after every megaflow was removed).
+    pub fn reset(&mut self) {
+        self.union = Mask { idx: Box::new([]), bits: Box::new([]) };
+        self.clear();
+    }
+
+    #[inline(always)]
+    fn key(&self, v: &PacketView) -> ([u64; MAX_WORDS], u32) {
+        let mut k = [0u64; MAX_WORDS];
+        let n = self.union.len();
+        self.union.apply(v, &mut k[..n]);
+        let h = hash_words(&k[..n]);
+        (k, h)
+    }
+
+    #[inline(always)]
+    fn ways(&self, h: u32) -> [usize; 2] {
+        let m = self.entries.len() - 1;
+        [h as usize & m, (h.rotate_right(16) as usize ^ 1) & m]
+    }
+
+    /// The candidate for a packet, if its key is here.
+    #[inline(always)]
+    pub fn lookup(&self, v: &PacketView) -> Option<Candidate> {
+        let (k, h) = self.key(v);
+        for w in self.ways(h) {
+            let e = &self.entries[w];
+            if e.live != 0 && e.hash == h && e.key == k {
+                return Some(Candidate { flow: e.flow, version: e.version });
+            }
+        }
+        None
+    }
+
+    /// Maybe remember that `v`'s key leads to megaflow `c` (insertion policy);
+    /// `valid` tells whether an occupying candidate still exists.
+    #[inline]
+    pub fn insert(&mut self, v: &PacketView, c: Candidate, valid: impl Fn(Candidate) -> bool) {
+        if !self.enabled() {
+            return;
+        }
+        if self.cfg.insert_inv_prob > 1 {
+            self.rng ^= self.rng << 13;
+            self.rng ^= self.rng >> 7;
+            self.rng ^= self.rng << 17;
+            if !self.rng.is_multiple_of(self.cfg.insert_inv_prob as u64) {
+                return;
+            }
+        }
+        let (k, h) = self.key(v);
+        let ways = self.ways(h);
+        let pick = ways
+            .iter()
+            .copied()
+            .find(|w| {
+                let e = &self.entries[*w];
+                e.live == 0 || (e.hash == h && e.key == k) || !valid(Candidate { flow: e.flow, version: e.version })
+            })
+            .unwrap_or(ways[0]);
+        self.entries[pick] = Entry { hash: h, flow: c.flow, version: c.version, live: 1, key: k };
+    }
+}
+
+const _: () = assert!(MAX_WORDS <= KEY_WORDS && std::mem::size_of::<Entry>() == 80);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::p4::track::KEY_BYTES;
+
+    fn mask(bytes: &[(usize, u8)]) -> Mask {
+        let mut m = [0u8; KEY_BYTES];
+        for (i, b) in bytes {
+            m[*i] = *b;
+        }
+        Mask::from_bytes(&m)
+    }
+
+    #[test]
+    fn keys_on_the_union_and_clears_when_it_grows() {
+        let mut e = Emc::new(EmcConfig::default());
+        assert!(!e.enabled(), "no mask yet");
+        e.cover(&mask(&[(8 + 12, 0xff)]));
+        let a = vec![1u8; 64];
+        let mut b = a.clone();
+        b[40] = 9; // outside the union: same key
+        e.insert(&PacketView::new(0, &a), Candidate { flow: 3, version: 1 }, |_| true);
+        assert_eq!(e.lookup(&PacketView::new(0, &b)), Some(Candidate { flow: 3, version: 1 }));
+        b[12] = 2; // in the union
+        assert_eq!(e.lookup(&PacketView::new(0, &b)), None);
+        // A new mask bit: old entries go.
+        e.cover(&mask(&[(8 + 40, 0x01)]));
+        assert_eq!(e.lookup(&PacketView::new(0, &a)), None);
+        // Covered already: entries stay.
+        e.insert(&PacketView::new(0, &a), Candidate { flow: 4, version: 1 }, |_| true);
+        e.cover(&mask(&[(8 + 12, 0x0f)]));
+        assert_eq!(e.lookup(&PacketView::new(0, &a)).map(|c| c.flow), Some(4));
+    }
+
+    #[test]
+    fn two_ways_and_stale_slots_are_reused() {
+        let mut e = Emc::new(EmcConfig { entries: 2, insert_inv_prob: 1 });
+        e.cover(&mask(&[(8, 0xff)]));
+        let pkts: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 8]).collect();
+        for (i, p) in pkts.iter().enumerate().take(2) {
+            e.insert(&PacketView::new(0, p), Candidate { flow: i as u32, version: 0 }, |_| true);
+        }
+        // Two slots, two keys: both may be present (if their ways differ).
+        let present = pkts.iter().take(2).filter(|p| e.lookup(&PacketView::new(0, p)).is_some()).count();
+        assert!(present >= 1);
+        // Everything stale: the new key takes a slot and is found.
+        e.insert(&PacketView::new(0, &pkts[2]), Candidate { flow: 2, version: 0 }, |_| false);
+        assert_eq!(e.lookup(&PacketView::new(0, &pkts[2])).map(|c| c.flow), Some(2));
+        let off = Emc::new(EmcConfig { entries: 8, insert_inv_prob: 0 });
+        assert!(!off.enabled());
+    }
+}

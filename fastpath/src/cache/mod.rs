@@ -1,0 +1,586 @@
+//! The megaflow cache hierarchy in front of the P4 pipeline: EMC, then dpcls, then an
+//! upcall into the pipeline with read tracking. Each worker owns one [`FlowCache`]
+//! (no locks, no sharing).
+//!
+//! # Megaflows
+//! A miss runs the pipeline with [`crate::p4::track::Tracker`], which records bit by
+//! bit what the outcome was read from (the *mask*: ingress port and length bits, then
+//! packet bits) and the outcome itself (per copy: output port and edit; drops with
+//! reason; counters touched). The megaflow is `(packet & mask == key, length ≥
+//! min_len) -> actions`. The tracker's invariant — every packet equal on the mask bits
+//! and at least `min_len` long has the same outcome, given the same state — is what
+//! makes a hit correct, so overlapping megaflows need no priorities: any match is
+//! right. `min_len` is the larger of the bytes the parser consumed and the extent of
+//! the mask. Outcomes the tracker calls uncacheable (registers, recirculation,
+//! resubmit, E2E clones, reads past the tracked bytes) and digests are not
+//! installed: such packets take the pipeline every time and are counted.
+//!
+//! # Lookup (per burst)
+//! [`emc`] first (exact match on the union of all masks), then [`dpcls`] (subtables
+//! ranked by hits, each taking the whole burst's unmatched packets), then the upcall.
+//! A dpcls hit is inserted into the EMC per its insertion policy.
+//!
+//! # Invalidation: exact, before the next packet
+//! Every megaflow carries a 64-bit dependency set built from the pipeline's effects
+//! ([`actions::deps`]): the tables it applied (hit or miss), the action profiles of
+//! those tables, the selector groups it hashed (and port liveness), multicast groups,
+//! clone sessions and value sets — everything, other than the packet, that its
+//! outcome was read from (registers and meters do not occur: the former make a flow
+//! uncacheable, and an unconfigured meter is always GREEN). A state change names what
+//! it touches ([`Change`]); the worker applies it between bursts and, in the same
+//! step, removes every megaflow whose dependency set has the change's bit
+//! ([`FlowCache::invalidate`]) — so the first packet processed after the change
+//! either hits a megaflow built after it or takes the pipeline. Megaflows of other
+//! tables stay. Bits are per table (48 of them, table id mod 48) and per object class,
+//! so a collision can only remove more megaflows than needed, never fewer. The cost is
+//! one pass over the megaflow slots per batch of changes (about 1 ns per megaflow);
+//! entry-level overlap checks are a possible refinement.
+//!
+//! # Lifecycle
+//! * **Idle expiry**: a megaflow unused for [`CacheConfig::max_idle_ms`] is removed by
+//!   an incremental sweep ([`FlowCache::maintain`], a slice of the slots every call).
+//! * **Limit**: at [`CacheConfig::max_flows`] an install first evicts the least
+//!   recently used of a few slots after a clock hand (counted as evictions).
+//! * **Versions**: a removed megaflow's slot gets a new version; EMC entries hold the
+//!   version they saw, so they die with it without a scan.
+//! * **Events**: installs and removals are pushed to the control side on a bounded
+//!   ring ([`FlowEvent`]); a full ring drops the event and counts it, never blocks.
+
+pub mod actions;
+pub mod datapath;
+pub mod dpcls;
+pub mod emc;
+pub mod key;
+
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::Arc;
+
+use actions::Actions;
+use dpcls::{Dpcls, Place, NONE};
+use emc::{Candidate, Emc, EmcConfig};
+use key::{Mask, PacketView};
+
+use crate::p4::track::ReadSet;
+use crate::stats::Counter;
+
+/// What a state change touches (for invalidation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A table's entries or default action.
+    Table(u32),
+    /// An action profile's members or groups.
+    Profile(u32),
+    /// Multicast groups.
+    Mcast,
+    /// Clone sessions.
+    Clone,
+    /// A parser value set.
+    ValueSet(u32),
+    /// Port liveness (selector watch ports).
+    Ports,
+    /// Everything (a new pipeline).
+    All,
+}
+
+impl Change {
+    /// Its dependency bit(s).
+    pub fn bit(self) -> u64 {
+        match self {
+            Change::Table(t) => 1 << (t % 48),
+            Change::Profile(p) => 1 << (48 + p % 8),
+            Change::Mcast => 1 << 56,
+            Change::Clone => 1 << 57,
+            Change::ValueSet(s) => 1 << (58 + s % 4),
+            Change::Ports => 1 << 62,
+            Change::All => u64::MAX,
+        }
+    }
+}
+
+/// Cache settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Megaflows per worker at most (0: no caching, every packet takes the pipeline).
+    pub max_flows: usize,
+    /// Idle time after which a megaflow is removed, in milliseconds.
+    pub max_idle_ms: u32,
+    /// The EMC.
+    pub emc: EmcConfig,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig { max_flows: 200_000, max_idle_ms: 10_000, emc: EmcConfig::default() }
+    }
+}
+
+/// Why a megaflow left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoveReason {
+    /// Idle longer than the limit.
+    Idle,
+    /// Evicted to make room.
+    Evicted,
+    /// The state it was read from changed.
+    Invalidated,
+}
+
+/// A megaflow event for the control side.
+#[derive(Debug, Clone)]
+pub enum FlowEvent {
+    /// Installed.
+    Installed {
+        /// Worker.
+        worker: u32,
+        /// Megaflow id (slot) and version: unique together.
+        flow: u32,
+        /// Slot version.
+        version: u32,
+        /// The mask.
+        mask: Mask,
+        /// The masked key words.
+        key: Box<[u64]>,
+        /// Minimum length.
+        min_len: u32,
+        /// The actions.
+        actions: Arc<Actions>,
+    },
+    /// Removed.
+    Removed {
+        /// Worker.
+        worker: u32,
+        /// Megaflow id.
+        flow: u32,
+        /// Slot version.
+        version: u32,
+        /// Why.
+        reason: RemoveReason,
+        /// Packets it matched.
+        packets: u64,
+        /// Bytes it matched.
+        bytes: u64,
+    },
+}
+
+/// A worker's cache counters (single writer, read by control).
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    /// Packets matched in the EMC.
+    pub emc_hits: Counter,
+    /// Packets matched in dpcls.
+    pub dpcls_hits: Counter,
+    /// Subtables searched by dpcls hits (÷ `dpcls_hits`: per packet).
+    pub subtables_searched: Counter,
+    /// Packets that missed both and ran the pipeline to install a megaflow.
+    pub upcalls: Counter,
+    /// Packets whose outcome could not be cached (took the pipeline).
+    pub uncacheable: Counter,
+    /// Megaflows installed.
+    pub installed: Counter,
+    /// Megaflows removed as idle.
+    pub expired: Counter,
+    /// Megaflows evicted at the limit.
+    pub evicted: Counter,
+    /// Megaflows removed by state changes.
+    pub invalidated: Counter,
+    /// Events lost because the control ring was full.
+    pub events_dropped: Counter,
+    /// Megaflows now (a gauge).
+    pub megaflows: Counter,
+    /// Subtables with megaflows now (a gauge).
+    pub subtables: Counter,
+}
+
+impl CacheStats {
+    /// A copy for reports.
+    pub fn snapshot(&self) -> CacheSnapshot {
+        CacheSnapshot {
+            emc_hits: self.emc_hits.get(),
+            dpcls_hits: self.dpcls_hits.get(),
+            subtables_searched: self.subtables_searched.get(),
+            upcalls: self.upcalls.get(),
+            uncacheable: self.uncacheable.get(),
+            installed: self.installed.get(),
+            expired: self.expired.get(),
+            evicted: self.evicted.get(),
+            invalidated: self.invalidated.get(),
+            events_dropped: self.events_dropped.get(),
+            megaflows: self.megaflows.get(),
+            subtables: self.subtables.get(),
+        }
+    }
+}
+
+/// A copy of [`CacheStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[allow(missing_docs)]
+pub struct CacheSnapshot {
+    pub emc_hits: u64,
+    pub dpcls_hits: u64,
+    pub subtables_searched: u64,
+    pub upcalls: u64,
+    pub uncacheable: u64,
+    pub installed: u64,
+    pub expired: u64,
+    pub evicted: u64,
+    pub invalidated: u64,
+    pub events_dropped: u64,
+    pub megaflows: u64,
+    pub subtables: u64,
+}
+
+/// An installed megaflow.
+#[derive(Debug)]
+pub struct Megaflow {
+    /// Where its key is.
+    pub place: Place,
+    /// Dependency bits.
+    pub deps: u64,
+    /// Packets shorter than this do not match.
+    pub min_len: u32,
+    /// Its actions.
+    pub actions: Arc<Actions>,
+    /// Packets matched (upcall included).
+    pub packets: u64,
+    /// Bytes matched.
+    pub bytes: u64,
+    /// Last use, in the cache's milliseconds.
+    pub used_ms: u32,
+}
+
+#[derive(Debug)]
+struct Slot {
+    version: u32,
+    flow: Option<Megaflow>,
+}
+
+/// Slots swept per [`FlowCache::maintain`] call.
+const SWEEP_SLICE: usize = 1024;
+/// Slots examined to pick an eviction victim.
+const EVICT_CANDIDATES: usize = 8;
+
+/// A worker's megaflow cache.
+#[derive(Debug)]
+pub struct FlowCache {
+    cfg: CacheConfig,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    live: usize,
+    dpcls: Dpcls,
+    emc: Emc,
+    now_ms: u32,
+    hand: usize,
+    sweep: usize,
+    worker: u32,
+    events: Option<SyncSender<FlowEvent>>,
+    stats: Arc<CacheStats>,
+}
+
+/// Counts of one burst lookup.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LookupCounts {
+    /// EMC hits.
+    pub emc: u32,
+    /// dpcls hits.
+    pub dpcls: u32,
+    /// Subtables searched by the dpcls hits.
+    pub searched: u32,
+}
+
+impl FlowCache {
+    /// An empty cache for `worker`, counting into `stats`, sending events to `events`.
+    pub fn new(cfg: CacheConfig, worker: u32, stats: Arc<CacheStats>, events: Option<SyncSender<FlowEvent>>) -> Self {
+        FlowCache {
+            cfg,
+            slots: vec![],
+            free: vec![],
+            live: 0,
+            dpcls: Dpcls::default(),
+            emc: Emc::new(cfg.emc),
+            now_ms: 0,
+            hand: 0,
+            sweep: 0,
+            worker,
+            events,
+            stats,
+        }
+    }
+
+    /// Whether megaflows are installed at all.
+    pub fn enabled(&self) -> bool {
+        self.cfg.max_flows > 0
+    }
+
+    /// Its counters.
+    pub fn stats(&self) -> &CacheStats {
+        &self.stats
+    }
+
+    /// Live megaflows.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// The megaflow `id`, if live.
+    #[inline(always)]
+    pub fn get(&self, id: u32) -> Option<&Megaflow> {
+        self.slots.get(id as usize).and_then(|s| s.flow.as_ref())
+    }
+
+    /// The version of live megaflow `id` (a removed megaflow's slot gets a new one).
+    #[inline(always)]
+    pub fn version(&self, id: u32) -> Option<u32> {
+        self.slots.get(id as usize).filter(|s| s.flow.is_some()).map(|s| s.version)
+    }
+
+    /// The classifier (for inspection).
+    pub fn dpcls(&self) -> &Dpcls {
+        &self.dpcls
+    }
+
+    /// Look up a burst: `found[i]` gets the megaflow of `views[i]` or [`NONE`].
+    #[inline]
+    pub fn lookup(&mut self, views: &[PacketView], found: &mut [u32]) -> LookupCounts {
+        let n = views.len().min(32);
+        found[..n].fill(NONE);
+        let mut todo: u32 = if n == 32 { u32::MAX } else { (1 << n) - 1 };
+        let mut c = LookupCounts::default();
+        if self.live == 0 {
+            return c;
+        }
+        if self.emc.enabled() {
+            for (i, v) in views[..n].iter().enumerate() {
+                if let Some(cand) = self.emc.lookup(v) {
+                    let s = &self.slots[cand.flow as usize];
+                    if s.version == cand.version && s.flow.is_some() && self.dpcls_min_len_ok(cand.flow, v) {
+                        found[i] = cand.flow;
+                        todo &= !(1 << i);
+                        c.emc += 1;
+                    }
+                }
+            }
+        }
+        if todo != 0 {
+            let before = todo;
+            let r = self.dpcls.lookup(&views[..n], &mut todo, found);
+            c.dpcls = r.hits;
+            c.searched = r.searched;
+            if self.emc.enabled() {
+                let mut m = before & !todo;
+                let slots = &self.slots;
+                while m != 0 {
+                    let i = m.trailing_zeros() as usize;
+                    m &= m - 1;
+                    let cand = Candidate { flow: found[i], version: slots[found[i] as usize].version };
+                    self.emc.insert(&views[i], cand, |o| {
+                        slots.get(o.flow as usize).is_some_and(|s| s.version == o.version && s.flow.is_some())
+                    });
+                }
+            }
+        }
+        self.stats.emc_hits.add(c.emc as u64);
+        self.stats.dpcls_hits.add(c.dpcls as u64);
+        self.stats.subtables_searched.add(c.searched as u64);
+        c
+    }
+
+    /// An EMC candidate's length condition (the EMC key has no length bits unless a
+    /// mask read them).
+    #[inline(always)]
+    fn dpcls_min_len_ok(&self, flow: u32, v: &PacketView) -> bool {
+        self.get(flow).is_some_and(|f| f.min_len as usize <= v.data().len())
+    }
+
+    /// Credit `packets`/`bytes` to megaflow `id` and mark it used now.
+    #[inline(always)]
+    pub fn credit(&mut self, id: u32, packets: u64, bytes: u64) {
+        let now = self.now_ms;
+        if let Some(f) = self.slots.get_mut(id as usize).and_then(|s| s.flow.as_mut()) {
+            f.packets += packets;
+            f.bytes += bytes;
+            f.used_ms = now;
+        }
+    }
+
+    /// Install the megaflow of a tracked outcome for the packet `v`. Returns its id;
+    /// if an identical megaflow exists (another packet of the flow got there first),
+    /// that one's id.
+    pub fn install(&mut self, v: &PacketView, reads: &ReadSet, actions: Actions, deps: u64) -> u32 {
+        let mask = Mask::from_bytes(&reads.mask);
+        let min_len = reads.parsed.max(mask.extent()) as u32;
+        let mut key = vec![0u64; mask.len()];
+        mask.apply(v, &mut key);
+        if self.live >= self.cfg.max_flows {
+            self.evict_one();
+        }
+        let id = match self.free.pop() {
+            Some(id) => id,
+            None => {
+                self.slots.push(Slot { version: 0, flow: None });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let place = match self.dpcls.insert(&mask, &key, min_len, id) {
+            Ok(p) => p,
+            Err(existing) => {
+                self.free.push(id);
+                return existing;
+            }
+        };
+        let actions = Arc::new(actions);
+        let slot = &mut self.slots[id as usize];
+        slot.flow = Some(Megaflow {
+            place,
+            deps,
+            min_len,
+            actions: Arc::clone(&actions),
+            packets: 0,
+            bytes: 0,
+            used_ms: self.now_ms,
+        });
+        let version = slot.version;
+        self.live += 1;
+        self.emc.cover(&mask);
+        self.emc.insert(v, Candidate { flow: id, version }, |_| false);
+        self.stats.installed.add(1);
+        self.gauges();
+        if let Some(tx) = &self.events {
+            let e = FlowEvent::Installed {
+                worker: self.worker,
+                flow: id,
+                version,
+                mask,
+                key: key.into(),
+                min_len,
+                actions,
+            };
+            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(e) {
+                self.stats.events_dropped.add(1);
+            }
+        }
+        id
+    }
+
+    fn gauges(&self) {
+        let set = |c: &Counter, v: u64| c.add(v.wrapping_sub(c.get()));
+        set(&self.stats.megaflows, self.live as u64);
+        set(&self.stats.subtables, self.dpcls.active_subtables() as u64);
+    }
+
+    fn remove(&mut self, id: u32, reason: RemoveReason) {
+        let slot = &mut self.slots[id as usize];
+        let Some(f) = slot.flow.take() else { return };
+        let version = slot.version;
+        slot.version = slot.version.wrapping_add(1);
+        self.dpcls.remove(f.place);
+        self.free.push(id);
+        self.live -= 1;
+        match reason {
+            RemoveReason::Idle => self.stats.expired.add(1),
+            RemoveReason::Evicted => self.stats.evicted.add(1),
+            RemoveReason::Invalidated => self.stats.invalidated.add(1),
+        }
+        if self.live == 0 {
+            self.emc.reset();
+        }
+        if let Some(tx) = &self.events {
+            let e = FlowEvent::Removed {
+                worker: self.worker,
+                flow: id,
+                version,
+                reason,
+                packets: f.packets,
+                bytes: f.bytes,
+            };
+            if tx.try_send(e).is_err() {
+                self.stats.events_dropped.add(1);
+            }
+        }
+    }
+
+    fn evict_one(&mut self) {
+        let n = self.slots.len();
+        let mut victim: Option<(u32, u32)> = None;
+        let mut seen = 0;
+        for _ in 0..n {
+            self.hand = (self.hand + 1) % n;
+            if let Some(f) = &self.slots[self.hand].flow {
+                let age = self.now_ms.wrapping_sub(f.used_ms);
+                if victim.is_none_or(|(_, a)| age > a) {
+                    victim = Some((self.hand as u32, age));
+                }
+                seen += 1;
+                if seen == EVICT_CANDIDATES {
+                    break;
+                }
+            }
+        }
+        if let Some((id, _)) = victim {
+            self.remove(id, RemoveReason::Evicted);
+        }
+    }
+
+    /// Remove every megaflow that depends on any bit of `deps`; returns how many.
+    pub fn invalidate(&mut self, deps: u64) -> usize {
+        if deps == u64::MAX {
+            return self.flush();
+        }
+        let mut n = 0;
+        for id in 0..self.slots.len() {
+            if self.slots[id].flow.as_ref().is_some_and(|f| f.deps & deps != 0) {
+                self.remove(id as u32, RemoveReason::Invalidated);
+                n += 1;
+            }
+        }
+        self.gauges();
+        n
+    }
+
+    /// Remove every megaflow.
+    pub fn flush(&mut self) -> usize {
+        let n = self.live;
+        for id in 0..self.slots.len() {
+            if self.slots[id].flow.is_some() {
+                self.remove(id as u32, RemoveReason::Invalidated);
+            }
+        }
+        self.dpcls.clear();
+        self.emc.reset();
+        self.gauges();
+        n
+    }
+
+    /// Set the clock (milliseconds, any origin, wrapping).
+    pub fn set_now(&mut self, ms: u32) {
+        self.now_ms = ms;
+    }
+
+    /// Periodic upkeep, called by the owner every so many bursts: re-rank subtables
+    /// and sweep a slice of slots for idle megaflows.
+    pub fn maintain(&mut self) {
+        self.dpcls.rerank();
+        let n = self.slots.len();
+        if n == 0 {
+            return;
+        }
+        for _ in 0..SWEEP_SLICE.min(n) {
+            self.sweep = (self.sweep + 1) % n;
+            let idle = self.slots[self.sweep]
+                .flow
+                .as_ref()
+                .is_some_and(|f| self.now_ms.wrapping_sub(f.used_ms) > self.cfg.max_idle_ms);
+            if idle {
+                self.remove(self.sweep as u32, RemoveReason::Idle);
+            }
+        }
+        self.gauges();
+    }
+}
+
+#[cfg(test)]
+mod tests;

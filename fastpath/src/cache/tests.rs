@@ -1,0 +1,160 @@
+//! Cache behaviour on real programs: hits, paths, counters, invalidation, lifecycle.
+
+use std::sync::Arc;
+
+use super::datapath::{Datapath, Path};
+use super::*;
+use crate::p4::engine_tests::{fabric_router, ipv, simple_router, udp4, Prog};
+use crate::p4::ir::{KeyValue, Value};
+use crate::p4::tables::{Entry, EntryAction};
+
+fn datapath(p: Prog, cfg: CacheConfig) -> Datapath {
+    let cache = FlowCache::new(cfg, 0, Arc::new(CacheStats::default()), None);
+    Datapath::new(Arc::new(p.ir), p.rt, cache)
+}
+
+fn router(cfg: CacheConfig) -> Option<(Datapath, Prog)> {
+    let reference = simple_router()?;
+    let p = simple_router()?;
+    Some((datapath(p, cfg), reference))
+}
+
+fn pkt(dst: &str, ttl: u8, payload: &[u8]) -> Vec<u8> {
+    udp4("00:aa:bb:00:00:00", "00:00:00:00:00:01", "10.0.0.1", dst, ttl, payload)
+}
+
+#[test]
+fn second_packet_of_a_flow_hits_and_matches_the_pipeline() {
+    let Some((mut dp, mut reference)) = router(CacheConfig::default()) else { return };
+    let a = pkt("10.0.1.10", 64, b"first");
+    let b = pkt("10.0.1.10", 64, b"second, longer payload");
+    let o1 = dp.process(1, &a);
+    assert_eq!(o1.path, Path::Installed);
+    assert_eq!(o1.outputs, reference.run(1, &a));
+    let o2 = dp.process(1, &b);
+    assert_eq!(o2.path, Path::Hit, "payload is not in the megaflow");
+    assert_eq!(o2.outputs, reference.run(1, &b));
+    // A different TTL is a different megaflow (TTL is read: decremented).
+    assert_eq!(dp.process(1, &pkt("10.0.1.10", 9, b"")).path, Path::Installed);
+    // simple_router never reads the ingress port: same megaflow.
+    assert_eq!(dp.process(2, &pkt("10.0.1.10", 64, b"x")).path, Path::Hit);
+    let s = dp.cache.stats().snapshot();
+    assert_eq!((s.installed, s.upcalls, s.uncacheable), (2, 2, 0));
+    assert_eq!(s.emc_hits + s.dpcls_hits, 2);
+    assert_eq!(s.megaflows, 2);
+}
+
+#[test]
+fn hits_credit_the_counters_the_pipeline_would_have() {
+    let Some((mut dp, mut reference)) = router(CacheConfig::default()) else { return };
+    for i in 0..10u8 {
+        let p = pkt("10.0.0.10", 64, &[i; 7]);
+        assert_eq!(dp.process(1, &p).outputs, reference.run(1, &p));
+    }
+    for (t, (a, b)) in dp.rt.tables.iter().zip(&reference.rt.tables).enumerate() {
+        assert_eq!(a.hits, b.hits, "table {t} hits");
+        assert_eq!(a.direct_counters, b.direct_counters, "table {t} direct counters");
+    }
+    assert_eq!(dp.rt.counters, reference.rt.counters);
+    let f = dp.cache.get(0).expect("one megaflow");
+    assert_eq!(f.packets, 10);
+}
+
+#[test]
+fn a_table_change_removes_exactly_the_megaflows_that_read_the_table() {
+    let Some((mut dp, _)) = router(CacheConfig::default()) else { return };
+    dp.process(1, &pkt("10.0.0.10", 64, b""));
+    dp.process(1, &pkt("10.0.1.10", 64, b""));
+    assert_eq!(dp.cache.len(), 2);
+    // Reroute 10.0.1.10/32 to port 1: its packets must leave on port 1 at once.
+    let t = dp.ir.tables.iter().position(|t| t.name == "ipv4_lpm").unwrap() as u32;
+    let set_nhop = dp.ir.actions.iter().position(|a| a.name == "set_nhop").unwrap() as u32;
+    let old_port = dp.process(1, &pkt("10.0.1.10", 64, b"")).outputs[0].0;
+    assert_eq!(old_port, 2);
+    dp.update(Change::Table(t), |ir, rt| {
+        let key = vec![KeyValue::Lpm { value: ipv("10.0.1.10"), prefix: 32 }];
+        let action = EntryAction::Call(crate::p4::ir::ActionCall {
+            slot: ir.tables[t as usize].actions.iter().position(|a| *a == set_nhop).unwrap() as u32,
+            args: vec![ipv("10.0.0.10"), 1 as Value],
+        });
+        rt.modify(ir, t, Entry { key, priority: 0, action }).unwrap();
+    });
+    assert_eq!(dp.cache.len(), 0, "both flows applied ipv4_lpm");
+    let o = dp.process(1, &pkt("10.0.1.10", 64, b""));
+    assert_eq!((o.path, o.outputs[0].0), (Path::Installed, 1));
+    // A change to a table no flow applied removes nothing.
+    let unused = dp.ir.tables.len() as u32 + 1;
+    dp.update(Change::Table(unused), |_, _| ());
+    assert_eq!(dp.cache.len(), 1);
+    assert_eq!(dp.cache.stats().snapshot().invalidated, 2);
+}
+
+#[test]
+fn idle_megaflows_expire_and_the_limit_evicts_the_least_recently_used() {
+    let cfg = CacheConfig { max_flows: 4, max_idle_ms: 100, ..CacheConfig::default() };
+    let Some((mut dp, _)) = router(cfg) else { return };
+    for ttl in 1..=4u8 {
+        dp.cache.set_now(ttl as u32 * 10);
+        dp.process(1, &pkt("10.0.0.10", 10 + ttl, b""));
+    }
+    assert_eq!(dp.cache.len(), 4);
+    // Touch the oldest (ttl 1) so ttl 2 becomes least recently used.
+    dp.cache.set_now(50);
+    assert_eq!(dp.process(1, &pkt("10.0.0.10", 11, b"")).path, Path::Hit);
+    dp.process(1, &pkt("10.0.0.10", 99, b""));
+    assert_eq!(dp.cache.len(), 4);
+    assert_eq!(dp.cache.stats().snapshot().evicted, 1);
+    assert_eq!(dp.process(1, &pkt("10.0.0.10", 11, b"")).path, Path::Hit, "recently used: kept");
+    // Everything idle for more than 100 ms goes.
+    dp.cache.set_now(1000);
+    dp.cache.maintain();
+    assert_eq!(dp.cache.len(), 0);
+    assert_eq!(dp.cache.stats().snapshot().expired, 4);
+    assert_eq!(dp.process(1, &pkt("10.0.0.10", 11, b"")).path, Path::Installed);
+}
+
+#[test]
+fn caching_off_runs_the_pipeline_for_every_packet() {
+    let Some((mut dp, mut reference)) = router(CacheConfig { max_flows: 0, ..CacheConfig::default() }) else {
+        return;
+    };
+    for _ in 0..3 {
+        let p = pkt("10.0.1.10", 64, b"");
+        let o = dp.process(1, &p);
+        assert_eq!((o.path, o.outputs), (Path::Uncached, reference.run(1, &p)));
+    }
+    assert_eq!(dp.cache.stats().snapshot().uncacheable, 3);
+}
+
+#[test]
+fn events_reach_the_control_side_and_a_full_ring_is_counted() {
+    let Some(p) = simple_router() else { return };
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let cache = FlowCache::new(CacheConfig::default(), 7, Arc::new(CacheStats::default()), Some(tx));
+    let mut dp = Datapath::new(Arc::new(p.ir), p.rt, cache);
+    dp.process(1, &pkt("10.0.0.10", 64, b""));
+    dp.process(1, &pkt("10.0.0.10", 63, b""));
+    match rx.try_recv().unwrap() {
+        FlowEvent::Installed { worker, flow, actions, .. } => {
+            assert_eq!((worker, flow), (7, 0));
+            assert_eq!(actions.outputs[0].port, 1);
+        }
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(dp.cache.stats().snapshot().events_dropped, 1);
+}
+
+#[test]
+fn fabric_flows_are_cached_and_agree_with_the_pipeline() {
+    let (Some(p), Some(mut reference)) = (fabric_router(), fabric_router()) else { return };
+    let mut dp = datapath(p, CacheConfig::default());
+    let frames: Vec<Vec<u8>> = (0..4u8)
+        .map(|i| udp4("00:00:00:00:aa:01", "00:00:00:00:00:01", "10.0.1.1", "10.0.2.1", 64, &vec![0; 30 + i as usize]))
+        .collect();
+    for f in frames.iter().chain(frames.iter()) {
+        let o = dp.process(1, f);
+        assert_eq!(o.outputs, reference.run(1, f), "{:?}", o.path);
+    }
+    let s = dp.cache.stats().snapshot();
+    assert_eq!((s.installed, s.emc_hits + s.dpcls_hits), (1, 7), "{s:?}");
+}
