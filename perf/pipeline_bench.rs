@@ -5,7 +5,7 @@
 //! cache's miss path (burst lookup miss, tracked run, megaflow install), each packet
 //! a new megaflow.
 //!
-//! `cargo run --release --example pipeline_bench -- [--rounds 5] [--seconds 1] [--flows 1024] [--core N]`
+//! `cargo run --release --example pipeline_bench -- [--rounds 5] [--seconds 1] [--flows 1024] [--core N] [--only-setup]`
 //! Runs alternate program by program and mode by mode within each round (A B A B);
 //! the table reports medians. No DPDK: this measures the engine alone.
 
@@ -129,6 +129,7 @@ fn main() {
     let mut seconds = 1.0;
     let mut flows = 1024;
     let mut core = None;
+    let mut only_setup = false;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -138,6 +139,11 @@ fn main() {
             "--seconds" => seconds = v.parse().expect("--seconds S"),
             "--flows" => flows = v.parse().expect("--flows N"),
             "--core" => core = Some(v.parse::<usize>().expect("--core N")),
+            "--only-setup" => {
+                only_setup = true;
+                i += 1;
+                continue;
+            }
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -186,6 +192,12 @@ fn main() {
     };
     for _ in 0..rounds {
         for (bi, b) in benches.iter_mut().enumerate() {
+            if only_setup {
+                if b.name == "simple_router" {
+                    results[bi].3.push(setup_cycles(b, &setup));
+                }
+                continue;
+            }
             let mut it = Interp::new(&b.ir);
             // A: no tracking (the per-packet path).
             let (mut n, start, c_start) = (0u64, Instant::now(), rdtsc());
@@ -225,6 +237,11 @@ fn main() {
                 results[bi].3.push(setup_cycles(b, &setup));
             }
         }
+    }
+    if only_setup {
+        results.iter_mut().for_each(|r| r.0.push(0.0));
+        results.iter_mut().for_each(|r| r.1.push(0.0));
+        results.iter_mut().for_each(|r| r.2.push([0.0; 4]));
     }
     println!();
     println!("| program | Mpps/core | cycles/pkt | tracked cycles/pkt | parse | ingress+TM | egress | deparse |");

@@ -99,14 +99,26 @@ pub struct Actions {
 }
 
 fn byte_patches(patches: &[Patch]) -> Box<[BytePatch]> {
+    if patches.is_empty() {
+        return Box::new([]);
+    }
     let end = patches.iter().map(|p| (p.bit + p.width).div_ceil(8) as usize).max().unwrap_or(0);
-    let (mut keep, mut set) = (vec![0u8; end], vec![0u8; end]);
+    // Stack buffers for the usual header sizes.
+    let (mut keep_a, mut set_a) = ([0u8; 256], [0u8; 256]);
+    let (mut keep_v, mut set_v);
+    let (keep, set): (&mut [u8], &mut [u8]) = if end <= 256 {
+        (&mut keep_a[..end], &mut set_a[..end])
+    } else {
+        keep_v = vec![0u8; end];
+        set_v = vec![0u8; end];
+        (&mut keep_v, &mut set_v)
+    };
     for p in patches {
-        write_bits(&mut keep, p.bit as usize, p.width, mask_of(p.width));
-        write_bits(&mut set, p.bit as usize, p.width, p.value);
+        write_bits(keep, p.bit as usize, p.width, mask_of(p.width));
+        write_bits(set, p.bit as usize, p.width, p.value);
     }
     keep.iter()
-        .zip(&set)
+        .zip(set.iter())
         .enumerate()
         .filter(|(_, (k, _))| **k != 0)
         .map(|(i, (k, s))| BytePatch { off: i as u16, keep: !k, set: *s })
@@ -221,14 +233,16 @@ pub fn deps(ir: &Ir, effects: &[Effect]) -> u64 {
 }
 
 impl Actions {
-    /// The actions of a tracked, cacheable outcome ([`refusal`] is `None`).
-    pub fn from_tracker(ir: &Ir, t: &Tracker) -> Actions {
-        let mut outputs = vec![];
+    /// The actions of a tracked, cacheable outcome ([`refusal`] is `None`). The
+    /// edits are moved out of the tracker (its next run starts afresh anyway).
+    pub fn from_tracker(ir: &Ir, t: &mut Tracker) -> Actions {
+        let mut outputs = Vec::with_capacity(t.fates.len());
         let mut drops = vec![];
-        for f in &t.fates {
+        for f in &mut t.fates {
             match f {
                 Fate::Output { port, edit, .. } => {
-                    outputs.push(Output { port: *port, apply: compile_edit(edit), edit: edit.clone() })
+                    let edit = std::mem::take(edit);
+                    outputs.push(Output { port: *port, apply: compile_edit(&edit), edit })
                 }
                 Fate::Drop(c) => drops.push(*c),
             }

@@ -87,8 +87,8 @@ impl Datapath {
             stats.uncacheable.add(1);
             return Upcall::Uncached;
         }
-        let actions = Actions::from_tracker(&self.ir, &self.tracker);
         let d = deps(&self.ir, &self.tracker.effects);
+        let actions = Actions::from_tracker(&self.ir, &mut self.tracker);
         let id = self.cache.install(&PacketView::new(in_port, data), &self.tracker.reads, actions, d);
         self.cache.credit(id, 1, data.len() as u64);
         Upcall::Cached(id)

@@ -276,13 +276,17 @@ impl Dpcls {
         r
     }
 
-    /// Install a masked key. `key` is `mask`'s words of a packet. If the same key
-    /// is already there, nothing changes and its megaflow is returned as `Err`.
-    pub fn insert(&mut self, mask: &Mask, key: &[u64], min_len: u32, flow: u32) -> Result<Place, u32> {
-        let s = match self.subtables.iter().position(|s| s.mask == *mask) {
+    /// Install a masked key: `full` is the mask as all key-space words, `key` the
+    /// packet's words under it (the non-zero mask words only). If the same key is
+    /// already there, nothing changes and its megaflow is returned as `Err`.
+    pub fn insert(&mut self, full: &[u64; KEY_WORDS], key: &[u64], min_len: u32, flow: u32) -> Result<Place, u32> {
+        let same = |m: &Mask| {
+            m.len() == key.len() && m.idx.iter().zip(m.bits.iter()).all(|(i, b)| full[*i as usize] == *b)
+        };
+        let s = match self.subtables.iter().position(|s| same(&s.mask)) {
             Some(s) => s,
             None => {
-                self.subtables.push(Subtable::new(mask.clone()));
+                self.subtables.push(Subtable::new(Mask::from_words(full)));
                 self.subtables.len() - 1
             }
         };
@@ -339,6 +343,14 @@ mod tests {
         k
     }
 
+    fn full(m: &Mask) -> [u64; KEY_WORDS] {
+        let mut f = [0; KEY_WORDS];
+        for (i, b) in m.idx.iter().zip(m.bits.iter()) {
+            f[*i as usize] = *b;
+        }
+        f
+    }
+
     #[test]
     fn burst_lookup_finds_each_packet_in_its_subtable_and_removal_keeps_the_rest() {
         let mut d = Dpcls::default();
@@ -349,10 +361,10 @@ mod tests {
         let mut places = vec![];
         for (i, v) in views.iter().enumerate().take(20) {
             let m = if i % 2 == 0 { &by_first } else { &by_tenth };
-            places.push(d.insert(m, &key(m, v), 10, i as u32).unwrap());
+            places.push(d.insert(&full(m), &key(m, v), 10, i as u32).unwrap());
         }
         // The same key again: refused with the megaflow that has it.
-        assert_eq!(d.insert(&by_first, &key(&by_first, &views[0]), 10, 99), Err(0));
+        assert_eq!(d.insert(&full(&by_first), &key(&by_first, &views[0]), 10, 99), Err(0));
         assert_eq!(d.active_subtables(), 2);
         let mut found = [NONE; 32];
         let mut todo = u32::MAX;
@@ -382,7 +394,7 @@ mod tests {
         let m = mask(&[(8 + 30, 0xff), (8 + 31, 0xff), (8 + 32, 0xff)]);
         let pkts: Vec<Vec<u8>> = (0..2000u32).map(|i| [&[0u8; 30][..], &i.to_be_bytes()[1..]].concat()).collect();
         for (i, p) in pkts.iter().enumerate() {
-            d.insert(&m, &key(&m, &PacketView::new(0, p)), 33, i as u32).unwrap();
+            d.insert(&full(&m), &key(&m, &PacketView::new(0, p)), 33, i as u32).unwrap();
         }
         let mut found = [NONE; 1];
         let mut todo = 1;
@@ -397,7 +409,7 @@ mod tests {
         // A wide mask (generic path).
         let wide = Mask::from_bytes(&[0xff; KEY_BYTES]);
         let p = vec![7u8; 300];
-        d.insert(&wide, &key(&wide, &PacketView::new(3, &p)), 256, 5000).unwrap();
+        d.insert(&full(&wide), &key(&wide, &PacketView::new(3, &p)), 256, 5000).unwrap();
         let mut todo = 1;
         let mut found = [NONE; 1];
         d.lookup(&[PacketView::new(3, &p)], &mut todo, &mut found);

@@ -55,6 +55,7 @@ struct Entry {
 pub struct Emc {
     cfg: EmcConfig,
     union: Mask,
+    full: [u64; KEY_WORDS],
     entries: Box<[Entry]>,
     rng: u64,
 }
@@ -75,6 +76,7 @@ impl Emc {
         Emc {
             cfg,
             union: Mask { idx: Box::new([]), bits: Box::new([]) },
+            full: [0; KEY_WORDS],
             entries: vec![Entry::default(); if cfg.insert_inv_prob == 0 { 0 } else { n }].into(),
             rng: 0x9e37_79b9_7f4a_7c15,
         }
@@ -91,12 +93,14 @@ impl Emc {
         &self.union
     }
 
-    /// Widen the union to cover `m`; clears the entries if it grew.
-    pub fn cover(&mut self, m: &Mask) {
-        if self.union.covers(m) {
+    /// Widen the union to cover the mask `full` (all key-space words); clears the
+    /// entries if it grew.
+    pub fn cover(&mut self, full: &[u64; KEY_WORDS]) {
+        if self.full.iter().zip(full).all(|(u, m)| u & m == *m) {
             return;
         }
-        self.union = self.union.union(m);
+        self.full.iter_mut().zip(full).for_each(|(u, m)| *u |= m);
+        self.union = Mask::from_words(&self.full);
         self.clear();
     }
 
@@ -108,6 +112,7 @@ impl Emc {
     /// Reset the union (after every megaflow was removed).
     pub fn reset(&mut self) {
         self.union = Mask { idx: Box::new([]), bits: Box::new([]) };
+        self.full = [0; KEY_WORDS];
         self.clear();
     }
 
@@ -175,12 +180,12 @@ mod tests {
     use super::*;
     use crate::p4::track::KEY_BYTES;
 
-    fn mask(bytes: &[(usize, u8)]) -> Mask {
+    fn mask(bytes: &[(usize, u8)]) -> [u64; KEY_WORDS] {
         let mut m = [0u8; KEY_BYTES];
         for (i, b) in bytes {
             m[*i] = *b;
         }
-        Mask::from_bytes(&m)
+        crate::cache::key::words(&m)
     }
 
     #[test]

@@ -68,14 +68,13 @@ pub struct Mask {
 impl Mask {
     /// The mask of a tracker byte mask (one bit per key-space bit).
     pub fn from_bytes(m: &[u8; KEY_BYTES]) -> Mask {
-        let (mut idx, mut bits) = (vec![], vec![]);
-        for (w, c) in m.chunks_exact(8).enumerate() {
-            let v = u64::from_le_bytes(c.try_into().expect("8-byte chunk"));
-            if v != 0 {
-                idx.push(w as u8);
-                bits.push(v);
-            }
-        }
+        Mask::from_words(&words(m))
+    }
+
+    /// The mask of all key-space words.
+    pub fn from_words(full: &[u64; KEY_WORDS]) -> Mask {
+        let (idx, bits): (Vec<u8>, Vec<u64>) =
+            full.iter().enumerate().filter(|(_, b)| **b != 0).map(|(i, b)| (i as u8, *b)).unzip();
         Mask { idx: idx.into(), bits: bits.into() }
     }
 
@@ -128,6 +127,16 @@ impl Mask {
             *o = v.word(*i as usize) & b;
         }
     }
+}
+
+/// A tracker byte mask as key-space words.
+pub fn words(m: &[u8; KEY_BYTES]) -> [u64; KEY_WORDS] {
+    std::array::from_fn(|w| u64::from_le_bytes(m[w * 8..w * 8 + 8].try_into().expect("8 bytes")))
+}
+
+/// The extent of a full mask: one past the last masked packet byte.
+pub fn extent_of(full: &[u64; KEY_WORDS]) -> usize {
+    (1..KEY_WORDS).rev().find(|w| full[*w] != 0).map_or(0, |w| (w - 1) * 8 + 8 - (full[w].leading_zeros() / 8) as usize)
 }
 
 /// Hash of masked key words.

@@ -58,7 +58,7 @@ use std::sync::Arc;
 use actions::Actions;
 use dpcls::{Dpcls, Place, NONE};
 use emc::{Candidate, Emc, EmcConfig};
-use key::{Mask, PacketView};
+use key::{Mask, PacketView, KEY_WORDS};
 
 use crate::p4::track::ReadSet;
 use crate::stats::Counter;
@@ -411,10 +411,15 @@ impl FlowCache {
     /// if an identical megaflow exists (another packet of the flow got there first),
     /// that one's id.
     pub fn install(&mut self, v: &PacketView, reads: &ReadSet, actions: Actions, deps: u64) -> u32 {
-        let mask = Mask::from_bytes(&reads.mask);
-        let min_len = reads.parsed.max(mask.extent()) as u32;
-        let mut key = vec![0u64; mask.len()];
-        mask.apply(v, &mut key);
+        let full = key::words(&reads.mask);
+        let min_len = reads.parsed.max(key::extent_of(&full)) as u32;
+        let mut key = [0u64; KEY_WORDS];
+        let mut n = 0;
+        for (w, b) in full.iter().enumerate().filter(|(_, b)| **b != 0) {
+            key[n] = v.word(w) & b;
+            n += 1;
+        }
+        let key = &key[..n];
         if self.live >= self.cfg.max_flows {
             self.evict_one();
         }
@@ -425,7 +430,7 @@ impl FlowCache {
                 (self.slots.len() - 1) as u32
             }
         };
-        let place = match self.dpcls.insert(&mask, &key, min_len, id) {
+        let place = match self.dpcls.insert(&full, key, min_len, id) {
             Ok(p) => p,
             Err(existing) => {
                 self.free.push(id);
@@ -445,7 +450,7 @@ impl FlowCache {
         });
         let version = slot.version;
         self.live += 1;
-        self.emc.cover(&mask);
+        self.emc.cover(&full);
         self.emc.insert(v, Candidate { flow: id, version }, |_| false);
         self.stats.installed.add(1);
         self.gauges();
@@ -454,7 +459,7 @@ impl FlowCache {
                 worker: self.worker,
                 flow: id,
                 version,
-                mask,
+                mask: Mask::from_words(&full),
                 key: key.into(),
                 min_len,
                 actions,

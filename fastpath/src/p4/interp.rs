@@ -269,6 +269,7 @@ impl Interp {
         let need_snapshot = req.clone.is_some() || self.mcast(ir) != 0;
         if need_snapshot {
             self.save();
+            t.save();
         }
         // I2E clone: the original packet, re-parsed, with the field list kept.
         if let Some((session, fl)) = req.clone {
@@ -288,6 +289,7 @@ impl Interp {
                     self.start_packet(ir, rt, data, in_port, instance::INGRESS_CLONE, t);
                     for (f, v) in kept.iter() {
                         self.values[*f as usize] = *v;
+                        t.kept_field(*f);
                     }
                     self.req = Requests::default();
                     if trunc > 0 {
@@ -298,6 +300,7 @@ impl Interp {
             }
             self.kept = kept;
             self.restore();
+            t.restore();
         }
         if let Some(list) = req.digest {
             let values = ir.learn_lists[list as usize].fields.iter().map(|f| self.values[*f as usize]).collect();
@@ -308,6 +311,10 @@ impl Interp {
             return Some(instance::RESUBMIT);
         }
         let mgid = self.mcast(ir);
+        if let Some(f) = ir.std.mcast_grp {
+            // The traffic manager's decision (replicate or not, which group) reads it.
+            t.read_field(f, Value::MAX);
+        }
         let mut next = None;
         if mgid != 0 {
             t.mcast_group(mgid as u32);
@@ -319,6 +326,7 @@ impl Interp {
                         // Looked up again per replica: egress may touch the runtime.
                         let Some(&(port, rid)) = rt.mcast.get(&(mgid as u32)).and_then(|r| r.get(i)) else { break };
                         self.restore();
+                        t.restore();
                         self.req = Requests { truncate: req.truncate, ..Requests::default() };
                         if let Some(n) = self.egress(ir, rt, port, rid, instance::REPLICATION, data, t) {
                             next = Some(n);
@@ -863,8 +871,9 @@ impl Interp {
         }
         // A clone requested in egress is an E2E clone.
         let e2e = self.req.clone.filter(|_| inst != instance::EGRESS_CLONE);
+        // Dropped or not: either way the outcome was read from egress_spec.
+        t.read_field(s.egress_spec, Value::MAX);
         if self.values[s.egress_spec as usize] == DROP_PORT {
-            t.read_field(s.egress_spec, Value::MAX);
             self.out.drops.push(DropCause::Egress);
             return None;
         }

@@ -77,6 +77,12 @@ pub trait Track {
     fn uncacheable(&mut self, why: &'static str) {}
     /// A field was written with a computed value.
     fn wrote_field(&mut self, f: FieldId) {}
+    /// The interpreter saved its field values (before clones and replicas).
+    fn save(&mut self) {}
+    /// The interpreter restored the saved field values.
+    fn restore(&mut self) {}
+    /// A clone got field `f`'s saved value (a preserved field list).
+    fn kept_field(&mut self, f: FieldId) {}
     /// A field was written with another field's value.
     fn copied_field(&mut self, ir: &Ir, dst: FieldId, src: FieldId) {}
     /// A checksum was verified.
@@ -155,9 +161,14 @@ impl Default for ReadSet {
 }
 
 impl ReadSet {
-    fn mark(&mut self, bit: u32) {
-        if let Some(b) = self.mask.get_mut(bit as usize / 8) {
-            *b |= 0x80 >> (bit % 8);
+    /// Mark key-space bits `[from, to)`.
+    fn mark_range(&mut self, from: u32, to: u32) {
+        let mut bit = from;
+        while bit < to {
+            let (byte, off) = (bit as usize / 8, bit % 8);
+            let take = (8 - off).min(to - bit);
+            self.mask[byte] |= ((0xffu16 << (8 - take)) as u8) >> off;
+            bit += take;
         }
     }
 
@@ -305,6 +316,7 @@ pub enum Fate {
 #[derive(Debug, Clone, Default)]
 pub struct Tracker {
     prov: Vec<Prov>,
+    saved: Vec<Prov>,
     verify_bits: Vec<(u32, u32)>,
     /// Bits read.
     pub reads: ReadSet,
@@ -341,18 +353,24 @@ impl Tracker {
     fn mark_prov(&mut self, p: Prov, mask: Value) {
         match p {
             Prov::Bits { end, n } => {
-                for i in 0..n.min(128) {
-                    if mask >> i & 1 == 1 {
-                        if end < i + 1 || end - 1 - i >= (KEY_BYTES * 8) as u32 {
-                            self.uncacheable.get_or_insert("reads beyond the tracked bytes");
-                            continue;
-                        }
-                        self.reads.mark(end - 1 - i);
+                // Runs of ones in the mask, each marked as a bit range.
+                let mut m = mask & mask_of(n.min(128));
+                while m != 0 {
+                    let lo = m.trailing_zeros();
+                    let run = (!(m >> lo)).trailing_zeros().min(128 - lo);
+                    m &= !(mask_of(run) << lo);
+                    // Key-space bits [end - lo - run, end - lo).
+                    let (hi, lo_bit) = (end as i64 - lo as i64, end as i64 - lo as i64 - run as i64);
+                    let limit = (KEY_BYTES * 8) as i64;
+                    if lo_bit < 0 || hi > limit {
+                        self.uncacheable.get_or_insert("reads beyond the tracked bytes");
                     }
+                    self.reads.mark_range(lo_bit.max(0) as u32, hi.min(limit).max(0) as u32);
                 }
             }
             Prov::Verified => {
-                for (end, n) in self.verify_bits.clone() {
+                for k in 0..self.verify_bits.len() {
+                    let (end, n) = self.verify_bits[k];
                     self.mark_prov(Prov::Bits { end, n }, Value::MAX);
                 }
             }
@@ -401,6 +419,20 @@ impl Track for Tracker {
 
     fn wrote_field(&mut self, f: FieldId) {
         self.prov[f as usize] = Prov::Fixed;
+    }
+
+    fn save(&mut self) {
+        self.saved.clone_from(&self.prov);
+    }
+
+    fn restore(&mut self) {
+        self.prov.clone_from(&self.saved);
+    }
+
+    fn kept_field(&mut self, f: FieldId) {
+        // The same input packet is re-parsed: the saved provenance still names the
+        // right key-space bits.
+        self.prov[f as usize] = self.saved[f as usize];
     }
 
     fn copied_field(&mut self, ir: &Ir, dst: FieldId, src: FieldId) {
