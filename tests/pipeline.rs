@@ -56,6 +56,20 @@ fn simple_router_routes_through_dpdk_ports() {
     let w = run.worker(0);
     assert_eq!(u(&w["rx_packets"]), 150);
     assert_eq!(u(&w["tx_packets"]), 100);
+    // Three megaflows (two routes and the miss); every other packet hit one.
+    let c = &w["cache"];
+    assert_eq!((u(&c["upcalls"]), u(&c["installed"]), u(&c["uncacheable"])), (3, 3, 0), "{c}");
+    assert_eq!(u(&c["emc_hits"]) + u(&c["dpcls_hits"]), 147, "{c}");
+    assert_eq!(u(&c["megaflows"]), 3);
+    // The same traffic with the cache off leaves the same bytes.
+    let off = s.path("off.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("p1.pcap", "p1-off.pcap").replace("p2.pcap", "p2-off.pcap");
+    std::fs::write(&off, text + "\n[cache]\nenabled = false\n").unwrap();
+    let run = s.run(&off, &["--duration", "1.5"]);
+    run.assert_ok();
+    assert_eq!((s.read_pcap("p1-off.pcap"), s.read_pcap("p2-off.pcap")), (p1, p2), "cached == uncached");
+    let c = &run.worker(0)["cache"];
+    assert_eq!((u(&c["upcalls"]), u(&c["uncacheable"]), u(&c["installed"])), (150, 150, 0), "{c}");
 }
 
 #[test]
