@@ -280,9 +280,8 @@ impl Dpcls {
     /// packet's words under it (the non-zero mask words only). If the same key is
     /// already there, nothing changes and its megaflow is returned as `Err`.
     pub fn insert(&mut self, full: &[u64; KEY_WORDS], key: &[u64], min_len: u32, flow: u32) -> Result<Place, u32> {
-        let same = |m: &Mask| {
-            m.len() == key.len() && m.idx.iter().zip(m.bits.iter()).all(|(i, b)| full[*i as usize] == *b)
-        };
+        let same =
+            |m: &Mask| m.len() == key.len() && m.idx.iter().zip(m.bits.iter()).all(|(i, b)| full[*i as usize] == *b);
         let s = match self.subtables.iter().position(|s| same(&s.mask)) {
             Some(s) => s,
             None => {

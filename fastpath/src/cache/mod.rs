@@ -589,3 +589,6 @@ impl FlowCache {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod differential;

@@ -21,9 +21,13 @@ pub mod p4info;
 pub mod tables;
 pub mod textproto;
 pub mod track;
+mod trie;
 
 #[cfg(test)]
 pub(crate) mod corpus;
 
 #[cfg(test)]
 pub(crate) mod engine_tests;
+
+#[cfg(test)]
+pub(crate) mod gen;
