@@ -5,16 +5,29 @@
 
 use super::ir::{mask_of, HashAlgo, Value};
 
+/// The bytes `first..=last` (at most 16) as a big-endian number.
+#[inline(always)]
+fn load(buf: &[u8], first: usize, last: usize) -> u128 {
+    let n = last + 1 - first;
+    let mut w = [0u8; 16];
+    w[16 - n..].copy_from_slice(&buf[first..=last]);
+    u128::from_be_bytes(w)
+}
+
+/// Store the low bytes of `acc` as bytes `first..=last` (at most 16).
+#[inline(always)]
+fn store(buf: &mut [u8], first: usize, last: usize, acc: u128) {
+    let n = last + 1 - first;
+    buf[first..=last].copy_from_slice(&acc.to_be_bytes()[16 - n..]);
+}
+
 /// Read `width` (1..=64) bits at `bit` from `buf`.
+#[inline]
 fn read_small(buf: &[u8], bit: usize, width: u32) -> u64 {
     let first = bit / 8;
     let last = (bit + width as usize - 1) / 8;
-    let mut acc: u128 = 0;
-    for b in &buf[first..=last] {
-        acc = (acc << 8) | *b as u128;
-    }
     let trailing = (last + 1) * 8 - (bit + width as usize);
-    ((acc >> trailing) & mask_of(width)) as u64
+    ((load(buf, first, last) >> trailing) & mask_of(width)) as u64
 }
 
 /// Read `width` (1..=128) bits at bit offset `bit`.
@@ -22,11 +35,7 @@ fn read_small(buf: &[u8], bit: usize, width: u32) -> u64 {
 pub fn read_bits(buf: &[u8], bit: usize, width: u32) -> Value {
     if bit.is_multiple_of(8) && width.is_multiple_of(8) {
         let start = bit / 8;
-        let mut acc: Value = 0;
-        for b in &buf[start..start + width as usize / 8] {
-            acc = (acc << 8) | *b as Value;
-        }
-        return acc;
+        return load(buf, start, start + width as usize / 8 - 1);
     }
     if width <= 64 {
         read_small(buf, bit, width) as Value
@@ -37,19 +46,14 @@ pub fn read_bits(buf: &[u8], bit: usize, width: u32) -> Value {
 }
 
 /// Write `width` (1..=64) bits of `v` at `bit`: read-modify-write of the bytes spanned.
+#[inline]
 fn write_small(buf: &mut [u8], bit: usize, width: u32, v: u64) {
     let first = bit / 8;
     let last = (bit + width as usize - 1) / 8;
     let trailing = (last + 1) * 8 - (bit + width as usize);
-    let mut acc: u128 = 0;
-    for b in &buf[first..=last] {
-        acc = (acc << 8) | *b as u128;
-    }
     let m = mask_of(width) << trailing;
-    acc = (acc & !m) | (((v as u128) << trailing) & m);
-    for (i, b) in buf[first..=last].iter_mut().rev().enumerate() {
-        *b = (acc >> (8 * i)) as u8;
-    }
+    let acc = (load(buf, first, last) & !m) | (((v as u128) << trailing) & m);
+    store(buf, first, last, acc);
 }
 
 /// Write the low `width` (1..=128) bits of `v` at bit offset `bit`.
@@ -57,10 +61,7 @@ fn write_small(buf: &mut [u8], bit: usize, width: u32, v: u64) {
 pub fn write_bits(buf: &mut [u8], bit: usize, width: u32, v: Value) {
     if bit.is_multiple_of(8) && width.is_multiple_of(8) {
         let start = bit / 8;
-        let n = width as usize / 8;
-        for (i, b) in buf[start..start + n].iter_mut().enumerate() {
-            *b = (v >> (8 * (n - 1 - i))) as u8;
-        }
+        store(buf, start, start + width as usize / 8 - 1, v);
         return;
     }
     if width <= 64 {

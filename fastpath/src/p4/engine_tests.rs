@@ -428,7 +428,8 @@ fn tracked_megaflows_cover_their_siblings_on_simple_router() {
         }
     }
     assert!(cached > 10);
-    // LPM reads only the prefix that decided: a /16 hit leaves the low 16 bits free.
+    // LPM reads only the prefix bits that decided (the prefix trie), not all 32 bits
+    // of the /32 group it probed first.
     let mut t = Tracker::new(&p.ir);
     t.begin();
     let pkt = udp4("00:aa:bb:00:00:00", "00:00:00:00:00:01", "10.0.0.1", "10.0.9.9", 64, b"");
@@ -436,7 +437,9 @@ fn tracked_megaflows_cover_their_siblings_on_simple_router() {
     let dst = 14 + 16;
     assert_eq!(t.reads.packet_byte(dst), 0xff);
     assert_eq!(t.reads.packet_byte(dst + 1), 0xff);
-    assert_eq!(t.reads.packet_byte(dst + 2), 0xff, "the /32 group was probed first: all 32 bits");
+    // 10.0.9.9 leaves the /32s' path (10.0.0.x and 10.0.1.x) at bit 20: 21 bits decide.
+    assert_eq!(t.reads.packet_byte(dst + 2), 0xf8);
+    assert_eq!(t.reads.packet_byte(dst + 3), 0);
     assert_eq!(t.reads.packet_byte(14 + 12), 0, "source address never read");
 }
 

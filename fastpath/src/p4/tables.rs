@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use rustc_hash::FxHashMap;
 
 use super::ir::*;
+use super::trie::PrefixTrie;
 
 /// Why a table or PRE update was refused. Refused updates change nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,6 +91,8 @@ pub struct TableState {
     kinds: Vec<MatchKind>,
     widths: Vec<u32>,
     lpm_rank: bool,
+    /// The LPM key's position and its prefixes (tables ranked by prefix length).
+    trie: Option<(usize, PrefixTrie)>,
 }
 
 /// A member of an action profile: an action and its arguments.
@@ -156,6 +159,13 @@ impl TableState {
         let kinds: Vec<MatchKind> = def.keys.iter().map(|k| k.kind).collect();
         let lpm_rank = kinds.contains(&MatchKind::Lpm) && !def.needs_priority();
         let capacity = def.max_size.clamp(1, 1 << 24) as usize;
+        let trie = match kinds.iter().filter(|k| **k == MatchKind::Lpm).count() {
+            1 if lpm_rank => {
+                let pos = kinds.iter().position(|k| *k == MatchKind::Lpm).expect("one LPM key");
+                Some((pos, PrefixTrie::new(def.keys[pos].width)))
+            }
+            _ => None,
+        };
         TableState {
             entries: vec![],
             free: vec![],
@@ -168,6 +178,7 @@ impl TableState {
             kinds,
             widths: def.keys.iter().map(|k| k.width).collect(),
             lpm_rank,
+            trie,
         }
     }
 
@@ -291,6 +302,11 @@ impl TableState {
                 self.groups.len() - 1
             }
         };
+        if let Some((pos, trie)) = &mut self.trie {
+            if let KeyValue::Lpm { value, prefix } = e.key[*pos] {
+                trie.insert(value, prefix);
+            }
+        }
         let g = &mut self.groups[gi];
         g.best = g.best.max(rank);
         let list = g.map.entry(vals).or_default();
@@ -301,6 +317,11 @@ impl TableState {
 
     fn unindex(&mut self, h: Handle) {
         let e = self.entries[h as usize].as_ref().expect("unindexing an existing entry");
+        if let Some((pos, trie)) = &mut self.trie {
+            if let KeyValue::Lpm { value, prefix } = e.key[*pos] {
+                trie.remove(value, prefix);
+            }
+        }
         let (masks, vals) = self.masks_and_value(&e.key);
         if let Some(gi) = self.groups.iter().position(|g| g.masks == masks) {
             let g = &mut self.groups[gi];
@@ -319,12 +340,15 @@ impl TableState {
         }
     }
 
-    /// Look up `key` (one value per key field). `probe` is called with the masks of
-    /// every group probed (the key bits the result depends on).
+    /// Look up `key` (one value per key field). `probe` is called with masks of the
+    /// key bits the result depends on: the masks of every group probed, except that
+    /// the LPM key of a prefix-ranked table is reported once, as the leading bits
+    /// its prefix trie says decide (see [`super::trie`]).
     #[inline]
     pub fn lookup(&self, key: &[Value], mut probe: impl FnMut(&[Value])) -> Option<(Handle, &Entry)> {
         let mut best: Option<(i64, Handle)> = None;
         let mut masked = [0 as Value; MAX_KEYS];
+        let mut reported = [0 as Value; MAX_KEYS];
         let has_range = self.kinds.contains(&MatchKind::Range);
         for g in &self.groups {
             if let Some((r, _)) = best {
@@ -332,7 +356,14 @@ impl TableState {
                     break;
                 }
             }
-            probe(&g.masks);
+            match &self.trie {
+                None => probe(&g.masks),
+                Some((pos, _)) => {
+                    reported[..g.masks.len()].copy_from_slice(&g.masks);
+                    reported[*pos] = 0;
+                    probe(&reported[..g.masks.len()]);
+                }
+            }
             for (i, (k, m)) in key.iter().zip(g.masks.iter()).enumerate() {
                 masked[i] = k & m;
             }
@@ -354,6 +385,15 @@ impl TableState {
                 best = Some((*rank, *h));
                 break;
             }
+        }
+        if let Some((pos, trie)) = &self.trie {
+            // The rank of a prefix-ranked entry is its prefix length.
+            let winner = best.map_or(0, |(r, _)| r as u32);
+            let bits = trie.deciding_bits(key[*pos], winner);
+            let w = self.widths[*pos];
+            reported[..key.len()].fill(0);
+            reported[*pos] = mask_of(w) & !mask_of(w - bits);
+            probe(&reported[..key.len()]);
         }
         best.map(|(_, h)| (h, self.entries[h as usize].as_ref().expect("indexed entries exist")))
     }
