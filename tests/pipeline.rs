@@ -63,7 +63,8 @@ fn simple_router_routes_through_dpdk_ports() {
     assert_eq!(u(&c["megaflows"]), 3);
     // The same traffic with the cache off leaves the same bytes.
     let off = s.path("off.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap().replace("p1.pcap", "p1-off.pcap").replace("p2.pcap", "p2-off.pcap");
+    let text =
+        std::fs::read_to_string(&cfg).unwrap().replace("p1.pcap", "p1-off.pcap").replace("p2.pcap", "p2-off.pcap");
     std::fs::write(&off, text + "\n[cache]\nenabled = false\n").unwrap();
     let run = s.run(&off, &["--duration", "1.5"]);
     run.assert_ok();
