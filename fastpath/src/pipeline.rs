@@ -103,7 +103,9 @@ impl PipelineStage {
                 *slot = Some(i);
             }
         }
-        let cache = FlowCache::new(cfg.cache, cfg.worker, Arc::clone(&stats.cache), events);
+        let mut cache = FlowCache::new(cfg.cache, cfg.worker, Arc::clone(&stats.cache), events);
+        let tsc_per_ms = (cfg.tsc_hz / 1000).max(1);
+        cache.set_now((rdtsc() / tsc_per_ms) as u32);
         Self {
             dp: Datapath::new(ir, rt, cache),
             pool,
@@ -112,7 +114,7 @@ impl PipelineStage {
             scratch: Vec::with_capacity(2048),
             groups: Vec::with_capacity(BURST_SIZE),
             bursts: 0,
-            tsc_per_ms: (cfg.tsc_hz / 1000).max(1),
+            tsc_per_ms,
         }
     }
 

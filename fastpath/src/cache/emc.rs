@@ -56,6 +56,12 @@ pub struct Emc {
     cfg: EmcConfig,
     union: Mask,
     full: [u64; KEY_WORDS],
+    /// The union's words padded to MAX_WORDS (padding: word 0 under a zero mask).
+    idx: [u8; MAX_WORDS],
+    bits: [u64; MAX_WORDS],
+    /// Words in the union (0..=MAX_WORDS).
+    n: usize,
+    on: bool,
     entries: Box<[Entry]>,
     rng: u64,
 }
@@ -77,6 +83,10 @@ impl Emc {
             cfg,
             union: Mask { idx: Box::new([]), bits: Box::new([]) },
             full: [0; KEY_WORDS],
+            idx: [0; MAX_WORDS],
+            bits: [0; MAX_WORDS],
+            n: 0,
+            on: false,
             entries: vec![Entry::default(); if cfg.insert_inv_prob == 0 { 0 } else { n }].into(),
             rng: 0x9e37_79b9_7f4a_7c15,
         }
@@ -85,7 +95,23 @@ impl Emc {
     /// Whether lookups can hit.
     #[inline(always)]
     pub fn enabled(&self) -> bool {
-        !self.entries.is_empty() && !self.union.is_empty() && self.union.len() <= MAX_WORDS
+        self.on
+    }
+
+    fn set_union(&mut self, full: [u64; KEY_WORDS]) {
+        self.full = full;
+        self.union = Mask::from_words(&full);
+        self.on = !self.entries.is_empty() && !self.union.is_empty() && self.union.len() <= MAX_WORDS;
+        self.idx = [0; MAX_WORDS];
+        self.bits = [0; MAX_WORDS];
+        self.n = if self.on { self.union.len() } else { 0 };
+        if self.on {
+            for (k, (i, b)) in self.union.idx.iter().zip(self.union.bits.iter()).enumerate() {
+                self.idx[k] = *i;
+                self.bits[k] = *b;
+            }
+        }
+        self.clear();
     }
 
     /// The union mask keyed on.
@@ -99,9 +125,9 @@ impl Emc {
         if self.full.iter().zip(full).all(|(u, m)| u & m == *m) {
             return;
         }
-        self.full.iter_mut().zip(full).for_each(|(u, m)| *u |= m);
-        self.union = Mask::from_words(&self.full);
-        self.clear();
+        let mut grown = self.full;
+        grown.iter_mut().zip(full).for_each(|(u, m)| *u |= m);
+        self.set_union(grown);
     }
 
     /// Forget every entry (the union stays).
@@ -111,18 +137,17 @@ impl Emc {
 
     /// Reset the union (after every megaflow was removed).
     pub fn reset(&mut self) {
-        self.union = Mask { idx: Box::new([]), bits: Box::new([]) };
-        self.full = [0; KEY_WORDS];
-        self.clear();
+        self.set_union([0; KEY_WORDS]);
     }
 
     #[inline(always)]
-    fn key(&self, v: &PacketView) -> ([u64; MAX_WORDS], u32) {
-        let mut k = [0u64; MAX_WORDS];
-        let n = self.union.len();
-        self.union.apply(v, &mut k[..n]);
-        let h = hash_words(&k[..n]);
-        (k, h)
+    fn key(&self, v: &PacketView, k: &mut [u64; MAX_WORDS]) -> u32 {
+        // Filled in place: returning the array by value copied it back with vector
+        // loads right after its scalar stores (a store-forwarding stall per packet).
+        for (i, w) in k.iter_mut().enumerate().take(self.n) {
+            *w = v.word(self.idx[i] as usize) & self.bits[i];
+        }
+        hash_words(&k[..self.n.min(MAX_WORDS)])
     }
 
     #[inline(always)]
@@ -134,10 +159,13 @@ impl Emc {
     /// The candidate for a packet, if its key is here.
     #[inline(always)]
     pub fn lookup(&self, v: &PacketView) -> Option<Candidate> {
-        let (k, h) = self.key(v);
+        let mut k = [0u64; MAX_WORDS];
+        let h = self.key(v, &mut k);
         for w in self.ways(h) {
             let e = &self.entries[w];
-            if e.live != 0 && e.hash == h && e.key == k {
+            // Word by word with an early exit: no memcmp call, and no vector loads
+            // across the key's just-stored words (a store-forwarding stall).
+            if e.live != 0 && e.hash == h && (0..self.n.min(MAX_WORDS)).all(|i| e.key[i] == k[i]) {
                 return Some(Candidate { flow: e.flow, version: e.version });
             }
         }
@@ -159,7 +187,8 @@ impl Emc {
                 return;
             }
         }
-        let (k, h) = self.key(v);
+        let mut k = [0u64; MAX_WORDS];
+        let h = self.key(v, &mut k);
         let ways = self.ways(h);
         let pick = ways
             .iter()

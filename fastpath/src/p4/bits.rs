@@ -116,24 +116,73 @@ pub fn crc32(data: &[u8]) -> u32 {
 
 /// The Internet checksum (RFC 1071) of `data`, an odd last byte padded with zero.
 pub fn csum16(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut chunks = data.chunks_exact(2);
+    !fold16(ones_sum(data))
+}
+
+/// Fold a [`ones_sum`] accumulator to the 16-bit one's-complement sum, in network
+/// byte order.
+#[inline]
+pub fn fold16(mut acc: u64) -> u16 {
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    (acc as u16).swap_bytes()
+}
+
+/// The unfolded one's-complement sum of `data` as little-endian 16-bit words (the
+/// sum is byte-order independent up to a final byte swap, RFC 1071): sums of pieces
+/// starting at even offsets add up; [`fold16`] finishes it.
+#[inline]
+pub fn ones_sum(data: &[u8]) -> u64 {
+    // 32-bit pieces into 64 bits: no overflow below 2^32 pieces.
+    let mut acc: u64 = 0;
+    let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
-        sum += u16::from_be_bytes([c[0], c[1]]) as u32;
+        let v = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        acc += (v & 0xffff_ffff) + (v >> 32);
     }
-    if let [last] = chunks.remainder() {
-        sum += (*last as u32) << 8;
+    let mut rest = chunks.remainder();
+    if rest.len() >= 4 {
+        acc += u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as u64;
+        rest = &rest[4..];
     }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
+    if rest.len() >= 2 {
+        acc += u16::from_le_bytes([rest[0], rest[1]]) as u64;
+        rest = &rest[2..];
     }
-    !(sum as u16)
+    if let [last] = rest {
+        acc += *last as u64;
+    }
+    acc
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// RFC 1071, word by word.
+    fn csum16_reference(data: &[u8]) -> u16 {
+        let mut sum: u32 = 0;
+        let mut chunks = data.chunks_exact(2);
+        for c in &mut chunks {
+            sum += u16::from_be_bytes([c[0], c[1]]) as u32;
+        }
+        if let [last] = chunks.remainder() {
+            sum += (*last as u32) << 8;
+        }
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        !(sum as u16)
+    }
+
+    proptest! {
+        #[test]
+        fn csum16_equals_the_word_by_word_sum(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+            prop_assert_eq!(csum16(&data), csum16_reference(&data));
+        }
+    }
 
     #[test]
     fn crc_check_values() {
