@@ -43,6 +43,9 @@ pub struct Args {
     /// Write the final counters as JSON to PATH.
     #[arg(long, value_name = "PATH")]
     pub stats_json: Option<PathBuf>,
+    /// At the end, print up to N live megaflows (match -> actions) before stopping.
+    #[arg(long, value_name = "N")]
+    pub dump_flows: Option<usize>,
     /// Check the configuration and the host, print the EAL arguments, and exit.
     #[arg(long)]
     pub check_config: bool,
@@ -174,6 +177,11 @@ fn run(mut args: Args) -> Result<(), Failure> {
             }
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+    if let Some(n) = args.dump_flows {
+        for line in dp.flow_dump(n) {
+            println!("megaflow {line}");
+        }
     }
     eprintln!("sluiced: stopping: workers drain, then ports stop");
     let report = dp.stop().map_err(|e| Failure::Runtime(e.0))?;

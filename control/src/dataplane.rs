@@ -3,13 +3,15 @@
 //! stop and close ports (closing flushes PMD state such as pcap files).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use dpdk_sys::eal::Eal;
 use dpdk_sys::mempool::Mempool;
 use dpdk_sys::port::{Port, PortConf};
 use sluice_fastpath::pipeline::{PipelineStage, Stage, StageConfig};
+
+use crate::flows::{FlowLog, EVENT_RING};
 use sluice_fastpath::stats::WorkerStats;
 use sluice_fastpath::worker::{self, RxAssignment, Worker, WorkerHandle};
 use sluice_fastpath::xconnect::CrossConnect;
@@ -35,6 +37,7 @@ pub struct Dataplane {
     stop: Arc<AtomicBool>,
     started: Instant,
     tsc_hz: u64,
+    flows: Mutex<FlowLog>,
 }
 
 impl std::fmt::Debug for Dataplane {
@@ -135,7 +138,9 @@ impl Dataplane {
             stop,
             started: Instant::now(),
             tsc_hz,
+            flows: Mutex::new(FlowLog::default()),
         };
+        let mut rings = Vec::new();
         for (w, core) in plan.workers.iter().copied().enumerate() {
             let claim_err =
                 |e: dpdk_sys::DpdkError| DataplaneError(format!("worker {w} (core {core}): cannot claim a queue: {e}"));
@@ -152,6 +157,8 @@ impl Dataplane {
                 Some(l) => {
                     let p4_ports: Vec<u32> = (0..dp.ports.len()).map(|i| config.p4_port(i)).collect();
                     let cfg = StageConfig { cache: config.cache.to_fastpath(), worker: w as u32, tsc_hz };
+                    let (tx, rx) = std::sync::mpsc::sync_channel(EVENT_RING);
+                    rings.push(rx);
                     Stage::Pipeline(Box::new(PipelineStage::new(
                         Arc::clone(&l.ir),
                         l.rt.clone(),
@@ -159,7 +166,7 @@ impl Dataplane {
                         pool,
                         &cfg,
                         &stats,
-                        None,
+                        Some(tx),
                     )))
                 }
                 None => Stage::XConnect(xconnect.clone()),
@@ -170,6 +177,7 @@ impl Dataplane {
             dp.workers.push(handle);
             dp.stats.push(stats);
         }
+        dp.flows = Mutex::new(FlowLog::new(rings));
         dp.started = Instant::now();
         Ok(dp)
     }
@@ -207,7 +215,13 @@ impl Dataplane {
             })
             .collect();
         let workers = snaps.iter().enumerate().map(|(w, s)| WorkerReport::new(w, self.cores[w], s)).collect();
+        let megaflows = {
+            let mut f = self.flows.lock().unwrap_or_else(|e| e.into_inner());
+            f.drain();
+            f.summary()
+        };
         Report {
+            megaflows,
             elapsed_seconds: self.started.elapsed().as_secs_f64(),
             tsc_hz: self.tsc_hz,
             mempool_size: self.pool.size(),
@@ -215,6 +229,13 @@ impl Dataplane {
             ports,
             workers,
         }
+    }
+
+    /// Up to `limit` live megaflows as control has seen them, one line each.
+    pub fn flow_dump(&self, limit: usize) -> Vec<String> {
+        let mut f = self.flows.lock().unwrap_or_else(|e| e.into_inner());
+        f.drain();
+        f.dump(limit)
     }
 
     /// Stop the workers (they drain), report the final counters, then stop and close

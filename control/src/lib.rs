@@ -5,6 +5,7 @@
 //! * [`placement`]: which worker polls which rx queue.
 //! * [`dataplane`]: brings ports and workers up, reads their counters, stops them.
 //! * [`report`]: counters as human tables, interval lines and JSON.
+//! * [`flows`]: the workers' megaflows as control sees them (event rings).
 //! * [`daemon`]: the `sluiced` program.
 //! * [`demo`]: the embedded default configuration `make run` uses.
 #![deny(unsafe_code)]
@@ -16,6 +17,7 @@ pub mod dataplane;
 pub mod demo;
 pub mod eal_args;
 pub mod entries;
+pub mod flows;
 pub mod pcap;
 pub mod pipeline;
 pub mod placement;

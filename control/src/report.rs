@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::flows::FlowSummary;
 use serde::Serialize;
 use sluice_fastpath::cache::CacheSnapshot;
 use sluice_fastpath::stats::WorkerSnapshot;
@@ -23,6 +24,8 @@ pub struct Report {
     pub ports: Vec<PortReport>,
     /// Per worker.
     pub workers: Vec<WorkerReport>,
+    /// Megaflow events the control side has seen (all workers).
+    pub megaflows: FlowSummary,
 }
 
 /// One port's counters: the device's own (`rte_eth_stats`) and Sluice's.
@@ -196,6 +199,13 @@ impl Report {
                     c.expired + c.invalidated
                 );
             }
+            let m = &self.megaflows;
+            let _ = writeln!(
+                s,
+                "megaflow events seen by control: {} installed, {} live, removed {} idle / {} evicted / {} invalidated \
+                 (they had matched {} packets)",
+                m.installed, m.live, m.removed_idle, m.removed_evicted, m.removed_invalidated, m.removed_packets
+            );
         }
         s
     }

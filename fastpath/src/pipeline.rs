@@ -53,6 +53,8 @@ pub struct PipelineStage {
     scratch: Vec<u8>,
     /// This burst's megaflows and what they matched: id, packets, bytes.
     groups: Vec<(u32, u64, u64)>,
+    /// Per megaflow id: its index in `groups` if it has one this burst.
+    group_of: Vec<u8>,
     bursts: u32,
     tsc_per_ms: u64,
 }
@@ -113,6 +115,7 @@ impl PipelineStage {
             to_p4: p4_ports.to_vec(),
             scratch: Vec::with_capacity(2048),
             groups: Vec::with_capacity(BURST_SIZE),
+            group_of: Vec::new(),
             bursts: 0,
             tsc_per_ms,
         }
@@ -126,12 +129,21 @@ impl PipelineStage {
     /// Count one hit of megaflow `id` in this burst's groups.
     #[inline(always)]
     fn group(&mut self, id: u32, bytes: usize) {
-        match self.groups.iter_mut().find(|g| g.0 == id) {
-            Some(g) => {
+        // O(1): the megaflow's last group index, verified (stale values are harmless).
+        let Some(slot) = self.group_of.get_mut(id as usize) else {
+            // Only megaflows installed before `group_of` grew (never on the hit path:
+            // upcalls grow it).
+            return self.groups.push((id, 1, bytes as u64));
+        };
+        match self.groups.get_mut(*slot as usize) {
+            Some(g) if g.0 == id => {
                 g.1 += 1;
                 g.2 += bytes as u64;
             }
-            None => self.groups.push((id, 1, bytes as u64)),
+            _ => {
+                *slot = self.groups.len() as u8;
+                self.groups.push((id, 1, bytes as u64));
+            }
         }
     }
 
@@ -231,7 +243,12 @@ impl PipelineStage {
         // An install may evict: credit what this burst matched so far first.
         self.credit_groups();
         match self.dp.upcall(in_p4, m.data()) {
-            Upcall::Cached(id) => self.execute(id, m, egress, stats),
+            Upcall::Cached(id) => {
+                if self.group_of.len() <= id as usize {
+                    self.group_of.resize(id as usize + 1024, u8::MAX);
+                }
+                self.execute(id, m, egress, stats)
+            }
             Upcall::Uncached => self.send_uncached(m, egress, stats),
         }
     }

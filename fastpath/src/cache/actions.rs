@@ -35,13 +35,67 @@ pub struct BytePatch {
     pub set: u8,
 }
 
+/// Byte changes of an output, compiled: whole bytes outside every checksummed
+/// header as runs of constant bytes (one copy each: MAC rewrites), the rest byte by
+/// byte (they adjust the checksums incrementally).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Patches {
+    /// Offset and the constant bytes written there.
+    pub runs: Box<[(u16, Box<[u8]>)]>,
+    /// Single-byte patches.
+    pub bytes: Box<[BytePatch]>,
+}
+
+impl Patches {
+    /// Compile byte patches given the checksums that will be fixed after them.
+    pub fn new(all: &[BytePatch], checksums: &[ChecksumFix]) -> Patches {
+        let summed = |off: u16| checksums.iter().any(|c| (off as u32) >= c.at && (off as u32) < c.at + c.len);
+        let mut runs: Vec<(u16, Vec<u8>)> = vec![];
+        let mut bytes = vec![];
+        for p in all.iter() {
+            if p.keep != 0 || summed(p.off) {
+                bytes.push(*p);
+                continue;
+            }
+            match runs.last_mut() {
+                Some((at, b)) if *at as usize + b.len() == p.off as usize => b.push(p.set),
+                _ => runs.push((p.off, vec![p.set])),
+            }
+        }
+        Patches { runs: runs.into_iter().map(|(o, b)| (o, b.into())).collect(), bytes: bytes.into() }
+    }
+
+    /// Whether nothing changes.
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty() && self.bytes.is_empty()
+    }
+
+    /// Bytes changed.
+    pub fn len(&self) -> usize {
+        self.runs.iter().map(|r| r.1.len()).sum::<usize>() + self.bytes.len()
+    }
+}
+
+/// Write `src` at `dst` (the same length): 8 to 16 bytes as two possibly overlapping
+/// 8-byte stores instead of a `memcpy` call.
+#[inline(always)]
+fn put(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if (8..=16).contains(&n) {
+        dst[..8].copy_from_slice(&src[..8]);
+        dst[n - 8..n].copy_from_slice(&src[n - 8..]);
+    } else {
+        dst.copy_from_slice(src);
+    }
+}
+
 /// How an output is produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Apply {
     /// Same layout as the input: patch bytes, fix checksums.
     InPlace {
         /// Byte patches.
-        patches: Box<[BytePatch]>,
+        patches: Patches,
         /// Checksums to recompute.
         checksums: Box<[ChecksumFix]>,
     },
@@ -49,7 +103,7 @@ pub enum Apply {
     /// replace the first `edit.strip` input bytes.
     Rebuild {
         /// Byte patches, relative to the new headers.
-        patches: Box<[BytePatch]>,
+        patches: Patches,
     },
     /// Anything else: [`Edit::apply`] into a new buffer.
     Copy,
@@ -139,7 +193,8 @@ fn compile_edit(e: &Edit) -> Apply {
             && e.checksums.iter().all(|c| c.at + c.len <= limit && c.field_bit % 8 == 0 && c.field_bit / 8 + 2 <= limit)
     };
     if same_layout && e.strip <= u16::MAX as u32 && fits(e.strip) {
-        return Apply::InPlace { patches: byte_patches(&e.patches), checksums: e.checksums.clone().into() };
+        let patches = Patches::new(&byte_patches(&e.patches), &e.checksums);
+        return Apply::InPlace { patches, checksums: e.checksums.clone().into() };
     }
     let hdr: u32 = e
         .segments
@@ -150,7 +205,7 @@ fn compile_edit(e: &Edit) -> Apply {
         })
         .sum();
     if hdr <= u16::MAX as u32 && fits(hdr) {
-        return Apply::Rebuild { patches: byte_patches(&e.patches) };
+        return Apply::Rebuild { patches: Patches::new(&byte_patches(&e.patches), &e.checksums) };
     }
     Apply::Copy
 }
@@ -167,7 +222,16 @@ const MAX_FAST_CHECKSUMS: usize = 4;
 /// subtract the old word, add the new). Summing after the patches would load 8 bytes
 /// across just-written single bytes: a store-forwarding stall per packet.
 #[inline]
-pub fn patch(bytes: &mut [u8], patches: &[BytePatch], checksums: &[ChecksumFix]) {
+pub fn patch(bytes: &mut [u8], patches: &Patches, checksums: &[ChecksumFix]) {
+    for (off, run) in patches.runs.iter() {
+        put(&mut bytes[*off as usize..*off as usize + run.len()], run);
+    }
+    patch_bytes(bytes, &patches.bytes, checksums);
+}
+
+/// The byte-by-byte part of [`patch`], with the checksums.
+#[inline]
+fn patch_bytes(bytes: &mut [u8], patches: &[BytePatch], checksums: &[ChecksumFix]) {
     let fast =
         checksums.len() <= MAX_FAST_CHECKSUMS && checksums.iter().all(|c| (c.field_bit / 8 - c.at).is_multiple_of(2));
     if !fast {
@@ -228,7 +292,7 @@ fn patch_plain(bytes: &mut [u8], patches: &[BytePatch], checksums: &[ChecksumFix
 
 impl Output {
     /// The new headers of a [`Apply::Rebuild`] output, into `out` (cleared first).
-    pub fn headers(&self, input: &[u8], patches: &[BytePatch], out: &mut Vec<u8>) {
+    pub fn headers(&self, input: &[u8], patches: &Patches, out: &mut Vec<u8>) {
         out.clear();
         for s in &self.edit.segments {
             match s {
@@ -336,8 +400,17 @@ mod tests {
             let patches: Vec<BytePatch> = patches.into_iter().map(|(off, keep, set)| BytePatch { off, keep, set: set & !keep }).collect();
             let fix = [ChecksumFix { at: 0, len: 20, field_bit: 80 }, ChecksumFix { at: 20, len: 20, field_bit: 20 * 8 + 16 }];
             let (mut a, mut b) = (bytes.clone(), bytes);
-            patch(&mut a, &patches, &fix);
-            patch_plain(&mut b, &patches, &fix);
+            // Merged per byte, as byte_patches makes them.
+            let mut merged: Vec<BytePatch> = vec![];
+            for p in patches {
+                match merged.iter_mut().find(|m| m.off == p.off) {
+                    Some(m) => { m.set = m.set & p.keep | p.set; m.keep &= p.keep; }
+                    None => merged.push(p),
+                }
+            }
+            merged.sort_by_key(|p| p.off);
+            patch(&mut a, &Patches::new(&merged, &fix), &fix);
+            patch_plain(&mut b, &merged, &fix);
             prop_assert_eq!(a, b);
         }
     }
@@ -348,7 +421,7 @@ mod tests {
         let p = byte_patches(&[Patch { bit: 4, width: 4, value: 0xa }, Patch { bit: 8, width: 8, value: 0x5c }]);
         assert_eq!(&*p, &[BytePatch { off: 0, keep: 0xf0, set: 0x0a }, BytePatch { off: 1, keep: 0, set: 0x5c }]);
         let mut b = [0xffu8, 0xff, 0xff];
-        patch(&mut b, &p, &[]);
+        patch(&mut b, &Patches::new(&p, &[]), &[]);
         assert_eq!(b, [0xfa, 0x5c, 0xff]);
     }
 
@@ -377,8 +450,8 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                std::mem::discriminant(&Apply::InPlace { patches: Box::new([]), checksums: Box::new([]) }),
-                std::mem::discriminant(&Apply::Rebuild { patches: Box::new([]) }),
+                std::mem::discriminant(&Apply::InPlace { patches: Patches::default(), checksums: Box::new([]) }),
+                std::mem::discriminant(&Apply::Rebuild { patches: Patches::default() }),
                 std::mem::discriminant(&Apply::Copy),
             ]
         );

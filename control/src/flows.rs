@@ -1,0 +1,220 @@
+//! The control side's view of the workers' megaflows, fed by their event rings.
+//!
+//! Each worker pushes an event when it installs or removes a megaflow
+//! (`fastpath::cache::FlowEvent`, on a bounded ring it never blocks on). The control
+//! thread drains the rings when it reports, keeping the live megaflows (match and
+//! actions, for dumps and, later, offload) and totals of removals by reason with the
+//! traffic the removed megaflows carried. Events a full ring dropped are counted by the
+//! worker (`events_dropped`), so a gap is visible, never silent.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+
+use serde::Serialize;
+use sluice_fastpath::cache::actions::{Actions, Apply};
+use sluice_fastpath::cache::key::Mask;
+use sluice_fastpath::cache::{FlowEvent, RemoveReason};
+use sluice_fastpath::p4::track::KEY_PACKET_OFFSET;
+
+/// Events per worker ring.
+pub const EVENT_RING: usize = 16384;
+
+/// A live megaflow as control knows it.
+#[derive(Debug, Clone)]
+pub struct MegaflowInfo {
+    /// Its mask.
+    pub mask: Mask,
+    /// Its masked key words.
+    pub key: Box<[u64]>,
+    /// Packets shorter than this do not match.
+    pub min_len: u32,
+    /// Its actions.
+    pub actions: Arc<Actions>,
+}
+
+/// Totals over the events seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FlowSummary {
+    /// Live megaflows (installed, not yet removed), all workers.
+    pub live: u64,
+    /// Installs seen.
+    pub installed: u64,
+    /// Removed as idle.
+    pub removed_idle: u64,
+    /// Evicted at the limit.
+    pub removed_evicted: u64,
+    /// Removed by state changes.
+    pub removed_invalidated: u64,
+    /// Packets the removed megaflows matched.
+    pub removed_packets: u64,
+    /// Bytes the removed megaflows matched.
+    pub removed_bytes: u64,
+}
+
+/// The workers' rings and what came out of them.
+#[derive(Debug, Default)]
+pub struct FlowLog {
+    rings: Vec<Receiver<FlowEvent>>,
+    live: BTreeMap<(u32, u32, u32), MegaflowInfo>,
+    summary: FlowSummary,
+}
+
+impl FlowLog {
+    /// A log reading `rings` (one per worker).
+    pub fn new(rings: Vec<Receiver<FlowEvent>>) -> Self {
+        FlowLog { rings, ..FlowLog::default() }
+    }
+
+    /// Take every pending event.
+    pub fn drain(&mut self) {
+        for r in &self.rings {
+            while let Ok(e) = r.try_recv() {
+                match e {
+                    FlowEvent::Installed { worker, flow, version, mask, key, min_len, actions } => {
+                        self.summary.installed += 1;
+                        self.live.insert((worker, flow, version), MegaflowInfo { mask, key, min_len, actions });
+                    }
+                    FlowEvent::Removed { worker, flow, version, reason, packets, bytes } => {
+                        self.live.remove(&(worker, flow, version));
+                        let s = &mut self.summary;
+                        match reason {
+                            RemoveReason::Idle => s.removed_idle += 1,
+                            RemoveReason::Evicted => s.removed_evicted += 1,
+                            RemoveReason::Invalidated => s.removed_invalidated += 1,
+                        }
+                        s.removed_packets += packets;
+                        s.removed_bytes += bytes;
+                    }
+                }
+            }
+        }
+        self.summary.live = self.live.len() as u64;
+    }
+
+    /// The totals.
+    pub fn summary(&self) -> FlowSummary {
+        self.summary
+    }
+
+    /// Up to `limit` live megaflows, one readable line each.
+    pub fn dump(&self, limit: usize) -> Vec<String> {
+        self.live.iter().take(limit).map(|((w, f, _), m)| format!("worker {w} flow {f}: {}", render(m))).collect()
+    }
+}
+
+/// `match -> actions`: the ingress port and length conditions, then masked packet
+/// bytes as `pkt[from..to]=value/mask` (hex), then outputs and drops.
+pub fn render(m: &MegaflowInfo) -> String {
+    // Key-space bytes and mask bytes, little-endian words as the cache keeps them.
+    let mut key = vec![0u8; 8 * 33];
+    let mut mask = vec![0u8; 8 * 33];
+    for ((i, b), k) in m.mask.idx.iter().zip(m.mask.bits.iter()).zip(m.key.iter()) {
+        let at = *i as usize * 8;
+        mask[at..at + 8].copy_from_slice(&b.to_le_bytes());
+        key[at..at + 8].copy_from_slice(&k.to_le_bytes());
+    }
+    let mut s = String::new();
+    if mask[0..2] != [0, 0] {
+        let _ = write!(s, "in_port=0x{:02x}{:02x}/0x{:02x}{:02x} ", key[0], key[1], mask[0], mask[1]);
+    }
+    if mask[2..6] != [0, 0, 0, 0] {
+        let v = u32::from_be_bytes([key[2], key[3], key[4], key[5]]);
+        let _ = write!(s, "len=0x{v:x}/0x{:02x}{:02x}{:02x}{:02x} ", mask[2], mask[3], mask[4], mask[5]);
+    }
+    let _ = write!(s, "len>={}", m.min_len);
+    // Runs of masked packet bytes.
+    let pkt = KEY_PACKET_OFFSET;
+    let mut i = pkt;
+    while i < mask.len() {
+        if mask[i] == 0 {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < mask.len() && mask[i] != 0 {
+            i += 1;
+        }
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let full = mask[start..i].iter().all(|b| *b == 0xff);
+        let _ = write!(s, " pkt[{}..{}]={}", start - pkt, i - pkt, hex(&key[start..i]));
+        if !full {
+            let _ = write!(s, "/{}", hex(&mask[start..i]));
+        }
+    }
+    s.push_str(" ->");
+    for o in m.actions.outputs.iter() {
+        let how = match &o.apply {
+            Apply::InPlace { patches, checksums } if patches.is_empty() && checksums.is_empty() => String::new(),
+            Apply::InPlace { patches, checksums } => {
+                format!("(patch {} bytes, {} checksums)", patches.len(), checksums.len())
+            }
+            Apply::Rebuild { .. } => format!("(headers {}B -> new)", o.edit.strip),
+            Apply::Copy => "(copy)".into(),
+        };
+        let _ = write!(s, " output:{}{how}", o.port);
+    }
+    for d in m.actions.drops.iter() {
+        let _ = write!(s, " drop({d:?})");
+    }
+    if m.actions.outputs.is_empty() && m.actions.drops.is_empty() {
+        s.push_str(" drop");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_fastpath::cache::actions::Output;
+    use sluice_fastpath::p4::interp::DropCause;
+    use sluice_fastpath::p4::track::Edit;
+
+    #[test]
+    fn events_build_the_live_set_and_totals() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(8);
+        let mut log = FlowLog::new(vec![rx]);
+        let mut m = [0u8; sluice_fastpath::p4::track::KEY_BYTES];
+        m[KEY_PACKET_OFFSET + 12] = 0xff;
+        m[KEY_PACKET_OFFSET + 13] = 0xff;
+        let mask = Mask::from_bytes(&m);
+        let mut k = [0u8; 8];
+        k[4] = 0x08; // packet byte 12 is byte 4 of word 2
+        let key: Box<[u64]> = Box::new([u64::from_le_bytes(k)]);
+        let actions = Arc::new(Actions {
+            outputs: Box::new([Output {
+                port: 2,
+                edit: Edit::default(),
+                apply: Apply::InPlace { patches: Default::default(), checksums: Box::new([]) },
+            }]),
+            drops: Box::new([DropCause::Egress]),
+            replay: Box::new([]),
+        });
+        for flow in 0..2 {
+            tx.send(FlowEvent::Installed {
+                worker: 0,
+                flow,
+                version: 0,
+                mask: mask.clone(),
+                key: key.clone(),
+                min_len: 14,
+                actions: Arc::clone(&actions),
+            })
+            .unwrap();
+        }
+        tx.send(FlowEvent::Removed {
+            worker: 0,
+            flow: 1,
+            version: 0,
+            reason: RemoveReason::Idle,
+            packets: 5,
+            bytes: 300,
+        })
+        .unwrap();
+        log.drain();
+        let s = log.summary();
+        assert_eq!((s.live, s.installed, s.removed_idle, s.removed_packets, s.removed_bytes), (1, 2, 1, 5, 300));
+        assert_eq!(log.dump(10), ["worker 0 flow 0: len>=14 pkt[12..14]=0800 -> output:2 drop(Egress)"]);
+    }
+}
