@@ -4,8 +4,10 @@
 //! Per burst: every packet is looked up (EMC, then dpcls) in one pass; then, in
 //! arrival order, a hit executes its megaflow's actions on the mbuf and a miss
 //! upcalls into the pipeline (after one more lookup, so the second packet of a new
-//! flow in the same burst hits the megaflow the first one installed). Counters and
-//! megaflow statistics are credited once per megaflow per burst.
+//! flow in the same burst hits the megaflow the first one installed). Megaflow
+//! statistics are credited once per megaflow per burst; the P4 counters they stand for
+//! (entry hits, direct and indexed counters) at upkeep, every 1024 bursts, and
+//! whenever megaflows are removed ([`Datapath::sync_counters`]).
 //!
 //! The received mbuf carries the last copy out: rewritten in place when the layout
 //! stays, or with its headers replaced (data start moved, payload untouched) when
@@ -265,7 +267,7 @@ impl PipelineStage {
     fn upkeep(&mut self) {
         self.bursts = 0;
         self.dp.cache.set_now((rdtsc() / self.tsc_per_ms) as u32);
-        self.dp.cache.maintain();
+        self.dp.maintain();
     }
 }
 

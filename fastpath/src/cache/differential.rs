@@ -76,6 +76,7 @@ fn case(ir: &Ir, seed: u64, packets: usize, emc: bool) -> Paths {
     let mut paths = Paths::default();
     for i in 0..packets {
         if i % 97 == 96 {
+            dp.sync_counters();
             assert_eq!(counters(&dp.rt), counters(&ref_rt), "seed {seed}: counters before change at packet {i}");
             if let Some(c) = mutate_state(ir, &mut ref_rt, &mut rng, &pools) {
                 let next = ref_rt.clone();
@@ -84,7 +85,7 @@ fn case(ir: &Ir, seed: u64, packets: usize, emc: bool) -> Paths {
         }
         if i % 50 == 49 {
             dp.cache.set_now(i as u32 * 10);
-            dp.cache.maintain();
+            dp.maintain();
         }
         let (port, pkt) = if rng.below(8) == 0 {
             random_packet(&mut rng, &pools)
@@ -105,6 +106,7 @@ fn case(ir: &Ir, seed: u64, packets: usize, emc: bool) -> Paths {
             Path::Uncached => paths.uncached += 1,
         }
     }
+    dp.sync_counters();
     assert_eq!(counters(&dp.rt), counters(&ref_rt), "seed {seed}: counters at the end");
     paths
 }

@@ -36,6 +36,15 @@
 //! one pass over the megaflow slots per batch of changes (about 1 ns per megaflow);
 //! entry-level overlap checks are a possible refinement.
 //!
+//! # Counters
+//! A hit must count what the pipeline would have counted: table-entry hits, direct
+//! and indexed counters ([`actions::Replay`]). The hit path only adds packets and bytes
+//! to the megaflow (once per megaflow per burst) and lists it as dirty; the owner
+//! credits the P4 counters from the dirty list ([`FlowCache::take_pending`]) at upkeep
+//! and before megaflows are removed or counters read, so a counter lags by at most one
+//! upkeep period and never loses a packet (removed megaflows hand over their pending
+//! credit).
+//!
 //! # Lifecycle
 //! * **Idle expiry**: a megaflow unused for [`CacheConfig::max_idle_ms`] is removed by
 //!   an incremental sweep ([`FlowCache::maintain`], a slice of the slots every call).
@@ -246,6 +255,10 @@ pub struct Megaflow {
     pub bytes: u64,
     /// Last use, in the cache's milliseconds.
     pub used_ms: u32,
+    /// Packets and bytes not yet credited to the P4 counters.
+    pending: (u64, u64),
+    /// In the dirty list.
+    dirty: bool,
 }
 
 #[derive(Debug)]
@@ -274,6 +287,10 @@ pub struct FlowCache {
     worker: u32,
     events: Option<SyncSender<FlowEvent>>,
     stats: Arc<CacheStats>,
+    /// Megaflows with pending counter credit.
+    dirty: Vec<u32>,
+    /// Pending credit of removed megaflows.
+    removed_pending: Vec<(Arc<Actions>, u64, u64)>,
 }
 
 /// Counts of one burst lookup.
@@ -303,6 +320,8 @@ impl FlowCache {
             worker,
             events,
             stats,
+            dirty: Vec::new(),
+            removed_pending: Vec::new(),
         }
     }
 
@@ -396,14 +415,42 @@ impl FlowCache {
         self.get(flow).is_some_and(|f| f.min_len as usize <= v.data().len())
     }
 
-    /// Credit `packets`/`bytes` to megaflow `id` and mark it used now.
+    /// Credit `packets`/`bytes` to megaflow `id` and mark it used now. With `replay`,
+    /// they are also pending for the P4 counters the megaflow replays (see
+    /// [`FlowCache::take_pending`]); without, the pipeline counted them itself.
     #[inline(always)]
-    pub fn credit(&mut self, id: u32, packets: u64, bytes: u64) {
+    pub fn credit(&mut self, id: u32, packets: u64, bytes: u64, replay: bool) {
         let now = self.now_ms;
         if let Some(f) = self.slots.get_mut(id as usize).and_then(|s| s.flow.as_mut()) {
             f.packets += packets;
             f.bytes += bytes;
             f.used_ms = now;
+            if replay && !f.actions.replay.is_empty() {
+                f.pending.0 += packets;
+                f.pending.1 += bytes;
+                if !f.dirty {
+                    f.dirty = true;
+                    self.dirty.push(id);
+                }
+            }
+        }
+    }
+
+    /// Hand every megaflow's pending credit to `apply` (live ones and removed ones)
+    /// and clear it. The owner applies them to the P4 counters: at upkeep, after
+    /// operations that remove megaflows, and before counters are read.
+    pub fn take_pending(&mut self, mut apply: impl FnMut(&Actions, u64, u64)) {
+        for id in std::mem::take(&mut self.dirty) {
+            if let Some(f) = self.slots.get_mut(id as usize).and_then(|s| s.flow.as_mut()) {
+                if f.dirty {
+                    apply(&f.actions, f.pending.0, f.pending.1);
+                    f.pending = (0, 0);
+                    f.dirty = false;
+                }
+            }
+        }
+        for (a, p, b) in self.removed_pending.drain(..) {
+            apply(&a, p, b);
         }
     }
 
@@ -446,6 +493,8 @@ impl FlowCache {
             actions: Arc::clone(&actions),
             packets: 0,
             bytes: 0,
+            pending: (0, 0),
+            dirty: false,
             used_ms: self.now_ms,
         });
         let version = slot.version;
@@ -480,6 +529,9 @@ impl FlowCache {
     fn remove(&mut self, id: u32, reason: RemoveReason) {
         let slot = &mut self.slots[id as usize];
         let Some(f) = slot.flow.take() else { return };
+        if f.pending != (0, 0) {
+            self.removed_pending.push((Arc::clone(&f.actions), f.pending.0, f.pending.1));
+        }
         let version = slot.version;
         slot.version = slot.version.wrapping_add(1);
         self.dpcls.remove(f.place);

@@ -51,6 +51,7 @@ fn hits_credit_the_counters_the_pipeline_would_have() {
         let p = pkt("10.0.0.10", 64, &[i; 7]);
         assert_eq!(dp.process(1, &p).outputs, reference.run(1, &p));
     }
+    dp.sync_counters();
     for (t, (a, b)) in dp.rt.tables.iter().zip(&reference.rt.tables).enumerate() {
         assert_eq!(a.hits, b.hits, "table {t} hits");
         assert_eq!(a.direct_counters, b.direct_counters, "table {t} direct counters");
@@ -107,7 +108,7 @@ fn idle_megaflows_expire_and_the_limit_evicts_the_least_recently_used() {
     assert_eq!(dp.process(1, &pkt("10.0.0.10", 11, b"")).path, Path::Hit, "recently used: kept");
     // Everything idle for more than 100 ms goes.
     dp.cache.set_now(1000);
-    dp.cache.maintain();
+    dp.maintain();
     assert_eq!(dp.cache.len(), 0);
     assert_eq!(dp.cache.stats().snapshot().expired, 4);
     assert_eq!(dp.process(1, &pkt("10.0.0.10", 11, b"")).path, Path::Installed);
