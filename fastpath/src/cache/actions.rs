@@ -157,10 +157,10 @@ fn byte_patches(patches: &[Patch]) -> Box<[BytePatch]> {
         return Box::new([]);
     }
     let end = patches.iter().map(|p| (p.bit + p.width).div_ceil(8) as usize).max().unwrap_or(0);
-    // Stack buffers for the usual header sizes.
-    let (mut keep_a, mut set_a) = ([0u8; 256], [0u8; 256]);
+    // Stack buffers for the usual header sizes (small: zeroing them is per install).
+    let (mut keep_a, mut set_a) = ([0u8; 64], [0u8; 64]);
     let (mut keep_v, mut set_v);
-    let (keep, set): (&mut [u8], &mut [u8]) = if end <= 256 {
+    let (keep, set): (&mut [u8], &mut [u8]) = if end <= 64 {
         (&mut keep_a[..end], &mut set_a[..end])
     } else {
         keep_v = vec![0u8; end];
