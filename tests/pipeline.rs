@@ -33,8 +33,18 @@ fn simple_router_routes_through_dpdk_ports() {
         e = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("perf/entries/simple_router.txt").display(),
         d = s.dir.display()
     ));
-    let run = s.run(&cfg, &["--duration", "1.5"]);
+    let run = s.run(&cfg, &["--duration", "1.5", "--dump-flows", "10"]);
     run.assert_ok();
+    // Control saw the three megaflows over the event ring: match -> actions.
+    let out = run.stdout();
+    let dump: Vec<&str> = out.lines().filter(|l| l.starts_with("megaflow worker 0 flow ")).collect();
+    assert_eq!(dump.len(), 3, "{out}");
+    assert!(
+        dump.iter().any(|l| l.contains("pkt[30..") && l.ends_with("output:2(patch 13 bytes, 1 checksums)")),
+        "{dump:?}"
+    );
+    assert!(dump.iter().any(|l| l.contains("drop(Ingress)")), "{dump:?}");
+    assert!(out.contains("megaflow events seen by control: 3 installed, 3 live"), "{out}");
     assert!(
         run.stderr().contains("simple_router.json (") && run.stderr().contains("7 entries from the entries file"),
         "{}",
