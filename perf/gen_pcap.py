@@ -17,7 +17,9 @@ Flows: flow i (0 <= i < N) is the 5-tuple
     src port 1024 + (mix(i) mod 32768)
     dst port 2048 + 16 * (i >> 20) + (mix2(i) mod 16)
     dst IP   10.0.0.1, or with --dst-prefixes K: 10.(k>>8).(k&255).h with k = i mod K and
-             h = 1 + (i div K) mod 254
+             h = 1 + (i div K) mod 254, or with --dst-nets FILE (K networks "a.b.c.d/len"):
+             network k = i mod K plus host part 1 + (i div K) mod (2^(32-len) - 2), the
+             network address itself for a /31 or /32
     proto    UDP
 (src IP, dst port >> 4) encodes i, so exactly N distinct 5-tuples exist, while the ports still
 vary from flow to flow. Packet j carries flow j mod N; every packet of a flow is byte-identical
@@ -60,12 +62,44 @@ def _mix(i: int) -> int:
     return ((i * 2654435761) & 0xFFFFFFFF) >> 7
 
 
-def flow_tuple(i: int, dst_prefixes: int):
+def parse_nets(path: str):
+    """Read a --dst-nets file: one IPv4 network "a.b.c.d/len" (or a bare address = /32) per
+    line; blank lines and text after '#' are ignored. Returns [(network int, len)]."""
+    nets = []
+    with open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            tok = line.split("#", 1)[0].strip()
+            if not tok:
+                continue
+            addr, _, plen = tok.partition("/")
+            try:
+                octets = [int(x) for x in addr.split(".")]
+                plen = int(plen) if plen else 32
+                if len(octets) != 4 or not all(0 <= o <= 255 for o in octets) \
+                        or not 0 <= plen <= 32:
+                    raise ValueError
+            except ValueError:
+                raise ValueError("%s:%d: not an IPv4 network a.b.c.d/len: %r"
+                                 % (path, lineno, tok)) from None
+            ip = (octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]
+            mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+            nets.append((ip & mask, plen))
+    if not nets:
+        raise ValueError("%s: no networks" % path)
+    return nets
+
+
+def flow_tuple(i: int, dst_prefixes: int, dst_nets=None):
     """Return (src_ip, dst_ip, sport, dport) of flow i as integers."""
     src_ip = SRC_BASE + (i & 0xFFFFF)
     sport = 1024 + (_mix(i) % 32768)
     dport = 2048 + 16 * (i >> 20) + (_mix(i ^ 0x5BD1E995) % 16)
-    if dst_prefixes:
+    if dst_nets:
+        k = i % len(dst_nets)
+        net, plen = dst_nets[k]
+        hosts = (1 << (32 - plen)) - 2  # without the network and broadcast addresses
+        dst_ip = net + 1 + (i // len(dst_nets)) % hosts if hosts > 0 else net
+    elif dst_prefixes:
         k = i % dst_prefixes
         host = 1 + (i // dst_prefixes) % 254
         dst_ip = (10 << 24) | ((k >> 8) << 16) | ((k & 0xFF) << 8) | host
@@ -74,8 +108,8 @@ def flow_tuple(i: int, dst_prefixes: int):
     return src_ip, dst_ip, sport, dport
 
 
-def build_frame(i: int, size: int, dst_prefixes: int) -> bytes:
-    src_ip, dst_ip, sport, dport = flow_tuple(i, dst_prefixes)
+def build_frame(i: int, size: int, dst_prefixes: int, dst_nets=None) -> bytes:
+    src_ip, dst_ip, sport, dport = flow_tuple(i, dst_prefixes, dst_nets)
     ip_total = size - ETH_LEN
     ip_wo_csum = struct.pack("!BBHHHBBHII", 0x45, 0, ip_total, 0, 0x4000, 64, 17, 0,
                              src_ip, dst_ip)
@@ -85,8 +119,9 @@ def build_frame(i: int, size: int, dst_prefixes: int) -> bytes:
     return ETH_HDR + ip + udp + bytes(size - MIN_SIZE + 18)
 
 
-def write_pcap(path: str, flows: int, packets: int, size: int, dst_prefixes: int) -> None:
-    frames = [build_frame(i, size, dst_prefixes) for i in range(flows)]
+def write_pcap(path: str, flows: int, packets: int, size: int, dst_prefixes: int,
+               dst_nets=None) -> None:
+    frames = [build_frame(i, size, dst_prefixes, dst_nets) for i in range(flows)]
     global_hdr = struct.pack("<IHHiIII", PCAP_MAGIC_US, 2, 4, 0, 0, SNAPLEN, LINKTYPE_ETHERNET)
     rec = struct.Struct("<IIII")
     chunk = 65536
@@ -191,6 +226,10 @@ def main(argv=None) -> int:
     p.add_argument("--dst-prefixes", type=int, default=0, metavar="K",
                    help="spread destination IPs over K /24 prefixes 10.(k/256).(k%%256).x, "
                         "k = flow mod K (1..65536; default: all to 10.0.0.1)")
+    p.add_argument("--dst-nets", metavar="FILE",
+                   help="spread destination IPs over the IPv4 networks listed in FILE (one "
+                        "a.b.c.d/len a line, '#' comments): flow i goes to a host of network "
+                        "i mod K (see perf/gen_routes.py; excludes --dst-prefixes)")
     p.add_argument("-o", "--output", metavar="FILE", help="pcap file to write")
     p.add_argument("--verify", metavar="FILE",
                    help="read FILE back and print packets, distinct 5-tuples and checksum status")
@@ -211,7 +250,15 @@ def main(argv=None) -> int:
         p.error("--size must be in %d..%d" % (MIN_SIZE, MAX_SIZE))
     if not 0 <= a.dst_prefixes <= 65536:
         p.error("--dst-prefixes must be in 0..65536 (0 = off)")
-    write_pcap(a.output, a.flows, packets, a.size, a.dst_prefixes)
+    dst_nets = None
+    if a.dst_nets:
+        if a.dst_prefixes:
+            p.error("--dst-nets and --dst-prefixes exclude each other")
+        try:
+            dst_nets = parse_nets(a.dst_nets)
+        except (OSError, ValueError) as e:
+            p.error(str(e))
+    write_pcap(a.output, a.flows, packets, a.size, a.dst_prefixes, dst_nets)
     return 0
 
 

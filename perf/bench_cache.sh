@@ -1,0 +1,840 @@
+#!/usr/bin/env bash
+# bench_cache.sh — sluiced running a P4 pipeline vs OVS-DPDK (Debian's openvswitch-switch-dpdk)
+# on the same devices (net_pcap infinite_rx -> net_null sink) with the same traffic and
+# equivalent forwarding behaviour, interleaved A B A B: L2/port forwarding (onos_basic) and
+# IPv4 routing (simple_router with ~100 generated prefixes), over flow-count profiles that
+# exercise the flow caches (EMC, SMC/megaflows, upcalls).
+# A benchmark, not a test: it prints tables and writes perf/results/cache-<date>-<time>.md.
+# See perf/README.md for what is measured and why.
+set -euo pipefail
+
+PERF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$PERF_DIR/.." && pwd)
+GEN="$PERF_DIR/gen_pcap.py"
+GEN_ROUTES="$PERF_DIR/gen_routes.py"
+FEEDER="$PERF_DIR/pcap_fifo.py"
+PARSE="$PERF_DIR/cache_parse.py"
+SLUICED=${SLUICED:-$REPO_DIR/target/release/sluiced}
+SLUICECTL=${SLUICECTL:-$REPO_DIR/target/release/sluicectl}
+P4_DIR=${P4_DIR:-$REPO_DIR/../shared/p4}
+OVS_VSWITCHD=${OVS_VSWITCHD:-/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk}
+OVS_SCHEMA=${OVS_SCHEMA:-/usr/share/openvswitch/vswitch.ovsschema}
+
+WORKLOADS="l2 l3"
+PROFILES="1 1024 65536 200000"
+ROUNDS=3
+MEASURE_S=5
+WARMUP_S=2
+ONLY=both
+OVS_MODES="emc smc"
+SL_MODES="cache"
+L2_RULES="inport dlmatch"
+ROUTES=100
+WORKDIR=/tmp/sluice-perf
+RESULTS_DIR="$PERF_DIR/results"
+MEM=auto
+MAIN_CORE=0
+FWD_CORE=1
+FRAME_SIZE=60
+MIN_PACKETS=1024
+WORKING_MBUFS=32768
+RETRIES=1
+CONTENDED_PCT=2
+KEEP_HUGE=0
+INTERVAL=1
+START_TIMEOUT=180
+OVS_SOCKET_MEM=1000
+INSTALL=1
+VERIFY_ON=1
+
+usage() {
+  cat <<EOF
+Usage: perf/bench_cache.sh [options]
+
+Compares sluiced running a P4 program with OVS-DPDK (openvswitch-switch-dpdk) forwarding the
+same traffic with equivalent rules, on the same devices:
+  rx  net_pcap0,rx_pcap=<profile pcap>,infinite_rx=1   (sluiced port "in" = P4 port 1,
+                                                         OVS OpenFlow port 1)
+  tx  net_null0,no-rx=1                                (port "out" = P4 port 2 / OpenFlow 2)
+one forwarding core (--fwd-core: sluiced's worker, OVS's pmd thread) and one main/control
+core (--main-core). Per workload and profile the sides run interleaved (sluiced, then each
+OVS variant), --rounds times; each run's rate is the sink's tx rate over a --seconds window
+that opens --warmup seconds after forwarding started.
+
+Workloads (--workloads):
+  l2  sluiced: onos_basic (basic.p4), perf/entries/basic_l2.txt (table0: ingress port 1 ->
+      set_egress_port(2), everything else wildcarded).
+      OVS "inport":  in_port=1,actions=output:2   (OVS's simple-match path: no EMC/dpcls)
+      OVS "dlmatch": in_port=1,dl_dst=02:00:00:00:00:02,dl_type=0x0800,actions=output:2
+                     (EMC/SMC + dpcls), once per --ovs-modes
+  l3  sluiced: simple_router with --routes generated prefixes (/16, /24, /32; perf/gen_routes.py
+      into the run directory): LPM -> next hop -> dst MAC, src MAC per egress port, TTL - 1.
+      OVS "routes": priority=100+len,ip,nw_dst=P/len,actions=mod_dl_src:..,mod_dl_dst:..,
+                    dec_ttl,output:2 (same prefixes), once per --ovs-modes
+      Traffic: destinations spread over the same prefixes (gen_pcap.py --dst-nets).
+
+Options:
+  --workloads "l2 l3"    which workloads (default "$WORKLOADS")
+  --profiles "N ..."     flow counts (default "$PROFILES"). N: a preloaded pcap of
+                         max(N, --min-packets) packets (OVS takes at most ~200k: its mempool is
+                         capped at 262144 mbufs). fifo:N: the pcap is fed endlessly through a
+                         FIFO by perf/pcap_fifo.py (rx_pcap=FIFO, no preload), for both sides:
+                         the way to run 1M flows (fifo:1000000); its rx path caps near 10 Mpps,
+                         so compare FIFO runs only with FIFO runs.
+  --rounds R             interleaved rounds (default $ROUNDS)
+  --seconds S            measurement window per run (default $MEASURE_S)
+  --warmup W             seconds between forwarding start and the window (default $WARMUP_S)
+  --only sluiced|ovs     run one side only (default: both)
+  --ovs-modes "M ..."    OVS cache modes (default "$OVS_MODES"): emc (default EMC,
+                         emc-insert-inv-prob=100, SMC off), smc (EMC off, SMC on), emcsmc,
+                         none (both off). The table reports OVS's best per profile.
+  --sluiced-modes "M ..."  sluiced variants (default "$SL_MODES"): cache (sluiced's [cache]
+                         defaults: the side every ratio is taken against; always run), nocache
+                         ([cache] enabled = false: every packet through the interpreter),
+                         noemc (emc_insert_inv_prob = 0: megaflow/dpcls only)
+  --l2-rules "R ..."     OVS rule variants of l2 (default "$L2_RULES")
+  --routes N             l3 prefixes (default $ROUTES)
+  --size BYTES           frame length in the pcap, FCS excluded (default $FRAME_SIZE)
+  --min-packets M        packets per pcap = max(flows, M) (default $MIN_PACKETS)
+  --mem auto|huge|nohuge memory mode (default auto; OVS needs hugepages: nohuge only with
+                         --only sluiced)
+  --ovs-socket-mem MB    OVS dpdk-socket-mem (default $OVS_SOCKET_MEM)
+  --keep-huge            leave hugepages this script reserved/mounted in place at exit
+  --main-core C / --fwd-core C   cores (default $MAIN_CORE / $FWD_CORE)
+  --retries N            re-run a contended run up to N times (default $RETRIES)
+  --contended-pct P      contention threshold, % of the window (default $CONTENDED_PCT)
+  --interval SECS        sluiced --stats-interval (default $INTERVAL)
+  --no-install           do not apt-get install openvswitch-switch-dpdk when it is missing
+  --no-verify            skip the behaviour check (each workload's sides forward the same small
+                         pcap into a tx pcap once; their distinct output frames must be equal)
+  --workdir DIR          pcaps, generated files and logs (default $WORKDIR)
+  --results DIR          where the Markdown goes (default perf/results)
+  -h, --help             this text
+
+Environment: SLUICED, SLUICECTL (entries check; skipped when missing), P4_DIR (default
+../shared/p4 of this repository), OVS_VSWITCHD (default $OVS_VSWITCHD).
+EOF
+}
+
+die() { echo "bench_cache: error: $*" >&2; exit 1; }
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+while (($#)); do
+  case "$1" in
+    --workloads) WORKLOADS=$2; shift 2 ;;
+    --profiles) PROFILES=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --seconds) MEASURE_S=$2; shift 2 ;;
+    --warmup) WARMUP_S=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
+    --ovs-modes) OVS_MODES=$2; shift 2 ;;
+    --sluiced-modes) SL_MODES=$2; shift 2 ;;
+    --l2-rules) L2_RULES=$2; shift 2 ;;
+    --routes) ROUTES=$2; shift 2 ;;
+    --size) FRAME_SIZE=$2; shift 2 ;;
+    --min-packets) MIN_PACKETS=$2; shift 2 ;;
+    --mem) MEM=$2; shift 2 ;;
+    --ovs-socket-mem) OVS_SOCKET_MEM=$2; shift 2 ;;
+    --keep-huge) KEEP_HUGE=1; shift ;;
+    --main-core) MAIN_CORE=$2; shift 2 ;;
+    --fwd-core) FWD_CORE=$2; shift 2 ;;
+    --retries) RETRIES=$2; shift 2 ;;
+    --contended-pct) CONTENDED_PCT=$2; shift 2 ;;
+    --interval) INTERVAL=$2; shift 2 ;;
+    --no-install) INSTALL=0; shift ;;
+    --no-verify) VERIFY_ON=0; shift ;;
+    --workdir) WORKDIR=$2; shift 2 ;;
+    --results) RESULTS_DIR=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; die "unknown option: $1" ;;
+  esac
+done
+
+isint() { [[ $1 =~ ^[0-9]+$ ]]; }
+isnum() { [[ $1 =~ ^[0-9]+([.][0-9]+)?$ ]]; }
+case "$ONLY" in both|sluiced|ovs) ;; *) die "--only must be sluiced or ovs" ;; esac
+case "$MEM" in auto|huge|nohuge) ;; *) die "--mem must be auto, huge or nohuge" ;; esac
+for v in ROUNDS MIN_PACKETS FRAME_SIZE RETRIES MAIN_CORE FWD_CORE ROUTES OVS_SOCKET_MEM; do
+  isint "${!v}" || die "$v must be a non-negative integer (got '${!v}')"
+done
+for v in MEASURE_S WARMUP_S CONTENDED_PCT INTERVAL; do
+  isnum "${!v}" || die "$v must be a number (got '${!v}')"
+done
+((ROUNDS >= 1)) || die "--rounds must be >= 1"
+[[ -n ${PROFILES// /} ]] || die "--profiles is empty"
+for p in $PROFILES; do
+  f=${p#fifo:}
+  if ! isint "$f" || ((f < 1)); then die "bad profile '$p' (N or fifo:N, N >= 1 flows)"; fi
+done
+[[ -n ${WORKLOADS// /} ]] || die "--workloads is empty"
+for w in $WORKLOADS; do case "$w" in l2|l3) ;; *) die "unknown workload '$w' (l2, l3)" ;; esac; done
+for m in $OVS_MODES; do
+  case "$m" in emc|smc|emcsmc|none) ;; *) die "unknown OVS mode '$m' (emc, smc, emcsmc, none)" ;; esac
+done
+for r in $L2_RULES; do case "$r" in inport|dlmatch) ;; *) die "unknown l2 rule set '$r' (inport, dlmatch)" ;; esac; done
+for m in $SL_MODES; do
+  case "$m" in cache|nocache|noemc) ;; *) die "unknown sluiced mode '$m' (cache, nocache, noemc)" ;; esac
+done
+NCPU=$(nproc)
+((MAIN_CORE != FWD_CORE && MAIN_CORE < NCPU && FWD_CORE < NCPU)) ||
+  die "need two distinct cores < nproc ($NCPU): main $MAIN_CORE, forwarding $FWD_CORE"
+((MAIN_CORE < 63 && FWD_CORE < 63)) || die "cores must be < 63 (OVS masks are built as integers)"
+for c in python3 stdbuf taskset awk; do command -v "$c" >/dev/null || die "$c not found"; done
+[[ $ONLY != sluiced && $MEM == nohuge ]] && die "OVS-DPDK needs hugepages: --mem nohuge only with --only sluiced"
+if [[ $ONLY != ovs ]]; then
+  [[ -x $SLUICED ]] || die "sluiced binary not found or not executable at '$SLUICED'.
+  Build it (cargo build --release) or point SLUICED=/path/to/sluiced at it, or run --only ovs."
+fi
+P4_BASIC_JSON="$P4_DIR/onos_basic/basic.json"
+P4_BASIC_INFO="$P4_DIR/onos_basic/basic.p4info.txt"
+P4_ROUTER_JSON="$P4_DIR/simple_router/simple_router.json"
+P4_ROUTER_INFO="$P4_DIR/simple_router/simple_router.p4info.txt"
+L2_ENTRIES="$PERF_DIR/entries/basic_l2.txt"
+if [[ $ONLY != ovs ]]; then
+  for f in "$P4_BASIC_JSON" "$P4_BASIC_INFO" "$P4_ROUTER_JSON" "$P4_ROUTER_INFO" "$L2_ENTRIES"; do
+    [[ -r $f ]] || die "missing $f (P4_DIR=$P4_DIR: the shared P4 corpus)"
+  done
+fi
+IN_PORT=1 OUT_PORT=2  # P4 port numbers = OpenFlow port numbers of the pcap port and the sink
+L2_DST_MAC=02:00:00:00:00:02  # gen_pcap.py's destination MAC
+
+# ------------------------------------------------------------------------- cleanup / traps --
+CHILD_PID=""          # the sluiced process currently running
+FEED_PID=""           # the FIFO feeder currently running
+OVSDB_PID=""          # our ovsdb-server and ovs-vswitchd, while an OVS run is on
+OVS_PID=""
+OD=""                 # that run's private OVS directory
+BR="slcb$$"           # our bridge (a tap device of this name exists while OVS runs)
+PREFIXES=()           # EAL file prefixes used by sluiced, for run-directory cleanup
+HUGE_ORIG_NR=""
+HUGE_MOUNTED_BY_US=0
+POLICY_RC_BY_US=0
+
+stop_pid() {  # stop_pid PID SIGNAL GRACE_SECONDS: signal, wait, then SIGKILL
+  local pid=$1 sig=$2 grace=$3 i
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill "-$sig" "$pid" 2>/dev/null || true
+  for ((i = 0; i < grace * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  wait "$pid" 2>/dev/null || true
+}
+
+clean_prefix() {
+  local p=$1 d m
+  for d in /var/run/dpdk /run/dpdk /tmp/dpdk "${XDG_RUNTIME_DIR:-/nonexistent}/dpdk"; do
+    [[ -e $d/$p ]] && rm -rf -- "${d:?}/$p"
+  done
+  while read -r m; do
+    rm -f -- "$m/${p}map_"* 2>/dev/null || true
+  done < <(awk '$3 == "hugetlbfs" {print $2}' /proc/mounts)
+}
+
+# Our OVS only: ovs-vsctl/-ofctl/-appctl on the private database, bridge and control sockets.
+vsctl() { OVS_RUNDIR=$OD OVS_DBDIR=$OD OVS_LOGDIR=$OD OVS_SYSCONFDIR=$OD \
+  ovs-vsctl --db="unix:$OD/db.sock" --timeout="$START_TIMEOUT" "$@"; }
+ofctl() { OVS_RUNDIR=$OD ovs-ofctl "$1" "unix:$OD/$BR.mgmt" "${@:2}"; }
+appctl() { ovs-appctl --timeout=30 -t "$OD/ovs-vswitchd.ctl" "$@"; }
+
+stop_feed() { stop_pid "$FEED_PID" TERM 3; FEED_PID=""; }
+
+stop_ovs() {  # the bridge's tap and the netdev datapath go with del-br and exit --cleanup
+  if [[ -n $OVS_PID ]] && kill -0 "$OVS_PID" 2>/dev/null; then
+    OVS_RUNDIR=$OD timeout 20 ovs-vsctl --db="unix:$OD/db.sock" --timeout=10 --if-exists \
+      del-br "$BR" >/dev/null 2>&1 || true
+    timeout 20 ovs-appctl --timeout=10 -t "$OD/ovs-vswitchd.ctl" exit --cleanup >/dev/null 2>&1 || true
+    stop_pid "$OVS_PID" TERM 10
+  fi
+  OVS_PID=""
+  stop_feed
+  stop_pid "$OVSDB_PID" TERM 5; OVSDB_PID=""
+  # A vswitchd that died or was killed leaves its taps behind: remove ours (the start checked
+  # that no other userspace datapath existed).
+  local ifc
+  for ifc in "$BR" ovs-netdev; do
+    ip link show "$ifc" >/dev/null 2>&1 && ip link delete "$ifc" 2>/dev/null
+  done
+  return 0
+}
+
+cleanup() {
+  local rc=$?
+  set +e
+  if [[ -n $CHILD_PID ]]; then stop_pid "$CHILD_PID" INT 5; CHILD_PID=""; fi
+  stop_ovs
+  stop_feed
+  local p
+  for p in "${PREFIXES[@]}"; do clean_prefix "$p"; done
+  if ((POLICY_RC_BY_US)); then rm -f /usr/sbin/policy-rc.d; fi
+  if [[ -n $HUGE_ORIG_NR && $KEEP_HUGE == 0 ]]; then
+    echo "$HUGE_ORIG_NR" >/proc/sys/vm/nr_hugepages 2>/dev/null
+    log "restored vm.nr_hugepages=$HUGE_ORIG_NR (use --keep-huge to keep them)"
+  fi
+  if [[ $HUGE_MOUNTED_BY_US == 1 && $KEEP_HUGE == 0 ]]; then
+    umount /dev/hugepages 2>/dev/null
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ------------------------------------------------------------------------------ helpers ------
+# The harness and everything it forks (python, ovs-vsctl, the FIFO feeder) stay on the main
+# core; sluiced and ovs-vswitchd get both cores and put their forwarding thread on --fwd-core.
+taskset -p -c "$MAIN_CORE" $$ >/dev/null || die "cannot pin the harness to core $MAIN_CORE"
+now() { echo "$EPOCHREALTIME"; }
+fcalc() { python3 -c "import sys; print($1)"; }
+mem_mb_for() {  # EAL memory for a pool of $1 mbufs: ~2.5 KiB/mbuf + 320 MB
+  echo $(( ((($1 * 2560) >> 20) + 320 + 63) / 64 * 64 ))
+}
+fwd_tid() {  # the task of PID that has used the most CPU (a busy-polling thread)
+  local pid=$1 best="" bestt=-1 t f rest a
+  for f in /proc/"$pid"/task/*/stat; do
+    [[ -r $f ]] || continue
+    rest=$(<"$f") 2>/dev/null || continue
+    rest=${rest##*) }
+    read -r -a a <<<"$rest"
+    t=$((a[11] + a[12]))
+    if ((t > bestt)); then bestt=$t; best=${f%/stat}; best=${best##*/}; fi
+  done
+  echo "$best"
+}
+rq_wait_ns() { local x; read -r _ x _ <"/proc/$1/task/$2/schedstat" 2>/dev/null && echo "$x" || echo 0; }
+steal_ticks() { awk -v c="cpu$FWD_CORE" '$1 == c {print $9}' /proc/stat; }
+CLK_TCK=$(getconf CLK_TCK)
+win_begin() {
+  W_PID=$1; W_TID=$(fwd_tid "$1"); W_T0=$(now)
+  W_RQ0=$(rq_wait_ns "$W_PID" "$W_TID"); W_ST0=$(steal_ticks)
+}
+win_end() { W_T1=$(now); W_RQ1=$(rq_wait_ns "$W_PID" "$W_TID"); W_ST1=$(steal_ticks); }
+win_calc() {
+  W_RQ_PCT=$(fcalc "'%.2f' % (($W_RQ1 - $W_RQ0) / 1e9 / ($W_T1 - $W_T0) * 100)")
+  W_STEAL_PCT=$(fcalc "'%.2f' % (($W_ST1 - $W_ST0) / $CLK_TCK / ($W_T1 - $W_T0) * 100)")
+}
+flags_for() { fcalc "('C' if $1 > $CONTENDED_PCT else '') + ('S' if $2 > $CONTENDED_PCT else '')"; }
+now_us() { echo "${EPOCHREALTIME/./}"; }
+sec_us() { awk -v s="$1" 'BEGIN {printf "%d", s * 1000000}'; }
+sleep_until_us() {
+  local d=$(($1 - ${EPOCHREALTIME/./}))
+  ((d > 0)) && sleep "$(printf '%d.%06d' $((d / 1000000)) $((d % 1000000)))"
+  return 0
+}
+# Reads `key=value` lines of the parser into the associative array P, and the same pairs
+# (minus the rate itself) into STATS, one "k=v k=v" string for the CSV.
+read_kv() {
+  local k v
+  P=() STATS=""
+  while IFS='=' read -r k v; do
+    P[$k]=$v
+    case "$k" in ok|mpps|window_s|error|json_error|window_source) ;;
+      *) v=${v//[ ,\"]/_}; STATS+="$k=$v " ;;
+    esac
+  done
+  STATS=${STATS% }
+}
+declare -A P=()
+
+# ------------------------------------------------------------------------- OVS installation --
+ensure_ovs() {
+  local c missing=0
+  for c in ovsdb-tool ovsdb-server ovs-vsctl ovs-ofctl ovs-appctl; do
+    command -v "$c" >/dev/null || missing=1
+  done
+  [[ -x $OVS_VSWITCHD ]] || missing=1
+  if ((missing)); then
+    ((INSTALL)) || die "OVS-DPDK is not installed (apt-get install openvswitch-switch-dpdk), or drop --no-install"
+    ((EUID == 0)) || die "OVS-DPDK is not installed and installing it needs root"
+    log "installing openvswitch-switch-dpdk (its services are kept from starting)"
+    # Keep the package's init scripts from starting a system-wide OVS (cores, hugepages,
+    # /etc/openvswitch): a policy-rc.d that denies, only if there is none already.
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+      printf '#!/bin/sh\n# temporary, perf/bench_cache.sh\nexit 101\n' >/usr/sbin/policy-rc.d
+      chmod 755 /usr/sbin/policy-rc.d; POLICY_RC_BY_US=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y openvswitch-switch-dpdk >&2 ||
+      { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y openvswitch-switch-dpdk >&2; } ||
+      die "apt-get install openvswitch-switch-dpdk failed"
+    if ((POLICY_RC_BY_US)); then rm -f /usr/sbin/policy-rc.d; POLICY_RC_BY_US=0; fi
+    [[ -x $OVS_VSWITCHD ]] || die "$OVS_VSWITCHD missing after the install"
+  fi
+  # The script runs the DPDK build by its path whatever the alternative says; the alternative is
+  # set as the package documents it, so that `ovs-vswitchd` means the DPDK build here too.
+  if ((EUID == 0)) && [[ $(readlink -f /usr/sbin/ovs-vswitchd 2>/dev/null) != "$OVS_VSWITCHD" ]] &&
+     update-alternatives --list ovs-vswitchd 2>/dev/null | grep -qx "$OVS_VSWITCHD"; then
+    update-alternatives --set ovs-vswitchd "$OVS_VSWITCHD" >&2 || log "warning: update-alternatives failed"
+  fi
+  if ip link show ovs-netdev >/dev/null 2>&1; then
+    die "a userspace OVS datapath (tap 'ovs-netdev') already exists: another ovs-vswitchd with a
+  netdev bridge is running; stop it first (this script never touches it)"
+  fi
+  pgrep -x ovs-vswitchd >/dev/null 2>&1 &&
+    log "warning: a system ovs-vswitchd is running: it may compete for cores and hugepages"
+  return 0
+}
+[[ $ONLY != sluiced ]] && ensure_ovs
+
+# ---------------------------------------------------------------------------- memory mode ---
+huge_free_mb() { awk '/^HugePages_Free:/ {f=$2} /^Hugepagesize:/ {s=$2} END {print int(f*s/1024)}' /proc/meminfo; }
+huge_mounted() { awk '$3 == "hugetlbfs" {found=1} END {exit !found}' /proc/mounts; }
+MAX_PKTS=0
+for p in $PROFILES; do
+  [[ $p == fifo:* ]] && continue
+  n=$((p > MIN_PACKETS ? p : MIN_PACKETS)); ((n > MAX_PKTS)) && MAX_PKTS=$n
+done
+NEED_MB=$(mem_mb_for $((MAX_PKTS + WORKING_MBUFS)))
+[[ $ONLY != sluiced ]] && ((OVS_SOCKET_MEM + 128 > NEED_MB)) && NEED_MB=$((OVS_SOCKET_MEM + 128))
+
+choose_mem_mode() {
+  if [[ $MEM == nohuge ]]; then MODE=nohuge; return; fi
+  if huge_mounted && (($(huge_free_mb) >= NEED_MB)); then MODE=huge; return; fi
+  if ((EUID == 0)); then
+    local pg_kb total free want
+    pg_kb=$(awk '/^Hugepagesize:/ {print $2}' /proc/meminfo)
+    total=$(awk '/^HugePages_Total:/ {print $2}' /proc/meminfo)
+    free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+    want=$((total - free + (NEED_MB * 1024 / pg_kb) + 64))
+    ((want < 1024)) && want=1024
+    if ((want > total)); then
+      HUGE_ORIG_NR=$(cat /proc/sys/vm/nr_hugepages)
+      echo "$want" >/proc/sys/vm/nr_hugepages 2>/dev/null || true
+      log "reserved hugepages: vm.nr_hugepages $HUGE_ORIG_NR -> $(cat /proc/sys/vm/nr_hugepages)"
+    fi
+    if ! huge_mounted; then
+      mkdir -p /dev/hugepages
+      if mount -t hugetlbfs none /dev/hugepages 2>/dev/null; then HUGE_MOUNTED_BY_US=1; fi
+    fi
+    if huge_mounted && (($(huge_free_mb) >= NEED_MB)); then MODE=huge; return; fi
+  fi
+  [[ $MEM == huge || $ONLY != sluiced ]] &&
+    die "hugepages unusable (need ${NEED_MB} MB free in a mounted hugetlbfs; OVS-DPDK needs them)"
+  log "hugepages unavailable: sluiced runs with --no-huge"
+  MODE=nohuge
+}
+choose_mem_mode
+
+# ------------------------------------------------------------------------------ setup -------
+STAMP=$(date +%Y-%m-%d-%H%M%S)
+LOGDIR="$WORKDIR/cache-$STAMP"
+GENDIR="$LOGDIR/gen"
+mkdir -p "$WORKDIR" "$LOGDIR" "$GENDIR" "$RESULTS_DIR"
+CSV="$LOGDIR/runs.csv"
+echo "workload,profile,packets,feed,round,side,attempt,accepted,ok,mpps,window_s,cpp,rq_wait_pct,steal_pct,flags,note,stats" >"$CSV"
+
+# Generated rule sets: l3 routes three ways (entries, OpenFlow, prefixes for the traffic), l2
+# OpenFlow variants. Nothing generated is committed.
+python3 "$GEN_ROUTES" --routes "$ROUTES" --in-port "$IN_PORT" --out-port "$OUT_PORT" \
+  --entries "$GENDIR/routes.txt" --ovs-flows "$GENDIR/routes.of" --nets "$GENDIR/routes.nets"
+echo "in_port=$IN_PORT,actions=output:$OUT_PORT" >"$GENDIR/inport.of"
+echo "priority=10,in_port=$IN_PORT,dl_dst=$L2_DST_MAC,dl_type=0x0800,actions=output:$OUT_PORT" >"$GENDIR/dlmatch.of"
+
+cpu_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+b0=$(cpu_ticks); sleep 1; b1=$(cpu_ticks)
+LOAD=$(awk -v d=$((b1 - b0)) -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", d / hz}')
+log "memory mode: $MODE; workloads: $WORKLOADS; profiles: $PROFILES; rounds: $ROUNDS; window ${MEASURE_S}s after ${WARMUP_S}s warm-up; logs: $LOGDIR"
+if awk -v l="$LOAD" 'BEGIN {exit !(l > 0.2)}'; then
+  log "warning: other processes keep $LOAD cores busy: expect contended (flagged, retried) runs"
+fi
+
+program_of() {  # program_of WORKLOAD -> PJSON PINFO PENTRIES
+  case "$1" in
+    l2) PJSON=$P4_BASIC_JSON PINFO=$P4_BASIC_INFO PENTRIES=$L2_ENTRIES ;;
+    l3) PJSON=$P4_ROUTER_JSON PINFO=$P4_ROUTER_INFO PENTRIES=$GENDIR/routes.txt ;;
+  esac
+}
+
+# ------------------------------------------------------------------------------ sluiced -----
+write_sluiced_config() {  # CFG PREFIX MEM_MB MBUFS RX_DEVARGS WORKLOAD [TX_DEVARGS [MODE]]
+  local huge=true tx_devargs=${7:-net_null0,no-rx=1} cache=""
+  case "${8:-cache}" in
+    nocache) cache=$'\n[cache]\nenabled = false' ;;
+    noemc) cache=$'\n[cache]\nemc_insert_inv_prob = 0' ;;
+  esac
+  [[ $MODE == huge ]] || huge=false
+  program_of "$6"
+  cat >"$1" <<EOF
+# written by perf/bench_cache.sh
+[eal]
+hugepages = $huge
+memory_mb = $3
+file_prefix = "$2"
+extra_args = ["--no-pci", "--no-telemetry"]
+
+[mempool]
+mbufs = $4
+
+[workers]
+cores = [$FWD_CORE]
+control_core = $MAIN_CORE
+
+[[port]]
+name = "in"
+devargs = "$5"
+rx_queues = 1
+p4_port = $IN_PORT
+
+[[port]]
+name = "out"
+devargs = "$tx_devargs"
+rx_queues = 1
+p4_port = $OUT_PORT
+
+[pipeline]
+json = "$PJSON"
+p4info = "$PINFO"
+entries = "$PENTRIES"
+$cache
+EOF
+}
+
+if [[ $ONLY != ovs ]]; then
+  for wl in $WORKLOADS; do
+    program_of "$wl"
+    if [[ -x $SLUICECTL ]]; then
+      "$SLUICECTL" pipeline check "$PJSON" "$PINFO" --entries "$PENTRIES" >"$LOGDIR/check-$wl.txt" 2>&1 ||
+        die "sluicectl pipeline check failed for $wl: $(tail -n 3 "$LOGDIR/check-$wl.txt")"
+    fi
+    write_sluiced_config "$LOGDIR/check-$wl.toml" "sluice-cache-check-$$" 512 8192 \
+      "net_pcap0,rx_pcap=/nonexistent.pcap,infinite_rx=1" "$wl"
+    taskset -c "$MAIN_CORE,$FWD_CORE" "$SLUICED" --config "$LOGDIR/check-$wl.toml" --check-config \
+      >"$LOGDIR/check-config-$wl.txt" 2>&1 ||
+      die "$SLUICED refuses the $wl configuration (\`unknown field pipeline\`: a build from before
+  [pipeline] and p4_port, rebuild it):
+$(tail -n 5 "$LOGDIR/check-config-$wl.txt")"
+  done
+  [[ -x $SLUICECTL ]] || log "note: no sluicectl at $SLUICECTL: entries checked by sluiced --check-config only"
+fi
+
+start_feed() {  # start_feed PCAP FIFO: the writer of a FIFO-fed profile
+  rm -f "$2"; mkfifo "$2"
+  python3 "$FEEDER" "$1" "$2" 2>>"$LOGDIR/feeder.log" &
+  FEED_PID=$!
+}
+
+sl_forwarding() {
+  awk '/^stats / && / port=out( |$)/ && / tx_packets=[1-9]/ {found=1; exit} END {exit !found}' \
+    "$1" 2>/dev/null
+}
+
+# Per-run results: R_OK R_MPPS R_WIN R_CPP R_RQ R_STEAL R_FLAGS R_NOTE R_STATS
+run_sluiced() {  # run_sluiced SIDE WORKLOAD PCAP PACKETS FEED TAG  (SIDE = sluiced[-<mode>])
+  local mode=${1#sluiced}; mode=${mode#-}; mode=${mode:-cache}; shift
+  local wl=$1 pcap=$2 pkts=$3 feed=$4 tag=$5 mbufs mem pfx cfg out err js dur rc=0 devargs fifo
+  if [[ $feed == fifo ]]; then mbufs=$WORKING_MBUFS; else mbufs=$((pkts + WORKING_MBUFS)); fi
+  mem=$(mem_mb_for "$mbufs")
+  pfx="sluice-cache-sl-$$-$tag"; cfg="$LOGDIR/sluiced-$tag.toml"
+  out="$LOGDIR/sluiced-$tag.out"; err="$LOGDIR/sluiced-$tag.err"; js="$LOGDIR/sluiced-$tag.json"
+  PREFIXES+=("$pfx")
+  if [[ $feed == fifo ]]; then
+    fifo="$LOGDIR/feed-$tag.fifo"; devargs="net_pcap0,rx_pcap=$fifo"
+    start_feed "$pcap" "$fifo"
+  else
+    devargs="net_pcap0,rx_pcap=$pcap,infinite_rx=1"
+  fi
+  write_sluiced_config "$cfg" "$pfx" "$mem" "$mbufs" "$devargs" "$wl" "net_null0,no-rx=1" "$mode"
+  dur=$(fcalc "int($WARMUP_S + $MEASURE_S + 3 * $INTERVAL + 1.999)")
+  R_OK=0 R_MPPS="" R_WIN="" R_CPP="-" R_RQ="" R_STEAL="" R_FLAGS="" R_NOTE="" R_STATS=""
+  local cmd=("$SLUICED" --config "$cfg" --duration "$dur" --stats-interval "$INTERVAL" --stats-json "$js")
+  echo "${cmd[*]}" >"$out.cmd"
+  taskset -c "$MAIN_CORE,$FWD_CORE" "${cmd[@]}" >"$out" 2>"$err" &
+  CHILD_PID=$!
+  local deadline=$(( ${EPOCHREALTIME/./} + START_TIMEOUT * 1000000 ))
+  while ! sl_forwarding "$out"; do
+    if ! kill -0 "$CHILD_PID" 2>/dev/null || ((${EPOCHREALTIME/./} >= deadline)); then
+      R_NOTE="no forwarding seen in stats lines: $(tail -n 3 "$err" "$out" 2>/dev/null | tr '\n,' '  ')"
+      break
+    fi
+    sleep 0.1
+  done
+  if [[ -z $R_NOTE ]]; then
+    sleep "$WARMUP_S"
+    win_begin "$CHILD_PID"; sleep "$MEASURE_S"; win_end; win_calc
+    R_RQ=$W_RQ_PCT; R_STEAL=$W_STEAL_PCT
+    local i
+    for ((i = 0; i < (dur + 60) * 10; i++)); do kill -0 "$CHILD_PID" 2>/dev/null || break; sleep 0.1; done
+  fi
+  if kill -0 "$CHILD_PID" 2>/dev/null; then stop_pid "$CHILD_PID" INT 10; rc=124
+  else wait "$CHILD_PID" || rc=$?; fi
+  CHILD_PID=""
+  stop_feed
+  [[ -n ${fifo:-} ]] && rm -f "$fifo"
+  clean_prefix "$pfx"
+  [[ -n $R_NOTE ]] && return 0
+  read_kv < <(python3 "$PARSE" sluiced "$out" "$js" --port out --warmup "$WARMUP_S" --seconds "$MEASURE_S")
+  R_STATS=$STATS
+  if [[ ${P[ok]:-0} == 1 ]]; then
+    R_OK=1; R_MPPS=${P[mpps]}; R_WIN=${P[window_s]}; R_CPP=${P[cpp]:--}
+    [[ ${P[window_source]} != samples ]] && R_NOTE+="window from JSON totals (start-up included) "
+  else
+    R_NOTE+="parse: ${P[error]:-unknown} "
+  fi
+  [[ -n ${P[json_error]:-} ]] && R_NOTE+="stats-json: ${P[json_error]} "
+  ((rc != 0)) && R_NOTE+="exit status $rc "
+  if ((${P[rx_missed]:-0} + ${P[rx_errors]:-0} + ${P[tx_errors]:-0} + ${P[other_drops]:-0} > 0)); then
+    R_FLAGS+="X"
+    R_NOTE+="rx_missed=${P[rx_missed]} rx_errors=${P[rx_errors]} tx_errors=${P[tx_errors]} drops=${P[other_drops]} "
+  fi
+  if ((${P[p4_drops]:-0} * 1000 > ${P[rx_packets]:-0})); then
+    R_FLAGS+="D"; R_NOTE+="P4 drops ${P[p4_drops]} of ${P[rx_packets]} "
+  fi
+  R_FLAGS+=$(flags_for "$R_RQ" "$R_STEAL")
+}
+
+# ---------------------------------------------------------------------------------- OVS -----
+ovs_tx() {  # packets sent so far on the sink port (0 when unknown)
+  ofctl dump-ports "$OUT_PORT" 2>/dev/null | sed -n 's/.*tx pkts=\([0-9]*\).*/\1/p' | head -n 1 | grep . || echo 0
+}
+
+# ovs_start SIDE TAG OUT_DEVARGS: a private ovsdb-server and ovs-vswitchd (DPDK), the bridge,
+# the sink port and SIDE's rules; the pcap port comes after (ovs_add_in). SIDE is
+# ovs-<rules>[-<mode>]. Returns 1 with R_NOTE set (and everything stopped) on failure.
+ovs_start() {
+  local side=$1 tag=$2 out_devargs=$3 rules mode emc_prob smc i fwd_mask main_mask
+  rules=${side#ovs-}; rules=${rules%%-*}
+  mode=${side#ovs-"$rules"}; mode=${mode#-}; mode=${mode:-emc}
+  case "$mode" in
+    emc) emc_prob=100 smc=false ;; smc) emc_prob=0 smc=true ;;
+    emcsmc) emc_prob=100 smc=true ;; none) emc_prob=0 smc=false ;;
+  esac
+  OD="$LOGDIR/ovs-$tag"
+  mkdir -p "$OD"
+  ovsdb-tool create "$OD/conf.db" "$OVS_SCHEMA"
+  OVS_RUNDIR=$OD OVS_DBDIR=$OD OVS_LOGDIR=$OD OVS_SYSCONFDIR=$OD ovsdb-server "$OD/conf.db" \
+    --remote="punix:$OD/db.sock" --pidfile="$OD/ovsdb-server.pid" \
+    --unixctl="$OD/ovsdb-server.ctl" --log-file="$OD/ovsdb-server.log" --no-chdir \
+    -vconsole:off >"$OD/ovsdb-server.out" 2>&1 &
+  OVSDB_PID=$!
+  for ((i = 0; i < 100; i++)); do [[ -S $OD/db.sock ]] && break; sleep 0.05; done
+  fwd_mask=$(printf '0x%x' $((1 << FWD_CORE))); main_mask=$(printf '0x%x' $((1 << MAIN_CORE)))
+  if ! { vsctl --no-wait init &&
+         vsctl --no-wait set Open_vSwitch . other_config:dpdk-init=true \
+           "other_config:dpdk-socket-mem=$OVS_SOCKET_MEM" \
+           "other_config:dpdk-extra=--no-pci --in-memory --no-telemetry" \
+           "other_config:pmd-cpu-mask=$fwd_mask" "other_config:dpdk-lcore-mask=$main_mask" \
+           "other_config:emc-insert-inv-prob=$emc_prob" "other_config:smc-enable=$smc"; } \
+       >"$OD/setup.log" 2>&1; then
+    R_NOTE="ovsdb setup failed: $(tail -n 2 "$OD/setup.log" | tr '\n,' '  ')"
+    stop_ovs; return 1
+  fi
+  OVS_RUNDIR=$OD OVS_DBDIR=$OD OVS_LOGDIR=$OD OVS_SYSCONFDIR=$OD \
+    taskset -c "$MAIN_CORE,$FWD_CORE" "$OVS_VSWITCHD" "unix:$OD/db.sock" \
+    --pidfile="$OD/ovs-vswitchd.pid" --unixctl="$OD/ovs-vswitchd.ctl" \
+    --log-file="$OD/ovs-vswitchd.log" --no-chdir -vconsole:off >"$OD/ovs-vswitchd.out" 2>&1 &
+  OVS_PID=$!
+  OVS_DEADLINE=$(( ${EPOCHREALTIME/./} + START_TIMEOUT * 1000000 ))
+  until [[ $(vsctl --no-wait get Open_vSwitch . dpdk_initialized 2>/dev/null) == true ]]; do
+    if ! kill -0 "$OVS_PID" 2>/dev/null || ((${EPOCHREALTIME/./} >= OVS_DEADLINE)); then
+      R_NOTE="ovs-vswitchd did not initialise DPDK: $(grep -E 'ERR|EMER|WARN' "$OD/ovs-vswitchd.log" | tail -n 2 | tr '\n,' '  ')"
+      stop_ovs; return 1
+    fi
+    sleep 0.1
+  done
+  # Rules before the pcap port: traffic starts as soon as that port is added.
+  if ! { vsctl add-br "$BR" -- set bridge "$BR" datapath_type=netdev fail-mode=secure \
+           other-config:disable-in-band=true &&
+         vsctl add-port "$BR" out -- set Interface out type=dpdk \
+           "options:dpdk-devargs=$out_devargs" "ofport_request=$OUT_PORT" &&
+         ofctl add-flows "$GENDIR/$rules.of"; } >>"$OD/setup.log" 2>&1; then
+    R_NOTE="OVS setup failed: $(tail -n 2 "$OD/setup.log" | tr '\n,' '  ')"
+    stop_ovs; return 1
+  fi
+  return 0
+}
+
+ovs_add_in() {  # ovs_add_in RX_DEVARGS: the pcap port; traffic starts
+  if ! vsctl add-port "$BR" in -- set Interface in type=dpdk "options:dpdk-devargs=$1" \
+         "ofport_request=$IN_PORT" >>"$OD/setup.log" 2>&1; then
+    R_NOTE="OVS add-port in failed: $(tail -n 2 "$OD/setup.log" | tr '\n,' '  ')"
+    return 1
+  fi
+  ofctl dump-flows >"$OD/flows.txt" 2>&1 || true
+}
+
+run_ovs() {  # run_ovs SIDE PCAP PACKETS FEED TAG
+  local side=$1 pcap=$2 feed=$4 tag=$5 devargs fifo="" t0 t1 tw
+  R_OK=0 R_MPPS="" R_WIN="" R_CPP="-" R_RQ="" R_STEAL="" R_FLAGS="" R_NOTE="" R_STATS=""
+  ovs_start "$side" "$tag" "net_null0,no-rx=1" || return 0
+  if [[ $feed == fifo ]]; then
+    fifo="$LOGDIR/feed-$tag.fifo"; devargs="net_pcap0,rx_pcap=$fifo"
+    start_feed "$pcap" "$fifo"
+  else
+    devargs="net_pcap0,rx_pcap=$pcap,infinite_rx=1"
+  fi
+  ovs_add_in "$devargs" || true
+  while [[ -z $R_NOTE ]] && (($(ovs_tx) == 0)); do
+    if ! kill -0 "$OVS_PID" 2>/dev/null || ((${EPOCHREALTIME/./} >= OVS_DEADLINE)); then
+      R_NOTE="OVS: no packets on the sink port: $(grep -E 'ERR|EMER' "$OD/ovs-vswitchd.log" | tail -n 2 | tr '\n,' '  ')"
+      break
+    fi
+    sleep 0.1
+  done
+  if [[ -z $R_NOTE ]]; then
+    sleep "$WARMUP_S"
+    win_begin "$OVS_PID"
+    appctl dpif-netdev/pmd-stats-clear >/dev/null
+    t0=$(now); tw=$(now_us)
+    ofctl dump-ports >"$OD/ports0.txt" 2>&1
+    sleep_until_us $((tw + $(sec_us "$MEASURE_S")))
+    t1=$(now)
+    ofctl dump-ports >"$OD/ports1.txt" 2>&1
+    appctl dpif-netdev/pmd-stats-show >"$OD/pmd-stats.txt" 2>&1 || true
+    win_end
+    appctl dpif-netdev/pmd-perf-show >"$OD/pmd-perf.txt" 2>&1 || true
+    appctl upcall/show >"$OD/upcall.txt" 2>&1 || true
+    win_calc
+    R_RQ=$W_RQ_PCT; R_STEAL=$W_STEAL_PCT
+  fi
+  stop_ovs
+  [[ -n $fifo ]] && rm -f "$fifo"
+  [[ -n $R_NOTE ]] && return 0
+  read_kv < <(python3 "$PARSE" ovs "$OD" "$t0" "$t1" --in-port "$IN_PORT" --out-port "$OUT_PORT")
+  R_STATS=$STATS
+  if [[ ${P[ok]:-0} == 1 ]]; then
+    R_OK=1; R_MPPS=${P[mpps]}; R_WIN=${P[window_s]}; R_CPP=${P[cpp]:--}
+  else
+    R_NOTE+="parse: ${P[error]:-unknown} "
+  fi
+  if ((${P[rx_drop]:-0} + ${P[tx_drop]:-0} > 0)); then
+    R_FLAGS+="X"; R_NOTE+="port drops rx=${P[rx_drop]:-0} tx=${P[tx_drop]:-0} "
+  fi
+  local rxw=${P[rx_window_pkts]:-0} txw=${P[window_pkts]:-0}
+  if (((rxw - txw) * 1000 > rxw)); then
+    R_FLAGS+="D"; R_NOTE+="not forwarded: $((rxw - txw)) of $rxw "
+  fi
+  R_FLAGS+=$(flags_for "$R_RQ" "$R_STEAL")
+}
+
+# ------------------------------------------------------------------------ behaviour check ---
+# Both sides forward a small pcap once (no infinite_rx: every packet once, 4 per flow) into a
+# net_pcap tx file; the distinct output frames must be the same (MACs, TTL, checksum), and
+# every input flow must come out. OVS may lose a flow's first packets to failed upcalls, hence
+# several packets per flow and a comparison of distinct frames.
+VERIFY_FLOWS=1024
+declare -A VERIFY=()
+verify_workload() {  # verify_workload WORKLOAD
+  local wl=$1 vp out cfg pfx rules side res ok=1 n last i
+  vp="$GENDIR/verify-$wl.pcap"
+  local genargs=(--flows "$VERIFY_FLOWS" --packets $((4 * VERIFY_FLOWS)) --size "$FRAME_SIZE")
+  [[ $wl == l3 ]] && genargs+=(--dst-nets "$GENDIR/routes.nets")
+  python3 "$GEN" "${genargs[@]}" -o "$vp"
+  out="$LOGDIR/verify-$wl-sluiced.pcap"; cfg="$LOGDIR/verify-$wl-sluiced.toml"
+  pfx="sluice-cache-sl-$$-verify-$wl"; PREFIXES+=("$pfx")
+  write_sluiced_config "$cfg" "$pfx" "$(mem_mb_for 40960)" 40960 "net_pcap0,rx_pcap=$vp" "$wl" \
+    "net_pcap1,tx_pcap=$out"
+  taskset -c "$MAIN_CORE,$FWD_CORE" "$SLUICED" --config "$cfg" --duration 3 \
+    >"$LOGDIR/verify-$wl-sluiced.out" 2>&1 &
+  CHILD_PID=$!
+  for ((i = 0; i < 600; i++)); do kill -0 "$CHILD_PID" 2>/dev/null || break; sleep 0.1; done
+  stop_pid "$CHILD_PID" INT 10; CHILD_PID=""
+  clean_prefix "$pfx"
+  local outs=("$out")
+  local rulesets=(routes)
+  [[ $wl == l2 ]] && read -r -a rulesets <<<"$L2_RULES"
+  for rules in "${rulesets[@]}"; do
+    side="ovs-$rules-emc"; [[ $rules == inport ]] && side=ovs-inport
+    out="$LOGDIR/verify-$wl-$side.pcap"
+    R_NOTE=""
+    if ovs_start "$side" "verify-$wl-$side" "net_pcap1,tx_pcap=$out" &&
+       ovs_add_in "net_pcap0,rx_pcap=$vp"; then
+      # until the sink's count stops growing for a second (or 30 s)
+      last=-1
+      for ((i = 0; i < 30; i++)); do
+        sleep 1; n=$(ovs_tx)
+        ((n == last && n > 0)) && break
+        last=$n
+      done
+    fi
+    stop_ovs
+    [[ -n $R_NOTE ]] && log "behaviour check $wl $side: $R_NOTE"
+    outs+=("$out")
+  done
+  res=$(python3 "$PARSE" compare "$vp" "${outs[@]}" 2>&1) || ok=0
+  VERIFY[$wl]=$res
+  if ((ok)); then log "behaviour check $wl: $res"
+  else log "WARNING: behaviour check $wl FAILED: $res (the comparison below is not like for like)"; fi
+}
+if [[ $ONLY == both && $VERIFY_ON == 1 ]]; then
+  for wl in $WORKLOADS; do verify_workload "$wl"; done
+fi
+
+# ------------------------------------------------------------------------------ main --------
+sides_of() {  # sides_of WORKLOAD -> SIDES array
+  SIDES=()
+  local m
+  if [[ $ONLY != ovs ]]; then
+    SIDES+=(sluiced)
+    for m in $SL_MODES; do [[ $m == cache ]] || SIDES+=("sluiced-$m"); done
+  fi
+  [[ $ONLY == sluiced ]] && return 0
+  if [[ $1 == l2 ]]; then
+    [[ " $L2_RULES " == *" inport "* ]] && SIDES+=(ovs-inport)
+    if [[ " $L2_RULES " == *" dlmatch "* ]]; then for m in $OVS_MODES; do SIDES+=("ovs-dlmatch-$m"); done; fi
+  else
+    for m in $OVS_MODES; do SIDES+=("ovs-routes-$m"); done
+  fi
+  return 0
+}
+
+for wl in $WORKLOADS; do
+  sides_of "$wl"
+  for spec in $PROFILES; do
+    flows=${spec#fifo:}
+    feed=preload; [[ $spec == fifo:* ]] && feed=fifo
+    pkts=$((flows > MIN_PACKETS ? flows : MIN_PACKETS))
+    pcap="$WORKDIR/cache-$wl-$flows-s$FRAME_SIZE.pcap"
+    genargs=(--flows "$flows" --packets "$pkts" --size "$FRAME_SIZE")
+    [[ $wl == l3 ]] && genargs+=(--dst-nets "$GENDIR/routes.nets")
+    log "$wl, profile $spec: generating $pkts packets of $FRAME_SIZE bytes -> $pcap ($feed)"
+    python3 "$GEN" "${genargs[@]}" -o "$pcap"
+    for ((r = 1; r <= ROUNDS; r++)); do
+      for side in "${SIDES[@]}"; do
+        for ((att = 1; att <= RETRIES + 1; att++)); do
+          tag="$wl-f$flows-r$r-$side-a$att"
+          if [[ $side == sluiced* ]]; then run_sluiced "$side" "$wl" "$pcap" "$pkts" "$feed" "$tag"
+          else run_ovs "$side" "$pcap" "$pkts" "$feed" "$tag"; fi
+          retry=0
+          [[ $R_FLAGS == *[CS]* ]] && ((att <= RETRIES)) && retry=1
+          log "  $wl $spec round $r $side: ${R_MPPS:-FAILED} Mpps cyc/pkt=$R_CPP rq_wait=${R_RQ:--}% steal=${R_STEAL:--}% ${R_FLAGS:+flags=$R_FLAGS }${R_NOTE:+($R_NOTE)}$( ((retry)) && echo ' -> retrying')"
+          note=${R_NOTE//,/;}; note=${note//\"/\'}
+          echo "$wl,$spec,$pkts,$feed,$r,$side,$att,$((1 - retry)),$R_OK,${R_MPPS:--},${R_WIN:--},${R_CPP:--},${R_RQ:--},${R_STEAL:--},${R_FLAGS:--},\"${note% }\",\"$R_STATS\"" >>"$CSV"
+          ((retry)) || break
+        done
+      done
+    done
+  done
+done
+
+# ------------------------------------------------------------------------------ report ------
+CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+DPDK_VER=$(dpkg-query -W -f='${Version}' dpdk 2>/dev/null || echo unknown)
+OVS_VER=$(dpkg-query -W -f='${Version}' openvswitch-switch-dpdk 2>/dev/null || echo unknown)
+GIT_REV=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo none)
+GIT_DIRTY=""
+if [[ -n $(git -C "$REPO_DIR" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
+  GIT_DIRTY=", uncommitted changes"
+fi
+SL_DESC="not run"
+[[ $ONLY != ovs ]] && SL_DESC="$SLUICED (built $(date -r "$SLUICED" '+%Y-%m-%d %H:%M'); repository $GIT_REV$GIT_DIRTY)"
+MD="$RESULTS_DIR/cache-$STAMP.md"
+META=(--meta "date=$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+      --meta "machine=$NCPU cores, $CPU_MODEL, kernel $(uname -r); other load at start: $LOAD cores busy"
+      --meta "sluiced=$SL_DESC"
+      --meta "OVS=openvswitch-switch-dpdk $OVS_VER ($OVS_VSWITCHD), DPDK $DPDK_VER; dpdk-socket-mem=$OVS_SOCKET_MEM, pmd on core $FWD_CORE, lcore/main on core $MAIN_CORE; private ovsdb per run; bridge datapath_type=netdev fail-mode=secure"
+      --meta "devices=net_pcap0 rx_pcap=<profile>.pcap infinite_rx=1 (fifo:N profiles: rx_pcap=<FIFO> fed by perf/pcap_fifo.py) -> net_null0 no-rx=1; ${FRAME_SIZE}-byte frames (+FCS on the wire)"
+      --meta "workloads=l2: onos_basic table0 ingress_port 1 -> port 2 vs OVS in_port=1 (simple match) and in_port+dl_dst+dl_type; l3: simple_router, $ROUTES generated prefixes (/16 /24 /32, 8 next hops) vs OVS ip,nw_dst=P/len priority 100+len with mod_dl_src, mod_dl_dst, dec_ttl"
+      --meta "memory=$MODE; sluiced mbufs = packets in pcap (preloaded profiles) + $WORKING_MBUFS; cores: main $MAIN_CORE forwarding $FWD_CORE"
+      --meta "method=$ROUNDS interleaved rounds (sluiced, then each OVS variant; every run a fresh process), ${MEASURE_S}s window after ${WARMUP_S}s warm-up, contended runs retried up to $RETRIES times (threshold $CONTENDED_PCT%)"
+      --meta "logs=$LOGDIR")
+for wl in $WORKLOADS; do
+  [[ -n ${VERIFY[$wl]:-} ]] && META+=(--meta "behaviour check $wl=${VERIFY[$wl]}")
+done
+echo
+python3 "$PARSE" report "$CSV" --md "$MD" "${META[@]}"
+echo
+log "results: $MD (per-run CSV and logs: $LOGDIR)"
+if awk -F, 'NR > 1 && $8 == 1 && $9 != 1 {bad = 1} END {exit !bad}' "$CSV"; then
+  log "some runs failed: see the notes in $CSV and the logs beside it"
+  exit 2
+fi
