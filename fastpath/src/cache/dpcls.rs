@@ -249,11 +249,6 @@ pub struct BurstLookup {
 }
 
 impl Dpcls {
-    /// Subtables (including empty ones).
-    pub fn subtables(&self) -> &[Subtable] {
-        &self.subtables
-    }
-
     /// Subtables with megaflows.
     pub fn active_subtables(&self) -> usize {
         self.order.len()

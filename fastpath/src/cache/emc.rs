@@ -59,7 +59,6 @@ struct Entry {
 #[derive(Debug)]
 pub struct Emc {
     cfg: EmcConfig,
-    union: Mask,
     full: [u64; KEY_WORDS],
     /// The union's words padded to MAX_WORDS (padding: word 0 under a zero mask).
     idx: [u8; MAX_WORDS],
@@ -86,7 +85,6 @@ impl Emc {
         let n = cfg.entries.max(2).next_power_of_two();
         Emc {
             cfg,
-            union: Mask { idx: Box::new([]), bits: Box::new([]) },
             full: [0; KEY_WORDS],
             idx: [0; MAX_WORDS],
             bits: [0; MAX_WORDS],
@@ -105,23 +103,18 @@ impl Emc {
 
     fn set_union(&mut self, full: [u64; KEY_WORDS]) {
         self.full = full;
-        self.union = Mask::from_words(&full);
-        self.on = !self.entries.is_empty() && !self.union.is_empty() && self.union.len() <= MAX_WORDS;
+        let union = Mask::from_words(&full);
+        self.on = !self.entries.is_empty() && !union.is_empty() && union.len() <= MAX_WORDS;
         self.idx = [0; MAX_WORDS];
         self.bits = [0; MAX_WORDS];
-        self.n = if self.on { self.union.len() } else { 0 };
+        self.n = if self.on { union.len() } else { 0 };
         if self.on {
-            for (k, (i, b)) in self.union.idx.iter().zip(self.union.bits.iter()).enumerate() {
+            for (k, (i, b)) in union.idx.iter().zip(union.bits.iter()).enumerate() {
                 self.idx[k] = *i;
                 self.bits[k] = *b;
             }
         }
         self.clear();
-    }
-
-    /// The union mask keyed on.
-    pub fn union(&self) -> &Mask {
-        &self.union
     }
 
     /// Widen the union to cover the mask `full` (all key-space words); clears the
