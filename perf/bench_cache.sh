@@ -10,6 +10,9 @@ set -euo pipefail
 
 PERF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$PERF_DIR/.." && pwd)
+BENCH=bench_cache
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$PERF_DIR/lib.sh"
 GEN="$PERF_DIR/gen_pcap.py"
 GEN_ROUTES="$PERF_DIR/gen_routes.py"
 FEEDER="$PERF_DIR/pcap_fifo.py"
@@ -20,29 +23,13 @@ P4_DIR=${P4_DIR:-$REPO_DIR/../shared/p4}
 OVS_VSWITCHD=${OVS_VSWITCHD:-/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk}
 OVS_SCHEMA=${OVS_SCHEMA:-/usr/share/openvswitch/vswitch.ovsschema}
 
+# Defaults of the options both benchmarks have (ROUNDS=3, ...): perf/lib.sh.
 WORKLOADS="l2 l3"
 PROFILES="1 1024 65536 200000"
-ROUNDS=3
-MEASURE_S=5
-WARMUP_S=2
-ONLY=both
 OVS_MODES="emc smc"
 SL_MODES="cache"
 L2_RULES="inport dlmatch"
 ROUTES=100
-WORKDIR=/tmp/sluice-perf
-RESULTS_DIR="$PERF_DIR/results"
-MEM=auto
-MAIN_CORE=0
-FWD_CORE=1
-FRAME_SIZE=60
-MIN_PACKETS=1024
-WORKING_MBUFS=32768
-RETRIES=1
-CONTENDED_PCT=2
-KEEP_HUGE=0
-INTERVAL=1
-START_TIMEOUT=180
 OVS_SOCKET_MEM=1000
 INSTALL=1
 VERIFY_ON=1
@@ -116,51 +103,22 @@ Environment: SLUICED, SLUICECTL (entries check; skipped when missing), P4_DIR (d
 EOF
 }
 
-die() { echo "bench_cache: error: $*" >&2; exit 1; }
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
-
 while (($#)); do
   case "$1" in
     --workloads) WORKLOADS=$2; shift 2 ;;
-    --profiles) PROFILES=$2; shift 2 ;;
-    --rounds) ROUNDS=$2; shift 2 ;;
-    --seconds) MEASURE_S=$2; shift 2 ;;
-    --warmup) WARMUP_S=$2; shift 2 ;;
-    --only) ONLY=$2; shift 2 ;;
     --ovs-modes) OVS_MODES=$2; shift 2 ;;
     --sluiced-modes) SL_MODES=$2; shift 2 ;;
     --l2-rules) L2_RULES=$2; shift 2 ;;
     --routes) ROUTES=$2; shift 2 ;;
-    --size) FRAME_SIZE=$2; shift 2 ;;
-    --min-packets) MIN_PACKETS=$2; shift 2 ;;
-    --mem) MEM=$2; shift 2 ;;
     --ovs-socket-mem) OVS_SOCKET_MEM=$2; shift 2 ;;
-    --keep-huge) KEEP_HUGE=1; shift ;;
-    --main-core) MAIN_CORE=$2; shift 2 ;;
-    --fwd-core) FWD_CORE=$2; shift 2 ;;
-    --retries) RETRIES=$2; shift 2 ;;
-    --contended-pct) CONTENDED_PCT=$2; shift 2 ;;
-    --interval) INTERVAL=$2; shift 2 ;;
     --no-install) INSTALL=0; shift ;;
     --no-verify) VERIFY_ON=0; shift ;;
-    --workdir) WORKDIR=$2; shift 2 ;;
-    --results) RESULTS_DIR=$2; shift 2 ;;
-    -h|--help) usage; exit 0 ;;
-    *) usage >&2; die "unknown option: $1" ;;
+    *) parse_common_option "$@"; shift "$OPT_SHIFT" ;;  # the rest, -h and errors: lib.sh
   esac
 done
 
-isint() { [[ $1 =~ ^[0-9]+$ ]]; }
-isnum() { [[ $1 =~ ^[0-9]+([.][0-9]+)?$ ]]; }
 case "$ONLY" in both|sluiced|ovs) ;; *) die "--only must be sluiced or ovs" ;; esac
-case "$MEM" in auto|huge|nohuge) ;; *) die "--mem must be auto, huge or nohuge" ;; esac
-for v in ROUNDS MIN_PACKETS FRAME_SIZE RETRIES MAIN_CORE FWD_CORE ROUTES OVS_SOCKET_MEM; do
-  isint "${!v}" || die "$v must be a non-negative integer (got '${!v}')"
-done
-for v in MEASURE_S WARMUP_S CONTENDED_PCT INTERVAL; do
-  isnum "${!v}" || die "$v must be a number (got '${!v}')"
-done
-((ROUNDS >= 1)) || die "--rounds must be >= 1"
+check_common_options ROUTES OVS_SOCKET_MEM
 [[ -n ${PROFILES// /} ]] || die "--profiles is empty"
 for p in $PROFILES; do
   f=${p#fifo:}
@@ -175,9 +133,7 @@ for r in $L2_RULES; do case "$r" in inport|dlmatch) ;; *) die "unknown l2 rule s
 for m in $SL_MODES; do
   case "$m" in cache|nocache|noemc) ;; *) die "unknown sluiced mode '$m' (cache, nocache, noemc)" ;; esac
 done
-NCPU=$(nproc)
-((MAIN_CORE != FWD_CORE && MAIN_CORE < NCPU && FWD_CORE < NCPU)) ||
-  die "need two distinct cores < nproc ($NCPU): main $MAIN_CORE, forwarding $FWD_CORE"
+check_cores
 ((MAIN_CORE < 63 && FWD_CORE < 63)) || die "cores must be < 63 (OVS masks are built as integers)"
 for c in python3 stdbuf taskset awk; do command -v "$c" >/dev/null || die "$c not found"; done
 [[ $ONLY != sluiced && $MEM == nohuge ]] && die "OVS-DPDK needs hugepages: --mem nohuge only with --only sluiced"
@@ -199,38 +155,13 @@ IN_PORT=1 OUT_PORT=2  # P4 port numbers = OpenFlow port numbers of the pcap port
 L2_DST_MAC=02:00:00:00:00:02  # gen_pcap.py's destination MAC
 
 # ------------------------------------------------------------------------- cleanup / traps --
-CHILD_PID=""          # the sluiced process currently running
 FEED_PID=""           # the FIFO feeder currently running
 OVSDB_PID=""          # our ovsdb-server and ovs-vswitchd, while an OVS run is on
 OVS_PID=""
 OD=""                 # that run's private OVS directory
 BR="slcb$$"           # our bridge (a tap device of this name exists while OVS runs)
-PREFIXES=()           # EAL file prefixes used by sluiced, for run-directory cleanup
-HUGE_ORIG_NR=""
-HUGE_MOUNTED_BY_US=0
 POLICY_RC_BY_US=0
-
-stop_pid() {  # stop_pid PID SIGNAL GRACE_SECONDS: signal, wait, then SIGKILL
-  local pid=$1 sig=$2 grace=$3 i
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill "-$sig" "$pid" 2>/dev/null || true
-  for ((i = 0; i < grace * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-  wait "$pid" 2>/dev/null || true
-}
-
-clean_prefix() {
-  local p=$1 d m
-  for d in /var/run/dpdk /run/dpdk /tmp/dpdk "${XDG_RUNTIME_DIR:-/nonexistent}/dpdk"; do
-    [[ -e $d/$p ]] && rm -rf -- "${d:?}/$p"
-  done
-  while read -r m; do
-    rm -f -- "$m/${p}map_"* 2>/dev/null || true
-  done < <(awk '$3 == "hugetlbfs" {print $2}' /proc/mounts)
-}
+# (CHILD_PID, the sluiced process currently running, PREFIXES and the hugepage state: lib.sh)
 
 # Our OVS only: ovs-vsctl/-ofctl/-appctl on the private database, bridge and control sockets.
 vsctl() { OVS_RUNDIR=$OD OVS_DBDIR=$OD OVS_LOGDIR=$OD OVS_SYSCONFDIR=$OD \
@@ -259,83 +190,18 @@ stop_ovs() {  # the bridge's tap and the netdev datapath go with del-br and exit
   return 0
 }
 
-cleanup() {
-  local rc=$?
-  set +e
+bench_cleanup() {  # (the exit trap's first part: perf/lib.sh's cleanup)
   if [[ -n $CHILD_PID ]]; then stop_pid "$CHILD_PID" INT 5; CHILD_PID=""; fi
   stop_ovs
   stop_feed
-  local p
-  for p in "${PREFIXES[@]}"; do clean_prefix "$p"; done
   if ((POLICY_RC_BY_US)); then rm -f /usr/sbin/policy-rc.d; fi
-  if [[ -n $HUGE_ORIG_NR && $KEEP_HUGE == 0 ]]; then
-    echo "$HUGE_ORIG_NR" >/proc/sys/vm/nr_hugepages 2>/dev/null
-    log "restored vm.nr_hugepages=$HUGE_ORIG_NR (use --keep-huge to keep them)"
-  fi
-  if [[ $HUGE_MOUNTED_BY_US == 1 && $KEEP_HUGE == 0 ]]; then
-    umount /dev/hugepages 2>/dev/null
-  fi
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+install_traps
 
 # ------------------------------------------------------------------------------ helpers ------
 # The harness and everything it forks (python, ovs-vsctl, the FIFO feeder) stay on the main
 # core; sluiced and ovs-vswitchd get both cores and put their forwarding thread on --fwd-core.
 taskset -p -c "$MAIN_CORE" $$ >/dev/null || die "cannot pin the harness to core $MAIN_CORE"
-now() { echo "$EPOCHREALTIME"; }
-fcalc() { python3 -c "import sys; print($1)"; }
-mem_mb_for() {  # EAL memory for a pool of $1 mbufs: ~2.5 KiB/mbuf + 320 MB
-  echo $(( ((($1 * 2560) >> 20) + 320 + 63) / 64 * 64 ))
-}
-fwd_tid() {  # the task of PID that has used the most CPU (a busy-polling thread)
-  local pid=$1 best="" bestt=-1 t f rest a
-  for f in /proc/"$pid"/task/*/stat; do
-    [[ -r $f ]] || continue
-    rest=$(<"$f") 2>/dev/null || continue
-    rest=${rest##*) }
-    read -r -a a <<<"$rest"
-    t=$((a[11] + a[12]))
-    if ((t > bestt)); then bestt=$t; best=${f%/stat}; best=${best##*/}; fi
-  done
-  echo "$best"
-}
-rq_wait_ns() { local x; read -r _ x _ <"/proc/$1/task/$2/schedstat" 2>/dev/null && echo "$x" || echo 0; }
-steal_ticks() { awk -v c="cpu$FWD_CORE" '$1 == c {print $9}' /proc/stat; }
-CLK_TCK=$(getconf CLK_TCK)
-win_begin() {
-  W_PID=$1; W_TID=$(fwd_tid "$1"); W_T0=$(now)
-  W_RQ0=$(rq_wait_ns "$W_PID" "$W_TID"); W_ST0=$(steal_ticks)
-}
-win_end() { W_T1=$(now); W_RQ1=$(rq_wait_ns "$W_PID" "$W_TID"); W_ST1=$(steal_ticks); }
-win_calc() {
-  W_RQ_PCT=$(fcalc "'%.2f' % (($W_RQ1 - $W_RQ0) / 1e9 / ($W_T1 - $W_T0) * 100)")
-  W_STEAL_PCT=$(fcalc "'%.2f' % (($W_ST1 - $W_ST0) / $CLK_TCK / ($W_T1 - $W_T0) * 100)")
-}
-flags_for() { fcalc "('C' if $1 > $CONTENDED_PCT else '') + ('S' if $2 > $CONTENDED_PCT else '')"; }
-now_us() { echo "${EPOCHREALTIME/./}"; }
-sec_us() { awk -v s="$1" 'BEGIN {printf "%d", s * 1000000}'; }
-sleep_until_us() {
-  local d=$(($1 - ${EPOCHREALTIME/./}))
-  ((d > 0)) && sleep "$(printf '%d.%06d' $((d / 1000000)) $((d % 1000000)))"
-  return 0
-}
-# Reads `key=value` lines of the parser into the associative array P, and the same pairs
-# (minus the rate itself) into STATS, one "k=v k=v" string for the CSV.
-read_kv() {
-  local k v
-  P=() STATS=""
-  while IFS='=' read -r k v; do
-    P[$k]=$v
-    case "$k" in ok|mpps|window_s|error|json_error|window_source) ;;
-      *) v=${v//[ ,\"]/_}; STATS+="$k=$v " ;;
-    esac
-  done
-  STATS=${STATS% }
-}
-declare -A P=()
 
 # ------------------------------------------------------------------------- OVS installation --
 ensure_ovs() {
@@ -377,43 +243,12 @@ ensure_ovs() {
 [[ $ONLY != sluiced ]] && ensure_ovs
 
 # ---------------------------------------------------------------------------- memory mode ---
-huge_free_mb() { awk '/^HugePages_Free:/ {f=$2} /^Hugepagesize:/ {s=$2} END {print int(f*s/1024)}' /proc/meminfo; }
-huge_mounted() { awk '$3 == "hugetlbfs" {found=1} END {exit !found}' /proc/mounts; }
-MAX_PKTS=0
-for p in $PROFILES; do
-  [[ $p == fifo:* ]] && continue
-  n=$((p > MIN_PACKETS ? p : MIN_PACKETS)); ((n > MAX_PKTS)) && MAX_PKTS=$n
-done
-NEED_MB=$(mem_mb_for $((MAX_PKTS + WORKING_MBUFS)))
+NEED_MB=$(profiles_mem_mb)
 [[ $ONLY != sluiced ]] && ((OVS_SOCKET_MEM + 128 > NEED_MB)) && NEED_MB=$((OVS_SOCKET_MEM + 128))
-
-choose_mem_mode() {
-  if [[ $MEM == nohuge ]]; then MODE=nohuge; return; fi
-  if huge_mounted && (($(huge_free_mb) >= NEED_MB)); then MODE=huge; return; fi
-  if ((EUID == 0)); then
-    local pg_kb total free want
-    pg_kb=$(awk '/^Hugepagesize:/ {print $2}' /proc/meminfo)
-    total=$(awk '/^HugePages_Total:/ {print $2}' /proc/meminfo)
-    free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
-    want=$((total - free + (NEED_MB * 1024 / pg_kb) + 64))
-    ((want < 1024)) && want=1024
-    if ((want > total)); then
-      HUGE_ORIG_NR=$(cat /proc/sys/vm/nr_hugepages)
-      echo "$want" >/proc/sys/vm/nr_hugepages 2>/dev/null || true
-      log "reserved hugepages: vm.nr_hugepages $HUGE_ORIG_NR -> $(cat /proc/sys/vm/nr_hugepages)"
-    fi
-    if ! huge_mounted; then
-      mkdir -p /dev/hugepages
-      if mount -t hugetlbfs none /dev/hugepages 2>/dev/null; then HUGE_MOUNTED_BY_US=1; fi
-    fi
-    if huge_mounted && (($(huge_free_mb) >= NEED_MB)); then MODE=huge; return; fi
-  fi
-  [[ $MEM == huge || $ONLY != sluiced ]] &&
-    die "hugepages unusable (need ${NEED_MB} MB free in a mounted hugetlbfs; OVS-DPDK needs them)"
-  log "hugepages unavailable: sluiced runs with --no-huge"
-  MODE=nohuge
-}
-choose_mem_mode
+HUGE_REQUIRED=0; [[ $ONLY != sluiced ]] && HUGE_REQUIRED=1  # OVS-DPDK needs hugepages
+choose_mem_mode "$HUGE_REQUIRED" \
+  "hugepages unusable (need ${NEED_MB} MB free in a mounted hugetlbfs; OVS-DPDK needs them)" \
+  "hugepages unavailable: sluiced runs with --no-huge"
 
 # ------------------------------------------------------------------------------ setup -------
 STAMP=$(date +%Y-%m-%d-%H%M%S)
@@ -430,13 +265,9 @@ python3 "$GEN_ROUTES" --routes "$ROUTES" --in-port "$IN_PORT" --out-port "$OUT_P
 echo "in_port=$IN_PORT,actions=output:$OUT_PORT" >"$GENDIR/inport.of"
 echo "priority=10,in_port=$IN_PORT,dl_dst=$L2_DST_MAC,dl_type=0x0800,actions=output:$OUT_PORT" >"$GENDIR/dlmatch.of"
 
-cpu_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
-b0=$(cpu_ticks); sleep 1; b1=$(cpu_ticks)
-LOAD=$(awk -v d=$((b1 - b0)) -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", d / hz}')
+measure_load
 log "memory mode: $MODE; workloads: $WORKLOADS; profiles: $PROFILES; rounds: $ROUNDS; window ${MEASURE_S}s after ${WARMUP_S}s warm-up; logs: $LOGDIR"
-if awk -v l="$LOAD" 'BEGIN {exit !(l > 0.2)}'; then
-  log "warning: other processes keep $LOAD cores busy: expect contended (flagged, retried) runs"
-fi
+warn_if_loaded
 
 program_of() {  # program_of WORKLOAD -> PJSON PINFO PENTRIES
   case "$1" in
@@ -447,39 +278,15 @@ program_of() {  # program_of WORKLOAD -> PJSON PINFO PENTRIES
 
 # ------------------------------------------------------------------------------ sluiced -----
 write_sluiced_config() {  # CFG PREFIX MEM_MB MBUFS RX_DEVARGS WORKLOAD [TX_DEVARGS [MODE]]
-  local huge=true tx_devargs=${7:-net_null0,no-rx=1} cache=""
+  local tx_devargs=${7:-net_null0,no-rx=1} cache=""
   case "${8:-cache}" in
     nocache) cache=$'\n[cache]\nenabled = false' ;;
     noemc) cache=$'\n[cache]\nemc_insert_inv_prob = 0' ;;
   esac
-  [[ $MODE == huge ]] || huge=false
   program_of "$6"
-  cat >"$1" <<EOF
-# written by perf/bench_cache.sh
-[eal]
-hugepages = $huge
-memory_mb = $3
-file_prefix = "$2"
-extra_args = ["--no-pci", "--no-telemetry"]
-
-[mempool]
-mbufs = $4
-
-[workers]
-cores = [$FWD_CORE]
-control_core = $MAIN_CORE
-
-[[port]]
-name = "in"
-devargs = "$5"
-rx_queues = 1
-p4_port = $IN_PORT
-
-[[port]]
-name = "out"
-devargs = "$tx_devargs"
-rx_queues = 1
-p4_port = $OUT_PORT
+  {
+    sluiced_config "$2" "$3" "$4" "$5" "$tx_devargs" "$IN_PORT" "$OUT_PORT"
+    cat <<EOF
 
 [pipeline]
 json = "$PJSON"
@@ -487,6 +294,7 @@ p4info = "$PINFO"
 entries = "$PENTRIES"
 $cache
 EOF
+  } >"$1"
 }
 
 if [[ $ONLY != ovs ]]; then
@@ -513,15 +321,10 @@ start_feed() {  # start_feed PCAP FIFO: the writer of a FIFO-fed profile
   FEED_PID=$!
 }
 
-sl_forwarding() {
-  awk '/^stats / && / port=out( |$)/ && / tx_packets=[1-9]/ {found=1; exit} END {exit !found}' \
-    "$1" 2>/dev/null
-}
-
 # Per-run results: R_OK R_MPPS R_WIN R_CPP R_RQ R_STEAL R_FLAGS R_NOTE R_STATS
 run_sluiced() {  # run_sluiced SIDE WORKLOAD PCAP PACKETS FEED TAG  (SIDE = sluiced[-<mode>])
   local mode=${1#sluiced}; mode=${mode#-}; mode=${mode:-cache}; shift
-  local wl=$1 pcap=$2 pkts=$3 feed=$4 tag=$5 mbufs mem pfx cfg out err js dur rc=0 devargs fifo
+  local wl=$1 pcap=$2 pkts=$3 feed=$4 tag=$5 mbufs mem pfx cfg out err js devargs fifo
   if [[ $feed == fifo ]]; then mbufs=$WORKING_MBUFS; else mbufs=$((pkts + WORKING_MBUFS)); fi
   mem=$(mem_mb_for "$mbufs")
   pfx="sluice-cache-sl-$$-$tag"; cfg="$LOGDIR/sluiced-$tag.toml"
@@ -534,48 +337,15 @@ run_sluiced() {  # run_sluiced SIDE WORKLOAD PCAP PACKETS FEED TAG  (SIDE = slui
     devargs="net_pcap0,rx_pcap=$pcap,infinite_rx=1"
   fi
   write_sluiced_config "$cfg" "$pfx" "$mem" "$mbufs" "$devargs" "$wl" "net_null0,no-rx=1" "$mode"
-  dur=$(fcalc "int($WARMUP_S + $MEASURE_S + 3 * $INTERVAL + 1.999)")
-  R_OK=0 R_MPPS="" R_WIN="" R_CPP="-" R_RQ="" R_STEAL="" R_FLAGS="" R_NOTE="" R_STATS=""
-  local cmd=("$SLUICED" --config "$cfg" --duration "$dur" --stats-interval "$INTERVAL" --stats-json "$js")
-  echo "${cmd[*]}" >"$out.cmd"
-  taskset -c "$MAIN_CORE,$FWD_CORE" "${cmd[@]}" >"$out" 2>"$err" &
-  CHILD_PID=$!
-  local deadline=$(( ${EPOCHREALTIME/./} + START_TIMEOUT * 1000000 ))
-  while ! sl_forwarding "$out"; do
-    if ! kill -0 "$CHILD_PID" 2>/dev/null || ((${EPOCHREALTIME/./} >= deadline)); then
-      R_NOTE="no forwarding seen in stats lines: $(tail -n 3 "$err" "$out" 2>/dev/null | tr '\n,' '  ')"
-      break
-    fi
-    sleep 0.1
-  done
-  if [[ -z $R_NOTE ]]; then
-    sleep "$WARMUP_S"
-    win_begin "$CHILD_PID"; sleep "$MEASURE_S"; win_end; win_calc
-    R_RQ=$W_RQ_PCT; R_STEAL=$W_STEAL_PCT
-    local i
-    for ((i = 0; i < (dur + 60) * 10; i++)); do kill -0 "$CHILD_PID" 2>/dev/null || break; sleep 0.1; done
-  fi
-  if kill -0 "$CHILD_PID" 2>/dev/null; then stop_pid "$CHILD_PID" INT 10; rc=124
-  else wait "$CHILD_PID" || rc=$?; fi
-  CHILD_PID=""
+  reset_results
+  sl_run "$cfg" "$out" "$err" "$js"
   stop_feed
   [[ -n ${fifo:-} ]] && rm -f "$fifo"
   clean_prefix "$pfx"
   [[ -n $R_NOTE ]] && return 0
   read_kv < <(python3 "$PARSE" sluiced "$out" "$js" --port out --warmup "$WARMUP_S" --seconds "$MEASURE_S")
   R_STATS=$STATS
-  if [[ ${P[ok]:-0} == 1 ]]; then
-    R_OK=1; R_MPPS=${P[mpps]}; R_WIN=${P[window_s]}; R_CPP=${P[cpp]:--}
-    [[ ${P[window_source]} != samples ]] && R_NOTE+="window from JSON totals (start-up included) "
-  else
-    R_NOTE+="parse: ${P[error]:-unknown} "
-  fi
-  [[ -n ${P[json_error]:-} ]] && R_NOTE+="stats-json: ${P[json_error]} "
-  ((rc != 0)) && R_NOTE+="exit status $rc "
-  if ((${P[rx_missed]:-0} + ${P[rx_errors]:-0} + ${P[tx_errors]:-0} + ${P[other_drops]:-0} > 0)); then
-    R_FLAGS+="X"
-    R_NOTE+="rx_missed=${P[rx_missed]} rx_errors=${P[rx_errors]} tx_errors=${P[tx_errors]} drops=${P[other_drops]} "
-  fi
+  sl_results other_drops
   if ((${P[p4_drops]:-0} * 1000 > ${P[rx_packets]:-0})); then
     R_FLAGS+="D"; R_NOTE+="P4 drops ${P[p4_drops]} of ${P[rx_packets]} "
   fi
@@ -654,7 +424,7 @@ ovs_add_in() {  # ovs_add_in RX_DEVARGS: the pcap port; traffic starts
 
 run_ovs() {  # run_ovs SIDE PCAP PACKETS FEED TAG
   local side=$1 pcap=$2 feed=$4 tag=$5 devargs fifo="" t0 t1 tw
-  R_OK=0 R_MPPS="" R_WIN="" R_CPP="-" R_RQ="" R_STEAL="" R_FLAGS="" R_NOTE="" R_STATS=""
+  reset_results
   ovs_start "$side" "$tag" "net_null0,no-rx=1" || return 0
   if [[ $feed == fifo ]]; then
     fifo="$LOGDIR/feed-$tag.fifo"; devargs="net_pcap0,rx_pcap=$fifo"
@@ -794,12 +564,10 @@ for wl in $WORKLOADS; do
           tag="$wl-f$flows-r$r-$side-a$att"
           if [[ $side == sluiced* ]]; then run_sluiced "$side" "$wl" "$pcap" "$pkts" "$feed" "$tag"
           else run_ovs "$side" "$pcap" "$pkts" "$feed" "$tag"; fi
-          retry=0
-          [[ $R_FLAGS == *[CS]* ]] && ((att <= RETRIES)) && retry=1
-          log "  $wl $spec round $r $side: ${R_MPPS:-FAILED} Mpps cyc/pkt=$R_CPP rq_wait=${R_RQ:--}% steal=${R_STEAL:--}% ${R_FLAGS:+flags=$R_FLAGS }${R_NOTE:+($R_NOTE)}$( ((retry)) && echo ' -> retrying')"
-          note=${R_NOTE//,/;}; note=${note//\"/\'}
-          echo "$wl,$spec,$pkts,$feed,$r,$side,$att,$((1 - retry)),$R_OK,${R_MPPS:--},${R_WIN:--},${R_CPP:--},${R_RQ:--},${R_STEAL:--},${R_FLAGS:--},\"${note% }\",\"$R_STATS\"" >>"$CSV"
-          ((retry)) || break
+          run_done "$att"
+          log "  $wl $spec round $r $side: ${R_MPPS:-FAILED} Mpps cyc/pkt=$R_CPP $RUN_STATUS"
+          echo "$wl,$spec,$pkts,$feed,$r,$side,$att,$RUN_CSV,\"$R_STATS\"" >>"$CSV"
+          ((RETRY)) || break
         done
       done
     done
@@ -807,7 +575,6 @@ for wl in $WORKLOADS; do
 done
 
 # ------------------------------------------------------------------------------ report ------
-CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 DPDK_VER=$(dpkg-query -W -f='${Version}' dpdk 2>/dev/null || echo unknown)
 OVS_VER=$(dpkg-query -W -f='${Version}' openvswitch-switch-dpdk 2>/dev/null || echo unknown)
 GIT_REV=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo none)
@@ -818,9 +585,8 @@ fi
 SL_DESC="not run"
 [[ $ONLY != ovs ]] && SL_DESC="$SLUICED (built $(date -r "$SLUICED" '+%Y-%m-%d %H:%M'); repository $GIT_REV$GIT_DIRTY)"
 MD="$RESULTS_DIR/cache-$STAMP.md"
-META=(--meta "date=$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-      --meta "machine=$NCPU cores, $CPU_MODEL, kernel $(uname -r); other load at start: $LOAD cores busy"
-      --meta "sluiced=$SL_DESC"
+base_meta
+META+=(--meta "sluiced=$SL_DESC"
       --meta "OVS=openvswitch-switch-dpdk $OVS_VER ($OVS_VSWITCHD), DPDK $DPDK_VER; dpdk-socket-mem=$OVS_SOCKET_MEM, pmd on core $FWD_CORE, lcore/main on core $MAIN_CORE; private ovsdb per run; bridge datapath_type=netdev fail-mode=secure"
       --meta "devices=net_pcap0 rx_pcap=<profile>.pcap infinite_rx=1 (fifo:N profiles: rx_pcap=<FIFO> fed by perf/pcap_fifo.py) -> net_null0 no-rx=1; ${FRAME_SIZE}-byte frames (+FCS on the wire)"
       --meta "workloads=l2: onos_basic table0 ingress_port 1 -> port 2 vs OVS in_port=1 (simple match) and in_port+dl_dst+dl_type; l3: simple_router, $ROUTES generated prefixes (/16 /24 /32, 8 next hops) vs OVS ip,nw_dst=P/len priority 100+len with mod_dl_src, mod_dl_dst, dec_ttl"
@@ -830,11 +596,4 @@ META=(--meta "date=$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 for wl in $WORKLOADS; do
   [[ -n ${VERIFY[$wl]:-} ]] && META+=(--meta "behaviour check $wl=${VERIFY[$wl]}")
 done
-echo
-python3 "$PARSE" report "$CSV" --md "$MD" "${META[@]}"
-echo
-log "results: $MD (per-run CSV and logs: $LOGDIR)"
-if awk -F, 'NR > 1 && $8 == 1 && $9 != 1 {bad = 1} END {exit !bad}' "$CSV"; then
-  log "some runs failed: see the notes in $CSV and the logs beside it"
-  exit 2
-fi
+finish_report "$MD"  # exit 2 when a kept run failed (the tables still have the rest)

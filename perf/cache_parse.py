@@ -3,7 +3,7 @@
 
 Subcommands (the first two print `key=value` lines that the shell script reads):
   sluiced STDOUT JSON [--port out] [--warmup W] [--seconds S]
-      The rate as bench_xconnect.sh takes it (xconnect_parse.py: the first `stats` sample
+      The rate as bench_xconnect.sh takes it (perf_common.py: the first `stats` sample
       with port tx_packets > 0 marks forwarding start, the window opens W s later and lasts
       S s), plus from the stats JSON: P4 drops apart from other drops, and every key of each
       worker's `cache` object (EMC/dpcls hits, upcalls, ... as sluiced names them; nested
@@ -24,17 +24,16 @@ Subcommands (the first two print `key=value` lines that the shell script reads):
       Tables (summary and detail) to stdout and Markdown.
 """
 
-import argparse
-import csv
 import json
 import os
 import re
-import statistics
 import sys
 
 sys.dont_write_bytecode = True  # no perf/__pycache__ from the imports below
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from xconnect_parse import parse_sluiced as _xc_parse_sluiced  # noqa: E402
+from perf_common import (add_report_command, add_sluiced_command, arg_parser,  # noqa: E402
+                         md_table, median, num, read_runs, span, text_table, write_markdown)
+from perf_common import parse_sluiced as _common_parse_sluiced  # noqa: E402
 from gen_pcap import read_pcap  # noqa: E402
 
 # --------------------------------------------------------------------------------- sluiced ---
@@ -80,7 +79,7 @@ def cache_stats(js):
 
 
 def parse_sluiced(stdout_path, json_path, port, warmup, seconds):
-    out = _xc_parse_sluiced(stdout_path, json_path, port, warmup, seconds)
+    out = _common_parse_sluiced(stdout_path, json_path, port, warmup, seconds)
     try:
         with open(json_path) as f:
             js = json.load(f)
@@ -280,28 +279,6 @@ def compare(inp, outputs):
 
 # ---------------------------------------------------------------------------------- report ---
 
-def _f(x):
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return None
-
-
-def _span(vals, fmt="%.2f"):
-    vals = [v for v in vals if v is not None]
-    if not vals:
-        return "-"
-    med = fmt % statistics.median(vals)
-    if len(vals) == 1:
-        return med
-    return "%s (%s–%s)" % (med, fmt % min(vals), fmt % max(vals))
-
-
-def _med(vals):
-    vals = [v for v in vals if v is not None]
-    return statistics.median(vals) if vals else None
-
-
 def _stats(row):
     """The `stats` column of a CSV row ("k=v k=v") as a dict."""
     return dict(kv.split("=", 1) for kv in row.get("stats", "").split() if "=" in kv)
@@ -319,24 +296,24 @@ def _cache_summary(st):
     (emc_hits, dpcls_hits, upcalls, uncacheable as shares of received packets; subtables
     searched per dpcls hit; megaflows and subtables at the end), then any other non-zero key."""
     c = {k[len("cache."):]: v for k, v in st.items() if k.startswith("cache.")}
-    rx = _f(c.pop("_rx_packets", None))
+    rx = num(c.pop("_rx_packets", None))
     if not c:
         return ""
     parts = []
     for key, label in (("emc_hits", "EMC"), ("dpcls_hits", "dpcls"), ("upcalls", "upcall"),
                        ("uncacheable", "uncacheable")):
-        v = _f(c.pop(key, None))
+        v = num(c.pop(key, None))
         if v is not None:
             parts.append("%s %s" % (label, "%.1f%%" % (100.0 * v / rx) if rx else "%d" % v))
-    srch = _f(c.pop("subtables_searched", None))
-    hits = _f(st.get("cache.dpcls_hits"))
+    srch = num(c.pop("subtables_searched", None))
+    hits = num(st.get("cache.dpcls_hits"))
     if srch is not None and hits:
         parts.append("%.2f subtbl/dpcls-hit" % (srch / hits))
     for key, label in (("megaflows", "megaflows"), ("subtables", "subtables")):
         v = c.pop(key, None)
         if v is not None:
             parts.append("%s %s" % (v, label))
-    rest = ["%s=%s" % (k, v) for k, v in sorted(c.items()) if _f(v) != 0]
+    rest = ["%s=%s" % (k, v) for k, v in sorted(c.items()) if num(v) != 0]
     return ", ".join(parts) + ("; " + " ".join(rest) if rest else "")
 
 
@@ -347,40 +324,23 @@ def _ovs_summary(rows):
     for key, label in (("simple_hits_pct", "simple"), ("emc_hits_pct", "EMC"),
                        ("smc_hits_pct", "SMC"), ("megaflow_hits_pct", "megaflow"),
                        ("upcalls_ok_pct", "upcall")):
-        m = _med([_f(s.get(key)) for s in sts])
+        m = median([num(s.get(key)) for s in sts])
         if m is not None and (m > 0 or key in ("emc_hits_pct", "megaflow_hits_pct")):
             parts.append("%s %.1f%%" % (label, m))
-    m = _med([_f(s.get("subtables_per_hit")) for s in sts])
+    m = median([num(s.get("subtables_per_hit")) for s in sts])
     if m is not None:
         parts.append("%.2f subtbl/mf-hit" % m)
-    m = _med([_f(s.get("megaflows")) for s in sts])
+    m = median([num(s.get("megaflows")) for s in sts])
     if m is not None:
         parts.append("%d megaflows" % m)
-    m = _med([_f(s.get("upcalls_failed")) for s in sts])
+    m = median([num(s.get("upcalls_failed")) for s in sts])
     if m:
         parts.append("%d failed upcalls" % m)
     return ", ".join(parts)
 
 
-def _table(header, rows):
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(header)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-    return lines
-
-
-def _md_table(header, rows):
-    esc = lambda s: s.replace("|", "\\|")  # noqa: E731
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
-    return lines
-
-
 def report(csv_path, md_path, meta):
-    with open(csv_path, newline="") as f:
-        all_rows = list(csv.DictReader(f))
-    rows = [r for r in all_rows if r.get("accepted") == "1"]
+    all_rows, rows = read_runs(csv_path)
     groups = []
     for r in rows:
         g = (r["workload"], r["profile"])
@@ -402,29 +362,29 @@ def report(csv_path, md_path, meta):
         rounds = sorted({r["round"] for r in gr}, key=int)
 
         def rates(side):
-            return [_f(ok[(side, rd)]["mpps"]) for rd in rounds if (side, rd) in ok]
+            return [num(ok[(side, rd)]["mpps"]) for rd in rounds if (side, rd) in ok]
 
         def ratios(side):
             out = []
             for rd in rounds:
                 s, o = ok.get(("sluiced", rd)), ok.get((side, rd))
-                if s and o and _f(o["mpps"]):
-                    out.append(_f(s["mpps"]) / _f(o["mpps"]))
+                if s and o and num(o["mpps"]):
+                    out.append(num(s["mpps"]) / num(o["mpps"]))
             return out
 
         # OVS's best cache mode for this profile: highest median among the variants that go
         # through EMC/SMC/dpcls (the simple-match variant is reported on its own).
         cached = [s for s in sides if s.startswith("ovs-") and "-inport" not in s]
-        best = max(cached, key=lambda s: _med(rates(s)) or -1.0) if cached else None
+        best = max(cached, key=lambda s: median(rates(s)) or -1.0) if cached else None
         simple = next((s for s in sides if s.startswith("ovs-inport")), None)
         sl = rates("sluiced") if "sluiced" in sides else []
         summary.append([
-            wl, prof, _span(sl),
+            wl, prof, span(sl),
             best[4:].replace("-", " ") if best else "-",
-            _span(rates(best)) if best else "-",
-            _span(ratios(best), "%.3f") if best and sl else "-",
-            _span(rates(simple)) if simple else "-",
-            _span(ratios(simple), "%.3f") if simple and sl else "-",
+            span(rates(best)) if best else "-",
+            span(ratios(best), "%.3f") if best and sl else "-",
+            span(rates(simple)) if simple else "-",
+            span(ratios(simple), "%.3f") if simple and sl else "-",
             str(len(rounds))])
         for side in sides:
             sr = [r for r in gr if r["side"] == side]
@@ -432,7 +392,7 @@ def report(csv_path, md_path, meta):
             if side.startswith("sluiced"):
                 st = _stats(okr[-1]) if okr else {}
                 extra = _cache_summary(st) or "no cache stats in the JSON"
-                p4d = _med([_f(_stats(r).get("p4_drops")) for r in okr])
+                p4d = median([num(_stats(r).get("p4_drops")) for r in okr])
                 if p4d:
                     extra += "; P4 drops %d" % p4d
             else:
@@ -445,9 +405,9 @@ def report(csv_path, md_path, meta):
                 issues.append("%d retried" % retried)
             detail.append([
                 wl, prof, _side_label(side) + (" *" if side == best else ""),
-                _span(rates(side)),
-                _span(ratios(side), "%.3f") if side != "sluiced" and sl else "-",
-                _span([_f(r["cpp"]) for r in okr], "%.0f"),
+                span(rates(side)),
+                span(ratios(side), "%.3f") if side != "sluiced" and sl else "-",
+                span([num(r["cpp"]) for r in okr], "%.0f"),
                 extra or "-", "; ".join(issues) or "none"])
 
     out = []
@@ -458,52 +418,37 @@ def report(csv_path, md_path, meta):
     if out:
         out.append("")
     out += ["Summary (medians over rounds; ratios = median of per-round sluiced/OVS):", ""]
-    out += _table(sum_header, summary)
+    out += text_table(sum_header, summary)
     out += ["", "Detail (* = OVS's best cache mode for the profile):", ""]
-    out += _table(det_header, detail)
+    out += text_table(det_header, detail)
     print("\n".join(out))
     if not md_path:
         return 0
-    lines = ["# Cache benchmark: sluiced (P4 pipeline) vs OVS-DPDK", ""]
-    for kv in meta:
-        k, _, v = kv.partition("=")
-        lines.append("- **%s**: %s" % (k, v))
-    lines += ["", "## Summary", ""] + _md_table(sum_header, summary)
-    lines += ["", "## Detail", ""] + _md_table(det_header, detail)
-    lines += ["",
-              "Mpps: packets/s into the sink port over the steady window (start-up, preload "
-              "and warm-up excluded). Ratios: median of the per-round ratios sluiced/OVS of "
-              "interleaved runs. OVS best: the cache mode (`emc` = default EMC, "
-              "`emc-insert-inv-prob=100`; `smc` = EMC off, SMC on; `emcsmc` = both; `none` = "
-              "both off) with the highest median for the profile, among the variants that "
-              "go through OVS's caches (`inport` = `in_port=1,actions=output:2`, OVS's "
-              "simple-match path, reported apart). Cycles/packet: sluiced (busy + idle) / "
-              "tx over the whole run (stats JSON); OVS `avg cycles per packet` of "
-              "`pmd-stats-show` over the window. OVS hit shares are of the packets its pmd "
-              "thread received in the window. Flags: C = forwarding thread waited on the "
-              "run queue, S = hypervisor steal, both above the threshold; X = rx/tx errors or "
-              "non-pipeline drops; D = the pipeline or the rules dropped packets (more than "
-              "0.1 % of the window's packets not forwarded: the rule sets are not equivalent "
-              "or the traffic misses them).",
-              "", "## Runs", "", "```"]
-    with open(csv_path) as f:
-        lines += [l.rstrip("\n") for l in f]
-    lines += ["```", ""]
-    with open(md_path, "w") as f:
-        f.write("\n".join(lines))
+    write_markdown(
+        md_path, "Cache benchmark: sluiced (P4 pipeline) vs OVS-DPDK", meta,
+        ["", "## Summary", ""] + md_table(sum_header, summary)
+        + ["", "## Detail", ""] + md_table(det_header, detail),
+        "Mpps: packets/s into the sink port over the steady window (start-up, preload "
+        "and warm-up excluded). Ratios: median of the per-round ratios sluiced/OVS of "
+        "interleaved runs. OVS best: the cache mode (`emc` = default EMC, "
+        "`emc-insert-inv-prob=100`; `smc` = EMC off, SMC on; `emcsmc` = both; `none` = "
+        "both off) with the highest median for the profile, among the variants that "
+        "go through OVS's caches (`inport` = `in_port=1,actions=output:2`, OVS's "
+        "simple-match path, reported apart). Cycles/packet: sluiced (busy + idle) / "
+        "tx over the whole run (stats JSON); OVS `avg cycles per packet` of "
+        "`pmd-stats-show` over the window. OVS hit shares are of the packets its pmd "
+        "thread received in the window. Flags: C = forwarding thread waited on the "
+        "run queue, S = hypervisor steal, both above the threshold; X = rx/tx errors or "
+        "non-pipeline drops; D = the pipeline or the rules dropped packets (more than "
+        "0.1 % of the window's packets not forwarded: the rule sets are not equivalent "
+        "or the traffic misses them).",
+        csv_path)
     return 0
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("sluiced")
-    s.add_argument("stdout")
-    s.add_argument("json")
-    s.add_argument("--port", default="out")
-    s.add_argument("--warmup", type=float, default=2.0)
-    s.add_argument("--seconds", type=float, default=5.0)
+    p, sub = arg_parser(__doc__)
+    add_sluiced_command(sub)
     o = sub.add_parser("ovs")
     o.add_argument("dir")
     o.add_argument("t0", type=float)
@@ -513,10 +458,7 @@ def main(argv=None):
     c = sub.add_parser("compare")
     c.add_argument("input")
     c.add_argument("outputs", nargs="+")
-    r = sub.add_parser("report")
-    r.add_argument("csv")
-    r.add_argument("--md")
-    r.add_argument("--meta", action="append", default=[])
+    add_report_command(sub)
     a = p.parse_args(argv)
     if a.cmd == "report":
         return report(a.csv, a.md, a.meta)
