@@ -58,32 +58,11 @@ impl Subtable {
         self.mask.len()
     }
 
-    /// The megaflow whose key is `key` (masked words, hash `h`) and whose length
-    /// condition `len` meets.
+    /// Probe for `key` (masked words, hash `h`): the first entry with that key that
+    /// `accept` takes.
     #[inline(always)]
-    fn find(&self, key: &[u64], h: u32, len: usize) -> u32 {
+    fn probe(&self, key: &[u64], h: u32, accept: impl Fn(usize) -> bool) -> Option<usize> {
         let n = key.len();
-        let cap = self.slots.len() - 1;
-        let mut i = h as usize & cap;
-        loop {
-            let s = self.slots[i];
-            if s == 0 {
-                return NONE;
-            }
-            if (s >> 32) as u32 == h {
-                let e = (s as u32 - 1) as usize;
-                if self.keys[e * n..e * n + n] == *key && len >= self.min_len[e] as usize {
-                    return self.flows[e];
-                }
-            }
-            i = (i + 1) & cap;
-        }
-    }
-
-    /// Whether an identical key (same masked words and length condition) is here.
-    fn find_exact(&self, key: &[u64], min_len: u32) -> Option<u32> {
-        let n = key.len();
-        let h = hash_words(key);
         let cap = self.slots.len() - 1;
         let mut i = h as usize & cap;
         loop {
@@ -92,11 +71,23 @@ impl Subtable {
                 return None;
             }
             let e = (s as u32 - 1) as usize;
-            if (s >> 32) as u32 == h && self.keys[e * n..e * n + n] == *key && self.min_len[e] == min_len {
-                return Some(self.flows[e]);
+            if (s >> 32) as u32 == h && self.keys[e * n..e * n + n] == *key && accept(e) {
+                return Some(e);
             }
             i = (i + 1) & cap;
         }
+    }
+
+    /// The megaflow whose key is `key` (hash `h`) and whose length condition `len`
+    /// meets.
+    #[inline(always)]
+    fn find(&self, key: &[u64], h: u32, len: usize) -> u32 {
+        self.probe(key, h, |e| len >= self.min_len[e] as usize).map_or(NONE, |e| self.flows[e])
+    }
+
+    /// The megaflow with an identical key (same masked words and length condition).
+    fn find_exact(&self, key: &[u64], min_len: u32) -> Option<u32> {
+        self.probe(key, hash_words(key), |e| self.min_len[e] == min_len).map(|e| self.flows[e])
     }
 
     fn place(&mut self, h: u32, e: u32) {
