@@ -12,6 +12,7 @@
 
 pub mod cache;
 pub mod egress;
+pub mod mailbox;
 pub mod p4;
 pub mod pipeline;
 pub mod stats;

@@ -22,6 +22,7 @@
 //! workers each has its own copy of the tables (updates reach them over the control
 //! rings — the P4Runtime issue), and registers are per worker.
 
+use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
 use dpdk_sys::lcore::rdtsc;
@@ -59,6 +60,21 @@ pub struct PipelineStage {
     group_of: Vec<u8>,
     bursts: u32,
     tsc_per_ms: u64,
+    /// The CPU port and the packet-in ring to control.
+    punt: Option<(u32, SyncSender<Mbuf>)>,
+}
+
+/// Send a copy of `bytes` to the controller; counted either way.
+#[inline(never)]
+fn punt(to: &SyncSender<Mbuf>, pool: &Mempool, bytes: &[u8], stats: &WorkerStats) {
+    let Some(m) = Mbuf::from_bytes(pool, bytes) else {
+        return stats.drop_packets(DropReason::NoMbuf, 1);
+    };
+    match to.try_send(m) {
+        Ok(()) => stats.to_cpu.add(1),
+        // The returned mbuf is freed on drop.
+        Err(_) => stats.drop_packets(DropReason::ToCpuRingFull, 1),
+    }
 }
 
 impl std::fmt::Debug for PipelineStage {
@@ -120,7 +136,28 @@ impl PipelineStage {
             group_of: Vec::new(),
             bursts: 0,
             tsc_per_ms,
+            punt: None,
         }
+    }
+
+    /// Send copies for P4 port `cpu_port` (which no Sluice port may have) to `to`:
+    /// the packet-in path. Without it they are dropped as `no_route`.
+    pub fn set_cpu_port(&mut self, cpu_port: u32, to: SyncSender<Mbuf>) {
+        self.punt = Some((cpu_port, to));
+    }
+
+    /// Run `bytes` through the pipeline as if received on P4 port `in_p4` (the
+    /// packet-out path: `in_p4` is the CPU port). Flushes egress.
+    pub fn inject(&mut self, in_p4: u32, bytes: &[u8], egress: &mut Egress, stats: &WorkerStats) {
+        let Some(m) = Mbuf::from_bytes(self.pool, bytes) else {
+            return stats.drop_packets(DropReason::NoMbuf, 1);
+        };
+        stats.from_cpu.add(1);
+        let mut burst = Burst::new();
+        if burst.push(m).is_ok() {
+            self.process_p4(in_p4, &mut burst, egress, stats);
+        }
+        egress.flush(stats);
     }
 
     /// The datapath (program, state, cache).
@@ -163,7 +200,14 @@ impl PipelineStage {
         let n = a.outputs.len();
         for (k, o) in a.outputs.iter().enumerate() {
             let Some(idx) = self.to_index.get(o.port as usize).copied().flatten() else {
-                stats.drop_packets(DropReason::NoRoute, 1);
+                match &self.punt {
+                    Some((cpu, to)) if *cpu == o.port => {
+                        self.scratch.clear();
+                        o.render(m.data(), &mut self.scratch);
+                        punt(to, self.pool, &self.scratch, stats);
+                    }
+                    _ => stats.drop_packets(DropReason::NoRoute, 1),
+                }
                 continue;
             };
             if k + 1 == n {
@@ -203,7 +247,10 @@ impl PipelineStage {
         let mut original = Some(m);
         for (k, o) in out.packets().iter().enumerate() {
             let Some(idx) = self.to_index.get(o.port as usize).copied().flatten() else {
-                stats.drop_packets(DropReason::NoRoute, 1);
+                match &self.punt {
+                    Some((cpu, to)) if *cpu == o.port => punt(to, self.pool, &o.bytes, stats),
+                    _ => stats.drop_packets(DropReason::NoRoute, 1),
+                }
                 continue;
             };
             let rewritten = match (k + 1 == n, o.strip) {
@@ -274,6 +321,13 @@ impl PipelineStage {
 impl BurstProcessor for PipelineStage {
     fn process(&mut self, in_port: PortIndex, burst: &mut Burst, egress: &mut Egress, stats: &WorkerStats) {
         let in_p4 = self.to_p4.get(in_port).copied().unwrap_or(u32::MAX);
+        self.process_p4(in_p4, burst, egress, stats)
+    }
+}
+
+impl PipelineStage {
+    #[inline(always)]
+    fn process_p4(&mut self, in_p4: u32, burst: &mut Burst, egress: &mut Egress, stats: &WorkerStats) {
         let n = burst.len();
         let mut found = [NONE; BURST_SIZE];
         let mut versions = [0u32; BURST_SIZE];

@@ -52,11 +52,13 @@ pub enum DropReason {
     MultiSegment,
     /// No mbuf for a copy (clone, multicast) or a rewritten packet.
     NoMbuf,
+    /// A packet for the controller (the CPU port) found the packet-in ring full.
+    ToCpuRingFull,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 11] = [
         DropReason::NoRoute,
         DropReason::TxQueueFull,
         DropReason::Unhandled,
@@ -67,6 +69,7 @@ impl DropReason {
         DropReason::P4Assert,
         DropReason::MultiSegment,
         DropReason::NoMbuf,
+        DropReason::ToCpuRingFull,
     ];
 
     /// The stable snake_case name used in reports and metrics labels.
@@ -82,6 +85,7 @@ impl DropReason {
             DropReason::P4Assert => "p4_assert",
             DropReason::MultiSegment => "multi_segment",
             DropReason::NoMbuf => "no_mbuf",
+            DropReason::ToCpuRingFull => "to_cpu_ring_full",
         }
     }
 }
@@ -100,6 +104,13 @@ pub struct WorkerStats {
     pub idle_cycles: Counter,
     /// Loop iterations.
     pub iterations: Counter,
+    /// Packets sent to the controller (the CPU port's packet-in ring).
+    pub to_cpu: Counter,
+    /// Packets injected by the controller (packet-out).
+    pub from_cpu: Counter,
+    /// State updates this worker refused after control had accepted them on its
+    /// own copy (the copies diverged: a bug, never expected).
+    pub refused_ops: Counter,
     /// The megaflow cache's counters (zero for stages without one).
     pub cache: Arc<CacheStats>,
     drops: [Counter; DropReason::ALL.len()],
@@ -116,6 +127,9 @@ impl WorkerStats {
             busy_cycles: Counter::default(),
             idle_cycles: Counter::default(),
             iterations: Counter::default(),
+            to_cpu: Counter::default(),
+            from_cpu: Counter::default(),
+            refused_ops: Counter::default(),
             cache: Arc::default(),
             drops: Default::default(),
             port_rx: (0..ports).map(|_| Counter::default()).collect(),
@@ -158,6 +172,9 @@ impl WorkerStats {
             busy_cycles: self.busy_cycles.get(),
             idle_cycles: self.idle_cycles.get(),
             iterations: self.iterations.get(),
+            to_cpu: self.to_cpu.get(),
+            from_cpu: self.from_cpu.get(),
+            refused_ops: self.refused_ops.get(),
             cache: self.cache.snapshot(),
             drops: DropReason::ALL.map(|r| (r, self.drops(r))),
             port_rx: self.port_rx.iter().map(Counter::get).collect(),
@@ -179,6 +196,12 @@ pub struct WorkerSnapshot {
     pub idle_cycles: u64,
     /// Loop iterations.
     pub iterations: u64,
+    /// Packets sent to the controller.
+    pub to_cpu: u64,
+    /// Packets injected by the controller.
+    pub from_cpu: u64,
+    /// Updates refused by this worker after control accepted them (a bug).
+    pub refused_ops: u64,
     /// Cache counters.
     pub cache: CacheSnapshot,
     /// Drops by reason.
@@ -233,7 +256,8 @@ mod tests {
                 "p4_pass_limit",
                 "p4_assert",
                 "multi_segment",
-                "no_mbuf"
+                "no_mbuf",
+                "to_cpu_ring_full"
             ]
         );
         for (i, r) in DropReason::ALL.iter().enumerate() {

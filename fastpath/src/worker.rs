@@ -8,6 +8,10 @@
 //! busy (something received) or idle. The stop flag is a relaxed atomic load per
 //! iteration — no syscall, lock or allocation anywhere in the loop.
 //!
+//! Between bursts the worker serves its [`Mailbox`]: commands from control (state
+//! updates, pipeline swaps, counter reads, packet-out) run on the worker's own core
+//! with its own state, so nothing it owns is ever shared.
+//!
 //! # Stopping
 //! When the stop flag is seen the worker drains: it keeps polling until one full round
 //! of its queues returns nothing (bounded by [`DRAIN_ROUNDS`], since a source such as
@@ -22,6 +26,7 @@ use dpdk_sys::lcore::{rdtsc, ThreadRegistration};
 use dpdk_sys::port::{RxQueue, TxQueue};
 
 use crate::egress::Egress;
+use crate::mailbox::Mailbox;
 use crate::stats::{DropReason, WorkerStats};
 use crate::{Burst, BurstProcessor, PortIndex};
 
@@ -44,6 +49,7 @@ pub struct Worker<P: BurstProcessor> {
     egress: Egress,
     processor: P,
     stats: Arc<WorkerStats>,
+    mailbox: Option<Mailbox<P>>,
 }
 
 impl<P: BurstProcessor> std::fmt::Debug for Worker<P> {
@@ -71,7 +77,13 @@ impl<P: BurstProcessor> Worker<P> {
         processor: P,
         stats: Arc<WorkerStats>,
     ) -> Self {
-        Self { id, rxqs, egress: Egress::new(txqs), processor, stats }
+        Self { id, rxqs, egress: Egress::new(txqs), processor, stats, mailbox: None }
+    }
+
+    /// Serve control's commands from `mailbox` between bursts.
+    pub fn with_mailbox(mut self, mailbox: Mailbox<P>) -> Self {
+        self.mailbox = Some(mailbox);
+        self
     }
 
     /// The worker's counters.
@@ -95,6 +107,9 @@ impl<P: BurstProcessor> Worker<P> {
         let mut iters = 0u32;
         let mut in_period = 0u64;
         while !stop.load(Ordering::Relaxed) {
+            if let Some(m) = &self.mailbox {
+                m.serve(&mut self.processor, &mut self.egress, stats);
+            }
             let now_busy = self.poll_once(&mut burst, stats) > 0;
             iters += 1;
             in_period += 1;
@@ -119,6 +134,8 @@ impl<P: BurstProcessor> Worker<P> {
             }
         }
         self.egress.flush(stats);
+        // Commands posted from now on fail as `Closed` instead of waiting.
+        self.mailbox = None;
     }
 
     #[inline(always)]

@@ -13,6 +13,7 @@ use super::key::PacketView;
 use super::{Change, FlowCache};
 use crate::p4::interp::{DropCause, Interp};
 use crate::p4::ir::Ir;
+use crate::p4::ops::Op;
 use crate::p4::tables::Runtime;
 use crate::p4::track::{NoTrack, Tracker};
 
@@ -150,6 +151,25 @@ impl Datapath {
         let r = f(&self.ir, &mut self.rt);
         self.cache.invalidate(change.bit());
         r
+    }
+
+    /// Apply a batch of ops in order, then, once, remove every megaflow that depends
+    /// on what they touch. Returns how many were refused (control validated the batch
+    /// on an equal copy of the state, so any refusal is a bug the caller counts).
+    pub fn apply(&mut self, ops: &[Op]) -> usize {
+        self.sync_counters();
+        let mut bits = 0;
+        let mut refused = 0;
+        for op in ops {
+            match self.rt.apply(&self.ir, op) {
+                Ok(()) => bits |= Change::of(op).bit(),
+                Err(_) => refused += 1,
+            }
+        }
+        if bits != 0 {
+            self.cache.invalidate(bits);
+        }
+        refused
     }
 
     /// Process one packet (a burst of one) and return its outcome as bytes.

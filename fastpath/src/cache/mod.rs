@@ -92,9 +92,29 @@ pub enum Change {
     Ports,
     /// Everything (a new pipeline).
     All,
+    /// Nothing a megaflow can depend on.
+    None,
 }
 
 impl Change {
+    /// What `op` touches.
+    pub fn of(op: &crate::p4::ops::Op) -> Change {
+        use crate::p4::ops::Op;
+        match op {
+            Op::Insert { table, .. } | Op::Modify { table, .. } | Op::Delete { table, .. } => Change::Table(*table),
+            Op::SetDefault { table, .. } => Change::Table(*table),
+            Op::SetMember { profile, .. }
+            | Op::DeleteMember { profile, .. }
+            | Op::SetGroup { profile, .. }
+            | Op::DeleteGroup { profile, .. } => Change::Profile(*profile),
+            Op::SetMcast { .. } | Op::DeleteMcast { .. } => Change::Mcast,
+            Op::SetClone { .. } | Op::DeleteClone { .. } => Change::Clone,
+            Op::SetValueSet { set, .. } => Change::ValueSet(*set),
+            // Registers make a flow uncacheable: no megaflow depends on one.
+            Op::WriteRegister { .. } => Change::None,
+        }
+    }
+
     /// Its dependency bit(s).
     pub fn bit(self) -> u64 {
         match self {
@@ -105,6 +125,7 @@ impl Change {
             Change::ValueSet(s) => 1 << (58 + s % 4),
             Change::Ports => 1 << 62,
             Change::All => u64::MAX,
+            Change::None => 0,
         }
     }
 }

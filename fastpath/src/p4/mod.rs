@@ -7,6 +7,7 @@
 //! * [`textproto`]: a schema-less protobuf text-format parser.
 //! * [`ir`]: the compiled program (dense ids, flat expressions); [`compile`] builds it.
 //! * [`tables`]: the program's mutable state (entries, profiles, PRE, registers).
+//! * [`ops`]: updates of that state as data, replayed identically on every copy.
 //! * [`interp`]: runs a packet through the program as simple_switch does.
 //! * [`track`]: read tracking and datapath actions (what the megaflow cache installs).
 //! * [`bits`]: bit-field access and v1model hashes.
@@ -17,6 +18,7 @@ pub mod crosscheck;
 pub mod interp;
 pub mod ir;
 pub mod json;
+pub mod ops;
 pub mod p4info;
 pub mod tables;
 pub mod textproto;

@@ -202,6 +202,14 @@ impl TableState {
         self.entries.get(h as usize).and_then(Option::as_ref)
     }
 
+    /// The handle of the entry with `key` and `priority`.
+    pub fn find_handle(&self, key: &[KeyValue], priority: i32) -> Option<Handle> {
+        if key.len() != self.widths.len() {
+            return None;
+        }
+        self.find(&Entry { key: key.to_vec(), priority, action: EntryAction::Member(0) })
+    }
+
     fn masks_and_value(&self, key: &[KeyValue]) -> (Box<[Value]>, Box<[Value]>) {
         let mut masks = Vec::with_capacity(key.len());
         let mut vals = Vec::with_capacity(key.len());
