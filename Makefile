@@ -24,6 +24,7 @@ run: build
 	fi
 
 test: deps
+	@scripts/p4rt-clients.sh
 	$(CARGO) test --workspace --no-fail-fast 2>&1 | tee target-test.log; \
 	status=$${PIPESTATUS[0]}; \
 	echo "== summary =="; \

@@ -128,7 +128,7 @@ fn packet_in_reaches_the_cpu_port_with_its_header() {
     .unwrap();
     let cfg = s.write_config(&format!(
         "[pipeline]\njson = \"{c}/onos_basic/basic.json\"\np4info = \"{c}/onos_basic/basic.p4info.txt\"\n\
-         entries = \"e.txt\"\ncpu_port = 255\n\n\
+         entries = \"e.txt\"\n\n[p4runtime]\naddress = \"127.0.0.1:0\"\ncpu_port = 255\n\n\
          [[port]]\nname = \"p1\"\np4_port = 1\ndevargs = \"net_pcap_c1,rx_pcap={d}/in.pcap\"\n\n\
          [[port]]\nname = \"cpu\"\np4_port = 255\ndevargs = \"net_pcap_c2,tx_pcap={d}/cpu.pcap\"\n",
         c = corpus.display(),
@@ -201,7 +201,7 @@ fn fabric_routes_ipv4_through_the_hashed_selector() {
     let entries = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("perf/entries/fabric.txt");
     let cfg = s.write_config(&format!(
         "[pipeline]\njson = \"{c}/onos_fabric/fabric.json\"\np4info = \"{c}/onos_fabric/fabric.p4info.txt\"\n\
-         entries = \"{e}\"\ncpu_port = 255\n\n\
+         entries = \"{e}\"\n\n[p4runtime]\naddress = \"127.0.0.1:0\"\ncpu_port = 255\n\n\
          [[port]]\nname = \"p1\"\np4_port = 1\ndevargs = \"net_pcap_f1,rx_pcap={d}/in.pcap\"\n\n\
          [[port]]\nname = \"p2\"\np4_port = 2\ndevargs = \"net_pcap_f2,tx_pcap={d}/p2.pcap\"\n",
         c = corpus.display(),

@@ -42,6 +42,9 @@ pub struct Config {
     /// The megaflow cache in front of the pipeline.
     #[serde(default)]
     pub cache: CacheSection,
+    /// The P4Runtime server.
+    #[serde(default)]
+    pub p4runtime: P4RuntimeSection,
     /// The directory of the file this came from (relative paths start there).
     #[serde(skip)]
     pub base_dir: Option<std::path::PathBuf>,
@@ -58,8 +61,29 @@ pub struct PipelineConfig {
     pub p4info: Option<std::path::PathBuf>,
     /// Table entries in `simple_switch_CLI` syntax, applied at start.
     pub entries: Option<std::path::PathBuf>,
-    /// The P4 port number of the controller (CPU) port, e.g. 255 for ONOS programs.
+}
+
+/// `[p4runtime]`: the P4Runtime server (`p4.v1.P4Runtime`, what simple_switch_grpc serves).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct P4RuntimeSection {
+    /// Serve P4Runtime at all.
+    pub enabled: bool,
+    /// Listen address (host:port; port 0 picks a free port, printed at start).
+    pub address: String,
+    /// The device id clients must use.
+    pub device_id: u64,
+    /// The P4 port number of the controller (CPU) port, e.g. 255 for ONOS programs,
+    /// 64 for bmv2's tests. Packets the program sends there become packet-ins, and
+    /// packet-outs enter the program on it — unless a Sluice port has that `p4_port`,
+    /// in which case they leave on that port instead.
     pub cpu_port: Option<u32>,
+}
+
+impl Default for P4RuntimeSection {
+    fn default() -> Self {
+        Self { enabled: true, address: "127.0.0.1:9559".into(), device_id: 1, cpu_port: None }
+    }
 }
 
 /// `[cache]`: each worker's megaflow cache (see `fastpath::cache`).
@@ -345,10 +369,16 @@ impl Config {
                 return err(format!("port {:?}: p4_port {n} is used by another port", p.name));
             }
         }
-        if let Some(cpu) = self.pipeline.as_ref().and_then(|p| p.cpu_port) {
+        if let Some(cpu) = self.p4runtime.cpu_port {
             if cpu >= 511 {
-                return err(format!("pipeline.cpu_port = {cpu}: P4 ports are 0..=510"));
+                return err(format!("p4runtime.cpu_port = {cpu}: P4 ports are 0..=510"));
             }
+        }
+        if self.p4runtime.enabled && self.p4runtime.address.parse::<std::net::SocketAddr>().is_err() {
+            return err(format!(
+                "p4runtime.address = {:?}: not an IP address and port (e.g. \"127.0.0.1:9559\", \"[::1]:9559\")",
+                self.p4runtime.address
+            ));
         }
         let mut froms = HashSet::new();
         for x in &self.xconnects {

@@ -18,7 +18,7 @@ use dpdk_sys::eal::Eal;
 use crate::config::Config;
 use crate::dataplane::Dataplane;
 use crate::eal_args::{eal_args, Hugepages};
-use crate::{demo, BuildInfo};
+use crate::{demo, p4rt, BuildInfo};
 
 /// Command-line arguments of `sluiced`.
 #[derive(Debug, Parser)]
@@ -57,6 +57,55 @@ pub struct Args {
 enum Failure {
     Config(String),
     Runtime(String),
+}
+
+/// Serve P4Runtime for the data plane, starting from the configured program.
+fn start_p4runtime(
+    config: &Config,
+    dp: &mut Dataplane,
+    pipeline: Option<crate::pipeline::Loaded>,
+) -> Result<Option<p4rt::Server>, Failure> {
+    let c = &config.p4runtime;
+    if !c.enabled {
+        return Ok(None);
+    }
+    let initial = match (pipeline, &config.pipeline) {
+        (Some(l), Some(p)) => {
+            let json = std::fs::read(config.resolve(&p.json))
+                .map_err(|e| Failure::Config(format!("cannot read {}: {e}", p.json.display())))?;
+            let text = match &p.p4info {
+                Some(x) => Some(
+                    std::fs::read_to_string(config.resolve(x))
+                        .map_err(|e| Failure::Config(format!("cannot read {}: {e}", x.display())))?,
+                ),
+                None => None,
+            };
+            let cfg = p4rt::device::Pipeline::config_of(json, text.as_deref()).map_err(|e| {
+                Failure::Config(format!(
+                    "P4Info {}: {e}",
+                    p.p4info.as_ref().map(|x| x.display().to_string()).unwrap_or_default()
+                ))
+            })?;
+            Some(p4rt::device::Pipeline::new(l, cfg).map_err(|f| Failure::Config(f.message))?)
+        }
+        _ => None,
+    };
+    let addr = c
+        .address
+        .parse()
+        .map_err(|_| Failure::Config(format!("p4runtime.address {:?} is not an address", c.address)))?;
+    let svc = p4rt::P4rt::new(c.device_id, c.cpu_port, Some(dp.control()), initial);
+    let server = p4rt::Server::start(addr, svc).map_err(Failure::Runtime)?;
+    if let Some(rx) = dp.take_packet_in() {
+        server.spawn_packet_in(rx);
+    }
+    eprintln!(
+        "sluiced: P4Runtime server listening on {} (device {}{})",
+        server.addr,
+        c.device_id,
+        c.cpu_port.map(|p| format!(", CPU port {p}")).unwrap_or_default()
+    );
+    Ok(Some(server))
 }
 
 /// Run `sluiced` with the process arguments.
@@ -150,7 +199,8 @@ fn run(mut args: Args) -> Result<(), Failure> {
             config.eal.file_prefix.as_deref().unwrap_or("sluiced-<pid>")
         ))
     })?;
-    let dp = Dataplane::start(eal, &config, &plan, pipeline.as_ref()).map_err(|e| Failure::Runtime(e.0))?;
+    let mut dp = Dataplane::start(eal, &config, &plan, pipeline.as_ref()).map_err(|e| Failure::Runtime(e.0))?;
+    let _p4rt = start_p4runtime(&config, &mut dp, pipeline)?;
     eprintln!(
         "sluiced: forwarding: {} ports ({}), {} worker(s) on cores {:?}; Ctrl-C to stop",
         config.ports.len(),
@@ -183,6 +233,8 @@ fn run(mut args: Args) -> Result<(), Failure> {
             println!("megaflow {line}");
         }
     }
+    // No P4Runtime request may reach a worker that is stopping.
+    drop(_p4rt);
     eprintln!("sluiced: stopping: workers drain, then ports stop");
     let report = dp.stop().map_err(|e| Failure::Runtime(e.0))?;
     print!("{}", report.table());

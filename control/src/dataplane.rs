@@ -3,13 +3,16 @@
 //! stop and close ports (closing flushes PMD state such as pcap files).
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use dpdk_sys::eal::Eal;
+use dpdk_sys::mbuf::Mbuf;
 use dpdk_sys::mempool::Mempool;
 use dpdk_sys::port::{Port, PortConf};
-use sluice_fastpath::pipeline::{PipelineStage, Stage, StageConfig};
+use sluice_fastpath::mailbox;
+use sluice_fastpath::pipeline::Stage;
 
 use crate::flows::{FlowLog, EVENT_RING};
 use sluice_fastpath::stats::WorkerStats;
@@ -19,6 +22,7 @@ use sluice_fastpath::xconnect::CrossConnect;
 use crate::config::{Config, CorePlan};
 use crate::placement;
 use crate::report::{PortReport, Report, WorkerReport};
+use crate::workers::{StageRecipe, WorkerLink, Workers};
 
 /// A start-up or shutdown failure, with a message meant for the operator.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,6 +42,8 @@ pub struct Dataplane {
     started: Instant,
     tsc_hz: u64,
     flows: Mutex<FlowLog>,
+    control: Arc<Workers>,
+    packet_in: Option<Receiver<Mbuf>>,
 }
 
 impl std::fmt::Debug for Dataplane {
@@ -139,9 +145,30 @@ impl Dataplane {
             started: Instant::now(),
             tsc_hz,
             flows: Mutex::new(FlowLog::default()),
+            control: Arc::new(Workers::new(vec![], StageRecipe::none(pool)).0),
+            packet_in: None,
         };
-        let mut rings = Vec::new();
-        for (w, core) in plan.workers.iter().copied().enumerate() {
+        let p4_ports: Vec<u32> = (0..dp.ports.len()).map(|i| config.p4_port(i)).collect();
+        let recipe = StageRecipe {
+            pool,
+            p4_ports: p4_ports.clone(),
+            cache: config.cache.to_fastpath(),
+            tsc_hz,
+            // Packets for the CPU port go to control unless a Sluice port has its number.
+            cpu_port: config.p4runtime.cpu_port.filter(|c| !p4_ports.contains(c)),
+        };
+        // Each worker's counters, event ring and mailbox first: its stage needs them.
+        let (mut rings, mut links, mut mailboxes) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in &plan.workers {
+            let stats = Arc::new(WorkerStats::new(dp.ports.len()));
+            let (events, rx) = std::sync::mpsc::sync_channel(EVENT_RING);
+            let (poster, mailbox) = mailbox::mailbox();
+            rings.push(rx);
+            links.push(WorkerLink { poster, stats, events });
+            mailboxes.push(mailbox);
+        }
+        let (control, packet_in) = Workers::new(links, recipe);
+        for ((w, core), mailbox) in plan.workers.iter().copied().enumerate().zip(mailboxes) {
             let claim_err =
                 |e: dpdk_sys::DpdkError| DataplaneError(format!("worker {w} (core {core}): cannot claim a queue: {e}"));
             let mut rxqs = Vec::new();
@@ -152,34 +179,32 @@ impl Dataplane {
             for port in &dp.ports {
                 txqs.push(Some(port.tx_queue(w as u16).map_err(claim_err)?));
             }
-            let stats = Arc::new(WorkerStats::new(dp.ports.len()));
+            let stats = Arc::clone(control.stats(w));
             let stage = match pipeline {
-                Some(l) => {
-                    let p4_ports: Vec<u32> = (0..dp.ports.len()).map(|i| config.p4_port(i)).collect();
-                    let cfg = StageConfig { cache: config.cache.to_fastpath(), worker: w as u32, tsc_hz };
-                    let (tx, rx) = std::sync::mpsc::sync_channel(EVENT_RING);
-                    rings.push(rx);
-                    Stage::Pipeline(Box::new(PipelineStage::new(
-                        Arc::clone(&l.ir),
-                        l.rt.clone(),
-                        &p4_ports,
-                        pool,
-                        &cfg,
-                        &stats,
-                        Some(tx),
-                    )))
-                }
+                Some(l) => Stage::Pipeline(Box::new(control.stage(w, &l.ir, l.rt.clone()))),
                 None => Stage::XConnect(xconnect.clone()),
             };
-            let worker = Worker::new(w, rxqs, txqs, stage, Arc::clone(&stats));
+            let worker = Worker::new(w, rxqs, txqs, stage, Arc::clone(&stats)).with_mailbox(mailbox);
             let handle = worker::spawn(eal, core, worker, Arc::clone(&dp.stop))
                 .map_err(|e| DataplaneError(format!("worker {w}: {e}")))?;
             dp.workers.push(handle);
             dp.stats.push(stats);
         }
+        dp.control = Arc::new(control);
+        dp.packet_in = Some(packet_in);
         dp.flows = Mutex::new(FlowLog::new(rings));
         dp.started = Instant::now();
         Ok(dp)
+    }
+
+    /// Control's handle on the workers (state updates, pipeline swaps, packet-out).
+    pub fn control(&self) -> Arc<Workers> {
+        Arc::clone(&self.control)
+    }
+
+    /// The packet-in ring (packets the pipelines sent to the CPU port); taken once.
+    pub fn take_packet_in(&mut self) -> Option<Receiver<Mbuf>> {
+        self.packet_in.take()
     }
 
     /// Port names in index order.

@@ -5,7 +5,9 @@
 //! * [`placement`]: which worker polls which rx queue.
 //! * [`dataplane`]: brings ports and workers up, reads their counters, stops them.
 //! * [`report`]: counters as human tables, interval lines and JSON.
+//! * [`workers`]: control's handle on the workers' mailboxes (updates visible on return).
 //! * [`flows`]: the workers' megaflows as control sees them (event rings).
+//! * [`p4rt`]: the P4Runtime server.
 //! * [`daemon`]: the `sluiced` program.
 //! * [`demo`]: the embedded default configuration `make run` uses.
 #![deny(unsafe_code)]
@@ -18,10 +20,12 @@ pub mod demo;
 pub mod eal_args;
 pub mod entries;
 pub mod flows;
+pub mod p4rt;
 pub mod pcap;
 pub mod pipeline;
 pub mod placement;
 pub mod report;
+pub mod workers;
 
 /// What the binary was built from, for `--version` and reports.
 #[derive(Debug, Clone, Copy)]

@@ -38,25 +38,63 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {
 /// Load a program from files. `entries` is applied after the const entries.
 pub fn load(json: &Path, p4info_path: Option<&Path>, entries_path: Option<&Path>) -> Result<Loaded, String> {
     let bytes = read(json, "BMv2 JSON")?;
-    let prog = Program::parse_bytes(&bytes).map_err(|e| format!("{}: {e}", json.display()))?;
-    let ir = compile::compile(&prog).map_err(|e| format!("{}: {e}", json.display()))?;
     let info = match p4info_path {
         None => None,
         Some(p) => {
-            let text = String::from_utf8(read(p, "P4Info")?).map_err(|e| format!("{}: not UTF-8: {e}", p.display()))?;
-            let info = p4info::parse_text(&text).map_err(|e| format!("{}: {e}", p.display()))?;
-            cross_check(&info, &prog).map_err(|e| format!("{} vs {}: {e}", p.display(), json.display()))?;
-            Some(info)
+            Some((String::from_utf8(read(p, "P4Info")?).map_err(|e| format!("{}: not UTF-8: {e}", p.display()))?, p))
         }
     };
-    let mut rt = Runtime::new(&ir);
-    let mut applied = 0;
+    let mut l = from_bytes(&bytes, info.as_ref().map(|(t, _)| t.as_str())).map_err(|e| match (&e, &info) {
+        (LoadError::P4Info(m), Some((_, p))) => format!("{}: {m}", p.display()),
+        (LoadError::CrossCheck(m), Some((_, p))) => format!("{} vs {}: {m}", p.display(), json.display()),
+        (LoadError::Json(m), _) | (LoadError::P4Info(m), None) | (LoadError::CrossCheck(m), None) => {
+            format!("{}: {m}", json.display())
+        }
+    })?;
     if let Some(p) = entries_path {
         let text =
             String::from_utf8(read(p, "entries file")?).map_err(|e| format!("{}: not UTF-8: {e}", p.display()))?;
-        applied = entries::apply(&ir, &mut rt, &text).map_err(|e| format!("{}: {e}", p.display()))?.entries;
+        l.entries = entries::apply(&l.ir, &mut l.rt, &text).map_err(|e| format!("{}: {e}", p.display()))?.entries;
     }
-    Ok(Loaded { ir: Arc::new(ir), rt, p4info: info, entries: applied })
+    Ok(l)
+}
+
+/// Why a program did not load, by the input at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    /// The BMv2 JSON is malformed or uses what the engine refuses.
+    Json(String),
+    /// The P4Info is malformed.
+    P4Info(String),
+    /// The P4Info does not describe the JSON.
+    CrossCheck(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Json(m) => write!(f, "BMv2 JSON: {m}"),
+            LoadError::P4Info(m) => write!(f, "P4Info: {m}"),
+            LoadError::CrossCheck(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Load a program from the BMv2 JSON bytes and, optionally, the P4Info in text
+/// format (what p4c writes; P4Runtime's binary P4Info is printed to text first).
+pub fn from_bytes(json: &[u8], p4info_text: Option<&str>) -> Result<Loaded, LoadError> {
+    let prog = Program::parse_bytes(json).map_err(|e| LoadError::Json(e.to_string()))?;
+    let ir = compile::compile(&prog).map_err(|e| LoadError::Json(e.to_string()))?;
+    let info = match p4info_text {
+        None => None,
+        Some(text) => {
+            let info = p4info::parse_text(text).map_err(|e| LoadError::P4Info(e.to_string()))?;
+            cross_check(&info, &prog).map_err(|e| LoadError::CrossCheck(e.to_string()))?;
+            Some(info)
+        }
+    };
+    let rt = Runtime::new(&ir);
+    Ok(Loaded { ir: Arc::new(ir), rt, p4info: info, entries: 0 })
 }
 
 /// A readable summary: tables with match kinds and sizes, actions, externs, parser.

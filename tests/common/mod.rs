@@ -59,9 +59,12 @@ impl Scratch {
         )
     }
 
+    /// Write `sluice.toml`: the header, `body`, and unless `body` has one, a
+    /// `[p4runtime]` section on a free loopback port.
     pub fn write_config(&self, body: &str) -> PathBuf {
         let p = self.path("sluice.toml");
-        std::fs::write(&p, format!("{}{body}", self.header())).unwrap();
+        let p4rt = if body.contains("[p4runtime]") { "" } else { "\n[p4runtime]\naddress = \"127.0.0.1:0\"\n" };
+        std::fs::write(&p, format!("{}{body}{p4rt}", self.header())).unwrap();
         p
     }
 
@@ -188,4 +191,119 @@ pub fn udp4(dst: &str, src: &str, sip: &str, dip: &str, ttl: u8, payload: &[u8])
 /// Bytes of a MAC address.
 pub fn mac(s: &str) -> Vec<u8> {
     parse_mac(s)
+}
+
+/// A `sluiced` running in the background (stopped with SIGTERM on [`Daemon::stop`]
+/// or drop).
+pub struct Daemon {
+    child: std::process::Child,
+    /// The P4Runtime address it listens on.
+    pub p4rt: String,
+    stderr: std::sync::Arc<Mutex<String>>,
+}
+
+impl Scratch {
+    /// Start `sluiced --config <cfg>` and wait until its P4Runtime server listens.
+    pub fn spawn(&self, config: &Path) -> Daemon {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sluiced"))
+            .arg("--config")
+            .arg(config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start sluiced");
+        let err = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let l = std::sync::Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("sluiced: P4Runtime server listening on ") {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
+                }
+                let mut g = l.lock().unwrap_or_else(|p| p.into_inner());
+                g.push_str(&line);
+                g.push('\n');
+            }
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(addr) => Daemon { child, p4rt: addr, stderr: log },
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("sluiced did not start its P4Runtime server:\n{}", log.lock().unwrap());
+            }
+        }
+    }
+}
+
+impl Daemon {
+    /// What it printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// SIGTERM, then wait; returns the exit code.
+    pub fn stop(mut self) -> i32 {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> i32 {
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code().unwrap_or(-1);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                return self.child.wait().map(|s| s.code().unwrap_or(-1)).unwrap_or(-1);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.terminate();
+        }
+    }
+}
+
+/// Set up the pinned P4Runtime client venvs (once per test process).
+pub fn p4rt_clients() {
+    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let out = Command::new(root.join("scripts/p4rt-clients.sh")).output().expect("run scripts/p4rt-clients.sh");
+        assert!(
+            out.status.success(),
+            "scripts/p4rt-clients.sh failed (it needs python3-venv and PyPI):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+/// Run a client script of `tests/p4rt/` in `venv` against `addr`; returns its JSON
+/// summary, panicking with its output if it failed.
+pub fn p4rt_script(venv: &str, script: &str, addr: &str, corpus: &Path, extra: &[&str]) -> serde_json::Value {
+    p4rt_clients();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(root.join(".venv-p4rt").join(venv).join("bin/python"))
+        .arg(root.join("tests/p4rt").join(script))
+        .args(["--addr", addr, "--corpus"])
+        .arg(corpus)
+        .args(extra)
+        .output()
+        .expect("run a P4Runtime client script");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{script} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{script}: last line is not JSON ({e}): {last}"))
 }

@@ -1,0 +1,300 @@
+//! The device behind the P4Runtime service: its forwarding pipeline config and
+//! control's copy of the program state, kept in step with the workers.
+//!
+//! # Writes are visible when they return
+//! A Write is validated and applied update by update to control's copy of the state
+//! (a refused update changes nothing and gets its own error). The accepted updates
+//! then go, as one batch, to every worker's mailbox ([`Workers::apply`]); each worker
+//! applies the batch between two bursts and removes the megaflows it invalidates
+//! before completing, and the Write returns only when every worker has completed. A
+//! packet a worker takes after that sees the new state. Workers never wait for
+//! control. Applying the same ops to equal states gives equal results
+//! (`fastpath::p4::ops`), so the copies never diverge (a worker that refuses an op
+//! counts it in `refused_ops`, a bug if ever non-zero).
+//!
+//! Counters live in the workers (each counts its own packets): reads sum the
+//! workers' cells, writes set worker 0's cell and zero the others'.
+
+use std::sync::Arc;
+
+use sluice_fastpath::p4::ir::Ir;
+use sluice_fastpath::p4::tables::Runtime;
+use sluice_proto::p4::config::v1::P4Info;
+use sluice_proto::p4::v1 as pb;
+use tonic::Code;
+
+use super::codec::{self, fail, CounterWrite, Fail};
+use super::schema::Schema;
+use crate::pipeline::Loaded;
+use crate::workers::Workers;
+
+/// A forwarding pipeline: the config as the client sent it, the compiled program,
+/// control's copy of its state, and its P4Runtime ids.
+#[derive(Debug)]
+pub struct Pipeline {
+    /// P4Info, device config (BMv2 JSON) and cookie, as stored.
+    pub config: pb::ForwardingPipelineConfig,
+    /// The program.
+    pub ir: Arc<Ir>,
+    /// Control's copy of the state.
+    pub rt: Runtime,
+    /// P4Runtime ids resolved.
+    pub schema: Arc<Schema>,
+}
+
+impl Pipeline {
+    /// Verify a config: compile the JSON, cross-check the P4Info, resolve the ids.
+    /// Nothing running changes.
+    pub fn verify(config: &pb::ForwardingPipelineConfig) -> Result<Pipeline, Fail> {
+        let Some(info) = &config.p4info else {
+            return fail(Code::InvalidArgument, "the config has no P4Info");
+        };
+        if config.p4_device_config.is_empty() {
+            return fail(Code::InvalidArgument, "the config has no p4_device_config (the BMv2 JSON)");
+        }
+        let text = sluice_proto::text::p4info_to_text(info);
+        let loaded = crate::pipeline::from_bytes(&config.p4_device_config, Some(&text))
+            .map_err(|e| Fail { code: Code::InvalidArgument, message: e.to_string() })?;
+        Pipeline::new(loaded, config.clone())
+    }
+
+    /// A pipeline from a program loaded at start (`[pipeline]` in the configuration).
+    pub fn new(l: Loaded, config: pb::ForwardingPipelineConfig) -> Result<Pipeline, Fail> {
+        let schema = match &l.p4info {
+            Some(info) => Schema::build(info, &l.ir).map_err(|m| Fail { code: Code::InvalidArgument, message: m })?,
+            None => Schema::default(),
+        };
+        Ok(Pipeline { config, ir: l.ir, rt: l.rt, schema: Arc::new(schema) })
+    }
+
+    /// The config of a program loaded from files, for GetForwardingPipelineConfig.
+    pub fn config_of(json: Vec<u8>, p4info_text: Option<&str>) -> Result<pb::ForwardingPipelineConfig, String> {
+        let p4info = match p4info_text {
+            Some(t) => Some(sluice_proto::text::p4info_from_text(t)?),
+            None => Some(P4Info::default()),
+        };
+        Ok(pb::ForwardingPipelineConfig { p4info, p4_device_config: json, cookie: None })
+    }
+}
+
+/// The device's pipelines.
+#[derive(Debug, Default)]
+pub struct Device {
+    /// What the workers run.
+    pub running: Option<Pipeline>,
+    /// Saved by VERIFY_AND_SAVE, not yet committed (reads and writes use it).
+    pub saved: Option<Pipeline>,
+}
+
+/// Counters summed over the workers (or control's copy when there are none).
+fn sum(cells: Vec<Option<Vec<(u64, u64)>>>, fallback: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = vec![(0, 0); fallback.len()];
+    let mut any = false;
+    for c in cells.into_iter().flatten() {
+        any = true;
+        if out.len() < c.len() {
+            out.resize(c.len(), (0, 0));
+        }
+        for (o, x) in out.iter_mut().zip(c) {
+            o.0 += x.0;
+            o.1 += x.1;
+        }
+    }
+    if any {
+        out
+    } else {
+        fallback.to_vec()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Fail {
+    Fail { code: Code::Unavailable, message: format!("the data plane did not take the update: {e}") }
+}
+
+impl Device {
+    /// The pipeline reads and writes address: the saved one, else the running one.
+    pub fn current(&mut self) -> Option<&mut Pipeline> {
+        self.saved.as_mut().or(self.running.as_mut())
+    }
+
+    /// Whether writes reach the workers (false while a saved config awaits COMMIT).
+    fn live(&self) -> bool {
+        self.saved.is_none()
+    }
+
+    /// Apply a Write's updates; one result per update, in order.
+    pub fn write(
+        &mut self,
+        updates: &[pb::Update],
+        rollback: bool,
+        workers: Option<&Workers>,
+    ) -> Result<Vec<Result<(), Fail>>, Fail> {
+        let live = self.live();
+        let Some(p) = self.current() else {
+            return fail(
+                Code::FailedPrecondition,
+                "no forwarding pipeline config is set: SetForwardingPipelineConfig first",
+            );
+        };
+        let before = rollback.then(|| p.rt.clone());
+        let mut ops = Vec::with_capacity(updates.len());
+        let mut counters = Vec::new();
+        let mut results = Vec::with_capacity(updates.len());
+        for u in updates {
+            let r = codec::plan(&p.schema, &p.ir, u).and_then(|plan| {
+                let n = ops.len();
+                for op in &plan.ops {
+                    if let Err(e) = p.rt.apply(&p.ir, op) {
+                        // Ops of one update are all or nothing: none applied so far here
+                        // can be partial (every plan has at most one op).
+                        ops.truncate(n);
+                        return Err(Fail::from(e));
+                    }
+                    ops.push(op.clone());
+                }
+                for c in &plan.counters {
+                    check_counter(&p.rt, c)?;
+                }
+                counters.extend(plan.counters);
+                Ok(())
+            });
+            results.push(r);
+        }
+        if let Some(before) = before {
+            if results.iter().any(Result::is_err) {
+                p.rt = before;
+                for r in results.iter_mut().filter(|r| r.is_ok()) {
+                    *r = fail(Code::Aborted, "not applied: another update of the batch failed (ROLLBACK_ON_ERROR)");
+                }
+                return Ok(results);
+            }
+        }
+        if live {
+            if let Some(w) = workers {
+                w.apply(ops.into()).map_err(unavailable)?;
+                set_counters(w, &p.rt, &counters).map_err(unavailable)?;
+            } else {
+                set_counters_local(&mut p.rt, &counters);
+            }
+        } else {
+            set_counters_local(&mut p.rt, &counters);
+        }
+        Ok(results)
+    }
+
+    /// Read entities; one result per requested entity.
+    pub fn read(
+        &mut self,
+        entities: &[pb::Entity],
+        workers: Option<&Workers>,
+    ) -> Result<Vec<Result<Vec<pb::Entity>, Fail>>, Fail> {
+        let live = self.live();
+        let Some(p) = self.current() else {
+            return fail(
+                Code::FailedPrecondition,
+                "no forwarding pipeline config is set: SetForwardingPipelineConfig first",
+            );
+        };
+        let workers = workers.filter(|_| live);
+        Ok(entities.iter().map(|e| super::read::read(p, e, workers)).collect())
+    }
+}
+
+/// Whether a counter write names something that exists.
+fn check_counter(rt: &Runtime, c: &CounterWrite) -> Result<(), Fail> {
+    match c {
+        CounterWrite::Direct { table, key, priority, .. } => {
+            match rt.tables[*table as usize].find_handle(key, *priority) {
+                Some(_) => Ok(()),
+                None => fail(Code::NotFound, "no entry with this match and priority"),
+            }
+        }
+        CounterWrite::Indexed { .. } => Ok(()),
+    }
+}
+
+fn set_counters_local(rt: &mut Runtime, writes: &[CounterWrite]) {
+    for c in writes {
+        match c {
+            CounterWrite::Direct { table, key, priority, packets, bytes } => {
+                let t = &mut rt.tables[*table as usize];
+                if let Some(h) = t.find_handle(key, *priority) {
+                    t.direct_counters[h as usize] = (*packets, *bytes);
+                }
+            }
+            CounterWrite::Indexed { counter, index, packets, bytes } => {
+                let cells = &mut rt.counters[*counter as usize];
+                match index {
+                    Some(i) => cells[*i as usize] = (*packets, *bytes),
+                    None => cells.fill((*packets, *bytes)),
+                }
+            }
+        }
+    }
+}
+
+/// Worker 0 gets the values, the others zero (reads sum the workers).
+fn set_counters(
+    w: &Workers,
+    rt: &Runtime,
+    writes: &[CounterWrite],
+) -> Result<(), sluice_fastpath::mailbox::MailboxError> {
+    if writes.is_empty() {
+        return Ok(());
+    }
+    // Handles were checked on control's copy (equal to every worker's).
+    let resolved = writes.to_vec();
+    let _ = rt;
+    for k in 0..w.len() {
+        let mut mine = resolved.clone();
+        if k > 0 {
+            for c in mine.iter_mut() {
+                match c {
+                    CounterWrite::Direct { packets, bytes, .. } | CounterWrite::Indexed { packets, bytes, .. } => {
+                        *packets = 0;
+                        *bytes = 0;
+                    }
+                }
+            }
+        }
+        w.query_one(k, move |dp| {
+            dp.sync_counters();
+            set_counters_local(&mut dp.rt, &mine);
+        })?;
+    }
+    Ok(())
+}
+
+/// Sum a table's direct counters over the workers.
+pub fn direct_counters(p: &Pipeline, table: u32, workers: Option<&Workers>) -> Result<Vec<(u64, u64)>, Fail> {
+    let local = &p.rt.tables[table as usize].direct_counters;
+    match workers {
+        None => Ok(local.clone()),
+        Some(w) => {
+            let cells = w
+                .query(move |dp| {
+                    dp.sync_counters();
+                    dp.rt.tables[table as usize].direct_counters.clone()
+                })
+                .map_err(unavailable)?;
+            Ok(sum(cells, local))
+        }
+    }
+}
+
+/// Sum an indexed counter over the workers.
+pub fn indexed_counters(p: &Pipeline, counter: u32, workers: Option<&Workers>) -> Result<Vec<(u64, u64)>, Fail> {
+    let local = &p.rt.counters[counter as usize];
+    match workers {
+        None => Ok(local.clone()),
+        Some(w) => {
+            let cells = w
+                .query(move |dp| {
+                    dp.sync_counters();
+                    dp.rt.counters[counter as usize].clone()
+                })
+                .map_err(unavailable)?;
+            Ok(sum(cells, local))
+        }
+    }
+}

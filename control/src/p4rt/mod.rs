@@ -1,0 +1,645 @@
+//! The P4Runtime server (`p4.v1.P4Runtime`, API v1.5.0), what BMv2's
+//! simple_switch_grpc serves: pipeline config, Write/Read of every v1model entity,
+//! the StreamChannel (arbitration, packet-out, packet-in).
+//!
+//! * [`arbiter`]: primary/backup election per role.
+//! * [`device`]: the pipelines and control's copy of the state; writes reach every
+//!   worker before they return (see its module doc).
+//! * [`schema`]: P4Runtime ids resolved to the compiled program's.
+//! * [`codec`], [`read`]: entities to and from the engine's state.
+//!
+//! Not supported yet, and refused as UNIMPLEMENTED (never ignored): meter
+//! configuration (meters mark GREEN), digests, idle timeouts, table entry metadata,
+//! one-shot selector programming, backup replicas, clone session class of service.
+//!
+//! Threads: tonic on a small tokio runtime on control's core; writes, reads and
+//! pipeline changes run on its blocking pool (they wait for the workers); the
+//! packet-in thread turns the workers' CPU-port packets into PacketIns.
+
+pub mod arbiter;
+pub mod codec;
+pub mod device;
+pub mod read;
+pub mod schema;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use prost::Message as _;
+use sluice_proto::google::rpc::Status as RpcStatus;
+use sluice_proto::p4::v1 as pb;
+use sluice_proto::p4::v1::p4_runtime_server::{P4Runtime, P4RuntimeServer};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt as _;
+use tonic::{Code, Request, Response, Status, Streaming};
+
+use self::arbiter::{Arbiter, Notice, StreamId};
+use self::codec::Fail;
+use self::device::{Device, Pipeline};
+use crate::workers::Workers;
+
+type Sink = mpsc::Sender<Result<pb::StreamMessageResponse, Status>>;
+
+/// Messages queued per stream before it is considered stuck (packet-ins are dropped
+/// and counted then).
+const STREAM_QUEUE: usize = 1024;
+
+/// Entities per ReadResponse message.
+const READ_CHUNK: usize = 1000;
+
+/// Counters of the P4Runtime service.
+#[derive(Debug, Default)]
+pub struct P4rtStats {
+    /// Write RPCs.
+    pub writes: AtomicU64,
+    /// Updates in them.
+    pub updates: AtomicU64,
+    /// Updates refused.
+    pub update_errors: AtomicU64,
+    /// Read RPCs.
+    pub reads: AtomicU64,
+    /// Packet-outs injected.
+    pub packet_outs: AtomicU64,
+    /// Packet-outs dropped (bad metadata, no CPU port, data plane busy).
+    pub packet_out_drops: AtomicU64,
+    /// Packet-ins delivered.
+    pub packet_ins: AtomicU64,
+    /// Packet-ins dropped (no primary, a full stream, undecodable).
+    pub packet_in_drops: AtomicU64,
+}
+
+/// The P4Runtime service state.
+pub struct P4rt {
+    device_id: u64,
+    cpu_port: Option<u32>,
+    device: Mutex<Device>,
+    arbiter: Mutex<Arbiter<Sink>>,
+    workers: Option<Arc<Workers>>,
+    next_stream: AtomicU64,
+    /// Counters.
+    pub stats: P4rtStats,
+}
+
+impl std::fmt::Debug for P4rt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("P4rt").field("device_id", &self.device_id).finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn status(f: Fail) -> Status {
+    Status::new(f.code, f.message)
+}
+
+/// The spec's batch error: UNKNOWN, with one `p4.v1.Error` per update in the details.
+fn batch_status(results: &[Result<(), Fail>], what: &str) -> Status {
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    let details = results
+        .iter()
+        .map(|r| {
+            let e = match r {
+                Ok(()) => pb::Error::default(),
+                Err(f) => pb::Error { canonical_code: f.code as i32, message: f.message.clone(), ..Default::default() },
+            };
+            prost_types::Any { type_url: "type.googleapis.com/p4.v1.Error".into(), value: e.encode_to_vec() }
+        })
+        .collect();
+    let message = format!("{failed} of {} {what} failed", results.len());
+    let rpc = RpcStatus { code: Code::Unknown as i32, message: message.clone(), details };
+    Status::with_details(Code::Unknown, message, rpc.encode_to_vec().into())
+}
+
+/// Pack `values` (bit widths in wire order) MSB first into whole bytes.
+pub fn pack_bits(fields: &[(u128, u32)]) -> Vec<u8> {
+    let total: u32 = fields.iter().map(|(_, w)| *w).sum();
+    let mut out = vec![0u8; total.div_ceil(8) as usize];
+    let mut pos = 0u32;
+    for (v, w) in fields {
+        for i in 0..*w {
+            if (v >> (w - 1 - i)) & 1 == 1 {
+                let bit = pos + i;
+                out[(bit / 8) as usize] |= 0x80 >> (bit % 8);
+            }
+        }
+        pos += w;
+    }
+    out
+}
+
+/// Unpack fields of `widths` bits MSB first from the front of `bytes`, or `None` if
+/// `bytes` is too short.
+pub fn unpack_bits(bytes: &[u8], widths: &[u32]) -> Option<Vec<u128>> {
+    let total: u32 = widths.iter().sum();
+    if (bytes.len() as u32) * 8 < total {
+        return None;
+    }
+    let mut pos = 0u32;
+    let mut out = Vec::with_capacity(widths.len());
+    for w in widths {
+        let mut v = 0u128;
+        for i in 0..*w {
+            let bit = pos + i;
+            v = (v << 1) | ((bytes[(bit / 8) as usize] >> (7 - bit % 8)) & 1) as u128;
+        }
+        out.push(v);
+        pos += w;
+    }
+    Some(out)
+}
+
+impl P4rt {
+    /// The service for device `device_id`, driving `workers`, starting with
+    /// `initial` (a program from the configuration file) if any.
+    pub fn new(
+        device_id: u64,
+        cpu_port: Option<u32>,
+        workers: Option<Arc<Workers>>,
+        initial: Option<Pipeline>,
+    ) -> Arc<Self> {
+        Arc::new(P4rt {
+            device_id,
+            cpu_port,
+            device: Mutex::new(Device { running: initial, saved: None }),
+            arbiter: Mutex::new(Arbiter::new(device_id)),
+            workers,
+            next_stream: AtomicU64::new(1),
+            stats: P4rtStats::default(),
+        })
+    }
+
+    fn check_device(&self, id: u64) -> Result<(), Status> {
+        if id != self.device_id {
+            return Err(Status::not_found(format!("no device {id} (this switch is device {})", self.device_id)));
+        }
+        Ok(())
+    }
+
+    /// SetForwardingPipelineConfig, after the primary check.
+    pub fn set_pipeline(&self, req: &pb::SetForwardingPipelineConfigRequest) -> Result<(), Status> {
+        use pb::set_forwarding_pipeline_config_request::Action;
+        let action = Action::try_from(req.action).unwrap_or(Action::Unspecified);
+        let verify = || -> Result<Pipeline, Status> {
+            let Some(c) = &req.config else {
+                return Err(Status::invalid_argument(format!("{} needs a config", action.as_str_name())));
+            };
+            Pipeline::verify(c).map_err(status)
+        };
+        let mut dev = lock(&self.device);
+        match action {
+            Action::Verify => verify().map(drop),
+            Action::VerifyAndSave => {
+                dev.saved = Some(verify()?);
+                Ok(())
+            }
+            Action::VerifyAndCommit => {
+                let p = verify()?;
+                self.commit(&mut dev, p)
+            }
+            Action::Commit => {
+                if req.config.is_some() {
+                    return Err(Status::invalid_argument("COMMIT takes no config: it commits the saved one"));
+                }
+                let Some(p) = dev.saved.take() else {
+                    return Err(Status::not_found("no saved config to commit (VERIFY_AND_SAVE first)"));
+                };
+                self.commit(&mut dev, p)
+            }
+            Action::ReconcileAndCommit => {
+                let p = verify()?;
+                let same = dev.running.as_ref().is_some_and(|r| {
+                    r.config.p4info == p.config.p4info && r.config.p4_device_config == p.config.p4_device_config
+                });
+                if !same {
+                    return Err(Status::invalid_argument(
+                        "RECONCILE_AND_COMMIT keeps forwarding state only for the program already running; \
+                         this config differs: use VERIFY_AND_COMMIT (which clears the state)",
+                    ));
+                }
+                let r = dev.running.as_mut().expect("checked above");
+                r.config.cookie = p.config.cookie;
+                Ok(())
+            }
+            Action::Unspecified => Err(Status::invalid_argument("SetForwardingPipelineConfig needs an action")),
+        }
+    }
+
+    fn commit(&self, dev: &mut Device, p: Pipeline) -> Result<(), Status> {
+        if let Some(w) = &self.workers {
+            w.set_pipeline(&p.ir, &p.rt)
+                .map_err(|e| Status::unavailable(format!("the data plane did not take the pipeline: {e}")))?;
+        }
+        eprintln!("sluiced: P4Runtime: pipeline {} committed", p.ir.name);
+        dev.running = Some(p);
+        dev.saved = None;
+        Ok(())
+    }
+
+    /// GetForwardingPipelineConfig.
+    pub fn get_pipeline(
+        &self,
+        req: &pb::GetForwardingPipelineConfigRequest,
+    ) -> Result<pb::ForwardingPipelineConfig, Status> {
+        use pb::get_forwarding_pipeline_config_request::ResponseType as T;
+        self.check_device(req.device_id)?;
+        let mut dev = lock(&self.device);
+        let Some(p) = dev.current() else {
+            return Err(Status::failed_precondition(format!(
+                "no forwarding pipeline config set for device {}",
+                self.device_id
+            )));
+        };
+        let c = &p.config;
+        Ok(match T::try_from(req.response_type).unwrap_or(T::All) {
+            T::All => c.clone(),
+            T::CookieOnly => pb::ForwardingPipelineConfig { cookie: c.cookie, ..Default::default() },
+            T::P4infoAndCookie => {
+                pb::ForwardingPipelineConfig { p4info: c.p4info.clone(), cookie: c.cookie, ..Default::default() }
+            }
+            T::DeviceConfigAndCookie => pb::ForwardingPipelineConfig {
+                p4_device_config: c.p4_device_config.clone(),
+                cookie: c.cookie,
+                ..Default::default()
+            },
+        })
+    }
+
+    /// Write, after the primary check.
+    pub fn write(&self, req: &pb::WriteRequest) -> Result<(), Status> {
+        use pb::write_request::Atomicity;
+        let rollback = match Atomicity::try_from(req.atomicity) {
+            Ok(Atomicity::ContinueOnError) => false,
+            // Every batch reaches each worker as one command, applied between two
+            // bursts: rolled-back batches never reach the data plane at all.
+            Ok(Atomicity::RollbackOnError) | Ok(Atomicity::DataplaneAtomic) => true,
+            Err(_) => return Err(Status::invalid_argument(format!("unknown atomicity {}", req.atomicity))),
+        };
+        self.stats.writes.fetch_add(1, Ordering::Relaxed);
+        self.stats.updates.fetch_add(req.updates.len() as u64, Ordering::Relaxed);
+        let results = lock(&self.device).write(&req.updates, rollback, self.workers.as_deref()).map_err(status)?;
+        let failed = results.iter().filter(|r| r.is_err()).count();
+        if failed == 0 {
+            return Ok(());
+        }
+        self.stats.update_errors.fetch_add(failed as u64, Ordering::Relaxed);
+        Err(batch_status(&results, "updates"))
+    }
+
+    /// Read: the entities, or the batch error.
+    pub fn read(&self, req: &pb::ReadRequest) -> Result<Vec<pb::Entity>, (Vec<pb::Entity>, Status)> {
+        self.stats.reads.fetch_add(1, Ordering::Relaxed);
+        if let Err(s) = self.check_device(req.device_id) {
+            return Err((vec![], s));
+        }
+        let results = match lock(&self.device).read(&req.entities, self.workers.as_deref()) {
+            Ok(r) => r,
+            Err(f) => return Err((vec![], status(f))),
+        };
+        let mut out = vec![];
+        let mut statuses = Vec::with_capacity(results.len());
+        for r in results {
+            match r {
+                Ok(v) => {
+                    out.extend(v);
+                    statuses.push(Ok(()));
+                }
+                Err(f) => statuses.push(Err(f)),
+            }
+        }
+        if statuses.iter().all(Result::is_ok) {
+            Ok(out)
+        } else if statuses.len() == 1 {
+            Err((out, status(statuses.pop().expect("one").expect_err("an error"))))
+        } else {
+            Err((out, batch_status(&statuses, "read requests")))
+        }
+    }
+
+    /// Packet-out: the frame (controller header + payload) into the pipeline on the
+    /// CPU port. A refusal is reported on the stream.
+    pub fn packet_out(&self, p: &pb::PacketOut) -> Result<(), Fail> {
+        let Some(cpu) = self.cpu_port else {
+            return codec::fail(Code::FailedPrecondition, "no CPU port is configured ([p4runtime] cpu_port)");
+        };
+        let schema = {
+            let mut dev = lock(&self.device);
+            match dev.running.as_mut() {
+                Some(p) => Arc::clone(&p.schema),
+                None => return codec::fail(Code::FailedPrecondition, "no forwarding pipeline is running"),
+            }
+        };
+        if p.metadata.len() != schema.packet_out.len() {
+            return codec::fail(
+                Code::InvalidArgument,
+                format!("packet_out needs {} metadata fields, {} given", schema.packet_out.len(), p.metadata.len()),
+            );
+        }
+        let mut fields = Vec::with_capacity(schema.packet_out.len());
+        for (id, name, w) in &schema.packet_out {
+            let Some(m) = p.metadata.iter().find(|m| m.metadata_id == *id) else {
+                return codec::fail(
+                    Code::InvalidArgument,
+                    format!("packet_out metadata {name:?} (id {id}) is missing"),
+                );
+            };
+            fields.push((codec::decode(&m.value, *w, &|| format!("packet_out metadata {name:?}"))?, *w));
+        }
+        let mut frame = pack_bits(&fields);
+        frame.extend_from_slice(&p.payload);
+        let Some(w) = &self.workers else {
+            return codec::fail(Code::Unavailable, "no data plane");
+        };
+        w.inject(cpu, frame).map_err(|e| Fail { code: Code::Unavailable, message: e.to_string() })?;
+        self.stats.packet_outs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A frame the pipeline sent to the CPU port, as a PacketIn.
+    pub fn packet_in(&self, frame: &[u8]) -> Option<pb::PacketIn> {
+        let schema = lock(&self.device).running.as_ref().map(|p| Arc::clone(&p.schema))?;
+        let widths: Vec<u32> = schema.packet_in.iter().map(|(_, _, w)| *w).collect();
+        let values = unpack_bits(frame, &widths)?;
+        let header = widths.iter().sum::<u32>().div_ceil(8) as usize;
+        let metadata = schema
+            .packet_in
+            .iter()
+            .zip(values)
+            .map(|((id, _, _), v)| pb::PacketMetadata { metadata_id: *id, value: codec::encode(v) })
+            .collect();
+        Some(pb::PacketIn { payload: frame[header..].to_vec(), metadata })
+    }
+
+    /// Deliver a packet-in to the primary of every role.
+    pub fn deliver_packet_in(&self, frame: &[u8]) {
+        let Some(p) = self.packet_in(frame) else {
+            self.stats.packet_in_drops.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let sinks = lock(&self.arbiter).primaries();
+        if sinks.is_empty() {
+            self.stats.packet_in_drops.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        for s in sinks {
+            let msg =
+                pb::StreamMessageResponse { update: Some(pb::stream_message_response::Update::Packet(p.clone())) };
+            match s.try_send(Ok(msg)) {
+                Ok(()) => self.stats.packet_ins.fetch_add(1, Ordering::Relaxed),
+                Err(_) => self.stats.packet_in_drops.fetch_add(1, Ordering::Relaxed),
+            };
+        }
+    }
+
+    fn notify(notices: Vec<Notice<Sink>>) {
+        for (sink, m) in notices {
+            let msg = pb::StreamMessageResponse { update: Some(pb::stream_message_response::Update::Arbitration(m)) };
+            let _ = sink.try_send(Ok(msg));
+        }
+    }
+
+    fn stream_error(sink: &Sink, f: Fail, packet: Option<pb::PacketOut>) {
+        use pb::stream_error::Details;
+        let details = match packet {
+            Some(p) => Details::PacketOut(pb::PacketOutError { packet_out: Some(p) }),
+            None => Details::Other(pb::StreamOtherError { other: None }),
+        };
+        let e = pb::StreamError {
+            canonical_code: f.code as i32,
+            message: f.message,
+            details: Some(details),
+            ..Default::default()
+        };
+        let _ = sink
+            .try_send(Ok(pb::StreamMessageResponse { update: Some(pb::stream_message_response::Update::Error(e)) }));
+    }
+
+    async fn serve_stream(self: Arc<Self>, mut inbound: Streaming<pb::StreamMessageRequest>, sink: Sink) {
+        use pb::stream_message_request::Update as U;
+        let id: StreamId = self.next_stream.fetch_add(1, Ordering::Relaxed);
+        while let Some(msg) = inbound.next().await {
+            let Ok(msg) = msg else { break };
+            let arbitrated = lock(&self.arbiter).knows(id);
+            match msg.update {
+                Some(U::Arbitration(a)) => {
+                    let r = lock(&self.arbiter).update(id, sink.clone(), &a);
+                    match r {
+                        Ok(n) => Self::notify(n),
+                        Err(s) => {
+                            let _ = sink.send(Err(s)).await;
+                            break;
+                        }
+                    }
+                }
+                _ if !arbitrated => {
+                    let s = Status::failed_precondition(
+                        "the first StreamChannel message must be a MasterArbitrationUpdate",
+                    );
+                    let _ = sink.send(Err(s)).await;
+                    break;
+                }
+                Some(U::Packet(p)) => {
+                    let me = Arc::clone(&self);
+                    let primary = lock(&self.arbiter).is_primary(id);
+                    let r = if primary {
+                        tokio::task::spawn_blocking(move || {
+                            let r = me.packet_out(&p);
+                            (r, p)
+                        })
+                        .await
+                        .map_err(|e| Fail { code: Code::Internal, message: e.to_string() })
+                    } else {
+                        Ok((codec::fail(Code::PermissionDenied, "only the primary may send packet-outs"), p))
+                    };
+                    match r {
+                        Ok((Ok(()), _)) => {}
+                        Ok((Err(f), p)) => {
+                            self.stats.packet_out_drops.fetch_add(1, Ordering::Relaxed);
+                            Self::stream_error(&sink, f, Some(p));
+                        }
+                        Err(f) => Self::stream_error(&sink, f, None),
+                    }
+                }
+                Some(U::DigestAck(a)) => Self::stream_error(
+                    &sink,
+                    Fail {
+                        code: Code::InvalidArgument,
+                        message: format!("no digest list {} of digest {} is pending", a.list_id, a.digest_id),
+                    },
+                    None,
+                ),
+                Some(U::Other(_)) | None => Self::stream_error(
+                    &sink,
+                    Fail { code: Code::Unimplemented, message: "unknown StreamChannel message".into() },
+                    None,
+                ),
+            }
+        }
+        Self::notify(lock(&self.arbiter).remove(id));
+    }
+}
+
+/// The tonic service over a shared [`P4rt`].
+#[derive(Debug, Clone)]
+pub struct Service(pub Arc<P4rt>);
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Status::internal(format!("request task failed: {e}")))
+}
+
+#[tonic::async_trait]
+impl P4Runtime for Service {
+    async fn write(&self, request: Request<pb::WriteRequest>) -> Result<Response<pb::WriteResponse>, Status> {
+        let req = request.into_inner();
+        lock(&self.0.arbiter).check_primary(req.device_id, &req.role, &req.election_id)?;
+        let me = Arc::clone(&self.0);
+        blocking(move || me.write(&req)).await??;
+        Ok(Response::new(pb::WriteResponse {}))
+    }
+
+    type ReadStream = ReceiverStream<Result<pb::ReadResponse, Status>>;
+
+    async fn read(&self, request: Request<pb::ReadRequest>) -> Result<Response<Self::ReadStream>, Status> {
+        let req = request.into_inner();
+        let me = Arc::clone(&self.0);
+        let (entities, err) = match blocking(move || me.read(&req)).await? {
+            Ok(e) => (e, None),
+            Err((e, s)) if e.is_empty() => return Err(s),
+            Err((e, s)) => (e, Some(s)),
+        };
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            for chunk in entities.chunks(READ_CHUNK) {
+                if tx.send(Ok(pb::ReadResponse { entities: chunk.to_vec() })).await.is_err() {
+                    return;
+                }
+            }
+            if entities.is_empty() {
+                let _ = tx.send(Ok(pb::ReadResponse { entities: vec![] })).await;
+            }
+            if let Some(s) = err {
+                let _ = tx.send(Err(s)).await;
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn set_forwarding_pipeline_config(
+        &self,
+        request: Request<pb::SetForwardingPipelineConfigRequest>,
+    ) -> Result<Response<pb::SetForwardingPipelineConfigResponse>, Status> {
+        let req = request.into_inner();
+        lock(&self.0.arbiter).check_primary(req.device_id, &req.role, &req.election_id)?;
+        let me = Arc::clone(&self.0);
+        blocking(move || me.set_pipeline(&req)).await??;
+        Ok(Response::new(pb::SetForwardingPipelineConfigResponse {}))
+    }
+
+    async fn get_forwarding_pipeline_config(
+        &self,
+        request: Request<pb::GetForwardingPipelineConfigRequest>,
+    ) -> Result<Response<pb::GetForwardingPipelineConfigResponse>, Status> {
+        let config = self.0.get_pipeline(request.get_ref())?;
+        Ok(Response::new(pb::GetForwardingPipelineConfigResponse { config: Some(config) }))
+    }
+
+    type StreamChannelStream = ReceiverStream<Result<pb::StreamMessageResponse, Status>>;
+
+    async fn stream_channel(
+        &self,
+        request: Request<Streaming<pb::StreamMessageRequest>>,
+    ) -> Result<Response<Self::StreamChannelStream>, Status> {
+        let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+        tokio::spawn(Arc::clone(&self.0).serve_stream(request.into_inner(), tx));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn capabilities(
+        &self,
+        _: Request<pb::CapabilitiesRequest>,
+    ) -> Result<Response<pb::CapabilitiesResponse>, Status> {
+        Ok(Response::new(pb::CapabilitiesResponse {
+            p4runtime_api_version: sluice_proto::P4RUNTIME_API_VERSION.into(),
+            ..Default::default()
+        }))
+    }
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    /// The bound address (the real port when 0 was asked).
+    pub addr: SocketAddr,
+    /// The service state.
+    pub p4rt: Arc<P4rt>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Bind `addr` and serve `p4rt` on a tokio runtime of its own threads (which
+    /// inherit the calling thread's CPU affinity: control's core).
+    pub fn start(addr: SocketAddr, p4rt: Arc<P4rt>) -> Result<Server, String> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(4)
+            .thread_name("sluice-p4rt")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the P4Runtime runtime: {e}"))?;
+        let listener = rt.block_on(tokio::net::TcpListener::bind(addr)).map_err(|e| {
+            format!("P4Runtime: cannot listen on {addr}: {e} (set [p4runtime] address, or enabled = false)")
+        })?;
+        let bound = listener.local_addr().map_err(|e| format!("P4Runtime: {e}"))?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let svc = P4RuntimeServer::new(Service(Arc::clone(&p4rt)))
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20);
+        let thread = std::thread::Builder::new()
+            .name("sluice-p4rt".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                    let r = tonic::transport::Server::builder()
+                        .add_service(svc)
+                        .serve_with_incoming_shutdown(incoming, async {
+                            let _ = stop_rx.await;
+                        })
+                        .await;
+                    if let Err(e) = r {
+                        eprintln!("sluiced: P4Runtime server failed: {e}");
+                    }
+                });
+                rt.shutdown_timeout(std::time::Duration::from_millis(200));
+            })
+            .map_err(|e| format!("cannot start the P4Runtime thread: {e}"))?;
+        Ok(Server { addr: bound, p4rt, shutdown: Some(stop_tx), thread: Some(thread) })
+    }
+
+    /// Feed packet-ins from the workers' ring to the primaries (a thread of its own).
+    pub fn spawn_packet_in(&self, rx: std::sync::mpsc::Receiver<dpdk_sys::mbuf::Mbuf>) {
+        let p4rt = Arc::clone(&self.p4rt);
+        let _ = std::thread::Builder::new().name("sluice-pktin".into()).spawn(move || {
+            while let Ok(m) = rx.recv() {
+                p4rt.deliver_packet_in(m.data());
+            }
+        });
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,237 @@
+//! The service's logic without a network or workers (control's copy of the state
+//! is the only one): pipeline config, writes with the spec's errors, reads.
+
+use super::*;
+use sluice_proto::p4::v1::update::Type;
+
+fn corpus() -> Option<std::path::PathBuf> {
+    let d = std::env::var_os("SLUICE_P4_CORPUS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/p4"));
+    if d.is_dir() {
+        Some(d)
+    } else {
+        eprintln!("SKIP: P4 corpus not found at {} (set SLUICE_P4_CORPUS)", d.display());
+        None
+    }
+}
+
+fn config(dir: &std::path::Path, json: &str, info: &str, cookie: u64) -> pb::ForwardingPipelineConfig {
+    let text = std::fs::read_to_string(dir.join(info)).unwrap();
+    pb::ForwardingPipelineConfig {
+        p4info: Some(sluice_proto::text::p4info_from_text(&text).unwrap()),
+        p4_device_config: std::fs::read(dir.join(json)).unwrap(),
+        cookie: Some(pb::forwarding_pipeline_config::Cookie { cookie }),
+    }
+}
+
+fn set(p: &P4rt, action: i32, c: Option<pb::ForwardingPipelineConfig>) -> Result<(), Status> {
+    p.set_pipeline(&pb::SetForwardingPipelineConfigRequest { device_id: 1, action, config: c, ..Default::default() })
+}
+
+fn get(p: &P4rt, ty: i32) -> Result<pb::ForwardingPipelineConfig, Status> {
+    p.get_pipeline(&pb::GetForwardingPipelineConfigRequest { device_id: 1, response_type: ty })
+}
+
+fn b(v: &[u8]) -> Vec<u8> {
+    v.to_vec()
+}
+
+fn lpm_entry(info: &pb::ForwardingPipelineConfig, dst: [u8; 4], len: i32, port: &[u8]) -> pb::TableEntry {
+    let i = info.p4info.as_ref().unwrap();
+    let t = i.tables.iter().find(|t| t.preamble.as_ref().unwrap().name == "ipv4_lpm").unwrap();
+    let a = i.actions.iter().find(|a| a.preamble.as_ref().unwrap().name == "set_nhop").unwrap();
+    pb::TableEntry {
+        table_id: t.preamble.as_ref().unwrap().id,
+        r#match: vec![pb::FieldMatch {
+            field_id: 1,
+            field_match_type: Some(pb::field_match::FieldMatchType::Lpm(pb::field_match::Lpm {
+                value: b(&dst),
+                prefix_len: len,
+            })),
+        }],
+        action: Some(pb::TableAction {
+            r#type: Some(pb::table_action::Type::Action(pb::Action {
+                action_id: a.preamble.as_ref().unwrap().id,
+                params: vec![
+                    pb::action::Param { param_id: 1, value: b(&[10, 0, 1, 10]) },
+                    pb::action::Param { param_id: 2, value: b(port) },
+                ],
+            })),
+        }),
+        ..Default::default()
+    }
+}
+
+fn upd(ty: Type, e: pb::TableEntry) -> pb::Update {
+    pb::Update { r#type: ty as i32, entity: Some(pb::Entity { entity: Some(pb::entity::Entity::TableEntry(e)) }) }
+}
+
+fn write(p: &P4rt, updates: Vec<pb::Update>) -> Result<(), Status> {
+    p.write(&pb::WriteRequest { device_id: 1, updates, ..Default::default() })
+}
+
+fn errors_of(s: &Status) -> Vec<i32> {
+    let st = RpcStatus::decode(s.details()).unwrap();
+    st.details.iter().map(|a| pb::Error::decode(a.value.as_slice()).unwrap().canonical_code).collect()
+}
+
+fn read_table(p: &P4rt, table_id: u32) -> Vec<pb::TableEntry> {
+    let e =
+        pb::Entity { entity: Some(pb::entity::Entity::TableEntry(pb::TableEntry { table_id, ..Default::default() })) };
+    p.read(&pb::ReadRequest { device_id: 1, entities: vec![e], ..Default::default() })
+        .map_err(|(_, s)| s)
+        .unwrap()
+        .into_iter()
+        .map(|e| match e.entity {
+            Some(pb::entity::Entity::TableEntry(t)) => t,
+            _ => panic!("not a table entry"),
+        })
+        .collect()
+}
+
+#[test]
+fn pipeline_config_actions_and_get() {
+    let Some(c) = corpus() else { return };
+    use pb::set_forwarding_pipeline_config_request::Action as A;
+    let p = P4rt::new(1, None, None, None);
+    let e = get(&p, 1).unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("no forwarding pipeline config"), "{}", e.message());
+    let router = config(&c, "simple_router/simple_router.json", "simple_router/simple_router.p4info.txt", 7);
+    set(&p, A::Verify as i32, Some(router.clone())).unwrap();
+    assert_eq!(get(&p, 1).unwrap_err().code(), Code::FailedPrecondition, "VERIFY saves nothing");
+    assert_eq!(set(&p, A::Commit as i32, None).unwrap_err().code(), Code::NotFound);
+    set(&p, A::VerifyAndSave as i32, Some(router.clone())).unwrap();
+    assert_eq!(get(&p, 1).unwrap().cookie.unwrap().cookie, 7);
+    set(&p, A::Commit as i32, None).unwrap();
+    // A corrupt JSON fails verification and leaves the running config.
+    let mut bad = router.clone();
+    bad.p4_device_config = b"{ not json".to_vec();
+    bad.cookie = Some(pb::forwarding_pipeline_config::Cookie { cookie: 9 });
+    let err = set(&p, A::VerifyAndCommit as i32, Some(bad)).unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("BMv2 JSON"), "{}", err.message());
+    let got = get(&p, 0).unwrap();
+    assert_eq!(got.cookie.unwrap().cookie, 7);
+    assert_eq!(got.p4info, router.p4info);
+    assert_eq!(got.p4_device_config, router.p4_device_config);
+    let cookie = get(&p, 1).unwrap();
+    assert!(cookie.p4info.is_none() && cookie.p4_device_config.is_empty());
+    let info = get(&p, 2).unwrap();
+    assert!(info.p4info.is_some() && info.p4_device_config.is_empty());
+    // A P4Info that does not describe the JSON is refused.
+    let mismatched = pb::ForwardingPipelineConfig {
+        p4info: config(&c, "onos_basic/basic.json", "onos_basic/basic.p4info.txt", 1).p4info,
+        ..router.clone()
+    };
+    assert_eq!(set(&p, A::VerifyAndCommit as i32, Some(mismatched)).unwrap_err().code(), Code::InvalidArgument);
+    // Reconcile keeps state only for the same program.
+    let mut again = router.clone();
+    again.cookie = Some(pb::forwarding_pipeline_config::Cookie { cookie: 8 });
+    set(&p, A::ReconcileAndCommit as i32, Some(again)).unwrap();
+    assert_eq!(get(&p, 1).unwrap().cookie.unwrap().cookie, 8);
+}
+
+#[test]
+fn writes_reads_and_per_update_errors() {
+    let Some(c) = corpus() else { return };
+    let p = P4rt::new(1, None, None, None);
+    let router = config(&c, "simple_router/simple_router.json", "simple_router/simple_router.p4info.txt", 1);
+    assert_eq!(
+        write(&p, vec![upd(Type::Insert, lpm_entry(&router, [10, 0, 1, 10], 32, &[2]))]).unwrap_err().code(),
+        Code::FailedPrecondition
+    );
+    set(&p, 3, Some(router.clone())).unwrap();
+    let e = lpm_entry(&router, [10, 0, 1, 10], 32, &[2]);
+    write(&p, vec![upd(Type::Insert, e.clone())]).unwrap();
+    let t = e.table_id;
+    let got = read_table(&p, t);
+    assert_eq!(got, vec![e.clone()], "read back as written (canonical bytestrings)");
+    // Padded bytestrings are accepted; reads return canonical ones.
+    let padded = lpm_entry(&router, [10, 0, 2, 0], 24, &[0, 3]);
+    write(&p, vec![upd(Type::Insert, padded)]).unwrap();
+    let got = read_table(&p, t);
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().any(|x| x == &lpm_entry(&router, [10, 0, 2, 0], 24, &[3])), "{got:?}");
+    // A batch: duplicate, good, too-wide port, bits past the prefix, missing.
+    let mut wide = lpm_entry(&router, [10, 0, 3, 0], 24, &[2, 0]);
+    wide.priority = 0;
+    let err = write(
+        &p,
+        vec![
+            upd(Type::Insert, e.clone()),
+            upd(Type::Insert, lpm_entry(&router, [10, 0, 4, 0], 24, &[4])),
+            upd(Type::Insert, wide),
+            upd(Type::Insert, lpm_entry(&router, [10, 0, 5, 1], 24, &[4])),
+            upd(Type::Delete, lpm_entry(&router, [10, 9, 9, 9], 32, &[4])),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), Code::Unknown);
+    assert_eq!(
+        errors_of(&err),
+        vec![
+            Code::AlreadyExists as i32,
+            0,
+            Code::OutOfRange as i32,
+            Code::InvalidArgument as i32,
+            Code::NotFound as i32
+        ]
+    );
+    assert_eq!(read_table(&p, t).len(), 3, "only the good update took effect");
+    // Rollback: one bad update and nothing is applied.
+    let err = p
+        .write(&pb::WriteRequest {
+            device_id: 1,
+            atomicity: pb::write_request::Atomicity::RollbackOnError as i32,
+            updates: vec![upd(Type::Insert, lpm_entry(&router, [10, 0, 6, 0], 24, &[4])), upd(Type::Insert, e.clone())],
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(errors_of(&err), vec![Code::Aborted as i32, Code::AlreadyExists as i32]);
+    assert_eq!(read_table(&p, t).len(), 3);
+    // Modify, then delete.
+    write(&p, vec![upd(Type::Modify, lpm_entry(&router, [10, 0, 1, 10], 32, &[7]))]).unwrap();
+    assert!(read_table(&p, t).contains(&lpm_entry(&router, [10, 0, 1, 10], 32, &[7])));
+    write(&p, vec![upd(Type::Delete, lpm_entry(&router, [10, 0, 1, 10], 32, &[7]))]).unwrap();
+    assert_eq!(read_table(&p, t).len(), 2);
+    // Unknown table.
+    let mut unknown = e.clone();
+    unknown.table_id = 12345;
+    let err = write(&p, vec![upd(Type::Insert, unknown)]).unwrap_err();
+    assert_eq!(errors_of(&err), vec![Code::NotFound as i32]);
+    // Default entry: MODIFY only.
+    let mut d = lpm_entry(&router, [0, 0, 0, 0], 8, &[1]);
+    d.r#match.clear();
+    d.is_default_action = true;
+    assert_eq!(
+        errors_of(&write(&p, vec![upd(Type::Insert, d.clone())]).unwrap_err()),
+        vec![Code::InvalidArgument as i32]
+    );
+    write(&p, vec![upd(Type::Modify, d.clone())]).unwrap();
+    let q = pb::Entity {
+        entity: Some(pb::entity::Entity::TableEntry(pb::TableEntry {
+            table_id: t,
+            is_default_action: true,
+            ..Default::default()
+        })),
+    };
+    let got =
+        p.read(&pb::ReadRequest { device_id: 1, entities: vec![q], ..Default::default() }).map_err(|(_, s)| s).unwrap();
+    match &got[0].entity {
+        Some(pb::entity::Entity::TableEntry(x)) => assert_eq!(x.action, d.action),
+        other => panic!("{other:?}"),
+    }
+    // All tables at once (table_id 0).
+    assert_eq!(read_table(&p, 0).len(), 2);
+}
+
+#[test]
+fn bit_packing_round_trips() {
+    let packed = pack_bits(&[(0x1ff, 9), (0, 7)]);
+    assert_eq!(packed, vec![0xff, 0x80]);
+    assert_eq!(unpack_bits(&packed, &[9, 7]), Some(vec![0x1ff, 0]));
+    assert_eq!(pack_bits(&[(2, 9), (0x55, 7)]), vec![0x01, 0x55]);
+    assert_eq!(unpack_bits(&[0x01], &[9, 7]), None);
+}
