@@ -230,3 +230,118 @@ impl Workers {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dpdk_sys::eal::Eal;
+    use dpdk_sys::mbuf::Burst;
+    use dpdk_sys::mempool::DEFAULT_DATA_ROOM;
+    use dpdk_sys::port::{Port, PortConf};
+    use sluice_fastpath::mailbox::mailbox;
+    use sluice_fastpath::p4::ir::KeyValue;
+    use sluice_fastpath::p4::tables::EntryAction;
+    use sluice_fastpath::worker::{self, RxAssignment, Worker};
+    use std::sync::atomic::AtomicBool;
+
+    fn loop_port(eal: &'static Eal, name: &str, pool: &'static Mempool) -> Arc<Port> {
+        let mut p = Port::attach(eal, name, &format!("net_ring_{name},nodeaction=r_{name}:0:CREATE")).unwrap();
+        p.configure(pool, &PortConf { rx_descriptors: 512, tx_descriptors: 512, ..Default::default() }).unwrap();
+        p.start().unwrap();
+        Arc::new(p)
+    }
+
+    fn to_10_0_1_10(seq: u16) -> Vec<u8> {
+        let mut f = crate::pcap::udp_frame(1, seq);
+        f[30..34].copy_from_slice(&[10, 0, 1, 10]);
+        f[24..26].copy_from_slice(&[0, 0]);
+        let c = crate::pcap::ipv4_checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        f
+    }
+
+    fn drain(p: &Arc<Port>) -> usize {
+        let mut rx = p.rx_queue(0).unwrap();
+        let mut burst = Burst::new();
+        let mut n = 0;
+        while rx.rx_burst(&mut burst) > 0 {
+            n += burst.len();
+            burst.free_all();
+        }
+        n
+    }
+
+    /// A route change applied through the mailbox is in force for the very next
+    /// packet: the megaflow the old route installed is gone when `apply` returns.
+    #[test]
+    fn a_write_is_visible_to_the_next_packet_on_a_running_worker() {
+        let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/p4/simple_router");
+        let corpus = std::env::var_os("SLUICE_P4_CORPUS").map(|c| std::path::PathBuf::from(c).join("simple_router")).unwrap_or(corpus);
+        if !corpus.is_dir() {
+            eprintln!("SKIP: P4 corpus not found at {} (set SLUICE_P4_CORPUS)", corpus.display());
+            return;
+        }
+        let eal = Eal::for_tests("sluice-control-test");
+        let pool = Mempool::create(eal, "ctl_vis", 4095, 0, DEFAULT_DATA_ROOM, None).unwrap();
+        let (inp, out2, out3) = (loop_port(eal, "vin", pool), loop_port(eal, "vo2", pool), loop_port(eal, "vo3", pool));
+        let entries = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../perf/entries/simple_router.txt");
+        let mut l = crate::pipeline::load(&corpus.join("simple_router.json"), None, Some(&entries)).unwrap();
+        crate::entries::apply(&l.ir, &mut l.rt, "table_add send_frame rewrite_mac 3 => 00:aa:bb:00:00:02\n").unwrap();
+        let t = l.ir.tables.iter().position(|t| t.name == "ipv4_lpm").unwrap() as u32;
+        let route = l.rt.tables[t as usize]
+            .entries()
+            .map(|(_, e)| e.clone())
+            .find(|e| e.key == vec![KeyValue::Lpm { value: 0x0a00010a, prefix: 32 }])
+            .unwrap();
+        let (poster, mb) = mailbox();
+        let (events, _events_rx) = std::sync::mpsc::sync_channel(1024);
+        let stats = Arc::new(WorkerStats::new(3));
+        let link = WorkerLink { poster, stats: Arc::clone(&stats), events };
+        let recipe = StageRecipe {
+            pool,
+            p4_ports: vec![1, 2, 3],
+            cache: CacheConfig::default(),
+            tsc_hz: dpdk_sys::lcore::tsc_hz(eal),
+            cpu_port: None,
+        };
+        let (workers, _pin) = Workers::new(vec![link], recipe);
+        let stage = Stage::Pipeline(Box::new(workers.stage(0, &l.ir, l.rt.clone())));
+        let rxqs = vec![RxAssignment { port: 0, queue: inp.rx_queue(0).unwrap() }];
+        let txqs = vec![None, Some(out2.tx_queue(0).unwrap()), Some(out3.tx_queue(0).unwrap())];
+        let worker = Worker::new(0, rxqs, txqs, stage, Arc::clone(&stats)).with_mailbox(mb);
+        let stop = Arc::new(AtomicBool::new(false));
+        let core = core_affinity::get_core_ids().unwrap().last().unwrap().id;
+        let h = worker::spawn(eal, core, worker, Arc::clone(&stop)).unwrap();
+        let mut tx = inp.tx_queue(0).unwrap();
+        let mut seq = 0u16;
+        for round in 0..40 {
+            let port = 2 + (round % 2) as u128;
+            let mut e = route.clone();
+            if let EntryAction::Call(c) = &mut e.action {
+                c.args[1] = port;
+            }
+            workers.apply(vec![Op::Modify { table: t, entry: e }].into()).unwrap();
+            let mut burst = Burst::new();
+            for _ in 0..4 {
+                burst.push(Mbuf::from_bytes(pool, &to_10_0_1_10(seq)).unwrap()).unwrap();
+                seq += 1;
+            }
+            assert_eq!(tx.tx_burst(&mut burst), 4);
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            let (mut got2, mut got3) = (0, 0);
+            while got2 + got3 < 4 && std::time::Instant::now() < deadline {
+                got2 += drain(&out2);
+                got3 += drain(&out3);
+            }
+            let want = if port == 2 { (4, 0) } else { (0, 4) };
+            assert_eq!((got2, got3), want, "round {round}: every packet after the write takes the new route");
+        }
+        stop.store(true, Ordering::Relaxed);
+        let w = h.join();
+        let snap = stats.snapshot();
+        assert_eq!(snap.refused_ops, 0);
+        assert!(snap.cache.invalidated >= 39, "each route change removed the megaflow: {:?}", snap.cache);
+        drop(w.into_queues());
+        drop(tx);
+    }
+}
