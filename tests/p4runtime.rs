@@ -98,7 +98,8 @@ fn packet_out_and_packet_in_through_tap_ports() {
          [[port]]\nname = \"p2\"\np4_port = 2\ndevargs = \"net_tap_t2{tag},iface={if2}\"\n"
     ));
     let d = s.spawn(&cfg);
-    let v = p4rt_script("shell", "shell_packet_io.py", &d.p4rt, &corpus, &["--port1-iface", &if1, "--port2-iface", &if2]);
+    let v =
+        p4rt_script("shell", "shell_packet_io.py", &d.p4rt, &corpus, &["--port1-iface", &if1, "--port2-iface", &if2]);
     assert_eq!(observed(&v, &["packet_out_seen_on"]), if2.as_str());
     assert_eq!(observed(&v, &["packet_in", "metadata", "ingress_port"]), "01");
     assert_eq!(observed(&v, &["packet_in", "payload"]), observed(&v, &["arp_frame"]));

@@ -276,7 +276,9 @@ mod tests {
     #[test]
     fn a_write_is_visible_to_the_next_packet_on_a_running_worker() {
         let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/p4/simple_router");
-        let corpus = std::env::var_os("SLUICE_P4_CORPUS").map(|c| std::path::PathBuf::from(c).join("simple_router")).unwrap_or(corpus);
+        let corpus = std::env::var_os("SLUICE_P4_CORPUS")
+            .map(|c| std::path::PathBuf::from(c).join("simple_router"))
+            .unwrap_or(corpus);
         if !corpus.is_dir() {
             eprintln!("SKIP: P4 corpus not found at {} (set SLUICE_P4_CORPUS)", corpus.display());
             return;
