@@ -19,8 +19,11 @@
 //! Per packet: no allocation (copies take mbufs from the pool; the interpreter's and
 //! the stage's buffers are reused; only an upcall that installs a megaflow
 //! allocates), no lock, no syscall. Each worker owns its [`Datapath`]: with several
-//! workers each has its own copy of the tables (updates reach them over the control
-//! rings — the P4Runtime issue), and registers are per worker.
+//! workers each has its own copy of the tables, changed only through its mailbox
+//! ([`crate::mailbox`]) between bursts; registers are per worker.
+//!
+//! Copies for the CPU port (when set, [`PipelineStage::set_cpu_port`]) go to control
+//! over the packet-in ring; control injects packet-outs with [`PipelineStage::inject`].
 
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
