@@ -692,3 +692,31 @@ def expect_rpc_error(run, what, fn, expected):
             out["p4_errors"] = info["p4_errors"]
         return out
     run.fail(f"expected {what} to fail with {' or '.join(expected)}; got success")
+
+
+def shell_setup(run, args, p4info_path, bmv2_path, program):
+    """p4runtime_sh.shell.setup() as primary with election id (0, 1 + --election-base):
+    arbitration, SetForwardingPipelineConfig(VERIFY_AND_COMMIT) of `program`, then
+    GetForwardingPipelineConfig(P4INFO_AND_COOKIE). Fails the run if the shell gives up or
+    ends up a backup. Returns the election id."""
+    import contextlib
+    import io
+    import p4runtime_sh.shell as sh
+    election = (0, 1 + args.election_base)
+    run.record("election_id", list(election))
+    run.step(f"sh.setup (arbitration, Set/GetForwardingPipelineConfig {program})")
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            sh.setup(device_id=args.device_id, grpc_addr=args.addr, election_id=election,
+                     config=sh.FwdPipeConfig(p4info_path, bmv2_path), verbose=False)
+    except SystemExit:
+        run.fail("expected p4runtime_sh.shell.setup() to get arbitration status OK, then "
+                 f"SetForwardingPipelineConfig(VERIFY_AND_COMMIT) {program} and "
+                 "GetForwardingPipelineConfig(P4INFO_AND_COOKIE) to succeed; got it giving "
+                 "up (its log above names the failing step)"
+                 + (f"; it printed {printed.getvalue().strip()!r}" if printed.getvalue() else ""))
+    run.check("not the primary" not in printed.getvalue(),
+              f"arbitration status OK (primary) for election id {election}",
+              f"a backup session: the shell printed {printed.getvalue().strip()!r}")
+    return election

@@ -18,8 +18,6 @@ Usage: .venv-p4rt/shell/bin/python tests/p4rt/shell_packet_io.py --addr 127.0.0.
            [--device-id 1] [--election-base 0] [--timeout 60]
 """
 
-import contextlib
-import io
 import json
 import logging
 import os
@@ -57,22 +55,7 @@ def body(run):
     run.record("iface_flags_before", {if1: hex(c.iface_ready(if1)), if2: hex(c.iface_ready(if2))})
     port1, port2 = c.RawPort(if1), c.RawPort(if2)
 
-    election = (0, 1 + args.election_base)
-    run.record("election_id", list(election))
-    run.step("sh.setup (arbitration, Set/GetForwardingPipelineConfig onos_basic)")
-    printed = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(printed):
-            sh.setup(device_id=args.device_id, grpc_addr=args.addr, election_id=election,
-                     config=sh.FwdPipeConfig(p4info_path, bmv2_path), verbose=False)
-    except SystemExit:
-        run.fail("expected p4runtime_sh.shell.setup() to get arbitration status OK, then "
-                 "Set/GetForwardingPipelineConfig onos_basic to succeed; got it giving up "
-                 "(its log above names the failing step)"
-                 + (f"; it printed {printed.getvalue().strip()!r}" if printed.getvalue() else ""))
-    run.check("not the primary" not in printed.getvalue(),
-              f"arbitration status OK (primary) for election id {election}",
-              f"a backup session: the shell printed {printed.getvalue().strip()!r}")
+    c.shell_setup(run, args, p4info_path, bmv2_path, "onos_basic")
 
     # Start collecting PacketIns now (one PacketIn object per client: teardown ends its thread).
     packet_in = sh.PacketIn()

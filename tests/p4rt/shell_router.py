@@ -15,8 +15,6 @@ Usage: .venv-p4rt/shell/bin/python tests/p4rt/shell_router.py --addr 127.0.0.1:P
            [--corpus DIR] [--device-id 1] [--election-base 0] [--timeout 60]
 """
 
-import contextlib
-import io
 import json
 import logging
 import os
@@ -40,25 +38,7 @@ def body(run):
     from p4runtime_sh.p4runtime import (P4RuntimeErrorFormatException, P4RuntimeException,
                                         P4RuntimeWriteException)
 
-    election = (0, 1 + args.election_base)
-    run.record("election_id", list(election))
-
-    # -- set-up: arbitration, SetForwardingPipelineConfig, GetForwardingPipelineConfig
-    run.step("sh.setup (arbitration, Set/GetForwardingPipelineConfig simple_router)")
-    printed = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(printed):
-            sh.setup(device_id=args.device_id, grpc_addr=args.addr, election_id=election,
-                     config=sh.FwdPipeConfig(p4info_path, bmv2_path), verbose=False)
-    except SystemExit:
-        run.fail("expected p4runtime_sh.shell.setup() to get arbitration status OK, then "
-                 "SetForwardingPipelineConfig(VERIFY_AND_COMMIT) and "
-                 "GetForwardingPipelineConfig(P4INFO_AND_COOKIE) to succeed; got it giving "
-                 "up (its log above names the failing step)"
-                 + (f"; it printed {printed.getvalue().strip()!r}" if printed.getvalue() else ""))
-    run.check("not the primary" not in printed.getvalue(),
-              f"arbitration status OK (primary) for election id {election}",
-              f"a backup session: the shell printed {printed.getvalue().strip()!r}")
+    c.shell_setup(run, args, p4info_path, bmv2_path, "simple_router")
     run.record("primary", True)
 
     # -- Capabilities

@@ -265,36 +265,35 @@ fn set_counters(
     Ok(())
 }
 
-/// Sum a table's direct counters over the workers.
-pub fn direct_counters(p: &Pipeline, table: u32, workers: Option<&Workers>) -> Result<Vec<(u64, u64)>, Fail> {
-    let local = &p.rt.tables[table as usize].direct_counters;
+/// Counter cells summed over the workers: `cells` picks them from a datapath (after
+/// crediting its pending megaflow counts); without workers, control's copy.
+fn summed(
+    local: &[(u64, u64)],
+    workers: Option<&Workers>,
+    cells: impl Fn(&Runtime) -> Vec<(u64, u64)> + Send + Sync + 'static,
+) -> Result<Vec<(u64, u64)>, Fail> {
     match workers {
-        None => Ok(local.clone()),
+        None => Ok(local.to_vec()),
         Some(w) => {
-            let cells = w
+            let got = w
                 .query(move |dp| {
                     dp.sync_counters();
-                    dp.rt.tables[table as usize].direct_counters.clone()
+                    cells(&dp.rt)
                 })
                 .map_err(unavailable)?;
-            Ok(sum(cells, local))
+            Ok(sum(got, local))
         }
     }
 }
 
+/// Sum a table's direct counters over the workers.
+pub fn direct_counters(p: &Pipeline, table: u32, workers: Option<&Workers>) -> Result<Vec<(u64, u64)>, Fail> {
+    summed(&p.rt.tables[table as usize].direct_counters, workers, move |rt| {
+        rt.tables[table as usize].direct_counters.clone()
+    })
+}
+
 /// Sum an indexed counter over the workers.
 pub fn indexed_counters(p: &Pipeline, counter: u32, workers: Option<&Workers>) -> Result<Vec<(u64, u64)>, Fail> {
-    let local = &p.rt.counters[counter as usize];
-    match workers {
-        None => Ok(local.clone()),
-        Some(w) => {
-            let cells = w
-                .query(move |dp| {
-                    dp.sync_counters();
-                    dp.rt.counters[counter as usize].clone()
-                })
-                .map_err(unavailable)?;
-            Ok(sum(cells, local))
-        }
-    }
+    summed(&p.rt.counters[counter as usize], workers, move |rt| rt.counters[counter as usize].clone())
 }

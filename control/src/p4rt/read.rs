@@ -8,7 +8,7 @@ use tonic::Code;
 
 use super::codec::{self, fail, Fail};
 use super::device::{direct_counters, indexed_counters, Pipeline};
-use super::schema::{Schema, TableSchema};
+use super::schema::{ProfileSchema, Schema, TableSchema};
 use crate::workers::Workers;
 
 type R<T> = Result<T, Fail>;
@@ -28,6 +28,13 @@ fn tables(s: &Schema, id: u32) -> R<Vec<&TableSchema>> {
         return fail(Code::NotFound, format!("no table with id {id} in the P4Info"));
     }
     Ok(sorted_ids(&s.tables, id).into_iter().map(|i| &s.tables[&i]).collect())
+}
+
+fn profiles(s: &Schema, id: u32) -> R<Vec<(u32, &ProfileSchema)>> {
+    if id != 0 && !s.profiles.contains_key(&id) {
+        return fail(Code::NotFound, format!("no action profile with id {id}"));
+    }
+    Ok(sorted_ids(&s.profiles, id).into_iter().map(|i| (i, &s.profiles[&i])).collect())
 }
 
 fn counter_data((packets, bytes): (u64, u64)) -> pb::CounterData {
@@ -72,7 +79,7 @@ fn table_entries(p: &Pipeline, q: &pb::TableEntry, workers: Option<&Workers>) ->
 }
 
 /// The P4Info action id of engine action `action` within profile `profile`'s tables.
-fn profile_action(s: &Schema, p: &super::schema::ProfileSchema, ir: &sluice_fastpath::p4::ir::Ir, action: u32) -> u32 {
+fn profile_action(s: &Schema, p: &ProfileSchema, ir: &sluice_fastpath::p4::ir::Ir, action: u32) -> u32 {
     for t in p.tables.iter().filter_map(|id| s.tables.get(id)) {
         if let Some(slot) = ir.tables[t.ir as usize].slot_of(action) {
             if let Some(id) = t.slot_actions.get(slot as usize).filter(|id| **id != 0) {
@@ -92,12 +99,8 @@ pub fn read(p: &Pipeline, e: &pb::Entity, workers: Option<&Workers>) -> R<Vec<pb
     match q {
         E::TableEntry(q) => table_entries(p, q, workers),
         E::ActionProfileMember(q) => {
-            if q.action_profile_id != 0 && !s.profiles.contains_key(&q.action_profile_id) {
-                return fail(Code::NotFound, format!("no action profile with id {}", q.action_profile_id));
-            }
             let mut out = vec![];
-            for id in sorted_ids(&s.profiles, q.action_profile_id) {
-                let prof = &s.profiles[&id];
+            for (id, prof) in profiles(s, q.action_profile_id)? {
                 let ps = &p.rt.profiles[prof.ir as usize];
                 let mut members: Vec<_> =
                     ps.members.iter().filter(|(m, _)| q.member_id == 0 || **m == q.member_id).collect();
@@ -126,12 +129,8 @@ pub fn read(p: &Pipeline, e: &pb::Entity, workers: Option<&Workers>) -> R<Vec<pb
         }
         E::ActionProfileGroup(q) => {
             use pb::action_profile_group::{member::WatchKind, Member};
-            if q.action_profile_id != 0 && !s.profiles.contains_key(&q.action_profile_id) {
-                return fail(Code::NotFound, format!("no action profile with id {}", q.action_profile_id));
-            }
             let mut out = vec![];
-            for id in sorted_ids(&s.profiles, q.action_profile_id) {
-                let prof = &s.profiles[&id];
+            for (id, prof) in profiles(s, q.action_profile_id)? {
                 let ps = &p.rt.profiles[prof.ir as usize];
                 let mut groups: Vec<_> =
                     ps.groups.iter().filter(|(g, _)| q.group_id == 0 || **g == q.group_id).collect();
