@@ -148,7 +148,8 @@ async fn main() {
                                 .await;
                     }
                     for chunk in round.chunks(1000) {
-                        write(&mut b, pb::update::Type::Delete, chunk.iter().map(|i| entry(ids, *i, 2)).collect()).await;
+                        write(&mut b, pb::update::Type::Delete, chunk.iter().map(|i| entry(ids, *i, 2)).collect())
+                            .await;
                     }
                     done += round.len() as u32;
                 }
@@ -185,7 +186,7 @@ async fn main() {
                 if let Some(wait) = due.checked_duration_since(Instant::now()) {
                     tokio::time::sleep(wait).await;
                 }
-                let ty = if n % 2 == 0 { pb::update::Type::Insert } else { pb::update::Type::Delete };
+                let ty = if n.is_multiple_of(2) { pb::update::Type::Insert } else { pb::update::Type::Delete };
                 write(&mut b, ty, vec![entry(ids, 0, 2)]).await;
                 n += 1;
             }
