@@ -84,8 +84,7 @@ fn malformed_requests_get_the_spec_codes_and_change_nothing() {
 #[test]
 fn packet_out_and_packet_in_through_tap_ports() {
     let Some(corpus) = corpus() else { return };
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 || !std::path::Path::new("/dev/net/tun").exists() {
+    if !is_root() || !std::path::Path::new("/dev/net/tun").exists() {
         eprintln!("SKIP: packet I/O needs root and /dev/net/tun for TAP ports");
         return;
     }

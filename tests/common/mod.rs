@@ -250,8 +250,7 @@ impl Daemon {
     }
 
     fn terminate(&mut self) -> i32 {
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -306,4 +305,14 @@ pub fn p4rt_script(venv: &str, script: &str, addr: &str, corpus: &Path, extra: &
     assert!(out.status.success(), "{script} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
     let last = stdout.lines().last().unwrap_or_default();
     serde_json::from_str(last).unwrap_or_else(|e| panic!("{script}: last line is not JSON ({e}): {last}"))
+}
+
+/// Whether this process runs as root (effective uid 0, from /proc).
+pub fn is_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .is_some_and(|euid| euid == "0")
 }
