@@ -133,22 +133,7 @@ impl Dataplane {
         let placement = placement::round_robin(&config.ports.iter().map(|p| p.rx_queues).collect::<Vec<_>>(), nworkers);
         let stop = Arc::new(AtomicBool::new(false));
         let tsc_hz = dpdk_sys::lcore::tsc_hz(eal);
-        let mut dp = Dataplane {
-            ports,
-            drivers,
-            flow_support,
-            pool,
-            workers: Vec::new(),
-            stats: Vec::new(),
-            cores: plan.workers.clone(),
-            stop,
-            started: Instant::now(),
-            tsc_hz,
-            flows: Mutex::new(FlowLog::default()),
-            control: Arc::new(Workers::new(vec![], StageRecipe::none(pool)).0),
-            packet_in: None,
-        };
-        let p4_ports: Vec<u32> = (0..dp.ports.len()).map(|i| config.p4_port(i)).collect();
+        let p4_ports: Vec<u32> = (0..ports.len()).map(|i| config.p4_port(i)).collect();
         let recipe = StageRecipe {
             pool,
             p4_ports: p4_ports.clone(),
@@ -160,7 +145,7 @@ impl Dataplane {
         // Each worker's counters, event ring and mailbox first: its stage needs them.
         let (mut rings, mut links, mut mailboxes) = (Vec::new(), Vec::new(), Vec::new());
         for _ in &plan.workers {
-            let stats = Arc::new(WorkerStats::new(dp.ports.len()));
+            let stats = Arc::new(WorkerStats::new(ports.len()));
             let (events, rx) = std::sync::mpsc::sync_channel(EVENT_RING);
             let (poster, mailbox) = mailbox::mailbox();
             rings.push(rx);
@@ -168,6 +153,21 @@ impl Dataplane {
             mailboxes.push(mailbox);
         }
         let (control, packet_in) = Workers::new(links, recipe);
+        let mut dp = Dataplane {
+            ports,
+            drivers,
+            flow_support,
+            pool,
+            workers: Vec::new(),
+            stats: Vec::new(),
+            cores: plan.workers.clone(),
+            stop,
+            started: Instant::now(),
+            tsc_hz,
+            flows: Mutex::new(FlowLog::new(rings)),
+            control: Arc::new(control),
+            packet_in: Some(packet_in),
+        };
         for ((w, core), mailbox) in plan.workers.iter().copied().enumerate().zip(mailboxes) {
             let claim_err =
                 |e: dpdk_sys::DpdkError| DataplaneError(format!("worker {w} (core {core}): cannot claim a queue: {e}"));
@@ -179,9 +179,9 @@ impl Dataplane {
             for port in &dp.ports {
                 txqs.push(Some(port.tx_queue(w as u16).map_err(claim_err)?));
             }
-            let stats = Arc::clone(control.stats(w));
+            let stats = Arc::clone(dp.control.stats(w));
             let stage = match pipeline {
-                Some(l) => Stage::Pipeline(Box::new(control.stage(w, &l.ir, l.rt.clone()))),
+                Some(l) => Stage::Pipeline(Box::new(dp.control.stage(w, &l.ir, l.rt.clone()))),
                 None => Stage::XConnect(xconnect.clone()),
             };
             let worker = Worker::new(w, rxqs, txqs, stage, Arc::clone(&stats)).with_mailbox(mailbox);
@@ -190,9 +190,6 @@ impl Dataplane {
             dp.workers.push(handle);
             dp.stats.push(stats);
         }
-        dp.control = Arc::new(control);
-        dp.packet_in = Some(packet_in);
-        dp.flows = Mutex::new(FlowLog::new(rings));
         dp.started = Instant::now();
         Ok(dp)
     }

@@ -61,13 +61,6 @@ pub struct StageRecipe {
     pub cpu_port: Option<u32>,
 }
 
-impl StageRecipe {
-    /// A recipe for no ports (a placeholder before the workers start).
-    pub fn none(pool: &'static Mempool) -> Self {
-        StageRecipe { pool, p4_ports: vec![], cache: CacheConfig::default(), tsc_hz: 1, cpu_port: None }
-    }
-}
-
 /// The workers, from control's side.
 pub struct Workers {
     links: Vec<WorkerLink>,

@@ -40,10 +40,8 @@ impl From<UpdateError> for Fail {
             UpdateError::NotFound(_) => Code::NotFound,
             UpdateError::Exists(_) => Code::AlreadyExists,
             UpdateError::Full(_) => Code::ResourceExhausted,
-            UpdateError::Invalid(m) if m.contains("is in a group") || m.contains("is used by") => {
-                Code::FailedPrecondition
-            }
-            UpdateError::Invalid(m) if m.contains("const default") => Code::PermissionDenied,
+            UpdateError::InUse(_) => Code::FailedPrecondition,
+            UpdateError::Const(_) => Code::PermissionDenied,
             UpdateError::Invalid(_) => Code::InvalidArgument,
         };
         Fail { code, message: e.to_string() }

@@ -172,7 +172,7 @@ impl Device {
         if live {
             if let Some(w) = workers {
                 w.apply(ops.into()).map_err(unavailable)?;
-                set_counters(w, &p.rt, &counters).map_err(unavailable)?;
+                set_counters(w, &counters).map_err(unavailable)?;
             } else {
                 set_counters_local(&mut p.rt, &counters);
             }
@@ -234,19 +234,13 @@ fn set_counters_local(rt: &mut Runtime, writes: &[CounterWrite]) {
 }
 
 /// Worker 0 gets the values, the others zero (reads sum the workers).
-fn set_counters(
-    w: &Workers,
-    rt: &Runtime,
-    writes: &[CounterWrite],
-) -> Result<(), sluice_fastpath::mailbox::MailboxError> {
+fn set_counters(w: &Workers, writes: &[CounterWrite]) -> Result<(), sluice_fastpath::mailbox::MailboxError> {
     if writes.is_empty() {
         return Ok(());
     }
-    // Handles were checked on control's copy (equal to every worker's).
-    let resolved = writes.to_vec();
-    let _ = rt;
+    // Entries were checked on control's copy (equal to every worker's).
     for k in 0..w.len() {
-        let mut mine = resolved.clone();
+        let mut mine = writes.to_vec();
         if k > 0 {
             for c in mine.iter_mut() {
                 match c {

@@ -37,6 +37,12 @@ pub enum UpdateError {
     /// The table or profile is full.
     #[error("{0} is full")]
     Full(String),
+    /// The member or group is still used (by a group or a table entry).
+    #[error("{0}")]
+    InUse(String),
+    /// The program fixes this (a const default action).
+    #[error("{0}")]
+    Const(String),
 }
 
 type Res<T> = Result<T, UpdateError>;
@@ -556,7 +562,7 @@ impl Runtime {
     pub fn set_default(&mut self, ir: &Ir, t: TableId, a: Option<EntryAction>) -> Res<()> {
         let def = self.table(ir, t)?;
         if def.default_const {
-            return Err(UpdateError::Invalid(format!("table {:?} has a const default action", def.name)));
+            return Err(UpdateError::Const(format!("table {:?} has a const default action", def.name)));
         }
         let a = match a {
             None => def.default_action.clone().map(EntryAction::Call),
@@ -611,10 +617,10 @@ impl Runtime {
             return Err(UpdateError::NotFound(format!("member {id}")));
         }
         if p.groups.values().any(|g| g.members.iter().any(|(m, _, _)| *m == id)) {
-            return Err(UpdateError::Invalid(format!("member {id} is in a group")));
+            return Err(UpdateError::InUse(format!("member {id} is in a group")));
         }
         if self.profile_in_use(ir, profile, &EntryAction::Member(id)) {
-            return Err(UpdateError::Invalid(format!("member {id} is used by a table entry")));
+            return Err(UpdateError::InUse(format!("member {id} is used by a table entry")));
         }
         self.profiles[profile as usize].members.remove(&id);
         Ok(())
@@ -660,7 +666,7 @@ impl Runtime {
             return Err(UpdateError::NotFound(format!("group {id}")));
         }
         if self.profile_in_use(ir, profile, &EntryAction::Group(id)) {
-            return Err(UpdateError::Invalid(format!("group {id} is used by a table entry")));
+            return Err(UpdateError::InUse(format!("group {id} is used by a table entry")));
         }
         self.profiles[profile as usize].groups.remove(&id);
         Ok(())
