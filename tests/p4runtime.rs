@@ -104,3 +104,19 @@ fn packet_out_and_packet_in_through_tap_ports() {
     assert_eq!(observed(&v, &["packet_in", "payload"]), observed(&v, &["arp_frame"]));
     assert_eq!(d.stop(), 0);
 }
+
+/// Digest lists (batching, acks, their timeouts, a bad ack's stream error) and
+/// idle-timeout notifications, with packets injected as packet-outs through the
+/// running worker.
+#[test]
+fn digests_and_idle_timeouts_reach_the_controller() {
+    let Some(corpus) = corpus() else { return };
+    let s = Scratch::new("p4rt-digest");
+    let d = s.spawn(&quiet_config(&s));
+    let v = p4rt_script("shell", "shell_digest.py", &d.p4rt, &corpus, &[]);
+    assert_eq!(observed(&v, &["batched_list_size"]), 2);
+    assert_eq!(observed(&v, &["bad_ack_error"]), "INVALID_ARGUMENT");
+    let after = observed(&v, &["idle_notification_after_s"]).as_f64().unwrap();
+    assert!((0.6..3.0).contains(&after), "notified {after} s after insert (TTL 0.6 s)");
+    assert_eq!(d.stop(), 0);
+}

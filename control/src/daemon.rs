@@ -96,8 +96,8 @@ fn start_p4runtime(
         .map_err(|_| Failure::Config(format!("p4runtime.address {:?} is not an address", c.address)))?;
     let svc = p4rt::P4rt::new(c.device_id, c.cpu_port, Some(dp.control()), initial);
     let server = p4rt::Server::start(addr, svc).map_err(Failure::Runtime)?;
-    if let Some(rx) = dp.take_packet_in() {
-        server.spawn_packet_in(rx);
+    if let Some(rx) = dp.take_uplink() {
+        server.spawn_uplink(rx);
     }
     eprintln!(
         "sluiced: P4Runtime server listening on {} (device {}{})",

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use dpdk_sys::eal::Eal;
-use dpdk_sys::mbuf::Mbuf;
 use dpdk_sys::mempool::Mempool;
 use dpdk_sys::port::{Port, PortConf};
 use sluice_fastpath::mailbox;
@@ -16,6 +15,7 @@ use sluice_fastpath::pipeline::Stage;
 
 use crate::flows::{FlowLog, EVENT_RING};
 use sluice_fastpath::stats::WorkerStats;
+use sluice_fastpath::uplink::ToControl;
 use sluice_fastpath::worker::{self, RxAssignment, Worker, WorkerHandle};
 use sluice_fastpath::xconnect::CrossConnect;
 
@@ -43,7 +43,7 @@ pub struct Dataplane {
     tsc_hz: u64,
     flows: Mutex<FlowLog>,
     control: Arc<Workers>,
-    packet_in: Option<Receiver<Mbuf>>,
+    uplink: Option<Receiver<ToControl>>,
 }
 
 impl std::fmt::Debug for Dataplane {
@@ -152,7 +152,7 @@ impl Dataplane {
             links.push(WorkerLink { poster, stats, events });
             mailboxes.push(mailbox);
         }
-        let (control, packet_in) = Workers::new(links, recipe);
+        let (control, uplink) = Workers::new(links, recipe);
         let mut dp = Dataplane {
             ports,
             drivers,
@@ -166,7 +166,7 @@ impl Dataplane {
             tsc_hz,
             flows: Mutex::new(FlowLog::new(rings)),
             control: Arc::new(control),
-            packet_in: Some(packet_in),
+            uplink: Some(uplink),
         };
         for ((w, core), mailbox) in plan.workers.iter().copied().enumerate().zip(mailboxes) {
             let claim_err =
@@ -199,9 +199,10 @@ impl Dataplane {
         Arc::clone(&self.control)
     }
 
-    /// The packet-in ring (packets the pipelines sent to the CPU port); taken once.
-    pub fn take_packet_in(&mut self) -> Option<Receiver<Mbuf>> {
-        self.packet_in.take()
+    /// The uplink ring (packets the pipelines sent to the CPU port, digest
+    /// samples); taken once.
+    pub fn take_uplink(&mut self) -> Option<Receiver<ToControl>> {
+        self.uplink.take()
     }
 
     /// Port names in index order.

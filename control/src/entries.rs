@@ -491,7 +491,7 @@ impl Loader<'_> {
         let (arg_toks, priority) = Self::priority(def, rest, nparams)?;
         let extra = if def.needs_priority() { " plus a priority" } else { "" };
         let args = self.args(aid, arg_toks, extra)?;
-        let e = Entry { key, priority, action: EntryAction::Call(ActionCall { slot, args }) };
+        let e = Entry { key, priority, action: EntryAction::Call(ActionCall { slot, args }), meta: None };
         self.rt.insert(self.ir, t, e).map_err(|e| e.to_string())?;
         self.applied.entries += 1;
         Ok(())
@@ -523,7 +523,12 @@ impl Loader<'_> {
         let slot = self.slot(def, action)?;
         let args = self.args(def.actions[slot as usize], toks, "")?;
         let e = self.entry(t, def, handle)?;
-        let e = Entry { key: e.key, priority: e.priority, action: EntryAction::Call(ActionCall { slot, args }) };
+        let e = Entry {
+            key: e.key,
+            priority: e.priority,
+            action: EntryAction::Call(ActionCall { slot, args }),
+            meta: None,
+        };
         self.rt.modify(self.ir, t, e).map(|_| ()).map_err(|e| e.to_string())
     }
 
@@ -607,7 +612,7 @@ impl Loader<'_> {
         }
         let id = num(target[0], what, 32)?;
         let action = if group { EntryAction::Group(id) } else { EntryAction::Member(id) };
-        self.rt.insert(self.ir, t, Entry { key, priority, action }).map_err(|e| e.to_string())?;
+        self.rt.insert(self.ir, t, Entry { key, priority, action, meta: None }).map_err(|e| e.to_string())?;
         self.applied.entries += 1;
         Ok(())
     }
@@ -846,12 +851,14 @@ table_add ipv4_lpm set_nhop 10.0.1.10/32 => 10.0.1.10 2
         assert!(entries.contains(&Entry {
             key: vec![KeyValue::Exact(0xab)],
             priority: 0,
-            action: EntryAction::Group(0)
+            action: EntryAction::Group(0),
+            meta: None
         }));
         assert!(entries.contains(&Entry {
             key: vec![KeyValue::Exact(0xac)],
             priority: 0,
-            action: EntryAction::Member(1)
+            action: EntryAction::Member(1),
+            meta: None
         }));
         assert_eq!(rt.tables[t].default, Some(EntryAction::Member(0)));
         let mut seen = [0; 3];

@@ -17,7 +17,6 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dpdk_sys::mbuf::Mbuf;
 use dpdk_sys::mempool::Mempool;
 use sluice_fastpath::cache::datapath::Datapath;
 use sluice_fastpath::cache::{CacheConfig, FlowEvent};
@@ -28,13 +27,14 @@ use sluice_fastpath::p4::ops::Op;
 use sluice_fastpath::p4::tables::Runtime;
 use sluice_fastpath::pipeline::{PipelineStage, Stage, StageConfig};
 use sluice_fastpath::stats::WorkerStats;
+use sluice_fastpath::uplink::{ToControl, Uplink};
 
 /// How long control waits for a worker to complete a command before reporting it
 /// stuck. Workers serve their mailbox every loop iteration (microseconds apart).
 pub const WAIT: Duration = Duration::from_secs(5);
 
-/// Packet-ins waiting for control at most (all workers).
-pub const PACKET_IN_RING: usize = 4096;
+/// Packet-ins and digest samples waiting for control at most (all workers).
+pub const UPLINK_RING: usize = 4096;
 
 /// One worker as control sees it.
 pub struct WorkerLink {
@@ -65,7 +65,7 @@ pub struct StageRecipe {
 pub struct Workers {
     links: Vec<WorkerLink>,
     recipe: StageRecipe,
-    packet_in_tx: SyncSender<Mbuf>,
+    uplink: Uplink,
     next_inject: AtomicU64,
 }
 
@@ -83,10 +83,11 @@ fn wait_all(tickets: &[(usize, u64)], links: &[WorkerLink]) -> Result<(), Mailbo
 }
 
 impl Workers {
-    /// Control's side of `links`; packet-ins arrive on the returned receiver.
-    pub fn new(links: Vec<WorkerLink>, recipe: StageRecipe) -> (Self, Receiver<Mbuf>) {
-        let (packet_in_tx, rx) = std::sync::mpsc::sync_channel(PACKET_IN_RING);
-        let w = Workers { links, recipe, packet_in_tx, next_inject: AtomicU64::new(0) };
+    /// Control's side of `links`; packet-ins and digest samples arrive on the
+    /// returned receiver.
+    pub fn new(links: Vec<WorkerLink>, recipe: StageRecipe) -> (Self, Receiver<ToControl>) {
+        let (uplink, rx) = std::sync::mpsc::sync_channel(UPLINK_RING);
+        let w = Workers { links, recipe, uplink, next_inject: AtomicU64::new(0) };
         (w, rx)
     }
 
@@ -112,9 +113,7 @@ impl Workers {
         let cfg = StageConfig { cache: r.cache, worker: w as u32, tsc_hz: r.tsc_hz };
         let mut stage =
             PipelineStage::new(Arc::clone(ir), rt, &r.p4_ports, r.pool, &cfg, &link.stats, Some(link.events.clone()));
-        if let Some(cpu) = r.cpu_port {
-            stage.set_cpu_port(cpu, self.packet_in_tx.clone());
-        }
+        stage.set_uplink(self.uplink.clone(), r.cpu_port);
         stage
     }
 
@@ -228,7 +227,7 @@ impl Workers {
 mod tests {
     use super::*;
     use dpdk_sys::eal::Eal;
-    use dpdk_sys::mbuf::Burst;
+    use dpdk_sys::mbuf::{Burst, Mbuf};
     use dpdk_sys::mempool::DEFAULT_DATA_ROOM;
     use dpdk_sys::port::{Port, PortConf};
     use sluice_fastpath::mailbox::mailbox;

@@ -16,6 +16,7 @@ pub mod mailbox;
 pub mod p4;
 pub mod pipeline;
 pub mod stats;
+pub mod uplink;
 pub mod worker;
 pub mod xconnect;
 

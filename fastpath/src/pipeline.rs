@@ -22,10 +22,10 @@
 //! workers each has its own copy of the tables, changed only through its mailbox
 //! ([`crate::mailbox`]) between bursts; registers are per worker.
 //!
-//! Copies for the CPU port (when set, [`PipelineStage::set_cpu_port`]) go to control
-//! over the packet-in ring; control injects packet-outs with [`PipelineStage::inject`].
+//! Copies for the CPU port and digest samples go up to control over the uplink
+//! ([`PipelineStage::set_uplink`], [`crate::uplink`]); control injects packet-outs
+//! with [`PipelineStage::inject`].
 
-use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
 use dpdk_sys::lcore::rdtsc;
@@ -42,6 +42,7 @@ use crate::p4::interp::DropCause;
 use crate::p4::ir::Ir;
 use crate::p4::tables::Runtime;
 use crate::stats::{DropReason, WorkerStats};
+use crate::uplink::{self, Uplink};
 use crate::{Burst, BurstProcessor, PortIndex, BURST_SIZE};
 
 /// Number of P4 port numbers (9-bit `egress_spec`).
@@ -63,27 +64,22 @@ pub struct PipelineStage {
     group_of: Vec<u8>,
     bursts: u32,
     tsc_per_ms: u64,
-    /// The CPU port and the packet-in ring to control.
-    punt: Option<(u32, SyncSender<Mbuf>)>,
-}
-
-/// Send a copy of `bytes` to the controller; counted either way.
-#[inline(never)]
-fn punt(to: &SyncSender<Mbuf>, pool: &Mempool, bytes: &[u8], stats: &WorkerStats) {
-    let Some(m) = Mbuf::from_bytes(pool, bytes) else {
-        return stats.drop_packets(DropReason::NoMbuf, 1);
-    };
-    match to.try_send(m) {
-        Ok(()) => stats.to_cpu.add(1),
-        // The returned mbuf is freed on drop.
-        Err(_) => stats.drop_packets(DropReason::ToCpuRingFull, 1),
-    }
+    /// The ring to control (packet-ins, digests).
+    uplink: Option<Uplink>,
+    /// The CPU port: its copies go up as packet-ins.
+    cpu_port: Option<u32>,
 }
 
 impl std::fmt::Debug for PipelineStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PipelineStage").field("program", &self.dp.ir.name).field("ports", &self.to_p4).finish()
     }
+}
+
+/// The uplink, if `port` is the CPU port.
+#[inline]
+fn to_cpu(uplink: &Option<Uplink>, cpu_port: Option<u32>, port: u32) -> Option<&Uplink> {
+    uplink.as_ref().filter(|_| cpu_port == Some(port))
 }
 
 fn reason(c: DropCause) -> DropReason {
@@ -139,14 +135,17 @@ impl PipelineStage {
             group_of: Vec::new(),
             bursts: 0,
             tsc_per_ms,
-            punt: None,
+            uplink: None,
+            cpu_port: None,
         }
     }
 
-    /// Send copies for P4 port `cpu_port` (which no Sluice port may have) to `to`:
-    /// the packet-in path. Without it they are dropped as `no_route`.
-    pub fn set_cpu_port(&mut self, cpu_port: u32, to: SyncSender<Mbuf>) {
-        self.punt = Some((cpu_port, to));
+    /// Send digest samples and, when `cpu_port` is set (a P4 port no Sluice port
+    /// has), the copies for it (packet-ins) up to control over `to`. Without an
+    /// uplink, samples are counted lost and CPU-port copies dropped as `no_route`.
+    pub fn set_uplink(&mut self, to: Uplink, cpu_port: Option<u32>) {
+        self.uplink = Some(to);
+        self.cpu_port = cpu_port;
     }
 
     /// Run `bytes` through the pipeline as if received on P4 port `in_p4` (the
@@ -203,13 +202,13 @@ impl PipelineStage {
         let n = a.outputs.len();
         for (k, o) in a.outputs.iter().enumerate() {
             let Some(idx) = self.to_index.get(o.port as usize).copied().flatten() else {
-                match &self.punt {
-                    Some((cpu, to)) if *cpu == o.port => {
+                match to_cpu(&self.uplink, self.cpu_port, o.port) {
+                    Some(to) => {
                         self.scratch.clear();
                         o.render(m.data(), &mut self.scratch);
-                        punt(to, self.pool, &self.scratch, stats);
+                        uplink::packet_in(to, self.pool, &self.scratch, stats);
                     }
-                    _ => stats.drop_packets(DropReason::NoRoute, 1),
+                    None => stats.drop_packets(DropReason::NoRoute, 1),
                 }
                 continue;
             };
@@ -241,6 +240,9 @@ impl PipelineStage {
 
     /// The outcome of an uncached run (the interpreter's output) for `m`.
     fn send_uncached(&mut self, m: Mbuf, egress: &mut Egress, stats: &WorkerStats) {
+        for d in self.dp.interp.out.digests.drain(..) {
+            uplink::digest(self.uplink.as_ref(), d.list, d.values, stats);
+        }
         let out = &self.dp.interp.out;
         for d in &out.drops {
             stats.drop_packets(reason(*d), 1);
@@ -250,9 +252,9 @@ impl PipelineStage {
         let mut original = Some(m);
         for (k, o) in out.packets().iter().enumerate() {
             let Some(idx) = self.to_index.get(o.port as usize).copied().flatten() else {
-                match &self.punt {
-                    Some((cpu, to)) if *cpu == o.port => punt(to, self.pool, &o.bytes, stats),
-                    _ => stats.drop_packets(DropReason::NoRoute, 1),
+                match to_cpu(&self.uplink, self.cpu_port, o.port) {
+                    Some(to) => uplink::packet_in(to, self.pool, &o.bytes, stats),
+                    None => stats.drop_packets(DropReason::NoRoute, 1),
                 }
                 continue;
             };

@@ -111,6 +111,10 @@ pub struct WorkerStats {
     /// State updates this worker refused after control had accepted them on its
     /// own copy (the copies diverged: a bug, never expected).
     pub refused_ops: Counter,
+    /// Digest samples sent to control.
+    pub digests: Counter,
+    /// Digest samples lost (the ring to control was full, or there is none).
+    pub digest_drops: Counter,
     /// The megaflow cache's counters (zero for stages without one).
     pub cache: Arc<CacheStats>,
     drops: [Counter; DropReason::ALL.len()],
@@ -130,6 +134,8 @@ impl WorkerStats {
             to_cpu: Counter::default(),
             from_cpu: Counter::default(),
             refused_ops: Counter::default(),
+            digests: Counter::default(),
+            digest_drops: Counter::default(),
             cache: Arc::default(),
             drops: Default::default(),
             port_rx: (0..ports).map(|_| Counter::default()).collect(),
@@ -175,6 +181,8 @@ impl WorkerStats {
             to_cpu: self.to_cpu.get(),
             from_cpu: self.from_cpu.get(),
             refused_ops: self.refused_ops.get(),
+            digests: self.digests.get(),
+            digest_drops: self.digest_drops.get(),
             cache: self.cache.snapshot(),
             drops: DropReason::ALL.map(|r| (r, self.drops(r))),
             port_rx: self.port_rx.iter().map(Counter::get).collect(),
@@ -202,6 +210,10 @@ pub struct WorkerSnapshot {
     pub from_cpu: u64,
     /// Updates refused by this worker after control accepted them (a bug).
     pub refused_ops: u64,
+    /// Digest samples sent to control.
+    pub digests: u64,
+    /// Digest samples lost.
+    pub digest_drops: u64,
     /// Cache counters.
     pub cache: CacheSnapshot,
     /// Drops by reason.

@@ -8,10 +8,11 @@
 use sluice_fastpath::p4::ir::{mask_of, ActionCall, Ir, KeyValue, MatchKind, Value};
 use sluice_fastpath::p4::ops::Op;
 use sluice_fastpath::p4::p4info::MatchType;
-use sluice_fastpath::p4::tables::{Entry, EntryAction, Member, Runtime, UpdateError};
+use sluice_fastpath::p4::tables::{Entry, EntryAction, EntryMeta, Member, Runtime, UpdateError};
 use sluice_proto::p4::v1 as pb;
 use tonic::Code;
 
+use super::digest::DigestConfig;
 use super::schema::{Schema, TableSchema};
 
 /// Why an update or read request was refused.
@@ -320,6 +321,19 @@ pub struct Plan {
     pub ops: Vec<Op>,
     /// Counter cells to set after the ops.
     pub counters: Vec<CounterWrite>,
+    /// A digest's configuration (control-side only).
+    pub digest: Option<DigestWrite>,
+}
+
+/// A `DigestEntry` write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestWrite {
+    /// The digest (P4Info id).
+    pub id: u32,
+    /// The config; `None`: delete.
+    pub config: Option<DigestConfig>,
+    /// INSERT (the digest must not be configured yet) rather than MODIFY.
+    pub insert: bool,
 }
 
 fn data(d: Option<pb::CounterData>) -> R<(u64, u64)> {
@@ -382,18 +396,29 @@ fn table_update(s: &Schema, ty: i32, e: &pb::TableEntry) -> R<Plan> {
     if e.time_since_last_hit.is_some() {
         return fail(Code::InvalidArgument, "time_since_last_hit must be unset in writes");
     }
-    if e.idle_timeout_ns != 0 {
-        if !t.idle_timeout || e.is_default_action {
-            return fail(
-                Code::InvalidArgument,
-                format!("table {:?} does not support idle timeouts (idle_timeout_ns must be 0)", t.name),
-            );
-        }
-        return fail(Code::Unimplemented, "idle timeouts are not supported yet");
+    if e.idle_timeout_ns < 0 {
+        return fail(Code::InvalidArgument, format!("idle_timeout_ns {} is negative", e.idle_timeout_ns));
     }
-    if !e.metadata.is_empty() {
-        return fail(Code::Unimplemented, "table entry metadata is not stored yet");
+    if e.idle_timeout_ns != 0 && e.is_default_action {
+        return fail(Code::InvalidArgument, "default entries have no idle timeout (idle_timeout_ns must be 0)");
     }
+    if e.idle_timeout_ns != 0 && !t.idle_timeout {
+        return fail(
+            Code::InvalidArgument,
+            format!("table {:?} does not support idle timeouts (idle_timeout_ns must be 0)", t.name),
+        );
+    }
+    #[allow(deprecated)]
+    let controller_metadata = e.controller_metadata;
+    if e.is_default_action && (controller_metadata != 0 || !e.metadata.is_empty()) {
+        return fail(Code::InvalidArgument, "the default entry carries no metadata");
+    }
+    let meta = EntryMeta {
+        idle_timeout_ns: e.idle_timeout_ns,
+        // Deprecated in v1.5 but still sent by older clients: stored and read back.
+        controller_metadata,
+        metadata: e.metadata.clone(),
+    };
     let ir_table = t.ir;
     if e.is_default_action {
         if ty != Type::Modify as i32 {
@@ -409,7 +434,7 @@ fn table_update(s: &Schema, ty: i32, e: &pb::TableEntry) -> R<Plan> {
             None => None,
             Some(a) => Some(table_action(s, t, a)?),
         };
-        return Ok(Plan { ops: vec![Op::SetDefault { table: ir_table, action }], counters: vec![] });
+        return Ok(Plan { ops: vec![Op::SetDefault { table: ir_table, action }], ..Default::default() });
     }
     if t.is_const {
         return fail(Code::PermissionDenied, format!("table {:?} is const: its entries are fixed", t.name));
@@ -437,7 +462,7 @@ fn table_update(s: &Schema, ty: i32, e: &pb::TableEntry) -> R<Plan> {
             let Some(a) = &e.action else {
                 return fail(Code::InvalidArgument, format!("table {:?}: the entry has no action", t.name));
             };
-            let entry = Entry { key: key.clone(), priority, action: table_action(s, t, a)? };
+            let entry = Entry { key: key.clone(), priority, action: table_action(s, t, a)?, meta: meta.boxed() };
             plan.ops.push(if ty == Type::Insert as i32 {
                 Op::Insert { table: ir_table, entry }
             } else {
@@ -469,7 +494,7 @@ pub fn plan(s: &Schema, ir: &Ir, u: &pb::Update) -> R<Plan> {
     if !(is(Type::Insert) || is(Type::Modify) || is(Type::Delete)) {
         return fail(Code::InvalidArgument, format!("update type {ty} is not INSERT, MODIFY or DELETE"));
     }
-    let op = |op| Ok(Plan { ops: vec![op], counters: vec![] });
+    let op = |op| Ok(Plan { ops: vec![op], ..Default::default() });
     match entity {
         E::TableEntry(e) => table_update(s, ty, e),
         E::ActionProfileMember(m) => {
@@ -620,7 +645,10 @@ pub fn plan(s: &Schema, ir: &Ir, u: &pb::Update) -> R<Plan> {
             };
             let index = index(&c.index, cs.size, &format!("counter {:?}", cs.name))?;
             let (packets, bytes) = data(c.data)?;
-            Ok(Plan { ops: vec![], counters: vec![CounterWrite::Indexed { counter: cs.ir, index, packets, bytes }] })
+            Ok(Plan {
+                counters: vec![CounterWrite::Indexed { counter: cs.ir, index, packets, bytes }],
+                ..Default::default()
+            })
         }
         E::DirectCounterEntry(d) => {
             modify_only(ty, "direct counter")?;
@@ -634,28 +662,65 @@ pub fn plan(s: &Schema, ir: &Ir, u: &pb::Update) -> R<Plan> {
             let key = key_of(t, &e.r#match)?;
             let (packets, bytes) = data(d.data)?;
             Ok(Plan {
-                ops: vec![],
                 counters: vec![CounterWrite::Direct { table: t.ir, key, priority: e.priority, packets, bytes }],
+                ..Default::default()
             })
         }
         E::MeterEntry(_) | E::DirectMeterEntry(_) => {
             fail(Code::Unimplemented, "meter configuration is not supported yet (meters mark GREEN)")
         }
-        E::DigestEntry(_) => fail(Code::Unimplemented, "digests are not delivered over P4Runtime yet"),
+        E::DigestEntry(d) => {
+            if d.digest_id == 0 {
+                return fail(Code::InvalidArgument, "digest_id 0: a write must name a digest");
+            }
+            if !s.digests.contains_key(&d.digest_id) {
+                return fail(Code::NotFound, format!("no digest with id {} in the P4Info", d.digest_id));
+            }
+            let config = if is(Type::Delete) {
+                None
+            } else {
+                let Some(c) = &d.config else {
+                    return fail(
+                        Code::InvalidArgument,
+                        format!("digest {}: INSERT and MODIFY need a config", d.digest_id),
+                    );
+                };
+                Some(DigestConfig::from_pb(c).map_err(|m| Fail { code: Code::InvalidArgument, message: m })?)
+            };
+            let write = DigestWrite { id: d.digest_id, config, insert: is(Type::Insert) };
+            Ok(Plan { digest: Some(write), ..Default::default() })
+        }
         E::ExternEntry(_) => fail(Code::Unimplemented, "v1model has no P4Runtime extern entries"),
     }
 }
 
 /// The P4Runtime form of entry `e` of table `t`.
 pub fn entry_msg(s: &Schema, t: &TableSchema, ir: &Ir, e: &Entry) -> pb::TableEntry {
+    let mut m = key_msg(t, e);
+    m.action = Some(action_of(s, t, ir, &e.action));
+    m.is_const = t.is_const;
+    m
+}
+
+/// An entry's key, priority and what the controller attached: the fields of an
+/// idle-timeout notification.
+pub fn key_msg(t: &TableSchema, e: &Entry) -> pb::TableEntry {
+    let meta = e.meta.as_deref().cloned().unwrap_or_default();
+    #[allow(deprecated)] // still read by older clients
     pb::TableEntry {
         table_id: t.id,
         r#match: matches_of(t, &e.key),
-        action: Some(action_of(s, t, ir, &e.action)),
         priority: e.priority,
-        is_const: t.is_const,
+        controller_metadata: meta.controller_metadata,
+        metadata: meta.metadata,
+        idle_timeout_ns: meta.idle_timeout_ns,
         ..Default::default()
     }
+}
+
+/// Nanoseconds since the Unix epoch (P4Runtime timestamps).
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
 /// The default entry of table `t` (`None` when a miss runs no action).

@@ -15,15 +15,20 @@
 //! Counters live in the workers (each counts its own packets): reads sum the
 //! workers' cells, writes set worker 0's cell and zero the others'.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
-use sluice_fastpath::p4::ir::Ir;
-use sluice_fastpath::p4::tables::Runtime;
+use sluice_fastpath::p4::ir::{Ir, TableId};
+use sluice_fastpath::p4::ops::Op;
+use sluice_fastpath::p4::tables::{Entry, Handle, Runtime};
 use sluice_proto::p4::config::v1::P4Info;
 use sluice_proto::p4::v1 as pb;
 use tonic::Code;
 
-use super::codec::{self, fail, CounterWrite, Fail};
+use super::codec::{self, fail, CounterWrite, DigestWrite, Fail};
+use super::digest::DigestConfig;
+use super::idle::IdleTracker;
 use super::schema::Schema;
 use crate::pipeline::Loaded;
 use crate::workers::Workers;
@@ -40,6 +45,10 @@ pub struct Pipeline {
     pub rt: Runtime,
     /// P4Runtime ids resolved.
     pub schema: Arc<Schema>,
+    /// Digest configs (`DigestEntry`) by P4Info id.
+    pub digests: BTreeMap<u32, DigestConfig>,
+    /// Idle state of the entries of idle-capable tables.
+    pub idle: IdleTracker,
 }
 
 impl Pipeline {
@@ -64,7 +73,9 @@ impl Pipeline {
             Some(info) => Schema::build(info, &l.ir).map_err(|m| Fail { code: Code::InvalidArgument, message: m })?,
             None => Schema::default(),
         };
-        Ok(Pipeline { config, ir: l.ir, rt: l.rt, schema: Arc::new(schema) })
+        let idle_tables = schema.tables.values().filter(|t| t.idle_timeout).map(|t| t.ir);
+        let idle = IdleTracker::new(idle_tables, &l.rt, Instant::now());
+        Ok(Pipeline { config, ir: l.ir, rt: l.rt, schema: Arc::new(schema), digests: BTreeMap::new(), idle })
     }
 
     /// The config of a program loaded from files, for GetForwardingPipelineConfig.
@@ -136,20 +147,26 @@ impl Device {
                 "no forwarding pipeline config is set: SetForwardingPipelineConfig first",
             );
         };
-        let before = rollback.then(|| p.rt.clone());
+        let before = rollback.then(|| (p.rt.clone(), p.digests.clone()));
         let mut ops = Vec::with_capacity(updates.len());
         let mut counters = Vec::new();
+        let mut idle = Vec::new();
         let mut results = Vec::with_capacity(updates.len());
         for u in updates {
             let r = codec::plan(&p.schema, &p.ir, u).and_then(|plan| {
+                if let Some(d) = &plan.digest {
+                    write_digest(&mut p.digests, d)?;
+                }
                 let n = ops.len();
                 for op in &plan.ops {
+                    let gone = idle_handle_before(p, op);
                     if let Err(e) = p.rt.apply(&p.ir, op) {
                         // Ops of one update are all or nothing: none applied so far here
                         // can be partial (every plan has at most one op).
                         ops.truncate(n);
                         return Err(Fail::from(e));
                     }
+                    idle.extend(idle_event(p, op, gone));
                     ops.push(op.clone());
                 }
                 for c in &plan.counters {
@@ -160,13 +177,22 @@ impl Device {
             });
             results.push(r);
         }
-        if let Some(before) = before {
+        if let Some((rt, digests)) = before {
             if results.iter().any(Result::is_err) {
-                p.rt = before;
+                p.rt = rt;
+                p.digests = digests;
                 for r in results.iter_mut().filter(|r| r.is_ok()) {
                     *r = fail(Code::Aborted, "not applied: another update of the batch failed (ROLLBACK_ON_ERROR)");
                 }
                 return Ok(results);
+            }
+        }
+        let now = Instant::now();
+        for e in idle {
+            match e {
+                IdleEvent::Inserted(t, h, ttl) => p.idle.inserted(t, h, ttl, now),
+                IdleEvent::Modified(t, h, ttl) => p.idle.modified(t, h, ttl, now),
+                IdleEvent::Deleted(t, h) => p.idle.deleted(t, h),
             }
         }
         if live {
@@ -196,7 +222,103 @@ impl Device {
             );
         };
         let workers = workers.filter(|_| live);
+        let idle_asked = entities
+            .iter()
+            .any(|e| matches!(&e.entity, Some(pb::entity::Entity::TableEntry(t)) if t.time_since_last_hit.is_some()));
+        if idle_asked {
+            observe_hits(p, workers, Instant::now())?;
+        }
         Ok(entities.iter().map(|e| super::read::read(p, e, workers)).collect())
+    }
+}
+
+/// Bring the idle tracker up to date: the idle-capable tables' hit counts, summed
+/// over the workers (control's copy without them).
+pub fn observe_hits(p: &mut Pipeline, workers: Option<&Workers>, now: Instant) -> Result<(), Fail> {
+    let tables = p.idle.tables();
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let hits: Vec<Vec<u64>> = match workers {
+        None => tables.iter().map(|t| p.rt.tables[*t as usize].hits.clone()).collect(),
+        Some(w) => {
+            let ts = tables.clone();
+            let per_worker = w
+                .query(move |dp| {
+                    dp.sync_counters();
+                    ts.iter().map(|t| dp.rt.tables[*t as usize].hits.clone()).collect::<Vec<_>>()
+                })
+                .map_err(unavailable)?;
+            let mut sum: Vec<Vec<u64>> = vec![vec![]; tables.len()];
+            for got in per_worker.into_iter().flatten() {
+                for (s, h) in sum.iter_mut().zip(got) {
+                    if s.len() < h.len() {
+                        s.resize(h.len(), 0);
+                    }
+                    for (a, b) in s.iter_mut().zip(h) {
+                        *a += b;
+                    }
+                }
+            }
+            sum
+        }
+    };
+    for (t, h) in tables.into_iter().zip(hits) {
+        p.idle.observe(t, &h, now);
+    }
+    Ok(())
+}
+
+/// What a write did to an entry of an idle-capable table.
+#[derive(Debug, Clone, Copy)]
+enum IdleEvent {
+    Inserted(TableId, Handle, i64),
+    Modified(TableId, Handle, i64),
+    Deleted(TableId, Handle),
+}
+
+/// The handle a delete of an idle-capable table's entry is about to free.
+fn idle_handle_before(p: &Pipeline, op: &Op) -> Option<Handle> {
+    match op {
+        Op::Delete { table, key, priority } if p.idle.tracks(*table) => {
+            p.rt.tables[*table as usize].find_handle(key, *priority)
+        }
+        _ => None,
+    }
+}
+
+/// The idle event of an applied op, if it touched an idle-capable table's entry.
+fn idle_event(p: &Pipeline, op: &Op, gone: Option<Handle>) -> Option<IdleEvent> {
+    let ttl = |e: &Entry| e.meta.as_ref().map_or(0, |m| m.idle_timeout_ns);
+    match op {
+        Op::Insert { table, entry } | Op::Modify { table, entry } if p.idle.tracks(*table) => {
+            let h = p.rt.tables[*table as usize].find_handle(&entry.key, entry.priority)?;
+            Some(match op {
+                Op::Insert { .. } => IdleEvent::Inserted(*table, h, ttl(entry)),
+                _ => IdleEvent::Modified(*table, h, ttl(entry)),
+            })
+        }
+        Op::Delete { table, .. } => gone.map(|h| IdleEvent::Deleted(*table, h)),
+        _ => None,
+    }
+}
+
+/// Apply a `DigestEntry` write to `configs`, with PI's codes.
+fn write_digest(configs: &mut BTreeMap<u32, DigestConfig>, d: &DigestWrite) -> Result<(), Fail> {
+    let exists = configs.contains_key(&d.id);
+    match (&d.config, d.insert, exists) {
+        (Some(_), true, true) => fail(Code::AlreadyExists, format!("digest {} is already configured", d.id)),
+        (Some(_), false, false) | (None, _, false) => {
+            fail(Code::NotFound, format!("digest {} is not configured (INSERT its DigestEntry first)", d.id))
+        }
+        (Some(c), _, _) => {
+            configs.insert(d.id, *c);
+            Ok(())
+        }
+        (None, _, true) => {
+            configs.remove(&d.id);
+            Ok(())
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! The P4Runtime server (`p4.v1.P4Runtime`, API v1.5.0), what BMv2's
 //! simple_switch_grpc serves: pipeline config, Write/Read of every v1model entity,
-//! the StreamChannel (arbitration, packet-out, packet-in).
+//! the StreamChannel (arbitration, packet-out, packet-in, digests, idle timeouts).
 //!
 //! * [`arbiter`]: primary/backup election per role.
 //! * [`device`]: the pipelines and control's copy of the state; writes reach every
@@ -8,23 +8,31 @@
 //! * [`schema`]: P4Runtime ids resolved to the compiled program's.
 //! * [`codec`], [`read`]: entities to and from the engine's state.
 //!
+//! * [`digest`]: DigestLists from the workers' samples (batching, acks, timeouts).
+//! * [`idle`]: idle-timeout notifications from the entries' hit counts.
+//!
 //! Not supported yet, and refused as UNIMPLEMENTED (never ignored): meter
-//! configuration (meters mark GREEN), digests, idle timeouts, table entry metadata,
-//! one-shot selector programming, backup replicas, clone session class of service.
+//! configuration (meters mark GREEN), one-shot selector programming, backup
+//! replicas, clone session class of service.
 //!
 //! Threads: tonic on a small tokio runtime on control's core; writes, reads and
 //! pipeline changes run on its blocking pool (they wait for the workers); the
-//! packet-in thread turns the workers' CPU-port packets into PacketIns.
+//! uplink thread turns the workers' CPU-port packets into PacketIns and their
+//! digest samples into DigestLists, and sweeps for idle entries.
 
 pub mod arbiter;
 pub mod codec;
 pub mod device;
+pub mod digest;
+pub mod idle;
 pub mod read;
 pub mod schema;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use prost::Message as _;
 use sluice_proto::google::rpc::Status as RpcStatus;
@@ -38,7 +46,9 @@ use tonic::{Code, Request, Response, Status, Streaming};
 use self::arbiter::{Arbiter, Notice, StreamId};
 use self::codec::Fail;
 use self::device::{Device, Pipeline};
+use self::digest::Digests;
 use crate::workers::Workers;
+use sluice_fastpath::uplink::ToControl;
 
 type Sink = mpsc::Sender<Result<pb::StreamMessageResponse, Status>>;
 
@@ -68,6 +78,14 @@ pub struct P4rtStats {
     pub packet_ins: AtomicU64,
     /// Packet-ins dropped (no primary, a full stream, undecodable).
     pub packet_in_drops: AtomicU64,
+    /// DigestLists delivered.
+    pub digest_lists: AtomicU64,
+    /// DigestLists not delivered (no primary, a full stream).
+    pub digest_list_drops: AtomicU64,
+    /// IdleTimeoutNotifications delivered.
+    pub idle_notifications: AtomicU64,
+    /// IdleTimeoutNotifications not delivered (no primary, a full stream).
+    pub idle_notification_drops: AtomicU64,
 }
 
 /// The P4Runtime service state.
@@ -78,6 +96,9 @@ pub struct P4rt {
     arbiter: Mutex<Arbiter<Sink>>,
     workers: Option<Arc<Workers>>,
     next_stream: AtomicU64,
+    /// The digest engine of the running pipeline (its own lock: the uplink thread
+    /// feeds it while writes hold the device).
+    pub digests: Mutex<Digests>,
     /// Counters.
     pub stats: P4rtStats,
 }
@@ -161,15 +182,25 @@ impl P4rt {
         workers: Option<Arc<Workers>>,
         initial: Option<Pipeline>,
     ) -> Arc<Self> {
-        Arc::new(P4rt {
+        let p = Arc::new(P4rt {
             device_id,
             cpu_port,
             device: Mutex::new(Device { running: initial, saved: None }),
             arbiter: Mutex::new(Arbiter::new(device_id)),
             workers,
             next_stream: AtomicU64::new(1),
+            digests: Mutex::default(),
             stats: P4rtStats::default(),
-        })
+        });
+        p.sync_digests(&lock(&p.device));
+        p
+    }
+
+    /// Point the digest engine at the running pipeline's schema and configs.
+    fn sync_digests(&self, dev: &Device) {
+        let r = dev.running.as_ref();
+        let empty = BTreeMap::new();
+        lock(&self.digests).configure(r.map(|p| &p.schema), r.map_or(&empty, |p| &p.digests));
     }
 
     fn check_device(&self, id: u64) -> Result<(), Status> {
@@ -236,6 +267,7 @@ impl P4rt {
         eprintln!("sluiced: P4Runtime: pipeline {} committed", p.ir.name);
         dev.running = Some(p);
         dev.saved = None;
+        self.sync_digests(dev);
         Ok(())
     }
 
@@ -280,7 +312,17 @@ impl P4rt {
         };
         self.stats.writes.fetch_add(1, Ordering::Relaxed);
         self.stats.updates.fetch_add(req.updates.len() as u64, Ordering::Relaxed);
-        let results = lock(&self.device).write(&req.updates, rollback, self.workers.as_deref()).map_err(status)?;
+        let results = {
+            let mut dev = lock(&self.device);
+            let r = dev.write(&req.updates, rollback, self.workers.as_deref()).map_err(status)?;
+            let digests = req.updates.iter().any(|u| {
+                matches!(u.entity.as_ref().and_then(|e| e.entity.as_ref()), Some(pb::entity::Entity::DigestEntry(_)))
+            });
+            if digests {
+                self.sync_digests(&dev);
+            }
+            r
+        };
         let failed = results.iter().filter(|r| r.is_err()).count();
         if failed == 0 {
             return Ok(());
@@ -375,23 +417,86 @@ impl P4rt {
 
     /// Deliver a packet-in to the primary of every role.
     pub fn deliver_packet_in(&self, frame: &[u8]) {
-        let Some(p) = self.packet_in(frame) else {
-            self.stats.packet_in_drops.fetch_add(1, Ordering::Relaxed);
-            return;
+        let delivered = match self.packet_in(frame) {
+            Some(p) => self.to_primaries(pb::stream_message_response::Update::Packet(p)),
+            None => false,
         };
+        let c = if delivered { &self.stats.packet_ins } else { &self.stats.packet_in_drops };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Send `update` to the primary of every role; whether any took it.
+    fn to_primaries(&self, update: pb::stream_message_response::Update) -> bool {
         let sinks = lock(&self.arbiter).primaries();
-        if sinks.is_empty() {
-            self.stats.packet_in_drops.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
+        let mut any = false;
         for s in sinks {
-            let msg =
-                pb::StreamMessageResponse { update: Some(pb::stream_message_response::Update::Packet(p.clone())) };
-            match s.try_send(Ok(msg)) {
-                Ok(()) => self.stats.packet_ins.fetch_add(1, Ordering::Relaxed),
-                Err(_) => self.stats.packet_in_drops.fetch_add(1, Ordering::Relaxed),
-            };
+            any |= s.try_send(Ok(pb::StreamMessageResponse { update: Some(update.clone()) })).is_ok();
         }
+        any
+    }
+
+    fn deliver_digests(&self, lists: Vec<pb::DigestList>) {
+        for l in lists {
+            let ok = self.to_primaries(pb::stream_message_response::Update::Digest(l));
+            let c = if ok { &self.stats.digest_lists } else { &self.stats.digest_list_drops };
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A digest sample from a worker.
+    pub fn on_digest(&self, list: u32, values: Vec<u128>, now: Instant) {
+        let lists = lock(&self.digests).sample(list, values, now);
+        self.deliver_digests(lists);
+    }
+
+    /// A `DigestListAck` from the stream of a primary.
+    pub fn on_digest_ack(&self, a: &pb::DigestListAck) -> Result<(), Fail> {
+        lock(&self.digests).ack(a.digest_id, a.list_id).map_err(|message| Fail { code: Code::InvalidArgument, message })
+    }
+
+    /// Entries idle for their TTL, as one notification (none when nothing expired).
+    pub fn idle_sweep(&self, now: Instant) -> Result<Option<pb::IdleTimeoutNotification>, Fail> {
+        let mut dev = lock(&self.device);
+        let Some(p) = dev.running.as_mut() else { return Ok(None) };
+        if p.idle.interval().is_none() {
+            return Ok(None);
+        }
+        device::observe_hits(p, self.workers.as_deref(), now)?;
+        let expired = p.idle.expired(now);
+        if expired.is_empty() {
+            return Ok(None);
+        }
+        let s = &*p.schema;
+        let table_entry = expired
+            .into_iter()
+            .filter_map(|(t, h)| {
+                let ts = s.tables.get(s.table_of_ir.get(&t)?)?;
+                Some(codec::key_msg(ts, p.rt.tables[t as usize].get(h)?))
+            })
+            .collect();
+        Ok(Some(pb::IdleTimeoutNotification { table_entry, timestamp: codec::now_ns() }))
+    }
+
+    /// Periodic work of the uplink thread at `now`: digest timeouts and, when
+    /// `sweep` is due, the idle sweep. Returns when to come back.
+    pub fn tick(&self, now: Instant, sweep: &mut Instant) -> Instant {
+        let lists = lock(&self.digests).poll(now);
+        self.deliver_digests(lists);
+        if now >= *sweep {
+            match self.idle_sweep(now) {
+                Ok(Some(n)) => {
+                    let ok = self.to_primaries(pb::stream_message_response::Update::IdleTimeoutNotification(n));
+                    let c = if ok { &self.stats.idle_notifications } else { &self.stats.idle_notification_drops };
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(None) => {}
+                Err(f) => eprintln!("sluiced: P4Runtime: idle sweep failed: {}", f.message),
+            }
+            let interval = lock(&self.device).running.as_ref().and_then(|p| p.idle.interval());
+            *sweep = now + interval.unwrap_or(idle::MAX_SWEEP);
+        }
+        let digest = lock(&self.digests).next_deadline();
+        digest.map_or(*sweep, |d| d.min(*sweep))
     }
 
     fn notify(notices: Vec<Notice<Sink>>) {
@@ -401,12 +506,9 @@ impl P4rt {
         }
     }
 
-    fn stream_error(sink: &Sink, f: Fail, packet: Option<pb::PacketOut>) {
+    fn stream_error(sink: &Sink, f: Fail, details: Option<pb::stream_error::Details>) {
         use pb::stream_error::Details;
-        let details = match packet {
-            Some(p) => Details::PacketOut(pb::PacketOutError { packet_out: Some(p) }),
-            None => Details::Other(pb::StreamOtherError { other: None }),
-        };
+        let details = details.unwrap_or(Details::Other(pb::StreamOtherError { other: None }));
         let e = pb::StreamError {
             canonical_code: f.code as i32,
             message: f.message,
@@ -458,19 +560,25 @@ impl P4rt {
                         Ok((Ok(()), _)) => {}
                         Ok((Err(f), p)) => {
                             self.stats.packet_out_drops.fetch_add(1, Ordering::Relaxed);
-                            Self::stream_error(&sink, f, Some(p));
+                            let d = pb::stream_error::Details::PacketOut(pb::PacketOutError { packet_out: Some(p) });
+                            Self::stream_error(&sink, f, Some(d));
                         }
                         Err(f) => Self::stream_error(&sink, f, None),
                     }
                 }
-                Some(U::DigestAck(a)) => Self::stream_error(
-                    &sink,
-                    Fail {
-                        code: Code::InvalidArgument,
-                        message: format!("no digest list {} of digest {} is pending", a.list_id, a.digest_id),
-                    },
-                    None,
-                ),
+                Some(U::DigestAck(a)) => {
+                    let r = if lock(&self.arbiter).is_primary(id) {
+                        self.on_digest_ack(&a)
+                    } else {
+                        codec::fail(Code::PermissionDenied, "only the primary may acknowledge digest lists")
+                    };
+                    if let Err(f) = r {
+                        let d = pb::stream_error::Details::DigestListAck(pb::DigestListAckError {
+                            digest_list_ack: Some(a),
+                        });
+                        Self::stream_error(&sink, f, Some(d));
+                    }
+                }
                 Some(U::Other(_)) | None => Self::stream_error(
                     &sink,
                     Fail { code: Code::Unimplemented, message: "unknown StreamChannel message".into() },
@@ -619,12 +727,30 @@ impl Server {
         Ok(Server { addr: bound, p4rt, shutdown: Some(stop_tx), thread: Some(thread) })
     }
 
-    /// Feed packet-ins from the workers' ring to the primaries (a thread of its own).
-    pub fn spawn_packet_in(&self, rx: std::sync::mpsc::Receiver<dpdk_sys::mbuf::Mbuf>) {
+    /// Serve the workers' uplink (a thread of its own): packet-ins and digest
+    /// samples to the primaries, digest list timeouts, idle sweeps.
+    pub fn spawn_uplink(&self, rx: std::sync::mpsc::Receiver<ToControl>) {
+        use std::sync::mpsc::RecvTimeoutError;
         let p4rt = Arc::clone(&self.p4rt);
-        let _ = std::thread::Builder::new().name("sluice-pktin".into()).spawn(move || {
-            while let Ok(m) = rx.recv() {
-                p4rt.deliver_packet_in(m.data());
+        let _ = std::thread::Builder::new().name("sluice-uplink".into()).spawn(move || {
+            let mut sweep = Instant::now();
+            let mut next = Instant::now();
+            loop {
+                let now = Instant::now();
+                if now >= next {
+                    next = p4rt.tick(now, &mut sweep);
+                }
+                match rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
+                    Ok(ToControl::PacketIn(m)) => p4rt.deliver_packet_in(m.data()),
+                    Ok(ToControl::Digest { list, values }) => {
+                        p4rt.on_digest(list, values, Instant::now());
+                        if let Some(d) = lock(&p4rt.digests).next_deadline() {
+                            next = next.min(d);
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
             }
         });
     }

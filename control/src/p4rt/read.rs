@@ -44,7 +44,15 @@ fn counter_data((packets, bytes): (u64, u64)) -> pb::CounterData {
 fn table_entries(p: &Pipeline, q: &pb::TableEntry, workers: Option<&Workers>) -> R<Vec<pb::Entity>> {
     let s = &*p.schema;
     let mut out = vec![];
+    let idle_asked = q.time_since_last_hit.is_some();
+    let now = std::time::Instant::now();
     for t in tables(s, q.table_id)? {
+        if idle_asked && (q.is_default_action || !t.idle_timeout) && q.table_id != 0 {
+            return fail(
+                Code::InvalidArgument,
+                format!("time_since_last_hit: table {:?} has no idle timeout for this entry", t.name),
+            );
+        }
         if q.is_default_action {
             out.push(entity(E::TableEntry(codec::default_msg(s, t, &p.ir, &p.rt))));
             continue;
@@ -71,6 +79,12 @@ fn table_entries(p: &Pipeline, q: &pb::TableEntry, workers: Option<&Workers>) ->
             let mut m = codec::entry_msg(s, t, &p.ir, e);
             if let Some(c) = &counters {
                 m.counter_data = Some(counter_data(c.get(h as usize).copied().unwrap_or_default()));
+            }
+            if idle_asked {
+                // A wildcard over all tables answers for the idle-capable ones.
+                if let Some(d) = p.idle.since_last_hit(t.ir, h, now) {
+                    m.time_since_last_hit = Some(pb::table_entry::IdleTimeout { elapsed_ns: d.as_nanos() as i64 });
+                }
             }
             out.push(entity(E::TableEntry(m)));
         }
@@ -326,7 +340,19 @@ pub fn read(p: &Pipeline, e: &pb::Entity, workers: Option<&Workers>) -> R<Vec<pb
         E::MeterEntry(_) | E::DirectMeterEntry(_) => {
             fail(Code::Unimplemented, "meter configuration is not supported yet (meters mark GREEN)")
         }
-        E::DigestEntry(_) => fail(Code::Unimplemented, "digests are not delivered over P4Runtime yet"),
+        E::DigestEntry(q) => {
+            if q.digest_id != 0 && !s.digests.contains_key(&q.digest_id) {
+                return fail(Code::NotFound, format!("no digest with id {} in the P4Info", q.digest_id));
+            }
+            if q.digest_id != 0 && !p.digests.contains_key(&q.digest_id) {
+                return fail(Code::NotFound, format!("digest {} is not configured", q.digest_id));
+            }
+            Ok(p.digests
+                .iter()
+                .filter(|(id, _)| q.digest_id == 0 || **id == q.digest_id)
+                .map(|(id, c)| entity(E::DigestEntry(pb::DigestEntry { digest_id: *id, config: Some(c.to_pb()) })))
+                .collect())
+        }
         E::ExternEntry(_) => fail(Code::Unimplemented, "v1model has no P4Runtime extern entries"),
     }
 }

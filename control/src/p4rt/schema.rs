@@ -7,7 +7,10 @@
 
 use std::collections::HashMap;
 
-use sluice_fastpath::p4::ir::{ActionId, Ir, MatchKind, TableId};
+use sluice_fastpath::p4::ir::{ActionId, Ir, MatchKind, TableId, Value};
+use sluice_proto::p4::v1 as pb;
+
+use super::codec;
 use sluice_fastpath::p4::p4info::{MatchType, P4Info};
 
 /// A match field of a table.
@@ -99,6 +102,45 @@ pub struct ArraySchema {
     pub bitwidth: u32,
 }
 
+/// How a digest's data is shaped in `DigestList.data` (its P4Info `type_spec`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DigestShape {
+    /// A struct (what p4c emits for `digest<T>(...)` with a struct `T`).
+    #[default]
+    Struct,
+    /// A tuple.
+    Tuple,
+    /// A single bitstring.
+    Bits,
+}
+
+/// A digest.
+#[derive(Debug, Clone)]
+pub struct DigestSchema {
+    /// Name.
+    pub name: String,
+    /// The program's learn list index.
+    pub list: u32,
+    /// Field widths, in list order.
+    pub widths: Vec<u32>,
+    /// Data shape.
+    pub shape: DigestShape,
+}
+
+impl DigestSchema {
+    /// One sample as P4Data (canonical bytestrings).
+    pub fn encode(&self, values: &[Value]) -> pb::P4Data {
+        use pb::p4_data::Data;
+        let bits = |v: Value| pb::P4Data { data: Some(Data::Bitstring(codec::encode(v))) };
+        let data = match self.shape {
+            DigestShape::Bits if values.len() == 1 => Data::Bitstring(codec::encode(values[0])),
+            DigestShape::Tuple => Data::Tuple(pb::P4StructLike { members: values.iter().map(|v| bits(*v)).collect() }),
+            _ => Data::Struct(pb::P4StructLike { members: values.iter().map(|v| bits(*v)).collect() }),
+        };
+        pb::P4Data { data: Some(data) }
+    }
+}
+
 /// Every P4Runtime id of a pipeline, resolved.
 #[derive(Debug, Clone, Default)]
 pub struct Schema {
@@ -120,8 +162,10 @@ pub struct Schema {
     pub value_sets: HashMap<u32, ArraySchema>,
     /// Meters (indexed and direct) by P4Info id: name.
     pub meters: HashMap<u32, String>,
-    /// Digests by P4Info id: name.
-    pub digests: HashMap<u32, String>,
+    /// Digests by P4Info id.
+    pub digests: HashMap<u32, DigestSchema>,
+    /// Digest P4Info id by learn list index.
+    pub digest_by_list: HashMap<u32, u32>,
     /// `packet_out` fields: id, name, bitwidth (wire order).
     pub packet_out: Vec<(u32, String, u32)>,
     /// `packet_in` fields: id, name, bitwidth (wire order).
@@ -129,6 +173,12 @@ pub struct Schema {
 }
 
 impl Schema {
+    /// The digest (P4Info id) a learn list is, if P4Info has it.
+    pub fn digest_of_list(&self, list: u32) -> Option<(u32, &DigestSchema)> {
+        let id = *self.digest_by_list.get(&list)?;
+        Some((id, self.digests.get(&id)?))
+    }
+
     /// Resolve `info` against `ir`. The pair was cross-checked, so a failure here is
     /// a construct the engine compiled away or renamed: it is reported, not ignored.
     pub fn build(info: &P4Info, ir: &Ir) -> Result<Schema, String> {
@@ -292,7 +342,20 @@ impl Schema {
             s.meters.insert(m.preamble.id, m.preamble.name.clone());
         }
         for d in &info.digests {
-            s.digests.insert(d.preamble.id, d.preamble.name.clone());
+            let Some(list) = ir.learn_lists.iter().position(|l| l.name == d.preamble.name) else {
+                return Err(format!("P4Info digest {:?} is not in the compiled program", d.preamble.name));
+            };
+            let widths: Vec<u32> = ir.learn_lists[list].fields.iter().map(|f| ir.fields[*f as usize].width).collect();
+            let shape = match (d.type_name.is_empty(), widths.len()) {
+                (false, _) => DigestShape::Struct,
+                (true, 1) => DigestShape::Bits,
+                (true, _) => DigestShape::Tuple,
+            };
+            s.digest_by_list.insert(list as u32, d.preamble.id);
+            s.digests.insert(
+                d.preamble.id,
+                DigestSchema { name: d.preamble.name.clone(), list: list as u32, widths, shape },
+            );
         }
         for c in &info.controller_packet_metadata {
             let fields = c.metadata.iter().map(|m| (m.id, m.name.clone(), m.bitwidth.max(0) as u32)).collect();

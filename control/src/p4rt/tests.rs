@@ -235,3 +235,123 @@ fn bit_packing_round_trips() {
     assert_eq!(pack_bits(&[(2, 9), (0x55, 7)]), vec![0x01, 0x55]);
     assert_eq!(unpack_bits(&[0x01], &[9, 7]), None);
 }
+
+fn digest_update(ty: Type, digest_id: u32, config: Option<(i64, i32, i64)>) -> pb::Update {
+    let config =
+        config.map(|(t, n, a)| pb::digest_entry::Config { max_timeout_ns: t, max_list_size: n, ack_timeout_ns: a });
+    let e = pb::DigestEntry { digest_id, config };
+    pb::Update { r#type: ty as i32, entity: Some(pb::Entity { entity: Some(pb::entity::Entity::DigestEntry(e)) }) }
+}
+
+fn read_one(p: &P4rt, e: pb::entity::Entity) -> Result<Vec<pb::Entity>, Status> {
+    let entities = vec![pb::Entity { entity: Some(e) }];
+    p.read(&pb::ReadRequest { device_id: 1, entities, ..Default::default() }).map_err(|(_, s)| s)
+}
+
+const L2_DIGEST: u32 = 385912120;
+const SMAC: u32 = 33610141;
+const NO_ACTION: u32 = 16800567;
+
+fn smac_entry(mac: u64, ttl_ns: i64) -> pb::TableEntry {
+    pb::TableEntry {
+        table_id: SMAC,
+        r#match: vec![pb::FieldMatch {
+            field_id: 1,
+            field_match_type: Some(pb::field_match::FieldMatchType::Exact(pb::field_match::Exact {
+                value: codec::encode(mac as u128),
+            })),
+        }],
+        action: Some(pb::TableAction {
+            r#type: Some(pb::table_action::Type::Action(pb::Action { action_id: NO_ACTION, params: vec![] })),
+        }),
+        idle_timeout_ns: ttl_ns,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn digest_entries_take_the_spec_codes_and_gate_delivery() {
+    let Some(c) = corpus() else { return };
+    let p = P4rt::new(1, None, None, None);
+    set(&p, 3, Some(config(&c, "bmv2_grpc_tests/digest.json", "bmv2_grpc_tests/digest.p4info.txt", 1))).unwrap();
+    let one = |u| errors_of(&write(&p, vec![u]).unwrap_err());
+    assert_eq!(one(digest_update(Type::Modify, L2_DIGEST, Some((0, 1, 0)))), vec![Code::NotFound as i32]);
+    assert_eq!(one(digest_update(Type::Insert, 999, Some((0, 1, 0)))), vec![Code::NotFound as i32]);
+    assert_eq!(one(digest_update(Type::Insert, L2_DIGEST, None)), vec![Code::InvalidArgument as i32]);
+    assert_eq!(one(digest_update(Type::Insert, L2_DIGEST, Some((-1, 1, 0)))), vec![Code::InvalidArgument as i32]);
+    // Unconfigured: a sample is dropped, no list is made.
+    p.on_digest(0, vec![0xa, 1], Instant::now());
+    assert_eq!(lock(&p.digests).stats.unconfigured, 1);
+    write(&p, vec![digest_update(Type::Insert, L2_DIGEST, Some((0, 1, 1_000_000_000)))]).unwrap();
+    assert_eq!(one(digest_update(Type::Insert, L2_DIGEST, Some((0, 1, 0)))), vec![Code::AlreadyExists as i32]);
+    write(&p, vec![digest_update(Type::Modify, L2_DIGEST, Some((5, 2, 7)))]).unwrap();
+    let got = read_one(&p, pb::entity::Entity::DigestEntry(pb::DigestEntry { digest_id: 0, config: None })).unwrap();
+    let want = pb::DigestEntry {
+        digest_id: L2_DIGEST,
+        config: Some(pb::digest_entry::Config { max_timeout_ns: 5, max_list_size: 2, ack_timeout_ns: 7 }),
+    };
+    assert_eq!(got, vec![pb::Entity { entity: Some(pb::entity::Entity::DigestEntry(want)) }]);
+    // Configured, no primary: the list is made and counted undelivered.
+    p.on_digest(0, vec![0xa, 1], Instant::now());
+    p.on_digest(0, vec![0xb, 1], Instant::now());
+    assert_eq!(p.stats.digest_list_drops.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        p.on_digest_ack(&pb::DigestListAck { digest_id: 5, list_id: 1 }).unwrap_err().code,
+        Code::InvalidArgument
+    );
+    write(&p, vec![digest_update(Type::Delete, L2_DIGEST, None)]).unwrap();
+    let e = read_one(&p, pb::entity::Entity::DigestEntry(pb::DigestEntry { digest_id: L2_DIGEST, config: None }));
+    assert_eq!(e.unwrap_err().code(), Code::NotFound);
+    assert_eq!(one(digest_update(Type::Delete, L2_DIGEST, None)), vec![Code::NotFound as i32]);
+}
+
+#[test]
+fn idle_timeouts_are_stored_read_and_notified() {
+    let Some(c) = corpus() else { return };
+    let p = P4rt::new(1, None, None, None);
+    set(&p, 3, Some(config(&c, "bmv2_grpc_tests/digest.json", "bmv2_grpc_tests/digest.p4info.txt", 1))).unwrap();
+    let one = |u| errors_of(&write(&p, vec![u]).unwrap_err());
+    assert_eq!(one(upd(Type::Insert, smac_entry(1, -5))), vec![Code::InvalidArgument as i32]);
+    let mut e = smac_entry(0x0a0b0c0d0e0f, 50_000_000);
+    e.metadata = b"learned".to_vec();
+    let t0 = Instant::now();
+    write(&p, vec![upd(Type::Insert, e.clone()), upd(Type::Insert, smac_entry(2, 0))]).unwrap();
+    let got = read_table(&p, SMAC);
+    assert!(got.contains(&e), "TTL and metadata read back as written: {got:?}");
+    let q = pb::TableEntry {
+        table_id: SMAC,
+        time_since_last_hit: Some(pb::table_entry::IdleTimeout { elapsed_ns: 0 }),
+        ..Default::default()
+    };
+    let got = read_one(&p, pb::entity::Entity::TableEntry(q.clone())).unwrap();
+    assert_eq!(got.len(), 2);
+    for g in &got {
+        let Some(pb::entity::Entity::TableEntry(t)) = &g.entity else { panic!() };
+        let elapsed = t.time_since_last_hit.unwrap().elapsed_ns;
+        assert!((0..10_000_000_000).contains(&elapsed), "{elapsed}");
+    }
+    let mut default = q.clone();
+    default.is_default_action = true;
+    let err = read_one(&p, pb::entity::Entity::TableEntry(default)).unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    // Nothing idle yet; then the 50 ms entry (never hit) is reported alone, with its
+    // key, TTL and metadata.
+    assert_eq!(p.idle_sweep(t0).unwrap(), None);
+    let n = p.idle_sweep(t0 + std::time::Duration::from_millis(60)).unwrap().expect("a notification");
+    let mut key = e.clone();
+    key.action = None;
+    assert_eq!(n.table_entry, vec![key]);
+    assert!(n.timestamp > 0);
+    assert_eq!(p.idle_sweep(t0 + std::time::Duration::from_millis(70)).unwrap(), None, "timer restarted");
+    // A modify takes the new TTL (0: never idle).
+    write(&p, vec![upd(Type::Modify, smac_entry(0x0a0b0c0d0e0f, 0))]).unwrap();
+    assert_eq!(p.idle_sweep(t0 + std::time::Duration::from_secs(5)).unwrap(), None);
+    // Tables without idle timeout refuse TTLs and time_since_last_hit.
+    let router = config(&c, "simple_router/simple_router.json", "simple_router/simple_router.p4info.txt", 1);
+    set(&p, 3, Some(router.clone())).unwrap();
+    let mut r = lpm_entry(&router, [10, 0, 1, 10], 32, &[2]);
+    r.idle_timeout_ns = 1_000_000;
+    assert_eq!(one(upd(Type::Insert, r.clone())), vec![Code::InvalidArgument as i32]);
+    let q = pb::TableEntry { table_id: r.table_id, ..q };
+    assert_eq!(read_one(&p, pb::entity::Entity::TableEntry(q)).unwrap_err().code(), Code::InvalidArgument);
+}

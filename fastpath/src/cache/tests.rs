@@ -78,7 +78,7 @@ fn a_table_change_removes_exactly_the_megaflows_that_read_the_table() {
             slot: ir.tables[t as usize].actions.iter().position(|a| *a == set_nhop).unwrap() as u32,
             args: vec![ipv("10.0.0.10"), 1 as Value],
         });
-        rt.modify(ir, t, Entry { key, priority: 0, action }).unwrap();
+        rt.modify(ir, t, Entry { key, priority: 0, action, meta: None }).unwrap();
     });
     assert_eq!(dp.cache.len(), 0, "both flows applied ipv4_lpm");
     let o = dp.process(1, &pkt("10.0.1.10", 64, b""));

@@ -36,7 +36,7 @@ impl Prog {
     pub fn add(&mut self, table: &str, key: Vec<KeyValue>, action: &str, args: &[Value], priority: i32) -> Handle {
         let call = self.call(table, action, args);
         let t = self.ir.table(table).unwrap();
-        self.rt.insert(&self.ir, t, Entry { key, priority, action: EntryAction::Call(call) }).unwrap()
+        self.rt.insert(&self.ir, t, Entry { key, priority, action: EntryAction::Call(call), meta: None }).unwrap()
     }
 
     pub fn default(&mut self, table: &str, action: &str, args: &[Value]) {
@@ -197,7 +197,12 @@ fn ternary_priority_decides_and_priority_zero_is_refused() {
     assert_eq!(p.run(0, &hdr16(0xaabb, &[0; 20]))[0].0, 2, "higher priority wins");
     let call = p.call(t, "ingress.send_1", &[]);
     let tid = p.ir.table(t).unwrap();
-    let e = Entry { key: vec![KeyValue::Ternary { value: 1, mask: 1 }], priority: 0, action: EntryAction::Call(call) };
+    let e = Entry {
+        key: vec![KeyValue::Ternary { value: 1, mask: 1 }],
+        priority: 0,
+        action: EntryAction::Call(call),
+        meta: None,
+    };
     assert!(p.rt.insert(&p.ir, tid, e).unwrap_err().to_string().contains("priority > 0"));
 }
 
@@ -222,8 +227,12 @@ fn selector_hashes_consistently_and_follows_watch_ports() {
     p.rt.set_member(&p.ir, prof, 2, Member { action: send, args: vec![2] }).unwrap();
     p.rt.set_group(&p.ir, prof, 7, vec![(1, 1, Some(1)), (2, 1, Some(2))]).unwrap();
     let tid = p.ir.table("IndirectWS").unwrap();
-    p.rt.insert(&p.ir, tid, Entry { key: vec![KeyValue::Exact(0xab)], priority: 0, action: EntryAction::Group(7) })
-        .unwrap();
+    p.rt.insert(
+        &p.ir,
+        tid,
+        Entry { key: vec![KeyValue::Exact(0xab)], priority: 0, action: EntryAction::Group(7), meta: None },
+    )
+    .unwrap();
     let pkt = |entropy: u32| {
         let mut v = vec![0xab];
         v.extend_from_slice(&entropy.to_be_bytes());
@@ -519,8 +528,12 @@ pub(crate) fn fabric_router() -> Option<Prog> {
     p.rt.set_member(&p.ir, prof, 1, Member { action: rh, args: vec![2, macv(SWITCH_MAC), macv(NEXTHOP_MAC)] }).unwrap();
     p.rt.set_group(&p.ir, prof, 100, vec![(1, 1, None)]).unwrap();
     let t = p.ir.table("FabricIngress.next.hashed").unwrap();
-    p.rt.insert(&p.ir, t, Entry { key: vec![KeyValue::Exact(100)], priority: 0, action: EntryAction::Group(100) })
-        .unwrap();
+    p.rt.insert(
+        &p.ir,
+        t,
+        Entry { key: vec![KeyValue::Exact(100)], priority: 0, action: EntryAction::Group(100), meta: None },
+    )
+    .unwrap();
     Some(p)
 }
 

@@ -411,7 +411,7 @@ fn insert_random(ir: &Ir, rt: &mut Runtime, t: TableId, rng: &mut Rng, pools: &P
     let Some(action) = random_action(ir, rt, t, rng, pools) else { return false };
     let key = random_key(&ir.tables[t as usize], rng, pools);
     let priority = fresh_priority(ir, rt, t, rng);
-    rt.insert(ir, t, Entry { key, priority, action }).is_ok()
+    rt.insert(ir, t, Entry { key, priority, action, meta: None }).is_ok()
 }
 
 /// Set a random default action on table `t` (now and then back to the program's).
@@ -550,7 +550,7 @@ fn try_mutate(ir: &Ir, rt: &mut Runtime, rng: &mut Rng, pools: &Pools) -> Option
             let entries: Vec<Entry> = rt.tables[t as usize].entries().map(|(_, e)| e.clone()).collect();
             let e = rng.pick_opt(&entries)?;
             let action = random_action(ir, rt, t, rng, pools)?;
-            let e = Entry { key: e.key.clone(), priority: e.priority, action };
+            let e = Entry { key: e.key.clone(), priority: e.priority, action, meta: None };
             rt.modify(ir, t, e).is_ok().then_some(Change::Table(t))
         }
         8..=10 => {

@@ -261,7 +261,12 @@ mod tests {
         let set_nhop = ir.tables[t as usize].actions.iter().position(|a| ir.actions[*a as usize].name == "set_nhop");
         let call =
             |port| EntryAction::Call(ActionCall { slot: set_nhop.unwrap() as u32, args: vec![0x0a000001, port] });
-        let e = |v, port| Entry { key: vec![KeyValue::Lpm { value: v, prefix: 24 }], priority: 0, action: call(port) };
+        let e = |v, port| Entry {
+            key: vec![KeyValue::Lpm { value: v, prefix: 24 }],
+            priority: 0,
+            action: call(port),
+            meta: None,
+        };
         let ops = vec![
             Op::Insert { table: t, entry: e(0x0a000000, 1) },
             Op::Insert { table: t, entry: e(0x0a000100, 2) },

@@ -67,6 +67,28 @@ pub struct Entry {
     pub priority: i32,
     /// The action.
     pub action: EntryAction,
+    /// What the controller attached (not used for forwarding).
+    pub meta: Option<Box<EntryMeta>>,
+}
+
+/// What a controller attaches to a table entry: stored, replaced by a modify, read
+/// back, and never looked at by the data plane (P4Runtime's idle timeout is kept
+/// by control, which reads the entries' hit counts).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryMeta {
+    /// P4Runtime `idle_timeout_ns` (0: never times out).
+    pub idle_timeout_ns: i64,
+    /// P4Runtime `controller_metadata`.
+    pub controller_metadata: u64,
+    /// P4Runtime `metadata` (opaque bytes).
+    pub metadata: Vec<u8>,
+}
+
+impl EntryMeta {
+    /// `None` when everything is zero (most entries: no allocation).
+    pub fn boxed(self) -> Option<Box<EntryMeta>> {
+        (self != EntryMeta::default()).then(|| Box::new(self))
+    }
 }
 
 /// A handle on an installed entry (stable until deleted).
@@ -213,7 +235,7 @@ impl TableState {
         if key.len() != self.widths.len() {
             return None;
         }
-        self.find(&Entry { key: key.to_vec(), priority, action: EntryAction::Member(0) })
+        self.find(&Entry { key: key.to_vec(), priority, action: EntryAction::Member(0), meta: None })
     }
 
     fn masks_and_value(&self, key: &[KeyValue]) -> (Box<[Value]>, Box<[Value]>) {
@@ -485,8 +507,12 @@ impl Runtime {
         };
         for (t, def) in ir.tables.iter().enumerate() {
             for (i, ce) in def.const_entries.iter().enumerate() {
-                let e =
-                    Entry { key: ce.key.clone(), priority: ce.priority, action: EntryAction::Call(ce.action.clone()) };
+                let e = Entry {
+                    key: ce.key.clone(),
+                    priority: ce.priority,
+                    action: EntryAction::Call(ce.action.clone()),
+                    meta: None,
+                };
                 rt.insert(ir, t as TableId, e).map_err(|err| (t as TableId, i, err))?;
             }
         }
@@ -547,7 +573,7 @@ impl Runtime {
     /// Delete the entry with `key` and `priority`.
     pub fn delete(&mut self, ir: &Ir, t: TableId, key: Vec<KeyValue>, priority: i32) -> Res<Entry> {
         let def = self.table(ir, t)?;
-        let probe = Entry { key, priority, action: EntryAction::Member(0) };
+        let probe = Entry { key, priority, action: EntryAction::Member(0), meta: None };
         let ts = &mut self.tables[t as usize];
         let Some(h) = ts.find(&probe) else {
             return Err(UpdateError::NotFound(format!("an entry of table {:?} with this key and priority", def.name)));
