@@ -30,6 +30,7 @@ pub mod flow;
 pub mod lcore;
 pub mod mbuf;
 pub mod mempool;
+pub mod meter;
 pub mod port;
 pub mod ring;
 
