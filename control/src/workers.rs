@@ -23,6 +23,7 @@ use sluice_fastpath::cache::{CacheConfig, FlowEvent};
 use sluice_fastpath::egress::Egress;
 use sluice_fastpath::mailbox::{MailboxError, Poster};
 use sluice_fastpath::p4::ir::Ir;
+use sluice_fastpath::p4::meters::MeterShare;
 use sluice_fastpath::p4::ops::Op;
 use sluice_fastpath::p4::tables::Runtime;
 use sluice_fastpath::pipeline::{PipelineStage, Stage, StageConfig};
@@ -110,7 +111,8 @@ impl Workers {
     pub fn stage(&self, w: usize, ir: &Arc<Ir>, rt: Runtime) -> PipelineStage {
         let r = &self.recipe;
         let link = &self.links[w];
-        let cfg = StageConfig { cache: r.cache, worker: w as u32, tsc_hz: r.tsc_hz };
+        let meter_share = MeterShare { num: 1, den: self.links.len().max(1) as u32 };
+        let cfg = StageConfig { cache: r.cache, worker: w as u32, tsc_hz: r.tsc_hz, meter_share };
         let mut stage =
             PipelineStage::new(Arc::clone(ir), rt, &r.p4_ports, r.pool, &cfg, &link.stats, Some(link.events.clone()));
         stage.set_uplink(self.uplink.clone(), r.cpu_port);

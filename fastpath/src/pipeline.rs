@@ -40,6 +40,7 @@ use crate::cache::{CacheConfig, FlowCache, FlowEvent};
 use crate::egress::Egress;
 use crate::p4::interp::DropCause;
 use crate::p4::ir::Ir;
+use crate::p4::meters::MeterShare;
 use crate::p4::tables::Runtime;
 use crate::stats::{DropReason, WorkerStats};
 use crate::uplink::{self, Uplink};
@@ -101,15 +102,19 @@ pub struct StageConfig {
     pub worker: u32,
     /// TSC ticks per second (the megaflow clock).
     pub tsc_hz: u64,
+    /// This worker's part of every meter's rates (1/number of workers).
+    pub meter_share: MeterShare,
 }
 
 impl PipelineStage {
     /// A stage running `ir` with state `rt`; `p4_ports[i]` is the P4 port number of
     /// Sluice port index `i`. Copies are allocated from `pool`; cache counters go to
-    /// `stats`, megaflow events to `events`.
+    /// `stats`, megaflow events to `events`. Meter cells already configured in `rt`
+    /// get running markers (with a share as configured); one that cannot (no EAL)
+    /// keeps marking GREEN, reported on stderr.
     pub fn new(
         ir: Arc<Ir>,
-        rt: Runtime,
+        mut rt: Runtime,
         p4_ports: &[u32],
         pool: &'static Mempool,
         cfg: &StageConfig,
@@ -121,6 +126,9 @@ impl PipelineStage {
             if let Some(slot) = to_index.get_mut(*p as usize) {
                 *slot = Some(i);
             }
+        }
+        if let Err(e) = rt.set_meter_share(cfg.meter_share) {
+            eprintln!("sluiced: worker {}: meters cannot run: {e}", cfg.worker);
         }
         let mut cache = FlowCache::new(cfg.cache, cfg.worker, Arc::clone(&stats.cache), events);
         let tsc_per_ms = (cfg.tsc_hz / 1000).max(1);
@@ -334,6 +342,8 @@ impl PipelineStage {
     #[inline(always)]
     fn process_p4(&mut self, in_p4: u32, burst: &mut Burst, egress: &mut Egress, stats: &WorkerStats) {
         let n = burst.len();
+        // The meters' clock for this burst's upcalls.
+        self.dp.interp.now = rdtsc();
         let mut found = [NONE; BURST_SIZE];
         let mut versions = [0u32; BURST_SIZE];
         if !self.dp.cache.is_empty() {

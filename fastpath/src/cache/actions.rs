@@ -345,7 +345,8 @@ pub fn deps(ir: &Ir, effects: &[Effect]) -> u64 {
             Effect::McastGroup(_) => Change::Mcast.bit(),
             Effect::CloneSession(_) => Change::Clone.bit(),
             Effect::ValueSet(s) => Change::ValueSet(s).bit(),
-            Effect::Count(..) | Effect::Meter(..) | Effect::Digest(_) => 0,
+            Effect::Meter(..) => Change::Meters.bit(),
+            Effect::Count(..) | Effect::Digest(_) => 0,
         };
     }
     d

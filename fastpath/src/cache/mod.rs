@@ -90,6 +90,8 @@ pub enum Change {
     ValueSet(u32),
     /// Port liveness (selector watch ports).
     Ports,
+    /// Meter configuration (an unconfigured meter's GREEN may be in a megaflow).
+    Meters,
     /// Everything (a new pipeline).
     All,
     /// Nothing a megaflow can depend on.
@@ -112,6 +114,7 @@ impl Change {
             Op::SetValueSet { set, .. } => Change::ValueSet(*set),
             // Registers make a flow uncacheable: no megaflow depends on one.
             Op::WriteRegister { .. } => Change::None,
+            Op::SetMeter { .. } | Op::SetDirectMeter { .. } => Change::Meters,
         }
     }
 
@@ -124,6 +127,7 @@ impl Change {
             Change::Clone => 1 << 57,
             Change::ValueSet(s) => 1 << (58 + s % 4),
             Change::Ports => 1 << 62,
+            Change::Meters => 1 << 63,
             Change::All => u64::MAX,
             Change::None => 0,
         }

@@ -25,7 +25,8 @@
 //! with `ParserTimeout`.
 //!
 //! Parser errors do not drop: as in BMv2, parsing stops, `parser_error` is set and
-//! ingress runs. Meters are unconfigured (GREEN) until the QoS work gives them rates.
+//! ingress runs. Meters color with `rte_meter` ([`super::meters`]) at [`Interp::now`];
+//! an unconfigured meter marks GREEN.
 
 use super::bits::{self, read_bits, write_bits};
 use super::ir::*;
@@ -165,6 +166,8 @@ pub struct Interp {
     first_pass: bool,
     /// Results of the last [`Interp::run`].
     pub out: Outputs,
+    /// The time meters see (TSC cycles), set by the caller before a run.
+    pub now: u64,
 }
 
 struct Pkt<'a> {
@@ -173,6 +176,18 @@ struct Pkt<'a> {
 }
 
 impl Interp {
+    /// Color a packet of `len` bytes with cell `cell` of meter `m`: GREEN when the
+    /// cell is unconfigured (or out of range), else its marker's color — which makes
+    /// the outcome uncacheable (see [`super::meters`]).
+    fn meter<T: Track>(&self, ir: &Ir, rt: &mut Runtime, m: u32, cell: usize, len: u64, t: &mut T) -> Value {
+        let Some(Some(c)) = rt.meters.get_mut(m as usize).and_then(|cells| cells.get_mut(cell)) else {
+            return GREEN;
+        };
+        t.uncacheable("configured meter");
+        let units = if ir.meters[m as usize].bytes { len.min(u32::MAX as u64) as u32 } else { 1 };
+        c.check(self.now, units, len)
+    }
+
     /// State sized for `ir`.
     pub fn new(ir: &Ir) -> Interp {
         Interp {
@@ -193,6 +208,7 @@ impl Interp {
             req: Requests::default(),
             first_pass: true,
             out: Outputs::default(),
+            now: 0,
         }
     }
 
@@ -577,7 +593,8 @@ impl Interp {
             if let Some(m) = def.direct_meter {
                 if let Some(f) = ir.meters[m as usize].result {
                     t.meter(m, h as Value);
-                    self.set(ir, f, GREEN);
+                    let color = self.meter(ir, rt, m, h as usize, pkt_len, t);
+                    self.set(ir, f, color);
                     t.wrote_field(f);
                 }
             }
@@ -731,7 +748,12 @@ impl Interp {
             Stmt::ExecuteMeter { meter, index, dst } => {
                 let i = self.eval(ir, index, args, pkt, t);
                 t.meter(*meter, i);
-                self.set(ir, *dst, GREEN);
+                let len = self.values[ir.std.packet_length as usize] as u64;
+                let color = match rt.as_deref_mut() {
+                    Some(rt) => self.meter(ir, rt, *meter, i.min(usize::MAX as Value) as usize, len, t),
+                    None => GREEN,
+                };
+                self.set(ir, *dst, color);
                 t.wrote_field(*dst);
             }
             Stmt::RegisterRead { dst, register, index } => {

@@ -18,6 +18,7 @@ pub mod crosscheck;
 pub mod interp;
 pub mod ir;
 pub mod json;
+pub mod meters;
 pub mod ops;
 pub mod p4info;
 pub mod tables;
@@ -33,3 +34,6 @@ pub(crate) mod engine_tests;
 
 #[cfg(test)]
 pub(crate) mod gen;
+
+#[cfg(test)]
+mod meter_tests;

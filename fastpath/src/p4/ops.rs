@@ -7,6 +7,7 @@
 //! An op that is refused changes nothing.
 
 use super::ir::{Ir, KeyValue, TableId, Value};
+use super::meters::{MeterCell, MeterConfig};
 use super::tables::{Entry, EntryAction, Member, Replica, Runtime, UpdateError};
 
 /// One update of a program's state.
@@ -124,6 +125,40 @@ pub enum Op {
         /// Value.
         value: Value,
     },
+    /// Configure an indexed meter's cell (`index` `None`: every cell); `config`
+    /// `None` returns it to unconfigured (GREEN).
+    SetMeter {
+        /// Meter array.
+        meter: u32,
+        /// Cell.
+        index: Option<u32>,
+        /// The configuration.
+        config: Option<MeterConfig>,
+    },
+    /// Configure the direct meter cell of the entry with this key and priority.
+    SetDirectMeter {
+        /// Table.
+        table: TableId,
+        /// Key.
+        key: Vec<KeyValue>,
+        /// Priority.
+        priority: i32,
+        /// The configuration (`None`: unconfigured).
+        config: Option<MeterConfig>,
+    },
+}
+
+impl Runtime {
+    /// A cell for `config` in this state (a running marker in workers), or why not.
+    fn meter_cell(&self, config: Option<MeterConfig>) -> Result<Option<MeterCell>, UpdateError> {
+        match config {
+            None => Ok(None),
+            Some(c) => {
+                let now = dpdk_sys::lcore::rdtsc();
+                MeterCell::new(c, self.meter_share, now).map(Some).map_err(UpdateError::Invalid)
+            }
+        }
+    }
 }
 
 fn exists(what: String, present: bool, insert: bool) -> Result<(), UpdateError> {
@@ -235,6 +270,44 @@ impl Runtime {
                         }
                     },
                 }
+                Ok(())
+            }
+            Op::SetMeter { meter, index, config } => {
+                let Some(def) = ir.meters.get(*meter as usize).filter(|m| m.direct.is_none()) else {
+                    return Err(UpdateError::NotFound(format!("indexed meter {meter}")));
+                };
+                let cell = self.meter_cell(*config)?;
+                let cells = &mut self.meters[*meter as usize];
+                match index {
+                    None => cells.fill(cell),
+                    Some(i) => match cells.get_mut(*i as usize) {
+                        Some(c) => *c = cell,
+                        None => {
+                            return Err(UpdateError::Invalid(format!(
+                                "meter {:?} index {i} out of range (size {})",
+                                def.name,
+                                cells.len()
+                            )))
+                        }
+                    },
+                }
+                Ok(())
+            }
+            Op::SetDirectMeter { table, key, priority, config } => {
+                let Some(def) = ir.tables.get(*table as usize) else {
+                    return Err(UpdateError::NotFound(format!("table id {table}")));
+                };
+                let Some(m) = def.direct_meter else {
+                    return Err(UpdateError::Invalid(format!("table {:?} has no direct meter", def.name)));
+                };
+                let Some(h) = self.tables[*table as usize].find_handle(key, *priority) else {
+                    return Err(UpdateError::NotFound(format!(
+                        "an entry of table {:?} with this key and priority",
+                        def.name
+                    )));
+                };
+                let cell = self.meter_cell(*config)?;
+                *self.direct_meter_cell(m, h) = cell;
                 Ok(())
             }
         }

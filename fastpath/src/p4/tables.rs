@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use rustc_hash::FxHashMap;
 
 use super::ir::*;
+use super::meters::{MeterCell, MeterShare};
 use super::trie::PrefixTrie;
 
 /// Why a table or PRE update was refused. Refused updates change nothing.
@@ -172,6 +173,11 @@ pub struct Runtime {
     pub counters: Vec<Vec<(u64, u64)>>,
     /// Ports that are down (watch ports of selector members).
     pub down_ports: Vec<u32>,
+    /// Meter cells by meter array: by index (indexed meters) or entry handle (direct
+    /// meters); `None`: unconfigured (GREEN).
+    pub meters: Vec<Vec<Option<MeterCell>>>,
+    /// This state's part of each meter's rates; `None` (control's copy): configs only.
+    pub meter_share: Option<MeterShare>,
 }
 
 fn prefix_mask(width: u32, prefix: u32) -> Value {
@@ -504,6 +510,12 @@ impl Runtime {
             registers: ir.registers.iter().map(|r| vec![0; r.size.min(1 << 24) as usize]).collect(),
             counters: ir.counters.iter().map(|c| vec![(0, 0); c.size.min(1 << 24) as usize]).collect(),
             down_ports: vec![],
+            meters: ir
+                .meters
+                .iter()
+                .map(|m| if m.direct.is_some() { vec![] } else { vec![None; m.size.min(1 << 20) as usize] })
+                .collect(),
+            meter_share: None,
         };
         for (t, def) in ir.tables.iter().enumerate() {
             for (i, ce) in def.const_entries.iter().enumerate() {
@@ -555,7 +567,21 @@ impl Runtime {
         if ts.count >= ts.capacity {
             return Err(UpdateError::Full(format!("table {:?} ({} entries)", def.name, ts.capacity)));
         }
-        Ok(self.insert_unchecked(t as usize, e))
+        let direct_meter = def.direct_meter;
+        let h = self.insert_unchecked(t as usize, e);
+        if let Some(m) = direct_meter {
+            *self.direct_meter_cell(m, h) = None;
+        }
+        Ok(h)
+    }
+
+    /// Direct meter `m`'s cell for entry handle `h` (grown on demand).
+    pub fn direct_meter_cell(&mut self, m: u32, h: Handle) -> &mut Option<MeterCell> {
+        let cells = &mut self.meters[m as usize];
+        if cells.len() <= h as usize {
+            cells.resize(h as usize + 1, None);
+        }
+        &mut cells[h as usize]
     }
 
     /// Replace the action of the entry with `e`'s key and priority.
@@ -581,7 +607,11 @@ impl Runtime {
         ts.unindex(h);
         ts.count -= 1;
         ts.free.push(h);
-        Ok(ts.entries[h as usize].take().expect("found entries exist"))
+        let e = ts.entries[h as usize].take().expect("found entries exist");
+        if let Some(m) = def.direct_meter {
+            *self.direct_meter_cell(m, h) = None;
+        }
+        Ok(e)
     }
 
     /// Set the default action (`None` resets it to the program's).

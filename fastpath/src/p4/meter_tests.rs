@@ -1,0 +1,94 @@
+//! Meters on a real program (onos_basic: an indexed bytes meter per egress port,
+//! RED drops), on a synthetic clock: the rate passed, and cached == uncached.
+
+use std::sync::Arc;
+
+use dpdk_sys::eal::Eal;
+
+use super::engine_tests::{load, udp4, Prog};
+use super::ir::KeyValue;
+use super::meters::{MeterConfig, MeterShare};
+use super::ops::Op;
+use crate::cache::datapath::{Datapath, Path};
+use crate::cache::{CacheConfig, CacheStats, FlowCache};
+
+const METER: &str = "egress.port_meters_egress.egress_port_meter";
+
+/// onos_basic with table0 sending everything to port 2, as one worker's state.
+fn basic(cache: CacheConfig) -> Option<(Datapath, u32)> {
+    let mut p: Prog = load("onos_basic/basic.json")?;
+    // Markers need the EAL's TSC frequency.
+    tsc_hz();
+    let any = KeyValue::Ternary { value: 0, mask: 0 };
+    p.add("ingress.table0_control.table0", vec![any; 9], "ingress.table0_control.set_egress_port", &[2], 1);
+    p.rt.set_meter_share(MeterShare { num: 1, den: 1 }).unwrap();
+    let meter = p.ir.meter(METER).unwrap();
+    let c = FlowCache::new(cache, 0, Arc::new(CacheStats::default()), None);
+    Some((Datapath::new(Arc::new(p.ir), p.rt, c), meter))
+}
+
+fn tsc_hz() -> u64 {
+    dpdk_sys::lcore::tsc_hz(Eal::for_tests("sluice-fastpath-test"))
+}
+
+/// Send `n` packets of `len` bytes on port 1 at `pps` (synthetic time); the bytes
+/// forwarded per second, and the outcomes.
+fn offer(dp: &mut Datapath, n: u64, len: usize, pps: u64) -> (f64, Vec<(Vec<(u32, Vec<u8>)>, Path)>) {
+    let hz = tsc_hz();
+    let pkt = udp4("00:00:00:00:00:02", "00:00:00:00:00:01", "10.0.0.1", "10.0.0.2", 64, &vec![7; len - 42]);
+    let mut passed = 0u64;
+    let mut outcomes = vec![];
+    for i in 0..n {
+        dp.interp.now = 1_000_000 + i * hz / pps;
+        let o = dp.process(1, &pkt);
+        if !o.outputs.is_empty() {
+            passed += len as u64;
+        }
+        outcomes.push((o.outputs, o.path));
+    }
+    (passed as f64 * pps as f64 / n as f64, outcomes)
+}
+
+#[test]
+fn a_configured_port_meter_passes_its_rate_from_64_to_1500_bytes() {
+    for len in [64usize, 512, 1500] {
+        let Some((mut dp, meter)) = basic(CacheConfig::default()) else { return };
+        // 1 Mbyte/s committed and peak; offered at 4x.
+        let rate = 1_000_000u64;
+        let cfg = MeterConfig { cir: rate, cburst: 3000, pir: rate, pburst: 3000 };
+        assert_eq!(dp.apply(&[Op::SetMeter { meter, index: Some(2), config: Some(cfg) }]), 0);
+        let pps = 4 * rate / len as u64;
+        let (passed, _) = offer(&mut dp, pps * 5, len, pps);
+        let err = passed / rate as f64 - 1.0;
+        assert!(err.abs() < 0.05, "{len}-byte packets: {passed:.0} B/s passed for {rate} B/s ({:+.1}%)", err * 100.0);
+        let cell = dp.rt.meters[meter as usize][2].unwrap();
+        assert!(cell.counts[2].0 > 0 && cell.counts[0].0 > 0, "green and red counted: {:?}", cell.counts);
+    }
+}
+
+#[test]
+fn metered_flows_are_never_frozen_in_the_cache_and_match_the_uncached_path() {
+    let Some((mut cached, meter)) = basic(CacheConfig::default()) else { return };
+    let Some((mut uncached, _)) = basic(CacheConfig { max_flows: 0, ..CacheConfig::default() }) else { return };
+    // Unconfigured: GREEN, cacheable.
+    let (_, before) = offer(&mut cached, 10, 100, 1000);
+    assert_eq!(before.last().unwrap().1, Path::Hit);
+    assert!(before.iter().all(|(o, _)| o.len() == 1));
+    // Configuring the meter removes the megaflow that froze GREEN.
+    let cfg = MeterConfig { cir: 20_000, cburst: 1000, pir: 20_000, pburst: 1000 };
+    let op = Op::SetMeter { meter, index: Some(2), config: Some(cfg) };
+    assert_eq!(cached.apply(std::slice::from_ref(&op)), 0);
+    assert_eq!(uncached.apply(&[op]), 0);
+    assert_eq!(cached.cache.len(), 0, "the GREEN megaflow is gone");
+    let (a, oa) = offer(&mut cached, 2000, 100, 1000);
+    let (b, ob) = offer(&mut uncached, 2000, 100, 1000);
+    assert!(oa.iter().all(|(_, p)| *p == Path::Uncached), "a configured meter is never cached");
+    let strip = |v: &[(Vec<(u32, Vec<u8>)>, Path)]| v.iter().map(|(o, _)| o.clone()).collect::<Vec<_>>();
+    assert_eq!(strip(&oa), strip(&ob), "cached and uncached datapaths: same colors, same drops");
+    assert!((a / 20_000.0 - 1.0).abs() < 0.05, "{a} B/s");
+    assert!(a == b);
+    // Unconfigured again: cacheable again.
+    assert_eq!(cached.apply(&[Op::SetMeter { meter, index: Some(2), config: None }]), 0);
+    let (_, after) = offer(&mut cached, 3, 100, 1000);
+    assert_eq!(after.iter().map(|(_, p)| *p).collect::<Vec<_>>(), vec![Path::Installed, Path::Hit, Path::Hit]);
+}
