@@ -12,6 +12,9 @@ use super::ops::Op;
 use crate::cache::datapath::{Datapath, Path};
 use crate::cache::{CacheConfig, CacheStats, FlowCache};
 
+/// Per packet: the copies sent (port, bytes) and the path taken.
+type Outcomes = Vec<(Vec<(u32, Vec<u8>)>, Path)>;
+
 const METER: &str = "egress.port_meters_egress.egress_port_meter";
 
 /// onos_basic with table0 sending everything to port 2, as one worker's state.
@@ -33,7 +36,7 @@ fn tsc_hz() -> u64 {
 
 /// Send `n` packets of `len` bytes on port 1 at `pps` (synthetic time); the bytes
 /// forwarded per second, and the outcomes.
-fn offer(dp: &mut Datapath, n: u64, len: usize, pps: u64) -> (f64, Vec<(Vec<(u32, Vec<u8>)>, Path)>) {
+fn offer(dp: &mut Datapath, n: u64, len: usize, pps: u64) -> (f64, Outcomes) {
     let hz = tsc_hz();
     let pkt = udp4("00:00:00:00:00:02", "00:00:00:00:00:01", "10.0.0.1", "10.0.0.2", 64, &vec![7; len - 42]);
     let mut passed = 0u64;
@@ -83,7 +86,7 @@ fn metered_flows_are_never_frozen_in_the_cache_and_match_the_uncached_path() {
     let (a, oa) = offer(&mut cached, 2000, 100, 1000);
     let (b, ob) = offer(&mut uncached, 2000, 100, 1000);
     assert!(oa.iter().all(|(_, p)| *p == Path::Uncached), "a configured meter is never cached");
-    let strip = |v: &[(Vec<(u32, Vec<u8>)>, Path)]| v.iter().map(|(o, _)| o.clone()).collect::<Vec<_>>();
+    let strip = |v: &Outcomes| v.iter().map(|(o, _)| o.clone()).collect::<Vec<_>>();
     assert_eq!(strip(&oa), strip(&ob), "cached and uncached datapaths: same colors, same drops");
     assert!((a / 20_000.0 - 1.0).abs() < 0.05, "{a} B/s");
     assert!(a == b);
