@@ -120,3 +120,22 @@ fn digests_and_idle_timeouts_reach_the_controller() {
     assert!((0.6..3.0).contains(&after), "notified {after} s after insert (TTL 0.6 s)");
     assert_eq!(d.stop(), 0);
 }
+
+/// A meter configured over P4Runtime polices real traffic: packet-outs through the
+/// running worker's egress meter, counted on the tx pcap of the port.
+#[test]
+fn a_meter_entry_polices_packets_through_the_data_plane() {
+    let Some(corpus) = corpus() else { return };
+    let s = Scratch::new("p4rt-meter");
+    let d = s.spawn(&quiet_config(&s));
+    let v = p4rt_script("shell", "shell_meter.py", &d.p4rt, &corpus, &["--packets", "300"]);
+    assert_eq!(d.stop(), 0);
+    let frames = s.read_pcap("p2.pcap");
+    let passed = frames.iter().filter(|f| f.len() == 1000).count() as f64;
+    let seconds = observed(&v, &["seconds"]).as_f64().unwrap();
+    let red = observed(&v, &["red_packets"]).as_f64().unwrap();
+    // Allowed: the 3000-byte burst plus 20000 B/s for the time taken (1000-byte frames).
+    let allowed = 3.0 + 20.0 * seconds;
+    assert!(passed >= 1.0 && passed <= allowed + 1.0, "{passed} frames passed, {allowed:.1} allowed in {seconds} s");
+    assert_eq!(passed + red, 300.0, "every packet is either forwarded or dropped RED");
+}

@@ -6,6 +6,7 @@
 //! a [`Fail`] with the spec's code and a message that names the object.
 
 use sluice_fastpath::p4::ir::{mask_of, ActionCall, Ir, KeyValue, MatchKind, Value};
+use sluice_fastpath::p4::meters::MeterConfig;
 use sluice_fastpath::p4::ops::Op;
 use sluice_fastpath::p4::p4info::MatchType;
 use sluice_fastpath::p4::tables::{Entry, EntryAction, EntryMeta, Member, Runtime, UpdateError};
@@ -383,6 +384,35 @@ fn replicas(rs: &[pb::Replica]) -> R<Vec<(u32, u32)>> {
         .collect()
 }
 
+/// A meter config from the wire: `None` (unset, or all zero) leaves the cell
+/// unconfigured (GREEN); v1model meters are trTCM (RFC 2698).
+fn meter_config(c: &Option<pb::MeterConfig>, what: &str) -> R<Option<MeterConfig>> {
+    let Some(c) = c else { return Ok(None) };
+    if *c == pb::MeterConfig::default() {
+        return Ok(None);
+    }
+    if c.eburst != 0 {
+        return fail(Code::InvalidArgument, format!("{what}: v1model meters are trTCM (RFC 2698): eburst must be 0"));
+    }
+    if c.cir < 0 || c.cburst < 0 || c.pir < 0 || c.pburst < 0 {
+        return fail(Code::InvalidArgument, format!("{what}: meter rates and bursts must not be negative"));
+    }
+    let m = MeterConfig { cir: c.cir as u64, cburst: c.cburst as u64, pir: c.pir as u64, pburst: c.pburst as u64 };
+    m.check().map_err(|e| Fail { code: Code::InvalidArgument, message: format!("{what}: {e}") })?;
+    Ok(Some(m))
+}
+
+/// A meter config for the wire.
+pub fn meter_config_msg(m: &MeterConfig) -> pb::MeterConfig {
+    pb::MeterConfig {
+        cir: m.cir as i64,
+        cburst: m.cburst as i64,
+        pir: m.pir as i64,
+        pburst: m.pburst as i64,
+        eburst: 0,
+    }
+}
+
 /// A table entry update as a plan.
 fn table_update(s: &Schema, ty: i32, e: &pb::TableEntry) -> R<Plan> {
     use pb::update::Type;
@@ -390,8 +420,12 @@ fn table_update(s: &Schema, ty: i32, e: &pb::TableEntry) -> R<Plan> {
     if e.is_const {
         return fail(Code::InvalidArgument, "is_const is set by the server only");
     }
-    if e.meter_config.is_some() || e.meter_counter_data.is_some() {
-        return fail(Code::Unimplemented, "meter configuration is not supported yet (meters mark GREEN)");
+    if e.meter_counter_data.is_some() {
+        return fail(Code::Unimplemented, "meter counter data is read-only here (it counts the colors marked)");
+    }
+    let meter = meter_config(&e.meter_config, &t.name)?;
+    if e.meter_config.is_some() && (t.direct_meter.is_none() || e.is_default_action) {
+        return fail(Code::InvalidArgument, format!("table {:?}: this entry has no direct meter to configure", t.name));
     }
     if e.time_since_last_hit.is_some() {
         return fail(Code::InvalidArgument, "time_since_last_hit must be unset in writes");
@@ -468,6 +502,11 @@ fn table_update(s: &Schema, ty: i32, e: &pb::TableEntry) -> R<Plan> {
             } else {
                 Op::Modify { table: ir_table, entry }
             });
+            if e.meter_config.is_some() {
+                // Checked above: it cannot fail once the entry exists.
+                let (key, config) = (key.clone(), meter);
+                plan.ops.push(Op::SetDirectMeter { table: ir_table, key, priority, config });
+            }
             if let Some(d) = &e.counter_data {
                 if t.direct_counter.is_none() {
                     return fail(Code::InvalidArgument, format!("table {:?} has no direct counter", t.name));
@@ -666,8 +705,33 @@ pub fn plan(s: &Schema, ir: &Ir, u: &pb::Update) -> R<Plan> {
                 ..Default::default()
             })
         }
-        E::MeterEntry(_) | E::DirectMeterEntry(_) => {
-            fail(Code::Unimplemented, "meter configuration is not supported yet (meters mark GREEN)")
+        E::MeterEntry(m) => {
+            modify_only(ty, "MeterEntry")?;
+            let Some(ms) = s.meters.get(&m.meter_id).filter(|x| x.direct_table.is_none()) else {
+                return fail(Code::NotFound, format!("no indexed meter with id {}", m.meter_id));
+            };
+            if m.counter_data.is_some() {
+                return fail(Code::Unimplemented, "meter counter data is read-only here (it counts the colors marked)");
+            }
+            let index = index(&m.index, ms.size, &format!("meter {:?}", ms.name))?;
+            let config = meter_config(&m.config, &ms.name)?;
+            op(Op::SetMeter { meter: ms.ir, index, config })
+        }
+        E::DirectMeterEntry(d) => {
+            modify_only(ty, "DirectMeterEntry")?;
+            let Some(e) = &d.table_entry else {
+                return fail(Code::InvalidArgument, "DirectMeterEntry without a table entry");
+            };
+            let t = table(s, e.table_id)?;
+            if t.direct_meter.is_none() {
+                return fail(Code::InvalidArgument, format!("table {:?} has no direct meter", t.name));
+            }
+            if d.counter_data.is_some() {
+                return fail(Code::Unimplemented, "meter counter data is read-only here (it counts the colors marked)");
+            }
+            let key = key_of(t, &e.r#match)?;
+            let config = meter_config(&d.config, &t.name)?;
+            op(Op::SetDirectMeter { table: t.ir, key, priority: e.priority, config })
         }
         E::DigestEntry(d) => {
             if d.digest_id == 0 {

@@ -161,8 +161,9 @@ impl Device {
                 for op in &plan.ops {
                     let gone = idle_handle_before(p, op);
                     if let Err(e) = p.rt.apply(&p.ir, op) {
-                        // Ops of one update are all or nothing: none applied so far here
-                        // can be partial (every plan has at most one op).
+                        // Ops of one update are all or nothing: only the first op of a
+                        // plan can fail (a table entry's meter config, its second op, was
+                        // checked when planned), so nothing of this update was applied.
                         ops.truncate(n);
                         return Err(Fail::from(e));
                     }
@@ -400,6 +401,31 @@ fn summed(
             Ok(sum(got, local))
         }
     }
+}
+
+/// Color counts (packets, bytes for GREEN, YELLOW, RED) of meter `meter`'s cells,
+/// summed over the workers.
+pub fn meter_counts(p: &Pipeline, meter: u32, workers: Option<&Workers>) -> Result<Vec<[(u64, u64); 3]>, Fail> {
+    let of = move |rt: &Runtime| -> Vec<[(u64, u64); 3]> {
+        rt.meters[meter as usize].iter().map(|c| c.map_or([(0, 0); 3], |c| c.counts)).collect()
+    };
+    let cells = match workers {
+        None => vec![Some(of(&p.rt))],
+        Some(w) => w.query(move |dp| of(&dp.rt)).map_err(unavailable)?,
+    };
+    let mut out: Vec<[(u64, u64); 3]> = vec![];
+    for c in cells.into_iter().flatten() {
+        if out.len() < c.len() {
+            out.resize(c.len(), [(0, 0); 3]);
+        }
+        for (o, x) in out.iter_mut().zip(c) {
+            for k in 0..3 {
+                o[k].0 += x[k].0;
+                o[k].1 += x[k].1;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Sum a table's direct counters over the workers.

@@ -11,9 +11,9 @@
 //! * [`digest`]: DigestLists from the workers' samples (batching, acks, timeouts).
 //! * [`idle`]: idle-timeout notifications from the entries' hit counts.
 //!
-//! Not supported yet, and refused as UNIMPLEMENTED (never ignored): meter
-//! configuration (meters mark GREEN), one-shot selector programming, backup
-//! replicas, clone session class of service.
+//! Not supported yet, and refused as UNIMPLEMENTED (never ignored): writing meter
+//! counter data, one-shot selector programming, backup replicas, clone session
+//! class of service.
 //!
 //! Threads: tonic on a small tokio runtime on control's core; writes, reads and
 //! pipeline changes run on its blocking pool (they wait for the workers); the

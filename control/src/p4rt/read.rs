@@ -7,9 +7,10 @@ use sluice_proto::p4::v1::entity::Entity as E;
 use tonic::Code;
 
 use super::codec::{self, fail, Fail};
-use super::device::{direct_counters, indexed_counters, Pipeline};
-use super::schema::{ProfileSchema, Schema, TableSchema};
+use super::device::{direct_counters, indexed_counters, meter_counts, Pipeline};
+use super::schema::{MeterSchema, ProfileSchema, Schema, TableSchema};
 use crate::workers::Workers;
+use sluice_fastpath::p4::meters::MeterCell;
 
 type R<T> = Result<T, Fail>;
 
@@ -41,6 +42,19 @@ fn counter_data((packets, bytes): (u64, u64)) -> pb::CounterData {
     pb::CounterData { packet_count: packets as i64, byte_count: bytes as i64 }
 }
 
+fn meter_data(c: [(u64, u64); 3]) -> pb::MeterCounterData {
+    pb::MeterCounterData {
+        green: Some(counter_data(c[0])),
+        yellow: Some(counter_data(c[1])),
+        red: Some(counter_data(c[2])),
+    }
+}
+
+/// An entry's direct meter config, when configured (BMv2 leaves it out otherwise).
+fn m_config(m: &mut pb::TableEntry, cell: Option<MeterCell>) {
+    m.meter_config = cell.map(|c| codec::meter_config_msg(&c.config));
+}
+
 fn table_entries(p: &Pipeline, q: &pb::TableEntry, workers: Option<&Workers>) -> R<Vec<pb::Entity>> {
     let s = &*p.schema;
     let mut out = vec![];
@@ -62,6 +76,11 @@ fn table_entries(p: &Pipeline, q: &pb::TableEntry, workers: Option<&Workers>) ->
             (Some(_), Some(_)) => Some(direct_counters(p, t.ir, workers)?),
             _ => None,
         };
+        let meter = t.direct_meter.and_then(|id| s.meters.get(&id)).map(|m| m.ir);
+        let meter_counts = match (&q.meter_counter_data, meter) {
+            (Some(_), Some(m)) => Some(meter_counts(p, m, workers)?),
+            _ => None,
+        };
         let key = if q.r#match.is_empty() { None } else { Some(codec::key_of(t, &q.r#match)?) };
         let want_action = match &q.action {
             Some(pb::TableAction { r#type: Some(pb::table_action::Type::Action(a)) }) => Some(a.action_id),
@@ -79,6 +98,13 @@ fn table_entries(p: &Pipeline, q: &pb::TableEntry, workers: Option<&Workers>) ->
             let mut m = codec::entry_msg(s, t, &p.ir, e);
             if let Some(c) = &counters {
                 m.counter_data = Some(counter_data(c.get(h as usize).copied().unwrap_or_default()));
+            }
+            if let (Some(_), Some(mi)) = (&q.meter_config, meter) {
+                let cell = p.rt.meters[mi as usize].get(h as usize).copied().flatten();
+                m_config(&mut m, cell);
+            }
+            if let Some(c) = &meter_counts {
+                m.meter_counter_data = Some(meter_data(c.get(h as usize).copied().unwrap_or_default()));
             }
             if idle_asked {
                 // A wildcard over all tables answers for the idle-capable ones.
@@ -337,8 +363,66 @@ pub fn read(p: &Pipeline, e: &pb::Entity, workers: Option<&Workers>) -> R<Vec<pb
             }
             Ok(out)
         }
-        E::MeterEntry(_) | E::DirectMeterEntry(_) => {
-            fail(Code::Unimplemented, "meter configuration is not supported yet (meters mark GREEN)")
+        E::MeterEntry(q) => {
+            let indexed: std::collections::HashMap<u32, &MeterSchema> =
+                s.meters.iter().filter(|(_, m)| m.direct_table.is_none()).map(|(id, m)| (*id, m)).collect();
+            if q.meter_id != 0 && !indexed.contains_key(&q.meter_id) {
+                return fail(Code::NotFound, format!("no indexed meter with id {}", q.meter_id));
+            }
+            let mut out = vec![];
+            for id in sorted_ids(&indexed, q.meter_id) {
+                let m = indexed[&id];
+                let cells = &p.rt.meters[m.ir as usize];
+                let counts = match q.counter_data {
+                    Some(_) => Some(meter_counts(p, m.ir, workers)?),
+                    None => None,
+                };
+                let range = match &q.index {
+                    None => 0..cells.len(),
+                    Some(i) if i.index < 0 || i.index as usize >= cells.len() => {
+                        return fail(Code::OutOfRange, format!("meter {:?} index {} out of range", m.name, i.index))
+                    }
+                    Some(i) => i.index as usize..i.index as usize + 1,
+                };
+                for i in range {
+                    out.push(entity(E::MeterEntry(pb::MeterEntry {
+                        meter_id: id,
+                        index: Some(pb::Index { index: i as i64 }),
+                        config: cells[i].map(|c| codec::meter_config_msg(&c.config)),
+                        counter_data: counts.as_ref().map(|c| meter_data(c.get(i).copied().unwrap_or_default())),
+                    })));
+                }
+            }
+            Ok(out)
+        }
+        E::DirectMeterEntry(q) => {
+            let te = q.table_entry.clone().unwrap_or_default();
+            let mut out = vec![];
+            for t in tables(s, te.table_id)? {
+                if t.direct_meter.is_none() {
+                    if te.table_id != 0 {
+                        return fail(Code::InvalidArgument, format!("table {:?} has no direct meter", t.name));
+                    }
+                    continue;
+                }
+                let query = pb::TableEntry {
+                    table_id: t.id,
+                    meter_config: Some(pb::MeterConfig::default()),
+                    meter_counter_data: q.counter_data.map(|_| pb::MeterCounterData::default()),
+                    ..te.clone()
+                };
+                for x in table_entries(p, &query, workers)? {
+                    if let Some(E::TableEntry(mut e)) = x.entity {
+                        let (config, counter_data) = (e.meter_config.take(), e.meter_counter_data.take());
+                        out.push(entity(E::DirectMeterEntry(pb::DirectMeterEntry {
+                            table_entry: Some(e),
+                            config,
+                            counter_data,
+                        })));
+                    }
+                }
+            }
+            Ok(out)
         }
         E::DigestEntry(q) => {
             if q.digest_id != 0 && !s.digests.contains_key(&q.digest_id) {

@@ -141,6 +141,19 @@ impl DigestSchema {
     }
 }
 
+/// A meter (indexed or direct).
+#[derive(Debug, Clone)]
+pub struct MeterSchema {
+    /// Name.
+    pub name: String,
+    /// The IR meter array.
+    pub ir: u32,
+    /// Cells (indexed meters).
+    pub size: u64,
+    /// The table (P4Info id) of a direct meter.
+    pub direct_table: Option<u32>,
+}
+
 /// Every P4Runtime id of a pipeline, resolved.
 #[derive(Debug, Clone, Default)]
 pub struct Schema {
@@ -160,8 +173,8 @@ pub struct Schema {
     pub registers: HashMap<u32, ArraySchema>,
     /// Value sets by P4Info id.
     pub value_sets: HashMap<u32, ArraySchema>,
-    /// Meters (indexed and direct) by P4Info id: name.
-    pub meters: HashMap<u32, String>,
+    /// Meters (indexed and direct) by P4Info id.
+    pub meters: HashMap<u32, MeterSchema>,
     /// Digests by P4Info id.
     pub digests: HashMap<u32, DigestSchema>,
     /// Digest P4Info id by learn list index.
@@ -335,11 +348,15 @@ impl Schema {
                 },
             );
         }
-        for m in &info.meters {
-            s.meters.insert(m.preamble.id, m.preamble.name.clone());
-        }
-        for m in &info.direct_meters {
-            s.meters.insert(m.preamble.id, m.preamble.name.clone());
+        let meters = info.meters.iter().map(|m| (&m.preamble, None));
+        for (pre, direct_table) in
+            meters.chain(info.direct_meters.iter().map(|m| (&m.preamble, Some(m.direct_table_id))))
+        {
+            let Some(i) = ir.meter(&pre.name) else {
+                return Err(format!("P4Info meter {:?} is not in the compiled program", pre.name));
+            };
+            let size = ir.meters[i as usize].size;
+            s.meters.insert(pre.id, MeterSchema { name: pre.name.clone(), ir: i, size, direct_table });
         }
         for d in &info.digests {
             let Some(list) = ir.learn_lists.iter().position(|l| l.name == d.preamble.name) else {

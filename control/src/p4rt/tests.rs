@@ -355,3 +355,88 @@ fn idle_timeouts_are_stored_read_and_notified() {
     let q = pb::TableEntry { table_id: r.table_id, ..q };
     assert_eq!(read_one(&p, pb::entity::Entity::TableEntry(q)).unwrap_err().code(), Code::InvalidArgument);
 }
+
+fn meter_cfg(cir: i64, pir: i64) -> pb::MeterConfig {
+    pb::MeterConfig { cir, cburst: 100, pir, pburst: 200, eburst: 0 }
+}
+
+#[test]
+fn meters_are_configured_read_back_and_checked() {
+    let Some(c) = corpus() else { return };
+    use pb::entity::Entity as E;
+    let p = P4rt::new(1, None, None, None);
+    set(&p, 3, Some(config(&c, "bmv2_grpc_tests/meter.json", "bmv2_grpc_tests/meter.p4info.txt", 1))).unwrap();
+    let redirect = |port: u8| pb::TableEntry {
+        table_id: 33579641,
+        r#match: vec![pb::FieldMatch {
+            field_id: 1,
+            field_match_type: Some(pb::field_match::FieldMatchType::Exact(pb::field_match::Exact {
+                value: vec![port],
+            })),
+        }],
+        action: Some(pb::TableAction {
+            r#type: Some(pb::table_action::Type::Action(pb::Action { action_id: 16793582, params: vec![] })),
+        }),
+        ..Default::default()
+    };
+    // An entry with a direct meter config reads back with it (when asked).
+    let mut e = redirect(1);
+    e.meter_config = Some(meter_cfg(1000, 2000));
+    write(&p, vec![upd(Type::Insert, e.clone()), upd(Type::Insert, redirect(2))]).unwrap();
+    let q = pb::TableEntry { table_id: 33579641, meter_config: Some(pb::MeterConfig::default()), ..Default::default() };
+    let got = read_one(&p, E::TableEntry(q)).unwrap();
+    let configs: Vec<_> = got
+        .iter()
+        .map(|x| match &x.entity {
+            Some(E::TableEntry(t)) => t.meter_config,
+            _ => panic!(),
+        })
+        .collect();
+    assert_eq!(configs, vec![Some(meter_cfg(1000, 2000)), None], "an unconfigured meter has no config");
+    // DirectMeterEntry: MODIFY only; an empty config returns the cell to unconfigured.
+    let dm = |config| pb::DirectMeterEntry { table_entry: Some(redirect(2)), config, counter_data: None };
+    let up = |ty: Type, d| pb::Update {
+        r#type: ty as i32,
+        entity: Some(pb::Entity { entity: Some(E::DirectMeterEntry(d)) }),
+    };
+    assert_eq!(
+        errors_of(&write(&p, vec![up(Type::Insert, dm(None))]).unwrap_err()),
+        vec![Code::InvalidArgument as i32]
+    );
+    write(&p, vec![up(Type::Modify, dm(Some(meter_cfg(5, 5))))]).unwrap();
+    let got = read_one(&p, E::DirectMeterEntry(pb::DirectMeterEntry::default())).unwrap();
+    assert_eq!(got.len(), 2);
+    write(&p, vec![up(Type::Modify, dm(Some(pb::MeterConfig::default())))]).unwrap();
+    let got = read_one(&p, E::DirectMeterEntry(dm(None))).unwrap();
+    let Some(E::DirectMeterEntry(d)) = &got[0].entity else { panic!() };
+    assert_eq!(d.config, None);
+    // Bad configs: rte_meter's rules, trTCM only.
+    let bad = |cfg| errors_of(&write(&p, vec![up(Type::Modify, dm(Some(cfg)))]).unwrap_err());
+    assert_eq!(bad(meter_cfg(2000, 1000)), vec![Code::InvalidArgument as i32], "pir < cir");
+    assert_eq!(bad(meter_cfg(-1, 1000)), vec![Code::InvalidArgument as i32]);
+    assert_eq!(bad(pb::MeterConfig { eburst: 5, ..meter_cfg(1, 1) }), vec![Code::InvalidArgument as i32]);
+    let mut gone = dm(Some(meter_cfg(1, 1)));
+    gone.table_entry = Some(redirect(9));
+    assert_eq!(errors_of(&write(&p, vec![up(Type::Modify, gone)]).unwrap_err()), vec![Code::NotFound as i32]);
+    // Indexed meters (onos_basic's egress port meter).
+    set(&p, 3, Some(config(&c, "onos_basic/basic.json", "onos_basic/basic.p4info.txt", 1))).unwrap();
+    let me = |index: i64, config| pb::MeterEntry {
+        meter_id: 335569641,
+        index: Some(pb::Index { index }),
+        config,
+        counter_data: None,
+    };
+    let mu =
+        |m| pb::Update { r#type: Type::Modify as i32, entity: Some(pb::Entity { entity: Some(E::MeterEntry(m)) }) };
+    write(&p, vec![mu(me(2, Some(meter_cfg(1000, 1000))))]).unwrap();
+    assert_eq!(errors_of(&write(&p, vec![mu(me(511, None))]).unwrap_err()), vec![Code::OutOfRange as i32]);
+    let got = read_one(&p, E::MeterEntry(me(2, None))).unwrap();
+    assert_eq!(got, vec![pb::Entity { entity: Some(E::MeterEntry(me(2, Some(meter_cfg(1000, 1000))))) }]);
+    let mut q = me(0, None);
+    q.index = None;
+    q.counter_data = Some(pb::MeterCounterData::default());
+    let all = read_one(&p, E::MeterEntry(q)).unwrap();
+    assert_eq!(all.len(), 511, "every cell of the meter");
+    let Some(E::MeterEntry(x)) = &all[0].entity else { panic!() };
+    assert!(x.counter_data.is_some(), "color counts when asked");
+}
