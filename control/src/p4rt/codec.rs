@@ -384,6 +384,26 @@ fn replicas(rs: &[pb::Replica]) -> R<Vec<(u32, u32)>> {
         .collect()
 }
 
+const METER_DATA_READ_ONLY: &str = "meter counter data is read-only here (it counts the colors marked)";
+
+/// The table entry of a direct resource update and its table, which must have a
+/// direct `what` (`has`).
+fn direct_table<'a>(
+    s: &'a Schema,
+    e: &'a Option<pb::TableEntry>,
+    what: &str,
+    has: impl Fn(&TableSchema) -> bool,
+) -> R<(&'a pb::TableEntry, &'a TableSchema)> {
+    let Some(e) = e else {
+        return fail(Code::InvalidArgument, format!("a direct {what} entry needs its table entry"));
+    };
+    let t = table(s, e.table_id)?;
+    if !has(t) {
+        return fail(Code::InvalidArgument, format!("table {:?} has no direct {what}", t.name));
+    }
+    Ok((e, t))
+}
+
 /// A meter config from the wire: `None` (unset, or all zero) leaves the cell
 /// unconfigured (GREEN); v1model meters are trTCM (RFC 2698).
 fn meter_config(c: &Option<pb::MeterConfig>, what: &str) -> R<Option<MeterConfig>> {
@@ -421,7 +441,7 @@ fn table_update(s: &Schema, ty: i32, e: &pb::TableEntry) -> R<Plan> {
         return fail(Code::InvalidArgument, "is_const is set by the server only");
     }
     if e.meter_counter_data.is_some() {
-        return fail(Code::Unimplemented, "meter counter data is read-only here (it counts the colors marked)");
+        return fail(Code::Unimplemented, METER_DATA_READ_ONLY);
     }
     let meter = meter_config(&e.meter_config, &t.name)?;
     if e.meter_config.is_some() && (t.direct_meter.is_none() || e.is_default_action) {
@@ -691,13 +711,7 @@ pub fn plan(s: &Schema, ir: &Ir, u: &pb::Update) -> R<Plan> {
         }
         E::DirectCounterEntry(d) => {
             modify_only(ty, "direct counter")?;
-            let Some(e) = &d.table_entry else {
-                return fail(Code::InvalidArgument, "DirectCounterEntry without a table entry");
-            };
-            let t = table(s, e.table_id)?;
-            if t.direct_counter.is_none() {
-                return fail(Code::InvalidArgument, format!("table {:?} has no direct counter", t.name));
-            }
+            let (e, t) = direct_table(s, &d.table_entry, "counter", |t| t.direct_counter.is_some())?;
             let key = key_of(t, &e.r#match)?;
             let (packets, bytes) = data(d.data)?;
             Ok(Plan {
@@ -711,7 +725,7 @@ pub fn plan(s: &Schema, ir: &Ir, u: &pb::Update) -> R<Plan> {
                 return fail(Code::NotFound, format!("no indexed meter with id {}", m.meter_id));
             };
             if m.counter_data.is_some() {
-                return fail(Code::Unimplemented, "meter counter data is read-only here (it counts the colors marked)");
+                return fail(Code::Unimplemented, METER_DATA_READ_ONLY);
             }
             let index = index(&m.index, ms.size, &format!("meter {:?}", ms.name))?;
             let config = meter_config(&m.config, &ms.name)?;
@@ -719,15 +733,9 @@ pub fn plan(s: &Schema, ir: &Ir, u: &pb::Update) -> R<Plan> {
         }
         E::DirectMeterEntry(d) => {
             modify_only(ty, "DirectMeterEntry")?;
-            let Some(e) = &d.table_entry else {
-                return fail(Code::InvalidArgument, "DirectMeterEntry without a table entry");
-            };
-            let t = table(s, e.table_id)?;
-            if t.direct_meter.is_none() {
-                return fail(Code::InvalidArgument, format!("table {:?} has no direct meter", t.name));
-            }
+            let (e, t) = direct_table(s, &d.table_entry, "meter", |t| t.direct_meter.is_some())?;
             if d.counter_data.is_some() {
-                return fail(Code::Unimplemented, "meter counter data is read-only here (it counts the colors marked)");
+                return fail(Code::Unimplemented, METER_DATA_READ_ONLY);
             }
             let key = key_of(t, &e.r#match)?;
             let config = meter_config(&d.config, &t.name)?;

@@ -42,6 +42,18 @@ fn counter_data((packets, bytes): (u64, u64)) -> pb::CounterData {
     pb::CounterData { packet_count: packets as i64, byte_count: bytes as i64 }
 }
 
+/// The cells an `Index` selects among `len`: all when unset.
+fn selected(index: &Option<pb::Index>, len: usize, what: &str) -> R<std::ops::Range<usize>> {
+    match index {
+        None => Ok(0..len),
+        Some(i) if i.index < 0 => fail(Code::InvalidArgument, format!("{what}: negative index {}", i.index)),
+        Some(i) if i.index as usize >= len => {
+            fail(Code::OutOfRange, format!("{what}: index {} out of range (size {len})", i.index))
+        }
+        Some(i) => Ok(i.index as usize..i.index as usize + 1),
+    }
+}
+
 fn meter_data(c: [(u64, u64); 3]) -> pb::MeterCounterData {
     pb::MeterCounterData {
         green: Some(counter_data(c[0])),
@@ -203,19 +215,7 @@ pub fn read(p: &Pipeline, e: &pb::Entity, workers: Option<&Workers>) -> R<Vec<pb
             for id in sorted_ids(&s.counters, q.counter_id) {
                 let c = &s.counters[&id];
                 let cells = indexed_counters(p, c.ir, workers)?;
-                let range = match &q.index {
-                    None => 0..cells.len(),
-                    Some(i) if i.index < 0 => {
-                        return fail(Code::InvalidArgument, format!("negative index {}", i.index))
-                    }
-                    Some(i) if i.index as usize >= cells.len() => {
-                        return fail(
-                            Code::OutOfRange,
-                            format!("counter {:?} index {} out of range (size {})", c.name, i.index, cells.len()),
-                        )
-                    }
-                    Some(i) => i.index as usize..i.index as usize + 1,
-                };
+                let range = selected(&q.index, cells.len(), &format!("counter {:?}", c.name))?;
                 for i in range {
                     out.push(entity(E::CounterEntry(pb::CounterEntry {
                         counter_id: id,
@@ -346,13 +346,7 @@ pub fn read(p: &Pipeline, e: &pb::Entity, workers: Option<&Workers>) -> R<Vec<pb
                         .unwrap_or_else(|| p.rt.registers[ir_r].clone()),
                     _ => p.rt.registers[ir_r].clone(),
                 };
-                let range = match &q.index {
-                    None => 0..cells.len(),
-                    Some(i) if i.index < 0 || i.index as usize >= cells.len() => {
-                        return fail(Code::OutOfRange, format!("register {:?} index {} out of range", r.name, i.index))
-                    }
-                    Some(i) => i.index as usize..i.index as usize + 1,
-                };
+                let range = selected(&q.index, cells.len(), &format!("register {:?}", r.name))?;
                 for i in range {
                     out.push(entity(E::RegisterEntry(pb::RegisterEntry {
                         register_id: id,
@@ -377,13 +371,7 @@ pub fn read(p: &Pipeline, e: &pb::Entity, workers: Option<&Workers>) -> R<Vec<pb
                     Some(_) => Some(meter_counts(p, m.ir, workers)?),
                     None => None,
                 };
-                let range = match &q.index {
-                    None => 0..cells.len(),
-                    Some(i) if i.index < 0 || i.index as usize >= cells.len() => {
-                        return fail(Code::OutOfRange, format!("meter {:?} index {} out of range", m.name, i.index))
-                    }
-                    Some(i) => i.index as usize..i.index as usize + 1,
-                };
+                let range = selected(&q.index, cells.len(), &format!("meter {:?}", m.name))?;
                 for i in range {
                     out.push(entity(E::MeterEntry(pb::MeterEntry {
                         meter_id: id,
