@@ -304,6 +304,8 @@ impl PipelineStage {
         }
         // An install may evict: credit what this burst matched so far first.
         self.credit_groups();
+        // The meters' clock (only a pipeline run reads it: hits never meter).
+        self.dp.interp.now = rdtsc();
         match self.dp.upcall(in_p4, m.data()) {
             Upcall::Cached(id) => {
                 if self.group_of.len() <= id as usize {
@@ -342,8 +344,6 @@ impl PipelineStage {
     #[inline(always)]
     fn process_p4(&mut self, in_p4: u32, burst: &mut Burst, egress: &mut Egress, stats: &WorkerStats) {
         let n = burst.len();
-        // The meters' clock for this burst's upcalls.
-        self.dp.interp.now = rdtsc();
         let mut found = [NONE; BURST_SIZE];
         let mut versions = [0u32; BURST_SIZE];
         if !self.dp.cache.is_empty() {

@@ -244,10 +244,7 @@ mod tests {
 
     fn engine(cfg: DigestConfig) -> Digests {
         let mut s = Schema::default();
-        s.digests.insert(
-            77,
-            DigestSchema { name: "L2_digest".into(), list: 0, widths: vec![48, 9], shape: Default::default() },
-        );
+        s.digests.insert(77, DigestSchema { name: "L2_digest".into(), shape: Default::default() });
         s.digest_by_list.insert(0, 77);
         let mut d = Digests::default();
         d.configure(Some(&Arc::new(s)), &BTreeMap::from([(77, cfg)]));

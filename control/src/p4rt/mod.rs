@@ -443,10 +443,15 @@ impl P4rt {
         }
     }
 
-    /// A digest sample from a worker.
-    pub fn on_digest(&self, list: u32, values: Vec<u128>, now: Instant) {
-        let lists = lock(&self.digests).sample(list, values, now);
+    /// A digest sample from a worker; when the digest engine next has work.
+    pub fn on_digest(&self, list: u32, values: Vec<u128>, now: Instant) -> Option<Instant> {
+        let (lists, next) = {
+            let mut d = lock(&self.digests);
+            let lists = d.sample(list, values, now);
+            (lists, d.next_deadline())
+        };
         self.deliver_digests(lists);
+        next
     }
 
     /// A `DigestListAck` from the stream of a primary.
@@ -461,6 +466,10 @@ impl P4rt {
         if p.idle.interval().is_none() {
             return Ok(None);
         }
+        self.sweep_running(p, now)
+    }
+
+    fn sweep_running(&self, p: &mut Pipeline, now: Instant) -> Result<Option<pb::IdleTimeoutNotification>, Fail> {
         device::observe_hits(p, self.workers.as_deref(), now)?;
         let expired = p.idle.expired(now);
         if expired.is_empty() {
@@ -483,7 +492,17 @@ impl P4rt {
         let lists = lock(&self.digests).poll(now);
         self.deliver_digests(lists);
         if now >= *sweep {
-            match self.idle_sweep(now) {
+            let (swept, interval) = {
+                let mut dev = lock(&self.device);
+                match dev.running.as_mut() {
+                    Some(p) => match p.idle.interval() {
+                        Some(i) => (self.sweep_running(p, now), Some(i)),
+                        None => (Ok(None), None),
+                    },
+                    None => (Ok(None), None),
+                }
+            };
+            match swept {
                 Ok(Some(n)) => {
                     let ok = self.to_primaries(pb::stream_message_response::Update::IdleTimeoutNotification(n));
                     let c = if ok { &self.stats.idle_notifications } else { &self.stats.idle_notification_drops };
@@ -492,7 +511,6 @@ impl P4rt {
                 Ok(None) => {}
                 Err(f) => eprintln!("sluiced: P4Runtime: idle sweep failed: {}", f.message),
             }
-            let interval = lock(&self.device).running.as_ref().and_then(|p| p.idle.interval());
             *sweep = now + interval.unwrap_or(idle::MAX_SWEEP);
         }
         let digest = lock(&self.digests).next_deadline();
@@ -743,8 +761,7 @@ impl Server {
                 match rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
                     Ok(ToControl::PacketIn(m)) => p4rt.deliver_packet_in(m.data()),
                     Ok(ToControl::Digest { list, values }) => {
-                        p4rt.on_digest(list, values, Instant::now());
-                        if let Some(d) = lock(&p4rt.digests).next_deadline() {
+                        if let Some(d) = p4rt.on_digest(list, values, Instant::now()) {
                             next = next.min(d);
                         }
                     }

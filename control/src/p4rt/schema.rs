@@ -119,10 +119,6 @@ pub enum DigestShape {
 pub struct DigestSchema {
     /// Name.
     pub name: String,
-    /// The program's learn list index.
-    pub list: u32,
-    /// Field widths, in list order.
-    pub widths: Vec<u32>,
     /// Data shape.
     pub shape: DigestShape,
 }
@@ -362,17 +358,13 @@ impl Schema {
             let Some(list) = ir.learn_lists.iter().position(|l| l.name == d.preamble.name) else {
                 return Err(format!("P4Info digest {:?} is not in the compiled program", d.preamble.name));
             };
-            let widths: Vec<u32> = ir.learn_lists[list].fields.iter().map(|f| ir.fields[*f as usize].width).collect();
-            let shape = match (d.type_name.is_empty(), widths.len()) {
+            let shape = match (d.type_name.is_empty(), ir.learn_lists[list].fields.len()) {
                 (false, _) => DigestShape::Struct,
                 (true, 1) => DigestShape::Bits,
                 (true, _) => DigestShape::Tuple,
             };
             s.digest_by_list.insert(list as u32, d.preamble.id);
-            s.digests.insert(
-                d.preamble.id,
-                DigestSchema { name: d.preamble.name.clone(), list: list as u32, widths, shape },
-            );
+            s.digests.insert(d.preamble.id, DigestSchema { name: d.preamble.name.clone(), shape });
         }
         for c in &info.controller_packet_metadata {
             let fields = c.metadata.iter().map(|m| (m.id, m.name.clone(), m.bitwidth.max(0) as u32)).collect();
