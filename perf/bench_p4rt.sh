@@ -51,6 +51,12 @@ entries = "$(pwd)/perf/entries/simple_router.txt"
 [p4runtime]
 address = "127.0.0.1:$port"
 
+[management]
+enabled = false
+
+[metrics]
+enabled = false
+
 [[port]]
 name = "in"
 p4_port = 1

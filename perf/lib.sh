@@ -283,6 +283,13 @@ mbufs = $3
 cores = [$FWD_CORE]
 control_core = $MAIN_CORE
 
+# Benchmarks measure forwarding; the operator surface is off.
+[management]
+enabled = false
+
+[metrics]
+enabled = false
+
 [[port]]
 name = "in"
 devargs = "$4"

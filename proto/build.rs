@@ -1,6 +1,6 @@
 //! Compile the P4Runtime protos fetched by `proto/fetch.sh` with `protoc` (Debian's
 //! protobuf-compiler) into prost messages and tonic services, and keep the descriptor
-//! set (for text-format P4Info).
+//! set (for text-format P4Info); and Sluice's management API (`sluice/mgmt/v1`).
 
 use std::path::{Path, PathBuf};
 
@@ -32,4 +32,13 @@ fn main() {
         .file_descriptor_set_path(out.join("p4runtime_descriptor.bin"))
         .compile_protos(&files, &[root])
         .unwrap_or_else(|e| panic!("cannot compile the P4Runtime protos (is protoc installed? apt-get install protobuf-compiler libprotobuf-dev): {e}"));
+    // Sluice's own management API.
+    let mgmt = dir.join("sluice/mgmt/v1/mgmt.proto");
+    println!("cargo:rerun-if-changed={}", mgmt.display());
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .file_descriptor_set_path(out.join("mgmt_descriptor.bin"))
+        .compile_protos(&[mgmt], &[dir.to_path_buf()])
+        .unwrap_or_else(|e| panic!("cannot compile sluice/mgmt/v1/mgmt.proto: {e}"));
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up the Python venvs of the real P4Runtime clients that tests/p4rt/ drives.
 # Their pins conflict, so there are two venvs (paths relative to the repo root):
-#   .venv-p4rt/shell  p4runtime-shell==0.0.6 (p4runtime 1.4.1, protobuf 3.20)
+#   .venv-p4rt/shell  p4runtime-shell==0.0.6 (p4runtime 1.4.1, protobuf 3.20), and
+#                     prometheus_client, whose text-format parser checks /metrics
 #   .venv-p4rt/finsy  finsy==0.30.0           (protobuf 6.33, grpcio >= 1.81)
 # Every package is pinned, transitive ones too (the set pip resolved for these two
 # pins on Python 3.11), so a later release on PyPI can't change what the tests run.
@@ -39,6 +40,7 @@ SHELL_PINS=(
   traitlets==5.16.1
   typing_extensions==4.16.0
   wcwidth==0.9.4
+  prometheus_client==0.26.0
 )
 FINSY_PINS=(
   finsy==0.30.0

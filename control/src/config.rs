@@ -45,6 +45,12 @@ pub struct Config {
     /// The P4Runtime server.
     #[serde(default)]
     pub p4runtime: P4RuntimeSection,
+    /// The management API (what `sluicectl` talks to).
+    #[serde(default)]
+    pub management: ManagementSection,
+    /// Prometheus metrics.
+    #[serde(default)]
+    pub metrics: MetricsSection,
     /// The directory of the file this came from (relative paths start there).
     #[serde(skip)]
     pub base_dir: Option<std::path::PathBuf>,
@@ -83,6 +89,62 @@ pub struct P4RuntimeSection {
 impl Default for P4RuntimeSection {
     fn default() -> Self {
         Self { enabled: true, address: "127.0.0.1:9559".into(), device_id: 1, cpu_port: None }
+    }
+}
+
+/// `[management]`: the management API (`sluice.mgmt.v1.Management`), on a Unix socket.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ManagementSection {
+    /// Serve it at all.
+    pub enabled: bool,
+    /// The socket path (its directory is created; a stale socket is replaced).
+    pub socket: std::path::PathBuf,
+    /// The socket's permission bits, octal as a string (`"0660"`: owner and group).
+    pub socket_mode: String,
+    /// Also serve on this TCP address (`host:port`), e.g. for a remote `sluicectl
+    /// --address`. Without TLS (not built yet), only a loopback address is accepted.
+    pub tcp_address: Option<String>,
+}
+
+impl Default for ManagementSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            socket: crate::mgmt::DEFAULT_SOCKET.into(),
+            socket_mode: "0660".into(),
+            tcp_address: None,
+        }
+    }
+}
+
+impl ManagementSection {
+    /// The socket mode as a number.
+    pub fn mode(&self) -> Result<u32, ConfigError> {
+        u32::from_str_radix(self.socket_mode.trim_start_matches("0o"), 8).ok().filter(|m| *m <= 0o777).ok_or_else(
+            || {
+                ConfigError(format!(
+                    "[management] socket_mode {:?} is not octal permission bits like \"0660\"",
+                    self.socket_mode
+                ))
+            },
+        )
+    }
+}
+
+/// `[metrics]`: Prometheus text exposition at `GET /metrics`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Serve metrics at all.
+    pub enabled: bool,
+    /// Listen address (`host:port`; port 0 picks a free one, printed at start).
+    pub address: String,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        Self { enabled: true, address: "127.0.0.1:9480".into() }
     }
 }
 
@@ -162,11 +224,15 @@ pub struct MempoolConfig {
     pub cache_size: u32,
     /// Data room per mbuf in bytes (packet + 128 headroom).
     pub data_room: u16,
+    /// Ports of the default size (1024 descriptors per queue) that `sluicectl port
+    /// add` can bring up beyond the configured ones; the default pool has room for
+    /// their rings. Ignored when `mbufs` is set.
+    pub spare_ports: u32,
 }
 
 impl Default for MempoolConfig {
     fn default() -> Self {
-        Self { mbufs: None, cache_size: 256, data_room: dpdk_sys::mempool::DEFAULT_DATA_ROOM }
+        Self { mbufs: None, cache_size: 256, data_room: dpdk_sys::mempool::DEFAULT_DATA_ROOM, spare_ports: 2 }
     }
 }
 
@@ -319,6 +385,20 @@ impl Config {
         if c.emc_entries > 1 << 22 || c.max_flows > 1 << 26 {
             return err("[cache] emc_entries must be ≤ 4194304 and max_flows ≤ 67108864");
         }
+        self.management.mode()?;
+        if let Some(a) = &self.management.tcp_address {
+            let addr: std::net::SocketAddr =
+                a.parse().map_err(|_| ConfigError(format!("[management] tcp_address {a:?} is not host:port")))?;
+            if !addr.ip().is_loopback() {
+                return err(format!(
+                    "[management] tcp_address {a}: without TLS only a loopback address is allowed \
+                     (reach a remote switch through an SSH tunnel to it)"
+                ));
+            }
+        }
+        if self.metrics.enabled && self.metrics.address.parse::<std::net::SocketAddr>().is_err() {
+            return err(format!("[metrics] address {:?} is not host:port", self.metrics.address));
+        }
         if self.ports.is_empty() {
             return err("no [[port]] configured: add at least one port with a name and devargs");
         }
@@ -446,8 +526,10 @@ impl Config {
                 u32::from(p.rx_queues) * u32::from(p.rx_descriptors) + tx * u32::from(p.tx_descriptors)
             })
             .sum();
-        let per_worker = self.mempool.cache_size + 4 * 32 * (self.ports.len() as u32 + 1);
-        rings + (workers as u32 + 1) * per_worker + 4096
+        let spare = self.mempool.spare_ports * (1 + workers as u32) * 1024;
+        let ports = self.ports.len() as u32 + self.mempool.spare_ports;
+        let per_worker = self.mempool.cache_size + 4 * 32 * (ports + 1);
+        rings + spare + (workers as u32 + 1) * per_worker + 4096
     }
 }
 
@@ -502,8 +584,8 @@ mod tests {
         assert_eq!(c.ports[1].rx_queues, 1);
         assert_eq!(c.ports[1].rx_descriptors, 1024);
         assert_eq!(c.validate(&[0, 1]).unwrap(), CorePlan { workers: vec![1], control: 0 });
-        // 2 ports x (1024 rx + 1024 tx) + 2 x (256 + 4*32*3) + 4096
-        assert_eq!(c.default_mbufs(1), 4096 + 2 * (256 + 384) + 4096);
+        // 2 ports x (1024 rx + 1024 tx) + 2 spare ports x 2048 + 2 x (256 + 4*32*5) + 4096
+        assert_eq!(c.default_mbufs(1), 4096 + 4096 + 2 * (256 + 640) + 4096);
     }
 
     #[test]

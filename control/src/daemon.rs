@@ -18,7 +18,8 @@ use dpdk_sys::eal::Eal;
 use crate::config::Config;
 use crate::dataplane::Dataplane;
 use crate::eal_args::{eal_args, Hugepages};
-use crate::{demo, p4rt, BuildInfo};
+use crate::mgmt::{self, Switch};
+use crate::{demo, p4rt, telemetry, BuildInfo};
 
 /// Command-line arguments of `sluiced`.
 #[derive(Debug, Parser)]
@@ -59,15 +60,16 @@ enum Failure {
     Runtime(String),
 }
 
-/// Serve P4Runtime for the data plane, starting from the configured program.
+/// The P4Runtime service state for the data plane, starting from the configured
+/// program, and its server when `[p4runtime]` is enabled.
 fn start_p4runtime(
     config: &Config,
-    dp: &mut Dataplane,
+    dp: &Dataplane,
     pipeline: Option<crate::pipeline::Loaded>,
-) -> Result<Option<p4rt::Server>, Failure> {
+) -> Result<(Option<Arc<p4rt::P4rt>>, Option<p4rt::Server>), Failure> {
     let c = &config.p4runtime;
-    if !c.enabled {
-        return Ok(None);
+    if !c.enabled && pipeline.is_none() {
+        return Ok((None, None));
     }
     let initial = match (pipeline, &config.pipeline) {
         (Some(l), Some(p)) => {
@@ -90,12 +92,15 @@ fn start_p4runtime(
         }
         _ => None,
     };
+    let svc = p4rt::P4rt::new(c.device_id, c.cpu_port, Some(dp.control()), initial);
+    if !c.enabled {
+        return Ok((Some(svc), None));
+    }
     let addr = c
         .address
         .parse()
         .map_err(|_| Failure::Config(format!("p4runtime.address {:?} is not an address", c.address)))?;
-    let svc = p4rt::P4rt::new(c.device_id, c.cpu_port, Some(dp.control()), initial);
-    let server = p4rt::Server::start(addr, svc).map_err(Failure::Runtime)?;
+    let server = p4rt::Server::start(addr, Arc::clone(&svc)).map_err(Failure::Runtime)?;
     if let Some(rx) = dp.take_uplink() {
         server.spawn_uplink(rx);
     }
@@ -105,7 +110,41 @@ fn start_p4runtime(
         c.device_id,
         c.cpu_port.map(|p| format!(", CPU port {p}")).unwrap_or_default()
     );
-    Ok(Some(server))
+    Ok((Some(svc), Some(server)))
+}
+
+/// The operator's side: the management API and Prometheus metrics.
+fn start_operator_surface(
+    config: &Config,
+    switch: Arc<Switch>,
+) -> Result<(Option<mgmt::server::Server>, Option<telemetry::Server>), Failure> {
+    let mut metrics = None;
+    if config.metrics.enabled {
+        let addr =
+            config.metrics.address.parse().map_err(|_| {
+                Failure::Config(format!("[metrics] address {:?} is not host:port", config.metrics.address))
+            })?;
+        let m = telemetry::Server::start(Arc::clone(&switch), addr).map_err(Failure::Runtime)?;
+        let _ = switch.metrics_addr.set(m.addr.to_string());
+        eprintln!("sluiced: metrics on http://{}/metrics", m.addr);
+        metrics = Some(m);
+    }
+    let mut api = None;
+    let c = &config.management;
+    if c.enabled {
+        let mode = c.mode().map_err(|e| Failure::Config(e.0))?;
+        let socket = config.resolve(&c.socket);
+        let s =
+            mgmt::server::Server::start(switch, &socket, mode, c.tcp_address.as_deref()).map_err(Failure::Runtime)?;
+        eprintln!(
+            "sluiced: management API on {} (mode {:o}){}",
+            s.socket.display(),
+            mode,
+            s.tcp.map(|a| format!(" and tcp {a}")).unwrap_or_default()
+        );
+        api = Some(s);
+    }
+    Ok((api, metrics))
 }
 
 /// Run `sluiced` with the process arguments.
@@ -121,7 +160,7 @@ pub fn main(build: BuildInfo) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    match run(args) {
+    match run(args, build) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Config(m)) => {
             eprintln!("sluiced: configuration error: {m}");
@@ -138,7 +177,7 @@ fn online_cores() -> Vec<usize> {
     core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect()
 }
 
-fn run(mut args: Args) -> Result<(), Failure> {
+fn run(mut args: Args, build: BuildInfo) -> Result<(), Failure> {
     let online = online_cores();
     let _demo_guard;
     let mut config = if args.demo {
@@ -199,8 +238,11 @@ fn run(mut args: Args) -> Result<(), Failure> {
             config.eal.file_prefix.as_deref().unwrap_or("sluiced-<pid>")
         ))
     })?;
-    let mut dp = Dataplane::start(eal, &config, &plan, pipeline.as_ref()).map_err(|e| Failure::Runtime(e.0))?;
-    let _p4rt = start_p4runtime(&config, &mut dp, pipeline)?;
+    let dp = Arc::new(Dataplane::start(eal, &config, &plan, pipeline.as_ref()).map_err(|e| Failure::Runtime(e.0))?);
+    let (p4rt_state, p4rt_server) = start_p4runtime(&config, &dp, pipeline)?;
+    let mut switch = Switch::new(Arc::clone(&dp), p4rt_state, build, plan.control);
+    switch.p4rt_addr = p4rt_server.as_ref().map(|s| s.addr.to_string()).unwrap_or_default();
+    let (api, metrics) = start_operator_surface(&config, Arc::new(switch))?;
     eprintln!(
         "sluiced: forwarding: {} ports ({}), {} worker(s) on cores {:?}; Ctrl-C to stop",
         config.ports.len(),
@@ -233,9 +275,13 @@ fn run(mut args: Args) -> Result<(), Failure> {
             println!("megaflow {line}");
         }
     }
-    // No P4Runtime request may reach a worker that is stopping.
-    drop(_p4rt);
+    // No request may reach a worker that is stopping.
+    drop(api);
+    drop(metrics);
+    drop(p4rt_server);
     eprintln!("sluiced: stopping: workers drain, then ports stop");
+    let dp = Arc::try_unwrap(dp)
+        .map_err(|_| Failure::Runtime("the data plane is still referenced at shutdown (a bug)".into()))?;
     let report = dp.stop().map_err(|e| Failure::Runtime(e.0))?;
     print!("{}", report.table());
     if let Some(path) = &args.stats_json {

@@ -1,6 +1,18 @@
-//! Brings the data plane up from a validated configuration, reads its counters, and
-//! takes it down in order: stop workers (they drain) → take back queue handles →
-//! stop and close ports (closing flushes PMD state such as pcap files).
+//! Brings the data plane up from a validated configuration, changes its ports while
+//! it runs, reads its counters, and takes it down in order: stop workers (they
+//! drain) → take back queue handles → stop and close ports (closing flushes PMD
+//! state such as pcap files).
+//!
+//! # Ports while forwarding
+//! Workers start with no queues; every port, the configured ones included, comes in
+//! through [`Dataplane::add_port`]: control attaches, configures and starts the
+//! device on its own core, claims one tx queue per worker and the rx queues, and
+//! posts each worker one mailbox command that installs its handles and the port's
+//! P4 number between two bursts. [`Dataplane::remove_port`] is the reverse: each
+//! worker sends what was pending for the port, hands its handles back, and only
+//! then is the device stopped and closed. Other ports' queues are never touched,
+//! so their packets keep flowing (tested end to end). Port indices are slots that
+//! a removed port frees; counters per slot are kept net of the slot's earlier use.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
@@ -16,11 +28,11 @@ use sluice_fastpath::pipeline::Stage;
 use crate::flows::{FlowLog, EVENT_RING};
 use sluice_fastpath::stats::WorkerStats;
 use sluice_fastpath::uplink::ToControl;
-use sluice_fastpath::worker::{self, RxAssignment, Worker, WorkerHandle};
+use sluice_fastpath::worker::{self, Io, RxAssignment, Worker, WorkerHandle};
 use sluice_fastpath::xconnect::CrossConnect;
 
-use crate::config::{Config, CorePlan};
-use crate::placement;
+use crate::config::{Config, CorePlan, PortConfig};
+use crate::placement::{self, RxqRef};
 use crate::report::{PortReport, Report, WorkerReport};
 use crate::workers::{StageRecipe, WorkerLink, Workers};
 
@@ -29,11 +41,113 @@ use crate::workers::{StageRecipe, WorkerLink, Workers};
 #[error("{0}")]
 pub struct DataplaneError(pub String);
 
+/// Ports at most at once (port indices are below this).
+pub const MAX_PORTS: usize = 64;
+
+/// What kind of failure a live change met (the management API maps it to a status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeErrorKind {
+    /// The request itself is wrong.
+    Invalid,
+    /// No such port, queue or worker.
+    NotFound,
+    /// The name or P4 port number is taken.
+    Exists,
+    /// Out of port slots.
+    Exhausted,
+    /// A worker did not take the change.
+    Unavailable,
+    /// DPDK refused (attach, configure, start, queue claim).
+    Device,
+}
+
+/// A live change was refused; the running data plane is as it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ChangeError {
+    /// What kind.
+    pub kind: ChangeErrorKind,
+    /// For the operator.
+    pub message: String,
+}
+
+fn change_err<T>(kind: ChangeErrorKind, message: impl Into<String>) -> Result<T, ChangeError> {
+    Err(ChangeError { kind, message: message.into() })
+}
+
+fn unavailable(e: sluice_fastpath::mailbox::MailboxError) -> ChangeError {
+    ChangeError { kind: ChangeErrorKind::Unavailable, message: format!("a worker did not take the change: {e}") }
+}
+
+/// One port in its slot.
+#[derive(Debug)]
+struct Slot {
+    port: Arc<Port>,
+    cfg: PortConfig,
+    driver: String,
+    rte_flow: String,
+    p4_port: u32,
+    tx_queues: u16,
+    /// The workers' counters of this slot when the port took it (rx, tx).
+    base: (u64, u64),
+}
+
+/// The ports and where their queues are polled.
+#[derive(Debug, Default)]
+struct PortTable {
+    slots: Vec<Option<Slot>>,
+    /// Rx queues by worker.
+    placement: Vec<Vec<RxqRef>>,
+    /// Cross-connect mode: where packets from each port index go.
+    xconnect: Vec<Option<usize>>,
+}
+
+impl PortTable {
+    fn index(&self, name: &str) -> Option<usize> {
+        self.slots.iter().position(|s| s.as_ref().is_some_and(|s| s.cfg.name == name))
+    }
+
+    fn live(&self) -> impl Iterator<Item = (usize, &Slot)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| Some((i, s.as_ref()?)))
+    }
+}
+
+/// One rx queue as placed, for reports.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RxqInfo {
+    /// Port name.
+    pub port: String,
+    /// Queue number.
+    pub queue: u16,
+    /// Packets this worker received on this port (all its queues of it).
+    pub packets: u64,
+}
+
+/// A live megaflow, for dumps.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FlowInfo {
+    /// The worker whose cache holds it.
+    pub worker: usize,
+    /// Its id there.
+    pub id: u32,
+    /// What it matches.
+    pub matches: String,
+    /// What it does.
+    pub actions: String,
+    /// Packets it matched (the upcall included).
+    pub packets: u64,
+    /// Bytes it matched.
+    pub bytes: u64,
+    /// Milliseconds since it was installed.
+    pub age_ms: u32,
+    /// Milliseconds since it last matched.
+    pub idle_ms: u32,
+}
+
 /// The running data plane.
 pub struct Dataplane {
-    ports: Vec<Arc<Port>>,
-    drivers: Vec<String>,
-    flow_support: Vec<String>,
+    eal: &'static Eal,
+    table: Mutex<PortTable>,
     pool: &'static Mempool,
     workers: Vec<WorkerHandle<Stage>>,
     stats: Vec<Arc<WorkerStats>>,
@@ -43,12 +157,13 @@ pub struct Dataplane {
     tsc_hz: u64,
     flows: Mutex<FlowLog>,
     control: Arc<Workers>,
-    uplink: Option<Receiver<ToControl>>,
+    uplink: Mutex<Option<Receiver<ToControl>>>,
+    pipeline: bool,
 }
 
 impl std::fmt::Debug for Dataplane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dataplane").field("ports", &self.ports.len()).field("cores", &self.cores).finish()
+        f.debug_struct("Dataplane").field("cores", &self.cores).finish()
     }
 }
 
@@ -57,15 +172,16 @@ const KNOWN_VDEVS: &str = "net_pcap, net_null, net_ring, net_tap, net_vhost, net
 fn attach_port(
     eal: &'static Eal,
     pool: &'static Mempool,
-    cfg: &crate::config::PortConfig,
+    cfg: &PortConfig,
     workers: usize,
-) -> Result<Port, DataplaneError> {
-    let mut port = Port::attach(eal, &cfg.name, &cfg.devargs).map_err(|e| {
-        DataplaneError(format!(
+) -> Result<Port, ChangeError> {
+    let mut port = Port::attach(eal, &cfg.name, &cfg.devargs).map_err(|e| ChangeError {
+        kind: ChangeErrorKind::Device,
+        message: format!(
             "port {:?}: cannot attach devargs {:?}: {e}. Check the driver name and its arguments \
              (virtual devices: {KNOWN_VDEVS}; NICs: a PCI address bound to vfio-pci)",
             cfg.name, cfg.devargs
-        ))
+        ),
     })?;
     let conf = PortConf {
         rx_queues: cfg.rx_queues,
@@ -83,18 +199,25 @@ fn attach_port(
             pool.size()
         )
     } else {
-        String::new()
+        format!(
+            ". The mempool has {} of {} mbufs in use: raise [mempool] mbufs or spare_ports",
+            pool.in_use(),
+            pool.size()
+        )
     };
-    port.configure(pool, &conf)
-        .map_err(|e| DataplaneError(format!("port {:?}: cannot configure: {e}{hint}", cfg.name)))?;
-    port.start().map_err(|e| DataplaneError(format!("port {:?}: cannot start: {e}{hint}", cfg.name)))?;
+    let dev = |what: &str, e: dpdk_sys::DpdkError| ChangeError {
+        kind: ChangeErrorKind::Device,
+        message: format!("port {:?}: cannot {what}: {e}{hint}", cfg.name),
+    };
+    port.configure(pool, &conf).map_err(|e| dev("configure", e))?;
+    port.start().map_err(|e| dev("start", e))?;
     Ok(port)
 }
 
 impl Dataplane {
-    /// Create the mempool, attach/configure/start every port, place rx queues, and
-    /// start one pinned worker per worker core, running `pipeline` if given (each
-    /// worker gets its own copy of the program's state), else the cross-connects.
+    /// Create the mempool, start one pinned worker per worker core running
+    /// `pipeline` if given (each worker gets its own copy of the program's state),
+    /// else the cross-connects, then bring up every configured port.
     pub fn start(
         eal: &'static Eal,
         config: &Config,
@@ -111,41 +234,20 @@ impl Dataplane {
                     config.mempool.data_room
                 ))
             })?;
-        let mut ports = Vec::with_capacity(config.ports.len());
-        let mut drivers = Vec::with_capacity(config.ports.len());
-        let mut flow_support = Vec::with_capacity(config.ports.len());
-        for p in &config.ports {
-            let port = attach_port(eal, pool, p, nworkers)?;
-            let driver = port.info().map(|i| i.driver).unwrap_or_else(|_| "unknown".into());
-            // Said once per port at start-up; forwarding never depends on it.
-            let flow = sluice_offload::probe(&port).describe();
-            eprintln!("sluiced: port {:?} ({driver}): rte_flow {flow}", p.name);
-            drivers.push(driver);
-            flow_support.push(flow);
-            ports.push(Arc::new(port));
-        }
-        let pairs: Vec<(usize, usize)> = config
-            .xconnects
-            .iter()
-            .filter_map(|x| Some((config.port_index(&x.from)?, config.port_index(&x.to)?)))
-            .collect();
-        let xconnect = CrossConnect::new(ports.len(), &pairs);
-        let placement = placement::round_robin(&config.ports.iter().map(|p| p.rx_queues).collect::<Vec<_>>(), nworkers);
         let stop = Arc::new(AtomicBool::new(false));
         let tsc_hz = dpdk_sys::lcore::tsc_hz(eal);
-        let p4_ports: Vec<u32> = (0..ports.len()).map(|i| config.p4_port(i)).collect();
         let recipe = StageRecipe {
             pool,
-            p4_ports: p4_ports.clone(),
+            p4_ports: Vec::new(),
             cache: config.cache.to_fastpath(),
             tsc_hz,
             // Packets for the CPU port go to control unless a Sluice port has its number.
-            cpu_port: config.p4runtime.cpu_port.filter(|c| !p4_ports.contains(c)),
+            cpu_port: config.p4runtime.cpu_port.filter(|c| !(0..config.ports.len()).any(|i| config.p4_port(i) == *c)),
         };
         // Each worker's counters, event ring and mailbox first: its stage needs them.
         let (mut rings, mut links, mut mailboxes) = (Vec::new(), Vec::new(), Vec::new());
         for _ in &plan.workers {
-            let stats = Arc::new(WorkerStats::new(ports.len()));
+            let stats = Arc::new(WorkerStats::new(MAX_PORTS));
             let (events, rx) = std::sync::mpsc::sync_channel(EVENT_RING);
             let (poster, mailbox) = mailbox::mailbox();
             rings.push(rx);
@@ -154,9 +256,8 @@ impl Dataplane {
         }
         let (control, uplink) = Workers::new(links, recipe);
         let mut dp = Dataplane {
-            ports,
-            drivers,
-            flow_support,
+            eal,
+            table: Mutex::new(PortTable { placement: vec![Vec::new(); nworkers], ..PortTable::default() }),
             pool,
             workers: Vec::new(),
             stats: Vec::new(),
@@ -166,32 +267,378 @@ impl Dataplane {
             tsc_hz,
             flows: Mutex::new(FlowLog::new(rings)),
             control: Arc::new(control),
-            uplink: Some(uplink),
+            uplink: Mutex::new(Some(uplink)),
+            pipeline: pipeline.is_some(),
         };
         for ((w, core), mailbox) in plan.workers.iter().copied().enumerate().zip(mailboxes) {
-            let claim_err =
-                |e: dpdk_sys::DpdkError| DataplaneError(format!("worker {w} (core {core}): cannot claim a queue: {e}"));
-            let mut rxqs = Vec::new();
-            for q in &placement[w] {
-                rxqs.push(RxAssignment { port: q.port, queue: dp.ports[q.port].rx_queue(q.queue).map_err(claim_err)? });
-            }
-            let mut txqs = Vec::new();
-            for port in &dp.ports {
-                txqs.push(Some(port.tx_queue(w as u16).map_err(claim_err)?));
-            }
             let stats = Arc::clone(dp.control.stats(w));
             let stage = match pipeline {
                 Some(l) => Stage::Pipeline(Box::new(dp.control.stage(w, &l.ir, l.rt.clone()))),
-                None => Stage::XConnect(xconnect.clone()),
+                None => Stage::XConnect(CrossConnect::new(0, &[])),
             };
-            let worker = Worker::new(w, rxqs, txqs, stage, Arc::clone(&stats)).with_mailbox(mailbox);
+            let worker = Worker::new(w, Vec::new(), Vec::new(), stage, Arc::clone(&stats)).with_mailbox(mailbox);
             let handle = worker::spawn(eal, core, worker, Arc::clone(&dp.stop))
-                .map_err(|e| DataplaneError(format!("worker {w}: {e}")))?;
+                .map_err(|e| DataplaneError(format!("worker {w} (core {core}): {e}")))?;
             dp.workers.push(handle);
             dp.stats.push(stats);
         }
+        // Every port's tx side and cross-connects first, then the rx queues: no
+        // packet arrives before its way out exists.
+        let mut pending = Vec::new();
+        {
+            let mut t = dp.lock();
+            for p in &config.ports {
+                pending.push(dp.attach_slot(&mut t, p.clone()).map_err(|e| DataplaneError(e.message))?.1);
+            }
+        }
+        for x in &config.xconnects {
+            dp.set_xconnect(&x.from, Some(&x.to)).map_err(|e| DataplaneError(e.message))?;
+        }
+        {
+            let mut t = dp.lock();
+            for rx in pending {
+                dp.hand_rx(&mut t, rx).map_err(|e| DataplaneError(e.message))?;
+            }
+        }
+        for (_, s) in dp.lock().live() {
+            // Said once per port at start-up; forwarding never depends on it.
+            eprintln!("sluiced: port {:?} ({}): rte_flow {}", s.cfg.name, s.driver, s.rte_flow);
+        }
         dp.started = Instant::now();
         Ok(dp)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PortTable> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The workers' counters of port slot `i` (rx, tx), summed.
+    fn slot_counters(&self, i: usize) -> (u64, u64) {
+        let snaps: Vec<_> = self.stats.iter().map(|s| s.snapshot()).collect();
+        (
+            snaps.iter().map(|s| s.port_rx.get(i).copied().unwrap_or(0)).sum(),
+            snaps.iter().map(|s| s.port_tx.get(i).copied().unwrap_or(0)).sum(),
+        )
+    }
+
+    /// Whether the workers run a P4 pipeline (else cross-connects).
+    pub fn runs_pipeline(&self) -> bool {
+        self.pipeline
+    }
+
+    /// Bring up a port while forwarding: attach, configure and start it, hand each
+    /// worker a tx queue, cross-connect it as asked (cross-connect mode: packets
+    /// from it leave on `to`, packets from `from` leave on it), and only then put
+    /// each rx queue on the worker polling the fewest. Its P4 port number is
+    /// `p4_port`, or its index. On any failure the port is closed again and
+    /// nothing else changed.
+    pub fn add_port(&self, cfg: PortConfig, to: Option<&str>, from: Option<&str>) -> Result<PortReport, ChangeError> {
+        let mut t = self.lock();
+        if (to.is_some() || from.is_some()) && self.pipeline {
+            return change_err(
+                ChangeErrorKind::Invalid,
+                "cross-connects apply in cross-connect mode; the workers run a P4 program (use its tables)",
+            );
+        }
+        let find = |t: &PortTable, n: &str| {
+            t.index(n).ok_or_else(|| ChangeError {
+                kind: ChangeErrorKind::NotFound,
+                message: format!("no port named {n:?} to cross-connect with (sluicectl port list)"),
+            })
+        };
+        let to = to.map(|n| find(&t, n)).transpose()?;
+        let from = from.map(|n| find(&t, n)).transpose()?;
+        let name = cfg.name.clone();
+        let (index, rx) = self.attach_slot(&mut t, cfg)?;
+        let links = [(Some(index), to), (from, Some(index))];
+        for (f, x) in links.into_iter().filter_map(|(f, x)| Some((f?, x?))) {
+            if let Err(e) = self.post_xconnect(f, Some(x)) {
+                drop(t);
+                let _ = self.remove_port(&name);
+                return Err(unavailable(e));
+            }
+            t.xconnect[f] = Some(x);
+        }
+        if let Err(e) = self.hand_rx(&mut t, rx) {
+            drop(t);
+            let _ = self.remove_port(&name);
+            return Err(e);
+        }
+        let slot = t.slots[index].as_ref().expect("just set");
+        Ok(self.port_report(index, slot))
+    }
+
+    /// Attach and start a port in a free slot, and install its tx queues and P4
+    /// port number on every worker. Returns its index and its claimed rx queues,
+    /// by the worker that is to poll them (see [`Dataplane::hand_rx`]).
+    fn attach_slot(&self, t: &mut PortTable, cfg: PortConfig) -> Result<(usize, Vec<Vec<RxAssignment>>), ChangeError> {
+        use ChangeErrorKind::*;
+        if cfg.name.is_empty() || cfg.name.contains(char::is_whitespace) {
+            return change_err(Invalid, format!("port name {:?} must be non-empty without spaces", cfg.name));
+        }
+        if cfg.rx_queues == 0 {
+            return change_err(Invalid, format!("port {:?}: rx_queues must be at least 1", cfg.name));
+        }
+        if t.index(&cfg.name).is_some() {
+            return change_err(Exists, format!("a port named {:?} exists already (sluicectl port list)", cfg.name));
+        }
+        let index = match t.slots.iter().position(Option::is_none) {
+            Some(i) => i,
+            None if t.slots.len() < MAX_PORTS => {
+                t.slots.push(None);
+                t.slots.len() - 1
+            }
+            None => return change_err(Exhausted, format!("{MAX_PORTS} ports are up already: remove one first")),
+        };
+        let p4_port = cfg.p4_port.unwrap_or(index as u32);
+        if let Some((_, other)) = t.live().find(|(_, s)| s.p4_port == p4_port) {
+            return change_err(
+                Exists,
+                format!("P4 port {p4_port} is port {:?}'s already: give the new port another p4_port", other.cfg.name),
+            );
+        }
+        let nworkers = self.workers.len();
+        let port = Arc::new(attach_port(self.eal, self.pool, &cfg, nworkers)?);
+        let claim = |e: dpdk_sys::DpdkError| ChangeError {
+            kind: Device,
+            message: format!("port {:?}: cannot claim a queue: {e}", cfg.name),
+        };
+        let mut txqs = Vec::with_capacity(nworkers);
+        for w in 0..nworkers {
+            txqs.push(Some(port.tx_queue(w as u16).map_err(claim)?));
+        }
+        let mut rx: Vec<Vec<RxAssignment>> = (0..nworkers).map(|_| Vec::new()).collect();
+        let mut placement = t.placement.clone();
+        for q in 0..cfg.rx_queues {
+            let w = placement::least_loaded(&placement);
+            rx[w].push(RxAssignment { port: index, queue: port.rx_queue(q).map_err(claim)? });
+            placement[w].push(RxqRef { port: index, queue: q });
+        }
+        let base = self.slot_counters(index);
+        let handles = Arc::new(txqs.into_iter().map(Mutex::new).collect::<Vec<_>>());
+        let r = self.control.port_change(index, Some(p4_port), |w| {
+            let h = Arc::clone(&handles);
+            Box::new(move |_: &mut Stage, io: &mut Io, stats: &WorkerStats| {
+                let txq = h[w].lock().unwrap_or_else(|e| e.into_inner()).take();
+                io.egress.set_txq(index, txq, stats);
+            })
+        });
+        if let Err(e) = r {
+            // Take back what any worker took, so the port can close.
+            let back = self.control.port_change(index, None, |_| {
+                Box::new(move |_: &mut Stage, io: &mut Io, stats: &WorkerStats| {
+                    drop(io.egress.set_txq(index, None, stats));
+                })
+            });
+            if back.is_err() {
+                eprintln!("sluiced: port {:?}: a worker still holds its queues after a failed add", cfg.name);
+            }
+            return Err(unavailable(e));
+        }
+        let tx_queues = cfg.tx_queues.unwrap_or(nworkers as u16).max(nworkers as u16);
+        let driver = port.info().map(|i| i.driver).unwrap_or_else(|_| "unknown".into());
+        let rte_flow = sluice_offload::probe(&port).describe();
+        if t.xconnect.len() <= index {
+            t.xconnect.resize(index + 1, None);
+        }
+        t.xconnect[index] = None;
+        t.slots[index] = Some(Slot { port, cfg, driver, rte_flow, p4_port, tx_queues, base });
+        Ok((index, rx))
+    }
+
+    /// Give each worker its rx queues (`rx[w]`): from now on they are polled.
+    fn hand_rx(&self, t: &mut PortTable, rx: Vec<Vec<RxAssignment>>) -> Result<(), ChangeError> {
+        let refs: Vec<Vec<RxqRef>> =
+            rx.iter().map(|qs| qs.iter().map(|a| RxqRef { port: a.port, queue: a.queue.queue() }).collect()).collect();
+        let held = Arc::new(rx.into_iter().map(|r| Mutex::new(Some(r))).collect::<Vec<_>>());
+        self.control
+            .run_each(|w| {
+                let h = Arc::clone(&held);
+                Box::new(move |_: &mut Stage, io: &mut Io, _: &WorkerStats| {
+                    io.rx.extend(h[w].lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default());
+                })
+            })
+            .map_err(unavailable)?;
+        for (w, r) in refs.into_iter().enumerate() {
+            t.placement[w].extend(r);
+        }
+        Ok(())
+    }
+
+    /// Take a port out while forwarding: every worker sends what was pending for
+    /// it and hands back its queues, then the device is stopped, closed and
+    /// detached. Returns its last counters.
+    pub fn remove_port(&self, name: &str) -> Result<PortReport, ChangeError> {
+        let mut t = self.lock();
+        let Some(index) = t.index(name) else {
+            return change_err(ChangeErrorKind::NotFound, format!("no port named {name:?} (sluicectl port list)"));
+        };
+        let last = self.port_report(index, t.slots[index].as_ref().expect("live"));
+        let (back_tx, back_rx) = std::sync::mpsc::channel();
+        self.control
+            .port_change(index, None, |_| {
+                let back = back_tx.clone();
+                Box::new(move |stage: &mut Stage, io: &mut Io, stats: &WorkerStats| {
+                    if let Stage::XConnect(x) = stage {
+                        x.set(index, None);
+                    }
+                    let rx = io.take_rx(index, None);
+                    let tx = io.egress.set_txq(index, None, stats);
+                    let _ = back.send((rx, tx));
+                })
+            })
+            .map_err(unavailable)?;
+        drop(back_rx.try_iter().collect::<Vec<_>>());
+        // Cross-connects into the port now lead nowhere (counted as no_route).
+        let into: Vec<usize> =
+            t.xconnect.iter().enumerate().filter(|(_, to)| **to == Some(index)).map(|(i, _)| i).collect();
+        for from in into {
+            t.xconnect[from] = None;
+            self.post_xconnect(from, None).map_err(unavailable)?;
+        }
+        t.xconnect[index] = None;
+        for q in t.placement.iter_mut() {
+            q.retain(|r| r.port != index);
+        }
+        let slot = t.slots[index].take().expect("live");
+        drop(t);
+        match Arc::try_unwrap(slot.port) {
+            Ok(mut p) => p.stop().map_err(|e| ChangeError {
+                kind: ChangeErrorKind::Device,
+                message: format!("port {name:?} left the workers but did not stop cleanly: {e}"),
+            })?,
+            Err(_) => {
+                return change_err(ChangeErrorKind::Unavailable, format!("port {name:?}: a queue handle is still held"))
+            }
+        }
+        Ok(last)
+    }
+
+    fn post_xconnect(&self, from: usize, to: Option<usize>) -> Result<(), sluice_fastpath::mailbox::MailboxError> {
+        self.control.run_each(|_| {
+            Box::new(move |stage: &mut Stage, _: &mut Io, _: &WorkerStats| {
+                if let Stage::XConnect(x) = stage {
+                    x.set(from, to);
+                }
+            })
+        })
+    }
+
+    /// Cross-connect mode: packets from port `from` leave on `to` (`None`: nowhere).
+    pub fn set_xconnect(&self, from: &str, to: Option<&str>) -> Result<(), ChangeError> {
+        let mut t = self.lock();
+        if self.pipeline {
+            return change_err(
+                ChangeErrorKind::Invalid,
+                "the workers run a P4 program: forwarding between ports is the program's (use its tables)",
+            );
+        }
+        let find = |n: &str| {
+            t.index(n).ok_or_else(|| ChangeError {
+                kind: ChangeErrorKind::NotFound,
+                message: format!("no port named {n:?} (sluicectl port list)"),
+            })
+        };
+        let f = find(from)?;
+        let to = to.map(find).transpose()?;
+        self.post_xconnect(f, to).map_err(unavailable)?;
+        t.xconnect[f] = to;
+        Ok(())
+    }
+
+    /// Move rx queue `queue` of `port` to worker `worker`. The queue's packets wait
+    /// in the device meanwhile: none is lost.
+    pub fn pin_rxq(&self, port: &str, queue: u16, worker: usize) -> Result<(), ChangeError> {
+        let mut t = self.lock();
+        let Some(index) = t.index(port) else {
+            return change_err(ChangeErrorKind::NotFound, format!("no port named {port:?} (sluicectl port list)"));
+        };
+        if worker >= self.workers.len() {
+            return change_err(
+                ChangeErrorKind::NotFound,
+                format!("no worker {worker}: workers are 0..{} (sluicectl pmd rxq)", self.workers.len()),
+            );
+        }
+        let r = RxqRef { port: index, queue };
+        let Some(from) = t.placement.iter().position(|q| q.contains(&r)) else {
+            return change_err(ChangeErrorKind::NotFound, format!("port {port:?} has no rx queue {queue}"));
+        };
+        if from == worker {
+            return Ok(());
+        }
+        self.move_rxq(from, worker, r)?;
+        t.placement[from].retain(|x| *x != r);
+        t.placement[worker].push(r);
+        Ok(())
+    }
+
+    fn move_rxq(&self, from: usize, to: usize, r: RxqRef) -> Result<(), ChangeError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.control
+            .run_one(
+                from,
+                Box::new(move |_: &mut Stage, io: &mut Io, _: &WorkerStats| {
+                    let _ = tx.send(io.take_rx(r.port, Some(r.queue)));
+                }),
+            )
+            .map_err(unavailable)?;
+        let taken = rx.try_iter().flatten().collect::<Vec<_>>();
+        let held = Arc::new(Mutex::new(Some(taken)));
+        let give = |w: usize, held: &Arc<Mutex<Option<Vec<RxAssignment>>>>| {
+            let h = Arc::clone(held);
+            self.control.run_one(
+                w,
+                Box::new(move |_: &mut Stage, io: &mut Io, _: &WorkerStats| {
+                    io.rx.extend(h.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default());
+                }),
+            )
+        };
+        if let Err(e) = give(to, &held) {
+            // Back where it was, so it keeps being polled.
+            let _ = give(from, &held);
+            return Err(unavailable(e));
+        }
+        Ok(())
+    }
+
+    /// Deal every rx queue round-robin over the workers again, in port and queue
+    /// order; moves only those whose worker changes.
+    pub fn rebalance_rxqs(&self) -> Result<usize, ChangeError> {
+        let mut t = self.lock();
+        let queues: Vec<RxqRef> =
+            t.live().flat_map(|(i, s)| (0..s.cfg.rx_queues).map(move |queue| RxqRef { port: i, queue })).collect();
+        let n = self.workers.len().max(1);
+        let mut moved = 0;
+        for (k, r) in queues.into_iter().enumerate() {
+            let want = k % n;
+            let Some(from) = t.placement.iter().position(|q| q.contains(&r)) else { continue };
+            if from != want {
+                self.move_rxq(from, want, r)?;
+                t.placement[from].retain(|x| *x != r);
+                t.placement[want].push(r);
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+
+    /// Each worker's rx queues, with the packets it received per port.
+    pub fn rxqs(&self) -> Vec<Vec<RxqInfo>> {
+        let t = self.lock();
+        t.placement
+            .iter()
+            .enumerate()
+            .map(|(w, qs)| {
+                let snap = self.stats[w].snapshot();
+                qs.iter()
+                    .filter_map(|r| {
+                        let s = t.slots.get(r.port)?.as_ref()?;
+                        let packets = snap.port_rx.get(r.port).copied().unwrap_or(0);
+                        Some(RxqInfo { port: s.cfg.name.clone(), queue: r.queue, packets })
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// Control's handle on the workers (state updates, pipeline swaps, packet-out).
@@ -201,42 +648,56 @@ impl Dataplane {
 
     /// The uplink ring (packets the pipelines sent to the CPU port, digest
     /// samples); taken once.
-    pub fn take_uplink(&mut self) -> Option<Receiver<ToControl>> {
-        self.uplink.take()
+    pub fn take_uplink(&self) -> Option<Receiver<ToControl>> {
+        self.uplink.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     /// Port names in index order.
     pub fn port_names(&self) -> Vec<String> {
-        self.ports.iter().map(|p| p.name().to_owned()).collect()
+        self.lock().live().map(|(_, s)| s.cfg.name.clone()).collect()
+    }
+
+    /// The ports and their devices' extended counters (for metrics).
+    pub fn port_xstats(&self) -> Vec<(String, Vec<(String, u64)>)> {
+        self.lock().live().map(|(_, s)| (s.cfg.name.clone(), s.port.xstats().unwrap_or_default())).collect()
+    }
+
+    fn port_report(&self, index: usize, s: &Slot) -> PortReport {
+        let st = s.port.stats().unwrap_or_default();
+        let link = s.port.link().ok();
+        let (rx, tx) = self.slot_counters(index);
+        PortReport {
+            index,
+            name: s.cfg.name.clone(),
+            devargs: s.cfg.devargs.clone(),
+            driver: s.driver.clone(),
+            p4_port: s.p4_port,
+            rte_flow: s.rte_flow.clone(),
+            link_up: link.is_some_and(|l| l.up),
+            link_speed_mbps: link.map(|l| l.speed_mbps).unwrap_or(0),
+            mtu: s.port.mtu().unwrap_or(0),
+            rx_queues: s.cfg.rx_queues,
+            tx_queues: s.tx_queues,
+            rx_packets: st.rx_packets,
+            tx_packets: st.tx_packets,
+            rx_bytes: st.rx_bytes,
+            tx_bytes: st.tx_bytes,
+            rx_missed: st.rx_missed,
+            rx_errors: st.rx_errors,
+            tx_errors: st.tx_errors,
+            rx_nombuf: st.rx_nombuf,
+            sw_rx_packets: rx.wrapping_sub(s.base.0),
+            sw_tx_packets: tx.wrapping_sub(s.base.1),
+        }
     }
 
     /// A report of every counter now.
     pub fn report(&self) -> Report {
         let snaps: Vec<_> = self.stats.iter().map(|s| s.snapshot()).collect();
-        let ports = self
-            .ports
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let st = p.stats().unwrap_or_default();
-                PortReport {
-                    name: p.name().to_owned(),
-                    driver: self.drivers[i].clone(),
-                    rte_flow: self.flow_support[i].clone(),
-                    link_up: p.link().map(|l| l.up).unwrap_or(false),
-                    rx_packets: st.rx_packets,
-                    tx_packets: st.tx_packets,
-                    rx_bytes: st.rx_bytes,
-                    tx_bytes: st.tx_bytes,
-                    rx_missed: st.rx_missed,
-                    rx_errors: st.rx_errors,
-                    tx_errors: st.tx_errors,
-                    rx_nombuf: st.rx_nombuf,
-                    sw_rx_packets: snaps.iter().map(|s| s.port_rx.get(i).copied().unwrap_or(0)).sum(),
-                    sw_tx_packets: snaps.iter().map(|s| s.port_tx.get(i).copied().unwrap_or(0)).sum(),
-                }
-            })
-            .collect();
+        let ports = {
+            let t = self.lock();
+            t.live().map(|(i, s)| self.port_report(i, s)).collect()
+        };
         let workers = snaps.iter().enumerate().map(|(w, s)| WorkerReport::new(w, self.cores[w], s)).collect();
         let megaflows = {
             let mut f = self.flows.lock().unwrap_or_else(|e| e.into_inner());
@@ -252,6 +713,43 @@ impl Dataplane {
             ports,
             workers,
         }
+    }
+
+    /// Live megaflows with their counts and age, read from the workers' caches
+    /// (`worker`: only that one's), up to `limit` (0: all); and how many there are.
+    pub fn flows(&self, limit: usize, worker: Option<usize>) -> Result<(Vec<FlowInfo>, usize), ChangeError> {
+        let counts = self
+            .control
+            .query(|dp| {
+                let now = dp.cache.now_ms();
+                dp.cache
+                    .iter()
+                    .map(|(id, v, m)| {
+                        (id, v, m.packets, m.bytes, now.wrapping_sub(m.installed_ms), now.wrapping_sub(m.used_ms))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .map_err(unavailable)?;
+        let mut log = self.flows.lock().unwrap_or_else(|e| e.into_inner());
+        log.drain();
+        let mut out = Vec::new();
+        let mut total = 0;
+        for (w, c) in counts.into_iter().enumerate() {
+            if worker.is_some_and(|x| x != w) {
+                continue;
+            }
+            for (id, version, packets, bytes, age_ms, idle_ms) in c.unwrap_or_default() {
+                total += 1;
+                if limit != 0 && out.len() >= limit {
+                    continue;
+                }
+                let (matches, actions) = log
+                    .describe(w as u32, id, version)
+                    .unwrap_or_else(|| ("(install event lost: ring full)".into(), String::new()));
+                out.push(FlowInfo { worker: w, id, matches, actions, packets, bytes, age_ms, idle_ms });
+            }
+        }
+        Ok((out, total))
     }
 
     /// Up to `limit` live megaflows as control has seen them, one line each.
@@ -274,9 +772,10 @@ impl Dataplane {
         report.elapsed_seconds = elapsed;
         drop(returned);
         let mut problems = Vec::new();
-        for port in self.ports.drain(..) {
-            let name = port.name().to_owned();
-            match Arc::try_unwrap(port) {
+        let slots = std::mem::take(&mut self.lock().slots);
+        for slot in slots.into_iter().flatten() {
+            let name = slot.cfg.name.clone();
+            match Arc::try_unwrap(slot.port) {
                 Ok(mut p) => {
                     if let Err(e) = p.stop() {
                         problems.push(format!("port {name:?}: {e}"));

@@ -103,6 +103,55 @@ pub fn apply(ir: &Ir, rt: &mut Runtime, text: &str) -> Result<Applied, EntriesEr
     Ok(l.applied)
 }
 
+/// Table `table`'s entries as the commands that would add them (with each entry's
+/// handle as a comment), and its default action as a `table_set_default` command.
+/// Values are hexadecimal; priorities are BMv2's (lower wins).
+pub fn dump(ir: &Ir, rt: &Runtime, table: &str) -> Result<(Vec<String>, String), String> {
+    let t = resolve("table", table, ir.tables.iter().enumerate().map(|(i, t)| (i as u32, t.name.as_str())))?;
+    let def = &ir.tables[t as usize];
+    let state = &rt.tables[t as usize];
+    let hex = |v: &Value| format!("{v:#x}");
+    let call = |c: &ActionCall| {
+        let a = def.actions.get(c.slot as usize).map(|a| ir.actions[*a as usize].name.as_str()).unwrap_or("?");
+        (a.to_owned(), c.args.iter().map(hex).collect::<Vec<_>>())
+    };
+    let mut lines = Vec::new();
+    for (h, e) in state.entries() {
+        let key: Vec<String> = e
+            .key
+            .iter()
+            .map(|k| match k {
+                KeyValue::Exact(v) => hex(v),
+                KeyValue::Lpm { value, prefix } => format!("{value:#x}/{prefix}"),
+                KeyValue::Ternary { value, mask } => format!("{value:#x}&&&{mask:#x}"),
+                KeyValue::Range { low, high } => format!("{low:#x}->{high:#x}"),
+            })
+            .collect();
+        let prio = if def.needs_priority() { format!(" {}", i32::MAX - e.priority) } else { String::new() };
+        let line = match &e.action {
+            EntryAction::Call(c) => {
+                let (a, args) = call(c);
+                format!("table_add {} {a} {} => {}{prio}", def.name, key.join(" "), args.join(" "))
+            }
+            EntryAction::Member(m) => format!("table_indirect_add {} {} => {m}{prio}", def.name, key.join(" ")),
+            EntryAction::Group(g) => {
+                format!("table_indirect_add_with_group {} {} => {g}{prio}", def.name, key.join(" "))
+            }
+        };
+        lines.push(format!("{}  # handle {h}", line.replace("  ", " ")));
+    }
+    let default = match &state.default {
+        None => "(none)".to_owned(),
+        Some(EntryAction::Call(c)) => {
+            let (a, args) = call(c);
+            format!("table_set_default {} {a} {}", def.name, args.join(" ")).trim_end().to_owned()
+        }
+        Some(EntryAction::Member(m)) => format!("table_indirect_set_default {} {m}", def.name),
+        Some(EntryAction::Group(g)) => format!("table_indirect_set_default_with_group {} {g}", def.name),
+    };
+    Ok((lines, default))
+}
+
 /// Parse one value of a field of `width` bits (at most 128).
 ///
 /// Accepted: decimal, `0x` hex, `0b` binary; an IPv4 address for a 32-bit field, a MAC
@@ -878,6 +927,63 @@ table_add ipv4_lpm set_nhop 10.0.1.10/32 => 10.0.1.10 2
         assert!(e.message.contains("indirect"), "{e}");
         let e = err(&ir, &mut rt, "table_indirect_add IndirectWS 0xad => 9");
         assert!(e.message.contains("member 9"), "{e}");
+    }
+
+    /// The ops `Runtime::diff` derives from a loader edit turn the old state into
+    /// the new one: tables, defaults, members, groups, multicast and clone sessions,
+    /// registers; and an unchanged state gives none.
+    #[test]
+    fn diff_ops_replay_a_loader_edit_exactly() {
+        for (rel, text, edit) in [
+            (
+                "simple_router/simple_router.json",
+                "table_add ipv4_lpm set_nhop 10.0.0.0/8 => 10.0.0.1 1\ntable_add send_frame rewrite_mac 1 => 00:aa:00:00:00:01\n\
+                 table_add forward set_dmac 10.0.0.1 => 00:bb:00:00:00:01\n",
+                "table_delete ipv4_lpm 0\ntable_add ipv4_lpm set_nhop 10.1.0.0/16 => 10.0.0.2 2\n\
+                 table_modify send_frame rewrite_mac 0 00:aa:00:00:00:09\ntable_set_default forward _drop\n",
+            ),
+            (
+                "bmv2_grpc_tests/multicast.json",
+                "mirroring_add 5 7\nmc_mgrp_create 10\nmc_node_create 1 1 2\nmc_node_associate 10 0\n",
+                "mirroring_add 6 8\nmc_mgrp_destroy 10\nmc_mgrp_create 12\nmc_node_create 3 4\nmc_node_associate 12 0\n",
+            ),
+            (
+                "bmv2_grpc_tests/action_profile.json",
+                "act_prof_create_member ActProfWS send 1\nact_prof_create_member ActProfWS send 2\n\
+                 act_prof_create_group ActProfWS\nact_prof_add_member_to_group ActProfWS 0 0\n\
+                 table_indirect_add_with_group IndirectWS 0xab => 0\n",
+                "act_prof_add_member_to_group ActProfWS 1 0\ntable_indirect_add IndirectWS 0xac => 1\n",
+            ),
+        ] {
+            let Some((ir, mut rt)) = load(rel) else { return };
+            apply(&ir, &mut rt, text).unwrap_or_else(|e| panic!("{rel}: {e}"));
+            assert!(rt.diff(&rt.clone()).is_empty(), "{rel}: no change, no op");
+            let mut new = rt.clone();
+            apply(&ir, &mut new, edit).unwrap_or_else(|e| panic!("{rel}: {e}"));
+            let ops = rt.diff(&new);
+            assert!(!ops.is_empty(), "{rel}");
+            for op in &ops {
+                rt.apply(&ir, op).unwrap_or_else(|e| panic!("{rel}: {op:?}: {e}"));
+            }
+            assert_eq!(rt.diff(&new), vec![], "{rel}: replaying the ops gives the edited state");
+            assert_eq!(new.diff(&rt), vec![], "{rel}");
+        }
+    }
+
+    /// A dump is a list of commands that rebuild the table.
+    #[test]
+    fn dump_gives_commands_that_rebuild_the_table() {
+        let Some((ir, mut rt)) = load("simple_router/simple_router.json") else { return };
+        let text = "table_add ipv4_lpm set_nhop 10.0.0.0/8 => 10.0.0.1 1\ntable_add ipv4_lpm set_nhop 10.1.0.0/16 => 10.0.0.2 2\n\
+                    table_set_default ipv4_lpm _drop\n";
+        apply(&ir, &mut rt, text).unwrap();
+        let (lines, default) = dump(&ir, &rt, "ipv4_lpm").unwrap();
+        assert_eq!(lines[0], "table_add ipv4_lpm set_nhop 0xa000000/8 => 0xa000001 0x1  # handle 0");
+        assert_eq!(default, "table_set_default ipv4_lpm _drop");
+        let (_, mut fresh) = load("simple_router/simple_router.json").unwrap();
+        apply(&ir, &mut fresh, &(lines.join("\n") + "\n" + &default)).unwrap();
+        assert!(rt.diff(&fresh).is_empty());
+        assert!(dump(&ir, &rt, "nope").unwrap_err().contains("nope"));
     }
 
     #[test]

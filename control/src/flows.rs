@@ -98,6 +98,14 @@ impl FlowLog {
         self.summary
     }
 
+    /// Megaflow `flow` (version `version`) of worker `worker` as (match, actions),
+    /// if its install event has been seen.
+    pub fn describe(&self, worker: u32, flow: u32, version: u32) -> Option<(String, String)> {
+        let line = render(self.live.get(&(worker, flow, version))?);
+        let (m, a) = line.split_once(" ->").unwrap_or((&line, ""));
+        Some((m.to_owned(), a.trim_start().to_owned()))
+    }
+
     /// Up to `limit` live megaflows, one readable line each.
     pub fn dump(&self, limit: usize) -> Vec<String> {
         self.live.iter().take(limit).map(|((w, f, _), m)| format!("worker {w} flow {f}: {}", render(m))).collect()

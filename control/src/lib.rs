@@ -8,6 +8,8 @@
 //! * [`workers`]: control's handle on the workers' mailboxes (updates visible on return).
 //! * [`flows`]: the workers' megaflows as control sees them (event rings).
 //! * [`p4rt`]: the P4Runtime server.
+//! * [`mgmt`]: the management API (what `sluicectl` talks to).
+//! * [`telemetry`]: Prometheus metrics, read from the workers' counters on scrape.
 //! * [`daemon`]: the `sluiced` program.
 //! * [`demo`]: the embedded default configuration `make run` uses.
 #![deny(unsafe_code)]
@@ -20,11 +22,13 @@ pub mod demo;
 pub mod eal_args;
 pub mod entries;
 pub mod flows;
+pub mod mgmt;
 pub mod p4rt;
 pub mod pcap;
 pub mod pipeline;
 pub mod placement;
 pub mod report;
+pub mod telemetry;
 pub mod workers;
 
 /// What the binary was built from, for `--version` and reports.

@@ -1,8 +1,9 @@
 //! Rx queue placement: which worker polls which (port, queue).
 //!
 //! Queues are dealt round-robin over the workers in port order, queue order — the
-//! same first placement OVS makes before it measures load. (Measured rebalancing and
-//! explicit pinning come with the management API.)
+//! same first placement OVS makes before it measures load. Ports added while running
+//! put each queue on the worker with the fewest; an operator can pin a queue to a
+//! worker or deal them all again (`sluicectl pmd rxq-pin`, `pmd rxq-rebalance`).
 
 /// One rx queue of one port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +28,11 @@ pub fn round_robin(rx_queues: &[u16], workers: usize) -> Vec<Vec<RxqRef>> {
     out
 }
 
+/// The worker polling the fewest queues (the lowest id among equals).
+pub fn least_loaded(placement: &[Vec<RxqRef>]) -> usize {
+    placement.iter().enumerate().min_by_key(|(w, q)| (q.len(), *w)).map(|(w, _)| w).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +44,7 @@ mod tests {
         assert_eq!(p[0], vec![r(0, 0), r(1, 0), r(2, 1)]);
         assert_eq!(p[1], vec![r(0, 1), r(2, 0), r(2, 2)]);
         assert!(round_robin(&[1], 0).is_empty());
+        assert_eq!(least_loaded(&[vec![r(0, 0)], vec![], vec![]]), 1);
+        assert_eq!(least_loaded(&[]), 0);
     }
 }

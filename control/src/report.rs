@@ -31,10 +31,24 @@ pub struct Report {
 /// One port's counters: the device's own (`rte_eth_stats`) and Sluice's.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct PortReport {
+    /// Port index (its slot; stable while the port exists).
+    pub index: usize,
     /// Port name.
     pub name: String,
+    /// The devargs it was attached with.
+    pub devargs: String,
     /// PMD name.
     pub driver: String,
+    /// Its P4 port number.
+    pub p4_port: u32,
+    /// Link speed in Mb/s (0: unknown).
+    pub link_speed_mbps: u32,
+    /// MTU now (0: unknown).
+    pub mtu: u16,
+    /// Rx queues.
+    pub rx_queues: u16,
+    /// Tx queues.
+    pub tx_queues: u16,
     /// Whether the port can offload with rte_flow (`capable` / `not capable: ...`).
     pub rte_flow: String,
     /// Link up.
@@ -80,6 +94,16 @@ pub struct WorkerReport {
     pub idle_cycles: u64,
     /// Busy cycles per received packet (0 if none).
     pub cycles_per_packet: f64,
+    /// Loop iterations.
+    pub iterations: u64,
+    /// Packets sent to the controller.
+    pub to_cpu: u64,
+    /// Packets injected by the controller.
+    pub from_cpu: u64,
+    /// Digest samples sent to control.
+    pub digests: u64,
+    /// Digest samples lost.
+    pub digest_drops: u64,
     /// Megaflow cache counters (all zero without a pipeline).
     pub cache: CacheSnapshot,
 }
@@ -96,6 +120,11 @@ impl WorkerReport {
             busy_cycles: s.busy_cycles,
             idle_cycles: s.idle_cycles,
             cycles_per_packet: if s.rx_packets == 0 { 0.0 } else { s.busy_cycles as f64 / s.rx_packets as f64 },
+            iterations: s.iterations,
+            to_cpu: s.to_cpu,
+            from_cpu: s.from_cpu,
+            digests: s.digests,
+            digest_drops: s.digest_drops,
             cache: s.cache,
         }
     }
@@ -214,7 +243,8 @@ impl Report {
     pub fn interval_lines(&self, prev: &Report) -> String {
         let dt = (self.elapsed_seconds - prev.elapsed_seconds).max(1e-9);
         let mut s = String::new();
-        for (p, q) in self.ports.iter().zip(&prev.ports) {
+        for p in &self.ports {
+            let Some(q) = prev.ports.iter().find(|q| q.name == p.name) else { continue };
             let _ = writeln!(
                 s,
                 "stats t={:.3} port={} rx_packets={} tx_packets={} rx_pps={:.0} tx_pps={:.0}",

@@ -20,8 +20,7 @@ use std::time::Duration;
 use dpdk_sys::mempool::Mempool;
 use sluice_fastpath::cache::datapath::Datapath;
 use sluice_fastpath::cache::{CacheConfig, FlowEvent};
-use sluice_fastpath::egress::Egress;
-use sluice_fastpath::mailbox::{MailboxError, Poster};
+use sluice_fastpath::mailbox::{Command, MailboxError, Poster};
 use sluice_fastpath::p4::ir::Ir;
 use sluice_fastpath::p4::meters::MeterShare;
 use sluice_fastpath::p4::ops::Op;
@@ -29,6 +28,8 @@ use sluice_fastpath::p4::tables::Runtime;
 use sluice_fastpath::pipeline::{PipelineStage, Stage, StageConfig};
 use sluice_fastpath::stats::WorkerStats;
 use sluice_fastpath::uplink::{ToControl, Uplink};
+use sluice_fastpath::worker::Io;
+use std::sync::Mutex;
 
 /// How long control waits for a worker to complete a command before reporting it
 /// stuck. Workers serve their mailbox every loop iteration (microseconds apart).
@@ -65,7 +66,8 @@ pub struct StageRecipe {
 /// The workers, from control's side.
 pub struct Workers {
     links: Vec<WorkerLink>,
-    recipe: StageRecipe,
+    /// Changes as ports come and go.
+    recipe: Mutex<StageRecipe>,
     uplink: Uplink,
     next_inject: AtomicU64,
 }
@@ -88,13 +90,18 @@ impl Workers {
     /// returned receiver.
     pub fn new(links: Vec<WorkerLink>, recipe: StageRecipe) -> (Self, Receiver<ToControl>) {
         let (uplink, rx) = std::sync::mpsc::sync_channel(UPLINK_RING);
-        let w = Workers { links, recipe, uplink, next_inject: AtomicU64::new(0) };
+        let w = Workers { links, recipe: Mutex::new(recipe), uplink, next_inject: AtomicU64::new(0) };
         (w, rx)
     }
 
     /// Worker `w`'s counters.
     pub fn stats(&self, w: usize) -> &Arc<WorkerStats> {
         &self.links[w].stats
+    }
+
+    /// Commands waiting in worker `w`'s mailbox.
+    pub fn mailbox_depth(&self, w: usize) -> u64 {
+        self.links.get(w).map_or(0, |l| l.poster.pending())
     }
 
     /// Number of workers.
@@ -109,7 +116,11 @@ impl Workers {
 
     /// A pipeline stage for worker `w` running `ir` with state `rt`.
     pub fn stage(&self, w: usize, ir: &Arc<Ir>, rt: Runtime) -> PipelineStage {
-        let r = &self.recipe;
+        let r = self.recipe.lock().unwrap_or_else(|e| e.into_inner());
+        self.stage_with(&r, w, ir, rt)
+    }
+
+    fn stage_with(&self, r: &StageRecipe, w: usize, ir: &Arc<Ir>, rt: Runtime) -> PipelineStage {
         let link = &self.links[w];
         let meter_share = MeterShare { num: 1, den: self.links.len().max(1) as u32 };
         let cfg = StageConfig { cache: r.cache, worker: w as u32, tsc_hz: r.tsc_hz, meter_share };
@@ -117,6 +128,48 @@ impl Workers {
             PipelineStage::new(Arc::clone(ir), rt, &r.p4_ports, r.pool, &cfg, &link.stats, Some(link.events.clone()));
         stage.set_uplink(self.uplink.clone(), r.cpu_port);
         stage
+    }
+
+    /// Run the command `make(w)` on every worker `w`; returns when all have.
+    pub fn run_each(&self, make: impl Fn(usize) -> Command<Stage>) -> Result<(), MailboxError> {
+        let mut tickets = Vec::with_capacity(self.links.len());
+        for (w, link) in self.links.iter().enumerate() {
+            tickets.push((w, link.poster.post(make(w))?));
+        }
+        wait_all(&tickets, &self.links)
+    }
+
+    /// Run `cmd` on worker `w`; returns when it has.
+    pub fn run_one(&self, w: usize, cmd: Command<Stage>) -> Result<(), MailboxError> {
+        let link = self.links.get(w).ok_or(MailboxError::Closed)?;
+        let t = link.poster.post(cmd)?;
+        link.poster.wait(t, WAIT)
+    }
+
+    /// Port `index` changes: it has P4 port number `p4` from now on (`None`: it is
+    /// gone) in every running pipeline stage and in those built later, and every
+    /// worker `w` runs `make(w)` (queue handles in or out) in the same command.
+    /// Serialised with pipeline swaps, so a new program never misses a port.
+    pub fn port_change(
+        &self,
+        index: usize,
+        p4: Option<u32>,
+        make: impl Fn(usize) -> Command<Stage>,
+    ) -> Result<(), MailboxError> {
+        let mut r = self.recipe.lock().unwrap_or_else(|e| e.into_inner());
+        if index >= r.p4_ports.len() {
+            r.p4_ports.resize(index + 1, u32::MAX);
+        }
+        r.p4_ports[index] = p4.unwrap_or(u32::MAX);
+        self.run_each(|w| {
+            let cmd = make(w);
+            Box::new(move |stage: &mut Stage, io: &mut Io, stats: &WorkerStats| {
+                if let Stage::Pipeline(p) = stage {
+                    p.set_port(index, p4);
+                }
+                cmd(stage, io, stats)
+            })
+        })
     }
 
     /// Apply `ops` on every worker running a pipeline; returns when all have, with
@@ -128,7 +181,7 @@ impl Workers {
         let mut tickets = Vec::with_capacity(self.links.len());
         for (w, link) in self.links.iter().enumerate() {
             let ops = Arc::clone(&ops);
-            let t = link.poster.post(Box::new(move |stage: &mut Stage, _: &mut Egress, stats: &WorkerStats| {
+            let t = link.poster.post(Box::new(move |stage: &mut Stage, _: &mut Io, stats: &WorkerStats| {
                 if let Stage::Pipeline(p) = stage {
                     let n = p.datapath().apply(&ops);
                     stats.refused_ops.add(n as u64);
@@ -144,17 +197,18 @@ impl Workers {
     pub fn set_pipeline(&self, ir: &Arc<Ir>, rt: &Runtime) -> Result<(), MailboxError> {
         let (old_tx, old_rx) = std::sync::mpsc::channel::<Stage>();
         let mut tickets = Vec::with_capacity(self.links.len());
+        // Held until every worker has switched: ports change only before or after.
+        let recipe = self.recipe.lock().unwrap_or_else(|e| e.into_inner());
         for (w, link) in self.links.iter().enumerate() {
-            let new = Stage::Pipeline(Box::new(self.stage(w, ir, rt.clone())));
+            let new = Stage::Pipeline(Box::new(self.stage_with(&recipe, w, ir, rt.clone())));
             let old_tx = old_tx.clone();
-            let t =
-                link.poster.post(Box::new(move |stage: &mut Stage, egress: &mut Egress, stats: &WorkerStats| {
-                    // Packets of the old program are all out: it ran to completion.
-                    egress.flush(stats);
-                    let old = std::mem::replace(stage, new);
-                    // Freed on control's side (a program's state can be large).
-                    let _ = old_tx.send(old);
-                }))?;
+            let t = link.poster.post(Box::new(move |stage: &mut Stage, io: &mut Io, stats: &WorkerStats| {
+                // Packets of the old program are all out: it ran to completion.
+                io.egress.flush(stats);
+                let old = std::mem::replace(stage, new);
+                // Freed on control's side (a program's state can be large).
+                let _ = old_tx.send(old);
+            }))?;
             tickets.push((w, t));
         }
         drop(old_tx);
@@ -173,7 +227,7 @@ impl Workers {
         let mut tickets = Vec::with_capacity(self.links.len());
         for (w, link) in self.links.iter().enumerate() {
             let (f, tx) = (Arc::clone(&f), tx.clone());
-            let t = link.poster.post(Box::new(move |stage: &mut Stage, _: &mut Egress, _: &WorkerStats| {
+            let t = link.poster.post(Box::new(move |stage: &mut Stage, _: &mut Io, _: &WorkerStats| {
                 let r = match stage {
                     Stage::Pipeline(p) => Some(f(p.datapath())),
                     Stage::XConnect(_) => None,
@@ -198,7 +252,7 @@ impl Workers {
         f: impl FnOnce(&mut Datapath) -> T + Send + 'static,
     ) -> Result<Option<T>, MailboxError> {
         let (tx, rx) = std::sync::mpsc::channel::<Option<T>>();
-        let t = self.links[w].poster.post(Box::new(move |stage: &mut Stage, _: &mut Egress, _: &WorkerStats| {
+        let t = self.links[w].poster.post(Box::new(move |stage: &mut Stage, _: &mut Io, _: &WorkerStats| {
             let _ = tx.send(match stage {
                 Stage::Pipeline(p) => Some(f(p.datapath())),
                 Stage::XConnect(_) => None,
@@ -216,9 +270,9 @@ impl Workers {
             return Err(MailboxError::Closed);
         }
         let w = (self.next_inject.fetch_add(1, Ordering::Relaxed) % self.links.len() as u64) as usize;
-        self.links[w].poster.post(Box::new(move |stage: &mut Stage, egress: &mut Egress, stats: &WorkerStats| {
+        self.links[w].poster.post(Box::new(move |stage: &mut Stage, io: &mut Io, stats: &WorkerStats| {
             if let Stage::Pipeline(p) = stage {
-                p.inject(in_p4, &bytes, egress, stats);
+                p.inject(in_p4, &bytes, &mut io.egress, stats);
             }
         }))?;
         Ok(())

@@ -142,6 +142,20 @@ impl Egress {
         }
     }
 
+    /// Use `txq` for port index `port` from now on (`None`: no queue there), growing
+    /// the table as needed; returns the queue it replaces, after sending what was
+    /// pending for it. Control calls this between bursts, when ports come and go.
+    pub fn set_txq(&mut self, port: PortIndex, txq: Option<TxQueue>, stats: &WorkerStats) -> Option<TxQueue> {
+        if port >= self.ports.len() {
+            let mut v = std::mem::take(&mut self.ports).into_vec();
+            v.resize_with(port + 1, || EgressPort { txq: None, pending: Burst::new() });
+            self.ports = v.into_boxed_slice();
+        }
+        let p = &mut self.ports[port];
+        Self::flush_port(p, port, stats);
+        std::mem::replace(&mut p.txq, txq)
+    }
+
     /// Give back the tx queue handles (so control can stop the ports); pending packets
     /// are flushed first.
     pub fn into_queues(mut self, stats: &WorkerStats) -> Vec<Option<TxQueue>> {

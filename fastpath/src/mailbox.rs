@@ -18,11 +18,11 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::egress::Egress;
 use crate::stats::WorkerStats;
+use crate::worker::Io;
 
-/// Work for a worker: runs on its core with its stage, egress and counters.
-pub type Command<P> = Box<dyn FnOnce(&mut P, &mut Egress, &WorkerStats) + Send>;
+/// Work for a worker: runs on its core with its stage, queues and counters.
+pub type Command<P> = Box<dyn FnOnce(&mut P, &mut Io, &WorkerStats) + Send>;
 
 /// Commands queued at most per worker.
 pub const MAILBOX_DEPTH: usize = 1024;
@@ -82,9 +82,9 @@ pub fn mailbox<P>() -> (Poster<P>, Mailbox<P>) {
 impl<P> Mailbox<P> {
     /// Run every waiting command. Called by the worker between bursts.
     #[inline(always)]
-    pub fn serve(&self, stage: &mut P, egress: &mut Egress, stats: &WorkerStats) {
+    pub fn serve(&self, stage: &mut P, io: &mut Io, stats: &WorkerStats) {
         while let Ok(cmd) = self.rx.try_recv() {
-            cmd(stage, egress, stats);
+            cmd(stage, io, stats);
             // Release: everything the command did happens-before control sees it done.
             self.shared.done.fetch_add(1, Ordering::Release);
         }
@@ -112,6 +112,12 @@ impl<P> Poster<P> {
             Err(TrySendError::Full(_)) => Err(MailboxError::Full),
             Err(TrySendError::Disconnected(_)) => Err(MailboxError::Closed),
         }
+    }
+
+    /// Commands posted and not yet completed (the ring's depth).
+    pub fn pending(&self) -> u64 {
+        let posted = self.tx.lock().unwrap_or_else(|e| e.into_inner()).1;
+        posted.saturating_sub(self.shared.done.load(Ordering::Acquire))
     }
 
     /// Whether the command with `ticket` has completed.
@@ -156,29 +162,23 @@ mod tests {
     fn tickets_complete_in_order_and_errors_are_clear() {
         let (post, mb) = mailbox::<Vec<u32>>();
         let stats = WorkerStats::new(0);
-        let mut egress = Egress::new(vec![]);
+        let mut io = Io { rx: vec![], egress: crate::egress::Egress::new(vec![]) };
         let mut stage = vec![];
-        let t1 = post.post(Box::new(|s: &mut Vec<u32>, _: &mut Egress, _: &WorkerStats| s.push(1))).unwrap();
-        let t2 = post.post(Box::new(|s: &mut Vec<u32>, _: &mut Egress, _: &WorkerStats| s.push(2))).unwrap();
+        let t1 = post.post(Box::new(|s: &mut Vec<u32>, _: &mut Io, _: &WorkerStats| s.push(1))).unwrap();
+        let t2 = post.post(Box::new(|s: &mut Vec<u32>, _: &mut Io, _: &WorkerStats| s.push(2))).unwrap();
         assert_eq!((t1, t2), (1, 2));
         assert!(!post.is_done(t1));
         assert_eq!(post.wait(t2, Duration::from_millis(1)), Err(MailboxError::Timeout(Duration::from_millis(1))));
-        mb.serve(&mut stage, &mut egress, &stats);
+        mb.serve(&mut stage, &mut io, &stats);
         assert_eq!(stage, vec![1, 2]);
         assert!(post.is_done(t2));
         post.wait(t2, Duration::ZERO).unwrap();
         for _ in 0..MAILBOX_DEPTH {
-            post.post(Box::new(|_: &mut Vec<u32>, _: &mut Egress, _: &WorkerStats| {})).unwrap();
+            post.post(Box::new(|_: &mut Vec<u32>, _: &mut Io, _: &WorkerStats| {})).unwrap();
         }
-        assert_eq!(
-            post.post(Box::new(|_: &mut Vec<u32>, _: &mut Egress, _: &WorkerStats| {})),
-            Err(MailboxError::Full)
-        );
+        assert_eq!(post.post(Box::new(|_: &mut Vec<u32>, _: &mut Io, _: &WorkerStats| {})), Err(MailboxError::Full));
         drop(mb);
-        assert_eq!(
-            post.post(Box::new(|_: &mut Vec<u32>, _: &mut Egress, _: &WorkerStats| {})),
-            Err(MailboxError::Closed)
-        );
+        assert_eq!(post.post(Box::new(|_: &mut Vec<u32>, _: &mut Io, _: &WorkerStats| {})), Err(MailboxError::Closed));
         assert_eq!(post.wait(MAILBOX_DEPTH as u64 + 2, Duration::from_secs(1)), Err(MailboxError::Closed));
     }
 
@@ -189,16 +189,16 @@ mod tests {
         let s2 = Arc::clone(&stop);
         let h = std::thread::spawn(move || {
             let stats = WorkerStats::new(0);
-            let mut egress = Egress::new(vec![]);
+            let mut io = Io { rx: vec![], egress: crate::egress::Egress::new(vec![]) };
             let mut sum = 0u64;
             while !s2.load(Ordering::Relaxed) {
-                mb.serve(&mut sum, &mut egress, &stats);
+                mb.serve(&mut sum, &mut io, &stats);
             }
             sum
         });
         let mut last = 0;
         for i in 1..=100u64 {
-            last = post.post(Box::new(move |s: &mut u64, _: &mut Egress, _: &WorkerStats| *s += i)).unwrap();
+            last = post.post(Box::new(move |s: &mut u64, _: &mut Io, _: &WorkerStats| *s += i)).unwrap();
         }
         post.wait(last, Duration::from_secs(10)).unwrap();
         stop.store(true, Ordering::Relaxed);

@@ -170,6 +170,26 @@ impl PipelineStage {
         egress.flush(stats);
     }
 
+    /// Sluice port index `index` has P4 port number `p4` from now on (`None`: the
+    /// port is gone). Megaflows need no change: they match and output P4 port
+    /// numbers, which this map turns into indices per packet.
+    pub fn set_port(&mut self, index: PortIndex, p4: Option<u32>) {
+        if let Some(old) = self.to_p4.get(index).copied() {
+            if let Some(slot) = self.to_index.get_mut(old as usize) {
+                if *slot == Some(index) {
+                    *slot = None;
+                }
+            }
+        }
+        if index >= self.to_p4.len() {
+            self.to_p4.resize(index + 1, u32::MAX);
+        }
+        self.to_p4[index] = p4.unwrap_or(u32::MAX);
+        if let Some(slot) = p4.and_then(|p| self.to_index.get_mut(p as usize)) {
+            *slot = Some(index);
+        }
+    }
+
     /// The datapath (program, state, cache).
     pub fn datapath(&mut self) -> &mut Datapath {
         &mut self.dp

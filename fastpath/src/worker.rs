@@ -42,11 +42,32 @@ pub struct RxAssignment {
     pub queue: RxQueue,
 }
 
+/// A worker's queues: what it polls and what it sends on. Mailbox commands get it
+/// too, which is how ports come and go while the worker runs: control posts a
+/// command that adds or takes back queue handles between two bursts.
+#[derive(Debug)]
+pub struct Io {
+    /// The rx queues polled, in order.
+    pub rx: Vec<RxAssignment>,
+    /// The output side.
+    pub egress: Egress,
+}
+
+impl Io {
+    /// Take back every rx queue of `port` (all queues when `queue` is `None`).
+    pub fn take_rx(&mut self, port: PortIndex, queue: Option<u16>) -> Vec<RxAssignment> {
+        let (taken, kept) = std::mem::take(&mut self.rx)
+            .into_iter()
+            .partition(|a| a.port == port && queue.is_none_or(|q| a.queue.queue() == q));
+        self.rx = kept;
+        taken
+    }
+}
+
 /// Everything a worker owns.
 pub struct Worker<P: BurstProcessor> {
     id: usize,
-    rxqs: Vec<RxAssignment>,
-    egress: Egress,
+    io: Io,
     processor: P,
     stats: Arc<WorkerStats>,
     mailbox: Option<Mailbox<P>>,
@@ -54,7 +75,7 @@ pub struct Worker<P: BurstProcessor> {
 
 impl<P: BurstProcessor> std::fmt::Debug for Worker<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker").field("id", &self.id).field("rxqs", &self.rxqs.len()).finish()
+        f.debug_struct("Worker").field("id", &self.id).field("rxqs", &self.io.rx.len()).finish()
     }
 }
 
@@ -77,7 +98,7 @@ impl<P: BurstProcessor> Worker<P> {
         processor: P,
         stats: Arc<WorkerStats>,
     ) -> Self {
-        Self { id, rxqs, egress: Egress::new(txqs), processor, stats, mailbox: None }
+        Self { id, io: Io { rx: rxqs, egress: Egress::new(txqs) }, processor, stats, mailbox: None }
     }
 
     /// Serve control's commands from `mailbox` between bursts.
@@ -108,7 +129,7 @@ impl<P: BurstProcessor> Worker<P> {
         let mut in_period = 0u64;
         while !stop.load(Ordering::Relaxed) {
             if let Some(m) = &self.mailbox {
-                m.serve(&mut self.processor, &mut self.egress, stats);
+                m.serve(&mut self.processor, &mut self.io, stats);
             }
             let now_busy = self.poll_once(&mut burst, stats) > 0;
             iters += 1;
@@ -133,7 +154,7 @@ impl<P: BurstProcessor> Worker<P> {
                 break;
             }
         }
-        self.egress.flush(stats);
+        self.io.egress.flush(stats);
         // Commands posted from now on fail as `Closed` instead of waiting.
         self.mailbox = None;
     }
@@ -141,29 +162,30 @@ impl<P: BurstProcessor> Worker<P> {
     #[inline(always)]
     fn poll_once(&mut self, burst: &mut Burst, stats: &WorkerStats) -> usize {
         let mut got = 0;
-        for a in self.rxqs.iter_mut() {
+        let io = &mut self.io;
+        for a in io.rx.iter_mut() {
             let n = a.queue.rx_burst(burst);
             if n == 0 {
                 continue;
             }
             got += n;
             stats.port_rx(a.port, n);
-            self.processor.process(a.port, burst, &mut self.egress, stats);
+            self.processor.process(a.port, burst, &mut io.egress, stats);
             if !burst.is_empty() {
                 stats.drop_packets(DropReason::Unhandled, burst.free_all());
             }
         }
         if got > 0 {
             stats.rx_packets.add(got as u64);
-            self.egress.flush(stats);
+            io.egress.flush(stats);
         }
         got
     }
 
     /// Stop owning the queues: hand them back for the ports to be stopped.
     pub fn into_queues(self) -> ReturnedQueues {
-        let tx = self.egress.into_queues(&self.stats);
-        ReturnedQueues { rx: self.rxqs, tx }
+        let tx = self.io.egress.into_queues(&self.stats);
+        ReturnedQueues { rx: self.io.rx, tx }
     }
 }
 

@@ -24,6 +24,17 @@ impl CrossConnect {
         Self { table: table.into_boxed_slice() }
     }
 
+    /// Send packets from `from` to `to` from now on (`None`: nowhere, counted as
+    /// `no_route`), growing the table as needed.
+    pub fn set(&mut self, from: PortIndex, to: Option<PortIndex>) {
+        if from >= self.table.len() {
+            let mut v = std::mem::take(&mut self.table).into_vec();
+            v.resize(from + 1, None);
+            self.table = v.into_boxed_slice();
+        }
+        self.table[from] = to;
+    }
+
     /// Where packets from `port` go.
     pub fn out_port(&self, port: PortIndex) -> Option<PortIndex> {
         self.table.get(port).copied().flatten()
@@ -51,5 +62,9 @@ mod tests {
         assert_eq!(x.out_port(1), Some(0));
         assert_eq!(x.out_port(2), None);
         assert_eq!(x.out_port(99), None);
+        let mut x = x;
+        x.set(5, Some(0));
+        x.set(0, None);
+        assert_eq!((x.out_port(5), x.out_port(0), x.out_port(1)), (Some(0), None, Some(0)));
     }
 }

@@ -28,6 +28,7 @@ pub mod eal;
 mod error;
 pub mod flow;
 pub mod lcore;
+pub mod log;
 pub mod mbuf;
 pub mod mempool;
 pub mod meter;

@@ -355,6 +355,17 @@ impl Port {
         })
     }
 
+    /// The MTU the device has now.
+    pub fn mtu(&self) -> Result<u16> {
+        let mut mtu = 0u16;
+        // SAFETY: valid port; mtu is a valid out parameter.
+        let ret = unsafe { raw::rte_eth_dev_get_mtu(self.id.0, &mut mtu) };
+        if ret < 0 {
+            return Err(DpdkError::from_ret("rte_eth_dev_get_mtu", self.subject(), ret));
+        }
+        Ok(mtu)
+    }
+
     /// The device's basic counters.
     pub fn stats(&self) -> Result<PortStats> {
         let mut s = raw::rte_eth_stats::default();

@@ -48,15 +48,23 @@ impl Scratch {
         pcap::read(std::fs::File::open(self.path(name)).unwrap()).unwrap()
     }
 
-    /// The `[eal]` and `[workers]` sections every test config starts with.
+    /// The `[eal]`, `[workers]`, `[management]` (a socket in the scratch directory)
+    /// and `[metrics]` (a free loopback port) sections every test config starts with.
     pub fn header(&self) -> String {
         let (control, worker) = cores();
         format!(
             "[eal]\nhugepages = false\nmemory_mb = 256\nfile_prefix = \"{}\"\n\
              extra_args = [\"--no-pci\", \"--no-telemetry\", \"--log-level=*:warning\"]\n\n\
-             [workers]\ncores = [{worker}]\ncontrol_core = {control}\n\n",
-            self.dir.file_name().unwrap().to_string_lossy()
+             [workers]\ncores = [{worker}]\ncontrol_core = {control}\n\n\
+             [management]\nsocket = \"{}\"\n\n[metrics]\naddress = \"127.0.0.1:0\"\n\n",
+            self.dir.file_name().unwrap().to_string_lossy(),
+            self.socket().display()
         )
+    }
+
+    /// The management socket of configs from [`Scratch::header`].
+    pub fn socket(&self) -> PathBuf {
+        self.path("sluiced.sock")
     }
 
     /// Write `sluice.toml`: the header, `body`, and unless `body` has one, a

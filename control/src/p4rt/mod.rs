@@ -10,6 +10,7 @@
 //!
 //! * [`digest`]: DigestLists from the workers' samples (batching, acks, timeouts).
 //! * [`idle`]: idle-timeout notifications from the entries' hit counts.
+//! * [`operator`]: what the management API asks of the program (summary, table commands).
 //!
 //! Not supported yet, and refused as UNIMPLEMENTED (never ignored): writing meter
 //! counter data, one-shot selector programming, backup replicas, clone session
@@ -25,6 +26,7 @@ pub mod codec;
 pub mod device;
 pub mod digest;
 pub mod idle;
+pub mod operator;
 pub mod read;
 pub mod schema;
 
@@ -300,8 +302,16 @@ impl P4rt {
         })
     }
 
-    /// Write, after the primary check.
+    /// Write, after the primary check. Its latency (until every worker has the
+    /// change) goes to the `sluice_p4runtime_write_duration_seconds` histogram.
     pub fn write(&self, req: &pb::WriteRequest) -> Result<(), Status> {
+        let t0 = Instant::now();
+        let r = self.write_updates(req);
+        metrics::histogram!(crate::telemetry::WRITE_DURATION).record(t0.elapsed().as_secs_f64());
+        r
+    }
+
+    fn write_updates(&self, req: &pb::WriteRequest) -> Result<(), Status> {
         use pb::write_request::Atomicity;
         let rollback = match Atomicity::try_from(req.atomicity) {
             Ok(Atomicity::ContinueOnError) => false,

@@ -287,6 +287,8 @@ pub struct Megaflow {
     pub bytes: u64,
     /// Last use, in the cache's milliseconds.
     pub used_ms: u32,
+    /// When it was installed, in the cache's milliseconds.
+    pub installed_ms: u32,
     /// Packets and bytes not yet credited to the P4 counters.
     pending: (u64, u64),
     /// In the dirty list.
@@ -386,6 +388,16 @@ impl FlowCache {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.live == 0
+    }
+
+    /// Every live megaflow: id, version, the megaflow.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, u32, &Megaflow)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| Some((i as u32, s.version, s.flow.as_ref()?)))
+    }
+
+    /// The cache's clock now (milliseconds, wrapping).
+    pub fn now_ms(&self) -> u32 {
+        self.now_ms
     }
 
     /// The megaflow `id`, if live.
@@ -544,6 +556,7 @@ impl FlowCache {
             pending: (0, 0),
             dirty: false,
             used_ms: self.now_ms,
+            installed_ms: self.now_ms,
         });
         let version = slot.version;
         self.live += 1;

@@ -15,6 +15,7 @@
 pub mod bits;
 pub mod compile;
 pub mod crosscheck;
+pub mod diff;
 pub mod interp;
 pub mod ir;
 pub mod json;
