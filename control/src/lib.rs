@@ -14,6 +14,7 @@
 //! * [`demo`]: the embedded default configuration `make run` uses.
 #![deny(unsafe_code)]
 
+pub mod background;
 pub mod config;
 pub mod ctl;
 pub mod daemon;

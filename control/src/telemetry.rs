@@ -21,6 +21,7 @@ use metrics::{counter, gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use metrics_util::MetricKindMask;
 
+use crate::background::Background;
 use crate::mgmt::Switch;
 
 /// The P4Runtime write latency histogram.
@@ -227,8 +228,7 @@ pub fn refresh(s: &Switch) {
 pub struct Server {
     /// The bound address.
     pub addr: SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _thread: Background,
 }
 
 impl Server {
@@ -243,7 +243,6 @@ impl Server {
             format!("metrics: cannot listen on {addr}: {e} (set [metrics] address, or enabled = false)")
         })?;
         let bound = listener.local_addr().map_err(|e| format!("metrics: {e}"))?;
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let app = axum::Router::new()
             .route(
                 "/metrics",
@@ -262,33 +261,15 @@ impl Server {
                 }),
             )
             .route("/", axum::routing::get(|| async { "Sluice metrics: GET /metrics\n" }));
-        let thread = std::thread::Builder::new()
-            .name("sluice-metrics".into())
-            .spawn(move || {
-                rt.block_on(async move {
-                    let r = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = stop_rx.await;
-                        })
-                        .await;
-                    if let Err(e) = r {
-                        eprintln!("sluiced: metrics server failed: {e}");
-                    }
-                });
-            })
-            .map_err(|e| format!("cannot start the metrics thread: {e}"))?;
-        Ok(Server { addr: bound, shutdown: Some(stop_tx), thread: Some(thread) })
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(s) = self.shutdown.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        let thread = Background::spawn("sluice-metrics", move |stop| {
+            rt.block_on(async move {
+                if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop.stopped()).await {
+                    eprintln!("sluiced: metrics server failed: {e}");
+                }
+            });
+        })
+        .map_err(|e| format!("cannot start the metrics thread: {e}"))?;
+        Ok(Server { addr: bound, _thread: thread })
     }
 }
 

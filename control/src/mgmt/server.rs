@@ -15,6 +15,7 @@ use sluice_proto::sluice::mgmt::v1::management_server::ManagementServer;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use super::{Service, Switch};
+use crate::background::Background;
 
 /// A running management server.
 #[derive(Debug)]
@@ -23,8 +24,7 @@ pub struct Server {
     pub socket: PathBuf,
     /// The TCP address, if serving TCP.
     pub tcp: Option<std::net::SocketAddr>,
-    shutdown: Option<tokio::sync::watch::Sender<bool>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _thread: Background,
 }
 
 fn bind_unix(path: &Path, mode: u32) -> Result<std::os::unix::net::UnixListener, String> {
@@ -70,58 +70,41 @@ impl Server {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the management runtime: {e}"))?;
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let svc = ManagementServer::new(Service(switch));
         let path = socket.to_path_buf();
-        let thread = std::thread::Builder::new()
-            .name("sluice-mgmt".into())
-            .spawn(move || {
-                rt.block_on(async move {
-                    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-                        let _ = rx.wait_for(|s| *s).await;
-                    };
-                    let unix = match tokio::net::UnixListener::from_std(unix) {
-                        Ok(l) => l,
-                        Err(e) => return eprintln!("sluiced: management socket: {e}"),
-                    };
-                    let on_unix =
-                        tonic::transport::Server::builder().add_service(svc.clone()).serve_with_incoming_shutdown(
-                            tokio_stream::wrappers::UnixListenerStream::new(unix),
-                            stopped(stop_rx.clone()),
-                        );
-                    let on_tcp = async {
-                        let Some(l) = tcp else { return Ok(()) };
-                        let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
-                        tonic::transport::Server::builder()
-                            .add_service(svc)
-                            .serve_with_incoming_shutdown(
-                                tokio_stream::wrappers::TcpListenerStream::new(l),
-                                stopped(stop_rx.clone()),
-                            )
-                            .await
-                            .map_err(|e| e.to_string())
-                    };
-                    let (a, b) = tokio::join!(on_unix, on_tcp);
-                    if let Err(e) = a.map_err(|e| e.to_string()).and(b) {
-                        eprintln!("sluiced: management server failed: {e}");
-                    }
-                });
-                rt.shutdown_timeout(std::time::Duration::from_millis(200));
-                let _ = std::fs::remove_file(&path);
-            })
-            .map_err(|e| format!("cannot start the management thread: {e}"))?;
-        Ok(Server { socket: socket.to_path_buf(), tcp: tcp_addr, shutdown: Some(stop_tx), thread: Some(thread) })
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(s) = self.shutdown.take() {
-            let _ = s.send(true);
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        let thread = Background::spawn("sluice-mgmt", move |stop| {
+            rt.block_on(async move {
+                let unix = match tokio::net::UnixListener::from_std(unix) {
+                    Ok(l) => l,
+                    Err(e) => return eprintln!("sluiced: management socket: {e}"),
+                };
+                let on_unix =
+                    tonic::transport::Server::builder().add_service(svc.clone()).serve_with_incoming_shutdown(
+                        tokio_stream::wrappers::UnixListenerStream::new(unix),
+                        stop.clone().stopped(),
+                    );
+                let on_tcp = async {
+                    let Some(l) = tcp else { return Ok(()) };
+                    let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
+                    tonic::transport::Server::builder()
+                        .add_service(svc)
+                        .serve_with_incoming_shutdown(
+                            tokio_stream::wrappers::TcpListenerStream::new(l),
+                            stop.clone().stopped(),
+                        )
+                        .await
+                        .map_err(|e| e.to_string())
+                };
+                let (a, b) = tokio::join!(on_unix, on_tcp);
+                if let Err(e) = a.map_err(|e| e.to_string()).and(b) {
+                    eprintln!("sluiced: management server failed: {e}");
+                }
+            });
+            rt.shutdown_timeout(std::time::Duration::from_millis(200));
+            let _ = std::fs::remove_file(&path);
+        })
+        .map_err(|e| format!("cannot start the management thread: {e}"))?;
+        Ok(Server { socket: socket.to_path_buf(), tcp: tcp_addr, _thread: thread })
     }
 }
 

@@ -49,6 +49,7 @@ use self::arbiter::{Arbiter, Notice, StreamId};
 use self::codec::Fail;
 use self::device::{Device, Pipeline};
 use self::digest::Digests;
+use crate::background::Background;
 use crate::workers::Workers;
 use sluice_fastpath::uplink::ToControl;
 
@@ -711,8 +712,7 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The service state.
     pub p4rt: Arc<P4rt>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _thread: Background,
 }
 
 impl Server {
@@ -730,29 +730,24 @@ impl Server {
             format!("P4Runtime: cannot listen on {addr}: {e} (set [p4runtime] address, or enabled = false)")
         })?;
         let bound = listener.local_addr().map_err(|e| format!("P4Runtime: {e}"))?;
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let svc = P4RuntimeServer::new(Service(Arc::clone(&p4rt)))
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(64 << 20);
-        let thread = std::thread::Builder::new()
-            .name("sluice-p4rt".into())
-            .spawn(move || {
-                rt.block_on(async move {
-                    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-                    let r = tonic::transport::Server::builder()
-                        .add_service(svc)
-                        .serve_with_incoming_shutdown(incoming, async {
-                            let _ = stop_rx.await;
-                        })
-                        .await;
-                    if let Err(e) = r {
-                        eprintln!("sluiced: P4Runtime server failed: {e}");
-                    }
-                });
-                rt.shutdown_timeout(std::time::Duration::from_millis(200));
-            })
-            .map_err(|e| format!("cannot start the P4Runtime thread: {e}"))?;
-        Ok(Server { addr: bound, p4rt, shutdown: Some(stop_tx), thread: Some(thread) })
+        let thread = Background::spawn("sluice-p4rt", move |stop| {
+            rt.block_on(async move {
+                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                let r = tonic::transport::Server::builder()
+                    .add_service(svc)
+                    .serve_with_incoming_shutdown(incoming, stop.stopped())
+                    .await;
+                if let Err(e) = r {
+                    eprintln!("sluiced: P4Runtime server failed: {e}");
+                }
+            });
+            rt.shutdown_timeout(std::time::Duration::from_millis(200));
+        })
+        .map_err(|e| format!("cannot start the P4Runtime thread: {e}"))?;
+        Ok(Server { addr: bound, p4rt, _thread: thread })
     }
 
     /// Serve the workers' uplink (a thread of its own): packet-ins and digest
@@ -780,17 +775,6 @@ impl Server {
                 }
             }
         });
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(s) = self.shutdown.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
