@@ -2,7 +2,7 @@
 # Install the Debian packages Sluice needs to build, run and test (Debian 12).
 # Only calls apt-get when something is missing.
 set -euo pipefail
-pkgs=(dpdk dpdk-dev libdpdk-dev pkg-config clang libclang-dev libpcap-dev python3 python3-venv protobuf-compiler libprotobuf-dev)
+pkgs=(dpdk dpdk-dev libdpdk-dev pkg-config clang libclang-dev libpcap-dev python3 python3-venv protobuf-compiler libprotobuf-dev openssl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -400,3 +400,113 @@ fn adding_and_removing_ports_while_forwarding_loses_nothing_elsewhere() {
     assert_eq!(u(&drops["tx_full"]), 0, "{drops}");
     assert_eq!(d.stop(), 0);
 }
+
+/// A CA, a server certificate for localhost/127.0.0.1 and a client certificate,
+/// made with the openssl CLI in `dir`.
+fn make_certs(dir: &Path) -> bool {
+    let run = |args: &[&str]| {
+        Command::new("openssl").current_dir(dir).args(args).output().map(|o| o.status.success()).unwrap_or(false)
+    };
+    std::fs::write(dir.join("server.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+        .unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    let days = ["-days", "2"];
+    run(&[
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-subj",
+            "/CN=sluice-test-ca",
+        ][..],
+        &days,
+    ]
+    .concat())
+        && ["server", "client"].iter().all(|n| {
+            run(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &format!("{n}.key"),
+                "-out",
+                &format!("{n}.csr"),
+                "-subj",
+                &format!("/CN={n}"),
+            ]) && run(&[
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &format!("{n}.csr"),
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-out",
+                    &format!("{n}.pem"),
+                    "-extfile",
+                    &format!("{n}.ext"),
+                ][..],
+                &days,
+            ]
+            .concat())
+        })
+}
+
+/// Over TCP the API speaks TLS and, with a client CA, requires a client certificate.
+#[test]
+fn management_over_tcp_uses_tls_with_client_certificates() {
+    let s = Scratch::new("tls");
+    if !make_certs(&s.dir) {
+        eprintln!("SKIP: the openssl CLI is missing or failed");
+        return;
+    }
+    s.write_pcap("in.pcap", &assorted_frames(8));
+    let cfg = s.write_config(&format!("[[port]]\nname = \"a\"\ndevargs = \"net_null_tls{}\"\n", std::process::id()));
+    // The header has a [management] table: add the TCP keys to it.
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[management]\n",
+        "[management]\ntcp_address = \"127.0.0.1:0\"\ntls_cert = \"server.pem\"\ntls_key = \"server.key\"\ntls_client_ca = \"ca.pem\"\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let d = s.spawn(&cfg);
+    let err = d.stderr();
+    let addr = err
+        .lines()
+        .find_map(|l| l.split(" and tcp ").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no tcp line: {err}"))
+        .to_owned();
+    assert!(err.contains("(TLS)"), "{err}");
+    let p = |f: &str| s.path(f).display().to_string();
+    let tcp = |extra: &[&str]| {
+        let mut a = vec!["--address", &addr, "--json"];
+        a.extend_from_slice(extra);
+        a.push("info");
+        a.iter().map(|x| x.to_string()).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        ctl(&s.path("unused.sock"), &refs)
+    };
+    let (code, out, e) =
+        run(tcp(&["--tls-ca", &p("ca.pem"), "--tls-cert", &p("client.pem"), "--tls-key", &p("client.key")]));
+    assert_eq!(code, 0, "{e}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["version"], env!("CARGO_PKG_VERSION"));
+    let (code, _, e) = run(tcp(&["--tls-ca", &p("ca.pem")]));
+    assert_eq!(code, 3, "no client certificate, no service: {e}");
+    let (code, _, e) = run(tcp(&[]));
+    assert_eq!(code, 3, "plaintext is refused: {e}");
+    let (code, _, e) = run(tcp(&["--tls-cert", &p("client.pem"), "--tls-key", &p("client.key")]));
+    assert_eq!(code, 3, "the server's certificate is not trusted without its CA: {e}");
+    assert_eq!(d.stop(), 0);
+}

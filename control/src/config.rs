@@ -103,8 +103,15 @@ pub struct ManagementSection {
     /// The socket's permission bits, octal as a string (`"0660"`: owner and group).
     pub socket_mode: String,
     /// Also serve on this TCP address (`host:port`), e.g. for a remote `sluicectl
-    /// --address`. Without TLS (not built yet), only a loopback address is accepted.
+    /// --address`. A non-loopback address needs TLS (`tls_cert`, `tls_key`).
     pub tcp_address: Option<String>,
+    /// PEM certificate (chain) the TCP listener presents.
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<std::path::PathBuf>,
+    /// PEM CA certificate(s): when set, clients must present a certificate it
+    /// signed (mutual TLS, the API's authentication over TCP).
+    pub tls_client_ca: Option<std::path::PathBuf>,
 }
 
 impl Default for ManagementSection {
@@ -114,6 +121,9 @@ impl Default for ManagementSection {
             socket: crate::mgmt::DEFAULT_SOCKET.into(),
             socket_mode: "0660".into(),
             tcp_address: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
         }
     }
 }
@@ -386,13 +396,23 @@ impl Config {
             return err("[cache] emc_entries must be ≤ 4194304 and max_flows ≤ 67108864");
         }
         self.management.mode()?;
-        if let Some(a) = &self.management.tcp_address {
+        let m = &self.management;
+        if m.tls_cert.is_some() != m.tls_key.is_some() {
+            return err("[management] tls_cert and tls_key go together: give both or neither");
+        }
+        if (m.tls_cert.is_some() || m.tls_client_ca.is_some()) && m.tcp_address.is_none() {
+            return err("[management] TLS applies to tcp_address: set it (the Unix socket needs no TLS)");
+        }
+        if m.tls_client_ca.is_some() && m.tls_cert.is_none() {
+            return err("[management] tls_client_ca needs tls_cert and tls_key (mutual TLS is TLS first)");
+        }
+        if let Some(a) = &m.tcp_address {
             let addr: std::net::SocketAddr =
                 a.parse().map_err(|_| ConfigError(format!("[management] tcp_address {a:?} is not host:port")))?;
-            if !addr.ip().is_loopback() {
+            if !addr.ip().is_loopback() && m.tls_cert.is_none() {
                 return err(format!(
-                    "[management] tcp_address {a}: without TLS only a loopback address is allowed \
-                     (reach a remote switch through an SSH tunnel to it)"
+                    "[management] tcp_address {a}: a non-loopback address needs TLS (tls_cert and tls_key; \
+                     tls_client_ca to require client certificates)"
                 ));
             }
         }
@@ -586,6 +606,25 @@ mod tests {
         assert_eq!(c.validate(&[0, 1]).unwrap(), CorePlan { workers: vec![1], control: 0 });
         // 2 ports x (1024 rx + 1024 tx) + 2 spare ports x 2048 + 2 x (256 + 4*32*5) + 4096
         assert_eq!(c.default_mbufs(1), 4096 + 4096 + 2 * (256 + 640) + 4096);
+    }
+
+    #[test]
+    fn management_tcp_and_tls_settings_are_checked_together() {
+        let with = |m: &str| check(&format!("{BASE}\n[management]\n{m}\n"));
+        assert!(with("tcp_address = \"127.0.0.1:9560\"").is_ok(), "loopback without TLS");
+        let e = with("tcp_address = \"0.0.0.0:9560\"").unwrap_err().0;
+        assert!(e.contains("needs TLS"), "{e}");
+        assert!(with("tcp_address = \"0.0.0.0:9560\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"").is_ok());
+        let e = with("tcp_address = \"0.0.0.0:9560\"\ntls_cert = \"c.pem\"").unwrap_err().0;
+        assert!(e.contains("go together"), "{e}");
+        let e = with("tls_cert = \"c.pem\"\ntls_key = \"k.pem\"").unwrap_err().0;
+        assert!(e.contains("applies to tcp_address"), "{e}");
+        let e = with("tcp_address = \"127.0.0.1:1\"\ntls_client_ca = \"ca.pem\"").unwrap_err().0;
+        assert!(e.contains("needs tls_cert"), "{e}");
+        let e = with("socket_mode = \"rw\"").unwrap_err().0;
+        assert!(e.contains("octal"), "{e}");
+        let e = with("tcp_address = \"nowhere\"").unwrap_err().0;
+        assert!(e.contains("not host:port"), "{e}");
     }
 
     #[test]

@@ -134,13 +134,21 @@ fn start_operator_surface(
     if c.enabled {
         let mode = c.mode().map_err(|e| Failure::Config(e.0))?;
         let socket = config.resolve(&c.socket);
-        let s =
-            mgmt::server::Server::start(switch, &socket, mode, c.tcp_address.as_deref()).map_err(Failure::Runtime)?;
+        let tls = match (&c.tls_cert, &c.tls_key) {
+            (Some(cert), Some(key)) => Some(mgmt::server::ServerTls {
+                cert: config.resolve(cert),
+                key: config.resolve(key),
+                client_ca: c.tls_client_ca.as_ref().map(|p| config.resolve(p)),
+            }),
+            _ => None,
+        };
+        let s = mgmt::server::Server::start(switch, &socket, mode, c.tcp_address.as_deref(), tls.as_ref())
+            .map_err(Failure::Runtime)?;
         eprintln!(
             "sluiced: management API on {} (mode {:o}){}",
             s.socket.display(),
             mode,
-            s.tcp.map(|a| format!(" and tcp {a}")).unwrap_or_default()
+            s.tcp.map(|a| format!(" and tcp {a}{}", if tls.is_some() { " (TLS)" } else { "" })).unwrap_or_default()
         );
         api = Some(s);
     }

@@ -211,7 +211,7 @@ pub struct Daemon {
 }
 
 impl Scratch {
-    /// Start `sluiced --config <cfg>` and wait until its P4Runtime server listens.
+    /// Start `sluiced --config <cfg>` and wait until it forwards (its servers listen).
     pub fn spawn(&self, config: &Path) -> Daemon {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluiced"))
@@ -226,9 +226,15 @@ impl Scratch {
         let (tx, rx) = std::sync::mpsc::channel();
         let l = std::sync::Arc::clone(&log);
         std::thread::spawn(move || {
+            // Ready once it forwards: every server (P4Runtime, metrics, management)
+            // listens by then.
+            let mut p4rt = String::new();
             for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
                 if let Some(rest) = line.strip_prefix("sluiced: P4Runtime server listening on ") {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
+                    p4rt = rest.split_whitespace().next().unwrap_or_default().to_string();
+                }
+                if line.starts_with("sluiced: forwarding:") {
+                    let _ = tx.send(p4rt.clone());
                 }
                 let mut g = l.lock().unwrap_or_else(|p| p.into_inner());
                 g.push_str(&line);

@@ -38,6 +38,18 @@ pub struct Args {
     /// Reach sluiced over TCP at HOST:PORT instead ([management] tcp_address).
     #[arg(long, global = true, env = "SLUICE_ADDRESS")]
     pub address: Option<String>,
+    /// With --address: the CA certificate (PEM) that signed sluiced's; turns TLS on.
+    #[arg(long, global = true, env = "SLUICE_TLS_CA", value_name = "PEM")]
+    pub tls_ca: Option<PathBuf>,
+    /// With --address: a client certificate (PEM), when sluiced requires one.
+    #[arg(long, global = true, env = "SLUICE_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(long, global = true, env = "SLUICE_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The name sluiced's certificate must carry (default: the host of --address).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub tls_domain: Option<String>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -243,8 +255,17 @@ enum Failure {
 
 impl From<tonic::Status> for Failure {
     fn from(s: tonic::Status) -> Self {
-        if s.code() == tonic::Code::Unavailable && s.message().contains("transport") {
-            return Failure::Unreachable(format!("lost the connection to sluiced: {}", s.message()));
+        // The server never answers these itself: the connection failed under the
+        // call (over TLS 1.3 a refused client certificate shows up here).
+        let transport = s.code() == tonic::Code::Cancelled
+            || (matches!(s.code(), tonic::Code::Unavailable | tonic::Code::Unknown)
+                && ["transport", "connect"].iter().any(|w| s.message().contains(w)));
+        if transport {
+            return Failure::Unreachable(format!(
+                "the connection to sluiced failed: {} (over TCP with TLS: does sluiced require a client \
+                 certificate? pass --tls-cert and --tls-key)",
+                s.message()
+            ));
         }
         Failure::Refused(format!("{} ({:?})", s.message(), s.code()))
     }
@@ -272,8 +293,14 @@ pub fn main(build: BuildInfo) -> ExitCode {
         }
     };
     let r = rt.block_on(async {
-        let client =
-            crate::mgmt::server::connect(&args.socket, args.address.as_deref()).await.map_err(Failure::Unreachable)?;
+        let tls = (args.tls_ca.is_some() || args.tls_cert.is_some()).then(|| crate::mgmt::server::ClientTls {
+            ca: args.tls_ca.clone(),
+            identity: args.tls_cert.clone().zip(args.tls_key.clone()),
+            domain: args.tls_domain.clone(),
+        });
+        let client = crate::mgmt::server::connect(&args.socket, args.address.as_deref(), tls.as_ref())
+            .await
+            .map_err(Failure::Unreachable)?;
         run(client, command, args.json).await
     });
     match r {

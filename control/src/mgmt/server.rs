@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use sluice_proto::sluice::mgmt::v1::management_client::ManagementClient;
 use sluice_proto::sluice::mgmt::v1::management_server::ManagementServer;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig, Uri};
 
 use super::{Service, Switch};
 use crate::background::Background;
@@ -49,10 +49,56 @@ fn bind_unix(path: &Path, mode: u32) -> Result<std::os::unix::net::UnixListener,
     Ok(l)
 }
 
+/// TLS for the TCP listener: PEM files.
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    /// Certificate (chain).
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+    /// When set, clients must present a certificate this CA signed.
+    pub client_ca: Option<PathBuf>,
+}
+
+fn read_pem(what: &str, p: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(p).map_err(|e| format!("cannot read the {what} {}: {e}", p.display()))
+}
+
+impl ServerTls {
+    fn config(&self) -> Result<ServerTlsConfig, String> {
+        let id = Identity::from_pem(read_pem("TLS certificate", &self.cert)?, read_pem("TLS key", &self.key)?);
+        let mut c = ServerTlsConfig::new().identity(id);
+        if let Some(ca) = &self.client_ca {
+            c = c.client_ca_root(Certificate::from_pem(read_pem("client CA", ca)?));
+        }
+        Ok(c)
+    }
+}
+
+/// TLS for a client: the CA that signed the server's certificate, the name in it,
+/// and a client certificate when the server asks for one.
+#[derive(Debug, Clone, Default)]
+pub struct ClientTls {
+    /// PEM CA certificate.
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate and key.
+    pub identity: Option<(PathBuf, PathBuf)>,
+    /// The server name to verify (default: the address's host).
+    pub domain: Option<String>,
+}
+
 impl Server {
-    /// Serve `switch` on `socket` (mode `mode`) and on `tcp` if given, from a tokio
-    /// runtime of its own (two threads, on control's core like the caller).
-    pub fn start(switch: Arc<Switch>, socket: &Path, mode: u32, tcp: Option<&str>) -> Result<Server, String> {
+    /// Serve `switch` on `socket` (mode `mode`) and on `tcp` if given (with TLS
+    /// when `tls` is given), from a tokio runtime of its own (two threads, on
+    /// control's core like the caller).
+    pub fn start(
+        switch: Arc<Switch>,
+        socket: &Path,
+        mode: u32,
+        tcp: Option<&str>,
+        tls: Option<&ServerTls>,
+    ) -> Result<Server, String> {
+        let tls = tls.map(ServerTls::config).transpose().map_err(|e| format!("management: {e}"))?;
         let unix = bind_unix(socket, mode)?;
         let tcp = match tcp {
             None => None,
@@ -86,7 +132,11 @@ impl Server {
                 let on_tcp = async {
                     let Some(l) = tcp else { return Ok(()) };
                     let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
-                    tonic::transport::Server::builder()
+                    let mut builder = tonic::transport::Server::builder();
+                    if let Some(t) = tls {
+                        builder = builder.tls_config(t).map_err(|e| format!("TLS: {e}"))?;
+                    }
+                    builder
                         .add_service(svc)
                         .serve_with_incoming_shutdown(
                             tokio_stream::wrappers::TcpListenerStream::new(l),
@@ -109,14 +159,39 @@ impl Server {
 }
 
 /// A client of the API at `socket` (a Unix socket path), or at `address`
-/// (`host:port`, TCP) when given.
-pub async fn connect(socket: &Path, address: Option<&str>) -> Result<ManagementClient<Channel>, String> {
+/// (`host:port`, TCP; with TLS when `tls` is given) when given.
+pub async fn connect(
+    socket: &Path,
+    address: Option<&str>,
+    tls: Option<&ClientTls>,
+) -> Result<ManagementClient<Channel>, String> {
     let channel = match address {
-        Some(a) => Endpoint::from_shared(format!("http://{a}"))
-            .map_err(|e| format!("bad address {a:?}: {e}"))?
-            .connect()
-            .await
-            .map_err(|e| format!("cannot reach sluiced at {a}: {e}. Is it running with [management] tcp_address?"))?,
+        Some(a) => {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let mut ep =
+                Endpoint::from_shared(format!("{scheme}://{a}")).map_err(|e| format!("bad address {a:?}: {e}"))?;
+            if let Some(t) = tls {
+                let mut c = ClientTlsConfig::new();
+                if let Some(ca) = &t.ca {
+                    c = c.ca_certificate(Certificate::from_pem(read_pem("CA certificate", ca)?));
+                }
+                if let Some((cert, key)) = &t.identity {
+                    c = c.identity(Identity::from_pem(read_pem("certificate", cert)?, read_pem("key", key)?));
+                }
+                if let Some(d) = &t.domain {
+                    c = c.domain_name(d.clone());
+                }
+                ep = ep.tls_config(c).map_err(|e| format!("TLS: {e}"))?;
+            }
+            ep.connect().await.map_err(|e| {
+                use std::error::Error as _;
+                let cause = e.source().map(|s| format!(": {s}")).unwrap_or_default();
+                format!(
+                    "cannot reach sluiced at {a}: {e}{cause}. Is it running with [management] tcp_address, and do \
+                     --tls-ca / --tls-cert / --tls-key match its TLS settings?"
+                )
+            })?
+        }
         None => {
             let path = socket.to_path_buf();
             // The URI is required by the API and ignored: the connector dials the socket.
