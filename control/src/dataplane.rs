@@ -88,8 +88,8 @@ struct Slot {
     rte_flow: String,
     p4_port: u32,
     tx_queues: u16,
-    /// The workers' counters of this slot when the port took it (rx, tx).
-    base: (u64, u64),
+    /// Each worker's counters of this slot when the port took it (rx, tx).
+    base: Vec<(u64, u64)>,
 }
 
 /// The ports and where their queues are polled.
@@ -313,12 +313,15 @@ impl Dataplane {
     }
 
     /// The workers' counters of port slot `i` (rx, tx), summed.
-    fn slot_counters(&self, i: usize) -> (u64, u64) {
-        let snaps: Vec<_> = self.stats.iter().map(|s| s.snapshot()).collect();
-        (
-            snaps.iter().map(|s| s.port_rx.get(i).copied().unwrap_or(0)).sum(),
-            snaps.iter().map(|s| s.port_tx.get(i).copied().unwrap_or(0)).sum(),
-        )
+    fn slot_counters(&self, i: usize) -> Vec<(u64, u64)> {
+        self.stats.iter().map(|s| s.port_packets(i)).collect()
+    }
+
+    /// Worker `w`'s counters of port `s` in slot `i` since the port took it.
+    fn port_counts(&self, w: usize, i: usize, s: &Slot) -> (u64, u64) {
+        let (rx, tx) = self.stats[w].port_packets(i);
+        let (brx, btx) = s.base.get(w).copied().unwrap_or_default();
+        (rx.wrapping_sub(brx), tx.wrapping_sub(btx))
     }
 
     /// Whether the workers run a P4 pipeline (else cross-connects).
@@ -415,11 +418,10 @@ impl Dataplane {
             placement[w].push(RxqRef { port: index, queue: q });
         }
         let base = self.slot_counters(index);
-        let handles = Arc::new(txqs.into_iter().map(Mutex::new).collect::<Vec<_>>());
-        let r = self.control.port_change(index, Some(p4_port), |w| {
-            let h = Arc::clone(&handles);
+        let mut txqs = txqs.into_iter();
+        let r = self.control.port_change(index, Some(p4_port), |_| {
+            let txq = txqs.next().flatten();
             Box::new(move |_: &mut Stage, io: &mut Io, stats: &WorkerStats| {
-                let txq = h[w].lock().unwrap_or_else(|e| e.into_inner()).take();
                 io.egress.set_txq(index, txq, stats);
             })
         });
@@ -450,13 +452,11 @@ impl Dataplane {
     fn hand_rx(&self, t: &mut PortTable, rx: Vec<Vec<RxAssignment>>) -> Result<(), ChangeError> {
         let refs: Vec<Vec<RxqRef>> =
             rx.iter().map(|qs| qs.iter().map(|a| RxqRef { port: a.port, queue: a.queue.queue() }).collect()).collect();
-        let held = Arc::new(rx.into_iter().map(|r| Mutex::new(Some(r))).collect::<Vec<_>>());
+        let mut rx = rx.into_iter();
         self.control
-            .run_each(|w| {
-                let h = Arc::clone(&held);
-                Box::new(move |_: &mut Stage, io: &mut Io, _: &WorkerStats| {
-                    io.rx.extend(h[w].lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default());
-                })
+            .run_each(|_| {
+                let qs = rx.next().unwrap_or_default();
+                Box::new(move |_: &mut Stage, io: &mut Io, _: &WorkerStats| io.rx.extend(qs))
             })
             .map_err(unavailable)?;
         for (w, r) in refs.into_iter().enumerate() {
@@ -629,11 +629,10 @@ impl Dataplane {
             .iter()
             .enumerate()
             .map(|(w, qs)| {
-                let snap = self.stats[w].snapshot();
                 qs.iter()
                     .filter_map(|r| {
                         let s = t.slots.get(r.port)?.as_ref()?;
-                        let packets = snap.port_rx.get(r.port).copied().unwrap_or(0);
+                        let packets = self.port_counts(w, r.port, s).0;
                         Some(RxqInfo { port: s.cfg.name.clone(), queue: r.queue, packets })
                     })
                     .collect()
@@ -665,7 +664,8 @@ impl Dataplane {
     fn port_report(&self, index: usize, s: &Slot) -> PortReport {
         let st = s.port.stats().unwrap_or_default();
         let link = s.port.link().ok();
-        let (rx, tx) = self.slot_counters(index);
+        let (rx, tx) =
+            (0..self.stats.len()).map(|w| self.port_counts(w, index, s)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
         PortReport {
             index,
             name: s.cfg.name.clone(),
@@ -686,8 +686,8 @@ impl Dataplane {
             rx_errors: st.rx_errors,
             tx_errors: st.tx_errors,
             rx_nombuf: st.rx_nombuf,
-            sw_rx_packets: rx.wrapping_sub(s.base.0),
-            sw_tx_packets: tx.wrapping_sub(s.base.1),
+            sw_rx_packets: rx,
+            sw_tx_packets: tx,
         }
     }
 

@@ -130,8 +130,9 @@ impl Workers {
         stage
     }
 
-    /// Run the command `make(w)` on every worker `w`; returns when all have.
-    pub fn run_each(&self, make: impl Fn(usize) -> Command<Stage>) -> Result<(), MailboxError> {
+    /// Run the command `make(w)` on every worker `w` (in order, so `make` may move
+    /// a value out for each); returns when all have.
+    pub fn run_each(&self, mut make: impl FnMut(usize) -> Command<Stage>) -> Result<(), MailboxError> {
         let mut tickets = Vec::with_capacity(self.links.len());
         for (w, link) in self.links.iter().enumerate() {
             tickets.push((w, link.poster.post(make(w))?));
@@ -154,7 +155,7 @@ impl Workers {
         &self,
         index: usize,
         p4: Option<u32>,
-        make: impl Fn(usize) -> Command<Stage>,
+        mut make: impl FnMut(usize) -> Command<Stage>,
     ) -> Result<(), MailboxError> {
         let mut r = self.recipe.lock().unwrap_or_else(|e| e.into_inner());
         if index >= r.p4_ports.len() {
@@ -178,41 +179,35 @@ impl Workers {
         if ops.is_empty() {
             return Ok(());
         }
-        let mut tickets = Vec::with_capacity(self.links.len());
-        for (w, link) in self.links.iter().enumerate() {
+        self.run_each(|_| {
             let ops = Arc::clone(&ops);
-            let t = link.poster.post(Box::new(move |stage: &mut Stage, _: &mut Io, stats: &WorkerStats| {
+            Box::new(move |stage: &mut Stage, _: &mut Io, stats: &WorkerStats| {
                 if let Stage::Pipeline(p) = stage {
                     let n = p.datapath().apply(&ops);
                     stats.refused_ops.add(n as u64);
                 }
-            }))?;
-            tickets.push((w, t));
-        }
-        wait_all(&tickets, &self.links)
+            })
+        })
     }
 
     /// Run `ir` with state `rt` on every worker from now on (megaflows of the old
     /// program are gone with its stage). Returns when every worker has switched.
     pub fn set_pipeline(&self, ir: &Arc<Ir>, rt: &Runtime) -> Result<(), MailboxError> {
         let (old_tx, old_rx) = std::sync::mpsc::channel::<Stage>();
-        let mut tickets = Vec::with_capacity(self.links.len());
         // Held until every worker has switched: ports change only before or after.
         let recipe = self.recipe.lock().unwrap_or_else(|e| e.into_inner());
-        for (w, link) in self.links.iter().enumerate() {
+        let r = self.run_each(|w| {
             let new = Stage::Pipeline(Box::new(self.stage_with(&recipe, w, ir, rt.clone())));
             let old_tx = old_tx.clone();
-            let t = link.poster.post(Box::new(move |stage: &mut Stage, io: &mut Io, stats: &WorkerStats| {
+            Box::new(move |stage: &mut Stage, io: &mut Io, stats: &WorkerStats| {
                 // Packets of the old program are all out: it ran to completion.
                 io.egress.flush(stats);
                 let old = std::mem::replace(stage, new);
                 // Freed on control's side (a program's state can be large).
                 let _ = old_tx.send(old);
-            }))?;
-            tickets.push((w, t));
-        }
+            })
+        });
         drop(old_tx);
-        let r = wait_all(&tickets, &self.links);
         drop(old_rx.try_iter().collect::<Vec<_>>());
         r
     }
@@ -224,20 +219,16 @@ impl Workers {
     ) -> Result<Vec<Option<T>>, MailboxError> {
         let f = Arc::new(f);
         let (tx, rx) = std::sync::mpsc::channel::<(usize, Option<T>)>();
-        let mut tickets = Vec::with_capacity(self.links.len());
-        for (w, link) in self.links.iter().enumerate() {
+        self.run_each(|w| {
             let (f, tx) = (Arc::clone(&f), tx.clone());
-            let t = link.poster.post(Box::new(move |stage: &mut Stage, _: &mut Io, _: &WorkerStats| {
+            Box::new(move |stage: &mut Stage, _: &mut Io, _: &WorkerStats| {
                 let r = match stage {
                     Stage::Pipeline(p) => Some(f(p.datapath())),
                     Stage::XConnect(_) => None,
                 };
                 let _ = tx.send((w, r));
-            }))?;
-            tickets.push((w, t));
-        }
-        drop(tx);
-        wait_all(&tickets, &self.links)?;
+            })
+        })?;
         let mut out: Vec<Option<T>> = (0..self.links.len()).map(|_| None).collect();
         for (w, r) in rx.try_iter() {
             out[w] = r;

@@ -170,6 +170,11 @@ impl WorkerStats {
         }
     }
 
+    /// Packets received from and sent to port `port` (0 for an unknown port).
+    pub fn port_packets(&self, port: usize) -> (u64, u64) {
+        (self.port_rx.get(port).map_or(0, Counter::get), self.port_tx.get(port).map_or(0, Counter::get))
+    }
+
     /// A consistent-enough copy for reports (each counter read once, relaxed).
     pub fn snapshot(&self) -> WorkerSnapshot {
         WorkerSnapshot {
@@ -250,6 +255,7 @@ mod tests {
         assert_eq!(snap.drops[DropReason::TxQueueFull as usize], (DropReason::TxQueueFull, 3));
         assert_eq!(snap.port_rx, vec![0, 7]);
         assert_eq!(snap.port_tx, vec![2, 0]);
+        assert_eq!((s.port_packets(1), s.port_packets(9)), ((7, 0), (0, 0)));
         assert_eq!(std::mem::align_of::<WorkerStats>(), 64);
     }
 
