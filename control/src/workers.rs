@@ -22,10 +22,10 @@ use sluice_fastpath::cache::datapath::Datapath;
 use sluice_fastpath::cache::{CacheConfig, FlowEvent};
 use sluice_fastpath::mailbox::{Command, MailboxError, Poster};
 use sluice_fastpath::p4::ir::Ir;
-use sluice_fastpath::p4::meters::MeterShare;
 use sluice_fastpath::p4::ops::Op;
 use sluice_fastpath::p4::tables::Runtime;
 use sluice_fastpath::pipeline::{PipelineStage, Stage, StageConfig};
+use sluice_fastpath::qos::Share;
 use sluice_fastpath::stats::WorkerStats;
 use sluice_fastpath::uplink::{ToControl, Uplink};
 use sluice_fastpath::worker::Io;
@@ -122,7 +122,7 @@ impl Workers {
 
     fn stage_with(&self, r: &StageRecipe, w: usize, ir: &Arc<Ir>, rt: Runtime) -> PipelineStage {
         let link = &self.links[w];
-        let meter_share = MeterShare { num: 1, den: self.links.len().max(1) as u32 };
+        let meter_share = Share::even(self.links.len());
         let cfg = StageConfig { cache: r.cache, worker: w as u32, tsc_hz: r.tsc_hz, meter_share };
         let mut stage =
             PipelineStage::new(Arc::clone(ir), rt, &r.p4_ports, r.pool, &cfg, &link.stats, Some(link.events.clone()));

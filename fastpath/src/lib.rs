@@ -15,6 +15,7 @@ pub mod egress;
 pub mod mailbox;
 pub mod p4;
 pub mod pipeline;
+pub mod qos;
 pub mod stats;
 pub mod uplink;
 pub mod worker;

@@ -40,8 +40,8 @@ use crate::cache::{CacheConfig, FlowCache, FlowEvent};
 use crate::egress::Egress;
 use crate::p4::interp::DropCause;
 use crate::p4::ir::Ir;
-use crate::p4::meters::MeterShare;
 use crate::p4::tables::Runtime;
+use crate::qos::Share;
 use crate::stats::{DropReason, WorkerStats};
 use crate::uplink::{self, Uplink};
 use crate::{Burst, BurstProcessor, PortIndex, BURST_SIZE};
@@ -102,8 +102,8 @@ pub struct StageConfig {
     pub worker: u32,
     /// TSC ticks per second (the megaflow clock).
     pub tsc_hz: u64,
-    /// This worker's part of every meter's rates (1/number of workers).
-    pub meter_share: MeterShare,
+    /// This worker's part of every new meter cell's rates (1/number of workers).
+    pub meter_share: Share,
 }
 
 impl PipelineStage {
@@ -127,7 +127,7 @@ impl PipelineStage {
                 *slot = Some(i);
             }
         }
-        if let Err(e) = rt.set_meter_share(cfg.meter_share) {
+        if let Err(e) = rt.set_meter_share(cfg.meter_share, &ir) {
             eprintln!("sluiced: worker {}: meters cannot run: {e}", cfg.worker);
         }
         let mut cache = FlowCache::new(cfg.cache, cfg.worker, Arc::clone(&stats.cache), events);

@@ -272,6 +272,35 @@ impl Burst {
         n
     }
 
+    /// Keep, in order, the packets for which `keep(pkt_len)` is true; free the others
+    /// (one bulk free). Returns (packets, bytes) freed. Policers use it: the decision
+    /// needs only each packet's length, read from the mbuf header.
+    #[inline]
+    pub fn retain_by_len(&mut self, mut keep: impl FnMut(u32) -> bool) -> (usize, u64) {
+        let mut gone = [std::ptr::null_mut(); BURST_SIZE];
+        let (mut kept, mut n_gone, mut bytes) = (0, 0, 0u64);
+        for i in 0..self.len {
+            let m = self.bufs[i];
+            // SAFETY: slot i < len holds a valid owned mbuf; plain field read.
+            let len = unsafe { (*m).pkt_len };
+            if keep(len) {
+                self.bufs[kept] = m;
+                kept += 1;
+            } else {
+                gone[n_gone] = m;
+                n_gone += 1;
+                bytes += len as u64;
+            }
+        }
+        self.len = kept;
+        if n_gone > 0 {
+            // SAFETY: the first n_gone slots of `gone` hold valid mbufs this burst
+            // owned and no longer lists (len excludes them): freed exactly once.
+            unsafe { raw::rte_pktmbuf_free_bulk(gone.as_mut_ptr(), n_gone as u32) };
+        }
+        (n_gone, bytes)
+    }
+
     /// Raw slots for the rx path: the pointer to fill and the room.
     #[inline(always)]
     pub(crate) fn rx_slots(&mut self) -> (*mut *mut raw::rte_mbuf, usize) {
@@ -367,6 +396,20 @@ mod tests {
         assert_eq!(b.data(1), &[7]);
         assert_eq!(b.pop().unwrap().data(), &[(BURST_SIZE - 2) as u8]);
         assert_eq!(b.free_all(), BURST_SIZE - 1);
+        drop(a);
+        assert_eq!(p.in_use(), 0);
+    }
+    #[test]
+    fn retain_by_len_keeps_order_and_frees_the_rest() {
+        let p = pool("mb_test_retain");
+        let mut a = Burst::new();
+        for i in 1..=6u8 {
+            a.push(Mbuf::from_bytes(p, &vec![i; i as usize]).unwrap()).unwrap();
+        }
+        assert_eq!(a.retain_by_len(|len| len % 2 == 0), (3, 1 + 3 + 5));
+        assert_eq!((a.len(), p.in_use()), (3, 3), "dropped packets went back to the pool");
+        assert_eq!([a.data(0)[0], a.data(1)[0], a.data(2)[0]], [2, 4, 6]);
+        assert_eq!(a.retain_by_len(|_| true), (0, 0));
         drop(a);
         assert_eq!(p.in_use(), 0);
     }

@@ -161,6 +161,41 @@ impl Meter {
         Ok(Meter { params, inner })
     }
 
+    /// Change the rates and bursts of a running meter, keeping its buckets: tokens
+    /// carry over (capped at the new burst sizes) and so do the buckets' update
+    /// times, so a rate change neither refills nor empties a bucket. This is how a
+    /// worker's share of a meter follows its traffic. The marker kind must stay the
+    /// same; on error the meter is unchanged.
+    pub fn reshape(&mut self, params: MeterParams, now: u64) -> Result<()> {
+        let fresh = Meter::new(params, now)?;
+        self.inner = match (self.inner, fresh.inner) {
+            (Inner::Tr(_, old), Inner::Tr(p, mut m)) => {
+                (m.time_tc, m.time_tp) = (old.time_tc, old.time_tp);
+                (m.tc, m.tp) = (old.tc.min(p.cbs), old.tp.min(p.pbs));
+                Inner::Tr(p, m)
+            }
+            (Inner::Sr(_, old), Inner::Sr(p, mut m)) => {
+                m.time = old.time;
+                (m.tc, m.te) = (old.tc.min(p.cbs), old.te.min(p.ebs));
+                Inner::Sr(p, m)
+            }
+            (Inner::Rfc4115(_, old), Inner::Rfc4115(p, mut m)) => {
+                (m.time_tc, m.time_te) = (old.time_tc, old.time_te);
+                (m.tc, m.te) = (old.tc.min(p.cbs), old.te.min(p.ebs));
+                Inner::Rfc4115(p, m)
+            }
+            _ => {
+                return Err(DpdkError::new(
+                    "rte_meter reshape",
+                    format!("{:?} to {params:?}: the marker kind cannot change", self.params),
+                    22,
+                ))
+            }
+        };
+        self.params = params;
+        Ok(())
+    }
+
     /// The parameters it was made with.
     pub fn params(&self) -> MeterParams {
         self.params
@@ -242,5 +277,37 @@ mod tests {
         assert!((g / 10_000.0 - 1.0).abs() < 0.05, "green {g}");
         assert!((y / 5_000.0 - 1.0).abs() < 0.1, "yellow {y}");
         assert_eq!(m.params(), p);
+    }
+    #[test]
+    fn reshape_keeps_the_buckets_and_changes_the_rate() {
+        let _ = eal();
+        let hz = tsc_hz();
+        let p = MeterParams::TrTcm { cir: 1000, cbs: 100, pir: 1000, pbs: 100 };
+        let mut m = Meter::new(p, 1_000).unwrap();
+        // Drain the full buckets (100 units) at time 1000: no refill, then red.
+        for _ in 0..100 {
+            assert_eq!(m.check(1_000, 1), Color::Green);
+        }
+        assert_eq!(m.check(1_000, 1), Color::Red);
+        // A reshape neither refills nor resets: still red at the same instant.
+        let q = MeterParams::TrTcm { cir: 4000, cbs: 50, pir: 4000, pbs: 50 };
+        m.reshape(q, 1_000).unwrap();
+        assert_eq!(m.check(1_000, 1), Color::Red);
+        assert_eq!(m.params(), q);
+        // The new rate from now on: 4000 units/s over 10 s.
+        let mut green = 0;
+        for i in 1..=160_000u64 {
+            if m.check(1_000 + i * hz / 16_000, 1) == Color::Green {
+                green += 1;
+            }
+        }
+        let rate = green as f64 / 10.0;
+        assert!((rate / 4000.0 - 1.0).abs() < 0.02, "{rate}/s");
+        // Tokens above a smaller burst are capped, and the kind cannot change.
+        let mut full = Meter::new(p, 0).unwrap();
+        full.reshape(MeterParams::TrTcm { cir: 1000, cbs: 10, pir: 1000, pbs: 10 }, 0).unwrap();
+        assert_eq!((0..11).filter(|_| full.check(0, 1) == Color::Green).count(), 10);
+        let e = full.reshape(MeterParams::SrTcm { cir: 1, cbs: 1, ebs: 1 }, 0).unwrap_err();
+        assert!(e.to_string().contains("kind cannot change"), "{e}");
     }
 }

@@ -7,10 +7,11 @@ use dpdk_sys::eal::Eal;
 
 use super::engine_tests::{load, udp4, Prog};
 use super::ir::KeyValue;
-use super::meters::{MeterConfig, MeterShare};
+use super::meters::MeterConfig;
 use super::ops::Op;
 use crate::cache::datapath::{Datapath, Path};
 use crate::cache::{CacheConfig, CacheStats, FlowCache};
+use crate::qos::Share;
 
 /// Per packet: the copies sent (port, bytes) and the path taken.
 type Outcomes = Vec<(Vec<(u32, Vec<u8>)>, Path)>;
@@ -24,7 +25,7 @@ fn basic(cache: CacheConfig) -> Option<(Datapath, u32)> {
     tsc_hz();
     let any = KeyValue::Ternary { value: 0, mask: 0 };
     p.add("ingress.table0_control.table0", vec![any; 9], "ingress.table0_control.set_egress_port", &[2], 1);
-    p.rt.set_meter_share(MeterShare { num: 1, den: 1 }).unwrap();
+    p.rt.set_meter_share(Share::WHOLE, &p.ir).unwrap();
     let meter = p.ir.meter(METER).unwrap();
     let c = FlowCache::new(cache, 0, Arc::new(CacheStats::default()), None);
     Some((Datapath::new(Arc::new(p.ir), p.rt, c), meter))

@@ -7,13 +7,12 @@
 //!
 //! # State and workers
 //! Each worker's [`Runtime`](super::tables::Runtime) has its own cells (no sharing,
-//! no atomics on the packet path). With `n` workers, each cell is configured with
-//! `1/n` of the rates and bursts ([`MeterShare`]), so `n` workers that each see a
-//! share of the traffic together enforce the configured rates; that holds when RSS
-//! spreads a meter's traffic evenly, and a meter whose traffic lands on one worker
-//! out of `n` passes only `1/n` of its rate (the price of lock-free cells; a rebalancer
-//! that moves rate to where the traffic is would lift it). Control's copy of the
-//! state keeps the configs only (`share` `None`): it never colors a packet.
+//! no atomics on the packet path). Each cell enforces the worker's [`Share`] of the
+//! configured rates and bursts; new cells start with an even share (`1/n` for `n`
+//! workers) and the control side's balancer moves shares to the workers where each
+//! cell's traffic is (see [`crate::qos`] for how, how accurately, and at what cost).
+//! Control's copy of the state keeps the configs only (`share` `None`): it never
+//! colors a packet.
 //!
 //! # Cost and the cache
 //! A configured cell costs one `rte_meter_trtcm_color_blind_check` (a few tens of
@@ -23,6 +22,8 @@
 //! invalidates the megaflows that executed one ([`crate::cache::Change::Meters`]).
 
 use dpdk_sys::meter::{Meter, MeterParams};
+
+use crate::qos::{Offered, RateId, Share, MAX_FRAME};
 
 /// Colors as v1model programs read them.
 pub const GREEN: u128 = 0;
@@ -53,20 +54,17 @@ impl MeterConfig {
         Ok(())
     }
 
-    /// Scaled to a worker's share (never below 1 unit).
-    fn scaled(&self, s: MeterShare) -> MeterParams {
-        let f = |v: u64| (v as u128 * s.num as u128 / s.den.max(1) as u128).max(1) as u64;
-        MeterParams::TrTcm { cir: f(self.cir), cbs: f(self.cburst), pir: f(self.pir), pbs: f(self.pburst) }
+    /// Scaled to a worker's share; bursts keep room for one frame (bytes meters) or
+    /// one packet.
+    fn scaled(&self, s: Share, bytes: bool) -> MeterParams {
+        let unit = if bytes { MAX_FRAME } else { 1 };
+        MeterParams::TrTcm {
+            cir: s.rate(self.cir),
+            cbs: s.burst(self.cburst, unit),
+            pir: s.rate(self.pir),
+            pbs: s.burst(self.pburst, unit),
+        }
     }
-}
-
-/// The part of each configured rate a worker's cells enforce: `num / den`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MeterShare {
-    /// Numerator.
-    pub num: u32,
-    /// Denominator.
-    pub den: u32,
 }
 
 /// A configured meter cell: its config, its marker (in workers) and color counts.
@@ -75,20 +73,24 @@ pub struct MeterCell {
     /// The configuration.
     pub config: MeterConfig,
     meter: Option<Meter>,
-    /// Packets and units marked GREEN, YELLOW, RED.
+    /// This worker's part of the rates.
+    pub share: Share,
+    /// Bytes (else packets) meter.
+    bytes: bool,
+    /// Packets and bytes marked GREEN, YELLOW, RED.
     pub counts: [(u64, u64); 3],
 }
 
 impl MeterCell {
-    /// A cell for `config`; with a `share`, a running marker with full buckets at
-    /// `now` (TSC cycles).
-    pub fn new(config: MeterConfig, share: Option<MeterShare>, now: u64) -> Result<MeterCell, String> {
+    /// A cell for `config` of a bytes (else packets) meter; with a `share`, a running
+    /// marker with full buckets at `now` (TSC cycles).
+    pub fn new(config: MeterConfig, share: Option<Share>, now: u64, bytes: bool) -> Result<MeterCell, String> {
         config.check()?;
         let meter = match share {
-            Some(s) => Some(Meter::new(config.scaled(s), now).map_err(|e| e.to_string())?),
+            Some(s) => Some(Meter::new(config.scaled(s, bytes), now).map_err(|e| e.to_string())?),
             None => None,
         };
-        Ok(MeterCell { config, meter, counts: [(0, 0); 3] })
+        Ok(MeterCell { config, meter, share: share.unwrap_or(Share::WHOLE), bytes, counts: [(0, 0); 3] })
     }
 
     /// Color a packet of `units` (1, or its length in bytes) at `now`, and count it.
@@ -102,18 +104,63 @@ impl MeterCell {
         self.counts[c].1 += bytes;
         c as u128
     }
+
+    /// Units offered so far (all colors): bytes or packets.
+    pub fn offered(&self) -> u64 {
+        self.counts.iter().map(|(p, b)| if self.bytes { *b } else { *p }).sum()
+    }
+
+    /// Packets offered so far (all colors).
+    pub fn packets(&self) -> u64 {
+        self.counts.iter().map(|(p, _)| *p).sum()
+    }
+
+    /// Enforce `share` from now on, keeping the buckets' tokens.
+    pub fn reshare(&mut self, share: Share, now: u64) -> Result<(), String> {
+        if let Some(m) = &mut self.meter {
+            m.reshape(self.config.scaled(share, self.bytes), now).map_err(|e| e.to_string())?;
+        }
+        self.share = share;
+        Ok(())
+    }
 }
 
 impl super::tables::Runtime {
-    /// Make this state a worker's: its meter cells enforce `share` of each configured
-    /// rate (cells configured so far get running markers with full buckets).
-    pub fn set_meter_share(&mut self, share: MeterShare) -> Result<(), String> {
+    /// Make this state a worker's: new meter cells enforce `share` of their rates,
+    /// and cells configured so far get running markers with full buckets and that
+    /// share.
+    pub fn set_meter_share(&mut self, share: Share, ir: &super::ir::Ir) -> Result<(), String> {
         self.meter_share = Some(share);
         let now = dpdk_sys::lcore::rdtsc();
-        for cell in self.meters.iter_mut().flatten().flatten() {
-            *cell = MeterCell::new(cell.config, Some(share), now)?;
+        for (m, cells) in self.meters.iter_mut().enumerate() {
+            let bytes = ir.meters[m].bytes;
+            for cell in cells.iter_mut().flatten() {
+                *cell = MeterCell::new(cell.config, Some(share), now, bytes)?;
+            }
         }
         Ok(())
+    }
+
+    /// What the balancer needs of this worker's configured cells: units offered so
+    /// far and the share now (appended to `out`).
+    pub fn meter_offered(&self, out: &mut Vec<Offered>) {
+        for (m, cells) in self.meters.iter().enumerate() {
+            for (i, c) in cells.iter().enumerate() {
+                if let Some(c) = c {
+                    let id = RateId::Meter { meter: m as u32, cell: i as u32 };
+                    out.push(Offered { id, units: c.offered(), packets: c.packets(), share: c.share });
+                }
+            }
+        }
+    }
+
+    /// Cell `cell` of meter `meter` enforces `share` from now on (a cell that is no
+    /// longer configured is left alone: the next round forgets it).
+    pub fn set_cell_share(&mut self, meter: u32, cell: u32, share: Share, now: u64) -> Result<(), String> {
+        match self.meters.get_mut(meter as usize).and_then(|c| c.get_mut(cell as usize)) {
+            Some(Some(c)) => c.reshare(share, now),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -127,13 +174,19 @@ mod tests {
         assert!(MeterConfig { cir: 2, cburst: 1, pir: 1, pburst: 1 }.check().is_err());
         let c = MeterConfig { cir: 1000, cburst: 100, pir: 3000, pburst: 1 };
         assert_eq!(
-            c.scaled(MeterShare { num: 1, den: 4 }),
+            c.scaled(Share::even(4), false),
             MeterParams::TrTcm { cir: 250, cbs: 25, pir: 750, pbs: 1 },
             "a share never goes below one unit"
         );
+        assert_eq!(
+            c.scaled(Share::even(4), true),
+            MeterParams::TrTcm { cir: 250, cbs: 100, pir: 750, pbs: 1 },
+            "bytes meters: room for a frame, or the whole burst if smaller"
+        );
         // Control's copy: a config without a marker colors GREEN and counts.
-        let mut cell = MeterCell::new(c, None, 0).unwrap();
+        let mut cell = MeterCell::new(c, None, 0, true).unwrap();
         assert_eq!(cell.check(5, 1, 64), GREEN);
         assert_eq!(cell.counts[0], (1, 64));
+        assert_eq!(cell.offered(), 64);
     }
 }

@@ -150,12 +150,13 @@ pub enum Op {
 
 impl Runtime {
     /// A cell for `config` in this state (a running marker in workers), or why not.
-    fn meter_cell(&self, config: Option<MeterConfig>) -> Result<Option<MeterCell>, UpdateError> {
+    fn meter_cell(&self, ir: &Ir, meter: u32, config: Option<MeterConfig>) -> Result<Option<MeterCell>, UpdateError> {
         match config {
             None => Ok(None),
             Some(c) => {
                 let now = dpdk_sys::lcore::rdtsc();
-                MeterCell::new(c, self.meter_share, now).map(Some).map_err(UpdateError::Invalid)
+                let bytes = ir.meters[meter as usize].bytes;
+                MeterCell::new(c, self.meter_share, now, bytes).map(Some).map_err(UpdateError::Invalid)
             }
         }
     }
@@ -276,7 +277,7 @@ impl Runtime {
                 let Some(def) = ir.meters.get(*meter as usize).filter(|m| m.direct.is_none()) else {
                     return Err(UpdateError::NotFound(format!("indexed meter {meter}")));
                 };
-                let cell = self.meter_cell(*config)?;
+                let cell = self.meter_cell(ir, *meter, *config)?;
                 let cells = &mut self.meters[*meter as usize];
                 match index {
                     None => cells.fill(cell),
@@ -306,7 +307,7 @@ impl Runtime {
                         def.name
                     )));
                 };
-                let cell = self.meter_cell(*config)?;
+                let cell = self.meter_cell(ir, m, *config)?;
                 *self.direct_meter_cell(m, h) = cell;
                 Ok(())
             }

@@ -20,8 +20,9 @@ use std::collections::HashMap;
 use rustc_hash::FxHashMap;
 
 use super::ir::*;
-use super::meters::{MeterCell, MeterShare};
+use super::meters::MeterCell;
 use super::trie::PrefixTrie;
+use crate::qos::Share;
 
 /// Why a table or PRE update was refused. Refused updates change nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -177,7 +178,7 @@ pub struct Runtime {
     /// meters); `None`: unconfigured (GREEN).
     pub meters: Vec<Vec<Option<MeterCell>>>,
     /// This state's part of each meter's rates; `None` (control's copy): configs only.
-    pub meter_share: Option<MeterShare>,
+    pub meter_share: Option<Share>,
 }
 
 fn prefix_mask(width: u32, prefix: u32) -> Value {
