@@ -13,6 +13,11 @@ impl StopSignal {
     pub async fn stopped(mut self) {
         let _ = self.0.wait_for(|s| *s).await;
     }
+
+    /// Whether the handle is gone (for threads that poll instead of awaiting).
+    pub fn is_stopped(&self) -> bool {
+        *self.0.borrow() || self.0.has_changed().is_err()
+    }
 }
 
 /// A running server thread.

@@ -51,6 +51,9 @@ pub struct Config {
     /// Prometheus metrics.
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// Policers and meters across workers.
+    #[serde(default)]
+    pub qos: QosSection,
     /// The directory of the file this came from (relative paths start there).
     #[serde(skip)]
     pub base_dir: Option<std::path::PathBuf>,
@@ -323,6 +326,72 @@ pub struct PortConfig {
     /// The P4 port number of this port (`standard_metadata.ingress_port` /
     /// `egress_spec`); default: its index in the port list.
     pub p4_port: Option<u32>,
+    /// Ingress policing: traffic received above the rate is dropped (`policed`).
+    pub ingress_policer: Option<PolicerSpec>,
+    /// Egress rate limit: traffic sent above the rate is dropped (`policed`).
+    pub egress_policer: Option<PolicerSpec>,
+}
+
+/// A port policer as written in the file: `{ cir = 1250000, cbs = 15000 }` (bytes
+/// per second, bytes) polices with srTCM, passing GREEN (OVS's ingress policing
+/// and `egress-policer`); with `eir`/`ebs` it is an RFC 4115 trTCM passing GREEN
+/// and YELLOW (OVS's `trtcm-policer`). `unit = "packets"` counts packets.
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PolicerSpec {
+    /// Committed rate, units per second.
+    pub cir: u64,
+    /// Committed burst, units.
+    pub cbs: u64,
+    /// Excess rate on top of `cir` (0: none).
+    #[serde(default)]
+    pub eir: u64,
+    /// Excess burst (with `eir`).
+    #[serde(default)]
+    pub ebs: u64,
+    /// `bytes` (default) or `packets`.
+    #[serde(default)]
+    pub unit: RateUnit,
+}
+
+/// What a policer counts.
+#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RateUnit {
+    /// Bytes (frames without CRC).
+    #[default]
+    Bytes,
+    /// Packets.
+    Packets,
+}
+
+impl PolicerSpec {
+    /// The fast path's form.
+    pub fn to_fastpath(&self) -> sluice_fastpath::qos::policer::PolicerConfig {
+        sluice_fastpath::qos::policer::PolicerConfig {
+            cir: self.cir,
+            cbs: self.cbs,
+            eir: self.eir,
+            ebs: self.ebs,
+            packets: self.unit == RateUnit::Packets,
+        }
+    }
+}
+
+/// `[qos]`: how port policers and P4 meters are shared by the workers.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QosSection {
+    /// How often each worker's share of every configured meter and policer is
+    /// moved to where its traffic is (milliseconds; 0: never, shares stay even).
+    /// Only matters with more than one worker.
+    pub rebalance_interval_ms: u64,
+}
+
+impl Default for QosSection {
+    fn default() -> Self {
+        Self { rebalance_interval_ms: 10 }
+    }
 }
 
 fn one() -> u16 {
@@ -435,6 +504,11 @@ impl Config {
             }
             if p.rx_queues == 0 {
                 return err(format!("port {:?}: rx_queues must be at least 1", p.name));
+            }
+            for (dir, spec) in [("ingress_policer", &p.ingress_policer), ("egress_policer", &p.egress_policer)] {
+                if let Some(e) = spec.and_then(|s| s.to_fastpath().check().err()) {
+                    return err(format!("port {:?}: {dir}: {e}", p.name));
+                }
             }
             let workers = plan.workers.len() as u16;
             if let Some(tx) = p.tx_queues {

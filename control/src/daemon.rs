@@ -250,6 +250,16 @@ fn run(mut args: Args, build: BuildInfo) -> Result<(), Failure> {
     let (p4rt_state, p4rt_server) = start_p4runtime(&config, &dp, pipeline)?;
     let mut switch = Switch::new(Arc::clone(&dp), p4rt_state, build, plan.control);
     switch.p4rt_addr = p4rt_server.as_ref().map(|s| s.addr.to_string()).unwrap_or_default();
+    // Shares of meters and policers follow the traffic (only matters with 2+ workers).
+    let balancer = if plan.workers.len() > 1 && config.qos.rebalance_interval_ms > 0 {
+        let every = Duration::from_millis(config.qos.rebalance_interval_ms);
+        Some(
+            crate::qos::spawn(dp.control(), every, Arc::clone(&switch.qos))
+                .map_err(|e| Failure::Runtime(format!("cannot start the qos balancer thread: {e}")))?,
+        )
+    } else {
+        None
+    };
     let (api, metrics) = start_operator_surface(&config, Arc::new(switch))?;
     eprintln!(
         "sluiced: forwarding: {} ports ({}), {} worker(s) on cores {:?}; Ctrl-C to stop",
@@ -284,6 +294,7 @@ fn run(mut args: Args, build: BuildInfo) -> Result<(), Failure> {
         }
     }
     // No request may reach a worker that is stopping.
+    drop(balancer);
     drop(api);
     drop(metrics);
     drop(p4rt_server);

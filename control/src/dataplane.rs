@@ -24,6 +24,8 @@ use dpdk_sys::mempool::Mempool;
 use dpdk_sys::port::{Port, PortConf};
 use sluice_fastpath::mailbox;
 use sluice_fastpath::pipeline::Stage;
+use sluice_fastpath::qos::policer::Policer;
+use sluice_fastpath::qos::Share;
 
 use crate::flows::{FlowLog, EVENT_RING};
 use sluice_fastpath::stats::WorkerStats;
@@ -31,7 +33,7 @@ use sluice_fastpath::uplink::ToControl;
 use sluice_fastpath::worker::{self, Io, RxAssignment, Worker, WorkerHandle};
 use sluice_fastpath::xconnect::CrossConnect;
 
-use crate::config::{Config, CorePlan, PortConfig};
+use crate::config::{Config, CorePlan, PolicerSpec, PortConfig};
 use crate::placement::{self, RxqRef};
 use crate::report::{PortReport, Report, WorkerReport};
 use crate::workers::{StageRecipe, WorkerLink, Workers};
@@ -90,6 +92,8 @@ struct Slot {
     tx_queues: u16,
     /// Each worker's counters of this slot when the port took it (rx, tx).
     base: Vec<(u64, u64)>,
+    /// Each worker's policer drop counters of this slot then (ingress, egress).
+    policed_base: Vec<(u64, u64)>,
 }
 
 /// The ports and where their queues are polled.
@@ -385,6 +389,11 @@ impl Dataplane {
         if t.index(&cfg.name).is_some() {
             return change_err(Exists, format!("a port named {:?} exists already (sluicectl port list)", cfg.name));
         }
+        for (dir, spec) in [("ingress_policer", &cfg.ingress_policer), ("egress_policer", &cfg.egress_policer)] {
+            if let Some(e) = spec.and_then(|s| s.to_fastpath().check().err()) {
+                return change_err(Invalid, format!("port {:?}: {dir}: {e}", cfg.name));
+            }
+        }
         let index = match t.slots.iter().position(Option::is_none) {
             Some(i) => i,
             None if t.slots.len() < MAX_PORTS => {
@@ -418,11 +427,16 @@ impl Dataplane {
             placement[w].push(RxqRef { port: index, queue: q });
         }
         let base = self.slot_counters(index);
+        let policed_base = self.stats.iter().map(|s| s.port_policed_packets(index)).collect();
         let mut txqs = txqs.into_iter();
-        let r = self.control.port_change(index, Some(p4_port), |_| {
+        let (ingress, egress) = (self.policers(cfg.ingress_policer)?, self.policers(cfg.egress_policer)?);
+        let r = self.control.port_change(index, Some(p4_port), |w| {
             let txq = txqs.next().flatten();
+            let (i, e) = (ingress.as_ref().map(|v| v[w]), egress.as_ref().map(|v| v[w]));
             Box::new(move |_: &mut Stage, io: &mut Io, stats: &WorkerStats| {
                 io.egress.set_txq(index, txq, stats);
+                io.set_ingress_policer(index, i);
+                io.egress.set_policer(index, e, stats);
             })
         });
         if let Err(e) = r {
@@ -430,6 +444,8 @@ impl Dataplane {
             let back = self.control.port_change(index, None, |_| {
                 Box::new(move |_: &mut Stage, io: &mut Io, stats: &WorkerStats| {
                     drop(io.egress.set_txq(index, None, stats));
+                    io.set_ingress_policer(index, None);
+                    io.egress.set_policer(index, None, stats);
                 })
             });
             if back.is_err() {
@@ -444,7 +460,7 @@ impl Dataplane {
             t.xconnect.resize(index + 1, None);
         }
         t.xconnect[index] = None;
-        t.slots[index] = Some(Slot { port, cfg, driver, rte_flow, p4_port, tx_queues, base });
+        t.slots[index] = Some(Slot { port, cfg, driver, rte_flow, p4_port, tx_queues, base, policed_base });
         Ok((index, rx))
     }
 
@@ -484,6 +500,8 @@ impl Dataplane {
                     }
                     let rx = io.take_rx(index, None);
                     let tx = io.egress.set_txq(index, None, stats);
+                    io.set_ingress_policer(index, None);
+                    io.egress.set_policer(index, None, stats);
                     let _ = back.send((rx, tx));
                 })
             })
@@ -512,6 +530,51 @@ impl Dataplane {
             }
         }
         Ok(last)
+    }
+
+    /// One policer per worker for `spec` (each with an even share; the balancer
+    /// moves shares to where the traffic is), or why `spec` cannot run.
+    fn policers(&self, spec: Option<PolicerSpec>) -> Result<Option<Vec<Policer>>, ChangeError> {
+        let Some(spec) = spec else { return Ok(None) };
+        let share = Share::even(self.workers.len());
+        let now = dpdk_sys::lcore::rdtsc();
+        let p = Policer::new(spec.to_fastpath(), share, now)
+            .map_err(|e| ChangeError { kind: ChangeErrorKind::Invalid, message: e })?;
+        Ok(Some(vec![p; self.workers.len()]))
+    }
+
+    /// Police traffic received on port `name` (`egress` false) or sent on it
+    /// (`egress` true) at `spec` from now on; `None` removes the policer. Every
+    /// worker has it when this returns, with full buckets.
+    pub fn set_policer(&self, name: &str, egress: bool, spec: Option<PolicerSpec>) -> Result<(), ChangeError> {
+        let mut t = self.lock();
+        let Some(index) = t.index(name) else {
+            return change_err(ChangeErrorKind::NotFound, format!("no port named {name:?} (sluicectl port list)"));
+        };
+        let dir = if egress { "egress" } else { "ingress" };
+        let mut ps = self.policers(spec).map_err(|e| ChangeError {
+            kind: e.kind,
+            message: format!("port {name:?}: {dir} policer: {}", e.message),
+        })?;
+        self.control
+            .run_each(|w| {
+                let p = ps.as_mut().map(|v| v[w]);
+                Box::new(move |_: &mut Stage, io: &mut Io, stats: &WorkerStats| {
+                    if egress {
+                        io.egress.set_policer(index, p, stats);
+                    } else {
+                        io.set_ingress_policer(index, p);
+                    }
+                })
+            })
+            .map_err(unavailable)?;
+        let slot = t.slots[index].as_mut().expect("live");
+        if egress {
+            slot.cfg.egress_policer = spec;
+        } else {
+            slot.cfg.ingress_policer = spec;
+        }
+        Ok(())
     }
 
     fn post_xconnect(&self, from: usize, to: Option<usize>) -> Result<(), sluice_fastpath::mailbox::MailboxError> {
@@ -666,6 +729,13 @@ impl Dataplane {
         let link = s.port.link().ok();
         let (rx, tx) =
             (0..self.stats.len()).map(|w| self.port_counts(w, index, s)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        let policed = (0..self.stats.len())
+            .map(|w| {
+                let (i, e) = self.stats[w].port_policed_packets(index);
+                let (bi, be) = s.policed_base.get(w).copied().unwrap_or_default();
+                (i.wrapping_sub(bi), e.wrapping_sub(be))
+            })
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
         PortReport {
             index,
             name: s.cfg.name.clone(),
@@ -688,6 +758,10 @@ impl Dataplane {
             rx_nombuf: st.rx_nombuf,
             sw_rx_packets: rx,
             sw_tx_packets: tx,
+            policed_rx: policed.0,
+            policed_tx: policed.1,
+            ingress_policer: s.cfg.ingress_policer,
+            egress_policer: s.cfg.egress_policer,
         }
     }
 

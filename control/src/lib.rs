@@ -28,6 +28,7 @@ pub mod p4rt;
 pub mod pcap;
 pub mod pipeline;
 pub mod placement;
+pub mod qos;
 pub mod report;
 pub mod telemetry;
 pub mod workers;

@@ -71,6 +71,14 @@ pub struct PortReport {
     pub rx_nombuf: u64,
     /// Workers: packets received from this port.
     pub sw_rx_packets: u64,
+    /// Packets its ingress policer dropped.
+    pub policed_rx: u64,
+    /// Packets its egress policer dropped.
+    pub policed_tx: u64,
+    /// Its ingress policer.
+    pub ingress_policer: Option<crate::config::PolicerSpec>,
+    /// Its egress policer.
+    pub egress_policer: Option<crate::config::PolicerSpec>,
     /// Workers: packets sent to this port.
     pub sw_tx_packets: u64,
 }

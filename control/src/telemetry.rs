@@ -81,6 +81,15 @@ pub const FAMILIES: &[(&str, &str, &str, &str)] = &[
     ("sluice_p4_meter_packets_total", "counter", "meter, color", "Packets each meter array colored green, yellow or red."),
     ("sluice_p4_meter_bytes_total", "counter", "meter, color", "Bytes each meter array colored."),
     ("sluice_offload_rules", "gauge", "port", "rte_flow rules installed on the port (no offload manager yet: 0)."),
+    (
+        "sluice_port_policed_packets_total",
+        "counter",
+        "port, direction",
+        "Packets the port's ingress policer or egress rate limit dropped.",
+    ),
+    ("sluice_qos_rebalance_rounds_total", "counter", "", "Rounds of the meter and policer share balancer (2+ workers)."),
+    ("sluice_qos_share_moves_total", "counter", "", "Workers' shares of meters and policers moved by the balancer."),
+    ("sluice_qos_shared_rates", "gauge", "", "Configured meter cells and policers the balancer splits between workers."),
 ];
 
 static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
@@ -137,7 +146,13 @@ pub fn refresh(s: &Switch) {
         gauge!("sluice_port_link_up", &l).set(if p.link_up { 1.0 } else { 0.0 });
         gauge!("sluice_port_rte_flow_capable", &l).set(if p.rte_flow == "capable" { 1.0 } else { 0.0 });
         gauge!("sluice_offload_rules", &l).set(0.0);
+        for (dir, n) in [("ingress", p.policed_rx), ("egress", p.policed_tx)] {
+            counter!("sluice_port_policed_packets_total", "port" => p.name.clone(), "direction" => dir).absolute(n);
+        }
     }
+    counter!("sluice_qos_rebalance_rounds_total").absolute(s.qos.rounds.load(Ordering::Relaxed));
+    counter!("sluice_qos_share_moves_total").absolute(s.qos.moves.load(Ordering::Relaxed));
+    gauge!("sluice_qos_shared_rates").set(s.qos.tracked.load(Ordering::Relaxed) as f64);
     for (port, xs) in s.dp.port_xstats() {
         for (name, v) in xs {
             counter!("sluice_port_xstat_total", "port" => port.clone(), "xstat" => name).absolute(v);

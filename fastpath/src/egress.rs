@@ -11,12 +11,15 @@
 use dpdk_sys::mbuf::Mbuf;
 use dpdk_sys::port::TxQueue;
 
+use crate::qos::policer::Policer;
 use crate::stats::{DropReason, WorkerStats};
 use crate::{Burst, PortIndex};
 
 struct EgressPort {
     txq: Option<TxQueue>,
     pending: Burst,
+    /// The port's egress rate limit (this worker's share of it).
+    policer: Option<Policer>,
 }
 
 /// A worker's output side: per-port tx queue and pending batch.
@@ -35,7 +38,7 @@ impl std::fmt::Debug for Egress {
 impl Egress {
     /// `txqs[i]` is this worker's tx queue on port index `i` (`None`: no queue there).
     pub fn new(txqs: Vec<Option<TxQueue>>) -> Self {
-        Self { ports: txqs.into_iter().map(|txq| EgressPort { txq, pending: Burst::new() }).collect(), dirty: 0 }
+        Self { ports: txqs.into_iter().map(|txq| EgressPort { txq, pending: Burst::new(), policer: None }).collect(), dirty: 0 }
     }
 
     /// Move every packet of `burst` to `port`'s pending batch, flushing it when full.
@@ -53,7 +56,7 @@ impl Egress {
             if burst.room() == 0 {
                 // A full burst for an idle port: send it as it is, no copy. Batching could
                 // not make it larger.
-                Self::flush_port_from(p.txq.as_mut(), burst, port, stats);
+                Self::flush_port_from(p.txq.as_mut(), p.policer.as_mut(), burst, port, stats);
                 return;
             }
             // Otherwise take the whole burst by a fixed-size swap instead of a
@@ -123,16 +126,32 @@ impl Egress {
         if p.pending.is_empty() {
             return;
         }
-        Self::flush_port_from(p.txq.as_mut(), &mut p.pending, index, stats);
+        Self::flush_port_from(p.txq.as_mut(), p.policer.as_mut(), &mut p.pending, index, stats);
     }
 
-    /// Send `burst` on `txq`; free and count what is refused. Leaves `burst` empty.
+    /// Send `burst` on `txq`, through `policer` if any; free and count what is
+    /// policed or refused. Leaves `burst` empty.
     #[inline(always)]
-    fn flush_port_from(txq: Option<&mut TxQueue>, burst: &mut Burst, index: PortIndex, stats: &WorkerStats) {
+    fn flush_port_from(
+        txq: Option<&mut TxQueue>,
+        policer: Option<&mut Policer>,
+        burst: &mut Burst,
+        index: PortIndex,
+        stats: &WorkerStats,
+    ) {
         let Some(txq) = txq else {
             stats.drop_packets(DropReason::NoRoute, burst.free_all());
             return;
         };
+        if let Some(p) = policer {
+            let (dropped, _) = p.police(burst, dpdk_sys::lcore::rdtsc());
+            if dropped > 0 {
+                stats.port_policed(index, true, dropped);
+            }
+            if burst.is_empty() {
+                return;
+            }
+        }
         let sent = txq.tx_burst(burst);
         stats.tx_packets.add(sent as u64);
         stats.port_tx(index, sent);
@@ -148,12 +167,38 @@ impl Egress {
     pub fn set_txq(&mut self, port: PortIndex, txq: Option<TxQueue>, stats: &WorkerStats) -> Option<TxQueue> {
         if port >= self.ports.len() {
             let mut v = std::mem::take(&mut self.ports).into_vec();
-            v.resize_with(port + 1, || EgressPort { txq: None, pending: Burst::new() });
+            v.resize_with(port + 1, || EgressPort { txq: None, pending: Burst::new(), policer: None });
             self.ports = v.into_boxed_slice();
         }
         let p = &mut self.ports[port];
         Self::flush_port(p, port, stats);
         std::mem::replace(&mut p.txq, txq)
+    }
+
+    /// Port `port`'s egress policer from now on (`None`: no limit); returns the one
+    /// it replaces. Pending packets are sent under the old one first.
+    pub fn set_policer(&mut self, port: PortIndex, policer: Option<Policer>, stats: &WorkerStats) -> Option<Policer> {
+        if port >= self.ports.len() {
+            if policer.is_none() {
+                return None;
+            }
+            let mut v = std::mem::take(&mut self.ports).into_vec();
+            v.resize_with(port + 1, || EgressPort { txq: None, pending: Burst::new(), policer: None });
+            self.ports = v.into_boxed_slice();
+        }
+        let p = &mut self.ports[port];
+        Self::flush_port(p, port, stats);
+        std::mem::replace(&mut p.policer, policer)
+    }
+
+    /// Port `port`'s egress policer, if it has one.
+    pub fn policer_mut(&mut self, port: PortIndex) -> Option<&mut Policer> {
+        self.ports.get_mut(port).and_then(|p| p.policer.as_mut())
+    }
+
+    /// Every egress policer, with its port index.
+    pub fn policers(&self) -> impl Iterator<Item = (PortIndex, &Policer)> {
+        self.ports.iter().enumerate().filter_map(|(i, p)| p.policer.as_ref().map(|x| (i, x)))
     }
 
     /// Give back the tx queue handles (so control can stop the ports); pending packets

@@ -162,7 +162,7 @@ mod tests {
     fn tickets_complete_in_order_and_errors_are_clear() {
         let (post, mb) = mailbox::<Vec<u32>>();
         let stats = WorkerStats::new(0);
-        let mut io = Io { rx: vec![], egress: crate::egress::Egress::new(vec![]) };
+        let mut io = Io::new(vec![], crate::egress::Egress::new(vec![]));
         let mut stage = vec![];
         let t1 = post.post(Box::new(|s: &mut Vec<u32>, _: &mut Io, _: &WorkerStats| s.push(1))).unwrap();
         let t2 = post.post(Box::new(|s: &mut Vec<u32>, _: &mut Io, _: &WorkerStats| s.push(2))).unwrap();
@@ -189,7 +189,7 @@ mod tests {
         let s2 = Arc::clone(&stop);
         let h = std::thread::spawn(move || {
             let stats = WorkerStats::new(0);
-            let mut io = Io { rx: vec![], egress: crate::egress::Egress::new(vec![]) };
+            let mut io = Io::new(vec![], crate::egress::Egress::new(vec![]));
             let mut sum = 0u64;
             while !s2.load(Ordering::Relaxed) {
                 mb.serve(&mut sum, &mut io, &stats);

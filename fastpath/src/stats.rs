@@ -54,11 +54,13 @@ pub enum DropReason {
     NoMbuf,
     /// A packet for the controller (the CPU port) found the packet-in ring full.
     ToCpuRingFull,
+    /// A port policer (ingress policing or egress rate limit) found it over the rate.
+    Policed,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 12] = [
         DropReason::NoRoute,
         DropReason::TxQueueFull,
         DropReason::Unhandled,
@@ -70,6 +72,7 @@ impl DropReason {
         DropReason::MultiSegment,
         DropReason::NoMbuf,
         DropReason::ToCpuRingFull,
+        DropReason::Policed,
     ];
 
     /// The stable snake_case name used in reports and metrics labels.
@@ -86,6 +89,7 @@ impl DropReason {
             DropReason::MultiSegment => "multi_segment",
             DropReason::NoMbuf => "no_mbuf",
             DropReason::ToCpuRingFull => "to_cpu_ring_full",
+            DropReason::Policed => "policed",
         }
     }
 }
@@ -120,6 +124,8 @@ pub struct WorkerStats {
     drops: [Counter; DropReason::ALL.len()],
     port_rx: Box<[Counter]>,
     port_tx: Box<[Counter]>,
+    /// Packets dropped by each port's ingress and egress policers.
+    port_policed: Box<[[Counter; 2]]>,
 }
 
 impl WorkerStats {
@@ -140,6 +146,7 @@ impl WorkerStats {
             drops: Default::default(),
             port_rx: (0..ports).map(|_| Counter::default()).collect(),
             port_tx: (0..ports).map(|_| Counter::default()).collect(),
+            port_policed: (0..ports).map(|_| Default::default()).collect(),
         }
     }
 
@@ -168,6 +175,21 @@ impl WorkerStats {
         if let Some(c) = self.port_tx.get(port) {
             c.add(n as u64);
         }
+    }
+
+    /// Count `n` packets dropped by port `port`'s policer (ingress or egress), also
+    /// as [`DropReason::Policed`].
+    #[inline(always)]
+    pub(crate) fn port_policed(&self, port: usize, egress: bool, n: usize) {
+        self.drop_packets(DropReason::Policed, n);
+        if let Some(c) = self.port_policed.get(port) {
+            c[egress as usize].add(n as u64);
+        }
+    }
+
+    /// Packets dropped by port `port`'s ingress and egress policers.
+    pub fn port_policed_packets(&self, port: usize) -> (u64, u64) {
+        self.port_policed.get(port).map_or((0, 0), |c| (c[0].get(), c[1].get()))
     }
 
     /// Packets received from and sent to port `port` (0 for an unknown port).

@@ -27,6 +27,8 @@ use dpdk_sys::port::{RxQueue, TxQueue};
 
 use crate::egress::Egress;
 use crate::mailbox::Mailbox;
+use crate::qos::policer::Policer;
+use crate::qos::{Offered, RateId, Share};
 use crate::stats::{DropReason, WorkerStats};
 use crate::{Burst, BurstProcessor, PortIndex};
 
@@ -49,11 +51,57 @@ pub struct RxAssignment {
 pub struct Io {
     /// The rx queues polled, in order.
     pub rx: Vec<RxAssignment>,
-    /// The output side.
+    /// The output side (with the ports' egress policers).
     pub egress: Egress,
+    /// Ingress policers by port index (this worker's share of each).
+    ingress: Vec<Option<Policer>>,
 }
 
 impl Io {
+    /// Queues to poll and the output side; no policers.
+    pub fn new(rx: Vec<RxAssignment>, egress: Egress) -> Io {
+        Io { rx, egress, ingress: Vec::new() }
+    }
+
+    /// Port `port`'s ingress policer from now on (`None`: none); returns the one it
+    /// replaces.
+    pub fn set_ingress_policer(&mut self, port: PortIndex, policer: Option<Policer>) -> Option<Policer> {
+        if port >= self.ingress.len() {
+            if policer.is_none() {
+                return None;
+            }
+            self.ingress.resize(port + 1, None);
+        }
+        std::mem::replace(&mut self.ingress[port], policer)
+    }
+
+    /// Port `port`'s ingress policer, if any.
+    pub fn ingress_policer(&self, port: PortIndex) -> Option<&Policer> {
+        self.ingress.get(port).and_then(Option::as_ref)
+    }
+
+    /// What the balancer needs of every policer here (appended to `out`).
+    pub fn policers_offered(&self, out: &mut Vec<Offered>) {
+        for (i, p) in self.ingress.iter().enumerate() {
+            if let Some(p) = p {
+                out.push(p.report(RateId::PortIn(i as u32)));
+            }
+        }
+        for (i, p) in self.egress.policers() {
+            out.push(p.report(RateId::PortOut(i as u32)));
+        }
+    }
+
+    /// Policer `id` enforces `share` from now on (one that is gone is left alone).
+    pub fn set_policer_share(&mut self, id: RateId, share: Share, now: u64) -> Result<(), String> {
+        let p = match id {
+            RateId::PortIn(i) => self.ingress.get_mut(i as usize).and_then(Option::as_mut),
+            RateId::PortOut(i) => self.egress.policer_mut(i as usize),
+            RateId::Meter { .. } => None,
+        };
+        p.map_or(Ok(()), |p| p.reshare(share, now))
+    }
+
     /// Take back every rx queue of `port` (all queues when `queue` is `None`).
     pub fn take_rx(&mut self, port: PortIndex, queue: Option<u16>) -> Vec<RxAssignment> {
         let (taken, kept) = std::mem::take(&mut self.rx)
@@ -98,7 +146,7 @@ impl<P: BurstProcessor> Worker<P> {
         processor: P,
         stats: Arc<WorkerStats>,
     ) -> Self {
-        Self { id, io: Io { rx: rxqs, egress: Egress::new(txqs) }, processor, stats, mailbox: None }
+        Self { id, io: Io::new(rxqs, Egress::new(txqs)), processor, stats, mailbox: None }
     }
 
     /// Serve control's commands from `mailbox` between bursts.
@@ -170,6 +218,15 @@ impl<P: BurstProcessor> Worker<P> {
             }
             got += n;
             stats.port_rx(a.port, n);
+            if let Some(Some(p)) = io.ingress.get_mut(a.port) {
+                let (dropped, _) = p.police(burst, rdtsc());
+                if dropped > 0 {
+                    stats.port_policed(a.port, false, dropped);
+                }
+                if burst.is_empty() {
+                    continue;
+                }
+            }
             self.processor.process(a.port, burst, &mut io.egress, stats);
             if !burst.is_empty() {
                 stats.drop_packets(DropReason::Unhandled, burst.free_all());

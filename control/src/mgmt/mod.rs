@@ -21,9 +21,11 @@ use sluice_proto::sluice::mgmt::v1 as pb;
 use sluice_proto::sluice::mgmt::v1::management_server::Management;
 use tonic::{Request, Response, Status};
 
-use crate::config::PortConfig;
+use crate::config::{PolicerSpec, PortConfig, RateUnit};
 use crate::dataplane::{ChangeError, ChangeErrorKind, Dataplane};
+use crate::p4rt::operator::MeterInfo;
 use crate::p4rt::P4rt;
+use sluice_fastpath::p4::meters::MeterConfig;
 use crate::report::{PortReport, WorkerReport};
 use crate::BuildInfo;
 
@@ -51,6 +53,8 @@ pub struct Switch {
     pub p4rt_addr: String,
     /// Where metrics are served ("" when off); set once the listener is bound.
     pub metrics_addr: OnceLock<String>,
+    /// What the meter and policer share balancer has done.
+    pub qos: Arc<crate::qos::BalancerStats>,
     started: Instant,
     baseline: Mutex<Baseline>,
 }
@@ -95,6 +99,7 @@ impl Switch {
             control_core,
             p4rt_addr: String::new(),
             metrics_addr: OnceLock::new(),
+            qos: Arc::default(),
             started: Instant::now(),
             baseline: Mutex::default(),
         }
@@ -131,7 +136,11 @@ impl Switch {
                 rx_nombuf: net(|p| p.rx_nombuf),
                 sw_rx_packets: net(|p| p.sw_rx_packets),
                 sw_tx_packets: net(|p| p.sw_tx_packets),
+                policed_rx_packets: net(|p| p.policed_rx),
+                policed_tx_packets: net(|p| p.policed_tx),
             }),
+            ingress_policer: p.ingress_policer.map(policer_pb),
+            egress_policer: p.egress_policer.map(policer_pb),
         }
     }
 
@@ -204,6 +213,56 @@ impl Switch {
     }
 }
 
+fn policer_pb(p: PolicerSpec) -> pb::Policer {
+    let unit = match p.unit {
+        RateUnit::Bytes => "bytes",
+        RateUnit::Packets => "packets",
+    };
+    pb::Policer { cir: p.cir, cbs: p.cbs, eir: p.eir, ebs: p.ebs, unit: unit.into() }
+}
+
+fn policer_spec(p: &pb::Policer) -> Result<PolicerSpec, Status> {
+    let unit = match p.unit.as_str() {
+        "" | "bytes" => RateUnit::Bytes,
+        "packets" => RateUnit::Packets,
+        u => return Err(Status::invalid_argument(format!("policer unit {u:?}: use \"bytes\" or \"packets\""))),
+    };
+    Ok(PolicerSpec { cir: p.cir, cbs: p.cbs, eir: p.eir, ebs: p.ebs, unit })
+}
+
+fn meter_config(c: &pb::MeterConfig) -> MeterConfig {
+    MeterConfig { cir: c.cir, cburst: c.cburst, pir: c.pir, pburst: c.pburst }
+}
+
+fn meters_pb(meters: Vec<MeterInfo>) -> pb::ListMetersResponse {
+    let meters = meters
+        .into_iter()
+        .map(|m| pb::Meter {
+            kind: if m.table.is_some() { "direct" } else { "indexed" }.into(),
+            table: m.table.unwrap_or_default(),
+            unit: if m.bytes { "bytes" } else { "packets" }.into(),
+            size: m.size,
+            cells: m
+                .cells
+                .into_iter()
+                .map(|c| pb::MeterCell {
+                    index: c.index,
+                    config: Some(pb::MeterConfig {
+                        cir: c.config.cir,
+                        cburst: c.config.cburst,
+                        pir: c.config.pir,
+                        pburst: c.config.pburst,
+                    }),
+                    packets: c.counts.iter().map(|x| x.0).collect(),
+                    bytes: c.counts.iter().map(|x| x.1).collect(),
+                })
+                .collect(),
+            name: m.name,
+        })
+        .collect();
+    pb::ListMetersResponse { meters }
+}
+
 /// The tonic service.
 #[derive(Debug, Clone)]
 pub struct Service(pub Arc<Switch>);
@@ -249,6 +308,8 @@ impl Management for Service {
             tx_descriptors: u16_arg(r.tx_descriptors, "tx_descriptors", 1024)?,
             mtu: (r.mtu != 0).then(|| u16_arg(r.mtu, "mtu", 0)).transpose()?,
             p4_port: r.p4_port,
+            ingress_policer: None,
+            egress_policer: None,
         };
         if cfg.devargs.is_empty() {
             return Err(Status::invalid_argument(
@@ -397,6 +458,44 @@ impl Management for Service {
         let table = req.into_inner().table;
         let (entries, default_action) = self.0.p4rt()?.table_dump(&table)?;
         Ok(Response::new(pb::TableDumpResponse { entries, default_action }))
+    }
+
+    async fn set_port_policer(&self, req: Request<pb::SetPortPolicerRequest>) -> Result<Response<pb::Port>, Status> {
+        let r = req.into_inner();
+        let egress = match r.direction.as_str() {
+            "ingress" => false,
+            "egress" => true,
+            d => return Err(Status::invalid_argument(format!("direction {d:?}: use \"ingress\" or \"egress\""))),
+        };
+        let spec = r.policer.as_ref().map(policer_spec).transpose()?;
+        let s = Arc::clone(&self.0);
+        blocking(move || {
+            s.dp.set_policer(&r.port, egress, spec).map_err(status)?;
+            let report = s.dp.report();
+            let p = report.ports.iter().find(|p| p.name == r.port).ok_or_else(|| Status::not_found("port gone"))?;
+            Ok(s.port_pb(p))
+        })
+        .await
+        .map(Response::new)
+    }
+
+    async fn list_meters(&self, req: Request<pb::ListMetersRequest>) -> Result<Response<pb::ListMetersResponse>, Status> {
+        let name = req.into_inner().meter;
+        let p4rt = Arc::clone(self.0.p4rt()?);
+        blocking(move || Ok(meters_pb(p4rt.meters((!name.is_empty()).then_some(name.as_str()))?)))
+            .await
+            .map(Response::new)
+    }
+
+    async fn set_meter(&self, req: Request<pb::SetMeterRequest>) -> Result<Response<pb::ListMetersResponse>, Status> {
+        let r = req.into_inner();
+        let p4rt = Arc::clone(self.0.p4rt()?);
+        blocking(move || {
+            p4rt.meter_set(&r.meter, r.index, r.config.as_ref().map(meter_config))?;
+            Ok(meters_pb(p4rt.meters(Some(&r.meter))?))
+        })
+        .await
+        .map(Response::new)
     }
 
     async fn get_offload(&self, _: Request<pb::GetOffloadRequest>) -> Result<Response<pb::OffloadStatus>, Status> {
