@@ -115,7 +115,7 @@ fn sluicectl_manages_ports_and_workers_of_a_running_switch() {
     let pmd = ctl_json(&sock, &["pmd", "stats"]);
     let w = &pmd["workers"][0];
     assert!(u(&w["rx_packets"]) >= a_rx, "{w}");
-    assert_eq!(w["drops"].as_object().unwrap().len(), 11, "every drop reason is listed");
+    assert_eq!(w["drops"].as_object().unwrap().len(), 12, "every drop reason is listed");
     let (code, out, _) = ctl(&sock, &["pmd", "stats"]);
     assert!(code == 0 && out.contains("cycles per packet:"), "{out}");
 
@@ -311,7 +311,7 @@ fn metrics_parse_and_carry_every_documented_family() {
     assert!(by_path > 0.0 && by_path <= worker_rx * 1.01 + 64.0, "paths {by_path} vs rx {worker_rx}");
     assert!(v(&m2, "sluice_worker_packets_total", &[("path", "upcall")]) >= 1.0);
     let reasons = samples(&m2, "sluice_drops_total").len();
-    assert_eq!(reasons, 11, "every drop reason, zero or not");
+    assert_eq!(reasons, 12, "every drop reason, zero or not");
     // onos_basic with no entries drops what it cannot route, in ingress.
     assert!(v(&m2, "sluice_drops_total", &[("reason", "p4_ingress_drop")]) > 0.0);
     let (pool, used) = (v(&m2, "sluice_mempool_mbufs", &[]), v(&m2, "sluice_mempool_in_use_mbufs", &[]));

@@ -38,7 +38,10 @@ impl std::fmt::Debug for Egress {
 impl Egress {
     /// `txqs[i]` is this worker's tx queue on port index `i` (`None`: no queue there).
     pub fn new(txqs: Vec<Option<TxQueue>>) -> Self {
-        Self { ports: txqs.into_iter().map(|txq| EgressPort { txq, pending: Burst::new(), policer: None }).collect(), dirty: 0 }
+        Self {
+            ports: txqs.into_iter().map(|txq| EgressPort { txq, pending: Burst::new(), policer: None }).collect(),
+            dirty: 0,
+        }
     }
 
     /// Move every packet of `burst` to `port`'s pending batch, flushing it when full.
@@ -179,9 +182,8 @@ impl Egress {
     /// it replaces. Pending packets are sent under the old one first.
     pub fn set_policer(&mut self, port: PortIndex, policer: Option<Policer>, stats: &WorkerStats) -> Option<Policer> {
         if port >= self.ports.len() {
-            if policer.is_none() {
-                return None;
-            }
+            // Nothing to remove there; a new policer grows the table.
+            policer.as_ref()?;
             let mut v = std::mem::take(&mut self.ports).into_vec();
             v.resize_with(port + 1, || EgressPort { txq: None, pending: Burst::new(), policer: None });
             self.ports = v.into_boxed_slice();

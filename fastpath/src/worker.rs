@@ -67,9 +67,8 @@ impl Io {
     /// replaces.
     pub fn set_ingress_policer(&mut self, port: PortIndex, policer: Option<Policer>) -> Option<Policer> {
         if port >= self.ingress.len() {
-            if policer.is_none() {
-                return None;
-            }
+            // Nothing to remove there; a new policer grows the table.
+            policer.as_ref()?;
             self.ingress.resize(port + 1, None);
         }
         std::mem::replace(&mut self.ingress[port], policer)

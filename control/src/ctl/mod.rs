@@ -81,6 +81,9 @@ pub enum Command {
     /// Table entries of the running program, in simple_switch_CLI syntax.
     #[command(subcommand)]
     Table(TableCommand),
+    /// P4 meters of the running program: configured cells, rates, colors.
+    #[command(subcommand)]
+    Meter(MeterCommand),
     /// rte_flow offload.
     #[command(subcommand)]
     Offload(OffloadCommand),
@@ -108,6 +111,86 @@ pub enum PortCommand {
         /// The port's name.
         name: String,
     },
+    /// Ports' policers and what they dropped.
+    Qos,
+    /// Set (or with --clear remove) a port's ingress policer or egress rate limit,
+    /// live. Without --eir: srTCM, non-green dropped (OVS ingress policing,
+    /// egress-policer); with --eir/--ebs: RFC 4115 trTCM, red dropped (OVS
+    /// trtcm-policer).
+    Policer(PortPolicer),
+}
+
+/// `sluicectl port policer` arguments.
+#[derive(Debug, ClapArgs)]
+pub struct PortPolicer {
+    /// The port's name.
+    pub port: String,
+    /// `ingress` (traffic received) or `egress` (traffic sent).
+    #[arg(value_parser = ["ingress", "egress"])]
+    pub direction: String,
+    /// Committed rate: bytes (or packets) per second.
+    #[arg(long, required_unless_present = "clear")]
+    pub cir: Option<u64>,
+    /// Committed burst: bytes (or packets).
+    #[arg(long, required_unless_present = "clear")]
+    pub cbs: Option<u64>,
+    /// Excess rate on top of the committed one.
+    #[arg(long, default_value_t = 0)]
+    pub eir: u64,
+    /// Excess burst.
+    #[arg(long, default_value_t = 0)]
+    pub ebs: u64,
+    /// Rates and bursts count packets, not bytes.
+    #[arg(long)]
+    pub packets: bool,
+    /// Remove the policer.
+    #[arg(long, conflicts_with_all = ["cir", "cbs", "eir", "ebs", "packets"])]
+    pub clear: bool,
+}
+
+/// `sluicectl meter ...`
+#[derive(Debug, Subcommand)]
+pub enum MeterCommand {
+    /// Meters with their configured cells: rates and the packets each color got.
+    #[command(alias = "show")]
+    List {
+        /// Only this meter.
+        meter: Option<String>,
+    },
+    /// Configure a cell of an indexed meter (rates per second and bursts, in the
+    /// meter's unit: bytes or packets), as a P4Runtime MeterEntry write.
+    Set {
+        /// The meter's name.
+        meter: String,
+        /// The cell (`all`: every cell).
+        index: String,
+        /// Committed rate.
+        #[arg(long)]
+        cir: u64,
+        /// Committed burst.
+        #[arg(long)]
+        cburst: u64,
+        /// Peak rate (≥ cir).
+        #[arg(long)]
+        pir: u64,
+        /// Peak burst.
+        #[arg(long)]
+        pburst: u64,
+    },
+    /// Return a cell (or `all`) to unconfigured: it marks every packet GREEN.
+    Clear {
+        /// The meter's name.
+        meter: String,
+        /// The cell (`all`: every cell).
+        index: String,
+    },
+}
+
+fn cell_index(i: &str) -> Result<Option<u64>, Failure> {
+    if i == "all" {
+        return Ok(None);
+    }
+    i.parse().map(Some).map_err(|_| Failure::Refused(format!("cell {i:?}: give a number, or `all`")))
 }
 
 /// `sluicectl port add` arguments.
@@ -373,6 +456,40 @@ async fn run(mut c: ManagementClient<Channel>, command: Command, json: bool) -> 
                     p.name, n.rx_packets, n.tx_packets
                 )
             });
+        }
+        Command::Port(PortCommand::Qos) => {
+            let r = c.list_ports(pb::ListPortsRequest {}).await?.into_inner();
+            emit(json, &r, "ListPortsResponse", render::port_qos);
+        }
+        Command::Port(PortCommand::Policer(a)) => {
+            let policer = (!a.clear).then(|| pb::Policer {
+                cir: a.cir.unwrap_or(0),
+                cbs: a.cbs.unwrap_or(0),
+                eir: a.eir,
+                ebs: a.ebs,
+                unit: if a.packets { "packets" } else { "bytes" }.into(),
+            });
+            let req = pb::SetPortPolicerRequest { port: a.port, direction: a.direction.clone(), policer };
+            let r = c.set_port_policer(req).await?.into_inner();
+            emit(json, &r, "Port", |p| {
+                let now = if a.direction == "ingress" { &p.ingress_policer } else { &p.egress_policer };
+                format!("port {} {}: {}\n", p.name, a.direction, render::policer(now.as_ref()))
+            });
+        }
+        Command::Meter(MeterCommand::List { meter }) => {
+            let r = c.list_meters(pb::ListMetersRequest { meter: meter.unwrap_or_default() }).await?.into_inner();
+            emit(json, &r, "ListMetersResponse", render::meters);
+        }
+        Command::Meter(MeterCommand::Set { meter, index, cir, cburst, pir, pburst }) => {
+            let config = Some(pb::MeterConfig { cir, cburst, pir, pburst });
+            let req = pb::SetMeterRequest { meter, index: cell_index(&index)?, config };
+            let r = c.set_meter(req).await?.into_inner();
+            emit(json, &r, "ListMetersResponse", render::meters);
+        }
+        Command::Meter(MeterCommand::Clear { meter, index }) => {
+            let req = pb::SetMeterRequest { meter, index: cell_index(&index)?, config: None };
+            let r = c.set_meter(req).await?.into_inner();
+            emit(json, &r, "ListMetersResponse", render::meters);
         }
         Command::Pmd(PmdCommand::Stats) => {
             let r = c.list_workers(pb::ListWorkersRequest {}).await?.into_inner();

@@ -75,6 +75,65 @@ pub fn port_stats(r: &pb::ListPortsResponse) -> String {
     s
 }
 
+pub fn policer(p: Option<&pb::Policer>) -> String {
+    let Some(p) = p else { return "none".into() };
+    let (rate, burst) = if p.unit == "packets" { ("pkt/s", "pkt") } else { ("B/s", "B") };
+    if p.eir == 0 {
+        format!("srTCM cir {} {rate} cbs {} {burst}", p.cir, p.cbs)
+    } else {
+        format!("trTCM cir {} {rate} cbs {} {burst} eir {} {rate} ebs {} {burst}", p.cir, p.cbs, p.eir, p.ebs)
+    }
+}
+
+pub fn port_qos(r: &pb::ListPortsResponse) -> String {
+    let mut s = format!("{:<14} {:<9} {:>14}  {}\n", "port", "direction", "policed", "policer");
+    for p in &r.ports {
+        let c = p.counters.unwrap_or_default();
+        for (dir, pol, n) in
+            [("ingress", &p.ingress_policer, c.policed_rx_packets), ("egress", &p.egress_policer, c.policed_tx_packets)]
+        {
+            let _ = writeln!(s, "{:<14} {:<9} {:>14}  {}", p.name, dir, n, policer(pol.as_ref()));
+        }
+    }
+    s
+}
+
+pub fn meters(r: &pb::ListMetersResponse) -> String {
+    let mut s = String::new();
+    for m in &r.meters {
+        let kind = if m.kind == "direct" { format!("direct on {}", m.table) } else { format!("{} cells", m.size) };
+        let _ = writeln!(s, "{} ({kind}, {}): {} configured", m.name, m.unit, m.cells.len());
+        if m.cells.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            s,
+            "  {:>8} {:>12} {:>10} {:>12} {:>10} {:>14} {:>14} {:>14}",
+            "cell", "cir", "cburst", "pir", "pburst", "green", "yellow", "red"
+        );
+        for c in &m.cells {
+            let k = c.config.unwrap_or_default();
+            let col = |i: usize| format!("{}/{}B", c.packets.get(i).unwrap_or(&0), c.bytes.get(i).unwrap_or(&0));
+            let _ = writeln!(
+                s,
+                "  {:>8} {:>12} {:>10} {:>12} {:>10} {:>14} {:>14} {:>14}",
+                c.index,
+                k.cir,
+                k.cburst,
+                k.pir,
+                k.pburst,
+                col(0),
+                col(1),
+                col(2)
+            );
+        }
+    }
+    if r.meters.is_empty() {
+        s.push_str("the program has no meters\n");
+    }
+    s
+}
+
 pub fn pmd_stats(r: &pb::ListWorkersResponse) -> String {
     let mut s = String::new();
     for w in &r.workers {

@@ -25,9 +25,9 @@ use crate::config::{PolicerSpec, PortConfig, RateUnit};
 use crate::dataplane::{ChangeError, ChangeErrorKind, Dataplane};
 use crate::p4rt::operator::MeterInfo;
 use crate::p4rt::P4rt;
-use sluice_fastpath::p4::meters::MeterConfig;
 use crate::report::{PortReport, WorkerReport};
 use crate::BuildInfo;
+use sluice_fastpath::p4::meters::MeterConfig;
 
 /// Where `sluiced` serves the API and `sluicectl` looks for it by default.
 pub const DEFAULT_SOCKET: &str = "/run/sluice/sluiced.sock";
@@ -479,7 +479,10 @@ impl Management for Service {
         .map(Response::new)
     }
 
-    async fn list_meters(&self, req: Request<pb::ListMetersRequest>) -> Result<Response<pb::ListMetersResponse>, Status> {
+    async fn list_meters(
+        &self,
+        req: Request<pb::ListMetersRequest>,
+    ) -> Result<Response<pb::ListMetersResponse>, Status> {
         let name = req.into_inner().meter;
         let p4rt = Arc::clone(self.0.p4rt()?);
         blocking(move || Ok(meters_pb(p4rt.meters((!name.is_empty()).then_some(name.as_str()))?)))

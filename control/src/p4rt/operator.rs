@@ -189,7 +189,10 @@ impl P4rt {
             )));
         }
         if let Some(i) = index.filter(|i| *i >= def.size) {
-            return Err(Status::invalid_argument(format!("meter {name:?} has cells 0..{}: {i} is out of range", def.size)));
+            return Err(Status::invalid_argument(format!(
+                "meter {name:?} has cells 0..{}: {i} is out of range",
+                def.size
+            )));
         }
         if let Some(c) = &config {
             c.check().map_err(Status::invalid_argument)?;

@@ -224,10 +224,8 @@ impl Balancer {
                 (st.last, st.long, st.recent) = (now, Window::new(n), Window::new(n));
                 continue;
             }
-            for w in 0..n {
+            for (w, (&(u, p), &(lu, lp))) in now.iter().zip(&st.last).enumerate() {
                 // A reconfigured rate counts again from 0.
-                let (u, p) = now[w];
-                let (lu, lp) = st.last[w];
                 let (du, dp) = (if u >= lu { u - lu } else { u }, if p >= lp { p - lp } else { p });
                 st.long.add(w, du, dp);
                 st.recent.add(w, du, dp);
