@@ -41,7 +41,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use sluice_fastpath::p4::ir::{
     mask_of, ActionCall, ActionId, Ir, KeyValue, MatchKind, TableDef, TableId, TableKind, Value,
 };
-use sluice_fastpath::p4::tables::{Entry, EntryAction, Member, Runtime};
+use sluice_fastpath::p4::meters::MeterConfig;
+use sluice_fastpath::p4::ops::Op;
+use sluice_fastpath::p4::tables::{Entry, EntryAction, Handle, Member, Runtime};
 
 /// An entries file was refused: the 1-based line and what was wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,6 +85,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("mc_node_dissociate", "<mgrp> <node>"),
     ("register_write", "<register> <index> <value>"),
     ("register_reset", "<register>"),
+    ("meter_set_rates", "<meter> <index|handle> <cir>:<cburst> <pir>:<pburst> (rates per microsecond)"),
 ];
 
 /// Parse and apply `text` (simple_switch_CLI commands) to `rt`.
@@ -324,6 +327,7 @@ impl Loader<'_> {
             }
             "mc_node_associate" if n == 2 => self.mc_node(a[0], a[1], true),
             "mc_node_dissociate" if n == 2 => self.mc_node(a[0], a[1], false),
+            "meter_set_rates" if n == 4 => self.meter_set_rates(a[0], a[1], a[2], a[3]),
             "register_write" if n == 3 => {
                 let r = self.register(a[0])?;
                 let def = &self.ir.registers[r];
@@ -583,6 +587,39 @@ impl Loader<'_> {
 
     fn profile(&self, q: &str) -> Result<u32, String> {
         resolve("action profile", q, self.ir.profiles.iter().enumerate().map(|(i, p)| (i as u32, p.name.as_str())))
+    }
+
+    /// `meter_set_rates` as simple_switch_CLI has it: rates in units (bytes or
+    /// packets) per microsecond, bursts in units; the cell is the index of an
+    /// indexed meter, or the entry handle for a direct meter.
+    fn meter_set_rates(&mut self, meter: &str, cell: &str, c: &str, p: &str) -> Result<(), String> {
+        let m = resolve("meter", meter, self.ir.meters.iter().enumerate().map(|(i, m)| (i as u32, m.name.as_str())))?;
+        let def = &self.ir.meters[m as usize];
+        let rate = |s: &str, which: &str| -> Result<(u64, u64), String> {
+            let bad = || format!("{which} {s:?}: write <rate>:<burst>, the rate in units per microsecond (0.5:3000)");
+            let (r, b) = s.split_once(':').ok_or_else(bad)?;
+            let r: f64 = r.parse().map_err(|_| bad())?;
+            let b: u64 = b.parse().map_err(|_| bad())?;
+            if !(r.is_finite() && r > 0.0 && r * 1e6 < u64::MAX as f64) || b == 0 {
+                return Err(format!("{which} {s:?}: the rate and the burst must be > 0"));
+            }
+            Ok(((r * 1e6).round().max(1.0) as u64, b))
+        };
+        let (cir, cburst) = rate(c, "committed rate")?;
+        let (pir, pburst) = rate(p, "peak rate")?;
+        let config = MeterConfig { cir, cburst, pir, pburst };
+        config.check()?;
+        let i = parse_value(cell, 32).map_err(|e| format!("meter cell: {e}"))? as u32;
+        let op = match def.direct {
+            None => Op::SetMeter { meter: m, index: Some(i), config: Some(config) },
+            Some(t) => {
+                let e = self.rt.tables[t as usize].get(i as Handle).ok_or_else(|| {
+                    format!("meter {:?} is direct on table {:?}: no entry with handle {i}", def.name, self.ir.tables[t as usize].name)
+                })?;
+                Op::SetDirectMeter { table: t, key: e.key.clone(), priority: e.priority, config: Some(config) }
+            }
+        };
+        self.rt.apply(self.ir, &op).map_err(|e| e.to_string())
     }
 
     fn register(&self, q: &str) -> Result<usize, String> {
@@ -954,6 +991,14 @@ table_add ipv4_lpm set_nhop 10.0.1.10/32 => 10.0.1.10 2
                  table_indirect_add_with_group IndirectWS 0xab => 0\n",
                 "act_prof_add_member_to_group ActProfWS 1 0\ntable_indirect_add IndirectWS 0xac => 1\n",
             ),
+            (
+                "onos_basic/basic.json",
+                "meter_set_rates egress_port_meter 2 0.1:3000 0.2:3000\n\
+                 table_add host_meter_table read_meter 00:00:00:00:00:01/48 =>\n\
+                 meter_set_rates host_meter 0 1:1500 1:1500\n",
+                "meter_set_rates egress_port_meter 2 0.5:3000 0.5:3000\nmeter_set_rates egress_port_meter 3 1:1 1:1\n\
+                 meter_set_rates host_meter 0 2:1500 2:1500\n",
+            ),
         ] {
             let Some((ir, mut rt)) = load(rel) else { return };
             apply(&ir, &mut rt, text).unwrap_or_else(|e| panic!("{rel}: {e}"));
@@ -968,6 +1013,28 @@ table_add ipv4_lpm set_nhop 10.0.1.10/32 => 10.0.1.10 2
             assert_eq!(rt.diff(&new), vec![], "{rel}: replaying the ops gives the edited state");
             assert_eq!(new.diff(&rt), vec![], "{rel}");
         }
+    }
+
+    /// meter_set_rates: BMv2's units (rates per microsecond), indexed and direct
+    /// meters, and clear errors.
+    #[test]
+    fn meter_set_rates_configures_indexed_and_direct_cells() {
+        let Some((ir, mut rt)) = load("onos_basic/basic.json") else { return };
+        let text = "meter_set_rates egress_port_meter 2 0.125:3000 0.25:6000\n\
+                    table_add host_meter_table read_meter 00:00:00:00:00:01/48 =>\n\
+                    meter_set_rates host_meter 0 1:1500 2:1500\n";
+        apply(&ir, &mut rt, text).unwrap();
+        let m = ir.meters.iter().position(|m| m.name.ends_with("egress_port_meter")).unwrap();
+        let want = MeterConfig { cir: 125_000, cburst: 3000, pir: 250_000, pburst: 6000 };
+        assert_eq!(rt.meters[m][2].unwrap().config, want);
+        let h = ir.meters.iter().position(|m| m.name.ends_with("host_meter")).unwrap();
+        assert_eq!(rt.meters[h][0].unwrap().config.pir, 2_000_000);
+        let err = |t: &str| apply(&ir, &mut rt.clone(), t).unwrap_err().message;
+        assert!(err("meter_set_rates egress_port_meter 2 1:10 0.5:10").contains("pir must be >= cir"));
+        assert!(err("meter_set_rates egress_port_meter 2 1 1:1").contains("<rate>:<burst>"));
+        assert!(err("meter_set_rates egress_port_meter 600 1:1 1:1").contains("out of range"));
+        assert!(err("meter_set_rates host_meter 7 1:1 1:1").contains("no entry with handle 7"));
+        assert!(err("meter_set_rates egress_port_meter 1 0:1 1:1").contains("must be > 0"));
     }
 
     /// A dump is a list of commands that rebuild the table.
@@ -1166,6 +1233,7 @@ table_add ipv4_lpm set_nhop 10.0.1.10/32 => 10.0.1.10 2
             "mc_mgrp_destroy",
             "register_write",
             "register_reset",
+            "meter_set_rates",
             "ipv4_lpm",
             "forward",
             "send_frame",

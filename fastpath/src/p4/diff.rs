@@ -9,7 +9,9 @@
 //! the deletion of members, groups, multicast groups and sessions nothing refers to
 //! any more.
 //!
-//! Counters, meters and hit counts are not compared: the workers own them.
+//! Meter configurations are compared (after the tables: a direct meter's cell
+//! belongs to an entry, which must exist first); counters, meter color counts and
+//! hit counts are not: the workers own them.
 
 use crate::p4::ops::Op;
 use crate::p4::tables::Runtime;
@@ -95,6 +97,27 @@ impl Runtime {
             }
             if a.default != b.default {
                 ops.push(Op::SetDefault { table, action: b.default.clone() });
+            }
+        }
+        for (m, (a, b)) in self.meters.iter().zip(&new.meters).enumerate() {
+            let meter = m as u32;
+            let direct = new.meter_table(meter);
+            for i in 0..a.len().max(b.len()) {
+                let (x, y) = (a.get(i).copied().flatten(), b.get(i).copied().flatten());
+                let config = y.map(|c| c.config);
+                if x.map(|c| c.config) == config {
+                    continue;
+                }
+                match direct {
+                    None => ops.push(Op::SetMeter { meter, index: Some(i as u32), config }),
+                    Some(table) => {
+                        // A cell that went with its entry needs no op.
+                        if let Some(e) = new.tables[table as usize].get(i as u32) {
+                            let (key, priority) = (e.key.clone(), e.priority);
+                            ops.push(Op::SetDirectMeter { table, key, priority, config });
+                        }
+                    }
+                }
             }
         }
         ops.extend(last);

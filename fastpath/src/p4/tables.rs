@@ -179,6 +179,8 @@ pub struct Runtime {
     pub meters: Vec<Vec<Option<MeterCell>>>,
     /// This state's part of each meter's rates; `None` (control's copy): configs only.
     pub meter_share: Option<Share>,
+    /// The table each meter is direct on (`None`: indexed).
+    meter_tables: Vec<Option<TableId>>,
 }
 
 fn prefix_mask(width: u32, prefix: u32) -> Value {
@@ -517,6 +519,7 @@ impl Runtime {
                 .map(|m| if m.direct.is_some() { vec![] } else { vec![None; m.size.min(1 << 20) as usize] })
                 .collect(),
             meter_share: None,
+            meter_tables: ir.meters.iter().map(|m| m.direct).collect(),
         };
         for (t, def) in ir.tables.iter().enumerate() {
             for (i, ce) in def.const_entries.iter().enumerate() {
@@ -574,6 +577,11 @@ impl Runtime {
             *self.direct_meter_cell(m, h) = None;
         }
         Ok(h)
+    }
+
+    /// The table meter `m` is direct on (`None`: an indexed meter).
+    pub fn meter_table(&self, m: u32) -> Option<TableId> {
+        self.meter_tables.get(m as usize).copied().flatten()
     }
 
     /// Direct meter `m`'s cell for entry handle `h` (grown on demand).
