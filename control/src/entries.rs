@@ -614,7 +614,10 @@ impl Loader<'_> {
             None => Op::SetMeter { meter: m, index: Some(i), config: Some(config) },
             Some(t) => {
                 let e = self.rt.tables[t as usize].get(i as Handle).ok_or_else(|| {
-                    format!("meter {:?} is direct on table {:?}: no entry with handle {i}", def.name, self.ir.tables[t as usize].name)
+                    format!(
+                        "meter {:?} is direct on table {:?}: no entry with handle {i}",
+                        def.name, self.ir.tables[t as usize].name
+                    )
                 })?;
                 Op::SetDirectMeter { table: t, key: e.key.clone(), priority: e.priority, config: Some(config) }
             }

@@ -6,7 +6,9 @@
 //! Whatever a device does not take is freed and counted as
 //! [`DropReason::TxQueueFull`] (no retry loop: a worker never waits on a device).
 //! Packets for a port this worker has no tx queue on are counted as
-//! [`DropReason::NoRoute`].
+//! [`DropReason::NoRoute`]. A port with an egress policer (rate limit) has each batch
+//! policed just before its `tx_burst`; what is over the rate is counted as
+//! [`DropReason::Policed`].
 
 use dpdk_sys::mbuf::Mbuf;
 use dpdk_sys::port::TxQueue;

@@ -3,7 +3,9 @@
 //! # Design
 //! One thread per worker core, pinned with `core_affinity` and registered with DPDK
 //! (so it has an lcore id and its own mempool cache). The loop: for each assigned rx
-//! queue, receive a burst of up to 32 and hand it to the [`BurstProcessor`]; then flush
+//! queue, receive a burst of up to 32, police it if its port has an ingress policer
+//! (one `rdtsc` and one `rte_meter` check per packet, only then; see
+//! [`crate::qos::policer`]) and hand it to the [`BurstProcessor`]; then flush
 //! egress (one `tx_burst` per output port); then account the iteration's TSC cycles as
 //! busy (something received) or idle. The stop flag is a relaxed atomic load per
 //! iteration — no syscall, lock or allocation anywhere in the loop.
