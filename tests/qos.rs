@@ -7,25 +7,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
-
-fn ctl(socket: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluicectl")).arg("--socket").arg(socket).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn ctl_json(socket: &Path, args: &[&str]) -> Value {
-    let mut a = vec!["--json"];
-    a.extend_from_slice(args);
-    let (code, out, err) = ctl(socket, &a);
-    assert_eq!(code, 0, "sluicectl {args:?}: {err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("sluicectl {args:?}: {e}: {out}"))
-}
 
 fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)

@@ -170,12 +170,7 @@ impl Egress {
     /// the table as needed; returns the queue it replaces, after sending what was
     /// pending for it. Control calls this between bursts, when ports come and go.
     pub fn set_txq(&mut self, port: PortIndex, txq: Option<TxQueue>, stats: &WorkerStats) -> Option<TxQueue> {
-        if port >= self.ports.len() {
-            let mut v = std::mem::take(&mut self.ports).into_vec();
-            v.resize_with(port + 1, || EgressPort { txq: None, pending: Burst::new(), policer: None });
-            self.ports = v.into_boxed_slice();
-        }
-        let p = &mut self.ports[port];
+        let p = self.grown(port);
         Self::flush_port(p, port, stats);
         std::mem::replace(&mut p.txq, txq)
     }
@@ -186,13 +181,20 @@ impl Egress {
         if port >= self.ports.len() {
             // Nothing to remove there; a new policer grows the table.
             policer.as_ref()?;
+        }
+        let p = self.grown(port);
+        Self::flush_port(p, port, stats);
+        std::mem::replace(&mut p.policer, policer)
+    }
+
+    /// Port `port`'s slot, the table grown to hold it (between bursts only).
+    fn grown(&mut self, port: PortIndex) -> &mut EgressPort {
+        if port >= self.ports.len() {
             let mut v = std::mem::take(&mut self.ports).into_vec();
             v.resize_with(port + 1, || EgressPort { txq: None, pending: Burst::new(), policer: None });
             self.ports = v.into_boxed_slice();
         }
-        let p = &mut self.ports[port];
-        Self::flush_port(p, port, stats);
-        std::mem::replace(&mut p.policer, policer)
+        &mut self.ports[port]
     }
 
     /// Port `port`'s egress policer, if it has one.

@@ -297,7 +297,8 @@ mod tests {
                 "p4_assert",
                 "multi_segment",
                 "no_mbuf",
-                "to_cpu_ring_full"
+                "to_cpu_ring_full",
+                "policed"
             ]
         );
         for (i, r) in DropReason::ALL.iter().enumerate() {

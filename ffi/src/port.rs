@@ -21,6 +21,11 @@ use std::sync::Arc;
 
 use crate::eal::Eal;
 use crate::mbuf::Burst;
+
+/// Held while a device is probed or removed: the port a probe creates is found by
+/// difference of the port list, which a concurrent probe or removal (two threads
+/// adding ports, tests running in parallel) would confuse.
+static PROBE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 use crate::mempool::Mempool;
 use crate::{raw, DpdkError, Result};
 
@@ -131,7 +136,8 @@ impl Port {
         let c = CString::new(devargs).map_err(|_| DpdkError::new("rte_dev_probe", subject.clone(), libc::EINVAL))?;
         // Which port the probe creates is found by difference: ethdev names do not
         // always follow the devargs (net_ring names ports after its nodeaction ring).
-        // Ports are attached from the control thread only, one at a time.
+        // Probes and removals are serialised so no other one moves the list meanwhile.
+        let _probe = PROBE.lock().unwrap_or_else(|e| e.into_inner());
         let before: Vec<u16> = (0..raw::RTE_MAX_ETHPORTS as u16).filter(|p| valid_port(*p)).collect();
         // SAFETY: the EAL is initialised (token); c is a valid C string DPDK copies.
         let ret = unsafe { raw::rte_dev_probe(c.as_ptr()) };
@@ -446,6 +452,7 @@ impl Port {
 impl Drop for Port {
     fn drop(&mut self) {
         let _ = self.stop();
+        let _probe = PROBE.lock().unwrap_or_else(|e| e.into_inner());
         let info = self.raw_info().ok();
         // SAFETY: the port is stopped and no queue handle exists (we are being dropped,
         // and handles hold an Arc to us). Closing flushes PMD state (e.g. pcap files).

@@ -330,3 +330,27 @@ pub fn is_root() -> bool {
         .and_then(|l| l.split_whitespace().nth(1))
         .is_some_and(|euid| euid == "0")
 }
+
+/// Run `sluicectl --socket <socket> <args>`: (exit code, stdout, stderr).
+pub fn ctl(socket: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluicectl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("run sluicectl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `sluicectl --json <args>`, which must succeed.
+pub fn ctl_json(socket: &Path, args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["--json"];
+    a.extend_from_slice(args);
+    let (code, out, err) = ctl(socket, &a);
+    assert_eq!(code, 0, "sluicectl {args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("sluicectl {args:?}: not JSON ({e}): {out}"))
+}
