@@ -552,13 +552,13 @@ impl Dataplane {
             return change_err(ChangeErrorKind::NotFound, format!("no port named {name:?} (sluicectl port list)"));
         };
         let dir = if egress { "egress" } else { "ingress" };
-        let mut ps = self.policers(spec).map_err(|e| ChangeError {
+        let ps = self.policers(spec).map_err(|e| ChangeError {
             kind: e.kind,
             message: format!("port {name:?}: {dir} policer: {}", e.message),
         })?;
         self.control
             .run_each(|w| {
-                let p = ps.as_mut().map(|v| v[w]);
+                let p = ps.as_ref().map(|v| v[w]);
                 Box::new(move |_: &mut Stage, io: &mut Io, stats: &WorkerStats| {
                     if egress {
                         io.egress.set_policer(index, p, stats);

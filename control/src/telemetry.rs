@@ -89,6 +89,7 @@ pub const FAMILIES: &[(&str, &str, &str, &str)] = &[
     ),
     ("sluice_qos_rebalance_rounds_total", "counter", "", "Rounds of the meter and policer share balancer (2+ workers)."),
     ("sluice_qos_share_moves_total", "counter", "", "Workers' shares of meters and policers moved by the balancer."),
+    ("sluice_qos_rebalance_skipped_total", "counter", "", "Balancer rounds skipped: a worker did not take the command."),
     ("sluice_qos_shared_rates", "gauge", "", "Configured meter cells and policers the balancer splits between workers."),
 ];
 
@@ -152,6 +153,7 @@ pub fn refresh(s: &Switch) {
     }
     counter!("sluice_qos_rebalance_rounds_total").absolute(s.qos.rounds.load(Ordering::Relaxed));
     counter!("sluice_qos_share_moves_total").absolute(s.qos.moves.load(Ordering::Relaxed));
+    counter!("sluice_qos_rebalance_skipped_total").absolute(s.qos.skipped.load(Ordering::Relaxed));
     gauge!("sluice_qos_shared_rates").set(s.qos.tracked.load(Ordering::Relaxed) as f64);
     for (port, xs) in s.dp.port_xstats() {
         for (name, v) in xs {
