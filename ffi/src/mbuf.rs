@@ -109,6 +109,31 @@ impl Mbuf {
         unsafe { (*self.0.as_ptr()).port }
     }
 
+    /// The flow mark the NIC put on the packet (rte_flow MARK), if any.
+    #[inline(always)]
+    pub fn mark(&self) -> Option<u32> {
+        // SAFETY: valid owned mbuf; plain field reads of ol_flags and the hash union
+        // (any bit pattern is a valid u32).
+        unsafe { mark_of(self.0.as_ptr()) }
+    }
+
+    /// Mark the packet as a NIC executing rte_flow MARK does (for NIC models and
+    /// tests); `None` clears the mark.
+    pub fn set_mark(&mut self, mark: Option<u32>) {
+        // SAFETY: valid owned mbuf, exclusively borrowed; plain field writes.
+        unsafe {
+            let m = &mut *self.0.as_ptr();
+            let flags = (raw::RTE_MBUF_F_RX_FDIR | raw::RTE_MBUF_F_RX_FDIR_ID) as u64;
+            match mark {
+                Some(id) => {
+                    m.ol_flags |= flags;
+                    m.__bindgen_anon_2.hash.fdir.hi = id;
+                }
+                None => m.ol_flags &= !flags,
+            }
+        }
+    }
+
     fn into_raw(self) -> *mut raw::rte_mbuf {
         let p = self.0.as_ptr();
         std::mem::forget(self);
@@ -120,6 +145,21 @@ impl Drop for Mbuf {
     fn drop(&mut self) {
         // SAFETY: we own this mbuf and drop it exactly once.
         unsafe { raw::rte_pktmbuf_free(self.0.as_ptr()) }
+    }
+}
+
+/// SAFETY: `m` must be a valid mbuf the caller may read.
+#[inline(always)]
+unsafe fn mark_of(m: *const raw::rte_mbuf) -> Option<u32> {
+    // SAFETY: per the contract m is valid; the PMD sets RX_FDIR_ID exactly when
+    // hash.fdir.hi holds a MARK id (rte_flow MARK action).
+    unsafe {
+        let m = &*m;
+        if m.ol_flags & raw::RTE_MBUF_F_RX_FDIR_ID as u64 != 0 {
+            Some(m.__bindgen_anon_2.hash.fdir.hi)
+        } else {
+            None
+        }
     }
 }
 
@@ -249,6 +289,14 @@ impl Burst {
         assert!(i < self.len);
         // SAFETY: slot i < len holds a valid owned mbuf; borrowed through &mut self.
         unsafe { seg_data_mut(self.bufs[i]) }
+    }
+
+    /// The flow mark of packet `i` (see [`Mbuf::mark`]). Panics if `i >= len`.
+    #[inline(always)]
+    pub fn mark(&self, i: usize) -> Option<u32> {
+        assert!(i < self.len);
+        // SAFETY: slot i < len holds a valid owned mbuf; borrowed through &self.
+        unsafe { mark_of(self.bufs[i]) }
     }
 
     /// Total length of packet `i`. Panics if `i >= len`.

@@ -8,6 +8,8 @@
 //! to rte_flow rules and the offload manager come with the offload issue.
 #![deny(unsafe_code)]
 
+pub mod translate;
+
 use dpdk_sys::port::Port;
 
 /// What a port can do with rte_flow.

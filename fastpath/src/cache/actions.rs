@@ -291,6 +291,12 @@ fn patch_plain(bytes: &mut [u8], patches: &[BytePatch], checksums: &[ChecksumFix
 }
 
 impl Output {
+    /// A copy to P4 port `port` made by `edit`, compiled.
+    pub fn new(port: u32, edit: Edit) -> Output {
+        let apply = compile_edit(&edit);
+        Output { port, edit, apply }
+    }
+
     /// The new headers of a [`Apply::Rebuild`] output, into `out` (cleared first).
     pub fn headers(&self, input: &[u8], patches: &Patches, out: &mut Vec<u8>) {
         out.clear();

@@ -1,0 +1,362 @@
+//! Translation of hand-built megaflows: exact items, spec/mask bytes and actions,
+//! every rule accepted by DPDK's `rte_flow_conv`, and every refusal.
+#![allow(clippy::single_range_in_vec_init)] // byte ranges of a packet
+
+use super::*;
+use dpdk_sys::flow::conv;
+use sluice_fastpath::cache::actions::Output;
+use sluice_fastpath::p4::interp::DropCause;
+use sluice_fastpath::p4::track::{Edit, Patch};
+
+const P1: PortInfo = PortInfo { p4: 1, dpdk: 10, rx_queues: 1 };
+const P2: PortInfo = PortInfo { p4: 2, dpdk: 11, rx_queues: 4 };
+const PORTS: [PortInfo; 2] = [P1, P2];
+
+fn csum(h: &[u8]) -> u16 {
+    let mut s: u32 = h.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]]) as u32).sum();
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
+
+/// Ethernet (optionally one VLAN) + IPv4 + `l4` (protocol, header bytes).
+fn v4(vlan: Option<u16>, ttl: u8, proto: u8, l4: &[u8]) -> Vec<u8> {
+    let mut p = vec![0, 0, 0, 0, 0, 0xaa, 0, 0, 0, 0, 0, 0xbb];
+    if let Some(tci) = vlan {
+        p.extend_from_slice(&[0x81, 0x00]);
+        p.extend_from_slice(&tci.to_be_bytes());
+    }
+    p.extend_from_slice(&[0x08, 0x00]);
+    let total = (20 + l4.len()) as u16;
+    let mut ip =
+        vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0x40, 0, ttl, proto, 0, 0, 10, 0, 0, 1, 10, 0, 1, 10];
+    let c = csum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    p.extend_from_slice(&ip);
+    p.extend_from_slice(l4);
+    p
+}
+
+fn udp(sport: u16, dport: u16, rest: &[u8]) -> Vec<u8> {
+    let mut u = sport.to_be_bytes().to_vec();
+    u.extend_from_slice(&dport.to_be_bytes());
+    u.extend_from_slice(&((8 + rest.len()) as u16).to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(rest);
+    u
+}
+
+/// A megaflow matching `ranges` (packet offsets, all bits) of `pkt` and, if given,
+/// the ingress port.
+struct Flow {
+    mask: Mask,
+    key: Vec<u64>,
+    min_len: u32,
+    actions: Actions,
+}
+
+impl Flow {
+    fn new(pkt: &[u8], port: Option<u32>, ranges: &[std::ops::Range<usize>], actions: Actions) -> Flow {
+        let mut m = [0u8; KEY_BYTES];
+        if port.is_some() {
+            m[0] = 0xff;
+            m[1] = 0xff;
+        }
+        for r in ranges {
+            for i in r.clone() {
+                m[KEY_PACKET_OFFSET + i] = 0xff;
+            }
+        }
+        Flow::with_mask(pkt, port.unwrap_or(0), m, actions)
+    }
+
+    fn with_mask(pkt: &[u8], port: u32, m: [u8; KEY_BYTES], actions: Actions) -> Flow {
+        let mask = Mask::from_bytes(&m);
+        let view = sluice_fastpath::cache::key::PacketView::new(port, pkt);
+        let key = mask.idx.iter().zip(mask.bits.iter()).map(|(i, b)| view.word(*i as usize) & b).collect();
+        let last = m[KEY_PACKET_OFFSET..].iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+        Flow { mask, key, min_len: last as u32, actions }
+    }
+
+    fn r(&self) -> MegaflowRef<'_> {
+        MegaflowRef { mask: &self.mask, key: &self.key, min_len: self.min_len, actions: &self.actions }
+    }
+}
+
+fn actions(outputs: Vec<Output>, drops: Vec<DropCause>) -> Actions {
+    Actions { outputs: outputs.into(), drops: drops.into(), replay: Box::new([]) }
+}
+
+/// Output to `port` keeping the layout of `hdr` bytes, with byte patches.
+fn in_place(port: u32, hdr: u32, bytes: &[(u32, u8)], checksum_at: Option<u32>) -> Output {
+    let patches = bytes.iter().map(|(off, v)| Patch { bit: off * 8, width: 8, value: *v as u128 }).collect();
+    let checksums = checksum_at.map(|at| ChecksumFix { at, len: 20, field_bit: (at + 10) * 8 }).into_iter().collect();
+    Output::new(
+        port,
+        Edit { strip: hdr, segments: vec![Segment::Copy { from: 0, len: hdr }], patches, checksums, truncate: None },
+    )
+}
+
+fn item(kind: ItemKind, spec: &[(usize, &[u8])], flag: Option<bool>) -> Item {
+    let mut it = Item::any(kind);
+    for (at, b) in spec {
+        it.spec[*at..*at + b.len()].copy_from_slice(b);
+        it.mask[*at..*at + b.len()].fill(0xff);
+    }
+    it.flag = flag;
+    it
+}
+
+/// Both rules of every port are understood by DPDK as given.
+fn dpdk_accepts(t: &Translation) {
+    for p in &t.in_ports {
+        let r = t.partial_rule(p, 77);
+        assert_eq!(conv(&r).unwrap(), r);
+        if let Ok(r) = t.full_rule(p) {
+            assert_eq!(conv(&r).unwrap(), r);
+        }
+    }
+}
+
+#[test]
+fn a_routed_flow_is_eth_ipv4_with_exact_bytes_and_full_actions() {
+    let pkt = v4(None, 64, 17, &udp(1000, 53, b"payload"));
+    // The router read the EtherType, the TTL and the destination; it rewrites both
+    // MACs, decrements the TTL and recomputes the checksum.
+    let mut patches: Vec<(u32, u8)> = (0..6).map(|i| (i, 0x02)).collect();
+    patches.extend((6..12).map(|i| (i, 0x04)));
+    patches.push((22, 63));
+    let f =
+        Flow::new(&pkt, Some(1), &[12..14, 22..23, 30..34], actions(vec![in_place(2, 34, &patches, Some(14))], vec![]));
+    let t = translate(&f.r(), &PORTS).unwrap();
+    assert_eq!(t.in_ports, vec![P1]);
+    assert_eq!(t.pattern_len, 34);
+    assert_eq!(
+        t.pattern,
+        vec![
+            item(ItemKind::Eth, &[(12, &[0x08, 0x00])], Some(false)),
+            item(ItemKind::Ipv4, &[(8, &[64]), (16, &[10, 0, 1, 10])], None),
+        ]
+    );
+    let partial = t.partial_rule(&P1, 5);
+    assert_eq!(partial.actions, vec![Action::Mark(5), Action::Queue(0)]);
+    assert!(partial.attr.ingress && !partial.attr.transfer);
+    let full = t.full_rule(&P1).unwrap();
+    assert!(full.attr.transfer);
+    assert_eq!(full.pattern[0], Item::represented_port(10));
+    assert_eq!(
+        full.actions,
+        vec![
+            Action::SetMacDst([2; 6]),
+            Action::SetMacSrc([4; 6]),
+            Action::DecTtl,
+            Action::Count,
+            Action::RepresentedPort(11)
+        ]
+    );
+    dpdk_accepts(&t);
+}
+
+#[test]
+fn an_l4_match_pins_the_ipv4_header_length_and_adds_the_l4_item() {
+    let pkt = v4(None, 64, 6, &[0x12, 0x34, 0x00, 0x50, 0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0, 0, 0, 0, 0, 0, 0]);
+    let f = Flow::new(&pkt, None, &[12..14, 23..24, 36..38], actions(vec![], vec![DropCause::Ingress]));
+    let t = translate(&f.r(), &PORTS).unwrap();
+    assert_eq!(t.in_ports, PORTS.to_vec(), "the port is not read: every port");
+    assert_eq!(
+        t.pattern,
+        vec![
+            item(ItemKind::Eth, &[(12, &[0x08, 0x00])], Some(false)),
+            item(ItemKind::Ipv4, &[(0, &[0x45]), (9, &[6])], None),
+            item(ItemKind::Tcp, &[(2, &[0x00, 0x50])], None),
+        ]
+    );
+    // A dropping megaflow: count and drop in hardware.
+    assert_eq!(t.full_rule(&P2).unwrap().actions, vec![Action::Count, Action::Drop]);
+    assert_eq!(t.partial_rule(&P2, 9).actions, vec![Action::Mark(9), Action::Rss(vec![0, 1, 2, 3])]);
+    dpdk_accepts(&t);
+    // IPv4 options the match saw (IHL 6) cannot be matched the NIC's way.
+    let mut with_options = pkt.clone();
+    with_options[14] = 0x46;
+    let f = Flow::new(&with_options, None, &[12..15, 23..24, 36..38], actions(vec![], vec![]));
+    assert_eq!(translate(&f.r(), &PORTS).unwrap_err(), Refusal::OutsideHeaders { offset: 34 });
+}
+
+#[test]
+fn a_minimum_length_extends_the_pattern_with_wildcard_headers() {
+    // The parser consumed Ethernet + IPv4 + UDP but matched only the EtherType and
+    // the protocol.
+    let pkt = v4(None, 64, 17, &udp(1, 2, b""));
+    let mut f = Flow::new(&pkt, None, &[12..14, 23..24], actions(vec![], vec![]));
+    f.min_len = 42;
+    let t = translate(&f.r(), &PORTS).unwrap();
+    let kinds: Vec<ItemKind> = t.pattern.iter().map(|i| i.kind).collect();
+    assert_eq!(kinds, [ItemKind::Eth, ItemKind::Ipv4, ItemKind::Udp]);
+    assert!(t.pattern[2].is_wildcard());
+    assert_eq!(t.pattern_len, 42);
+    // Beyond what the walk knows, full offload is refused; partial stays possible
+    // (the worker checks the length of marked packets).
+    f.min_len = 60;
+    let t = translate(&f.r(), &PORTS).unwrap();
+    assert_eq!(t.full, Err(Refusal::ShortPattern { pattern: 42, min_len: 60 }));
+    dpdk_accepts(&t);
+}
+
+#[test]
+fn vlan_ipv6_udp_and_vxlan_stacks() {
+    // 802.1Q + IPv6 + UDP.
+    let mut p = vec![0u8; 12];
+    p.extend_from_slice(&[0x81, 0x00, 0x00, 0x64, 0x86, 0xdd]);
+    let mut ip6 = vec![0x60, 0, 0, 0, 0, 8, 17, 64];
+    ip6.extend_from_slice(&[0x20; 16]);
+    ip6.extend_from_slice(&[0x30; 16]);
+    p.extend_from_slice(&ip6);
+    p.extend_from_slice(&udp(5, 6, b""));
+    let f = Flow::new(&p, Some(2), &[12..18, 24..25, 42..58, 60..62], actions(vec![], vec![]));
+    let t = translate(&f.r(), &PORTS).unwrap();
+    assert_eq!(t.in_ports, vec![P2]);
+    assert_eq!(
+        t.pattern,
+        vec![
+            item(ItemKind::Eth, &[(12, &[0x81, 0x00])], Some(true)),
+            item(ItemKind::Vlan, &[(0, &[0x00, 0x64, 0x86, 0xdd])], Some(false)),
+            item(ItemKind::Ipv6, &[(6, &[17]), (24, &[0x30; 16])], None),
+            item(ItemKind::Udp, &[(2, &[0, 6])], None),
+        ]
+    );
+    dpdk_accepts(&t);
+
+    // VXLAN: outer Ethernet/IPv4/UDP 4789, VNI, inner Ethernet destination.
+    let mut inner = vec![0xde, 0xad, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x08, 0x00];
+    inner.extend_from_slice(&[0u8; 20]);
+    let mut vx = vec![0x08, 0, 0, 0, 0, 0x12, 0x34, 0];
+    vx.extend_from_slice(&inner);
+    let outer = v4(None, 64, 17, &udp(999, VXLAN_PORT, &vx));
+    let f = Flow::new(&outer, None, &[12..14, 23..24, 36..38, 46..49, 50..56], actions(vec![], vec![]));
+    let t = translate(&f.r(), &PORTS).unwrap();
+    let kinds: Vec<ItemKind> = t.pattern.iter().map(|i| i.kind).collect();
+    assert_eq!(kinds, [ItemKind::Eth, ItemKind::Ipv4, ItemKind::Udp, ItemKind::Vxlan, ItemKind::Eth]);
+    assert_eq!(t.pattern[3], item(ItemKind::Vxlan, &[(4, &[0x00, 0x12, 0x34])], None));
+    assert_eq!(t.pattern[4], item(ItemKind::Eth, &[(0, &[0xde, 0xad, 0, 0, 0, 1])], None));
+    dpdk_accepts(&t);
+}
+
+#[test]
+fn vlan_pop_push_and_vxlan_decap_are_recognised() {
+    // Pop: strip Ethernet + tag, write back the addresses and the inner type.
+    let tagged = v4(Some(0x0064), 64, 17, &udp(1, 2, b""));
+    let pop = Output::new(
+        1,
+        Edit {
+            strip: 18,
+            segments: vec![Segment::Copy { from: 0, len: 12 }, Segment::Copy { from: 16, len: 2 }],
+            ..Edit::default()
+        },
+    );
+    let f = Flow::new(&tagged, Some(2), &[12..18], actions(vec![pop], vec![]));
+    let t = translate(&f.r(), &PORTS).unwrap();
+    assert_eq!(t.full_rule(&P2).unwrap().actions, vec![Action::OfPopVlan, Action::Count, Action::RepresentedPort(10)]);
+    dpdk_accepts(&t);
+
+    // Push: VLAN 100, priority 5.
+    let plain = v4(None, 64, 17, &udp(1, 2, b""));
+    let push = Output::new(
+        2,
+        Edit {
+            strip: 14,
+            segments: vec![
+                Segment::Copy { from: 0, len: 12 },
+                Segment::Bytes(vec![0x81, 0x00, 0xa0, 0x64]),
+                Segment::Copy { from: 12, len: 2 },
+            ],
+            ..Edit::default()
+        },
+    );
+    let f = Flow::new(&plain, Some(1), &[12..14], actions(vec![push], vec![]));
+    let t = translate(&f.r(), &PORTS).unwrap();
+    assert_eq!(
+        t.full_rule(&P1).unwrap().actions,
+        vec![
+            Action::OfPushVlan(0x8100),
+            Action::OfSetVlanVid(100),
+            Action::OfSetVlanPcp(5),
+            Action::Count,
+            Action::RepresentedPort(11)
+        ]
+    );
+    dpdk_accepts(&t);
+
+    // Decap: the inner frame replaces the outer headers.
+    let mut inner = vec![0xde, 0xad, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x08, 0x00];
+    inner.extend_from_slice(&[0u8; 20]);
+    let mut vx = vec![0x08, 0, 0, 0, 0, 0x12, 0x34, 0];
+    vx.extend_from_slice(&inner);
+    let outer = v4(None, 64, 17, &udp(999, VXLAN_PORT, &vx));
+    let decap =
+        Output::new(1, Edit { strip: 64, segments: vec![Segment::Copy { from: 50, len: 14 }], ..Edit::default() });
+    let f = Flow::new(&outer, None, &[12..14, 23..24, 36..38, 46..49, 62..64], actions(vec![decap], vec![]));
+    let t = translate(&f.r(), &PORTS).unwrap();
+    assert_eq!(t.full_rule(&P2).unwrap().actions, vec![Action::VxlanDecap, Action::Count, Action::RepresentedPort(10)]);
+    dpdk_accepts(&t);
+
+    // Anything else that rebuilds headers: refused.
+    let other = Output::new(1, Edit { strip: 14, segments: vec![Segment::Bytes(vec![1; 20])], ..Edit::default() });
+    let f = Flow::new(&plain, None, &[12..14], actions(vec![other], vec![]));
+    assert_eq!(translate(&f.r(), &PORTS).unwrap().full, Err(Refusal::Rebuild));
+}
+
+#[test]
+fn matches_without_an_rte_flow_form_are_refused_with_a_reason() {
+    let pkt = v4(None, 64, 17, &udp(1, 2, b""));
+    let none = || actions(vec![], vec![]);
+    let mut m = [0u8; KEY_BYTES];
+    m[4] = 0xff; // a packet-length byte
+    assert_eq!(translate(&Flow::with_mask(&pkt, 1, m, none()).r(), &PORTS).unwrap_err(), Refusal::MatchesLength);
+    let mut m = [0u8; KEY_BYTES];
+    m[1] = 0x01; // one bit of the port
+    assert_eq!(translate(&Flow::with_mask(&pkt, 1, m, none()).r(), &PORTS).unwrap_err(), Refusal::PartialPortMatch);
+    let f = Flow::new(&pkt, Some(7), &[12..14], none());
+    assert_eq!(translate(&f.r(), &PORTS).unwrap_err(), Refusal::UnknownPort(7));
+    // Without the EtherType, bytes past Ethernet have no header.
+    let f = Flow::new(&pkt, None, &[30..34], none());
+    assert_eq!(translate(&f.r(), &PORTS).unwrap_err(), Refusal::OutsideHeaders { offset: 30 });
+    // An unknown EtherType.
+    let mut arp = pkt.clone();
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    let f = Flow::new(&arp, None, &[12..14, 20..22], none());
+    assert_eq!(translate(&f.r(), &PORTS).unwrap_err(), Refusal::OutsideHeaders { offset: 20 });
+    for r in [Refusal::MatchesLength, Refusal::Copies(2), Refusal::ShortPattern { pattern: 1, min_len: 2 }] {
+        assert!(Refusal::REASONS.contains(&r.reason()), "{r}");
+    }
+}
+
+#[test]
+fn actions_without_an_rte_flow_form_leave_the_flow_partial() {
+    let pkt = v4(None, 64, 17, &udp(1, 2, b""));
+    let m = |a: Actions| Flow::new(&pkt, Some(1), &[12..14, 22..23, 30..34], a);
+    let full = |f: &Flow| translate(&f.r(), &PORTS).unwrap().full;
+    let out = |p| in_place(p, 34, &[], None);
+    assert_eq!(full(&m(actions(vec![out(1), out(2)], vec![]))), Err(Refusal::Copies(2)));
+    assert_eq!(full(&m(actions(vec![out(255)], vec![]))), Err(Refusal::ToController(255)));
+    assert_eq!(full(&m(actions(vec![out(1)], vec![DropCause::Egress]))), Err(Refusal::DropAndOutput));
+    // TTL decremented but the checksum left stale: a NIC would fix it.
+    assert_eq!(
+        full(&m(actions(vec![in_place(2, 34, &[(22, 63)], None)], vec![]))),
+        Err(Refusal::Checksum { offset: 14 })
+    );
+    // NAT: the destination address rewritten.
+    assert_eq!(full(&m(actions(vec![in_place(2, 34, &[(33, 9)], Some(14))], vec![]))), Err(Refusal::NatRewrite));
+    // A byte no set-field action covers (IPv4 identification).
+    assert_eq!(
+        full(&m(actions(vec![in_place(2, 34, &[(18, 1)], Some(14))], vec![]))),
+        Err(Refusal::Rewrite { offset: 18 })
+    );
+    // A TTL set to a constant (not the input minus one) is SET_TTL.
+    let t = translate(&m(actions(vec![in_place(2, 34, &[(22, 5)], Some(14))], vec![])).r(), &PORTS).unwrap();
+    assert_eq!(t.full.unwrap().0, vec![Action::SetTtl(5)]);
+    // Truncation.
+    let mut o = out(2);
+    o.edit.truncate = Some(20);
+    assert_eq!(full(&m(actions(vec![o], vec![]))), Err(Refusal::Truncates));
+}
