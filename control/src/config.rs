@@ -54,6 +54,9 @@ pub struct Config {
     /// Policers and meters across workers.
     #[serde(default)]
     pub qos: QosSection,
+    /// rte_flow hardware offload of megaflows.
+    #[serde(default)]
+    pub offload: OffloadSection,
     /// The directory of the file this came from (relative paths start there).
     #[serde(skip)]
     pub base_dir: Option<std::path::PathBuf>,
@@ -391,6 +394,52 @@ pub struct QosSection {
 impl Default for QosSection {
     fn default() -> Self {
         Self { rebalance_interval_ms: 10 }
+    }
+}
+
+/// `[offload]`: hot megaflows pushed into NICs with rte_flow (see docs/offload.md).
+/// Ports whose device has no rte_flow are found at the first attempt and left alone.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OffloadSection {
+    /// Offload at all.
+    pub enabled: bool,
+    /// Try full offload (the NIC executes the actions) before partial (MARK).
+    pub full: bool,
+    /// Packets per second a megaflow needs to be offloaded.
+    pub min_pps: u64,
+    /// Rules per port at most.
+    pub max_rules_per_port: usize,
+    /// Rules created per round at most.
+    pub max_inserts_per_round: usize,
+    /// Milliseconds between rounds (hit rates, counters, expiry).
+    pub interval_ms: u64,
+}
+
+impl Default for OffloadSection {
+    fn default() -> Self {
+        let d = sluice_offload::manager::OffloadConfig::default();
+        Self {
+            enabled: d.enabled,
+            full: d.full,
+            min_pps: d.min_pps,
+            max_rules_per_port: d.max_rules_per_port,
+            max_inserts_per_round: d.max_inserts_per_round,
+            interval_ms: 500,
+        }
+    }
+}
+
+impl OffloadSection {
+    /// The manager's settings.
+    pub fn to_manager(&self) -> sluice_offload::manager::OffloadConfig {
+        sluice_offload::manager::OffloadConfig {
+            enabled: self.enabled,
+            full: self.full,
+            min_pps: self.min_pps,
+            max_rules_per_port: self.max_rules_per_port,
+            max_inserts_per_round: self.max_inserts_per_round,
+        }
     }
 }
 

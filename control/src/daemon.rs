@@ -260,6 +260,16 @@ fn run(mut args: Args, build: BuildInfo) -> Result<(), Failure> {
     } else {
         None
     };
+    // Hot megaflows into NICs (ports without rte_flow are found and left alone).
+    let offloader = if config.offload.enabled && config.offload.interval_ms > 0 {
+        let every = Duration::from_millis(config.offload.interval_ms);
+        Some(
+            crate::offload::spawn(dp.offload(), dp.control(), dp.flow_log(), every)
+                .map_err(|e| Failure::Runtime(format!("cannot start the offload thread: {e}")))?,
+        )
+    } else {
+        None
+    };
     let (api, metrics) = start_operator_surface(&config, Arc::new(switch))?;
     eprintln!(
         "sluiced: forwarding: {} ports ({}), {} worker(s) on cores {:?}; Ctrl-C to stop",
@@ -295,6 +305,7 @@ fn run(mut args: Args, build: BuildInfo) -> Result<(), Failure> {
     }
     // No request may reach a worker that is stopping.
     drop(balancer);
+    drop(offloader);
     drop(api);
     drop(metrics);
     drop(p4rt_server);

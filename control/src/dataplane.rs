@@ -32,6 +32,7 @@ use sluice_fastpath::stats::WorkerStats;
 use sluice_fastpath::uplink::ToControl;
 use sluice_fastpath::worker::{self, Io, RxAssignment, Worker, WorkerHandle};
 use sluice_fastpath::xconnect::CrossConnect;
+use sluice_offload::translate::PortInfo;
 
 use crate::config::{Config, CorePlan, PolicerSpec, PortConfig};
 use crate::placement::{self, RxqRef};
@@ -146,6 +147,8 @@ pub struct FlowInfo {
     pub age_ms: u32,
     /// Milliseconds since it last matched.
     pub idle_ms: u32,
+    /// Its NIC rules: "full", "partial", or "" (none).
+    pub offload: &'static str,
 }
 
 /// The running data plane.
@@ -159,8 +162,9 @@ pub struct Dataplane {
     stop: Arc<AtomicBool>,
     started: Instant,
     tsc_hz: u64,
-    flows: Mutex<FlowLog>,
+    flows: Arc<Mutex<FlowLog>>,
     control: Arc<Workers>,
+    offload: Arc<crate::offload::Offload>,
     uplink: Mutex<Option<Receiver<ToControl>>>,
     pipeline: bool,
 }
@@ -269,11 +273,14 @@ impl Dataplane {
             stop,
             started: Instant::now(),
             tsc_hz,
-            flows: Mutex::new(FlowLog::new(rings)),
+            flows: Arc::new(Mutex::new(FlowLog::new(rings))),
             control: Arc::new(control),
+            offload: Arc::new(crate::offload::Offload::ethdev(config.offload.to_manager())),
             uplink: Mutex::new(Some(uplink)),
             pipeline: pipeline.is_some(),
         };
+        let offload = Arc::clone(&dp.offload);
+        dp.control.set_before_write(Box::new(move |deps| offload.lock().invalidate(deps)));
         for ((w, core), mailbox) in plan.workers.iter().copied().enumerate().zip(mailboxes) {
             let stats = Arc::clone(dp.control.stats(w));
             let stage = match pipeline {
@@ -460,6 +467,8 @@ impl Dataplane {
             t.xconnect.resize(index + 1, None);
         }
         t.xconnect[index] = None;
+        let info = PortInfo { p4: p4_port, dpdk: port.id().0, rx_queues: cfg.rx_queues };
+        crate::offload::execute(&self.control, self.offload.lock().set_port(info, Some(Arc::clone(&port))));
         t.slots[index] = Some(Slot { port, cfg, driver, rte_flow, p4_port, tx_queues, base, policed_base });
         Ok((index, rx))
     }
@@ -520,6 +529,9 @@ impl Dataplane {
         }
         let slot = t.slots[index].take().expect("live");
         drop(t);
+        // Its NIC rules go first (they hold the port).
+        let info = PortInfo { p4: slot.p4_port, dpdk: slot.port.id().0, rx_queues: slot.cfg.rx_queues };
+        crate::offload::execute(&self.control, self.offload.lock().set_port(info, None));
         match Arc::try_unwrap(slot.port) {
             Ok(mut p) => p.stop().map_err(|e| ChangeError {
                 kind: ChangeErrorKind::Device,
@@ -703,6 +715,16 @@ impl Dataplane {
             .collect()
     }
 
+    /// The offload manager.
+    pub fn offload(&self) -> Arc<crate::offload::Offload> {
+        Arc::clone(&self.offload)
+    }
+
+    /// The megaflow log (install and removal events).
+    pub fn flow_log(&self) -> Arc<Mutex<FlowLog>> {
+        Arc::clone(&self.flows)
+    }
+
     /// Control's handle on the workers (state updates, pipeline swaps, packet-out).
     pub fn control(&self) -> Arc<Workers> {
         Arc::clone(&self.control)
@@ -737,6 +759,7 @@ impl Dataplane {
             })
             .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
         PortReport {
+            dpdk_port: s.port.id().0,
             index,
             name: s.cfg.name.clone(),
             devargs: s.cfg.devargs.clone(),
@@ -791,7 +814,13 @@ impl Dataplane {
 
     /// Live megaflows with their counts and age, read from the workers' caches
     /// (`worker`: only that one's), up to `limit` (0: all); and how many there are.
-    pub fn flows(&self, limit: usize, worker: Option<usize>) -> Result<(Vec<FlowInfo>, usize), ChangeError> {
+    /// With `offloaded`, only megaflows with NIC rules (and `total` counts those).
+    pub fn flows(
+        &self,
+        limit: usize,
+        worker: Option<usize>,
+        offloaded: bool,
+    ) -> Result<(Vec<FlowInfo>, usize), ChangeError> {
         let counts = self
             .control
             .query(|dp| {
@@ -804,6 +833,15 @@ impl Dataplane {
                     .collect::<Vec<_>>()
             })
             .map_err(unavailable)?;
+        let modes: std::collections::HashMap<(u32, u32, u32), sluice_offload::manager::Mode> = {
+            let m = self.offload.lock();
+            counts
+                .iter()
+                .enumerate()
+                .flat_map(|(w, c)| c.iter().flatten().map(move |f| (w as u32, f.0, f.1)))
+                .filter_map(|id| Some((id, m.mode_of(id)?)))
+                .collect()
+        };
         let mut log = self.flows.lock().unwrap_or_else(|e| e.into_inner());
         log.drain();
         let mut out = Vec::new();
@@ -813,6 +851,10 @@ impl Dataplane {
                 continue;
             }
             for (id, version, packets, bytes, age_ms, idle_ms) in c.unwrap_or_default() {
+                let mode = modes.get(&(w as u32, id, version));
+                if offloaded && mode.is_none() {
+                    continue;
+                }
                 total += 1;
                 if limit != 0 && out.len() >= limit {
                     continue;
@@ -820,7 +862,12 @@ impl Dataplane {
                 let (matches, actions) = log
                     .describe(w as u32, id, version)
                     .unwrap_or_else(|| ("(install event lost: ring full)".into(), String::new()));
-                out.push(FlowInfo { worker: w, id, matches, actions, packets, bytes, age_ms, idle_ms });
+                let offload = match mode {
+                    Some(sluice_offload::manager::Mode::Full) => "full",
+                    Some(sluice_offload::manager::Mode::Partial) => "partial",
+                    None => "",
+                };
+                out.push(FlowInfo { worker: w, id, matches, actions, packets, bytes, age_ms, idle_ms, offload });
             }
         }
         Ok((out, total))
@@ -847,6 +894,14 @@ impl Dataplane {
         drop(returned);
         let mut problems = Vec::new();
         let slots = std::mem::take(&mut self.lock().slots);
+        // NIC rules hold their ports: destroy them first (the workers are gone).
+        {
+            let mut m = self.offload.lock();
+            drop(m.clear());
+            for s in slots.iter().flatten() {
+                drop(m.set_port(PortInfo { p4: s.p4_port, dpdk: s.port.id().0, rx_queues: s.cfg.rx_queues }, None));
+            }
+        }
         for slot in slots.into_iter().flatten() {
             let name = slot.cfg.name.clone();
             match Arc::try_unwrap(slot.port) {

@@ -13,26 +13,15 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 use serde::Serialize;
-use sluice_fastpath::cache::actions::{Actions, Apply};
-use sluice_fastpath::cache::key::Mask;
+use sluice_fastpath::cache::actions::Apply;
 use sluice_fastpath::cache::{FlowEvent, RemoveReason};
 use sluice_fastpath::p4::track::KEY_PACKET_OFFSET;
 
 /// Events per worker ring.
 pub const EVENT_RING: usize = 16384;
 
-/// A live megaflow as control knows it.
-#[derive(Debug, Clone)]
-pub struct MegaflowInfo {
-    /// Its mask.
-    pub mask: Mask,
-    /// Its masked key words.
-    pub key: Box<[u64]>,
-    /// Packets shorter than this do not match.
-    pub min_len: u32,
-    /// Its actions.
-    pub actions: Arc<Actions>,
-}
+/// A live megaflow as control knows it (shared with the offload manager).
+pub type MegaflowInfo = sluice_offload::manager::MegaflowDesc;
 
 /// Totals over the events seen.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -57,7 +46,7 @@ pub struct FlowSummary {
 #[derive(Debug, Default)]
 pub struct FlowLog {
     rings: Vec<Receiver<FlowEvent>>,
-    live: BTreeMap<(u32, u32, u32), MegaflowInfo>,
+    live: BTreeMap<(u32, u32, u32), Arc<MegaflowInfo>>,
     summary: FlowSummary,
 }
 
@@ -72,9 +61,12 @@ impl FlowLog {
         for r in &self.rings {
             while let Ok(e) = r.try_recv() {
                 match e {
-                    FlowEvent::Installed { worker, flow, version, mask, key, min_len, actions } => {
+                    FlowEvent::Installed { worker, flow, version, mask, key, min_len, deps, actions } => {
                         self.summary.installed += 1;
-                        self.live.insert((worker, flow, version), MegaflowInfo { mask, key, min_len, actions });
+                        self.live.insert(
+                            (worker, flow, version),
+                            Arc::new(MegaflowInfo { mask, key, min_len, deps, actions }),
+                        );
                     }
                     FlowEvent::Removed { worker, flow, version, reason, packets, bytes } => {
                         self.live.remove(&(worker, flow, version));
@@ -104,6 +96,12 @@ impl FlowLog {
         let line = render(self.live.get(&(worker, flow, version))?);
         let (m, a) = line.split_once(" ->").unwrap_or((&line, ""));
         Some((m.to_owned(), a.trim_start().to_owned()))
+    }
+
+    /// Megaflow `flow` (version `version`) of worker `worker`, if its install event
+    /// has been seen.
+    pub fn info(&self, worker: u32, flow: u32, version: u32) -> Option<&Arc<MegaflowInfo>> {
+        self.live.get(&(worker, flow, version))
     }
 
     /// Up to `limit` live megaflows, one readable line each.
@@ -175,7 +173,8 @@ pub fn render(m: &MegaflowInfo) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_fastpath::cache::actions::Output;
+    use sluice_fastpath::cache::actions::{Actions, Output};
+    use sluice_fastpath::cache::key::Mask;
     use sluice_fastpath::p4::interp::DropCause;
     use sluice_fastpath::p4::track::Edit;
 
@@ -207,6 +206,7 @@ mod tests {
                 mask: mask.clone(),
                 key: key.clone(),
                 min_len: 14,
+                deps: 0,
                 actions: Arc::clone(&actions),
             })
             .unwrap();

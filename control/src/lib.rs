@@ -9,6 +9,7 @@
 //! * [`flows`]: the workers' megaflows as control sees them (event rings).
 //! * [`p4rt`]: the P4Runtime server.
 //! * [`mgmt`]: the management API (what `sluicectl` talks to).
+//! * [`offload`]: the rte_flow offload manager's rounds and its hook on writes.
 //! * [`telemetry`]: Prometheus metrics, read from the workers' counters on scrape.
 //! * [`daemon`]: the `sluiced` program.
 //! * [`demo`]: the embedded default configuration `make run` uses.
@@ -24,6 +25,7 @@ pub mod eal_args;
 pub mod entries;
 pub mod flows;
 pub mod mgmt;
+pub mod offload;
 pub mod p4rt;
 pub mod pcap;
 pub mod pipeline;

@@ -41,6 +41,8 @@ pub struct PortReport {
     pub driver: String,
     /// Its P4 port number.
     pub p4_port: u32,
+    /// Its DPDK port id.
+    pub dpdk_port: u16,
     /// Link speed in Mb/s (0: unknown).
     pub link_speed_mbps: u32,
     /// MTU now (0: unknown).

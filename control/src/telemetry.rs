@@ -54,7 +54,7 @@ pub const FAMILIES: &[(&str, &str, &str, &str)] = &[
         "sluice_worker_packets_total",
         "counter",
         "worker, core, path",
-        "Packets by path: emc, dpcls, upcall (pipeline run, megaflow installed), uncacheable (pipeline run every time), offload.",
+        "Packets by path: offload (a NIC flow mark named the megaflow), emc, dpcls, upcall (pipeline run, megaflow installed), uncacheable (pipeline run every time).",
     ),
     ("sluice_worker_subtables_searched_total", "counter", "worker, core", "dpcls subtables searched (per dpcls hit: the ratio)."),
     ("sluice_worker_megaflows", "gauge", "worker, core", "Megaflows in the worker's cache."),
@@ -80,7 +80,17 @@ pub const FAMILIES: &[(&str, &str, &str, &str)] = &[
     ("sluice_p4_table_size", "gauge", "table", "Capacity of each table."),
     ("sluice_p4_meter_packets_total", "counter", "meter, color", "Packets each meter array colored green, yellow or red."),
     ("sluice_p4_meter_bytes_total", "counter", "meter, color", "Bytes each meter array colored."),
-    ("sluice_offload_rules", "gauge", "port", "rte_flow rules installed on the port (no offload manager yet: 0)."),
+    ("sluice_offload_rules", "gauge", "port", "rte_flow rules the offload manager has on the port."),
+    ("sluice_offload_mode_rules", "gauge", "mode", "rte_flow rules by mode: full (the NIC executes the actions), partial (the NIC marks)."),
+    ("sluice_offload_megaflows", "gauge", "", "Megaflows with rte_flow rules."),
+    ("sluice_offload_rounds_total", "counter", "", "Rounds of the offload manager."),
+    ("sluice_offload_rules_created_total", "counter", "mode", "rte_flow rules created."),
+    ("sluice_offload_rules_destroyed_total", "counter", "cause", "rte_flow rules destroyed: expired (their megaflow left) or write (a state change made them stale; before it applied)."),
+    ("sluice_offload_refused_total", "counter", "reason", "Megaflows without an rte_flow form, by reason (full_ prefix: their full offload only)."),
+    ("sluice_offload_failures_total", "counter", "reason", "Device refusals by call, mode and errno (create_full:ENOTSUP), and port_budget."),
+    ("sluice_offload_hw_packets_total", "counter", "", "Packets NICs handled for full-offload rules (credited to their megaflows)."),
+    ("sluice_offload_hw_bytes_total", "counter", "", "Bytes of those packets."),
+    ("sluice_worker_mark_misses_total", "counter", "worker, core", "Packets whose NIC flow mark named no live megaflow of the worker (looked up as usual)."),
     (
         "sluice_port_policed_packets_total",
         "counter",
@@ -128,6 +138,7 @@ fn handle() -> Result<&'static PrometheusHandle, String> {
 /// Refresh every series from the switch's counters.
 pub fn refresh(s: &Switch) {
     let r = s.dp.report();
+    let off = s.dp.offload().lock().stats();
     gauge!("sluice_build_info", "version" => s.build.version, "git_rev" => s.build.git_rev,
         "dpdk_version" => dpdk_sys::runtime_version())
     .set(1.0);
@@ -146,7 +157,7 @@ pub fn refresh(s: &Switch) {
         counter!("sluice_port_worker_tx_packets_total", &l).absolute(p.sw_tx_packets);
         gauge!("sluice_port_link_up", &l).set(if p.link_up { 1.0 } else { 0.0 });
         gauge!("sluice_port_rte_flow_capable", &l).set(if p.rte_flow == "capable" { 1.0 } else { 0.0 });
-        gauge!("sluice_offload_rules", &l).set(0.0);
+        gauge!("sluice_offload_rules", &l).set(off.rules_per_port.get(&p.dpdk_port).copied().unwrap_or(0) as f64);
         for (dir, n) in [("ingress", p.policed_rx), ("egress", p.policed_tx)] {
             counter!("sluice_port_policed_packets_total", "port" => p.name.clone(), "direction" => dir).absolute(n);
         }
@@ -174,13 +185,14 @@ pub fn refresh(s: &Switch) {
             ("dpcls", c.dpcls_hits),
             ("upcall", c.upcalls),
             ("uncacheable", c.uncacheable),
-            ("offload", 0),
+            ("offload", c.mark_hits),
         ];
         for (path, n) in by_path {
             let l = [l[0].clone(), l[1].clone(), ("path", path.to_string())];
             counter!("sluice_worker_packets_total", &l).absolute(n);
         }
         counter!("sluice_worker_subtables_searched_total", &l).absolute(c.subtables_searched);
+        counter!("sluice_worker_mark_misses_total", &l).absolute(c.mark_misses);
         gauge!("sluice_worker_megaflows", &l).set(c.megaflows as f64);
         gauge!("sluice_worker_subtables", &l).set(c.subtables as f64);
         counter!("sluice_worker_megaflows_installed_total", &l).absolute(c.installed);
@@ -200,6 +212,31 @@ pub fn refresh(s: &Switch) {
             counter!("sluice_drops_total", &l).absolute(*n);
         }
     }
+    gauge!("sluice_offload_megaflows").set(off.offloaded_flows as f64);
+    gauge!("sluice_offload_mode_rules", "mode" => "full").set(off.rules_full as f64);
+    gauge!("sluice_offload_mode_rules", "mode" => "partial").set(off.rules_partial as f64);
+    counter!("sluice_offload_rounds_total").absolute(off.rounds);
+    counter!("sluice_offload_rules_created_total", "mode" => "full").absolute(off.created_full);
+    counter!("sluice_offload_rules_created_total", "mode" => "partial").absolute(off.created_partial);
+    counter!("sluice_offload_rules_destroyed_total", "cause" => "expired")
+        .absolute(off.destroyed.saturating_sub(off.destroyed_by_writes));
+    counter!("sluice_offload_rules_destroyed_total", "cause" => "write").absolute(off.destroyed_by_writes);
+    // Every translation refusal from zero, then whatever else was counted.
+    for reason in sluice_offload::manager::refusal_reasons() {
+        let n = off.refused.get(reason).copied().unwrap_or(0);
+        counter!("sluice_offload_refused_total", "reason" => reason).absolute(n);
+    }
+    for (reason, n) in off.refused.iter().filter(|(r, _)| !sluice_offload::manager::refusal_reasons().any(|x| x == *r))
+    {
+        counter!("sluice_offload_refused_total", "reason" => reason.clone()).absolute(*n);
+    }
+    counter!("sluice_offload_failures_total", "reason" => "port_budget")
+        .absolute(off.failures.get("port_budget").copied().unwrap_or(0));
+    for (reason, n) in off.failures.iter().filter(|(r, _)| *r != "port_budget") {
+        counter!("sluice_offload_failures_total", "reason" => reason.clone()).absolute(*n);
+    }
+    counter!("sluice_offload_hw_packets_total").absolute(off.hw_packets);
+    counter!("sluice_offload_hw_bytes_total").absolute(off.hw_bytes);
     gauge!("sluice_mempool_mbufs").set(f64::from(r.mempool_size));
     gauge!("sluice_mempool_in_use_mbufs").set(f64::from(r.mempool_in_use));
     if let Some(p) = &s.p4rt {

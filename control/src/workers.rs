@@ -29,6 +29,7 @@ use sluice_fastpath::qos::Share;
 use sluice_fastpath::stats::WorkerStats;
 use sluice_fastpath::uplink::{ToControl, Uplink};
 use sluice_fastpath::worker::Io;
+use sluice_offload::manager::Command as OffloadCommand;
 use std::sync::Mutex;
 
 /// How long control waits for a worker to complete a command before reporting it
@@ -63,9 +64,15 @@ pub struct StageRecipe {
     pub cpu_port: Option<u32>,
 }
 
+/// Called with a state change's dependency bits before the workers apply it (the
+/// offload manager destroys the NIC rules the change makes stale); returns commands
+/// the workers run just before the change (mark unbinds).
+pub type BeforeWrite = Box<dyn Fn(u64) -> Vec<OffloadCommand> + Send + Sync>;
+
 /// The workers, from control's side.
 pub struct Workers {
     links: Vec<WorkerLink>,
+    before_write: std::sync::OnceLock<BeforeWrite>,
     /// Changes as ports come and go.
     recipe: Mutex<StageRecipe>,
     uplink: Uplink,
@@ -90,7 +97,13 @@ impl Workers {
     /// returned receiver.
     pub fn new(links: Vec<WorkerLink>, recipe: StageRecipe) -> (Self, Receiver<ToControl>) {
         let (uplink, rx) = std::sync::mpsc::sync_channel(UPLINK_RING);
-        let w = Workers { links, recipe: Mutex::new(recipe), uplink, next_inject: AtomicU64::new(0) };
+        let w = Workers {
+            links,
+            before_write: std::sync::OnceLock::new(),
+            recipe: Mutex::new(recipe),
+            uplink,
+            next_inject: AtomicU64::new(0),
+        };
         (w, rx)
     }
 
@@ -173,16 +186,31 @@ impl Workers {
         })
     }
 
+    /// Install the hook run before every state change (once; later calls are
+    /// ignored).
+    pub fn set_before_write(&self, hook: BeforeWrite) {
+        let _ = self.before_write.set(hook);
+    }
+
+    /// Run the before-write hook for a change with dependency bits `deps`.
+    fn before_write(&self, deps: u64) -> Arc<Vec<OffloadCommand>> {
+        Arc::new(self.before_write.get().map(|h| h(deps)).unwrap_or_default())
+    }
+
     /// Apply `ops` on every worker running a pipeline; returns when all have, with
-    /// stale megaflows gone.
+    /// stale megaflows gone (and, first, the NIC rules made from them).
     pub fn apply(&self, ops: Arc<[Op]>) -> Result<(), MailboxError> {
         if ops.is_empty() {
             return Ok(());
         }
-        self.run_each(|_| {
+        let deps = ops.iter().fold(0u64, |b, op| b | sluice_fastpath::cache::Change::of(op).bit());
+        let first = self.before_write(deps);
+        self.run_each(|w| {
             let ops = Arc::clone(&ops);
+            let first = Arc::clone(&first);
             Box::new(move |stage: &mut Stage, _: &mut Io, stats: &WorkerStats| {
                 if let Stage::Pipeline(p) = stage {
+                    crate::offload::run_commands(p, w, &first, stats);
                     let n = p.datapath().apply(&ops);
                     stats.refused_ops.add(n as u64);
                 }
@@ -193,6 +221,8 @@ impl Workers {
     /// Run `ir` with state `rt` on every worker from now on (megaflows of the old
     /// program are gone with its stage). Returns when every worker has switched.
     pub fn set_pipeline(&self, ir: &Arc<Ir>, rt: &Runtime) -> Result<(), MailboxError> {
+        // Every NIC rule was made from the old program.
+        drop(self.before_write(u64::MAX));
         let (old_tx, old_rx) = std::sync::mpsc::channel::<Stage>();
         // Held until every worker has switched: ports change only before or after.
         let recipe = self.recipe.lock().unwrap_or_else(|e| e.into_inner());

@@ -190,6 +190,23 @@ impl PipelineStage {
         }
     }
 
+    /// Credit `packets` (`bytes`) that a NIC handled for megaflow `id` at `version`
+    /// (full offload: they never reached this worker) as if they had hit it: the
+    /// megaflow's statistics, the P4 counters it replays, and its drops by reason.
+    /// Returns false (nothing credited) if that megaflow is gone.
+    pub fn credit_offloaded(&mut self, id: u32, version: u32, packets: u64, bytes: u64, stats: &WorkerStats) -> bool {
+        if self.dp.cache.version(id) != Some(version) {
+            return false;
+        }
+        if let Some(f) = self.dp.cache.get(id) {
+            for d in f.actions.drops.iter() {
+                stats.drop_packets(reason(*d), packets as usize);
+            }
+        }
+        self.dp.replay(id, packets, bytes);
+        true
+    }
+
     /// The datapath (program, state, cache).
     pub fn datapath(&mut self) -> &mut Datapath {
         &mut self.dp
@@ -369,7 +386,27 @@ impl PipelineStage {
         if !self.dp.cache.is_empty() {
             let views: [PacketView; BURST_SIZE] =
                 std::array::from_fn(|i| PacketView::new(in_p4, if i < n { burst.data(i) } else { &[] }));
-            self.dp.cache.lookup(&views[..n], &mut found);
+            let mut todo: u32 = if n == BURST_SIZE { u32::MAX } else { (1 << n) - 1 };
+            if self.dp.cache.has_marks() {
+                // Partial offload: the NIC named the megaflow; no lookup.
+                let (mut hits, mut misses) = (0, 0);
+                for (i, f) in found[..n].iter_mut().enumerate() {
+                    if let Some(mark) = burst.mark(i) {
+                        match self.dp.cache.marked(mark, burst.data(i).len()) {
+                            Some(id) => {
+                                *f = id;
+                                todo &= !(1 << i);
+                                hits += 1;
+                            }
+                            None => misses += 1,
+                        }
+                    }
+                }
+                let st = self.dp.cache.stats();
+                st.mark_hits.add(hits);
+                st.mark_misses.add(misses);
+            }
+            self.dp.cache.lookup_some(&views[..n], &mut found, todo);
             for (v, id) in versions.iter_mut().zip(&found[..n]) {
                 *v = self.dp.cache.version(*id).unwrap_or(0);
             }

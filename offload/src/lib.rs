@@ -8,6 +8,9 @@
 //! to rte_flow rules and the offload manager come with the offload issue.
 #![deny(unsafe_code)]
 
+pub mod device;
+pub mod manager;
+pub mod model;
 pub mod translate;
 
 use dpdk_sys::port::Port;

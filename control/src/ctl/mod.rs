@@ -257,6 +257,9 @@ pub enum FlowCommand {
         /// Only this worker's.
         #[arg(long)]
         worker: Option<u32>,
+        /// Only megaflows with NIC rules (rte_flow offload).
+        #[arg(long)]
+        offloaded: bool,
     },
 }
 
@@ -326,7 +329,8 @@ pub enum TableCommand {
 /// `sluicectl offload ...`
 #[derive(Debug, Subcommand)]
 pub enum OffloadCommand {
-    /// Per port: rte_flow capability and rules.
+    /// Per port: rte_flow capability and rules; offloaded megaflows and their rules;
+    /// refusals and failures by reason.
     Show,
 }
 
@@ -507,8 +511,8 @@ async fn run(mut c: ManagementClient<Channel>, command: Command, json: bool) -> 
             let r = c.rebalance_rxqs(pb::RebalanceRxqsRequest {}).await?.into_inner();
             emit(json, &r, "ListWorkersResponse", render::pmd_rxq);
         }
-        Command::Flow(FlowCommand::Dump { limit, worker }) => {
-            let r = c.dump_flows(pb::DumpFlowsRequest { limit, worker }).await?.into_inner();
+        Command::Flow(FlowCommand::Dump { limit, worker, offloaded }) => {
+            let r = c.dump_flows(pb::DumpFlowsRequest { limit, worker, offloaded }).await?.into_inner();
             emit(json, &r, "DumpFlowsResponse", render::flows);
         }
         Command::ClearStats => {

@@ -195,9 +195,10 @@ pub fn flows(r: &pb::DumpFlowsResponse) -> String {
     for f in &r.flows {
         let _ = writeln!(
             s,
-            "worker={} id={} packets={} bytes={} age={:.3}s used={:.3}s ago: {} actions: {}",
+            "worker={} id={}{} packets={} bytes={} age={:.3}s used={:.3}s ago: {} actions: {}",
             f.worker,
             f.id,
+            if f.offload_mode.is_empty() { String::new() } else { format!(" offloaded={}", f.offload_mode) },
             f.packets,
             f.bytes,
             f.age_ms as f64 / 1000.0,
@@ -229,18 +230,48 @@ pub fn pipeline(p: &pb::PipelineInfo) -> String {
 
 pub fn offload(o: &pb::OffloadStatus) -> String {
     let mut s = format!(
-        "offload manager: {} ({} megaflows offloaded)\n",
-        if o.enabled { "on" } else { "not running" },
-        o.offloaded_flows
+        "offload: {} ({}; min {} pps), {} megaflow(s) offloaded: {} full rule(s), {} partial rule(s)\n",
+        if o.enabled { "on" } else { "off" },
+        if o.full { "full, then partial" } else { "partial only" },
+        o.min_pps,
+        o.offloaded_flows,
+        o.rules_full,
+        o.rules_partial
+    );
+    let _ = writeln!(
+        s,
+        "  rounds {}, created {} full + {} partial, destroyed {} ({} by writes), hardware {} packets {} bytes",
+        o.rounds, o.created_full, o.created_partial, o.destroyed, o.destroyed_by_writes, o.hw_packets, o.hw_bytes
     );
     for p in &o.ports {
         let _ = writeln!(
             s,
-            "  {:<14} rte_flow {:<12} rules {}{}",
+            "  port {:<14} rte_flow {:<12} rules {}{}",
             p.port,
             if p.capable { "capable" } else { "not capable" },
             p.rules,
             if p.reason.is_empty() { String::new() } else { format!("  ({})", p.reason) }
+        );
+    }
+    for (what, map) in [("refused", &o.refused), ("failed", &o.failures)] {
+        if !map.is_empty() {
+            let mut v: Vec<_> = map.iter().collect();
+            v.sort();
+            let list: Vec<String> = v.iter().map(|(k, n)| format!("{k}={n}")).collect();
+            let _ = writeln!(s, "  {what}: {}", list.join(" "));
+        }
+    }
+    for r in &o.rules {
+        let _ = writeln!(
+            s,
+            "  worker={} flow={} port={} {}{} hw_packets={}: {}",
+            r.worker,
+            r.flow,
+            r.port,
+            r.mode,
+            r.mark.map(|m| format!(" mark={m}")).unwrap_or_default(),
+            r.hw_packets,
+            r.rule
         );
     }
     s

@@ -378,7 +378,8 @@ impl Management for Service {
         let r = req.into_inner();
         let s = Arc::clone(&self.0);
         blocking(move || {
-            let (flows, total) = s.dp.flows(r.limit as usize, r.worker.map(|w| w as usize)).map_err(status)?;
+            let (flows, total) =
+                s.dp.flows(r.limit as usize, r.worker.map(|w| w as usize), r.offloaded).map_err(status)?;
             Ok(pb::DumpFlowsResponse {
                 flows: flows
                     .into_iter()
@@ -391,7 +392,8 @@ impl Management for Service {
                         bytes: f.bytes,
                         age_ms: f.age_ms,
                         idle_ms: f.idle_ms,
-                        offloaded: false,
+                        offloaded: !f.offload.is_empty(),
+                        offload_mode: f.offload.into(),
                     })
                     .collect(),
                 total: total as u64,
@@ -503,24 +505,71 @@ impl Management for Service {
 
     async fn get_offload(&self, _: Request<pb::GetOffloadRequest>) -> Result<Response<pb::OffloadStatus>, Status> {
         let r = self.0.dp.report();
+        let (stats, cfg, rules) = {
+            let off = self.0.dp.offload();
+            let m = off.lock();
+            (m.stats(), m.config(), m.rules())
+        };
+        let name_of = |dpdk: u16| {
+            r.ports
+                .iter()
+                .find(|p| p.dpdk_port == dpdk)
+                .map(|p| p.name.clone())
+                .unwrap_or_else(|| format!("dpdk{dpdk}"))
+        };
         Ok(Response::new(pb::OffloadStatus {
-            // The offload manager is not built yet: this reports what each port can do.
-            enabled: false,
+            enabled: cfg.enabled,
             ports: r
                 .ports
                 .iter()
                 .map(|p| {
-                    let capable = p.rte_flow == "capable";
+                    // Capable unless the probe at start or a rule attempt said otherwise.
+                    let found = stats.not_capable.get(&p.dpdk_port);
+                    let capable = p.rte_flow == "capable" && found.is_none();
+                    let reason = match found {
+                        Some(why) => why.clone(),
+                        None if !capable => p.rte_flow.clone(),
+                        None => String::new(),
+                    };
                     pb::OffloadPort {
                         port: p.name.clone(),
                         capable,
-                        reason: if capable { String::new() } else { p.rte_flow.clone() },
-                        rules: 0,
+                        reason,
+                        rules: stats.rules_per_port.get(&p.dpdk_port).copied().unwrap_or(0),
+                        dpdk_port: p.dpdk_port as u32,
                     }
                 })
                 .collect(),
-            offloaded_flows: 0,
-            failures: Default::default(),
+            offloaded_flows: stats.offloaded_flows,
+            failures: stats.failures.clone().into_iter().collect(),
+            refused: stats.refused.clone().into_iter().collect(),
+            rules: rules
+                .into_iter()
+                .map(|x| pb::OffloadRule {
+                    worker: x.worker,
+                    flow: x.flow,
+                    port: name_of(x.port),
+                    mode: match x.mode {
+                        sluice_offload::manager::Mode::Full => "full".into(),
+                        sluice_offload::manager::Mode::Partial => "partial".into(),
+                    },
+                    mark: x.mark,
+                    rule: x.rule,
+                    hw_packets: x.hw_packets,
+                    hw_bytes: x.hw_bytes,
+                })
+                .collect(),
+            full: cfg.full,
+            min_pps: cfg.min_pps,
+            rounds: stats.rounds,
+            created_full: stats.created_full,
+            created_partial: stats.created_partial,
+            destroyed: stats.destroyed,
+            destroyed_by_writes: stats.destroyed_by_writes,
+            rules_full: stats.rules_full,
+            rules_partial: stats.rules_partial,
+            hw_packets: stats.hw_packets,
+            hw_bytes: stats.hw_bytes,
         }))
     }
 

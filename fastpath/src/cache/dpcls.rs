@@ -286,6 +286,12 @@ impl Dpcls {
         Ok(Place { subtable: s as u32, entry })
     }
 
+    /// The megaflow with exactly this mask (its words, as [`Mask`] holds them), key
+    /// and minimum length, if installed.
+    pub fn find(&self, mask: &Mask, key: &[u64], min_len: u32) -> Option<u32> {
+        self.subtables.iter().find(|s| s.mask == *mask && s.len > 0)?.find_exact(key, min_len)
+    }
+
     /// Remove a megaflow's key.
     pub fn remove(&mut self, p: Place) {
         let sub = &mut self.subtables[p.subtable as usize];

@@ -179,6 +179,8 @@ pub enum FlowEvent {
         key: Box<[u64]>,
         /// Minimum length.
         min_len: u32,
+        /// Its dependency bits ([`Change::bit`]).
+        deps: u64,
         /// The actions.
         actions: Arc<Actions>,
     },
@@ -228,6 +230,10 @@ pub struct CacheStats {
     pub megaflows: Counter,
     /// Subtables with megaflows now (a gauge).
     pub subtables: Counter,
+    /// Packets whose NIC flow mark named a live megaflow (partial offload: no lookup).
+    pub mark_hits: Counter,
+    /// Packets with a mark naming no live megaflow of this worker (looked up as usual).
+    pub mark_misses: Counter,
 }
 
 impl CacheStats {
@@ -247,6 +253,8 @@ impl CacheStats {
             emc_pauses: self.emc_pauses.get(),
             megaflows: self.megaflows.get(),
             subtables: self.subtables.get(),
+            mark_hits: self.mark_hits.get(),
+            mark_misses: self.mark_misses.get(),
         }
     }
 }
@@ -268,6 +276,8 @@ pub struct CacheSnapshot {
     pub emc_pauses: u64,
     pub megaflows: u64,
     pub subtables: u64,
+    pub mark_hits: u64,
+    pub mark_misses: u64,
 }
 
 /// An installed megaflow.
@@ -300,6 +310,9 @@ struct Slot {
     version: u32,
     flow: Option<Megaflow>,
 }
+
+/// The largest flow mark a cache binds (the table is indexed by mark).
+pub const MAX_MARK: u32 = (1 << 20) - 1;
 
 /// Upkeep periods the EMC is skipped after a period in which it mostly missed.
 pub const EMC_PAUSE: u32 = 16;
@@ -334,6 +347,10 @@ pub struct FlowCache {
     emc_pause: u32,
     /// Pending credit of removed megaflows.
     removed_pending: Vec<(Arc<Actions>, u64, u64)>,
+    /// Flow marks bound to megaflows: mark id -> (megaflow id, version).
+    marks: Vec<(u32, u32)>,
+    /// Marks bound now.
+    bound_marks: usize,
 }
 
 /// Counts of one burst lookup.
@@ -367,6 +384,8 @@ impl FlowCache {
             emc_period: (0, 0),
             emc_pause: 0,
             removed_pending: Vec::new(),
+            marks: Vec::new(),
+            bound_marks: 0,
         }
     }
 
@@ -422,14 +441,25 @@ impl FlowCache {
     pub fn lookup(&mut self, views: &[PacketView], found: &mut [u32]) -> LookupCounts {
         let n = views.len().min(32);
         found[..n].fill(NONE);
-        let mut todo: u32 = if n == 32 { u32::MAX } else { (1 << n) - 1 };
+        self.lookup_some(views, found, if n == 32 { u32::MAX } else { (1 << n) - 1 })
+    }
+
+    /// Look up the packets of a burst whose bit is set in `todo` (the others keep
+    /// their `found` entry, e.g. from a flow mark).
+    #[inline]
+    pub fn lookup_some(&mut self, views: &[PacketView], found: &mut [u32], mut todo: u32) -> LookupCounts {
+        let n = views.len().min(32);
         let mut c = LookupCounts::default();
-        if self.live == 0 {
+        if self.live == 0 || todo == 0 {
             return c;
         }
         let emc_on = self.emc.enabled() && self.emc_pause == 0;
+        let looked = todo.count_ones();
         if emc_on {
             for (i, v) in views[..n].iter().enumerate() {
+                if todo & (1 << i) == 0 {
+                    continue;
+                }
                 if let Some(cand) = self.emc.lookup(v) {
                     let s = &self.slots[cand.flow as usize];
                     if s.version == cand.version && s.flow.is_some() && self.dpcls_min_len_ok(cand.flow, v) {
@@ -459,13 +489,63 @@ impl FlowCache {
             }
         }
         if emc_on {
-            self.emc_period.0 += n as u64;
+            self.emc_period.0 += looked as u64;
             self.emc_period.1 += c.emc as u64;
         }
         self.stats.emc_hits.add(c.emc as u64);
         self.stats.dpcls_hits.add(c.dpcls as u64);
         self.stats.subtables_searched.add(c.searched as u64);
         c
+    }
+
+    /// The megaflow a NIC flow mark names, if it is still the live megaflow the mark
+    /// was bound to and `len` is long enough for it. Marks are bound by control
+    /// ([`FlowCache::bind_mark`]) after the NIC rule exists; a megaflow removed since
+    /// has a new slot version, so a stale mark never matches.
+    #[inline(always)]
+    pub fn marked(&self, mark: u32, len: usize) -> Option<u32> {
+        let (id, version) = *self.marks.get(mark as usize)?;
+        let s = self.slots.get(id as usize)?;
+        let f = s.flow.as_ref()?;
+        (s.version == version && f.min_len as usize <= len).then_some(id)
+    }
+
+    /// Whether any mark is bound.
+    #[inline(always)]
+    pub fn has_marks(&self) -> bool {
+        self.bound_marks > 0
+    }
+
+    /// Bind flow mark `mark` to this cache's megaflow with exactly `mask`, `key` and
+    /// `min_len`, if it has one; returns its id. Marks above [`MAX_MARK`] are refused.
+    pub fn bind_mark(&mut self, mark: u32, mask: &Mask, key: &[u64], min_len: u32) -> Option<u32> {
+        if mark > MAX_MARK {
+            return None;
+        }
+        let Some((id, version)) = self.dpcls.find(mask, key, min_len).and_then(|id| Some((id, self.version(id)?)))
+        else {
+            // Not here: whatever the mark meant before, it means nothing now.
+            self.unbind_mark(mark);
+            return None;
+        };
+        if self.marks.len() <= mark as usize {
+            self.marks.resize(mark as usize + 1, (NONE, 0));
+        }
+        if self.marks[mark as usize].0 == NONE {
+            self.bound_marks += 1;
+        }
+        self.marks[mark as usize] = (id, version);
+        Some(id)
+    }
+
+    /// Unbind flow mark `mark`.
+    pub fn unbind_mark(&mut self, mark: u32) {
+        if let Some(m) = self.marks.get_mut(mark as usize) {
+            if m.0 != NONE {
+                *m = (NONE, 0);
+                self.bound_marks -= 1;
+            }
+        }
     }
 
     /// An EMC candidate's length condition (the EMC key has no length bits unless a
@@ -572,6 +652,7 @@ impl FlowCache {
                 mask: Mask::from_words(&full),
                 key: key.into(),
                 min_len,
+                deps,
                 actions,
             };
             if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(e) {
