@@ -195,6 +195,27 @@ fn table_commands_and_flow_dump_on_a_running_program() {
     let pmd = ctl_json(&sock, &["pmd", "stats"]);
     let w = &pmd["workers"][0];
     assert!(u(&w["emc_hits"]) + u(&w["dpcls_hits"]) > 0, "{w}");
+    // Offload: the hot megaflow was tried on its ports; neither device implements
+    // rte_flow (ENOSYS), so each is found not capable once and the flow stays in
+    // software.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let off = loop {
+        let off = ctl_json(&sock, &["offload", "show"]);
+        if off["failures"].as_object().is_some_and(|f| !f.is_empty()) || std::time::Instant::now() > deadline {
+            break off;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(off["enabled"], true, "{off}");
+    assert!(u(&off["rounds"]) >= 1, "{off}");
+    let failures = off["failures"].as_object().unwrap();
+    assert_eq!(failures.keys().collect::<Vec<_>>(), ["validate_full:ENOSYS"], "{off}");
+    assert_eq!(u(&failures["validate_full:ENOSYS"]), 2, "once per port: {off}");
+    assert!(off["ports"].as_array().unwrap().iter().all(|p| p["capable"] == false), "{off}");
+    assert!(off["rules"].as_array().is_none_or(|r| r.is_empty()), "{off}");
+    let (code, out, _) = ctl(&sock, &["offload", "show"]);
+    assert!(code == 0 && out.contains("not capable") && out.contains("failed: validate_full:ENOSYS=2"), "{out}");
+    assert_eq!(u(&ctl_json(&sock, &["flow", "dump", "--offloaded"])["total"]), 0);
     // In pipeline mode a new port gets its P4 port number; the program decides.
     let added = ctl_json(
         &sock,

@@ -18,8 +18,9 @@
 //!    worker that has it); on failure of that, software. Every refusal and failure
 //!    is counted by reason, and a megaflow that failed is not tried again.
 //!
-//! A port whose device has no rte_flow at all (`ENOSYS`, `ENOTSUP` on the first
-//! attempt) is marked not capable: it is reported once and never tried again.
+//! A port whose device has no rte_flow at all (`ENOSYS`) is marked not capable: it
+//! is reported once and never tried again (`ENOTSUP` only refuses that rule: a NIC
+//! without full offload may still take partial rules).
 //!
 //! # A write is visible when it returns
 //! Full-offload rules execute actions in the NIC: a stale one would forward with old
@@ -139,6 +140,8 @@ struct Installed<H> {
     handle: H,
     mode: Mode,
     mark: Option<u32>,
+    /// Full offload: the DPDK port it forwards to.
+    to: Option<u16>,
     rule: Rule,
     count: FlowCount,
 }
@@ -314,14 +317,15 @@ impl<D: FlowDevice> Manager<D> {
     }
 
     /// Port `info` joins (`Some`: its DPDK port, for devices that need it) or
-    /// leaves (`None`: its rules are destroyed first, then the device forgets it).
+    /// leaves (`None`: its rules, and full-offload rules forwarding to it, are
+    /// destroyed first, then the device forgets it).
     pub fn set_port(&mut self, info: PortInfo, port: Option<Arc<Port>>) -> Vec<Command> {
         let mut cmds = vec![];
         if port.is_none() {
             let ids: Vec<FlowId> = self
                 .offloaded
                 .iter()
-                .filter(|(_, o)| o.rules.iter().any(|r| r.port.dpdk == info.dpdk))
+                .filter(|(_, o)| o.rules.iter().any(|r| r.port.dpdk == info.dpdk || r.to == Some(info.dpdk)))
                 .map(|(id, _)| *id)
                 .collect();
             for id in ids {
@@ -405,6 +409,17 @@ impl<D: FlowDevice> Manager<D> {
                 cmds.push(Command::Unbind(m));
                 self.free_marks.push(m);
             }
+            if r.mode == Mode::Full {
+                // The hits since the last round, before the counter goes with the rule.
+                if let Ok(c) = self.dev.query(&r.handle) {
+                    let (p, b) = (c.hits.saturating_sub(r.count.hits), c.bytes.saturating_sub(r.count.bytes));
+                    if p > 0 {
+                        self.stats.hw_packets += p;
+                        self.stats.hw_bytes += b;
+                        cmds.push(Command::Credit { flow: id, packets: p, bytes: b });
+                    }
+                }
+            }
             match self.dev.destroy(r.handle) {
                 Ok(()) => {}
                 Err(_) => self.stats.destroy_failures += 1,
@@ -487,6 +502,8 @@ impl<D: FlowDevice> Manager<D> {
         self.last.retain(|id, _| alive.contains(id));
         hot.sort_by_key(|(r, _)| std::cmp::Reverse(*r));
         run(std::mem::take(&mut cmds));
+        // Budgets as they are after this round's retirements.
+        self.gauges();
         for (_, c) in hot.into_iter().take(self.cfg.max_inserts_per_round) {
             self.offload(c, run);
         }
@@ -558,14 +575,16 @@ impl<D: FlowDevice> Manager<D> {
             if let Ok(rule) = t.full_rule(port) {
                 match self.try_create(port, &rule, "full") {
                     Ok(handle) => {
+                        let to = t.full.as_ref().ok().and_then(|(_, out)| out.map(|o| o.dpdk));
                         return Some(Installed {
                             port: *port,
                             handle,
                             mode: Mode::Full,
                             mark: None,
+                            to,
                             rule,
                             count: FlowCount::default(),
-                        })
+                        });
                     }
                     Err(true) => return None,
                     Err(false) => {}
@@ -589,6 +608,7 @@ impl<D: FlowDevice> Manager<D> {
                 handle,
                 mode: Mode::Partial,
                 mark: Some(mark),
+                to: None,
                 rule,
                 count: FlowCount::default(),
             }),
@@ -677,3 +697,7 @@ impl<D: FlowDevice> Offloader for Manager<D> {
         Manager::mode_of(self, id)
     }
 }
+
+#[cfg(test)]
+#[path = "manager_tests.rs"]
+mod tests;

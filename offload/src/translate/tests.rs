@@ -360,3 +360,55 @@ fn actions_without_an_rte_flow_form_leave_the_flow_partial() {
     o.edit.truncate = Some(20);
     assert_eq!(full(&m(actions(vec![o], vec![]))), Err(Refusal::Truncates));
 }
+
+#[test]
+fn sctp_icmp_icmpv6_and_in_place_vlan_and_hop_limit_rewrites() {
+    // SCTP destination port, ICMP type.
+    let sctp = v4(None, 64, 132, &[0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let f = Flow::new(&sctp, None, &[12..14, 23..24, 36..38], actions(vec![], vec![]));
+    let t = translate(&f.r(), &PORTS).unwrap();
+    assert_eq!(t.pattern[2], item(ItemKind::Sctp, &[(2, &[0, 2])], None));
+    dpdk_accepts(&t);
+    let icmp = v4(None, 64, 1, &[8, 0, 0, 0, 0, 1, 0, 1]);
+    let f = Flow::new(&icmp, None, &[12..14, 23..24, 34..35], actions(vec![], vec![]));
+    let t = translate(&f.r(), &PORTS).unwrap();
+    assert_eq!(t.pattern[2], item(ItemKind::Icmp, &[(0, &[8])], None));
+    dpdk_accepts(&t);
+
+    // IPv6 + ICMPv6 echo, forwarded with the hop limit decremented (IPv6 has no
+    // header checksum to fix).
+    let mut p = vec![0u8; 12];
+    p.extend_from_slice(&[0x86, 0xdd]);
+    let mut ip6 = vec![0x60, 0, 0, 0, 0, 8, 58, 64];
+    ip6.extend_from_slice(&[0x20; 16]);
+    ip6.extend_from_slice(&[0x30; 16]);
+    p.extend_from_slice(&ip6);
+    p.extend_from_slice(&[128, 0, 0, 0, 0, 0, 0, 0]);
+    let f = Flow::new(
+        &p,
+        Some(1),
+        &[12..14, 20..22, 38..54, 54..55],
+        actions(vec![in_place(2, 62, &[(21, 63)], None)], vec![]),
+    );
+    let t = translate(&f.r(), &PORTS).unwrap();
+    let kinds: Vec<ItemKind> = t.pattern.iter().map(|i| i.kind).collect();
+    assert_eq!(kinds, [ItemKind::Eth, ItemKind::Ipv6, ItemKind::Icmp6]);
+    assert_eq!(t.pattern[2], item(ItemKind::Icmp6, &[(0, &[128])], None));
+    assert_eq!(t.full_rule(&P1).unwrap().actions, vec![Action::DecTtl, Action::Count, Action::RepresentedPort(11)]);
+    dpdk_accepts(&t);
+
+    // A tagged packet's VLAN id and priority rewritten in place (TCI 0x0064 -> 0xa0c8).
+    let tagged = v4(Some(0x0064), 64, 17, &udp(1, 2, b""));
+    let out = in_place(2, 18, &[(14, 0xa0), (15, 0xc8)], None);
+    let f = Flow::new(&tagged, Some(1), &[12..18], actions(vec![out], vec![]));
+    let t = translate(&f.r(), &PORTS).unwrap();
+    assert_eq!(
+        t.full_rule(&P1).unwrap().actions,
+        vec![Action::OfSetVlanVid(0xc8), Action::OfSetVlanPcp(5), Action::Count, Action::RepresentedPort(11)]
+    );
+    dpdk_accepts(&t);
+    // The DEI bit has no action.
+    let out = in_place(2, 18, &[(14, 0x10), (15, 0x64)], None);
+    let f = Flow::new(&tagged, Some(1), &[12..18], actions(vec![out], vec![]));
+    assert_eq!(translate(&f.r(), &PORTS).unwrap().full, Err(Refusal::Rewrite { offset: 14 }));
+}
