@@ -139,11 +139,12 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workers::tests::loop_port;
     use crate::workers::{StageRecipe, WorkerLink};
     use dpdk_sys::eal::Eal;
     use dpdk_sys::mbuf::{Burst, Mbuf};
     use dpdk_sys::mempool::{Mempool, DEFAULT_DATA_ROOM};
-    use dpdk_sys::port::{Port, PortConf};
+    use dpdk_sys::port::Port;
     use sluice_fastpath::cache::CacheConfig;
     use sluice_fastpath::mailbox::mailbox;
     use sluice_fastpath::p4::ir::KeyValue;
@@ -154,13 +155,6 @@ mod tests {
     use sluice_offload::model::{ModelConfig, NicModel, Verdict};
     use sluice_offload::translate::PortInfo;
     use std::sync::atomic::{AtomicBool, Ordering};
-
-    fn loop_port(eal: &'static Eal, name: &str, pool: &'static Mempool) -> Arc<Port> {
-        let mut p = Port::attach(eal, name, &format!("net_ring_{name},nodeaction=r_{name}:0:CREATE")).unwrap();
-        p.configure(pool, &PortConf { rx_descriptors: 512, tx_descriptors: 512, ..Default::default() }).unwrap();
-        p.start().unwrap();
-        Arc::new(p)
-    }
 
     /// Up to `want` packets from `p`'s loop, waiting a little for stragglers.
     fn drain(p: &Arc<Port>, want: usize) -> Vec<Vec<u8>> {

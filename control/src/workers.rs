@@ -301,7 +301,7 @@ impl Workers {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use dpdk_sys::eal::Eal;
     use dpdk_sys::mbuf::{Burst, Mbuf};
@@ -313,7 +313,8 @@ mod tests {
     use sluice_fastpath::worker::{self, RxAssignment, Worker};
     use std::sync::atomic::AtomicBool;
 
-    fn loop_port(eal: &'static Eal, name: &str, pool: &'static Mempool) -> Arc<Port> {
+    /// A ring port whose tx queue 0 loops back to its rx queue 0.
+    pub(crate) fn loop_port(eal: &'static Eal, name: &str, pool: &'static Mempool) -> Arc<Port> {
         let mut p = Port::attach(eal, name, &format!("net_ring_{name},nodeaction=r_{name}:0:CREATE")).unwrap();
         p.configure(pool, &PortConf { rx_descriptors: 512, tx_descriptors: 512, ..Default::default() }).unwrap();
         p.start().unwrap();

@@ -13,6 +13,9 @@ pub mod manager;
 pub mod model;
 pub mod translate;
 
+#[cfg(test)]
+mod test_util;
+
 use dpdk_sys::port::Port;
 
 /// What a port can do with rte_flow.

@@ -13,13 +13,13 @@ use std::sync::OnceLock;
 use dpdk_sys::eal::Eal;
 use dpdk_sys::mempool::{Mempool, DEFAULT_DATA_ROOM};
 use dpdk_sys::port::PortConf;
-use sluice_fastpath::cache::actions::Output;
 use sluice_fastpath::cache::key::PacketView;
 use sluice_fastpath::p4::interp::DropCause;
-use sluice_fastpath::p4::track::{ChecksumFix, Edit, Patch, Segment, KEY_BYTES, KEY_PACKET_OFFSET};
+use sluice_fastpath::p4::track::{KEY_BYTES, KEY_PACKET_OFFSET};
 
 use super::*;
 use crate::model::{ModelConfig, NicModel, Verdict};
+use crate::test_util::{actions, in_place};
 
 /// Two `net_null` ports (P4 ports 1 and 2), attached once for the whole test binary.
 fn dpdk_ports() -> &'static [Arc<Port>; 2] {
@@ -116,37 +116,23 @@ fn desc(dst: u8, in_port: Option<u32>, actions: Actions, deps: u64) -> Arc<Megaf
     Arc::new(MegaflowDesc { mask, key, min_len: 34, deps, actions: Arc::new(actions) })
 }
 
-fn acts(outputs: Vec<Output>, drops: Vec<DropCause>) -> Actions {
-    Actions { outputs: outputs.into(), drops: drops.into(), replay: Box::new([]) }
-}
-
-/// Output to `port` keeping the layout of `hdr` bytes, with byte patches.
-fn in_place(port: u32, hdr: u32, bytes: &[(u32, u8)], checksum_at: Option<u32>) -> Output {
-    let patches = bytes.iter().map(|(off, v)| Patch { bit: off * 8, width: 8, value: *v as u128 }).collect();
-    let checksums = checksum_at.map(|at| ChecksumFix { at, len: 20, field_bit: (at + 10) * 8 }).into_iter().collect();
-    Output::new(
-        port,
-        Edit { strip: hdr, segments: vec![Segment::Copy { from: 0, len: hdr }], patches, checksums, truncate: None },
-    )
-}
-
 /// Routed to P4 port `out`: both MACs rewritten, TTL 64 -> 63, IPv4 checksum fixed
 /// (a full-offload form exists).
 fn routed(out: u32) -> Actions {
     let mut patches: Vec<(u32, u8)> = (0..6).map(|i| (i, 0x02)).collect();
     patches.extend((6..12).map(|i| (i, 0x04)));
     patches.push((22, 63));
-    acts(vec![in_place(out, 34, &patches, Some(14))], vec![])
+    actions(vec![in_place(out, 34, &patches, Some(14))], vec![])
 }
 
 /// A copy to each port: no full-offload form (`several_copies`), partial only.
 fn flooded() -> Actions {
-    acts(vec![in_place(1, 34, &[], None), in_place(2, 34, &[], None)], vec![])
+    actions(vec![in_place(1, 34, &[], None), in_place(2, 34, &[], None)], vec![])
 }
 
 /// Dropped: full offload is COUNT + DROP.
 fn dropped() -> Actions {
-    acts(vec![], vec![DropCause::Ingress])
+    actions(vec![], vec![DropCause::Ingress])
 }
 
 fn cand(id: FlowId, packets: u64, desc: &Arc<MegaflowDesc>) -> Candidate {

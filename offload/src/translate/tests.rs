@@ -3,10 +3,11 @@
 #![allow(clippy::single_range_in_vec_init)] // byte ranges of a packet
 
 use super::*;
+use crate::test_util::{actions, in_place};
 use dpdk_sys::flow::conv;
 use sluice_fastpath::cache::actions::Output;
 use sluice_fastpath::p4::interp::DropCause;
-use sluice_fastpath::p4::track::{Edit, Patch};
+use sluice_fastpath::p4::track::Edit;
 
 const P1: PortInfo = PortInfo { p4: 1, dpdk: 10, rx_queues: 1 };
 const P2: PortInfo = PortInfo { p4: 2, dpdk: 11, rx_queues: 4 };
@@ -82,20 +83,6 @@ impl Flow {
     fn r(&self) -> MegaflowRef<'_> {
         MegaflowRef { mask: &self.mask, key: &self.key, min_len: self.min_len, actions: &self.actions }
     }
-}
-
-fn actions(outputs: Vec<Output>, drops: Vec<DropCause>) -> Actions {
-    Actions { outputs: outputs.into(), drops: drops.into(), replay: Box::new([]) }
-}
-
-/// Output to `port` keeping the layout of `hdr` bytes, with byte patches.
-fn in_place(port: u32, hdr: u32, bytes: &[(u32, u8)], checksum_at: Option<u32>) -> Output {
-    let patches = bytes.iter().map(|(off, v)| Patch { bit: off * 8, width: 8, value: *v as u128 }).collect();
-    let checksums = checksum_at.map(|at| ChecksumFix { at, len: 20, field_bit: (at + 10) * 8 }).into_iter().collect();
-    Output::new(
-        port,
-        Edit { strip: hdr, segments: vec![Segment::Copy { from: 0, len: hdr }], patches, checksums, truncate: None },
-    )
 }
 
 fn item(kind: ItemKind, spec: &[(usize, &[u8])], flag: Option<bool>) -> Item {
