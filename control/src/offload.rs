@@ -79,18 +79,6 @@ impl Offload {
         self.manager.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Replace the manager (its rules are destroyed first; the new one starts
-    /// without ports: add them with `set_port`).
-    pub fn replace(&self, workers: &Workers, manager: Box<dyn Offloader>) {
-        let cmds = {
-            let mut m = self.lock();
-            let cmds = m.clear();
-            *m = manager;
-            cmds
-        };
-        execute(workers, cmds);
-    }
-
     /// One round: live megaflows and their counts from the workers, their
     /// descriptions from `flows`, then the manager.
     pub fn round(&self, workers: &Workers, flows: &Mutex<FlowLog>) {

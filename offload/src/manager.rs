@@ -306,11 +306,6 @@ impl<D: FlowDevice> Manager<D> {
         self.cfg = cfg;
     }
 
-    /// The device (for tests and the DPDK port list).
-    pub fn device(&mut self) -> &mut D {
-        &mut self.dev
-    }
-
     /// Counters now.
     pub fn stats(&self) -> &OffloadStats {
         &self.stats

@@ -48,6 +48,16 @@ fn udp(sport: u16, dport: u16, rest: &[u8]) -> Vec<u8> {
     u
 }
 
+/// Ethernet/IPv4/UDP 4789/VXLAN (VNI 0x1234) around an Ethernet/IPv4 frame to
+/// de:ad:00:00:00:01 (inner Ethernet at 50).
+fn vxlan() -> Vec<u8> {
+    let mut inner = vec![0xde, 0xad, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x08, 0x00];
+    inner.extend_from_slice(&[0u8; 20]);
+    let mut vx = vec![0x08, 0, 0, 0, 0, 0x12, 0x34, 0];
+    vx.extend_from_slice(&inner);
+    v4(None, 64, 17, &udp(999, VXLAN_PORT, &vx))
+}
+
 /// A megaflow matching `ranges` (packet offsets, all bits) of `pkt` and, if given,
 /// the ingress port.
 struct Flow {
@@ -215,11 +225,7 @@ fn vlan_ipv6_udp_and_vxlan_stacks() {
     dpdk_accepts(&t);
 
     // VXLAN: outer Ethernet/IPv4/UDP 4789, VNI, inner Ethernet destination.
-    let mut inner = vec![0xde, 0xad, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x08, 0x00];
-    inner.extend_from_slice(&[0u8; 20]);
-    let mut vx = vec![0x08, 0, 0, 0, 0, 0x12, 0x34, 0];
-    vx.extend_from_slice(&inner);
-    let outer = v4(None, 64, 17, &udp(999, VXLAN_PORT, &vx));
+    let outer = vxlan();
     let f = Flow::new(&outer, None, &[12..14, 23..24, 36..38, 46..49, 50..56], actions(vec![], vec![]));
     let t = translate(&f.r(), &PORTS).unwrap();
     let kinds: Vec<ItemKind> = t.pattern.iter().map(|i| i.kind).collect();
@@ -275,11 +281,7 @@ fn vlan_pop_push_and_vxlan_decap_are_recognised() {
     dpdk_accepts(&t);
 
     // Decap: the inner frame replaces the outer headers.
-    let mut inner = vec![0xde, 0xad, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x08, 0x00];
-    inner.extend_from_slice(&[0u8; 20]);
-    let mut vx = vec![0x08, 0, 0, 0, 0, 0x12, 0x34, 0];
-    vx.extend_from_slice(&inner);
-    let outer = v4(None, 64, 17, &udp(999, VXLAN_PORT, &vx));
+    let outer = vxlan();
     let decap =
         Output::new(1, Edit { strip: 64, segments: vec![Segment::Copy { from: 50, len: 14 }], ..Edit::default() });
     let f = Flow::new(&outer, None, &[12..14, 23..24, 36..38, 46..49, 62..64], actions(vec![decap], vec![]));
