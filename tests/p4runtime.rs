@@ -10,7 +10,7 @@ use common::*;
 /// on a free loopback port.
 fn quiet_config(s: &Scratch) -> std::path::PathBuf {
     s.write_config(&format!(
-        "[p4runtime]\naddress = \"127.0.0.1:0\"\ncpu_port = 255\n\n\
+        "[switch]\nprogram = false\n\n[p4runtime]\naddress = \"127.0.0.1:0\"\ncpu_port = 255\n\n\
          [[port]]\nname = \"p1\"\np4_port = 1\ndevargs = \"net_pcap_q1{n},tx_pcap={d}/p1.pcap\"\n\n\
          [[port]]\nname = \"p2\"\np4_port = 2\ndevargs = \"net_pcap_q2{n},tx_pcap={d}/p2.pcap\"\n",
         n = std::process::id(),
@@ -92,7 +92,7 @@ fn packet_out_and_packet_in_through_tap_ports() {
     let tag = std::process::id() % 10000;
     let (if1, if2) = (format!("slp1x{tag}"), format!("slp2x{tag}"));
     let cfg = s.write_config(&format!(
-        "[p4runtime]\naddress = \"127.0.0.1:0\"\ncpu_port = 255\n\n\
+        "[switch]\nprogram = false\n\n[p4runtime]\naddress = \"127.0.0.1:0\"\ncpu_port = 255\n\n\
          [[port]]\nname = \"p1\"\np4_port = 1\ndevargs = \"net_tap_t1{tag},iface={if1}\"\n\n\
          [[port]]\nname = \"p2\"\np4_port = 2\ndevargs = \"net_tap_t2{tag},iface={if2}\"\n"
     ));

@@ -57,6 +57,34 @@ pub struct Config {
     /// rte_flow hardware offload of megaflows.
     #[serde(default)]
     pub offload: OffloadSection,
+    /// The built-in app that programs the default program (when no `[pipeline]` and no
+    /// `[[xconnect]]` are configured, the switch runs Sluice's default program).
+    #[serde(default)]
+    pub switch: crate::app::config::SwitchSection,
+    /// VLAN names (default program).
+    #[serde(default, rename = "vlan")]
+    pub vlans: Vec<crate::app::config::VlanConfig>,
+    /// Router interfaces (default program).
+    #[serde(default, rename = "router_interface")]
+    pub router_interfaces: Vec<crate::app::config::RouterInterfaceConfig>,
+    /// Next hops (default program).
+    #[serde(default, rename = "neighbor")]
+    pub neighbors: Vec<crate::app::config::NeighborConfig>,
+    /// Static routes (default program).
+    #[serde(default, rename = "route")]
+    pub routes: Vec<crate::app::config::RouteConfig>,
+    /// Static MAC entries (default program).
+    #[serde(default, rename = "mac")]
+    pub macs: Vec<crate::app::config::MacConfig>,
+    /// VXLAN tunnel endpoints (default program).
+    #[serde(default, rename = "vtep")]
+    pub vteps: Vec<crate::app::config::VtepConfig>,
+    /// ACL rules (default program).
+    #[serde(default, rename = "acl")]
+    pub acls: Vec<crate::app::config::AclConfig>,
+    /// Mirror destinations (default program).
+    #[serde(default, rename = "mirror")]
+    pub mirrors: Vec<crate::app::config::MirrorConfig>,
     /// The directory of the file this came from (relative paths start there).
     #[serde(skip)]
     pub base_dir: Option<std::path::PathBuf>,
@@ -333,6 +361,15 @@ pub struct PortConfig {
     pub ingress_policer: Option<PolicerSpec>,
     /// Egress rate limit: traffic sent above the rate is dropped (`policed`).
     pub egress_policer: Option<PolicerSpec>,
+    /// Default program: `access` (untagged frames in `vlan`) or `trunk` (tagged frames
+    /// of `trunk_vlans`, untagged ones in `vlan` if set). Default: access.
+    pub vlan_mode: Option<crate::app::config::VlanMode>,
+    /// Default program: the access VLAN, or the trunk's native VLAN. An access port
+    /// without one is in VLAN 1.
+    pub vlan: Option<u16>,
+    /// Default program: the VLANs a trunk carries tagged.
+    #[serde(default)]
+    pub trunk_vlans: Vec<u16>,
 }
 
 /// A port policer as written in the file: `{ cir = 1250000, cbs = 15000 }` (bytes
@@ -493,6 +530,37 @@ impl Config {
         }
     }
 
+    /// Whether the workers run Sluice's default program: no `[pipeline]`, no
+    /// `[[xconnect]]`, and `[switch] program` is not turned off.
+    pub fn runs_default_program(&self) -> bool {
+        self.pipeline.is_none() && self.xconnects.is_empty() && self.switch.program
+    }
+
+    /// The first section (or port key) that only the default program uses, if any.
+    fn switch_sections(&self) -> Option<String> {
+        let sections = [
+            ("[switch]", {
+                let s = crate::app::config::SwitchSection { program: true, ..self.switch.clone() };
+                s != crate::app::config::SwitchSection::default()
+            }),
+            ("[[vlan]]", !self.vlans.is_empty()),
+            ("[[router_interface]]", !self.router_interfaces.is_empty()),
+            ("[[neighbor]]", !self.neighbors.is_empty()),
+            ("[[route]]", !self.routes.is_empty()),
+            ("[[mac]]", !self.macs.is_empty()),
+            ("[[vtep]]", !self.vteps.is_empty()),
+            ("[[acl]]", !self.acls.is_empty()),
+            ("[[mirror]]", !self.mirrors.is_empty()),
+        ];
+        if let Some((s, _)) = sections.iter().find(|(_, used)| *used) {
+            return Some(s.to_string());
+        }
+        self.ports
+            .iter()
+            .find(|p| p.vlan_mode.is_some() || p.vlan.is_some() || !p.trunk_vlans.is_empty())
+            .map(|p| format!("port {:?} (vlan_mode, vlan, trunk_vlans)", p.name))
+    }
+
     /// The P4 port number of port index `i`.
     pub fn p4_port(&self, i: usize) -> u32 {
         self.ports[i].p4_port.unwrap_or(i as u32)
@@ -578,6 +646,13 @@ impl Config {
         }
         if self.pipeline.is_some() && !self.xconnects.is_empty() {
             return err("both [pipeline] and [[xconnect]] are configured: the workers run one or the other");
+        }
+        if self.runs_default_program() {
+            crate::app::config::SwitchPlan::build(self)?;
+        } else if let Some(what) = self.switch_sections() {
+            return err(format!(
+                "{what} configures Sluice's default program, which runs only without [pipeline] and [[xconnect]]"
+            ));
         }
         let mut p4 = HashSet::new();
         for (i, p) in self.ports.iter().enumerate() {

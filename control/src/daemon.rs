@@ -72,6 +72,10 @@ fn start_p4runtime(
         return Ok((None, None));
     }
     let initial = match (pipeline, &config.pipeline) {
+        (Some(l), None) => Some(
+            p4rt::device::Pipeline::new(l, crate::app::program::config())
+                .map_err(|f| Failure::Config(format!("the default program: {}", f.message)))?,
+        ),
         (Some(l), Some(p)) => {
             let json = std::fs::read(config.resolve(&p.json))
                 .map_err(|e| Failure::Config(format!("cannot read {}: {e}", p.json.display())))?;
@@ -93,6 +97,10 @@ fn start_p4runtime(
         _ => None,
     };
     let svc = p4rt::P4rt::new(c.device_id, c.cpu_port, Some(dp.control()), initial);
+    // Packet-ins and digests reach the primary, or the built-in app.
+    if let Some(rx) = dp.take_uplink() {
+        svc.spawn_uplink(rx);
+    }
     if !c.enabled {
         return Ok((Some(svc), None));
     }
@@ -101,9 +109,6 @@ fn start_p4runtime(
         .parse()
         .map_err(|_| Failure::Config(format!("p4runtime.address {:?} is not an address", c.address)))?;
     let server = p4rt::Server::start(addr, Arc::clone(&svc)).map_err(Failure::Runtime)?;
-    if let Some(rx) = dp.take_uplink() {
-        server.spawn_uplink(rx);
-    }
     eprintln!(
         "sluiced: P4Runtime server listening on {} (device {}{})",
         server.addr,
@@ -206,6 +211,24 @@ fn run(mut args: Args, build: BuildInfo) -> Result<(), Failure> {
     let eal_argv = eal_args(&config, &plan, Hugepages::probe()).map_err(|e| Failure::Config(e.0))?;
     // The program loads (and its errors show) before DPDK starts.
     let pipeline = match &config.pipeline {
+        None if config.runs_default_program() => {
+            let l = if config.switch.app {
+                let plan = crate::app::config::SwitchPlan::build(&config).map_err(|e| Failure::Config(e.0))?;
+                crate::app::preprogram(&plan, &config.switch).map_err(Failure::Config)?
+            } else {
+                crate::pipeline::from_bytes(crate::app::program::JSON, Some(crate::app::program::P4INFO))
+                    .map_err(|e| Failure::Config(format!("the default program: {e}")))?
+            };
+            eprintln!(
+                "sluiced: running Sluice's default program (bridge and router, docs/default-program.md){}",
+                if config.switch.app {
+                    format!(", {} entities from the configuration", l.entries)
+                } else {
+                    ", empty: [switch] app = false leaves it to a controller".into()
+                }
+            );
+            Some(l)
+        }
         None => None,
         Some(p) => {
             let json = config.resolve(&p.json);
@@ -248,6 +271,17 @@ fn run(mut args: Args, build: BuildInfo) -> Result<(), Failure> {
     })?;
     let dp = Arc::new(Dataplane::start(eal, &config, &plan, pipeline.as_ref()).map_err(|e| Failure::Runtime(e.0))?);
     let (p4rt_state, p4rt_server) = start_p4runtime(&config, &dp, pipeline)?;
+    // The default program's control plane, unless an external controller is to do it.
+    let app = match &p4rt_state {
+        Some(svc) if config.runs_default_program() && config.switch.app => {
+            let plan = crate::app::config::SwitchPlan::build(&config).map_err(|e| Failure::Config(e.0))?;
+            let app = crate::app::App::new(Arc::clone(svc), plan, config.switch.clone());
+            let (stats, thread) = app.start(true).map_err(Failure::Runtime)?;
+            eprintln!("sluiced: built-in app running (MAC learning and aging; steps back for a P4Runtime primary)");
+            Some((stats, thread))
+        }
+        _ => None,
+    };
     let mut switch = Switch::new(Arc::clone(&dp), p4rt_state, build, plan.control);
     switch.p4rt_addr = p4rt_server.as_ref().map(|s| s.addr.to_string()).unwrap_or_default();
     // Shares of meters and policers follow the traffic (only matters with 2+ workers).
@@ -303,6 +337,18 @@ fn run(mut args: Args, build: BuildInfo) -> Result<(), Failure> {
             println!("megaflow {line}");
         }
     }
+    if let Some((stats, thread)) = app {
+        drop(thread);
+        let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        eprintln!(
+            "sluiced: app: {} MACs learned, {} moved, {} aged, {} not learned (table full), {} write errors",
+            n(&stats.learned),
+            n(&stats.moved),
+            n(&stats.aged),
+            n(&stats.table_full),
+            n(&stats.write_errors)
+        );
+    }
     // No request may reach a worker that is stopping.
     drop(balancer);
     drop(offloader);
@@ -314,6 +360,9 @@ fn run(mut args: Args, build: BuildInfo) -> Result<(), Failure> {
         .map_err(|_| Failure::Runtime("the data plane is still referenced at shutdown (a bug)".into()))?;
     let report = dp.stop().map_err(|e| Failure::Runtime(e.0))?;
     print!("{}", report.table());
+    if args.demo {
+        print!("{}", demo::summary(&report));
+    }
     if let Some(path) = &args.stats_json {
         let json = serde_json::to_string_pretty(&report).expect("report serialises");
         std::fs::write(path, json + "\n")

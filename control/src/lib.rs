@@ -13,8 +13,10 @@
 //! * [`telemetry`]: Prometheus metrics, read from the workers' counters on scrape.
 //! * [`daemon`]: the `sluiced` program.
 //! * [`demo`]: the embedded default configuration `make run` uses.
+//! * [`app`]: the built-in app that programs Sluice's default program.
 #![deny(unsafe_code)]
 
+pub mod app;
 pub mod background;
 pub mod config;
 pub mod ctl;

@@ -73,22 +73,37 @@ pub fn read<R: Read>(mut r: R) -> io::Result<Vec<Vec<u8>>> {
 /// A 60-byte Ethernet/IPv4/UDP frame (64 on the wire with FCS) for flow `flow`, with
 /// a correct IPv4 header checksum and `seq` in the last two payload bytes.
 pub fn udp_frame(flow: u32, seq: u16) -> Vec<u8> {
+    let src = [10, 0, (flow >> 8) as u8, flow as u8];
+    udp4([0x02, 0, 0, 0, 0, 0x02], [0x02, 0, 0, 0, 0, 0x01], src, [10, 1, 0, 1], 1024 + (flow >> 16) as u16, 4789, seq)
+}
+
+/// A 60-byte Ethernet/IPv4/UDP frame with these addresses and ports, a correct IPv4
+/// header checksum and `seq` in the last two payload bytes.
+pub fn udp4(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    seq: u16,
+) -> Vec<u8> {
     let mut f = vec![0u8; 60];
-    f[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x02]);
-    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
+    f[0..6].copy_from_slice(&dst_mac);
+    f[6..12].copy_from_slice(&src_mac);
     f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
     let ip = &mut f[14..34];
     ip[0] = 0x45;
     ip[2..4].copy_from_slice(&46u16.to_be_bytes());
     ip[8] = 64;
     ip[9] = 17;
-    ip[12..16].copy_from_slice(&[10, 0, (flow >> 8) as u8, flow as u8]);
-    ip[16..20].copy_from_slice(&[10, 1, 0, 1]);
+    ip[12..16].copy_from_slice(&src);
+    ip[16..20].copy_from_slice(&dst);
     let csum = ipv4_checksum(ip);
     ip[10..12].copy_from_slice(&csum.to_be_bytes());
     let udp = &mut f[34..42];
-    udp[0..2].copy_from_slice(&(1024 + (flow >> 16) as u16).to_be_bytes());
-    udp[2..4].copy_from_slice(&4789u16.to_be_bytes());
+    udp[0..2].copy_from_slice(&sport.to_be_bytes());
+    udp[2..4].copy_from_slice(&dport.to_be_bytes());
     udp[4..6].copy_from_slice(&26u16.to_be_bytes());
     f[58..60].copy_from_slice(&seq.to_be_bytes());
     f

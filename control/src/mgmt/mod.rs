@@ -310,6 +310,9 @@ impl Management for Service {
             p4_port: r.p4_port,
             ingress_policer: None,
             egress_policer: None,
+            vlan_mode: None,
+            vlan: None,
+            trunk_vlans: vec![],
         };
         if cfg.devargs.is_empty() {
             return Err(Status::invalid_argument(

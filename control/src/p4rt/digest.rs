@@ -17,7 +17,7 @@
 //! * `list_id`s are unique for the life of the server, across digests.
 //!
 //! Time is a parameter ([`Instant`]), so the rules are tested without sleeping. The
-//! uplink thread ([`super::Server::spawn_uplink`]) feeds samples, calls
+//! uplink thread ([`super::P4rt::spawn_uplink`]) feeds samples, calls
 //! [`Digests::poll`] at [`Digests::next_deadline`], and hands lists to the primary.
 
 use std::collections::{BTreeMap, HashMap, HashSet};

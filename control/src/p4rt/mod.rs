@@ -102,6 +102,9 @@ pub struct P4rt {
     /// The digest engine of the running pipeline (its own lock: the uplink thread
     /// feeds it while writes hold the device).
     pub digests: Mutex<Digests>,
+    /// The built-in app (`crate::app`): stream updates (packet-ins, digests, idle
+    /// timeouts) go to it while no external primary is connected.
+    local: Mutex<Option<std::sync::mpsc::Sender<pb::stream_message_response::Update>>>,
     /// Counters.
     pub stats: P4rtStats,
 }
@@ -193,6 +196,7 @@ impl P4rt {
             workers,
             next_stream: AtomicU64::new(1),
             digests: Mutex::default(),
+            local: Mutex::new(None),
             stats: P4rtStats::default(),
         });
         p.sync_digests(&lock(&p.device));
@@ -436,9 +440,34 @@ impl P4rt {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Send `update` to the primary of every role; whether any took it.
+    /// Hand stream updates to the built-in app while no external primary is
+    /// connected.
+    pub fn set_local(&self, tx: std::sync::mpsc::Sender<pb::stream_message_response::Update>) {
+        *lock(&self.local) = Some(tx);
+    }
+
+    /// Whether an external controller is the primary of some role.
+    pub fn has_external_primary(&self) -> bool {
+        !lock(&self.arbiter).primaries().is_empty()
+    }
+
+    /// Run `f` on the running pipeline (control's copy of the state).
+    pub(crate) fn with_running<R>(&self, f: impl FnOnce(&mut Pipeline) -> R) -> Option<R> {
+        lock(&self.device).running.as_mut().map(f)
+    }
+
+    /// The running pipeline's cookie (`None`: no pipeline, or no cookie).
+    pub fn running_cookie(&self) -> Option<u64> {
+        lock(&self.device).running.as_ref().and_then(|p| p.config.cookie.as_ref()).map(|c| c.cookie)
+    }
+
+    /// Send `update` to the primary of every role (to the built-in app when there is
+    /// none); whether any took it.
     fn to_primaries(&self, update: pb::stream_message_response::Update) -> bool {
         let sinks = lock(&self.arbiter).primaries();
+        if sinks.is_empty() {
+            return lock(&self.local).as_ref().is_some_and(|tx| tx.send(update).is_ok());
+        }
         let mut any = false;
         for s in sinks {
             any |= s.try_send(Ok(pb::StreamMessageResponse { update: Some(update.clone()) })).is_ok();
@@ -705,6 +734,35 @@ impl P4Runtime for Service {
     }
 }
 
+impl P4rt {
+    /// Serve the workers' uplink (a thread of its own): packet-ins and digest
+    /// samples to the primaries, digest list timeouts, idle sweeps.
+    pub fn spawn_uplink(self: &Arc<Self>, rx: std::sync::mpsc::Receiver<ToControl>) {
+        use std::sync::mpsc::RecvTimeoutError;
+        let p4rt = Arc::clone(self);
+        let _ = std::thread::Builder::new().name("sluice-uplink".into()).spawn(move || {
+            let mut sweep = Instant::now();
+            let mut next = Instant::now();
+            loop {
+                let now = Instant::now();
+                if now >= next {
+                    next = p4rt.tick(now, &mut sweep);
+                }
+                match rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
+                    Ok(ToControl::PacketIn(m)) => p4rt.deliver_packet_in(m.data()),
+                    Ok(ToControl::Digest { list, values }) => {
+                        if let Some(d) = p4rt.on_digest(list, values, Instant::now()) {
+                            next = next.min(d);
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        });
+    }
+}
+
 /// A running server.
 #[derive(Debug)]
 pub struct Server {
@@ -748,33 +806,6 @@ impl Server {
         })
         .map_err(|e| format!("cannot start the P4Runtime thread: {e}"))?;
         Ok(Server { addr: bound, p4rt, _thread: thread })
-    }
-
-    /// Serve the workers' uplink (a thread of its own): packet-ins and digest
-    /// samples to the primaries, digest list timeouts, idle sweeps.
-    pub fn spawn_uplink(&self, rx: std::sync::mpsc::Receiver<ToControl>) {
-        use std::sync::mpsc::RecvTimeoutError;
-        let p4rt = Arc::clone(&self.p4rt);
-        let _ = std::thread::Builder::new().name("sluice-uplink".into()).spawn(move || {
-            let mut sweep = Instant::now();
-            let mut next = Instant::now();
-            loop {
-                let now = Instant::now();
-                if now >= next {
-                    next = p4rt.tick(now, &mut sweep);
-                }
-                match rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
-                    Ok(ToControl::PacketIn(m)) => p4rt.deliver_packet_in(m.data()),
-                    Ok(ToControl::Digest { list, values }) => {
-                        if let Some(d) = p4rt.on_digest(list, values, Instant::now()) {
-                            next = next.min(d);
-                        }
-                    }
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => return,
-                }
-            }
-        });
     }
 }
 

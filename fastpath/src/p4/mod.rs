@@ -38,3 +38,6 @@ pub(crate) mod gen;
 
 #[cfg(test)]
 mod meter_tests;
+
+#[cfg(test)]
+mod default_tests;

@@ -1,0 +1,417 @@
+//! The built-in app: the control plane of Sluice's default program
+//! (`pipelines/sluice_default/`), so that a `sluiced` with no controller is a working
+//! switch — what OVS's `NORMAL` action is to Open vSwitch.
+//!
+//! * [`config`]: the switch sections of the configuration, validated into a plan.
+//! * [`entries`]: the plan as P4Runtime entities of the program.
+//! * [`program`]: the embedded program and entities built by name.
+//!
+//! The app is an in-process P4Runtime client of the switch's own service
+//! ([`crate::p4rt::P4rt`]): it writes through the same checks, and a controller reading
+//! the switch sees its entries. At start it loads the configuration (flood groups per
+//! VLAN, VLAN membership, router MACs, next hops and ECMP groups, routes, VTEPs, static
+//! MACs, ACL rules, mirrors). Then its thread:
+//!
+//! * **learns MACs** from the program's `mac_learn_digest_t` digests: an unknown
+//!   (VLAN, MAC, port) gets a `mac_learning` entry (with the aging time as its idle
+//!   timeout) and a `dmac` entry; a MAC seen on another port moves (old learning entry
+//!   deleted, `dmac` modified). Static MACs never move. Beyond `max_learned_macs`,
+//!   nothing more is learned (counted: frames to unknown MACs are flooded);
+//! * **ages** learned MACs: an idle-timeout notification of a learning entry deletes it
+//!   and its `dmac` entry;
+//! * counts the packet-ins (ACL `punt`) that reach it: with no controller connected
+//!   nobody else takes them.
+//!
+//! **External controllers.** While an external P4Runtime client is the primary (of any
+//! role), the app steps back: it writes nothing, and digests, idle-timeout
+//! notifications and packet-ins go to that primary. The entries stay as they are,
+//! and the controller owns the switch. When no external primary is left, the app takes
+//! the switch back — if the running program is still the default one (its cookie):
+//! it reloads the program (every entry is gone, the controller's included) and writes
+//! its configuration again; MACs are learned anew. If the controller loaded another
+//! program, the app stays idle. `[switch] app = false` turns the app off entirely.
+//!
+//! The app's writes are counted per outcome ([`AppStats`]); a refused write is logged
+//! with the switch's reason and never retried in a loop.
+
+pub mod config;
+pub mod entries;
+pub mod program;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_proto::p4::v1 as pb;
+use sluice_proto::p4::v1::stream_message_response::Update;
+use sluice_proto::p4::v1::update::Type;
+
+use self::config::{MacTarget, SwitchPlan, SwitchSection};
+use self::program::{update, Names};
+use crate::background::Background;
+use crate::p4rt::P4rt;
+
+/// How often the app looks for a change of primary.
+const POLL: Duration = Duration::from_millis(100);
+
+/// What the app has done.
+#[derive(Debug, Default)]
+pub struct AppStats {
+    /// MACs learned.
+    pub learned: AtomicU64,
+    /// MACs moved to another port.
+    pub moved: AtomicU64,
+    /// Learned MACs aged out.
+    pub aged: AtomicU64,
+    /// MACs not learned: the table of learned MACs is full.
+    pub table_full: AtomicU64,
+    /// Digests about a static MAC seen on another port (ignored).
+    pub static_conflicts: AtomicU64,
+    /// Writes the switch refused.
+    pub write_errors: AtomicU64,
+    /// Packet-ins received (punted by the ACL) with no controller to take them.
+    pub packet_ins: AtomicU64,
+    /// Times an external controller took over.
+    pub stepped_back: AtomicU64,
+    /// Times the app took the switch back.
+    pub took_over: AtomicU64,
+}
+
+/// Whether the app is programming the switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Programming it.
+    Active,
+    /// An external controller is primary.
+    SteppedBack,
+    /// Another program is running: nothing to do.
+    Idle,
+}
+
+/// The app's state (its thread owns it).
+#[derive(Debug)]
+pub struct App {
+    p4rt: Arc<P4rt>,
+    names: Names,
+    plan: SwitchPlan,
+    section: SwitchSection,
+    /// Learned MACs: (VLAN, MAC) -> port.
+    learned: HashMap<(u16, u64), u32>,
+    statics: HashSet<(u16, u64)>,
+    mode: Mode,
+    /// Counters (shared with the management API).
+    pub stats: Arc<AppStats>,
+}
+
+/// A learning sample: VLAN, MAC, port.
+type Sample = (u16, u64, u32);
+
+impl App {
+    /// An app for `plan` driving `p4rt` (which runs the default program).
+    pub fn new(p4rt: Arc<P4rt>, plan: SwitchPlan, section: SwitchSection) -> App {
+        let statics = plan.macs.iter().map(|m| (m.vlan, m.mac)).collect();
+        App {
+            p4rt,
+            names: Names::new(),
+            plan,
+            section,
+            learned: HashMap::new(),
+            statics,
+            mode: Mode::Active,
+            stats: Arc::default(),
+        }
+    }
+
+    /// The current mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Learned MACs: (VLAN, MAC) -> port.
+    pub fn learned(&self) -> &HashMap<(u16, u64), u32> {
+        &self.learned
+    }
+
+    fn write(&self, updates: Vec<pb::Update>) -> Result<(), String> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let req = pb::WriteRequest {
+            device_id: 0,
+            updates,
+            atomicity: pb::write_request::Atomicity::ContinueOnError as i32,
+            ..Default::default()
+        };
+        self.p4rt.write(&req).map_err(|s| {
+            self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+            update_errors(&s, &req.updates)
+        })
+    }
+
+    /// Write the configuration (the switch runs the default program, empty).
+    pub fn program(&mut self) -> Result<(), String> {
+        self.learned.clear();
+        let updates = entries::config_updates(&self.plan, &self.names);
+        let n = updates.len();
+        self.write(updates).map_err(|e| format!("the built-in app could not write its {n} configuration entities: {e}"))
+    }
+
+    fn aging_ns(&self) -> i64 {
+        (self.section.mac_aging_s.saturating_mul(1_000_000_000)).min(i64::MAX as u64) as i64
+    }
+
+    /// Learn from digest samples: new MACs, moves.
+    pub fn learn(&mut self, samples: &[Sample]) {
+        if !self.section.learning {
+            return;
+        }
+        let table = |e| pb::entity::Entity::TableEntry(e);
+        for &(vlan, mac, port) in samples {
+            if self.statics.contains(&(vlan, mac)) {
+                self.stats.static_conflicts.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let (src, dst) = entries::learned(&self.names, vlan, mac, port, self.aging_ns());
+            let updates = match self.learned.get(&(vlan, mac)) {
+                Some(&p) if p == port => continue,
+                Some(&old) => {
+                    let (old_src, _) = entries::learned(&self.names, vlan, mac, old, 0);
+                    vec![
+                        update(Type::Delete, table(old_src)),
+                        update(Type::Insert, table(src)),
+                        update(Type::Modify, table(dst)),
+                    ]
+                }
+                None if self.learned.len() >= self.section.max_learned_macs => {
+                    self.stats.table_full.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                None => vec![update(Type::Insert, table(src)), update(Type::Insert, table(dst))],
+            };
+            let moved = self.learned.contains_key(&(vlan, mac));
+            match self.write(updates) {
+                Ok(()) => {
+                    self.learned.insert((vlan, mac), port);
+                    let c = if moved { &self.stats.moved } else { &self.stats.learned };
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => eprintln!("sluiced: app: cannot learn {} in VLAN {vlan} on port {port}: {e}", mac_str(mac)),
+            }
+        }
+    }
+
+    /// Forget MACs whose learning entries timed out.
+    pub fn age(&mut self, n: &pb::IdleTimeoutNotification) {
+        let learning = self.names.table_id("ingress.mac_learning");
+        for e in &n.table_entry {
+            if e.table_id != learning {
+                continue;
+            }
+            let Some([vlan, mac, port]) = exact_values::<3>(e) else { continue };
+            let (vlan, mac, port) = (vlan as u16, mac as u64, port as u32);
+            if self.learned.get(&(vlan, mac)) != Some(&port) {
+                continue;
+            }
+            let (src, dst) = entries::learned(&self.names, vlan, mac, port, 0);
+            let table = |e| pb::entity::Entity::TableEntry(e);
+            match self.write(vec![update(Type::Delete, table(src)), update(Type::Delete, table(dst))]) {
+                Ok(()) => {
+                    self.learned.remove(&(vlan, mac));
+                    self.stats.aged.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => eprintln!("sluiced: app: cannot age out {} in VLAN {vlan}: {e}", mac_str(mac)),
+            }
+        }
+    }
+
+    /// One stream update for the app.
+    pub fn handle(&mut self, u: Update) {
+        match u {
+            Update::Digest(list) => {
+                let samples: Vec<Sample> = list
+                    .data
+                    .iter()
+                    .filter_map(|d| {
+                        let members = match &d.data {
+                            Some(pb::p4_data::Data::Struct(s)) => &s.members,
+                            _ => return None,
+                        };
+                        let v: Vec<u128> = members
+                            .iter()
+                            .filter_map(|m| match &m.data {
+                                Some(pb::p4_data::Data::Bitstring(b)) => Some(bytes_value(b)),
+                                _ => None,
+                            })
+                            .collect();
+                        (v.len() == 3).then(|| (v[0] as u16, v[1] as u64, v[2] as u32))
+                    })
+                    .collect();
+                if self.mode == Mode::Active {
+                    self.learn(&samples);
+                }
+                let ack = pb::DigestListAck { digest_id: list.digest_id, list_id: list.list_id };
+                if let Err(f) = self.p4rt.on_digest_ack(&ack) {
+                    eprintln!("sluiced: app: digest ack refused: {}", f.message);
+                }
+            }
+            Update::IdleTimeoutNotification(n) if self.mode == Mode::Active => self.age(&n),
+            Update::Packet(_) if self.stats.packet_ins.fetch_add(1, Ordering::Relaxed) == 0 => {
+                eprintln!(
+                    "sluiced: app: a packet was punted to the controller and none is connected \
+                     (counted in the app's packet_ins)"
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// Follow the primary: step back when an external one appears, take the switch
+    /// back (reload the program, rewrite the configuration) when it is gone.
+    pub fn follow_primary(&mut self) {
+        let external = self.p4rt.has_external_primary();
+        match (self.mode, external) {
+            (Mode::Active, true) => {
+                self.mode = Mode::SteppedBack;
+                self.stats.stepped_back.fetch_add(1, Ordering::Relaxed);
+                eprintln!("sluiced: app: an external controller is primary; the built-in app steps back");
+            }
+            (Mode::SteppedBack, false) => {
+                if self.p4rt.running_cookie() != Some(program::COOKIE) {
+                    self.mode = Mode::Idle;
+                    eprintln!("sluiced: app: the controller left another program running; the built-in app stays idle");
+                    return;
+                }
+                let req = pb::SetForwardingPipelineConfigRequest {
+                    device_id: 0,
+                    action: pb::set_forwarding_pipeline_config_request::Action::VerifyAndCommit as i32,
+                    config: Some(program::config()),
+                    ..Default::default()
+                };
+                let r = self.p4rt.set_pipeline(&req).map_err(|s| s.message().to_string()).and_then(|_| self.program());
+                match r {
+                    Ok(()) => {
+                        self.mode = Mode::Active;
+                        self.stats.took_over.fetch_add(1, Ordering::Relaxed);
+                        eprintln!(
+                            "sluiced: app: no external controller is primary; the built-in app took the switch back"
+                        );
+                    }
+                    Err(e) => {
+                        self.mode = Mode::Idle;
+                        eprintln!("sluiced: app: cannot take the switch back: {e}");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Program the switch (only the digest's configuration if `programmed`: the
+    /// program started from [`preprogram`]'s state), then run on a thread of its own
+    /// until the handle drops.
+    pub fn start(mut self, programmed: bool) -> Result<(Arc<AppStats>, Background), String> {
+        if programmed {
+            self.write(vec![entries::digest_update(&self.names)])
+                .map_err(|e| format!("the built-in app could not configure its digest: {e}"))?;
+        } else {
+            self.program()?;
+        }
+        let (tx, rx) = mpsc::channel();
+        self.p4rt.set_local(tx);
+        let stats = Arc::clone(&self.stats);
+        let thread = Background::spawn("sluice-app", move |stop| {
+            while !stop.is_stopped() {
+                match rx.recv_timeout(POLL) {
+                    Ok(u) => self.handle(u),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+                self.follow_primary();
+            }
+        })
+        .map_err(|e| format!("cannot start the app thread: {e}"))?;
+        Ok((stats, thread))
+    }
+}
+
+/// The default program with `plan` already written into its state, so that the
+/// workers start with a programmed switch (no frame meets an empty one). The digest's
+/// configuration is not part of the state: [`App::start`] writes it.
+pub fn preprogram(plan: &SwitchPlan, section: &SwitchSection) -> Result<crate::pipeline::Loaded, String> {
+    let load = || {
+        crate::pipeline::from_bytes(program::JSON, Some(program::P4INFO))
+            .map_err(|e| format!("the default program: {e}"))
+    };
+    let l = load()?;
+    let p = crate::p4rt::device::Pipeline::new(l, program::config()).map_err(|f| f.message)?;
+    let scratch = P4rt::new(0, None, None, Some(p));
+    let mut app = App::new(Arc::clone(&scratch), plan.clone(), section.clone());
+    app.program()?;
+    let (ir, rt) = scratch.with_running(|p| (Arc::clone(&p.ir), p.rt.clone())).ok_or("no program")?;
+    let entities = entries::config_updates(plan, &app.names).len();
+    Ok(crate::pipeline::Loaded { ir, rt, p4info: load()?.p4info, entries: entities })
+}
+
+/// A refused write as text: the batch message and each failed update's reason.
+fn update_errors(s: &tonic::Status, updates: &[pb::Update]) -> String {
+    use prost::Message as _;
+    let mut out = s.message().to_string();
+    let Ok(st) = sluice_proto::google::rpc::Status::decode(s.details()) else { return out };
+    for (i, d) in st.details.iter().enumerate() {
+        let Ok(e) = pb::Error::decode(d.value.as_slice()) else { continue };
+        if e.canonical_code != 0 {
+            let what = updates.get(i).and_then(|u| u.entity.as_ref()).and_then(|e| e.entity.as_ref());
+            out.push_str(&format!("; update {i} ({}): {}", entity_kind(what), e.message));
+        }
+    }
+    out
+}
+
+fn entity_kind(e: Option<&pb::entity::Entity>) -> &'static str {
+    use pb::entity::Entity as E;
+    match e {
+        Some(E::TableEntry(_)) => "table entry",
+        Some(E::ActionProfileMember(_)) => "action profile member",
+        Some(E::ActionProfileGroup(_)) => "action profile group",
+        Some(E::PacketReplicationEngineEntry(_)) => "replication entry",
+        Some(E::DigestEntry(_)) => "digest entry",
+        _ => "entity",
+    }
+}
+
+/// A bytestring as a number.
+fn bytes_value(b: &[u8]) -> u128 {
+    b.iter().rev().take(16).rev().fold(0u128, |a, x| (a << 8) | *x as u128)
+}
+
+/// The exact values of an entry's first `N` match fields (by field id 1..=N).
+fn exact_values<const N: usize>(e: &pb::TableEntry) -> Option<[u128; N]> {
+    let mut out = [0u128; N];
+    for (i, slot) in out.iter_mut().enumerate() {
+        let m = e.r#match.iter().find(|m| m.field_id == i as u32 + 1)?;
+        match &m.field_match_type {
+            Some(pb::field_match::FieldMatchType::Exact(x)) => *slot = bytes_value(&x.value),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// `02:00:00:00:00:01`.
+pub fn mac_str(m: u64) -> String {
+    let b = m.to_be_bytes();
+    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[2], b[3], b[4], b[5], b[6], b[7])
+}
+
+/// Where a static MAC points, for display.
+pub fn target_str(t: &MacTarget) -> String {
+    match t {
+        MacTarget::Port(p) => format!("port {p}"),
+        MacTarget::Tunnel { id, port } => format!("tunnel {id} via port {port}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;
