@@ -74,8 +74,9 @@ fn both_directions_and_multiple_rx_queues() {
 fn packets_without_a_route_are_dropped_and_counted() {
     let s = Scratch::new("noroute");
     s.write_pcap("in.pcap", &assorted_frames(250));
+    // No program and no cross-connect: a bare switch (not the default program).
     let cfg = s.write_config(&format!(
-        "[[port]]\nname = \"in\"\ndevargs = \"net_pcap_ni,rx_pcap={}\"\n\n\
+        "[switch]\nprogram = false\n\n[[port]]\nname = \"in\"\ndevargs = \"net_pcap_ni,rx_pcap={}\"\n\n\
          [[port]]\nname = \"out\"\ndevargs = \"net_null_no,no-rx=1\"\n",
         s.path("in.pcap").display()
     ));
@@ -146,10 +147,25 @@ fn demo_runs_forwards_and_exits_cleanly() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let tx: Vec<u64> = stdout
+    for port in ["bridged", "routed"] {
+        let tx: Vec<u64> = stdout
+            .lines()
+            .filter(|l| l.contains(&format!("port={port} ")))
+            .filter_map(|l| {
+                l.split_whitespace().find_map(|w| w.strip_prefix("tx_packets=")).map(|n| n.parse().unwrap())
+            })
+            .collect();
+        assert!(!tx.is_empty() && tx.iter().all(|&n| n > 0), "live counters show {port} traffic: {stdout}");
+    }
+    // The default program bridged half and routed half, and said so; nothing dropped.
+    let counts: Vec<u64> = stdout
         .lines()
-        .filter(|l| l.contains("port=out"))
-        .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("tx_packets=")).map(|n| n.parse().unwrap()))
+        .filter_map(|l| l.strip_prefix("demo:   "))
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
         .collect();
-    assert!(!tx.is_empty() && tx.iter().all(|&n| n > 0), "live counters show forwarding: {stdout}");
+    assert_eq!(counts.len(), 2, "a bridged and a routed line: {stdout}");
+    assert!(counts.iter().all(|&n| n > 0), "{stdout}");
+    assert!(stdout.contains("routed to 10.20.0.0/16"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("app: 64 MACs learned"), "{stderr}");
 }
