@@ -213,8 +213,7 @@ fn run(mut args: Args, build: BuildInfo) -> Result<(), Failure> {
     let pipeline = match &config.pipeline {
         None if config.runs_default_program() => {
             let l = if config.switch.app {
-                let plan = crate::app::config::SwitchPlan::build(&config).map_err(|e| Failure::Config(e.0))?;
-                crate::app::preprogram(&plan, &config.switch).map_err(Failure::Config)?
+                crate::app::preprogram(&config).map_err(Failure::Config)?
             } else {
                 crate::pipeline::from_bytes(crate::app::program::JSON, Some(crate::app::program::P4INFO))
                     .map_err(|e| Failure::Config(format!("the default program: {e}")))?
@@ -274,15 +273,15 @@ fn run(mut args: Args, build: BuildInfo) -> Result<(), Failure> {
     // The default program's control plane, unless an external controller is to do it.
     let app = match &p4rt_state {
         Some(svc) if config.runs_default_program() && config.switch.app => {
-            let plan = crate::app::config::SwitchPlan::build(&config).map_err(|e| Failure::Config(e.0))?;
-            let app = crate::app::App::new(Arc::clone(svc), plan, config.switch.clone());
-            let (stats, thread) = app.start(true).map_err(Failure::Runtime)?;
+            let app = crate::app::App::new(Arc::clone(svc), config.clone()).map_err(|e| Failure::Config(e.0))?;
+            let (handle, thread) = app.start(true).map_err(Failure::Runtime)?;
             eprintln!("sluiced: built-in app running (MAC learning and aging; steps back for a P4Runtime primary)");
-            Some((stats, thread))
+            Some((handle, thread))
         }
         _ => None,
     };
     let mut switch = Switch::new(Arc::clone(&dp), p4rt_state, build, plan.control);
+    switch.app = app.as_ref().map(|(h, _)| h.clone());
     switch.p4rt_addr = p4rt_server.as_ref().map(|s| s.addr.to_string()).unwrap_or_default();
     // Shares of meters and policers follow the traffic (only matters with 2+ workers).
     let balancer = if plan.workers.len() > 1 && config.qos.rebalance_interval_ms > 0 {
@@ -337,8 +336,9 @@ fn run(mut args: Args, build: BuildInfo) -> Result<(), Failure> {
             println!("megaflow {line}");
         }
     }
-    if let Some((stats, thread)) = app {
+    if let Some((handle, thread)) = app {
         drop(thread);
+        let stats = handle.stats;
         let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         eprintln!(
             "sluiced: app: {} MACs learned, {} moved, {} aged, {} not learned (table full), {} write errors",

@@ -27,7 +27,7 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
 }
 
 /// `[switch]`: the built-in app that programs Sluice's default program.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SwitchSection {
     /// Load the default program at start (when there is no `[pipeline]` and no
@@ -52,7 +52,7 @@ impl Default for SwitchSection {
 }
 
 /// A port's VLAN mode.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum VlanMode {
     /// Untagged frames in one VLAN (`vlan`).
@@ -63,7 +63,7 @@ pub enum VlanMode {
 }
 
 /// `[[vlan]]`: a name for a VLAN (VLANs exist by being used; naming them is optional).
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct VlanConfig {
     /// 1..=4094.
@@ -73,7 +73,7 @@ pub struct VlanConfig {
 }
 
 /// `[[router_interface]]`: the switch routes frames sent to `mac` in `vlan`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RouterInterfaceConfig {
     /// The VLAN.
@@ -83,7 +83,7 @@ pub struct RouterInterfaceConfig {
 }
 
 /// `[[neighbor]]`: a next hop.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct NeighborConfig {
     /// Its address (IPv4 or IPv6), what routes name in `via`.
@@ -97,7 +97,7 @@ pub struct NeighborConfig {
 }
 
 /// `[[route]]`: a prefix via neighbors.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// `10.0.0.0/8`, `2001:db8::/32`.
@@ -107,7 +107,7 @@ pub struct RouteConfig {
 }
 
 /// `[[mac]]`: a static MAC entry.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct MacConfig {
     /// The VLAN.
@@ -121,7 +121,7 @@ pub struct MacConfig {
 }
 
 /// A VNI carried by a VTEP, and its VLAN.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct VniConfig {
     /// 1..2^24.
@@ -131,7 +131,7 @@ pub struct VniConfig {
 }
 
 /// `[[vtep]]`: a local VXLAN tunnel endpoint.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct VtepConfig {
     /// The local underlay address (what remotes send to).
@@ -149,7 +149,7 @@ pub struct VtepConfig {
 }
 
 /// What an ACL rule does.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum AclAction {
     /// Forward normally (and stop looking at lower priorities).
@@ -164,7 +164,7 @@ pub enum AclAction {
 
 /// `[[acl]]`: a rule; unset fields match anything. Addresses take a prefix
 /// (`10.0.0.0/8`), MACs a mask (`00:11:22:00:00:00/ff:ff:ff:00:00:00`).
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct AclConfig {
     /// Higher wins.
@@ -196,7 +196,7 @@ pub struct AclConfig {
 }
 
 /// `[[mirror]]`: where mirrored copies go.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct MirrorConfig {
     /// Its name (what ACL rules refer to).
@@ -568,6 +568,9 @@ impl SwitchPlan {
             plan.mirrors.push((m.name.clone(), port));
         }
         for a in &c.acls {
+            if plan.acls.iter().any(|r| r.priority == a.priority) {
+                return err(format!("[[acl]] priority {} is used twice (it names the rule)", a.priority));
+            }
             plan.acls.push(acl_rule(a, &plan, &port_of)?);
         }
         Ok(plan)

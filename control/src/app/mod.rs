@@ -5,6 +5,7 @@
 //! * [`config`]: the switch sections of the configuration, validated into a plan.
 //! * [`entries`]: the plan as P4Runtime entities of the program.
 //! * [`program`]: the embedded program and entities built by name.
+//! * [`change`]: live changes of the configuration, applied as a diff of entities.
 //!
 //! The app is an in-process P4Runtime client of the switch's own service
 //! ([`crate::p4rt::P4rt`]): it writes through the same checks, and a controller reading
@@ -34,6 +35,7 @@
 //! The app's writes are counted per outcome ([`AppStats`]); a refused write is logged
 //! with the switch's reason and never retried in a loop.
 
+pub mod change;
 pub mod config;
 pub mod entries;
 pub mod program;
@@ -41,16 +43,17 @@ pub mod program;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sluice_proto::p4::v1 as pb;
 use sluice_proto::p4::v1::stream_message_response::Update;
 use sluice_proto::p4::v1::update::Type;
 
-use self::config::{MacTarget, SwitchPlan, SwitchSection};
+use self::config::{SwitchPlan, SwitchSection};
 use self::program::{update, Names};
 use crate::background::Background;
+use crate::config::Config;
 use crate::p4rt::P4rt;
 
 /// How often the app looks for a change of primary.
@@ -95,6 +98,8 @@ pub enum Mode {
 pub struct App {
     p4rt: Arc<P4rt>,
     names: Names,
+    /// The configuration in effect (the file's, with live changes).
+    config: Config,
     plan: SwitchPlan,
     section: SwitchSection,
     /// Learned MACs: (VLAN, MAC) -> port.
@@ -108,20 +113,61 @@ pub struct App {
 /// A learning sample: VLAN, MAC, port.
 type Sample = (u16, u64, u32);
 
+/// What reaches the app's thread.
+#[derive(Debug)]
+pub enum Event {
+    /// A stream update (digest list, idle timeouts, packet-in).
+    Stream(Update),
+    /// A live change of the configuration: operation, section, item; the reply.
+    Change(String, String, serde_json::Value, mpsc::Sender<Result<String, String>>),
+    /// The state, for `sluicectl`.
+    Show(mpsc::Sender<serde_json::Value>),
+}
+
+/// How the management API reaches a running app.
+#[derive(Debug, Clone)]
+pub struct AppHandle {
+    tx: mpsc::Sender<Event>,
+    /// The app's counters.
+    pub stats: Arc<AppStats>,
+}
+
+impl AppHandle {
+    fn ask<T>(&self, make: impl FnOnce(mpsc::Sender<T>) -> Event) -> Result<T, String> {
+        let (tx, rx) = mpsc::channel();
+        self.tx.send(make(tx)).map_err(|_| "the built-in app has stopped".to_string())?;
+        rx.recv_timeout(Duration::from_secs(10)).map_err(|_| "the built-in app did not answer within 10 s".to_string())
+    }
+
+    /// Apply a live change (see [`change::edit`]); what it did.
+    pub fn change(&self, op: &str, section: &str, spec: serde_json::Value) -> Result<String, String> {
+        let (op, section) = (op.to_string(), section.to_string());
+        self.ask(|tx| Event::Change(op, section, spec, tx))?
+    }
+
+    /// The app's state: mode, configuration in effect, learned MACs, counters.
+    pub fn show(&self) -> Result<serde_json::Value, String> {
+        self.ask(Event::Show)
+    }
+}
+
 impl App {
-    /// An app for `plan` driving `p4rt` (which runs the default program).
-    pub fn new(p4rt: Arc<P4rt>, plan: SwitchPlan, section: SwitchSection) -> App {
+    /// An app for the configuration `config` (which runs the default program),
+    /// driving `p4rt`.
+    pub fn new(p4rt: Arc<P4rt>, config: Config) -> Result<App, crate::config::ConfigError> {
+        let plan = SwitchPlan::build(&config)?;
         let statics = plan.macs.iter().map(|m| (m.vlan, m.mac)).collect();
-        App {
+        Ok(App {
             p4rt,
             names: Names::new(),
+            section: config.switch.clone(),
+            config,
             plan,
-            section,
             learned: HashMap::new(),
             statics,
             mode: Mode::Active,
             stats: Arc::default(),
-        }
+        })
     }
 
     /// The current mode.
@@ -153,9 +199,104 @@ impl App {
     /// Write the configuration (the switch runs the default program, empty).
     pub fn program(&mut self) -> Result<(), String> {
         self.learned.clear();
-        let updates = entries::config_updates(&self.plan, &self.names);
-        let n = updates.len();
-        self.write(updates).map_err(|e| format!("the built-in app could not write its {n} configuration entities: {e}"))
+        let plan = self.plan.clone();
+        self.apply(&SwitchPlan::default(), &plan, true)
+            .map(|_| ())
+            .map_err(|e| format!("the built-in app could not write its configuration: {e}"))
+    }
+
+    /// Write what turns the entities of `from` into those of `to`; the number of
+    /// writes. `digest`: `from` is an empty switch (its digest is not configured).
+    fn apply(&self, from: &SwitchPlan, to: &SwitchPlan, digest: bool) -> Result<usize, String> {
+        let mut old = entries::config_updates(from, &self.names);
+        if !digest {
+            old.insert(0, entries::digest_update(&self.names));
+        }
+        let mut n = 0;
+        for batch in change::diff(old, entries::config_updates(to, &self.names)) {
+            n += batch.len();
+            self.write(batch)?;
+        }
+        Ok(n)
+    }
+
+    /// Apply a live change of the configuration: validated whole first (a refused
+    /// change writes nothing), then written as a diff. Learned MACs that the change
+    /// contradicts (now static, or in a VLAN their port left) are forgotten.
+    pub fn change(&mut self, op: &str, section: &str, spec: &serde_json::Value) -> Result<String, String> {
+        if self.mode != Mode::Active {
+            return Err(format!("the built-in app is {:?}: an external controller owns the switch", self.mode));
+        }
+        let mut config = self.config.clone();
+        let what = change::edit(&mut config, op, section, spec)?;
+        let plan = SwitchPlan::build(&config).map_err(|e| e.0)?;
+        let statics: HashSet<(u16, u64)> = plan.macs.iter().map(|m| (m.vlan, m.mac)).collect();
+        let stale: Vec<Sample> = self
+            .learned
+            .iter()
+            .filter(|((vlan, mac), port)| {
+                let member = plan.ports.get(port).is_some_and(|p| p.untagged == Some(*vlan) || p.tagged.contains(vlan));
+                statics.contains(&(*vlan, *mac)) || !member
+            })
+            .map(|((v, m), p)| (*v, *m, *p))
+            .collect();
+        for (vlan, mac, port) in stale {
+            self.forget(vlan, mac, port)?;
+        }
+        let writes = self.apply(&self.plan, &plan, true)?;
+        self.config = config;
+        self.plan = plan;
+        self.statics = statics;
+        Ok(format!("{what} ({writes} writes)"))
+    }
+
+    /// The state for `sluicectl`: mode, the switch sections in effect, learned MACs,
+    /// counters.
+    pub fn view(&self) -> serde_json::Value {
+        let c = &self.config;
+        let ports: Vec<serde_json::Value> = c
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let v = &self.plan.ports[&c.p4_port(i)];
+                serde_json::json!({
+                    "name": p.name, "p4_port": c.p4_port(i), "untagged": v.untagged,
+                    "tagged": v.tagged, "vlan_mode": p.vlan_mode.unwrap_or_default(),
+                })
+            })
+            .collect();
+        let port_name = |p: u32| self.plan.ports.get(&p).map_or_else(|| p.to_string(), |v| v.name.clone());
+        let mut learned: Vec<_> = self.learned.iter().map(|((v, m), p)| (*v, *m, *p)).collect();
+        learned.sort();
+        let learned: Vec<serde_json::Value> = learned
+            .into_iter()
+            .map(|(v, m, p)| serde_json::json!({"vlan": v, "mac": mac_str(m), "port": port_name(p)}))
+            .collect();
+        let s = &self.stats;
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        serde_json::json!({
+            "mode": format!("{:?}", self.mode).to_lowercase(),
+            "switch": c.switch,
+            "ports": ports,
+            "vlans": c.vlans, "router_interfaces": c.router_interfaces, "neighbors": c.neighbors,
+            "routes": c.routes, "macs": c.macs, "vteps": c.vteps, "acls": c.acls, "mirrors": c.mirrors,
+            "learned": learned,
+            "counters": {
+                "learned": n(&s.learned), "moved": n(&s.moved), "aged": n(&s.aged), "table_full": n(&s.table_full),
+                "static_conflicts": n(&s.static_conflicts), "write_errors": n(&s.write_errors),
+                "packet_ins": n(&s.packet_ins), "stepped_back": n(&s.stepped_back), "took_over": n(&s.took_over),
+            },
+        })
+    }
+
+    /// Delete a learned MAC's entries.
+    fn forget(&mut self, vlan: u16, mac: u64, port: u32) -> Result<(), String> {
+        let (src, dst) = entries::learned(&self.names, vlan, mac, port, 0);
+        let table = |e| pb::entity::Entity::TableEntry(e);
+        self.write(vec![update(Type::Delete, table(src)), update(Type::Delete, table(dst))])?;
+        self.learned.remove(&(vlan, mac));
+        Ok(())
     }
 
     fn aging_ns(&self) -> i64 {
@@ -214,11 +355,8 @@ impl App {
             if self.learned.get(&(vlan, mac)) != Some(&port) {
                 continue;
             }
-            let (src, dst) = entries::learned(&self.names, vlan, mac, port, 0);
-            let table = |e| pb::entity::Entity::TableEntry(e);
-            match self.write(vec![update(Type::Delete, table(src)), update(Type::Delete, table(dst))]) {
+            match self.forget(vlan, mac, port) {
                 Ok(()) => {
-                    self.learned.remove(&(vlan, mac));
                     self.stats.aged.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(e) => eprintln!("sluiced: app: cannot age out {} in VLAN {vlan}: {e}", mac_str(mac)),
@@ -311,7 +449,7 @@ impl App {
     /// Program the switch (only the digest's configuration if `programmed`: the
     /// program started from [`preprogram`]'s state), then run on a thread of its own
     /// until the handle drops.
-    pub fn start(mut self, programmed: bool) -> Result<(Arc<AppStats>, Background), String> {
+    pub fn start(mut self, programmed: bool) -> Result<(AppHandle, Background), String> {
         if programmed {
             self.write(vec![entries::digest_update(&self.names)])
                 .map_err(|e| format!("the built-in app could not configure its digest: {e}"))?;
@@ -319,12 +457,19 @@ impl App {
             self.program()?;
         }
         let (tx, rx) = mpsc::channel();
-        self.p4rt.set_local(tx);
-        let stats = Arc::clone(&self.stats);
+        let stream = Mutex::new(tx.clone());
+        self.p4rt.set_local(Box::new(move |u| lock(&stream).send(Event::Stream(u)).is_ok()));
+        let handle = AppHandle { tx, stats: Arc::clone(&self.stats) };
         let thread = Background::spawn("sluice-app", move |stop| {
             while !stop.is_stopped() {
                 match rx.recv_timeout(POLL) {
-                    Ok(u) => self.handle(u),
+                    Ok(Event::Stream(u)) => self.handle(u),
+                    Ok(Event::Change(op, section, spec, reply)) => {
+                        let _ = reply.send(self.change(&op, &section, &spec));
+                    }
+                    Ok(Event::Show(reply)) => {
+                        let _ = reply.send(self.view());
+                    }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return,
                 }
@@ -332,25 +477,28 @@ impl App {
             }
         })
         .map_err(|e| format!("cannot start the app thread: {e}"))?;
-        Ok((stats, thread))
+        Ok((handle, thread))
     }
 }
 
-/// The default program with `plan` already written into its state, so that the
-/// workers start with a programmed switch (no frame meets an empty one). The digest's
-/// configuration is not part of the state: [`App::start`] writes it.
-pub fn preprogram(plan: &SwitchPlan, section: &SwitchSection) -> Result<crate::pipeline::Loaded, String> {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The default program with `config`'s switch already written into its state, so
+/// that the workers start with a programmed switch (no frame meets an empty one). The
+/// digest's configuration is not part of the state: [`App::start`] writes it.
+pub fn preprogram(config: &Config) -> Result<crate::pipeline::Loaded, String> {
     let load = || {
         crate::pipeline::from_bytes(program::JSON, Some(program::P4INFO))
             .map_err(|e| format!("the default program: {e}"))
     };
-    let l = load()?;
-    let p = crate::p4rt::device::Pipeline::new(l, program::config()).map_err(|f| f.message)?;
+    let p = crate::p4rt::device::Pipeline::new(load()?, program::config()).map_err(|f| f.message)?;
     let scratch = P4rt::new(0, None, None, Some(p));
-    let mut app = App::new(Arc::clone(&scratch), plan.clone(), section.clone());
+    let mut app = App::new(Arc::clone(&scratch), config.clone()).map_err(|e| e.0)?;
     app.program()?;
     let (ir, rt) = scratch.with_running(|p| (Arc::clone(&p.ir), p.rt.clone())).ok_or("no program")?;
-    let entities = entries::config_updates(plan, &app.names).len();
+    let entities = entries::config_updates(&app.plan, &app.names).len();
     Ok(crate::pipeline::Loaded { ir, rt, p4info: load()?.p4info, entries: entities })
 }
 
@@ -403,14 +551,6 @@ fn exact_values<const N: usize>(e: &pb::TableEntry) -> Option<[u128; N]> {
 pub fn mac_str(m: u64) -> String {
     let b = m.to_be_bytes();
     format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[2], b[3], b[4], b[5], b[6], b[7])
-}
-
-/// Where a static MAC points, for display.
-pub fn target_str(t: &MacTarget) -> String {
-    match t {
-        MacTarget::Port(p) => format!("port {p}"),
-        MacTarget::Tunnel { id, port } => format!("tunnel {id} via port {port}"),
-    }
 }
 
 #[cfg(test)]

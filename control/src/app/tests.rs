@@ -64,11 +64,10 @@ ether_type = 0x88b5
 
 fn app(config: &str) -> App {
     let c = Config::parse(config, "test").unwrap();
-    let plan = SwitchPlan::build(&c).unwrap();
     let l = crate::pipeline::from_bytes(program::JSON, Some(program::P4INFO)).unwrap();
     let p = Pipeline::new(l, program::config()).unwrap();
     let p4rt = P4rt::new(1, Some(255), None, Some(p));
-    let mut app = App::new(p4rt, plan, c.switch);
+    let mut app = App::new(p4rt, c).unwrap();
     app.program().unwrap();
     app
 }
@@ -192,4 +191,38 @@ fn digest_lists_are_learned_and_acknowledged() {
     let digest_id = app.names.object_id(entries::DIGEST);
     app.handle(Update::Digest(pb::DigestList { digest_id, list_id: 1, data: vec![sample], timestamp: 0 }));
     assert_eq!(app.learned().get(&(10, 0xaa)), Some(&1));
+}
+
+#[test]
+fn live_changes_are_written_as_diffs_and_bad_ones_change_nothing() {
+    let mut app = app(CONFIG);
+    let host_a = 0x00_00_00_00_00_aa;
+    let to = |net: u8| ipv4(0x02_00_00_00_00_0a, host_a, [10, net, 0, 1], 64, 7);
+    assert_eq!(run(&app, 1, &to(40)).0, vec![], "no route yet");
+    let r = app.change("add", "route", &serde_json::json!({"prefix": "10.40.0.0/16", "via": ["10.0.20.3"]})).unwrap();
+    assert!(r.contains("10.40.0.0/16 added"), "{r}");
+    let out = run(&app, 1, &to(40)).0;
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1[..6], [0, 0, 0, 0, 0x20, 3], "via the new route's neighbor");
+    // A refused change writes nothing: the route stays, the error says why.
+    let e = app.change("add", "route", &serde_json::json!({"prefix": "10.50.0.0/16", "via": ["10.9.9.9"]}));
+    assert!(e.unwrap_err().contains("via 10.9.9.9 is not a [[neighbor]]"));
+    assert_eq!(run(&app, 1, &to(40)).0.len(), 1);
+    // Deleting a neighbor that a route uses is refused whole.
+    let e = app.change("del", "neighbor", &serde_json::json!({"ip": "10.0.20.3"}));
+    assert!(e.unwrap_err().contains("is not a [[neighbor]]"));
+    app.change("del", "route", &serde_json::json!({"prefix": "10.40.0.0/16"})).unwrap();
+    assert_eq!(run(&app, 1, &to(40)).0, vec![], "route gone");
+    // A port leaving a VLAN forgets what was learned on it there.
+    app.learn(&[(10, host_a, 2)]);
+    let e = app.change("set", "port", &serde_json::json!({"name": "b", "vlan": 20}));
+    assert!(e.unwrap_err().contains("port \"b\" is not in VLAN 10"), "its static MAC is in the way");
+    app.change("del", "mac", &serde_json::json!({"vlan": 10, "mac": "00:00:00:00:00:BB"})).unwrap();
+    app.change("set", "port", &serde_json::json!({"name": "b", "vlan": 20})).unwrap();
+    assert!(app.learned().is_empty());
+    let f = frame(0x00_00_00_00_00_cc, host_a, 0x0801);
+    assert_eq!(run(&app, 1, &f).0, vec![(3, tagged(&f, 10))], "b is no longer in VLAN 10");
+    let v = app.view();
+    assert_eq!(v["ports"][1]["untagged"], 20);
+    assert_eq!(v["mode"], "active");
 }

@@ -14,6 +14,7 @@
 //! `sluicectl pipeline check` works offline, without a daemon.
 
 mod render;
+mod switch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +88,30 @@ pub enum Command {
     /// rte_flow offload.
     #[command(subcommand)]
     Offload(OffloadCommand),
+    /// The default program's built-in app: mode and counters.
+    #[command(subcommand)]
+    Switch(switch::SwitchCommand),
+    /// Default program: ports' VLANs, VLAN names.
+    #[command(subcommand)]
+    Vlan(switch::VlanCommand),
+    /// Default program: router interfaces (router MAC per VLAN).
+    #[command(subcommand)]
+    Router(switch::RouterCommand),
+    /// Default program: next hops.
+    #[command(subcommand)]
+    Neighbor(switch::NeighborCommand),
+    /// Default program: static routes (ECMP with several next hops).
+    #[command(subcommand)]
+    Route(switch::RouteCommand),
+    /// Default program: static and learned MACs.
+    #[command(subcommand)]
+    Mac(switch::MacCommand),
+    /// Default program: the ACL (permit, deny, punt, mirror).
+    #[command(subcommand)]
+    Acl(switch::AclCommand),
+    /// Default program: mirror destinations.
+    #[command(subcommand)]
+    Mirror(switch::MirrorCommand),
     /// Set DPDK's log level (emerg, alert, crit, err, warning, notice, info, debug).
     #[command(name = "log-level")]
     LogLevel {
@@ -562,11 +587,47 @@ async fn run(mut c: ManagementClient<Channel>, command: Command, json: bool) -> 
             let r = c.get_offload(pb::GetOffloadRequest {}).await?.into_inner();
             emit(json, &r, "OffloadStatus", render::offload);
         }
+        Command::Switch(x) => switch_request(&mut c, x.request(), json).await?,
+        Command::Vlan(x) => switch_request(&mut c, x.request(), json).await?,
+        Command::Router(x) => switch_request(&mut c, x.request(), json).await?,
+        Command::Neighbor(x) => switch_request(&mut c, x.request(), json).await?,
+        Command::Route(x) => switch_request(&mut c, x.request(), json).await?,
+        Command::Mac(x) => switch_request(&mut c, x.request(), json).await?,
+        Command::Acl(x) => switch_request(&mut c, x.request(), json).await?,
+        Command::Mirror(x) => switch_request(&mut c, x.request(), json).await?,
         Command::LogLevel { level } => {
             let r = c.set_log_level(pb::SetLogLevelRequest { level: level.clone() }).await?.into_inner();
             emit(json, &r, "SetLogLevelResponse", |r| format!("DPDK log level: {} (was {})\n", level, r.previous));
         }
     }
+    Ok(())
+}
+
+/// A `switch|vlan|route|...` command: show the app's state or change it.
+async fn switch_request(c: &mut ManagementClient<Channel>, r: switch::Request, json: bool) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let out = match r {
+        switch::Request::Show(render) => {
+            let s = c.get_switch(pb::GetSwitchRequest {}).await?.into_inner();
+            let v: serde_json::Value =
+                serde_json::from_str(&s.json).map_err(|e| Failure::Refused(format!("sluiced sent bad JSON: {e}")))?;
+            if json {
+                serde_json::to_string_pretty(&v).expect("JSON value prints") + "\n"
+            } else {
+                render(&v)
+            }
+        }
+        switch::Request::Change(op, section, spec) => {
+            let req = pb::ChangeSwitchRequest { op: op.into(), section: section.into(), spec_json: spec.to_string() };
+            let r = c.change_switch(req).await?.into_inner();
+            if json {
+                serde_json::json!({"summary": r.summary}).to_string() + "\n"
+            } else {
+                r.summary + "\n"
+            }
+        }
+    };
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
     Ok(())
 }
 

@@ -55,6 +55,8 @@ pub struct Switch {
     pub metrics_addr: OnceLock<String>,
     /// What the meter and policer share balancer has done.
     pub qos: Arc<crate::qos::BalancerStats>,
+    /// The built-in app, when the switch runs the default program with it.
+    pub app: Option<crate::app::AppHandle>,
     started: Instant,
     baseline: Mutex<Baseline>,
 }
@@ -100,6 +102,7 @@ impl Switch {
             p4rt_addr: String::new(),
             metrics_addr: OnceLock::new(),
             qos: Arc::default(),
+            app: None,
             started: Instant::now(),
             baseline: Mutex::default(),
         }
@@ -266,6 +269,17 @@ fn meters_pb(meters: Vec<MeterInfo>) -> pb::ListMetersResponse {
 /// The tonic service.
 #[derive(Debug, Clone)]
 pub struct Service(pub Arc<Switch>);
+
+impl Service {
+    fn app(&self) -> Result<crate::app::AppHandle, Status> {
+        self.0.app.clone().ok_or_else(|| {
+            Status::failed_precondition(
+                "the switch does not run the built-in app (it runs with no [pipeline] and no [[xconnect]], \
+                 and [switch] app = true)",
+            )
+        })
+    }
+}
 
 #[tonic::async_trait]
 impl Management for Service {
@@ -504,6 +518,24 @@ impl Management for Service {
         })
         .await
         .map(Response::new)
+    }
+
+    async fn get_switch(&self, _: Request<pb::GetSwitchRequest>) -> Result<Response<pb::SwitchState>, Status> {
+        let app = self.app()?;
+        let v = blocking(move || app.show().map_err(Status::unavailable)).await?;
+        Ok(Response::new(pb::SwitchState { json: v.to_string() }))
+    }
+
+    async fn change_switch(
+        &self,
+        req: Request<pb::ChangeSwitchRequest>,
+    ) -> Result<Response<pb::ChangeSwitchResponse>, Status> {
+        let r = req.into_inner();
+        let app = self.app()?;
+        let spec: serde_json::Value = serde_json::from_str(&r.spec_json)
+            .map_err(|e| Status::invalid_argument(format!("spec_json is not JSON: {e}")))?;
+        let summary = blocking(move || app.change(&r.op, &r.section, spec).map_err(Status::invalid_argument)).await?;
+        Ok(Response::new(pb::ChangeSwitchResponse { summary }))
     }
 
     async fn get_offload(&self, _: Request<pb::GetOffloadRequest>) -> Result<Response<pb::OffloadStatus>, Status> {

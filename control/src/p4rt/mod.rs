@@ -55,6 +55,10 @@ use sluice_fastpath::uplink::ToControl;
 
 type Sink = mpsc::Sender<Result<pb::StreamMessageResponse, Status>>;
 
+/// Where stream updates go when no external primary is connected (the built-in
+/// app); whether it took the update.
+pub type LocalSink = Box<dyn Fn(pb::stream_message_response::Update) -> bool + Send>;
+
 /// Messages queued per stream before it is considered stuck (packet-ins are dropped
 /// and counted then).
 const STREAM_QUEUE: usize = 1024;
@@ -104,7 +108,7 @@ pub struct P4rt {
     pub digests: Mutex<Digests>,
     /// The built-in app (`crate::app`): stream updates (packet-ins, digests, idle
     /// timeouts) go to it while no external primary is connected.
-    local: Mutex<Option<std::sync::mpsc::Sender<pb::stream_message_response::Update>>>,
+    local: Mutex<Option<LocalSink>>,
     /// Counters.
     pub stats: P4rtStats,
 }
@@ -442,8 +446,8 @@ impl P4rt {
 
     /// Hand stream updates to the built-in app while no external primary is
     /// connected.
-    pub fn set_local(&self, tx: std::sync::mpsc::Sender<pb::stream_message_response::Update>) {
-        *lock(&self.local) = Some(tx);
+    pub fn set_local(&self, sink: LocalSink) {
+        *lock(&self.local) = Some(sink);
     }
 
     /// Whether an external controller is the primary of some role.
@@ -466,7 +470,7 @@ impl P4rt {
     fn to_primaries(&self, update: pb::stream_message_response::Update) -> bool {
         let sinks = lock(&self.arbiter).primaries();
         if sinks.is_empty() {
-            return lock(&self.local).as_ref().is_some_and(|tx| tx.send(update).is_ok());
+            return lock(&self.local).as_ref().is_some_and(|sink| sink(update));
         }
         let mut any = false;
         for s in sinks {
