@@ -186,6 +186,14 @@ def parser_states():
         trans.append({"type": "default", "value": None, "mask": None, "next_state": default})
         return [fld(key)], trans
 
+    def sel_ihl(cases):
+        """select(hdr.ipv4.ihl, hdr.ipv4.protocol): BMv2 concatenates the keys, each
+        padded to whole bytes."""
+        trans = [{"type": "hexstr", "value": "0x05%02x" % proto, "mask": None, "next_state": st}
+                 for proto, st in cases]
+        trans.append({"type": "default", "value": None, "mask": None, "next_state": None})
+        return [fld("hdr.ipv4.ihl"), fld("hdr.ipv4.protocol")], trans
+
     def goto(state):
         return [], [{"type": "default", "value": None, "mask": None, "next_state": state}]
 
@@ -199,7 +207,7 @@ def parser_states():
          sel("hdr.ethernet.ether_type", [(ETHERTYPE_VLAN, 16, "parse_vlan")] + ip_next, None)),
         ("parse_vlan", [extract("vlan")], sel("hdr.vlan.ether_type", ip_next, None)),
         ("parse_ipv4", [extract("ipv4"), set_("meta.ip_proto", "hdr.ipv4.protocol")],
-         sel("hdr.ipv4.protocol", l4_next, None)),
+         sel_ihl([(PROTO_TCP, "parse_tcp"), (PROTO_UDP, "parse_udp")])),
         ("parse_ipv6", [extract("ipv6"), set_("meta.ip_proto", "hdr.ipv6.next_hdr")],
          sel("hdr.ipv6.next_hdr", l4_next, None)),
         ("parse_tcp", [extract("tcp"), set_("meta.l4_src_port", "hdr.tcp.src_port"),
@@ -339,7 +347,7 @@ def ingress():
 
     straight = {n: tbl(n, a) for n, a in [
         ("packet_out", "act_packet_out"), ("count_port_rx", "act_count_port_rx"),
-        ("drop_red", "drop"), ("count_vlan_rx", "act_count_vlan_rx"), ("drop_ttl", "drop"),
+        ("drop_red", "drop"), ("count_vlan_rx", "act_count_vlan_rx"), ("drop_options", "drop"), ("drop_ttl", "drop"),
         ("dec_ttl", "act_dec_ttl"), ("drop_hop_limit", "drop"), ("dec_hop_limit", "act_dec_hop_limit"),
         ("drop_not_ip", "drop"), ("drop_unless_nexthop", "act_drop_unless_nexthop"),
     ]}
@@ -359,6 +367,7 @@ def ingress():
             Apply(t["router_mac"]),
             If("node_routed", eq(fld("meta.routed"), const(1, 1)), [
                 If("node_ipv4", valid("ipv4"), [
+                    If("node_options", ne(fld("hdr.ipv4.ihl"), const(5, 4)), [Apply(s["drop_options"])]),
                     If("node_ttl", expr("<=", fld("hdr.ipv4.ttl"), const(1, 8)), [Apply(s["drop_ttl"])]),
                     Apply(t["ipv4_route"]),
                     Apply(s["dec_ttl"]),
@@ -433,12 +442,16 @@ def egress():
         return Table("tbl_" + name, [], [action], (action, [], True), 1024, p4info=False)
 
     s = {n: tbl(n, a) for n, a in [
-        ("packet_in", "act_packet_in"), ("replica_tunnel", "act_replica_tunnel"), ("drop_hairpin", "drop"),
+        ("packet_in", "act_packet_in"), ("cpu_retag", "push_vlan"), ("replica_tunnel", "act_replica_tunnel"),
+        ("drop_hairpin", "drop"),
         ("drop_split_horizon", "drop"), ("count_vlan_tx", "act_count_vlan_tx"),
         ("count_port_tx", "act_count_port_tx"),
     ]}
     flow = [
-        If("node_to_cpu", eq(fld("standard_metadata.egress_port"), const(CPU_PORT, 9)), [Apply(s["packet_in"])], [
+        If("node_to_cpu", eq(fld("standard_metadata.egress_port"), const(CPU_PORT, 9)), [
+            Apply(s["packet_in"]),
+            If("node_cpu_tagged", eq(fld("meta.strip_len"), const(4, 16)), [Apply(s["cpu_retag"])]),
+        ], [
             If("node_normal", land(ne(fld("standard_metadata.instance_type"), const(INSTANCE_INGRESS_CLONE, 32)),
                                    eq(fld("meta.from_cpu"), const(0, 1))), [
                 If("node_replica", ne(fld("standard_metadata.egress_rid"), const(0, 16)),

@@ -190,9 +190,10 @@ parser ParserImpl(packet_in packet, out headers_t hdr, inout local_metadata_t me
     state parse_ipv4 {
         packet.extract(hdr.ipv4);
         meta.ip_proto = hdr.ipv4.protocol;
-        transition select(hdr.ipv4.protocol) {
-            PROTO_TCP: parse_tcp;
-            PROTO_UDP: parse_udp;
+        // L4 follows at byte 20 only without options (their bytes are not ports).
+        transition select(hdr.ipv4.ihl, hdr.ipv4.protocol) {
+            (5, PROTO_TCP): parse_tcp;
+            (5, PROTO_UDP): parse_udp;
             default: accept;
         }
     }
@@ -471,6 +472,9 @@ control ingress(inout headers_t hdr, inout local_metadata_t meta,
             router_mac.apply();
             if (meta.routed == 1) {
                 if (hdr.ipv4.isValid()) {
+                    if (hdr.ipv4.ihl != 5) {
+                        drop();   // options: not routed (the checksum covers 20 bytes here)
+                    }
                     if (hdr.ipv4.ttl <= 1) {
                         drop();
                     }
@@ -574,6 +578,9 @@ control egress(inout headers_t hdr, inout local_metadata_t meta,
         if (standard_metadata.egress_port == CPU_PORT) {
             hdr.packet_in.setValid();
             hdr.packet_in.ingress_port = standard_metadata.ingress_port;
+            if (meta.strip_len == 4) {
+                push_vlan();   // punted from a trunk: the controller sees the tag it came with
+            }
         } else if (standard_metadata.instance_type != PKT_INSTANCE_TYPE_INGRESS_CLONE && meta.from_cpu == 0) {
             // Forwarded packets and flood replicas (mirror copies and packet-outs leave as
             // they are).

@@ -70,6 +70,7 @@ N1_MAC = "02:5d:00:00:20:02"          # 10.0.20.2, port 3 (access VLAN 20)
 N2_MAC = "02:5d:00:00:20:03"          # 10.0.20.3, port 4 (trunk, VLAN 20)
 N3_MAC = "02:5d:00:00:10:09"          # 10.0.10.9, port 2 (access VLAN 10)
 N6_MAC = "02:5d:00:00:20:06"          # 2001:db8:20::6, port 4 (trunk, VLAN 20)
+STATIC_MAC = "02:5d:00:00:55:01"    # learning: [[mac]] in VLAN 10 on port 2
 PERMIT_MAC = "02:5d:00:00:99:01"      # acl: the permit rule's source MAC
 VTEP_MAC = "02:5d:00:00:01:01"        # vxlan: [[vtep]] mac
 VTEP_NEXT_HOP = "02:5d:00:00:01:02"   # vxlan: [[vtep]] next_hop_mac
@@ -221,7 +222,7 @@ class Switch:
         self.ports = {n: Tap(name) for n, name in enumerate(ifaces, 1)}
 
     def name(self, p):
-        return f"port {p} ({self.ports[p].iface})"
+        return f"port {p} ({self.ports[p].iface})" if p in self.ports else "the controller"
 
     def exchange(self, sends, tokens, want_count=None, wait=WAIT, quiet=QUIET):
         """Send (port, frame) pairs; collect the frames carrying one of `tokens` on every
@@ -299,14 +300,16 @@ class Switch:
 
 def scenario_learning(run, sw):
     a, b, cc, d = (c.unique_mac() for _ in range(4))
+    st = M(STATIC_MAC)
     run.record("macs", {"A": c.mac_str(a), "B": c.mac_str(b), "C": c.mac_str(cc),
                         "D": c.mac_str(d)})
+    bc = b"\xff" * 6
 
-    run.step("A -> B (unknown) from port 1: flooded to 2 and to 4 tagged 10, not to 3 or 1")
+    run.step("A -> B (unknown) from port 1: flooded to 2, and tagged 10 to the trunks 4 and 5")
     got, attempts, _ = sw.converge(
         "unknown unicast in VLAN 10",
         lambda: (1, *token_frame(b, a)),
-        lambda f: {2: [f], 4: [tag(f, 10)]},
+        lambda f: {2: [f], 4: [tag(f, 10)], 5: [tag(f, 10)]},
         lambda f: [{}])   # the switch may still be starting
     run.record("flood_vlan10", {"ports": sorted(got), "attempts": attempts})
 
@@ -315,7 +318,7 @@ def scenario_learning(run, sw):
         "B -> A unicast to the learned port",
         lambda: (2, *token_frame(a, b)),
         lambda f: {1: [f]},
-        lambda f: [{1: [f], 4: [tag(f, 10)]}])   # flooded until the app learned A
+        lambda f: [{1: [f], 4: [tag(f, 10)], 5: [tag(f, 10)]}])   # flooded until A is learned
     run.record("unicast_to_learned", {"ports": sorted(got), "attempts": attempts,
                                       "seconds": secs})
 
@@ -324,12 +327,12 @@ def scenario_learning(run, sw):
         "A -> B unicast to the learned port",
         lambda: (1, *token_frame(b, a)),
         lambda f: {2: [f]},
-        lambda f: [{2: [f], 4: [tag(f, 10)]}])
+        lambda f: [{2: [f], 4: [tag(f, 10)], 5: [tag(f, 10)]}])
     run.record("unicast_back", {"ports": sorted(got), "attempts": attempts})
 
-    run.step("broadcast from port 3 (VLAN 20): on port 4 tagged 20 only")
-    f, tok = token_frame(b"\xff" * 6, cc)
-    got = sw.expect("broadcast in VLAN 20", 3, f, tok, {4: [tag(f, 20)]})
+    run.step("broadcast from port 3 (VLAN 20): tagged 20 on port 4, untagged on port 5 (native 20)")
+    f, tok = token_frame(bc, cc)
+    got = sw.expect("broadcast in VLAN 20", 3, f, tok, {4: [tag(f, 20)], 5: [f]})
     run.record("broadcast_vlan20", sorted(got))
 
     run.step("D -> A tagged 10 from the trunk: untagged on port 1 only")
@@ -337,15 +340,26 @@ def scenario_learning(run, sw):
     got = sw.expect("tagged VLAN 10 from the trunk to a learned MAC", 4, tag(f, 10), tok, {1: [f]})
     run.record("trunk_to_access", sorted(got))
 
-    run.step("broadcast tagged 20 from the trunk: untagged on port 3 only")
-    f, tok = token_frame(b"\xff" * 6, d)
-    got = sw.expect("tagged VLAN 20 broadcast from the trunk", 4, tag(f, 20), tok, {3: [f]})
+    run.step("broadcast tagged 20 from trunk 4: untagged on ports 3 and 5")
+    f, tok = token_frame(bc, d)
+    got = sw.expect("tagged VLAN 20 broadcast from the trunk", 4, tag(f, 20), tok, {3: [f], 5: [f]})
     run.record("trunk_broadcast_vlan20", sorted(got))
 
-    run.step("broadcast tagged 30 (not trunked) and untagged (no native VLAN) from the trunk: dropped")
-    f, tok = token_frame(b"\xff" * 6, d)
+    run.step("untagged broadcast from trunk 5 (native VLAN 20): port 3, port 4 tagged 20")
+    f, tok = token_frame(bc, c.unique_mac())
+    got = sw.expect("untagged on a trunk with native VLAN 20", 5, f, tok, {3: [f], 4: [tag(f, 20)]})
+    run.record("native_vlan", sorted(got))
+
+    run.step("broadcast tagged 10 from trunk 5: ports 1, 2, port 4 tagged 10")
+    f, tok = token_frame(bc, c.unique_mac())
+    got = sw.expect("tagged VLAN 10 on the native-VLAN trunk", 5, tag(f, 10), tok,
+                    {1: [f], 2: [f], 4: [tag(f, 10)]})
+    run.record("native_trunk_tagged", sorted(got))
+
+    run.step("broadcast tagged 30 (not trunked) and untagged (no native VLAN) from trunk 4: dropped")
+    f, tok = token_frame(bc, d)
     sw.expect("a VLAN the trunk does not carry", 4, tag(f, 30), tok, {})
-    f, tok = token_frame(b"\xff" * 6, d)
+    f, tok = token_frame(bc, d)
     sw.expect("an untagged frame on a trunk without a native VLAN", 4, f, tok, {})
     run.record("trunk_foreign_dropped", True)
 
@@ -358,6 +372,16 @@ def scenario_learning(run, sw):
         lambda f: {4: [tag(f, 10)]},
         lambda f: [{2: [f]}])   # the old port until the app moves B
     run.record("moved", {"ports": sorted(got), "attempts": attempts})
+
+    run.step("static MAC S (port 2): unicast at once, and it never moves")
+    f, tok = token_frame(st, a)
+    got = sw.expect("to the static MAC", 1, f, tok, {2: [f]})
+    f, tok = token_frame(a, st)
+    sw.expect("the static MAC speaking from trunk 5 (tagged 10)", 5, tag(f, 10), tok, {1: [f]})
+    time.sleep(0.5)   # what a move would take (the learning above took well under that)
+    f, tok = token_frame(st, a)
+    sw.expect("to the static MAC after it spoke elsewhere", 1, f, tok, {2: [f]})
+    run.record("static_kept", True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -397,6 +421,13 @@ def scenario_routing(run, sw):
                                    lambda f: {4: [tag(sent[f], 20)]}, lambda f: [{}])
     check_routed(run, "routed to N2", got[4][0], N2_MAC, ROUTER_MAC_20, 20, 63)
     run.record("route_v4", {"ports": sorted(got), "attempts": attempts, "frame": got[4][0].hex()})
+
+    run.step("router on a stick: tagged 10 from trunk 4 to 198.51.100.8: back out of port 4 tagged 20")
+    tok = token()
+    f = udp4_frame(r10, h, "10.0.10.6", "198.51.100.8", 40005, 5001, tok)
+    want = routed(N2_MAC, ROUTER_MAC_20, "10.0.10.6", "198.51.100.8", 40005, tok, 63)
+    got = sw.expect("routed back out of its ingress port", 4, tag(f, 10), tok, {4: [tag(want, 20)]})
+    run.record("route_hairpin", sorted(got))
 
     run.step("IPv4 from port 3 (VLAN 20) to 192.0.2.9 (via N3): untagged on port 2, source MAC of VLAN 10")
     tok = token()
@@ -591,6 +622,7 @@ def scenario_punt(run, sw):
               printed.getvalue().strip())
     run.record("p4info_tables", sorted(t.preamble.name for t in sh.context.p4info.tables))
     packet_in = sh.PacketIn()
+    digests = sh.DigestList()   # acknowledges every list it receives
 
     run.step("the app's ACL entry is readable by the controller")
     acl = [e.msg() for e in sh.TableEntry("ingress.acl").read()]
@@ -642,6 +674,46 @@ def scenario_punt(run, sw):
     run.check(acl_hits == [punted], f"the punt rule's direct counter = {punted} frames punted",
               acl_hits)
 
+    run.step("PacketOut egress_port = 2: the payload leaves port 2 as it is, nowhere else")
+    f, tok = token_frame(c.unique_mac(), c.unique_mac())
+    seen = {}
+    for _ in range(5):
+        for t in sw.ports.values():
+            t.drain()
+        sh.PacketOut(payload=f, egress_port="2", _pad="0").send()
+        seen = sw.exchange([], [tok], 1)
+        if seen:
+            break
+    sw.check("a PacketOut to port 2", 0, seen, {2: [f]})
+    run.record("packet_out", sorted(seen))
+
+    run.step("a new MAC while the controller is primary: the DigestList goes to the controller")
+    e = c.unique_mac()
+    f, tok = token_frame(c.unique_mac(), e)
+    sw.expect("a frame from a new MAC (stepped back: flooded)", 1, f, tok, flood(f, 1))
+    sample = None
+    deadline = time.monotonic() + 5.0
+    while sample is None and time.monotonic() < deadline:
+        for msg in digests.sniff(timeout=0.3):
+            for d in msg.digest.data:
+                v = [c.bytes_int(m.bitstring) for m in d.struct.members]
+                if len(v) == 3 and v[1] == c.bytes_int(e):
+                    sample = {"vlan": v[0], "mac": c.mac_str(e), "port": v[2]}
+    run.record("digest_to_controller", sample)
+    run.check(sample is not None and sample["vlan"] == 10 and sample["port"] == 1,
+              f"a DigestList sample (vlan 10, {c.mac_str(e)}, port 1) within 5 s", sample)
+
+    run.step("the controller's own dmac entry (VLAN 10, Q -> port 3) forwards")
+    q = c.unique_mac()
+    te = sh.TableEntry("ingress.dmac")(action="ingress.l2_forward")
+    te.match["meta.vlan"] = "10"
+    te.match["hdr.ethernet.dst_addr"] = c.mac_str(q)
+    te.action["port"] = "3"
+    te.insert()
+    f, tok = token_frame(q, c.unique_mac())
+    sw.expect("to the controller's MAC entry", 1, f, tok, {3: [f]})
+    run.record("controller_entry", True)
+
     run.step("the controller leaves: the app takes the switch back and reloads (A forgotten)")
     sh.teardown()
     got, attempts, secs = sw.converge(
@@ -652,6 +724,8 @@ def scenario_punt(run, sw):
         lambda f: [{1: [f]}, {}], limit=8.0)
     run.record("flooded_after_takeover", {"ports": sorted(got), "attempts": attempts,
                                           "seconds": secs})
+    f, tok = token_frame(q, c.unique_mac())
+    sw.expect("to the controller's MAC after the reload (its entry is gone)", 1, f, tok, flood(f, 1))
 
     run.step("learning works again: A (speaking from port 1) is unicast to")
 

@@ -714,6 +714,24 @@ fn acl_punt_sends_the_frame_to_the_cpu_port_with_packet_in() {
 }
 
 #[test]
+fn a_frame_punted_from_a_trunk_reaches_the_controller_with_its_tag() {
+    let mut p = topology();
+    acl(&mut p, &[(ACL_ETHER_TYPE, 0x0806, 0xffff)], "ingress.acl_punt", &[], 10);
+    let arp = tag(&eth("ff:ff:ff:ff:ff:ff", C, 0x0806, &[0x11; 46]), 5, 20);
+    assert_eq!(p.run(TRUNK, &arp), vec![(CPU, [&port_header(TRUNK.into())[..], &arp[..]].concat())]);
+}
+
+#[test]
+fn ipv4_with_options_is_neither_parsed_to_l4_nor_routed() {
+    let mut p = router();
+    let mut input = to_router("10.0.20.3", 64);
+    // IHL 6: four bytes of options (NOPs) after the address fields.
+    input[14] = 0x46;
+    input.splice(34..34, [1u8, 1, 1, 1]);
+    assert_eq!(p.run(1, &input), vec![]);
+}
+
+#[test]
 fn acl_mirror_clones_the_frame_as_received_and_forwards_it() {
     let mut p = topology();
     l2(&mut p, 10, B, 2);
