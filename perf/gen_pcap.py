@@ -25,6 +25,11 @@ Flows: flow i (0 <= i < N) is the 5-tuple
 vary from flow to flow. Packet j carries flow j mod N; every packet of a flow is byte-identical
 (so --flows 1 gives M identical packets). Timestamps advance 1 us per packet.
 
+Hosts: by default every frame has the source MAC 02:00:00:00:00:01. With --src-macs K, flow i
+comes from host i mod K, source MAC 02:00:01:00:00:00 + (i mod K) (02:00:01:00:00:00 ..
+02:00:01:ff:ff:ff): the N distinct 5-tuples are spread over K hosts (a learning bridge learns K
+MACs). The 5-tuples do not change.
+
 --verify FILE reads a pcap back and prints its packet count, distinct 5-tuples, frame sizes and
 whether every IPv4 header checksum is right (exit status 1 if not, 2 if the file is unreadable).
 """
@@ -34,6 +39,9 @@ import struct
 import sys
 
 ETH_HDR = bytes.fromhex("020000000002" "020000000001" "0800")
+ETH_DST = ETH_HDR[0:6]
+SRC_MAC_BASE = 0x020001000000  # --src-macs: host k has 02:00:01:00:00:00 + k
+MAX_SRC_MACS = 1 << 24
 ETH_LEN = 14
 IP_LEN = 20
 UDP_LEN = 8
@@ -108,7 +116,14 @@ def flow_tuple(i: int, dst_prefixes: int, dst_nets=None):
     return src_ip, dst_ip, sport, dport
 
 
-def build_frame(i: int, size: int, dst_prefixes: int, dst_nets=None) -> bytes:
+def src_mac(i: int, src_macs: int) -> bytes:
+    """The source MAC of flow i: the fixed 02:00:00:00:00:01, or host i mod K's."""
+    if not src_macs:
+        return ETH_HDR[6:12]
+    return (SRC_MAC_BASE + i % src_macs).to_bytes(6, "big")
+
+
+def build_frame(i: int, size: int, dst_prefixes: int, dst_nets=None, src_macs: int = 0) -> bytes:
     src_ip, dst_ip, sport, dport = flow_tuple(i, dst_prefixes, dst_nets)
     ip_total = size - ETH_LEN
     ip_wo_csum = struct.pack("!BBHHHBBHII", 0x45, 0, ip_total, 0, 0x4000, 64, 17, 0,
@@ -116,12 +131,13 @@ def build_frame(i: int, size: int, dst_prefixes: int, dst_nets=None) -> bytes:
     csum = ip_checksum(ip_wo_csum)
     ip = ip_wo_csum[:10] + struct.pack("!H", csum) + ip_wo_csum[12:]
     udp = struct.pack("!HHHH", sport, dport, size - ETH_LEN - IP_LEN, 0)
-    return ETH_HDR + ip + udp + bytes(size - MIN_SIZE + 18)
+    eth = ETH_HDR if not src_macs else ETH_DST + src_mac(i, src_macs) + ETH_HDR[12:14]
+    return eth + ip + udp + bytes(size - MIN_SIZE + 18)
 
 
 def write_pcap(path: str, flows: int, packets: int, size: int, dst_prefixes: int,
-               dst_nets=None) -> None:
-    frames = [build_frame(i, size, dst_prefixes, dst_nets) for i in range(flows)]
+               dst_nets=None, src_macs: int = 0) -> None:
+    frames = [build_frame(i, size, dst_prefixes, dst_nets, src_macs) for i in range(flows)]
     global_hdr = struct.pack("<IHHiIII", PCAP_MAGIC_US, 2, 4, 0, 0, SNAPLEN, LINKTYPE_ETHERNET)
     rec = struct.Struct("<IIII")
     chunk = 65536
@@ -173,11 +189,13 @@ def verify(path: str) -> int:
     non_ipv4 = 0
     tuples = set()
     dst24 = set()
+    macs = set()
     sizes = set()
     try:
         for frame in read_pcap(path):
             count += 1
             sizes.add(len(frame))
+            macs.add(frame[6:12])
             if len(frame) < ETH_LEN + IP_LEN or frame[12:14] != b"\x08\x00":
                 non_ipv4 += 1
                 continue
@@ -201,6 +219,7 @@ def verify(path: str) -> int:
     print("packets: %d" % count)
     print("flows: %d" % len(tuples))
     print("dst_prefixes_24: %d" % len(dst24))
+    print("src_macs: %d" % len(macs))
     print("frame_bytes: %s" % (
         "%d-%d" % (min(sizes), max(sizes)) if len(sizes) > 1 else (str(min(sizes)) if sizes else "-")))
     print("non_ipv4: %d" % non_ipv4)
@@ -230,6 +249,10 @@ def main(argv=None) -> int:
                    help="spread destination IPs over the IPv4 networks listed in FILE (one "
                         "a.b.c.d/len a line, '#' comments): flow i goes to a host of network "
                         "i mod K (see perf/gen_routes.py; excludes --dst-prefixes)")
+    p.add_argument("--src-macs", type=int, default=0, metavar="K",
+                   help="spread the flows over K source hosts: flow i has source MAC "
+                        "02:00:01:00:00:00 + (i mod K) (1..%d; default: every frame from "
+                        "02:00:00:00:00:01)" % MAX_SRC_MACS)
     p.add_argument("-o", "--output", metavar="FILE", help="pcap file to write")
     p.add_argument("--verify", metavar="FILE",
                    help="read FILE back and print packets, distinct 5-tuples and checksum status")
@@ -250,6 +273,8 @@ def main(argv=None) -> int:
         p.error("--size must be in %d..%d" % (MIN_SIZE, MAX_SIZE))
     if not 0 <= a.dst_prefixes <= 65536:
         p.error("--dst-prefixes must be in 0..65536 (0 = off)")
+    if not 0 <= a.src_macs <= MAX_SRC_MACS:
+        p.error("--src-macs must be in 0..%d (0 = the fixed source MAC)" % MAX_SRC_MACS)
     dst_nets = None
     if a.dst_nets:
         if a.dst_prefixes:
@@ -258,7 +283,7 @@ def main(argv=None) -> int:
             dst_nets = parse_nets(a.dst_nets)
         except (OSError, ValueError) as e:
             p.error(str(e))
-    write_pcap(a.output, a.flows, packets, a.size, a.dst_prefixes, dst_nets)
+    write_pcap(a.output, a.flows, packets, a.size, a.dst_prefixes, dst_nets, a.src_macs)
     return 0
 
 

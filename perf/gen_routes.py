@@ -21,6 +21,23 @@ match matters: the /16s are 10.(1+j).0.0/16; half of the /24s lie inside those /
 inside /24 routes, the rest in 10.201.0.0/16. Route k uses next hop k mod H (10.255.0.1 + h,
 MAC 00:04:00:00:00:<h+1>); every route leaves on --out-port. simple_router's set_nhop
 decrements the TTL (OVS: dec_ttl), and only packets with TTL > 0 are routed.
+
+The same prefixes as an ECMP router (bench_cache.sh's `router` workload), every prefix via
+--ecmp-neighbors neighbors on the egress port:
+  --toml FILE           sections for sluiced's default program: [[router_interface]] for the
+                        ingress VLAN (--in-vlan, MAC --router-mac: where the traffic is sent)
+                        and the egress VLAN (--out-vlan, MAC --egress-mac), [[neighbor]] h
+                        (IP 192.168.20.2 + h, MAC 02:00:00:00:14:02 + h, port --out-port-name,
+                        in the port's untagged VLAN) and [[route]] prefix via all neighbors
+  --ovs-ecmp-groups FILE  group 1 for `ovs-ofctl -O OpenFlow15 add-groups`: type=select,
+                        selection_method=hash over fields(ip_src,ip_dst,nw_proto,udp_src,
+                        udp_dst), a bucket per neighbor: mod_dl_src:<egress MAC>,
+                        mod_dl_dst:<neighbor MAC>,dec_ttl,output:<out port>
+  --ovs-ecmp-flows FILE priority=100+len,in_port=<in port>,dl_dst=<router MAC>,ip,
+                        nw_dst=<prefix>,actions=group:1 (the default program routes frames
+                        to the router MAC of the ingress port's VLAN only)
+Both sides hash the 5-tuple but with different functions (sluiced: CRC-16 over its selector
+fields; OVS: its own hash of the fields), so a flow may take a different neighbor on each.
 """
 
 import argparse
@@ -45,6 +62,14 @@ def hop_mac(h: int) -> str:
 
 def hop_ip(h: int) -> int:
     return ip(10, 255, (h + 1) >> 8, (h + 1) & 255)
+
+
+def neighbor_ip(h: int) -> str:
+    return "192.168.20.%d" % (2 + h)
+
+
+def neighbor_mac(h: int) -> str:
+    return "02:00:00:00:14:%02x" % (2 + h)
 
 
 def make_routes(n: int, pct16: int, pct32: int):
@@ -91,6 +116,24 @@ def main(argv=None) -> int:
     p.add_argument("--entries", metavar="FILE", help="write simple_router entries here")
     p.add_argument("--ovs-flows", metavar="FILE", help="write OpenFlow rules here")
     p.add_argument("--nets", metavar="FILE", help="write the prefixes here (gen_pcap --dst-nets)")
+    p.add_argument("--ecmp-neighbors", type=int, default=2,
+                   help="ECMP router: neighbors every prefix goes via (default 2)")
+    p.add_argument("--router-mac", default="02:00:00:00:00:02",
+                   help="ECMP router: the ingress VLAN's router MAC (default gen_pcap.py's "
+                        "destination MAC, 02:00:00:00:00:02)")
+    p.add_argument("--egress-mac", default="02:00:00:00:14:01",
+                   help="ECMP router: the egress VLAN's router MAC, routed frames' source "
+                        "(default 02:00:00:00:14:01)")
+    p.add_argument("--in-vlan", type=int, default=10, help="ECMP router: ingress VLAN (10)")
+    p.add_argument("--out-vlan", type=int, default=20, help="ECMP router: egress VLAN (20)")
+    p.add_argument("--out-port-name", default="out",
+                   help="ECMP router: sluiced's name of the egress port (default out)")
+    p.add_argument("--toml", metavar="FILE",
+                   help="write the ECMP router as sluiced default-program sections here")
+    p.add_argument("--ovs-ecmp-groups", metavar="FILE",
+                   help="write the ECMP router's OpenFlow select group here")
+    p.add_argument("--ovs-ecmp-flows", metavar="FILE",
+                   help="write the ECMP router's OpenFlow rules (to group 1) here")
     a = p.parse_args(argv)
     if not 1 <= a.routes <= 1000:
         p.error("--routes must be in 1..1000")
@@ -100,8 +143,14 @@ def main(argv=None) -> int:
         p.error("--next-hops must be in 1..250")
     if not (0 <= a.in_port <= 510 and 0 <= a.out_port <= 510):
         p.error("ports must be in 0..510")
-    if not (a.entries or a.ovs_flows or a.nets):
-        p.error("nothing to write: give --entries, --ovs-flows and/or --nets")
+    if not 1 <= a.ecmp_neighbors <= 250:
+        p.error("--ecmp-neighbors must be in 1..250")
+    if not (1 <= a.in_vlan <= 4094 and 1 <= a.out_vlan <= 4094 and a.in_vlan != a.out_vlan):
+        p.error("--in-vlan and --out-vlan must be distinct VLANs in 1..4094")
+    if not (a.entries or a.ovs_flows or a.nets or a.toml or a.ovs_ecmp_groups
+            or a.ovs_ecmp_flows):
+        p.error("nothing to write: give --entries, --ovs-flows, --nets, --toml, "
+                "--ovs-ecmp-groups and/or --ovs-ecmp-flows")
     try:
         routes = make_routes(a.routes, a.pct16, a.pct32)
     except ValueError as e:
@@ -131,6 +180,36 @@ def main(argv=None) -> int:
                                                 port_mac(a.out_port), hop_mac(k % hops),
                                                 a.out_port))
         with open(a.ovs_flows, "w") as f:
+            f.write("\n".join(lines) + "\n")
+    nbr = range(a.ecmp_neighbors)
+    ecmp_head = "# generated by perf/gen_routes.py: %d routes (%d /16, %d /24, %d /32), each " \
+        "via %d neighbors (ECMP)" % (len(routes), counts[16], counts[24], counts[32],
+                                     a.ecmp_neighbors)
+    if a.toml:
+        lines = [ecmp_head, ""]
+        for vlan, mac in ((a.in_vlan, a.router_mac), (a.out_vlan, a.egress_mac)):
+            lines += ["[[router_interface]]", "vlan = %d" % vlan, 'mac = "%s"' % mac, ""]
+        for h in nbr:
+            lines += ["[[neighbor]]", 'ip = "%s"' % neighbor_ip(h), 'mac = "%s"' % neighbor_mac(h),
+                      'port = "%s"' % a.out_port_name, ""]
+        via = ", ".join('"%s"' % neighbor_ip(h) for h in nbr)
+        for net, plen in routes:
+            lines += ["[[route]]", 'prefix = "%s/%d"' % (ip_str(net), plen), "via = [%s]" % via, ""]
+        with open(a.toml, "w") as f:
+            f.write("\n".join(lines))
+    if a.ovs_ecmp_groups:
+        buckets = ",".join("bucket=bucket_id=%d,actions=mod_dl_src:%s,mod_dl_dst:%s,dec_ttl,"
+                           "output:%d" % (h, a.egress_mac, neighbor_mac(h), a.out_port)
+                           for h in nbr)
+        with open(a.ovs_ecmp_groups, "w") as f:
+            f.write("group_id=1,type=select,selection_method=hash,"
+                    "fields(ip_src,ip_dst,nw_proto,udp_src,udp_dst),%s\n" % buckets)
+    if a.ovs_ecmp_flows:
+        lines = [ecmp_head]
+        for net, plen in routes:
+            lines.append("priority=%d,in_port=%d,dl_dst=%s,ip,nw_dst=%s/%d,actions=group:1"
+                         % (100 + plen, a.in_port, a.router_mac, ip_str(net), plen))
+        with open(a.ovs_ecmp_flows, "w") as f:
             f.write("\n".join(lines) + "\n")
     if a.nets:
         with open(a.nets, "w") as f:

@@ -258,9 +258,10 @@ warn_if_loaded() {
 }
 
 # ------------------------------------------------------------------------------ sluiced -----
-# sluiced_config PREFIX MEM_MB MBUFS IN_DEVARGS OUT_DEVARGS [IN_P4_PORT OUT_P4_PORT]: prints a
-# sluiced configuration's [eal], [mempool], [workers] and [[port]] sections; the caller adds
-# what the ports do.
+# sluiced_config PREFIX MEM_MB MBUFS IN_DEVARGS OUT_DEVARGS [IN_P4_PORT OUT_P4_PORT [IN_EXTRA
+# OUT_EXTRA]]: prints a sluiced configuration's [eal], [mempool], [workers] and [[port]]
+# sections (IN_EXTRA / OUT_EXTRA: more lines of each port's table, e.g. `vlan = 10`); the
+# caller adds what the ports do.
 sluiced_config() {
   local huge=true in_extra="" out_extra=""
   # sluiced adds the memory-mode flags itself: --in-memory with hugepages,
@@ -268,6 +269,8 @@ sluiced_config() {
   [[ $MODE == huge ]] || huge=false
   [[ -n ${6:-} ]] && in_extra=$'\n'"p4_port = $6"
   [[ -n ${7:-} ]] && out_extra=$'\n'"p4_port = $7"
+  [[ -n ${8:-} ]] && in_extra+=$'\n'"$8"
+  [[ -n ${9:-} ]] && out_extra+=$'\n'"$9"
   cat <<EOF
 # written by perf/$BENCH.sh
 [eal]

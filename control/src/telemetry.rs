@@ -101,6 +101,9 @@ pub const FAMILIES: &[(&str, &str, &str, &str)] = &[
     ("sluice_qos_share_moves_total", "counter", "", "Workers' shares of meters and policers moved by the balancer."),
     ("sluice_qos_rebalance_skipped_total", "counter", "", "Balancer rounds skipped: a worker did not take the command."),
     ("sluice_qos_shared_rates", "gauge", "", "Configured meter cells and policers the balancer splits between workers."),
+    ("sluice_app_mode", "gauge", "mode", "The built-in app's mode: 1 for the current one (active, stepped_back, idle, off)."),
+    ("sluice_app_learned_macs", "gauge", "", "MACs the built-in app has learned and not yet aged out."),
+    ("sluice_app_events_total", "counter", "event", "What the built-in app did: learned, moved, aged, table_full, static_conflict, write_error, packet_in, stepped_back, took_over."),
 ];
 
 static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
@@ -166,6 +169,18 @@ pub fn refresh(s: &Switch) {
     counter!("sluice_qos_share_moves_total").absolute(s.qos.moves.load(Ordering::Relaxed));
     counter!("sluice_qos_rebalance_skipped_total").absolute(s.qos.skipped.load(Ordering::Relaxed));
     gauge!("sluice_qos_shared_rates").set(s.qos.tracked.load(Ordering::Relaxed) as f64);
+    // The app's families exist whether or not it runs (mode "off", zero counts).
+    let app = s.app.as_ref().map(|h| &*h.stats);
+    let mode = app.map_or("off", crate::app::AppStats::mode_name);
+    for m in ["active", "stepped_back", "idle", "off"] {
+        gauge!("sluice_app_mode", "mode" => m).set(if m == mode { 1.0 } else { 0.0 });
+    }
+    let none = crate::app::AppStats::default();
+    let app = app.unwrap_or(&none);
+    gauge!("sluice_app_learned_macs").set(app.learned_now.load(Ordering::Relaxed) as f64);
+    for (event, n) in app.events() {
+        counter!("sluice_app_events_total", "event" => event).absolute(n);
+    }
     for (port, xs) in s.dp.port_xstats() {
         for (name, v) in xs {
             counter!("sluice_port_xstat_total", "port" => port.clone(), "xstat" => name).absolute(v);

@@ -80,6 +80,37 @@ pub struct AppStats {
     pub stepped_back: AtomicU64,
     /// Times the app took the switch back.
     pub took_over: AtomicU64,
+    /// MACs learned now.
+    pub learned_now: AtomicU64,
+    /// The mode: 0 active, 1 stepped back, 2 idle.
+    pub mode: AtomicU64,
+}
+
+impl AppStats {
+    /// The event counters by their metrics label.
+    pub fn events(&self) -> [(&'static str, u64); 9] {
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        [
+            ("learned", n(&self.learned)),
+            ("moved", n(&self.moved)),
+            ("aged", n(&self.aged)),
+            ("table_full", n(&self.table_full)),
+            ("static_conflict", n(&self.static_conflicts)),
+            ("write_error", n(&self.write_errors)),
+            ("packet_in", n(&self.packet_ins)),
+            ("stepped_back", n(&self.stepped_back)),
+            ("took_over", n(&self.took_over)),
+        ]
+    }
+
+    /// The mode's name, as metrics label it.
+    pub fn mode_name(&self) -> &'static str {
+        match self.mode.load(Ordering::Relaxed) {
+            0 => "active",
+            1 => "stepped_back",
+            _ => "idle",
+        }
+    }
 }
 
 /// Whether the app is programming the switch.
@@ -170,6 +201,16 @@ impl App {
         })
     }
 
+    fn set_mode(&mut self, m: Mode) {
+        self.mode = m;
+        let n = match m {
+            Mode::Active => 0,
+            Mode::SteppedBack => 1,
+            Mode::Idle => 2,
+        };
+        self.stats.mode.store(n, Ordering::Relaxed);
+    }
+
     /// The current mode.
     pub fn mode(&self) -> Mode {
         self.mode
@@ -199,6 +240,7 @@ impl App {
     /// Write the configuration (the switch runs the default program, empty).
     pub fn program(&mut self) -> Result<(), String> {
         self.learned.clear();
+        self.stats.learned_now.store(0, Ordering::Relaxed);
         let plan = self.plan.clone();
         self.apply(&SwitchPlan::default(), &plan, true)
             .map(|_| ())
@@ -296,6 +338,7 @@ impl App {
         let table = |e| pb::entity::Entity::TableEntry(e);
         self.write(vec![update(Type::Delete, table(src)), update(Type::Delete, table(dst))])?;
         self.learned.remove(&(vlan, mac));
+        self.stats.learned_now.store(self.learned.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -335,6 +378,7 @@ impl App {
             match self.write(updates) {
                 Ok(()) => {
                     self.learned.insert((vlan, mac), port);
+                    self.stats.learned_now.store(self.learned.len() as u64, Ordering::Relaxed);
                     let c = if moved { &self.stats.moved } else { &self.stats.learned };
                     c.fetch_add(1, Ordering::Relaxed);
                 }
@@ -411,13 +455,13 @@ impl App {
         let external = self.p4rt.has_external_primary();
         match (self.mode, external) {
             (Mode::Active, true) => {
-                self.mode = Mode::SteppedBack;
+                self.set_mode(Mode::SteppedBack);
                 self.stats.stepped_back.fetch_add(1, Ordering::Relaxed);
                 eprintln!("sluiced: app: an external controller is primary; the built-in app steps back");
             }
             (Mode::SteppedBack, false) => {
                 if self.p4rt.running_cookie() != Some(program::COOKIE) {
-                    self.mode = Mode::Idle;
+                    self.set_mode(Mode::Idle);
                     eprintln!("sluiced: app: the controller left another program running; the built-in app stays idle");
                     return;
                 }
@@ -430,14 +474,14 @@ impl App {
                 let r = self.p4rt.set_pipeline(&req).map_err(|s| s.message().to_string()).and_then(|_| self.program());
                 match r {
                     Ok(()) => {
-                        self.mode = Mode::Active;
+                        self.set_mode(Mode::Active);
                         self.stats.took_over.fetch_add(1, Ordering::Relaxed);
                         eprintln!(
                             "sluiced: app: no external controller is primary; the built-in app took the switch back"
                         );
                     }
                     Err(e) => {
-                        self.mode = Mode::Idle;
+                        self.set_mode(Mode::Idle);
                         eprintln!("sluiced: app: cannot take the switch back: {e}");
                     }
                 }
