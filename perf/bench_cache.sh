@@ -2,8 +2,9 @@
 # bench_cache.sh — sluiced running a P4 pipeline vs OVS-DPDK (Debian's openvswitch-switch-dpdk)
 # on the same devices (net_pcap infinite_rx -> net_null sink) with the same traffic and
 # equivalent forwarding behaviour, interleaved A B A B: L2/port forwarding (onos_basic) and
-# IPv4 routing (simple_router with ~100 generated prefixes), over flow-count profiles that
-# exercise the flow caches (EMC, SMC/megaflows, upcalls).
+# IPv4 routing (simple_router with ~100 generated prefixes), and Sluice's default program (a
+# learning bridge vs OVS's NORMAL action; an ECMP router vs an OpenFlow select group), over
+# flow-count profiles that exercise the flow caches (EMC, SMC/megaflows, upcalls).
 # A benchmark, not a test: it prints tables and writes perf/results/cache-<date>-<time>.md.
 # See perf/README.md for what is measured and why.
 set -euo pipefail
@@ -30,6 +31,7 @@ OVS_MODES="emc smc"
 SL_MODES="cache"
 L2_RULES="inport dlmatch"
 ROUTES=100
+SRC_MACS=256
 OVS_SOCKET_MEM=1000
 INSTALL=1
 VERIFY_ON=1
@@ -59,9 +61,23 @@ Workloads (--workloads):
       OVS "routes": priority=100+len,ip,nw_dst=P/len,actions=mod_dl_src:..,mod_dl_dst:..,
                     dec_ttl,output:2 (same prefixes), once per --ovs-modes
       Traffic: destinations spread over the same prefixes (gen_pcap.py --dst-nets).
+  bridge  sluiced: its default program (no [pipeline]) with the built-in app: ports "in" and
+      "out" access ports of VLAN 10, the destination MAC 02:00:00:00:00:02 a static [[mac]]
+      behind "out", source MACs learned by the app (digests of the first packets).
+      OVS "normal": actions=NORMAL, both ports access ports of VLAN 10 (tag=10), the
+                    destination MAC in the FDB (ovs-appctl fdb/add), sources learned.
+      Traffic: the flows spread over K = min(flows, --src-macs) source MACs.
+  router  sluiced: the default program: router interfaces on VLAN 10 ("in", MAC = the
+      traffic's destination MAC) and VLAN 20 ("out", untagged), two neighbors behind "out",
+      --routes prefixes (as l3's) each via both neighbors (ECMP: a CRC-16 of the 5-tuple).
+      OVS "ecmp": group 1 type=select selection_method=hash fields(ip_src,ip_dst,nw_proto,
+                  udp_src,udp_dst), a bucket per neighbor (mod_dl_src, mod_dl_dst, dec_ttl,
+                  output:2); priority=100+len,in_port=1,dl_dst=<router MAC>,ip,nw_dst=P/len,
+                  actions=group:1 (OpenFlow 1.5), once per --ovs-modes
+      Traffic: as l3's (destinations over the same prefixes).
 
 Options:
-  --workloads "l2 l3"    which workloads (default "$WORKLOADS")
+  --workloads "W ..."    which workloads: l2, l3, bridge, router (default "$WORKLOADS")
   --profiles "N ..."     flow counts (default "$PROFILES"). N: a preloaded pcap of
                          max(N, --min-packets) packets (OVS takes at most ~200k: its mempool is
                          capped at 262144 mbufs). fifo:N: the pcap is fed endlessly through a
@@ -80,7 +96,9 @@ Options:
                          ([cache] enabled = false: every packet through the interpreter),
                          noemc (emc_insert_inv_prob = 0: megaflow/dpcls only)
   --l2-rules "R ..."     OVS rule variants of l2 (default "$L2_RULES")
-  --routes N             l3 prefixes (default $ROUTES)
+  --routes N             l3 and router prefixes (default $ROUTES)
+  --src-macs K           bridge: at most K source MACs (hosts) per profile, K = min(flows, K)
+                         (default $SRC_MACS)
   --size BYTES           frame length in the pcap, FCS excluded (default $FRAME_SIZE)
   --min-packets M        packets per pcap = max(flows, M) (default $MIN_PACKETS)
   --mem auto|huge|nohuge memory mode (default auto; OVS needs hugepages: nohuge only with
@@ -110,6 +128,7 @@ while (($#)); do
     --sluiced-modes) SL_MODES=$2; shift 2 ;;
     --l2-rules) L2_RULES=$2; shift 2 ;;
     --routes) ROUTES=$2; shift 2 ;;
+    --src-macs) SRC_MACS=$2; shift 2 ;;
     --ovs-socket-mem) OVS_SOCKET_MEM=$2; shift 2 ;;
     --no-install) INSTALL=0; shift ;;
     --no-verify) VERIFY_ON=0; shift ;;
@@ -118,14 +137,17 @@ while (($#)); do
 done
 
 case "$ONLY" in both|sluiced|ovs) ;; *) die "--only must be sluiced or ovs" ;; esac
-check_common_options ROUTES OVS_SOCKET_MEM
+check_common_options ROUTES SRC_MACS OVS_SOCKET_MEM
+((SRC_MACS >= 1)) || die "--src-macs must be >= 1"
 [[ -n ${PROFILES// /} ]] || die "--profiles is empty"
 for p in $PROFILES; do
   f=${p#fifo:}
   if ! isint "$f" || ((f < 1)); then die "bad profile '$p' (N or fifo:N, N >= 1 flows)"; fi
 done
 [[ -n ${WORKLOADS// /} ]] || die "--workloads is empty"
-for w in $WORKLOADS; do case "$w" in l2|l3) ;; *) die "unknown workload '$w' (l2, l3)" ;; esac; done
+for w in $WORKLOADS; do
+  case "$w" in l2|l3|bridge|router) ;; *) die "unknown workload '$w' (l2, l3, bridge, router)" ;; esac
+done
 for m in $OVS_MODES; do
   case "$m" in emc|smc|emcsmc|none) ;; *) die "unknown OVS mode '$m' (emc, smc, emcsmc, none)" ;; esac
 done
@@ -146,13 +168,19 @@ P4_BASIC_INFO="$P4_DIR/onos_basic/basic.p4info.txt"
 P4_ROUTER_JSON="$P4_DIR/simple_router/simple_router.json"
 P4_ROUTER_INFO="$P4_DIR/simple_router/simple_router.p4info.txt"
 L2_ENTRIES="$PERF_DIR/entries/basic_l2.txt"
-if [[ $ONLY != ovs ]]; then
+# l2 and l3 run programs of the shared P4 corpus; bridge and router the default program
+# (embedded in sluiced).
+if [[ $ONLY != ovs && " $WORKLOADS " == *" l"[23]" "* ]]; then
   for f in "$P4_BASIC_JSON" "$P4_BASIC_INFO" "$P4_ROUTER_JSON" "$P4_ROUTER_INFO" "$L2_ENTRIES"; do
     [[ -r $f ]] || die "missing $f (P4_DIR=$P4_DIR: the shared P4 corpus)"
   done
 fi
 IN_PORT=1 OUT_PORT=2  # P4 port numbers = OpenFlow port numbers of the pcap port and the sink
 L2_DST_MAC=02:00:00:00:00:02  # gen_pcap.py's destination MAC
+# bridge and router: VLANs, the router's MACs (gen_routes.py's defaults; the ingress router
+# MAC is the traffic's destination MAC) and its two neighbors' MACs.
+BRIDGE_VLAN=10 ROUTER_IN_VLAN=10 ROUTER_OUT_VLAN=20
+ECMP_NEIGHBOR_MACS=02:00:00:00:14:02,02:00:00:00:14:03
 
 # ------------------------------------------------------------------------- cleanup / traps --
 FEED_PID=""           # the FIFO feeder currently running

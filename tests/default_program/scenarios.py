@@ -132,6 +132,13 @@ def ipv4(src, dst, proto, body, ttl=64, ident=1):
     return h[:10] + struct.pack("!H", checksum(h)) + h[12:] + body
 
 
+def ipv4_options(src, dst, proto, body, ttl=64):
+    """IPv4 with one 4-byte option (four NOPs): IHL 6."""
+    h = struct.pack("!BBHHHBBH4s4s", 0x46, 0, 24 + len(body), 1, 0x4000, ttl, proto, 0,
+                    socket.inet_aton(src), socket.inet_aton(dst)) + b"\x01\x01\x01\x01"
+    return h[:10] + struct.pack("!H", checksum(h)) + h[12:] + body
+
+
 def ipv6(src, dst, nh, body, hop=64):
     return (struct.pack("!IHBB", 6 << 28, len(body), nh, hop)
             + socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst) + body)
@@ -494,7 +501,17 @@ def scenario_routing(run, sw):
               tok, {})
     f, tok = token_frame(r10, h)
     sw.expect("a non-IP frame to the router MAC", 1, f, tok, {})
-    run.record("drops_checked", ["ttl1", "no_route", "non_ip"])
+    tok = token()
+    body = ipv4_options("10.0.10.5", "198.51.100.7", 17, udp(40006, 5001, payload(tok)))
+    sw.expect("IPv4 with options to the router MAC (not routed)", 1, eth(r10, h, 0x0800, body), tok, {})
+    run.record("drops_checked", ["ttl1", "no_route", "non_ip", "ipv4_options"])
+
+    run.step("IPv4 with options to an unknown MAC: bridged (flooded in VLAN 10) unchanged")
+    tok = token()
+    f = eth(c.unique_mac(), h, 0x0800,
+            ipv4_options("10.0.10.5", "10.0.10.77", 17, udp(40007, 5001, payload(tok))))
+    got = sw.expect("IPv4 with options, bridged", 1, f, tok, {2: [f], 4: [tag(f, 10)]})
+    run.record("options_bridged", sorted(got))
 
 
 # ---------------------------------------------------------------------------------------
@@ -592,11 +609,15 @@ def scenario_punt(run, sw):
         raise c.UsageError(f"punt needs p4runtime-shell (run with .venv-p4rt/shell/bin/python): {e}")
     args = run.args
     a = c.unique_mac()
-    flood = lambda f, ingress: {p: [f] for p in (1, 2, 3) if p != ingress}  # noqa: E731
+
+    def flood(f, ingress):
+        """An untagged frame `f` flooded in VLAN 10 (access ports 1-3, trunk 4) from `ingress`."""
+        return {p: [tag(f, 10) if p == 4 else f] for p in (1, 2, 3, 4) if p != ingress}
 
     run.step("A learned on port 1 (bridging under the app)")
-    _, from_port1, _ = sw.converge("unknown unicast in VLAN 10", lambda: (1, *token_frame(c.unique_mac(), a)),
-                lambda f: flood(f, 1), lambda f: [{}])
+    _, from_port1, _ = sw.converge("unknown unicast in VLAN 10",
+                                   lambda: (1, *token_frame(c.unique_mac(), a)),
+                                   lambda f: flood(f, 1), lambda f: [{}])
     got, attempts, _ = sw.converge("X -> A once A is learned",
                                    lambda: (2, *token_frame(a, c.unique_mac())),
                                    lambda f: {1: [f]}, lambda f: [flood(f, 2)])
@@ -631,34 +652,52 @@ def scenario_punt(run, sw):
     run.check(action == "ingress.acl_punt", "its action ingress.acl_punt", action)
     run.record("acl_entry", {"action": action, "priority": acl[0].priority})
 
-    run.step("punted frame from port 1 -> PacketIn with ingress_port = 1, not forwarded")
     md_names = {m.id: m.name for m in next(
         x for x in sh.context.p4info.controller_packet_metadata
         if x.preamble.name == "packet_in").metadata}
-    match, sent, others = None, 0, 0
-    deadline = time.monotonic() + 8.0
-    while match is None and time.monotonic() < deadline:
-        f, tok = token_frame(c.unique_mac(), a, ET_PUNT)
-        got = sw.send(1, f, tok, {})
-        sent += 1
-        punted += 1
-        sw.check("a punted frame (controller connected)", 1, got, {})
-        for msg in packet_in.sniff(timeout=0.5):
-            if msg is None:
-                run.fail("expected PacketIns; got the stream closed")
-            if tok in msg.packet.payload and match is None:
-                match = (msg.packet, f)
-            else:
+
+    def punt(port, vid):
+        """Send punted frames from `port` (tagged `vid` if set) until one comes back as a
+        PacketIn: (the frame sent, its PacketIn, frames sent). Never forwarded."""
+        nonlocal punted
+        deadline = time.monotonic() + 8.0
+        sent, others = 0, 0
+        while time.monotonic() < deadline:
+            f, tok = token_frame(c.unique_mac(), a, ET_PUNT)
+            if vid is not None:
+                f = tag(f, vid, pcp=2)
+            got = sw.send(port, f, tok, {})
+            sent += 1
+            punted += 1
+            sw.check("a punted frame (controller connected)", port, got, {})
+            for msg in packet_in.sniff(timeout=0.5):
+                if msg is None:
+                    run.fail("expected PacketIns; got the stream closed")
+                if tok in msg.packet.payload:
+                    pkt = msg.packet
+                    md = {md_names.get(m.metadata_id, str(m.metadata_id)): c.bytes_int(m.value)
+                          for m in pkt.metadata}
+                    return f, {"payload": pkt.payload.hex(), "sent": f.hex(), "metadata": md,
+                               "attempts": sent}
                 others += 1
-    run.record("punt_attempts", sent)
-    run.check(match is not None, "a PacketIn carrying the punted frame within 8 s",
-              f"none after {sent} frames ({others} other PacketIns)")
-    pkt, f = match
-    md = {md_names.get(m.metadata_id, str(m.metadata_id)): c.bytes_int(m.value) for m in pkt.metadata}
-    run.record("packet_in", {"payload": pkt.payload.hex(), "sent": f.hex(), "metadata": md})
-    run.check(pkt.payload == f, f"PacketIn payload = the frame {hexdump(f)}", hexdump(pkt.payload))
-    run.check(md.get("ingress_port") == 1 and md.get("_pad") == 0,
-              "metadata ingress_port = 1, _pad = 0", md)
+        run.fail(f"expected a PacketIn carrying a frame punted from port {port} within 8 s; "
+                 f"got none after {sent} frames ({others} other PacketIns)")
+
+    run.step("punted frame from port 1 -> PacketIn with ingress_port = 1, not forwarded")
+    f, pin = punt(1, None)
+    from_port1 += 1 + pin["attempts"]   # with the one punted before the controller came
+    run.record("packet_in", pin)
+    run.check(pin["payload"] == f.hex(), f"PacketIn payload = the frame {hexdump(f)}", pin["payload"])
+    run.check(pin["metadata"] == {"ingress_port": 1, "_pad": 0},
+              "metadata ingress_port = 1, _pad = 0", pin["metadata"])
+
+    run.step("punted frame tagged 10 from trunk port 4 -> PacketIn with its tag, ingress_port = 4")
+    f, pin = punt(4, 10)
+    run.record("packet_in_trunk", pin)
+    run.check(pin["payload"] == f.hex(), f"PacketIn payload = the frame as it came, tag included "
+              f"{hexdump(f)}", pin["payload"])
+    run.check(pin["metadata"] == {"ingress_port": 4, "_pad": 0},
+              "metadata ingress_port = 4, _pad = 0", pin["metadata"])
 
     run.step("counters, read by the controller")
     ce = sh.CounterEntry("ingress.port_rx")
@@ -666,7 +705,6 @@ def scenario_punt(run, sw):
     rx1 = [e.packet_count for e in ce.read()]
     dce = sh.DirectCounterEntry("ingress.acl_counter")
     acl_hits = [e.packet_count for e in dce.read()]
-    from_port1 += punted
     run.record("counters", {"port_rx_1": rx1, "acl_punt_packets": acl_hits, "punted": punted,
                             "sent_from_port1": from_port1})
     run.check(len(rx1) == 1 and rx1[0] >= from_port1,
@@ -727,7 +765,7 @@ def scenario_punt(run, sw):
     f, tok = token_frame(q, c.unique_mac())
     sw.expect("to the controller's MAC after the reload (its entry is gone)", 1, f, tok, flood(f, 1))
 
-    run.step("learning works again: A (speaking from port 1) is unicast to")
+    run.step("learning works again: X -> A is unicast once A spoke from port 1")
 
     def make():
         f, _ = token_frame(c.unique_mac(), a)

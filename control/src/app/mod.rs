@@ -242,18 +242,15 @@ impl App {
         self.learned.clear();
         self.stats.learned_now.store(0, Ordering::Relaxed);
         let plan = self.plan.clone();
-        self.apply(&SwitchPlan::default(), &plan, true)
+        self.apply(None, &plan)
             .map(|_| ())
             .map_err(|e| format!("the built-in app could not write its configuration: {e}"))
     }
 
-    /// Write what turns the entities of `from` into those of `to`; the number of
-    /// writes. `digest`: `from` is an empty switch (its digest is not configured).
-    fn apply(&self, from: &SwitchPlan, to: &SwitchPlan, digest: bool) -> Result<usize, String> {
-        let mut old = entries::config_updates(from, &self.names);
-        if !digest {
-            old.insert(0, entries::digest_update(&self.names));
-        }
+    /// Write what turns the entities of `from` into those of `to` (`None`: an empty
+    /// switch); the number of writes.
+    fn apply(&self, from: Option<&SwitchPlan>, to: &SwitchPlan) -> Result<usize, String> {
+        let old = from.map(|p| entries::config_updates(p, &self.names)).unwrap_or_default();
         let mut n = 0;
         for batch in change::diff(old, entries::config_updates(to, &self.names)) {
             n += batch.len();
@@ -285,7 +282,7 @@ impl App {
         for (vlan, mac, port) in stale {
             self.forget(vlan, mac, port)?;
         }
-        let writes = self.apply(&self.plan, &plan, true)?;
+        let writes = self.apply(Some(&self.plan), &plan)?;
         self.config = config;
         self.plan = plan;
         self.statics = statics;
