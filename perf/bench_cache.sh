@@ -195,6 +195,7 @@ POLICY_RC_BY_US=0
 vsctl() { OVS_RUNDIR=$OD OVS_DBDIR=$OD OVS_LOGDIR=$OD OVS_SYSCONFDIR=$OD \
   ovs-vsctl --db="unix:$OD/db.sock" --timeout="$START_TIMEOUT" "$@"; }
 ofctl() { OVS_RUNDIR=$OD ovs-ofctl "$1" "unix:$OD/$BR.mgmt" "${@:2}"; }
+ofctl15() { OVS_RUNDIR=$OD ovs-ofctl -O OpenFlow15 "$1" "unix:$OD/$BR.mgmt" "${@:2}"; }  # groups
 appctl() { ovs-appctl --timeout=30 -t "$OD/ovs-vswitchd.ctl" "$@"; }
 
 stop_feed() { stop_pid "$FEED_PID" TERM 3; FEED_PID=""; }
@@ -286,21 +287,46 @@ mkdir -p "$WORKDIR" "$LOGDIR" "$GENDIR" "$RESULTS_DIR"
 CSV="$LOGDIR/runs.csv"
 echo "workload,profile,packets,feed,round,side,attempt,accepted,ok,mpps,window_s,cpp,rq_wait_pct,steal_pct,flags,note,stats" >"$CSV"
 
-# Generated rule sets: l3 routes three ways (entries, OpenFlow, prefixes for the traffic), l2
-# OpenFlow variants. Nothing generated is committed.
+# Generated rule sets: l3 routes three ways (entries, OpenFlow, prefixes for the traffic), the
+# same prefixes as the ECMP router (sluiced's default-program sections, an OpenFlow select
+# group and its rules), l2 OpenFlow variants, the bridge's NORMAL rule. Nothing generated is
+# committed.
 python3 "$GEN_ROUTES" --routes "$ROUTES" --in-port "$IN_PORT" --out-port "$OUT_PORT" \
-  --entries "$GENDIR/routes.txt" --ovs-flows "$GENDIR/routes.of" --nets "$GENDIR/routes.nets"
+  --entries "$GENDIR/routes.txt" --ovs-flows "$GENDIR/routes.of" --nets "$GENDIR/routes.nets" \
+  --router-mac "$L2_DST_MAC" --in-vlan "$ROUTER_IN_VLAN" --out-vlan "$ROUTER_OUT_VLAN" \
+  --ecmp-neighbors 2 --out-port-name out --toml "$GENDIR/router.toml" \
+  --ovs-ecmp-groups "$GENDIR/ecmp.groups" --ovs-ecmp-flows "$GENDIR/ecmp.of"
 echo "in_port=$IN_PORT,actions=output:$OUT_PORT" >"$GENDIR/inport.of"
 echo "priority=10,in_port=$IN_PORT,dl_dst=$L2_DST_MAC,dl_type=0x0800,actions=output:$OUT_PORT" >"$GENDIR/dlmatch.of"
+echo "actions=NORMAL" >"$GENDIR/normal.of"
 
 measure_load
 log "memory mode: $MODE; workloads: $WORKLOADS; profiles: $PROFILES; rounds: $ROUNDS; window ${MEASURE_S}s after ${WARMUP_S}s warm-up; logs: $LOGDIR"
 warn_if_loaded
 
-program_of() {  # program_of WORKLOAD -> PJSON PINFO PENTRIES
+program_of() {  # program_of WORKLOAD -> PJSON PINFO PENTRIES (empty: the default program)
+  PJSON="" PINFO="" PENTRIES=""
   case "$1" in
     l2) PJSON=$P4_BASIC_JSON PINFO=$P4_BASIC_INFO PENTRIES=$L2_ENTRIES ;;
     l3) PJSON=$P4_ROUTER_JSON PINFO=$P4_ROUTER_INFO PENTRIES=$GENDIR/routes.txt ;;
+  esac
+}
+
+# The default program's sections of a bridge or router configuration (after the ports). The
+# P4Runtime server the app talks to listens on a free loopback port (no clash with another
+# sluiced on 9559).
+default_program_sections() {  # default_program_sections WORKLOAD
+  cat <<EOF
+
+[switch]
+learning = true
+
+[p4runtime]
+address = "127.0.0.1:0"
+EOF
+  case "$1" in
+    bridge) printf '\n[[mac]]\nvlan = %d\nmac = "%s"\nport = "out"\n' "$BRIDGE_VLAN" "$L2_DST_MAC" ;;
+    router) echo; cat "$GENDIR/router.toml" ;;
   esac
 }
 
@@ -313,22 +339,34 @@ write_sluiced_config() {  # CFG PREFIX MEM_MB MBUFS RX_DEVARGS WORKLOAD [TX_DEVA
   esac
   program_of "$6"
   {
-    sluiced_config "$2" "$3" "$4" "$5" "$tx_devargs" "$IN_PORT" "$OUT_PORT"
-    cat <<EOF
+    case "$6" in
+      bridge)
+        sluiced_config "$2" "$3" "$4" "$5" "$tx_devargs" "$IN_PORT" "$OUT_PORT" \
+          "vlan = $BRIDGE_VLAN" "vlan = $BRIDGE_VLAN"
+        default_program_sections bridge ;;
+      router)
+        sluiced_config "$2" "$3" "$4" "$5" "$tx_devargs" "$IN_PORT" "$OUT_PORT" \
+          "vlan = $ROUTER_IN_VLAN" "vlan = $ROUTER_OUT_VLAN"
+        default_program_sections router ;;
+      *)
+        sluiced_config "$2" "$3" "$4" "$5" "$tx_devargs" "$IN_PORT" "$OUT_PORT"
+        cat <<EOF
 
 [pipeline]
 json = "$PJSON"
 p4info = "$PINFO"
 entries = "$PENTRIES"
-$cache
 EOF
+        ;;
+    esac
+    echo "$cache"
   } >"$1"
 }
 
 if [[ $ONLY != ovs ]]; then
   for wl in $WORKLOADS; do
     program_of "$wl"
-    if [[ -x $SLUICECTL ]]; then
+    if [[ -n $PJSON && -x $SLUICECTL ]]; then
       "$SLUICECTL" pipeline check "$PJSON" "$PINFO" --entries "$PENTRIES" >"$LOGDIR/check-$wl.txt" 2>&1 ||
         die "sluicectl pipeline check failed for $wl: $(tail -n 3 "$LOGDIR/check-$wl.txt")"
     fi
@@ -387,10 +425,16 @@ ovs_tx() {  # packets sent so far on the sink port (0 when unknown)
 
 # ovs_start SIDE TAG OUT_DEVARGS: a private ovsdb-server and ovs-vswitchd (DPDK), the bridge,
 # the sink port and SIDE's rules; the pcap port comes after (ovs_add_in). SIDE is
-# ovs-<rules>[-<mode>]. Returns 1 with R_NOTE set (and everything stopped) on failure.
+# ovs-<rules>[-<mode>]: GENDIR/<rules>.of are the rules; with GENDIR/<rules>.groups, groups
+# first and both in OpenFlow 1.5; rules "normal" (the bridge) makes both ports access ports of
+# BRIDGE_VLAN (OVS_TAG) and puts the destination MAC into the FDB behind "out".
+# Returns 1 with R_NOTE set (and everything stopped) on failure.
+OVS_RULES="" OVS_TAG=""
 ovs_start() {
   local side=$1 tag=$2 out_devargs=$3 rules mode emc_prob smc i fwd_mask main_mask
   rules=${side#ovs-}; rules=${rules%%-*}
+  OVS_RULES=$rules OVS_TAG=""
+  [[ $rules == normal ]] && OVS_TAG=$BRIDGE_VLAN
   mode=${side#ovs-"$rules"}; mode=${mode#-}; mode=${mode:-emc}
   case "$mode" in
     emc) emc_prob=100 smc=false ;; smc) emc_prob=0 smc=true ;;
@@ -432,22 +476,47 @@ ovs_start() {
   # Rules before the pcap port: traffic starts as soon as that port is added.
   if ! { vsctl add-br "$BR" -- set bridge "$BR" datapath_type=netdev fail-mode=secure \
            other-config:disable-in-band=true &&
-         vsctl add-port "$BR" out -- set Interface out type=dpdk \
+         vsctl add-port "$BR" out ${OVS_TAG:+"tag=$OVS_TAG"} -- set Interface out type=dpdk \
            "options:dpdk-devargs=$out_devargs" "ofport_request=$OUT_PORT" &&
-         ofctl add-flows "$GENDIR/$rules.of"; } >>"$OD/setup.log" 2>&1; then
+         ovs_rules "$rules"; } >>"$OD/setup.log" 2>&1; then
     R_NOTE="OVS setup failed: $(tail -n 2 "$OD/setup.log" | tr '\n,' '  ')"
     stop_ovs; return 1
   fi
   return 0
 }
 
+ovs_rules() {  # ovs_rules RULES: the rule set (and groups, FDB entries) of ovs_start
+  if [[ -r $GENDIR/$1.groups ]]; then
+    ofctl15 add-groups "$GENDIR/$1.groups" && ofctl15 add-flows "$GENDIR/$1.of"
+  else
+    ofctl add-flows "$GENDIR/$1.of"
+  fi || return 1
+  # The bridge: the sink cannot teach OVS the destination MAC, so it goes into the FDB as a
+  # static entry (never aged, never flooded to; ovs-appctl fdb/add, OVS >= 2.17).
+  if [[ $1 == normal ]]; then appctl fdb/add "$BR" out "$BRIDGE_VLAN" "$L2_DST_MAC" || return 1; fi
+}
+
 ovs_add_in() {  # ovs_add_in RX_DEVARGS: the pcap port; traffic starts
-  if ! vsctl add-port "$BR" in -- set Interface in type=dpdk "options:dpdk-devargs=$1" \
-         "ofport_request=$IN_PORT" >>"$OD/setup.log" 2>&1; then
+  if ! vsctl add-port "$BR" in ${OVS_TAG:+"tag=$OVS_TAG"} -- set Interface in type=dpdk \
+         "options:dpdk-devargs=$1" "ofport_request=$IN_PORT" >>"$OD/setup.log" 2>&1; then
     R_NOTE="OVS add-port in failed: $(tail -n 2 "$OD/setup.log" | tr '\n,' '  ')"
     return 1
   fi
   ofctl dump-flows >"$OD/flows.txt" 2>&1 || true
+  [[ -r $GENDIR/$OVS_RULES.groups ]] && { ofctl15 dump-groups >"$OD/groups.txt" 2>&1 || true; }
+  ovs_fdb_check
+}
+
+# The bridge's static FDB entry must survive the pcap port's addition (a flushed FDB would
+# flood every packet): checked, and re-added (with a note in the log) if it went.
+ovs_fdb_check() {
+  [[ $OVS_RULES == normal ]] || return 0
+  local mac=${L2_DST_MAC,,}
+  appctl fdb/show "$BR" >"$OD/fdb.txt" 2>&1 || true
+  if ! grep -qiE "[[:space:]]${BRIDGE_VLAN}[[:space:]]+${mac}[[:space:]]" "$OD/fdb.txt"; then
+    log "note: OVS lost the static FDB entry of $mac when the pcap port came: re-added"
+    appctl fdb/add "$BR" out "$BRIDGE_VLAN" "$L2_DST_MAC" >>"$OD/setup.log" 2>&1 || true
+  fi
 }
 
 run_ovs() {  # run_ovs SIDE PCAP PACKETS FEED TAG
@@ -504,32 +573,53 @@ run_ovs() {  # run_ovs SIDE PCAP PACKETS FEED TAG
   R_FLAGS+=$(flags_for "$R_RQ" "$R_STEAL")
 }
 
+# traffic_args WORKLOAD FLOWS -> TRAFFIC (gen_pcap.py options beyond flows, packets and size)
+# and TRAFFIC_TAG (for the pcap's name): l3 and router send to the routes' prefixes, bridge
+# from K = min(FLOWS, --src-macs) hosts.
+traffic_args() {
+  TRAFFIC=() TRAFFIC_TAG=""
+  case "$1" in
+    l3|router) TRAFFIC=(--dst-nets "$GENDIR/routes.nets") ;;
+    bridge)
+      local k=$((${2} < SRC_MACS ? ${2} : SRC_MACS))
+      TRAFFIC=(--src-macs "$k"); TRAFFIC_TAG="-m$k" ;;
+  esac
+}
+
 # ------------------------------------------------------------------------ behaviour check ---
 # Both sides forward a small pcap once (no infinite_rx: every packet once, 4 per flow) into a
 # net_pcap tx file; the distinct output frames must be the same (MACs, TTL, checksum), and
 # every input flow must come out. OVS may lose a flow's first packets to failed upcalls, hence
-# several packets per flow and a comparison of distinct frames.
+# several packets per flow and a comparison of distinct frames. The router's two sides hash
+# flows onto the two neighbors differently: its frames are compared with the destination MAC
+# normalised to "one of the neighbors" (the report says how each side spread the flows).
 VERIFY_FLOWS=1024
 declare -A VERIFY=()
 verify_workload() {  # verify_workload WORKLOAD
   local wl=$1 vp out cfg pfx rules side res ok=1 n last i
   vp="$GENDIR/verify-$wl.pcap"
-  local genargs=(--flows "$VERIFY_FLOWS" --packets $((4 * VERIFY_FLOWS)) --size "$FRAME_SIZE")
-  [[ $wl == l3 ]] && genargs+=(--dst-nets "$GENDIR/routes.nets")
-  python3 "$GEN" "${genargs[@]}" -o "$vp"
+  traffic_args "$wl" "$VERIFY_FLOWS"
+  python3 "$GEN" --flows "$VERIFY_FLOWS" --packets $((4 * VERIFY_FLOWS)) --size "$FRAME_SIZE" \
+    "${TRAFFIC[@]}" -o "$vp"
   out="$LOGDIR/verify-$wl-sluiced.pcap"; cfg="$LOGDIR/verify-$wl-sluiced.toml"
   pfx="sluice-cache-sl-$$-verify-$wl"; PREFIXES+=("$pfx")
   write_sluiced_config "$cfg" "$pfx" "$(mem_mb_for 40960)" 40960 "net_pcap0,rx_pcap=$vp" "$wl" \
     "net_pcap1,tx_pcap=$out"
-  taskset -c "$MAIN_CORE,$FWD_CORE" "$SLUICED" --config "$cfg" --duration 3 \
+  # (--dump-flows: the end of its output shows what its megaflows match)
+  taskset -c "$MAIN_CORE,$FWD_CORE" "$SLUICED" --config "$cfg" --duration 3 --dump-flows 20 \
     >"$LOGDIR/verify-$wl-sluiced.out" 2>&1 &
   CHILD_PID=$!
   for ((i = 0; i < 600; i++)); do kill -0 "$CHILD_PID" 2>/dev/null || break; sleep 0.1; done
   stop_pid "$CHILD_PID" INT 10; CHILD_PID=""
   clean_prefix "$pfx"
   local outs=("$out")
-  local rulesets=(routes)
-  [[ $wl == l2 ]] && read -r -a rulesets <<<"$L2_RULES"
+  local rulesets=() cmpargs=()
+  case "$wl" in
+    l2) read -r -a rulesets <<<"$L2_RULES" ;;
+    l3) rulesets=(routes) ;;
+    bridge) rulesets=(normal) ;;
+    router) rulesets=(ecmp); cmpargs=(--ecmp-dst "$ECMP_NEIGHBOR_MACS") ;;
+  esac
   for rules in "${rulesets[@]}"; do
     side="ovs-$rules-emc"; [[ $rules == inport ]] && side=ovs-inport
     out="$LOGDIR/verify-$wl-$side.pcap"
@@ -543,12 +633,15 @@ verify_workload() {  # verify_workload WORKLOAD
         ((n == last && n > 0)) && break
         last=$n
       done
+      # what OVS made of the rules: its datapath flows (megaflows) and the FDB
+      appctl dpctl/dump-flows >"$OD/dp-flows.txt" 2>&1 || true
+      [[ $rules == normal ]] && { appctl fdb/show "$BR" >"$OD/fdb-end.txt" 2>&1 || true; }
     fi
     stop_ovs
     [[ -n $R_NOTE ]] && log "behaviour check $wl $side: $R_NOTE"
     outs+=("$out")
   done
-  res=$(python3 "$PARSE" compare "$vp" "${outs[@]}" 2>&1) || ok=0
+  res=$(python3 "$PARSE" compare "${cmpargs[@]}" "$vp" "${outs[@]}" 2>&1) || ok=0
   VERIFY[$wl]=$res
   if ((ok)); then log "behaviour check $wl: $res"
   else log "WARNING: behaviour check $wl FAILED: $res (the comparison below is not like for like)"; fi
@@ -566,12 +659,14 @@ sides_of() {  # sides_of WORKLOAD -> SIDES array
     for m in $SL_MODES; do [[ $m == cache ]] || SIDES+=("sluiced-$m"); done
   fi
   [[ $ONLY == sluiced ]] && return 0
-  if [[ $1 == l2 ]]; then
-    [[ " $L2_RULES " == *" inport "* ]] && SIDES+=(ovs-inport)
-    if [[ " $L2_RULES " == *" dlmatch "* ]]; then for m in $OVS_MODES; do SIDES+=("ovs-dlmatch-$m"); done; fi
-  else
-    for m in $OVS_MODES; do SIDES+=("ovs-routes-$m"); done
-  fi
+  case "$1" in
+    l2)
+      [[ " $L2_RULES " == *" inport "* ]] && SIDES+=(ovs-inport)
+      if [[ " $L2_RULES " == *" dlmatch "* ]]; then for m in $OVS_MODES; do SIDES+=("ovs-dlmatch-$m"); done; fi ;;
+    l3) for m in $OVS_MODES; do SIDES+=("ovs-routes-$m"); done ;;
+    bridge) for m in $OVS_MODES; do SIDES+=("ovs-normal-$m"); done ;;
+    router) for m in $OVS_MODES; do SIDES+=("ovs-ecmp-$m"); done ;;
+  esac
   return 0
 }
 
@@ -581,10 +676,10 @@ for wl in $WORKLOADS; do
     flows=${spec#fifo:}
     feed=preload; [[ $spec == fifo:* ]] && feed=fifo
     pkts=$((flows > MIN_PACKETS ? flows : MIN_PACKETS))
-    pcap="$WORKDIR/cache-$wl-$flows-s$FRAME_SIZE.pcap"
-    genargs=(--flows "$flows" --packets "$pkts" --size "$FRAME_SIZE")
-    [[ $wl == l3 ]] && genargs+=(--dst-nets "$GENDIR/routes.nets")
-    log "$wl, profile $spec: generating $pkts packets of $FRAME_SIZE bytes -> $pcap ($feed)"
+    traffic_args "$wl" "$flows"
+    pcap="$WORKDIR/cache-$wl-$flows$TRAFFIC_TAG-s$FRAME_SIZE.pcap"
+    genargs=(--flows "$flows" --packets "$pkts" --size "$FRAME_SIZE" "${TRAFFIC[@]}")
+    log "$wl, profile $spec: generating $pkts packets of $FRAME_SIZE bytes${TRAFFIC_TAG:+ from ${TRAFFIC_TAG#-m} source MACs} -> $pcap ($feed)"
     python3 "$GEN" "${genargs[@]}" -o "$pcap"
     for ((r = 1; r <= ROUNDS; r++)); do
       for side in "${SIDES[@]}"; do
@@ -617,7 +712,7 @@ base_meta
 META+=(--meta "sluiced=$SL_DESC"
       --meta "OVS=openvswitch-switch-dpdk $OVS_VER ($OVS_VSWITCHD), DPDK $DPDK_VER; dpdk-socket-mem=$OVS_SOCKET_MEM, pmd on core $FWD_CORE, lcore/main on core $MAIN_CORE; private ovsdb per run; bridge datapath_type=netdev fail-mode=secure"
       --meta "devices=net_pcap0 rx_pcap=<profile>.pcap infinite_rx=1 (fifo:N profiles: rx_pcap=<FIFO> fed by perf/pcap_fifo.py) -> net_null0 no-rx=1; ${FRAME_SIZE}-byte frames (+FCS on the wire)"
-      --meta "workloads=l2: onos_basic table0 ingress_port 1 -> port 2 vs OVS in_port=1 (simple match) and in_port+dl_dst+dl_type; l3: simple_router, $ROUTES generated prefixes (/16 /24 /32, 8 next hops) vs OVS ip,nw_dst=P/len priority 100+len with mod_dl_src, mod_dl_dst, dec_ttl"
+      --meta "workloads=l2: onos_basic table0 ingress_port 1 -> port 2 vs OVS in_port=1 (simple match) and in_port+dl_dst+dl_type; l3: simple_router, $ROUTES generated prefixes (/16 /24 /32, 8 next hops) vs OVS ip,nw_dst=P/len priority 100+len with mod_dl_src, mod_dl_dst, dec_ttl; bridge: the default program (access ports of VLAN $BRIDGE_VLAN, static [[mac]] $L2_DST_MAC behind out, sources learned by the app) vs OVS actions=NORMAL (ports tag=$BRIDGE_VLAN, $L2_DST_MAC added with fdb/add, sources learned), traffic from min(flows, $SRC_MACS) source MACs; router: the default program (router interfaces on VLANs $ROUTER_IN_VLAN and $ROUTER_OUT_VLAN, $ROUTES prefixes as l3's each via 2 neighbors, ECMP by CRC-16 of the 5-tuple, out untagged) vs OVS select group (selection_method=hash, fields ip_src ip_dst nw_proto udp_src udp_dst; buckets mod_dl_src, mod_dl_dst, dec_ttl, output:2) and in_port+dl_dst+ip,nw_dst=P/len rules priority 100+len (OpenFlow 1.5)"
       --meta "memory=$MODE; sluiced mbufs = packets in pcap (preloaded profiles) + $WORKING_MBUFS; cores: main $MAIN_CORE forwarding $FWD_CORE"
       --meta "method=$ROUNDS interleaved rounds (sluiced, then each OVS variant; every run a fresh process), ${MEASURE_S}s window after ${WARMUP_S}s warm-up, contended runs retried up to $RETRIES times (threshold $CONTENDED_PCT%)"
       --meta "logs=$LOGDIR")

@@ -15,11 +15,14 @@ Subcommands (the first two print `key=value` lines that the shell script reads):
       pmd-stats.txt (`dpif-netdev/pmd-stats-show`, cleared at the window's start),
       pmd-perf.txt (`dpif-netdev/pmd-perf-show`), upcall.txt (`upcall/show`). Rate = Δ tx
       packets of the out port / (T1 - T0); OVS's own numbers of the forwarding pmd thread.
-  compare INPUT SLUICED_OUT OVS_OUT...
+  compare [--ecmp-dst MAC,MAC...] INPUT SLUICED_OUT OVS_OUT...
       Behaviour check: the distinct frames each side wrote to its tx pcap when forwarding the
       pcap INPUT once must be the same set (so MAC rewrites, TTL and checksum agree), and
       as many as INPUT's distinct frames (every flow forwarded). One line of text; exit 1 on
-      a difference.
+      a difference. --ecmp-dst: the sides spread flows over these next hops' MACs with
+      different hashes, so a destination MAC among them is normalised to "one of them"
+      before comparing; the line then gives each side's spread over them and how many flows
+      took the same next hop on both sides, and a side that leaves a next hop unused fails.
   report CSV --md FILE [--meta KEY=VALUE ...]
       Tables (summary and detail) to stdout and Markdown.
 """
@@ -230,9 +233,17 @@ def parse_ovs(d, t0, t1, in_port, out_port):
 
 # --------------------------------------------------------------------------------- compare ---
 
+def _mac(b):
+    return ":".join("%02x" % x for x in b)
+
+
+_NEIGHBOR = b"\x00" * 6  # --ecmp-dst: a normalised destination MAC
+
+
 def _describe(frame):
-    mac = lambda b: ":".join("%02x" % x for x in b)  # noqa: E731
-    d = "dst %s src %s" % (mac(frame[0:6]), mac(frame[6:12]))
+    mac = _mac
+    d = "dst %s src %s" % ("<next hop>" if frame[0:6] == _NEIGHBOR else mac(frame[0:6]),
+                           mac(frame[6:12]))
     if len(frame) >= 34 and frame[12:14] == b"\x08\x00":
         ip = frame[14:34]
         d += " ip %s->%s ttl %d csum 0x%04x" % (".".join(map(str, ip[12:16])),
@@ -241,11 +252,31 @@ def _describe(frame):
     return d
 
 
-def compare(inp, outputs):
+def _ttls(frames):
+    """The IPv4 TTLs of FRAMES, as text ("63", "1-64")."""
+    t = {f[22] for f in frames if len(f) >= 34 and f[12:14] == b"\x08\x00"}
+    if not t:
+        return ""
+    return "%d" % min(t) if len(t) == 1 else "%d-%d" % (min(t), max(t))
+
+
+def _parse_macs(text):
+    out = []
+    for m in text.split(","):
+        b = bytes.fromhex(m.strip().replace(":", ""))
+        if len(b) != 6:
+            raise ValueError("not a MAC: %r" % m)
+        out.append(b)
+    return out
+
+
+def compare(inp, outputs, ecmp_dst=None):
     names = ["sluiced"] + [os.path.basename(o).rsplit(".", 1)[0].split("-", 2)[-1]
                            for o in outputs[1:]]
+    hops = _parse_macs(ecmp_dst) if ecmp_dst else []
     try:
-        want = len(set(read_pcap(inp)))
+        inset = set(read_pcap(inp))
+        want = len(inset)
         sets, counts = [], []
         for o in outputs:
             frames = list(read_pcap(o)) if os.path.exists(o) else []
@@ -255,6 +286,36 @@ def compare(inp, outputs):
         print("cannot read: %s" % e)
         return 1
     ok = True
+    ecmp = ""
+    if hops:
+        # {normalised frame: next hop MAC} per side; the sets compared are the normalised ones
+        chosen = []
+        for i, st in enumerate(sets):
+            m = {}
+            for f in st:
+                if f[0:6] in hops:
+                    m[_NEIGHBOR + f[6:]] = f[0:6]
+                else:
+                    m[f] = None
+            chosen.append(m)
+            sets[i] = set(m)
+        spread = []
+        for name, m in zip(names, chosen):
+            n = [sum(1 for v in m.values() if v == h) for h in hops]
+            spread.append("%s %s" % (name, "/".join(str(x) for x in n)))
+            if m and 0 in n:
+                ok = False
+                spread[-1] += " (a next hop unused)"
+        same = []
+        for name, m in zip(names[1:], chosen[1:]):
+            common = [k for k in m if k in chosen[0]]
+            if common:
+                agree = sum(1 for k in common if m[k] == chosen[0][k])
+                same.append("%.1f%% with %s" % (100.0 * agree / len(common), name))
+        ecmp = ("; ECMP: destination MACs %s normalised to one next hop (the sides hash "
+                "differently); flows per next hop %s; same next hop as sluiced for %s" % (
+                    "/".join(_mac(h) for h in hops), ", ".join(spread),
+                    ", ".join(same) or "-"))
     parts = []
     for name, st, n in zip(names, sets, counts):
         parts.append("%s %d distinct of %d packets" % (name, len(st), n))
@@ -268,6 +329,12 @@ def compare(inp, outputs):
             msg += "; sluiced vs %s differ: %d only in sluiced%s, %d only in %s%s" % (
                 name, len(a), " (e.g. %s)" % _describe(a[0]) if a else "", len(b), name,
                 " (e.g. %s)" % _describe(b[0]) if b else "")
+    # IPv4 TTLs in and out (routers decrement; the sets above already compare them per frame)
+    ttl_in = _ttls(inset)
+    if ttl_in:
+        msg += "; TTL in %s, out: %s" % (ttl_in, ", ".join(
+            "%s %s" % (name, _ttls(st) or "-") for name, st in zip(names, sets)))
+    msg += ecmp
     if ok:
         ex = _describe(next(iter(sets[0]))) if sets[0] else "-"
         msg = "identical: " + msg + "; e.g. " + ex
@@ -456,6 +523,8 @@ def main(argv=None):
     o.add_argument("--in-port", type=int, default=1)
     o.add_argument("--out-port", type=int, default=2)
     c = sub.add_parser("compare")
+    c.add_argument("--ecmp-dst", metavar="MAC,MAC",
+                   help="next-hop MACs the sides may choose differently (normalised)")
     c.add_argument("input")
     c.add_argument("outputs", nargs="+")
     add_report_command(sub)
@@ -463,7 +532,7 @@ def main(argv=None):
     if a.cmd == "report":
         return report(a.csv, a.md, a.meta)
     if a.cmd == "compare":
-        return compare(a.input, a.outputs)
+        return compare(a.input, a.outputs, a.ecmp_dst)
     if a.cmd == "sluiced":
         out = parse_sluiced(a.stdout, a.json, a.port, a.warmup, a.seconds)
     else:

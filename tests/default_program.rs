@@ -209,7 +209,8 @@ fn learning_bridge_floods_per_vlan_learns_and_follows_moves() {
 
 /// Routing: IPv4 and IPv6 routes via one neighbor (tagged on a trunk, untagged on an
 /// access port, back out of the ingress trunk), an ECMP route over two neighbors, and
-/// the drops. Also `max_learned_macs`: one MAC learned, the rest refused.
+/// the drops (IPv4 with options among them: bridged, never routed). Also
+/// `max_learned_macs`: one MAC learned, the rest refused and counted.
 #[test]
 fn routing_rewrites_and_spreads_ecmp_over_next_hops() {
     if !taps_available() {
@@ -248,12 +249,35 @@ fn routing_rewrites_and_spreads_ecmp_over_next_hops() {
     let (p3, p4) = (o["ecmp_spread"]["port3"].as_u64().unwrap(), o["ecmp_spread"]["port4"].as_u64().unwrap());
     assert!(p3 > 0 && p4 > 0 && p3 + p4 == 64, "64 flows over both next hops: {p3} + {p4}");
     assert_eq!(o["ecmp_stable"], true);
-    assert_eq!(o["drops_checked"].as_array().map(Vec::len), Some(3));
+    assert_eq!(o["drops_checked"].as_array().map(Vec::len), Some(4), "TTL 1, no route, non-IP, IPv4 options");
     let (code, err) = stop(d, &cfg);
     assert_eq!(code, 0, "{err}");
     let [learned, _, _, full, write_errors] = app_summary(&err);
     assert_eq!((learned, write_errors), (1, 0), "max_learned_macs = 1: {err}");
     assert!(full >= 1, "the hosts beyond the limit are counted: {err}");
+}
+
+/// IPv4 with options (not routed, see above) is still bridged, and bridging leaves a
+/// frame as it is.
+#[test]
+fn bridged_ipv4_with_options_leaves_unchanged() {
+    if !taps_available() {
+        return;
+    }
+    let s = Scratch::new("dp-opts");
+    let i = ifaces("o", 3);
+    let cfg = s.write_config(&format!(
+        "{}{}{}{}",
+        p4runtime(false),
+        port("p1", 1, &i[0], "vlan = 10"),
+        port("p2", 2, &i[1], "vlan = 10"),
+        port("p3", 3, &i[2], "vlan_mode = \"trunk\"\ntrunk_vlans = [10]"),
+    ));
+    let d = s.spawn(&cfg);
+    let o = scenario(&python3(), &d, "options", &i);
+    assert_eq!(ports(&o["options_bridged"]["ports"]), [2, 3]);
+    let (code, err) = stop(d, &cfg);
+    assert_eq!(code, 0, "{err}");
 }
 
 /// ACL: mirror (the copy exactly as received, tag included), deny, a higher-priority
@@ -272,7 +296,7 @@ fn acl_mirrors_denies_permits_and_macs_age_out() {
          [[acl]]\npriority = 10\naction = \"mirror\"\nmirror = \"span\"\nether_type = 0x88b7\n\n\
          [[acl]]\npriority = 20\naction = \"deny\"\nether_type = 0x88b8\n\n\
          [[acl]]\npriority = 30\naction = \"permit\"\nether_type = 0x88b8\nsrc_mac = \"{PERMIT_MAC}\"\n\n\
-         [[acl]]\npriority = 20\naction = \"deny\"\ndst_ip = \"10.9.0.0/16\"\nproto = 17\ndst_port = 9999\n",
+         [[acl]]\npriority = 25\naction = \"deny\"\ndst_ip = \"10.9.0.0/16\"\nproto = 17\ndst_port = 9999\n",
         p4runtime(false),
         port("p1", 1, &i[0], "vlan = 10"),
         port("p2", 2, &i[1], "vlan = 10"),
@@ -312,22 +336,25 @@ fn shell_python() -> Option<PathBuf> {
 
 fn punt_config(s: &Scratch, i: &[String], cpu: bool) -> PathBuf {
     s.write_config(&format!(
-        "{}{}{}{}[[acl]]\npriority = 10\naction = \"punt\"\nether_type = 0x88b6\n",
+        "{}{}{}{}{}[[acl]]\npriority = 10\naction = \"punt\"\nether_type = 0x88b6\n",
         p4runtime(cpu),
         port("p1", 1, &i[0], "vlan = 10"),
         port("p2", 2, &i[1], "vlan = 10"),
         port("p3", 3, &i[2], "vlan = 10"),
+        port("p4", 4, &i[3], "vlan_mode = \"trunk\"\ntrunk_vlans = [10]"),
     ))
 }
 
 fn check_punt(o: &Value, err: &str) {
     assert_eq!(o["packet_in"]["metadata"]["ingress_port"], 1, "{o}");
     assert_eq!(o["packet_in"]["payload"], o["packet_in"]["sent"]);
+    assert_eq!(o["packet_in_trunk"]["metadata"]["ingress_port"], 4);
+    assert_eq!(o["packet_in_trunk"]["payload"], o["packet_in_trunk"]["sent"], "punted from a trunk: with its tag");
     assert_eq!(o["acl_entry"]["action"], "ingress.acl_punt");
     assert_eq!(o["counters"]["acl_punt_packets"][0], o["counters"]["punted"]);
     assert_eq!(ports(&o["packet_out"]), [2]);
     assert_eq!(o["digest_to_controller"]["port"], 1);
-    assert_eq!(ports(&o["flooded_after_takeover"]["ports"]), [1, 3], "learned MACs are gone after the reload");
+    assert_eq!(ports(&o["flooded_after_takeover"]["ports"]), [1, 3, 4], "learned MACs are gone after the reload");
     assert_eq!(ports(&o["relearned"]["ports"]), [1]);
     let at = |s: &str| err.find(s).unwrap_or_else(|| panic!("sluiced did not say {s:?}:\n{err}"));
     let none = at("a packet was punted to the controller and none is connected");
@@ -337,9 +364,10 @@ fn check_punt(o: &Value, err: &str) {
 }
 
 /// ACL punt with a controller: p4runtime-shell connects as primary without pushing a
-/// pipeline; the app steps back; the punted frame is a PacketIn from P4 port 1; the
-/// controller reads the app's entries and counters, sends a PacketOut, gets the
-/// learning digests and writes an entry; when it leaves, the app reloads and bridges.
+/// pipeline; the app steps back; punted frames are PacketIns from P4 port 1 (untagged)
+/// and from the trunk, port 4 (with their tag); the controller reads the app's entries
+/// and counters, sends a PacketOut, gets the learning digests and writes an entry; when
+/// it leaves, the app reloads its program, bridges and learns again.
 #[test]
 fn acl_punt_reaches_a_controller_and_the_app_takes_the_switch_back() {
     if !taps_available() {
@@ -347,7 +375,7 @@ fn acl_punt_reaches_a_controller_and_the_app_takes_the_switch_back() {
     }
     let Some(py) = shell_python() else { return };
     let s = Scratch::new("dp-punt");
-    let i = ifaces("p", 3);
+    let i = ifaces("p", 4);
     let cfg = punt_config(&s, &i, true);
     let d = s.spawn(&cfg);
     let o = scenario(&py, &d, "punt", &i);
@@ -360,15 +388,13 @@ fn acl_punt_reaches_a_controller_and_the_app_takes_the_switch_back() {
 /// 255 whatever the configuration says, so punts should reach the controller (or be
 /// counted by the app) without it.
 #[test]
-#[ignore = "bug: without [p4runtime] cpu_port = 255 the default program's punts are dropped as no_route \
-            (no PacketIn, the app never sees them); nothing asks for cpu_port"]
 fn acl_punt_works_without_configuring_the_cpu_port() {
     if !taps_available() {
         return;
     }
     let Some(py) = shell_python() else { return };
     let s = Scratch::new("dp-punt0");
-    let i = ifaces("q", 3);
+    let i = ifaces("q", 4);
     let cfg = punt_config(&s, &i, false);
     let d = s.spawn(&cfg);
     let o = scenario(&py, &d, "punt", &i);

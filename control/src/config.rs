@@ -536,6 +536,12 @@ impl Config {
         self.pipeline.is_none() && self.xconnects.is_empty() && self.switch.program
     }
 
+    /// The P4 port of the controller: `[p4runtime] cpu_port`, or 255 (the default
+    /// program's) when the default program runs.
+    pub fn cpu_port(&self) -> Option<u32> {
+        self.p4runtime.cpu_port.or_else(|| self.runs_default_program().then_some(crate::app::program::CPU_PORT))
+    }
+
     /// The first section (or port key) that only the default program uses, if any.
     fn switch_sections(&self) -> Option<String> {
         let sections = [
@@ -667,7 +673,7 @@ impl Config {
                 return err(format!("port {:?}: p4_port {n} is used by another port", p.name));
             }
         }
-        if let Some(cpu) = self.p4runtime.cpu_port {
+        if let Some(cpu) = self.cpu_port() {
             if cpu >= 511 {
                 return err(format!("p4runtime.cpu_port = {cpu}: P4 ports are 0..=510"));
             }

@@ -96,7 +96,7 @@ fn start_p4runtime(
         }
         _ => None,
     };
-    let svc = p4rt::P4rt::new(c.device_id, c.cpu_port, Some(dp.control()), initial);
+    let svc = p4rt::P4rt::new(c.device_id, config.cpu_port(), Some(dp.control()), initial);
     // Packet-ins and digests reach the primary, or the built-in app.
     if let Some(rx) = dp.take_uplink() {
         svc.spawn_uplink(rx);
@@ -113,7 +113,7 @@ fn start_p4runtime(
         "sluiced: P4Runtime server listening on {} (device {}{})",
         server.addr,
         c.device_id,
-        c.cpu_port.map(|p| format!(", CPU port {p}")).unwrap_or_default()
+        config.cpu_port().map(|p| format!(", CPU port {p}")).unwrap_or_default()
     );
     Ok((Some(svc), Some(server)))
 }

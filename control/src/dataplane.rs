@@ -250,7 +250,7 @@ impl Dataplane {
             cache: config.cache.to_fastpath(),
             tsc_hz,
             // Packets for the CPU port go to control unless a Sluice port has its number.
-            cpu_port: config.p4runtime.cpu_port.filter(|c| !(0..config.ports.len()).any(|i| config.p4_port(i) == *c)),
+            cpu_port: config.cpu_port().filter(|c| !(0..config.ports.len()).any(|i| config.p4_port(i) == *c)),
         };
         // Each worker's counters, event ring and mailbox first: its stage needs them.
         let (mut rings, mut links, mut mailboxes) = (Vec::new(), Vec::new(), Vec::new());

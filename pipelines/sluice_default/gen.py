@@ -636,8 +636,12 @@ def build():
         "checksums": [
             {"name": "cksum_" + h, "id": i, "source_info": source("ComputeChecksumImpl"),
              "target": [h, "hdr_checksum"], "type": "generic", "calculation": "calc_" + h, "verify": False,
-             "update": True, "if_cond": valid(h)}
-            for i, h in enumerate(["ipv4", "tun_ipv4"])
+             "update": True, "if_cond": cond}
+            for i, (h, cond) in enumerate([
+                # Only what the switch changed: a bridged header leaves as it came.
+                ("ipv4", land(valid("ipv4"), eq(fld("meta.routed"), const(1, 1)))),
+                ("tun_ipv4", valid("tun_ipv4")),
+            ])
         ],
         "force_arith": [],
         "extern_instances": [],

@@ -607,7 +607,8 @@ control egress(inout headers_t hdr, inout local_metadata_t meta,
 
 control ComputeChecksumImpl(inout headers_t hdr, inout local_metadata_t meta) {
     apply {
-        update_checksum(hdr.ipv4.isValid(),
+        // Only what the switch changed (routed: TTL): a bridged header leaves as it came.
+        update_checksum(hdr.ipv4.isValid() && meta.routed == 1,
             { hdr.ipv4.version, hdr.ipv4.ihl, hdr.ipv4.dscp_ecn, hdr.ipv4.total_len,
               hdr.ipv4.identification, hdr.ipv4.flags, hdr.ipv4.frag_offset, hdr.ipv4.ttl,
               hdr.ipv4.protocol, hdr.ipv4.src_addr, hdr.ipv4.dst_addr },

@@ -14,32 +14,42 @@ it back from PACKET_AUXDATA, so frames are compared exactly as they were on the 
 Scenarios (--scenario), with the configuration each expects (the names, MACs and
 addresses are constants below, and tests/default_program.rs writes the same ones):
 
-  learning  ports 1, 2 access VLAN 10; 3 access VLAN 20; 4 trunk [10, 20].
-            Unknown unicast floods within its VLAN (tagged on the trunk), never back
-            out of its port nor into another VLAN; learned MACs are unicast; the trunk's
-            tagged frames are bridged in their VLAN, other VLANs and untagged frames on
-            the trunk are dropped; a MAC that moves is followed.
-  routing   the learning ports, router interfaces on VLANs 10 and 20, neighbors N1
-            (port 3), N2 (port 4 tagged 20), N3 (port 2, VLAN 10), N6 (IPv6, port 4):
-            routes via one neighbor (IPv4 and IPv6, both directions) and an ECMP route
-            via N1 and N2. Rewritten MACs, TTL / hop limit - 1, the checksum, the tag;
-            64 flows spread over both next hops and stay there; TTL 1, no route and
-            non-IP to a router MAC are dropped.
+  learning  ports 1, 2 access VLAN 10; 3 access VLAN 20; 4 trunk [10, 20]; 5 trunk [10]
+            with native VLAN 20; [[mac]] STATIC_MAC in VLAN 10 on port 2.
+            Unknown unicast floods within its VLAN (tagged on trunks, untagged in a
+            native VLAN), never back out of its port nor into another VLAN; learned MACs
+            are unicast; a trunk's tagged frames are bridged in their VLAN, other VLANs
+            and untagged frames on a trunk without a native VLAN are dropped; a MAC that
+            moves is followed; a static MAC is unicast at once and never moves.
+  routing   ports as learning's 1-4; router interfaces on VLANs 10 and 20, neighbors N1
+            (10.0.20.2, port 3), N2 (10.0.20.3, port 4 VLAN 20), N3 (10.0.10.9, port 2),
+            N6 (2001:db8:20::6, port 4 VLAN 20); routes 198.51.100.0/24 via N2,
+            192.0.2.0/24 via N3, 2001:db8:99::/48 via N6, 203.0.113.0/24 via N1 and N2.
+            Rewritten MACs, TTL / hop limit - 1, the checksum, the tag, also back out of
+            the ingress trunk; 64 flows spread over both ECMP next hops and stay there;
+            TTL 1, no route, non-IP and IPv4 with options to a router MAC are dropped.
+  options   ports 1, 2 access VLAN 10; 3 trunk [10]. IPv4 with options (IHL 6) is
+            bridged unchanged, its header checksum included.
   acl       ports 1, 2 access VLAN 10; 3 trunk [10]; 4 access VLAN 99 (the mirror).
             [switch] mac_aging_s = 1. ACL rules: mirror EtherType 0x88b7 to port 4
             (copies exactly as received, tag included); deny 0x88b8 except from
             PERMIT_MAC (a higher-priority permit); deny UDP to 10.9.0.0/16 port 9999.
-            Then aging: a learned MAC that stops sending is flooded to again.
-  punt      ports 1, 2, 3 access VLAN 10; ACL punt EtherType 0x88b6. Needs the shell
-            venv (p4runtime-shell). With no controller a punted frame goes nowhere; a
-            p4runtime-shell primary (which pushes no pipeline) gets it as a PacketIn with
-            ingress_port = 1, reads the app's ACL entry and the counters; when it leaves,
-            the app reloads its program (learned MACs are gone: flooding again).
-  vxlan     ports 1, 2 access VLAN 10; 3 the underlay. [[vtep]] 192.0.2.1 VNI 5000 ->
-            VLAN 10, remote 192.0.2.2; [[mac]] REMOTE_MAC behind it. Encapsulation field
-            by field; flooding reaches the remote; decapsulation to a learned MAC and
+            Then aging: a MAC that keeps sending stays learned past the aging time, one
+            that stops is flooded to again.
+  punt      ports 1, 2, 3 access VLAN 10; 4 trunk [10]; ACL punt EtherType 0x88b6
+            ([p4runtime] cpu_port = 255). Needs the shell venv (p4runtime-shell). With no
+            controller a punted frame goes nowhere; a p4runtime-shell primary (which
+            pushes no pipeline) gets punted frames as PacketIns (ingress_port = 1; from
+            the trunk: ingress_port = 4, with the tag), reads the app's ACL entry and the
+            counters, sends a PacketOut, receives the learning digests and writes a dmac
+            entry; when it leaves, the app reloads its program (learned MACs and the
+            controller's entry are gone: flooding again) and learns anew.
+  vxlan     ports 1, 2 access VLAN 10; 3 the underlay; 4 trunk [10]. [[vtep]] 192.0.2.1
+            VNI 5000 -> VLAN 10, remote 192.0.2.2; [[mac]] REMOTE_MAC behind it.
+            Encapsulation field by field (also of a frame from the trunk: the tag is not
+            carried); flooding reaches the remote; decapsulation to a learned MAC and
             flooding of a decapsulated broadcast (never back into the tunnel); another VNI
-            is not terminated.
+            or VTEP address is not terminated.
 
 Usage: python3 tests/default_program/scenarios.py --addr 127.0.0.1:PORT
            --scenario NAME --ifaces IF1,IF2,... [--timeout 60]
@@ -141,7 +151,8 @@ def ipv4_options(src, dst, proto, body, ttl=64):
 
 def ipv6(src, dst, nh, body, hop=64):
     return (struct.pack("!IHBB", 6 << 28, len(body), nh, hop)
-            + socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst) + body)
+            + socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst)
+            + body)
 
 
 def udp(sport, dport, body):
@@ -363,7 +374,7 @@ def scenario_learning(run, sw):
                     {1: [f], 2: [f], 4: [tag(f, 10)]})
     run.record("native_trunk_tagged", sorted(got))
 
-    run.step("broadcast tagged 30 (not trunked) and untagged (no native VLAN) from trunk 4: dropped")
+    run.step("trunk 4: broadcasts tagged 30 (not trunked) or untagged (no native VLAN) are dropped")
     f, tok = token_frame(bc, d)
     sw.expect("a VLAN the trunk does not carry", 4, tag(f, 30), tok, {})
     f, tok = token_frame(bc, d)
@@ -397,11 +408,13 @@ def scenario_learning(run, sw):
 def check_routed(run, what, frame, dst, src, vid, ttl):
     """Field checks of a routed IPv4 frame (clear messages before the byte comparison)."""
     if vid is not None:
-        run.check(frame[12:14] == b"\x81\x00" and struct.unpack("!H", frame[14:16])[0] & 0xFFF == vid,
-                  f"{what}: tagged VLAN {vid}", hexdump(frame))
+        tci = struct.unpack("!H", frame[14:16])[0]
+        run.check(frame[12:14] == b"\x81\x00" and tci & 0xFFF == vid, f"{what}: tagged VLAN {vid}",
+                  hexdump(frame))
         frame = frame[:12] + frame[16:]
     run.check(frame[:6] == M(dst) and frame[6:12] == M(src),
-              f"{what}: dst {dst}, src {src}", f"dst {c.mac_str(frame[:6])}, src {c.mac_str(frame[6:12])}")
+              f"{what}: dst {dst}, src {src}",
+              f"dst {c.mac_str(frame[:6])}, src {c.mac_str(frame[6:12])}")
     ip = frame[14:34]
     run.check(ip[8] == ttl, f"{what}: TTL {ttl}", ip[8])
     run.check(checksum(ip) == 0, f"{what}: a valid IPv4 header checksum",
@@ -416,7 +429,7 @@ def scenario_routing(run, sw):
     def routed(dst_mac, src_mac, sip, dip, sport, tok, ttl):
         return udp4_frame(M(dst_mac), M(src_mac), sip, dip, sport, 5001, tok, ttl)
 
-    run.step("IPv4 from port 1 to 198.51.100.7 (via N2): on port 4 tagged 20, MACs rewritten, TTL 63")
+    run.step("IPv4 from port 1 to 198.51.100.7 (via N2): port 4 tagged 20, MACs rewritten, TTL 63")
     sent = {}
 
     def make():
@@ -429,14 +442,14 @@ def scenario_routing(run, sw):
     check_routed(run, "routed to N2", got[4][0], N2_MAC, ROUTER_MAC_20, 20, 63)
     run.record("route_v4", {"ports": sorted(got), "attempts": attempts, "frame": got[4][0].hex()})
 
-    run.step("router on a stick: tagged 10 from trunk 4 to 198.51.100.8: back out of port 4 tagged 20")
+    run.step("router on a stick: tagged 10 from trunk 4 to 198.51.100.8: out of port 4 tagged 20")
     tok = token()
     f = udp4_frame(r10, h, "10.0.10.6", "198.51.100.8", 40005, 5001, tok)
     want = routed(N2_MAC, ROUTER_MAC_20, "10.0.10.6", "198.51.100.8", 40005, tok, 63)
     got = sw.expect("routed back out of its ingress port", 4, tag(f, 10), tok, {4: [tag(want, 20)]})
     run.record("route_hairpin", sorted(got))
 
-    run.step("IPv4 from port 3 (VLAN 20) to 192.0.2.9 (via N3): untagged on port 2, source MAC of VLAN 10")
+    run.step("IPv4 from port 3 (VLAN 20) to 192.0.2.9 (via N3): untagged on port 2, VLAN 10's MAC")
     tok = token()
     f = udp4_frame(r20, h, "10.0.20.5", "192.0.2.9", 40001, 5001, tok)
     want = routed(N3_MAC, ROUTER_MAC_10, "10.0.20.5", "192.0.2.9", 40001, tok, 63)
@@ -463,7 +476,8 @@ def scenario_routing(run, sw):
             tokens.append(tok)
             want[tok] = {
                 3: routed(N1_MAC, ROUTER_MAC_20, "10.0.10.5", "203.0.113.9", sport, tok, 63),
-                4: tag(routed(N2_MAC, ROUTER_MAC_20, "10.0.10.5", "203.0.113.9", sport, tok, 63), 20),
+                4: tag(routed(N2_MAC, ROUTER_MAC_20, "10.0.10.5", "203.0.113.9", sport, tok, 63),
+                       20),
             }
         got = sw.exchange(sends, tokens, len(flows), wait=3.0, quiet=0.5)
         where = {}
@@ -497,21 +511,33 @@ def scenario_routing(run, sw):
     sw.expect("TTL 1", 1, udp4_frame(r10, h, "10.0.10.5", "198.51.100.7", 40003, 5001, tok, ttl=1),
               tok, {})
     tok = token()
-    sw.expect("no route (100.64.0.1)", 1, udp4_frame(r10, h, "10.0.10.5", "100.64.0.1", 40004, 5001, tok),
-              tok, {})
+    sw.expect("no route (100.64.0.1)", 1,
+              udp4_frame(r10, h, "10.0.10.5", "100.64.0.1", 40004, 5001, tok), tok, {})
     f, tok = token_frame(r10, h)
     sw.expect("a non-IP frame to the router MAC", 1, f, tok, {})
     tok = token()
     body = ipv4_options("10.0.10.5", "198.51.100.7", 17, udp(40006, 5001, payload(tok)))
-    sw.expect("IPv4 with options to the router MAC (not routed)", 1, eth(r10, h, 0x0800, body), tok, {})
+    sw.expect("IPv4 with options to the router MAC (not routed)", 1, eth(r10, h, 0x0800, body),
+              tok, {})
     run.record("drops_checked", ["ttl1", "no_route", "non_ip", "ipv4_options"])
 
-    run.step("IPv4 with options to an unknown MAC: bridged (flooded in VLAN 10) unchanged")
-    tok = token()
-    f = eth(c.unique_mac(), h, 0x0800,
-            ipv4_options("10.0.10.5", "10.0.10.77", 17, udp(40007, 5001, payload(tok))))
-    got = sw.expect("IPv4 with options, bridged", 1, f, tok, {2: [f], 4: [tag(f, 10)]})
-    run.record("options_bridged", sorted(got))
+
+
+# ---------------------------------------------------------------------------------------
+# options: IPv4 with options is bridged unchanged
+
+def scenario_options(run, sw):
+    h = c.unique_mac()
+    run.step("IPv4 with options to an unknown MAC from port 1: flooded in VLAN 10 unchanged")
+
+    def make():
+        tok = token()
+        ip = ipv4_options("10.0.10.5", "10.0.10.77", 17, udp(40007, 5001, payload(tok)))
+        return 1, eth(c.unique_mac(), h, 0x0800, ip), tok
+    got, attempts, _ = sw.converge("IPv4 with options, bridged", make,
+                                   lambda f: {2: [f], 3: [tag(f, 10)]},
+                                   lambda f: [{}])   # the switch may still be starting
+    run.record("options_bridged", {"ports": sorted(got), "attempts": attempts})
 
 
 # ---------------------------------------------------------------------------------------
@@ -582,7 +608,8 @@ def scenario_acl(run, sw):
     while time.monotonic() - start < 3.0:
         keepalive()
         f, tok = token_frame(h, b)
-        sw.expect(f"B -> A while A is active ({time.monotonic() - start:.1f} s)", 2, f, tok, {1: [f]})
+        sw.expect(f"B -> A while A is active ({time.monotonic() - start:.1f} s)", 2, f, tok,
+                  {1: [f]})
         rounds += 1
     run.record("active_kept_rounds", rounds)
 
@@ -606,7 +633,8 @@ def scenario_punt(run, sw):
     try:
         import p4runtime_sh.shell as sh
     except ImportError as e:
-        raise c.UsageError(f"punt needs p4runtime-shell (run with .venv-p4rt/shell/bin/python): {e}")
+        raise c.UsageError("punt needs p4runtime-shell (run it with .venv-p4rt/shell/bin/python): "
+                           f"{e}")
     args = run.args
     a = c.unique_mac()
 
@@ -687,7 +715,8 @@ def scenario_punt(run, sw):
     f, pin = punt(1, None)
     from_port1 += 1 + pin["attempts"]   # with the one punted before the controller came
     run.record("packet_in", pin)
-    run.check(pin["payload"] == f.hex(), f"PacketIn payload = the frame {hexdump(f)}", pin["payload"])
+    run.check(pin["payload"] == f.hex(), f"PacketIn payload = the frame {hexdump(f)}",
+              pin["payload"])
     run.check(pin["metadata"] == {"ingress_port": 1, "_pad": 0},
               "metadata ingress_port = 1, _pad = 0", pin["metadata"])
 
@@ -763,7 +792,8 @@ def scenario_punt(run, sw):
     run.record("flooded_after_takeover", {"ports": sorted(got), "attempts": attempts,
                                           "seconds": secs})
     f, tok = token_frame(q, c.unique_mac())
-    sw.expect("to the controller's MAC after the reload (its entry is gone)", 1, f, tok, flood(f, 1))
+    sw.expect("to the controller's MAC after the reload (its entry is gone)", 1, f, tok,
+              flood(f, 1))
 
     run.step("learning works again: X -> A is unicast once A spoke from port 1")
 
@@ -785,13 +815,15 @@ def check_encap(run, what, frame, inner):
     n = len(inner)
     run.check(len(frame) == 50 + n, f"{what}: {50 + n} bytes (50 of headers + the inner frame)",
               len(frame))
-    run.check(frame[:6] == M(VTEP_NEXT_HOP) and frame[6:12] == M(VTEP_MAC) and frame[12:14] == b"\x08\x00",
+    run.check(frame[:6] == M(VTEP_NEXT_HOP) and frame[6:12] == M(VTEP_MAC)
+              and frame[12:14] == b"\x08\x00",
               f"{what}: outer Ethernet {VTEP_NEXT_HOP} <- {VTEP_MAC}, IPv4",
               f"{c.mac_str(frame[:6])} <- {c.mac_str(frame[6:12])}, type {frame[12:14].hex()}")
     ip = frame[14:34]
     ver, tos, total, _ident, flags, ttl, proto, _ck, src, dst = struct.unpack("!BBHHHBBH4s4s", ip)
     fields = {"version_ihl": hex(ver), "total_len": total, "ttl": ttl, "proto": proto,
-              "src": socket.inet_ntoa(src), "dst": socket.inet_ntoa(dst), "df": bool(flags & 0x4000)}
+              "src": socket.inet_ntoa(src), "dst": socket.inet_ntoa(dst),
+              "df": bool(flags & 0x4000)}
     run.check(ver == 0x45 and proto == 17 and total == 36 + n and ttl == 64 and
               fields["src"] == VTEP_LOCAL and fields["dst"] == VTEP_REMOTE,
               f"{what}: IPv4 0x45 total_len {36 + n} TTL 64 proto 17 {VTEP_LOCAL} -> {VTEP_REMOTE}",
@@ -880,7 +912,8 @@ def scenario_vxlan(run, sw):
 
     run.step("VNI 5001 (not mapped) and another destination IP: not terminated, nothing out")
     inner, tok = token_frame(b"\xff" * 6, remote)
-    sw.expect("an unmapped VNI", 3, vxlan_frame(vm, nh, VTEP_REMOTE, VTEP_LOCAL, 5001, inner), tok, {})
+    sw.expect("an unmapped VNI", 3, vxlan_frame(vm, nh, VTEP_REMOTE, VTEP_LOCAL, 5001, inner), tok,
+              {})
     inner, tok = token_frame(b"\xff" * 6, remote)
     sw.expect("another VTEP address", 3, vxlan_frame(vm, nh, VTEP_REMOTE, "192.0.2.77", VNI, inner),
               tok, {})
@@ -891,6 +924,7 @@ SCENARIOS = {
     "learning": scenario_learning,
     "routing": scenario_routing,
     "acl": scenario_acl,
+    "options": scenario_options,
     "punt": scenario_punt,
     "vxlan": scenario_vxlan,
 }

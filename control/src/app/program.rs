@@ -10,6 +10,8 @@ use crate::p4rt::codec::encode;
 pub const JSON: &[u8] = include_bytes!("../../../pipelines/sluice_default/sluice_default.json");
 /// The P4Info (text format).
 pub const P4INFO: &str = include_str!("../../../pipelines/sluice_default/sluice_default.p4info.txt");
+/// The program's CPU port (packet-in / packet-out, the ONOS convention).
+pub const CPU_PORT: u32 = 255;
 /// The cookie of the pipeline config the app loads: how it recognises its program.
 pub const COOKIE: u64 = 0x5_11ce_defa;
 
