@@ -363,20 +363,16 @@ fn check_punt(o: &Value, err: &str) {
     assert!(none < back && back < took, "{err}");
 }
 
-/// ACL punt with a controller: p4runtime-shell connects as primary without pushing a
-/// pipeline; the app steps back; punted frames are PacketIns from P4 port 1 (untagged)
-/// and from the trunk, port 4 (with their tag); the controller reads the app's entries
-/// and counters, sends a PacketOut, gets the learning digests and writes an entry; when
-/// it leaves, the app reloads its program, bridges and learns again.
-#[test]
-fn acl_punt_reaches_a_controller_and_the_app_takes_the_switch_back() {
+/// Run the punt scenario on a fresh sluiced (TAP names from `letter`), with or without
+/// `[p4runtime] cpu_port = 255` in its configuration.
+fn punt_case(tag: &str, letter: &str, cpu_port: bool) {
     if !taps_available() {
         return;
     }
     let Some(py) = shell_python() else { return };
-    let s = Scratch::new("dp-punt");
-    let i = ifaces("p", 4);
-    let cfg = punt_config(&s, &i, true);
+    let s = Scratch::new(tag);
+    let i = ifaces(letter, 4);
+    let cfg = punt_config(&s, &i, cpu_port);
     let d = s.spawn(&cfg);
     let o = scenario(&py, &d, "punt", &i);
     let (code, err) = stop(d, &cfg);
@@ -384,23 +380,21 @@ fn acl_punt_reaches_a_controller_and_the_app_takes_the_switch_back() {
     check_punt(&o, &err);
 }
 
-/// The same without `[p4runtime] cpu_port`: the default program punts to its CPU port
-/// 255 whatever the configuration says, so punts should reach the controller (or be
-/// counted by the app) without it.
+/// ACL punt with a controller: p4runtime-shell connects as primary without pushing a
+/// pipeline; the app steps back; punted frames are PacketIns from P4 port 1 (untagged)
+/// and from the trunk, port 4 (with their tag); the controller reads the app's entries
+/// and counters, sends a PacketOut, gets the learning digests and writes an entry; when
+/// it leaves, the app reloads its program, bridges and learns again.
+#[test]
+fn acl_punt_reaches_a_controller_and_the_app_takes_the_switch_back() {
+    punt_case("dp-punt", "p", true);
+}
+
+/// The same without `[p4runtime] cpu_port`: the default program's CPU port is 255
+/// whatever the configuration says.
 #[test]
 fn acl_punt_works_without_configuring_the_cpu_port() {
-    if !taps_available() {
-        return;
-    }
-    let Some(py) = shell_python() else { return };
-    let s = Scratch::new("dp-punt0");
-    let i = ifaces("q", 4);
-    let cfg = punt_config(&s, &i, false);
-    let d = s.spawn(&cfg);
-    let o = scenario(&py, &d, "punt", &i);
-    let (code, err) = stop(d, &cfg);
-    assert_eq!(code, 0, "{err}");
-    check_punt(&o, &err);
+    punt_case("dp-punt0", "q", false);
 }
 
 /// VXLAN: encapsulation to a static MAC behind a remote VTEP (field by field, also from
