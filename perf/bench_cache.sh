@@ -33,6 +33,7 @@ L2_RULES="inport dlmatch"
 ROUTES=100
 SRC_MACS=256
 OVS_SOCKET_MEM=1000
+OVS_SETTLE=150
 INSTALL=1
 VERIFY_ON=1
 
@@ -104,6 +105,11 @@ Options:
   --mem auto|huge|nohuge memory mode (default auto; OVS needs hugepages: nohuge only with
                          --only sluiced)
   --ovs-socket-mem MB    OVS dpdk-socket-mem (default $OVS_SOCKET_MEM)
+  --ovs-settle S         after the warm-up, an OVS run waits (at most S seconds, default
+                         $OVS_SETTLE; 0: not at all) until its upcalls fall to 0.1 % of the
+                         packets (1 s samples): OVS's dynamic datapath flow limit starts at
+                         10000 and grows by ~2000/s, so one megaflow per 5-tuple (router) takes
+                         ~30 s at 65536 flows and ~100 s at 200000 to set up
   --keep-huge            leave hugepages this script reserved/mounted in place at exit
   --main-core C / --fwd-core C   cores (default $MAIN_CORE / $FWD_CORE)
   --retries N            re-run a contended run up to N times (default $RETRIES)
@@ -130,6 +136,7 @@ while (($#)); do
     --routes) ROUTES=$2; shift 2 ;;
     --src-macs) SRC_MACS=$2; shift 2 ;;
     --ovs-socket-mem) OVS_SOCKET_MEM=$2; shift 2 ;;
+    --ovs-settle) OVS_SETTLE=$2; shift 2 ;;
     --no-install) INSTALL=0; shift ;;
     --no-verify) VERIFY_ON=0; shift ;;
     *) parse_common_option "$@"; shift "$OPT_SHIFT" ;;  # the rest, -h and errors: lib.sh
@@ -137,7 +144,7 @@ while (($#)); do
 done
 
 case "$ONLY" in both|sluiced|ovs) ;; *) die "--only must be sluiced or ovs" ;; esac
-check_common_options ROUTES SRC_MACS OVS_SOCKET_MEM
+check_common_options ROUTES SRC_MACS OVS_SOCKET_MEM OVS_SETTLE
 ((SRC_MACS >= 1)) || die "--src-macs must be >= 1"
 [[ -n ${PROFILES// /} ]] || die "--profiles is empty"
 for p in $PROFILES; do
@@ -519,6 +526,37 @@ ovs_fdb_check() {
   fi
 }
 
+ovs_flows_limit() {  # "current/limit" datapath flows from upcall/show
+  appctl upcall/show 2>/dev/null |
+    sed -n 's/.*flows *: *(current \([0-9]*\)).*(limit \([0-9]*\)).*/\1\/\2/p' | head -n 1
+}
+
+# ovs_settle: after the warm-up, wait until OVS has set its flows up: over a 1 s sample of
+# pmd-stats, upcalls (successful or failed) are at most 0.1 % of the packets received. Gives
+# up after OVS_SETTLE seconds (then the window measures what OVS settled into). Sets SETTLE_S
+# (seconds waited) and SETTLED (1, or 0 when the limit ran out).
+ovs_settle() {
+  local t0 deadline r u
+  SETTLE_S=0 SETTLED=1
+  ((OVS_SETTLE > 0)) || return 0
+  t0=$(now_us); deadline=$((t0 + OVS_SETTLE * 1000000))
+  while :; do
+    appctl dpif-netdev/pmd-stats-clear >/dev/null 2>&1 || true
+    sleep 1
+    read -r r u < <(appctl dpif-netdev/pmd-stats-show 2>/dev/null | awk '
+      /^pmd thread/ {p = 1} /^main thread/ {p = 0}
+      p && /packets received:/ {r += $3}
+      p && /miss with (success|failed) upcall:/ {u += $5}
+      END {print r + 0, u + 0}')
+    ((u * 1000 <= r)) && break
+    if (($(now_us) >= deadline)); then SETTLED=0; break; fi
+  done
+  SETTLE_S=$((($(now_us) - t0 + 500000) / 1000000))
+  ((SETTLE_S > 1 || SETTLED == 0)) &&
+    log "    OVS flow setup: ${SETTLE_S}s after the warm-up, datapath flows (current/limit) $(ovs_flows_limit)$( ((SETTLED)) || echo "; still $u upcalls of $r packets a second (--ovs-settle limit)")"
+  return 0
+}
+
 run_ovs() {  # run_ovs SIDE PCAP PACKETS FEED TAG
   local side=$1 pcap=$2 feed=$4 tag=$5 devargs fifo="" t0 t1 tw
   reset_results
@@ -539,6 +577,7 @@ run_ovs() {  # run_ovs SIDE PCAP PACKETS FEED TAG
   done
   if [[ -z $R_NOTE ]]; then
     sleep "$WARMUP_S"
+    ovs_settle
     win_begin "$OVS_PID"
     appctl dpif-netdev/pmd-stats-clear >/dev/null
     t0=$(now); tw=$(now_us)
@@ -557,7 +596,7 @@ run_ovs() {  # run_ovs SIDE PCAP PACKETS FEED TAG
   [[ -n $fifo ]] && rm -f "$fifo"
   [[ -n $R_NOTE ]] && return 0
   read_kv < <(python3 "$PARSE" ovs "$OD" "$t0" "$t1" --in-port "$IN_PORT" --out-port "$OUT_PORT")
-  R_STATS=$STATS
+  R_STATS="$STATS settle_s=$SETTLE_S settled=$SETTLED"
   if [[ ${P[ok]:-0} == 1 ]]; then
     R_OK=1; R_MPPS=${P[mpps]}; R_WIN=${P[window_s]}; R_CPP=${P[cpp]:--}
   else
@@ -714,7 +753,7 @@ META+=(--meta "sluiced=$SL_DESC"
       --meta "devices=net_pcap0 rx_pcap=<profile>.pcap infinite_rx=1 (fifo:N profiles: rx_pcap=<FIFO> fed by perf/pcap_fifo.py) -> net_null0 no-rx=1; ${FRAME_SIZE}-byte frames (+FCS on the wire)"
       --meta "workloads=l2: onos_basic table0 ingress_port 1 -> port 2 vs OVS in_port=1 (simple match) and in_port+dl_dst+dl_type; l3: simple_router, $ROUTES generated prefixes (/16 /24 /32, 8 next hops) vs OVS ip,nw_dst=P/len priority 100+len with mod_dl_src, mod_dl_dst, dec_ttl; bridge: the default program (access ports of VLAN $BRIDGE_VLAN, static [[mac]] $L2_DST_MAC behind out, sources learned by the app) vs OVS actions=NORMAL (ports tag=$BRIDGE_VLAN, $L2_DST_MAC added with fdb/add, sources learned), traffic from min(flows, $SRC_MACS) source MACs; router: the default program (router interfaces on VLANs $ROUTER_IN_VLAN and $ROUTER_OUT_VLAN, $ROUTES prefixes as l3's each via 2 neighbors, ECMP by CRC-16 of the 5-tuple, out untagged) vs OVS select group (selection_method=hash, fields ip_src ip_dst nw_proto udp_src udp_dst; buckets mod_dl_src, mod_dl_dst, dec_ttl, output:2) and in_port+dl_dst+ip,nw_dst=P/len rules priority 100+len (OpenFlow 1.5)"
       --meta "memory=$MODE; sluiced mbufs = packets in pcap (preloaded profiles) + $WORKING_MBUFS; cores: main $MAIN_CORE forwarding $FWD_CORE"
-      --meta "method=$ROUNDS interleaved rounds (sluiced, then each OVS variant; every run a fresh process), ${MEASURE_S}s window after ${WARMUP_S}s warm-up, contended runs retried up to $RETRIES times (threshold $CONTENDED_PCT%)"
+      --meta "method=$ROUNDS interleaved rounds (sluiced, then each OVS variant; every run a fresh process), ${MEASURE_S}s window after ${WARMUP_S}s warm-up (OVS: then until its upcalls are <= 0.1 % of packets over 1 s, at most ${OVS_SETTLE}s), contended runs retried up to $RETRIES times (threshold $CONTENDED_PCT%)"
       --meta "logs=$LOGDIR")
 for wl in $WORKLOADS; do
   [[ -n ${VERIFY[$wl]:-} ]] && META+=(--meta "behaviour check $wl=${VERIFY[$wl]}")

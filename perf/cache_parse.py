@@ -403,6 +403,11 @@ def _ovs_summary(rows):
     m = median([num(s.get("upcalls_failed")) for s in sts])
     if m:
         parts.append("%d failed upcalls" % m)
+    m = median([num(s.get("settle_s")) for s in sts])
+    if m and m > 1:
+        parts.append("window after %ds of flow setup" % m)
+    if any(s.get("settled") == "0" for s in sts):
+        parts.append("flows still growing at the window")
     return ", ".join(parts)
 
 

@@ -24,6 +24,8 @@ const PERMIT_MAC: &str = "02:5d:00:00:99:01";
 const VTEP_MAC: &str = "02:5d:00:00:01:01";
 const VTEP_NEXT_HOP: &str = "02:5d:00:00:01:02";
 const REMOTE_MAC: &str = "02:5d:00:00:99:09";
+/// Neighbor N1 (10.0.20.2, behind port 3).
+const N1_MAC: &str = "02:5d:00:00:20:02";
 
 fn taps_available() -> bool {
     if is_root() && Path::new("/dev/net/tun").exists() {
@@ -57,10 +59,16 @@ fn p4runtime(cpu: bool) -> &'static str {
 /// Run one scenario with `python` against `d`; its JSON summary, or a panic with its
 /// output and the daemon's.
 fn scenario(python: &Path, d: &Daemon, name: &str, ifaces: &[String]) -> Value {
+    scenario_with(python, d, name, ifaces, &[])
+}
+
+/// [`scenario`] with `extra` arguments for the script.
+fn scenario_with(python: &Path, d: &Daemon, name: &str, ifaces: &[String], extra: &[&str]) -> Value {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(python)
         .arg(root.join("tests/default_program/scenarios.py"))
         .args(["--addr", &d.p4rt, "--scenario", name, "--ifaces", &ifaces.join(","), "--timeout", "45"])
+        .args(extra)
         .output()
         .expect("run tests/default_program/scenarios.py");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -436,4 +444,143 @@ fn vxlan_encapsulates_to_the_remote_and_decapsulates_into_the_vlan() {
     let (code, err) = stop(d, &cfg);
     assert_eq!(code, 0, "{err}");
     assert_eq!(app_summary(&err)[4], 0, "no write errors: {err}");
+}
+
+/// Live changes with `sluicectl` while frames cross: each change is in the data plane
+/// when the command returns (the script sends one frame right after it, no retry). A
+/// route appears and goes, a route via a non-neighbor is refused whole, an ACL rule
+/// drops and then bridges again, a port moves between VLANs; the operator's views
+/// (`mac list`, `switch show`, `route list`, `acl list`, `vlan show`) follow.
+#[test]
+fn live_changes_from_sluicectl_reach_the_data_plane() {
+    if !taps_available() {
+        return;
+    }
+    let s = Scratch::new("dp-live");
+    let i = ifaces("c", 4);
+    let cfg = s.write_config(&format!(
+        "{}{}{}{}{}\
+         [[router_interface]]\nvlan = 10\nmac = \"{ROUTER_MAC_10}\"\n\n\
+         [[router_interface]]\nvlan = 20\nmac = \"{ROUTER_MAC_20}\"\n\n\
+         [[neighbor]]\nip = \"10.0.20.2\"\nmac = \"{N1_MAC}\"\nport = \"p3\"\n",
+        p4runtime(false),
+        port("p1", 1, &i[0], "vlan = 10"),
+        port("p2", 2, &i[1], "vlan = 10"),
+        port("p3", 3, &i[2], "vlan = 20"),
+        port("p4", 4, &i[3], "vlan_mode = \"trunk\"\ntrunk_vlans = [10, 20]"),
+    ));
+    let d = s.spawn(&cfg);
+    let sock = s.socket();
+    let extra = ["--sluicectl", env!("CARGO_BIN_EXE_sluicectl"), "--socket", sock.to_str().unwrap()];
+    let o = scenario_with(&python3(), &d, "live", &i, &extra);
+
+    assert!(o["mac_list"].as_str().unwrap().contains(o["host"].as_str().unwrap()), "{o}");
+    assert!(o["switch_show"]["text"].as_str().unwrap().starts_with("built-in app: active\n"), "{o}");
+    assert_eq!(o["switch_show"]["mode"], "active");
+    assert_eq!(o["not_routed_before"], true);
+    assert_eq!(ports(&o["routed"]["ports"]), [3], "{o}");
+    // dst N1, src the VLAN 20 router MAC, untagged, TTL 63 (the script compared every byte).
+    let f = o["routed"]["frame"].as_str().unwrap();
+    assert!(f.starts_with(&format!("{}{}0800", N1_MAC.replace(':', ""), ROUTER_MAC_20.replace(':', ""))), "{f}");
+    assert_eq!(&f[2 * 22..2 * 23], "3f", "TTL 63: {f}");
+    assert!(o["route_list"].as_str().unwrap().contains("10.40.0.0/16  10.0.20.2"), "{o}");
+    assert!(o["bad_route"]["stderr"].as_str().unwrap().contains("via 10.9.9.9 is not a [[neighbor]]"), "{o}");
+    assert_eq!(o["bad_route"]["routes"].as_array().map(Vec::len), Some(1), "only 10.40.0.0/16: {o}");
+    assert_eq!(o["not_routed_after"], true);
+    assert!(o["acl_list"].as_str().unwrap().contains("ether_type=34997"), "{o}");
+    assert_eq!(ports(&o["acl_deleted"]), [2, 4], "bridged again");
+    assert_eq!(ports(&o["vlan10_before"]), [2, 4]);
+    assert_eq!(ports(&o["vlan20_before"]), [4]);
+    assert_eq!(ports(&o["vlan10_after"]), [4], "p2 left VLAN 10");
+    assert_eq!(ports(&o["vlan20_after"]), [2, 4], "p2 joined VLAN 20");
+    assert_eq!(o["vlan_set"]["p2"]["untagged"], 20, "{o}");
+
+    // What the switch holds at the end, as the operator reads it.
+    let state = ctl_json(&sock, &["switch", "show"]);
+    assert_eq!(state["routes"], serde_json::json!([]), "{state}");
+    assert_eq!(state["acls"], serde_json::json!([]), "{state}");
+    assert_eq!(state["counters"]["write_errors"], 0, "{state}");
+    let lpm = ctl_json(&sock, &["table", "dump", "ingress.ipv4_route"]);
+    assert_eq!(lpm["entries"], serde_json::json!([]), "the deleted route's entry is gone: {lpm}");
+
+    let (code, err) = stop(d, &cfg);
+    assert_eq!(code, 0, "{err}");
+    let [learned, _, _, _, write_errors] = app_summary(&err);
+    assert!(learned >= 1 && write_errors == 0, "{err}");
+}
+
+/// `[switch] learning = false`: digests are ignored, so frames to a host that has
+/// spoken keep flooding and nothing is learned.
+#[test]
+fn without_learning_frames_to_known_hosts_keep_flooding() {
+    if !taps_available() {
+        return;
+    }
+    let s = Scratch::new("dp-nolearn");
+    let i = ifaces("n", 3);
+    let cfg = s.write_config(&format!(
+        "[switch]\nlearning = false\n\n{}{}{}{}",
+        p4runtime(false),
+        port("p1", 1, &i[0], "vlan = 10"),
+        port("p2", 2, &i[1], "vlan = 10"),
+        port("p3", 3, &i[2], "vlan_mode = \"trunk\"\ntrunk_vlans = [10]"),
+    ));
+    let d = s.spawn(&cfg);
+    let o = scenario(&python3(), &d, "nolearn", &i);
+    assert_eq!(ports(&o["flood"]["ports"]), [2, 3]);
+    assert_eq!(o["flooded_rounds"], 3, "{o}");
+    assert_eq!(dmac(&s.socket()), [], "no dmac entry");
+    let state = ctl_json(&s.socket(), &["switch", "show"]);
+    assert_eq!((&state["switch"]["learning"], &state["learned"]), (&Value::Bool(false), &serde_json::json!([])));
+    let (code, err) = stop(d, &cfg);
+    assert_eq!(code, 0, "{err}");
+    let [learned, moved, _, full, write_errors] = app_summary(&err);
+    assert_eq!((learned, moved, full, write_errors), (0, 0, 0, 0), "{err}");
+}
+
+/// `[switch] app = false`: the default program is loaded with no entry (every table
+/// empty), so frames miss `port_vlan` and are dropped by the program; the app's
+/// management calls are refused.
+#[test]
+fn without_the_app_the_default_program_is_empty_and_drops() {
+    if !taps_available() {
+        return;
+    }
+    let s = Scratch::new("dp-noapp");
+    let i = ifaces("e", 2);
+    let cfg = s.write_config(&format!(
+        "[switch]\napp = false\n\n{}{}{}",
+        p4runtime(false),
+        port("p1", 1, &i[0], "vlan = 10"),
+        port("p2", 2, &i[1], "vlan = 10"),
+    ));
+    let d = s.spawn(&cfg);
+    assert!(d.stderr().contains("empty: [switch] app = false"), "{}", d.stderr());
+    let sock = s.socket();
+    let p = ctl_json(&sock, &["pipeline", "show"]);
+    assert_eq!(p["loaded"], true, "{p}");
+    let tables = p["tables"].as_array().unwrap();
+    assert!(tables.iter().any(|t| t["name"] == "ingress.port_vlan"), "{p}");
+    assert!(tables.iter().all(|t| t["entries"].as_u64() == Some(0)), "every table empty: {p}");
+
+    let o = scenario(&python3(), &d, "empty", &i);
+    let sent = o["sent"]["port1"].as_u64().unwrap() + o["sent"]["port2"].as_u64().unwrap();
+    // The worker's drop counters, live (Daemon keeps no --stats-json): every frame it
+    // received (the script's and any the kernel sent) was dropped by the program in
+    // ingress, none for another reason, and nothing left.
+    let w = &ctl_json(&sock, &["pmd", "stats"])["workers"][0];
+    let rx = w["rx_packets"].as_u64().unwrap();
+    assert!(rx >= sent, "{sent} frames sent: {w}");
+    for (reason, n) in w["drops"].as_object().unwrap() {
+        let want = if reason == "p4_ingress_drop" { rx } else { 0 };
+        assert_eq!(n.as_u64(), Some(want), "drops {reason}: {w}");
+    }
+    assert_eq!(w["tx_packets"].as_u64(), Some(0), "{w}");
+
+    let (code, out, err) = ctl(&sock, &["switch", "show"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("does not run the built-in app") && err.contains("FailedPrecondition"), "{err}");
+    let (code, err) = stop(d, &cfg);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("MACs learned"), "no app, no app summary: {err}");
 }

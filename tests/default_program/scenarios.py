@@ -50,16 +50,32 @@ addresses are constants below, and tests/default_program.rs writes the same ones
             carried); flooding reaches the remote; decapsulation to a learned MAC and
             flooding of a decapsulated broadcast (never back into the tunnel); another VNI
             or VTEP address is not terminated.
+  live      ports as routing's 1-4; router interfaces on VLANs 10 and 20, neighbor N1
+            (10.0.20.2, port 3), no route. Drives `sluicectl` (--sluicectl, --socket)
+            while frames cross, and checks each change with one frame sent as soon as
+            the command returns (a write is in the workers by then): `switch show`,
+            learned MACs in `mac list`; `route add 10.40.0.0/16 --via 10.0.20.2` routes
+            10.40.0.1 (exactly: MACs, TTL, checksum) where nothing came out before,
+            `route del` stops it; a route via a non-neighbor exits 1 with the reason and
+            changes nothing; `acl add` denies EtherType 0x88b5 and `acl del` bridges it
+            again; `vlan set p2 --access 20` moves port 2's flooding from VLAN 10 to 20.
+  nolearn   ports 1, 2 access VLAN 10; 3 trunk [10]; [switch] learning = false. Frames
+            to a host that has spoken keep flooding.
+  empty     ports 1, 2 access VLAN 10; [switch] app = false: the program runs with no
+            entry, so every frame is dropped (port_vlan misses).
 
 Usage: python3 tests/default_program/scenarios.py --addr 127.0.0.1:PORT
            --scenario NAME --ifaces IF1,IF2,... [--timeout 60]
-       (punt: run it with .venv-p4rt/shell/bin/python)
+           [--sluicectl PATH --socket PATH]
+       (punt: run it with .venv-p4rt/shell/bin/python; live: needs --sluicectl and
+       --socket, the daemon's management socket)
 
 Exit 0: every check passed; 1: a check failed ("FAIL: <step>: expected ...; got ..." on
 stderr); 2: bad usage. The last stdout line is one JSON object {"script", "ok",
 "observed", ...} (the tests/p4rt/common.py conventions).
 """
 
+import json
 import os
 import select
 import socket
@@ -920,6 +936,210 @@ def scenario_vxlan(run, sw):
     run.record("not_terminated", True)
 
 
+# ---------------------------------------------------------------------------------------
+# live: sluicectl changes the running switch while frames cross
+
+LIVE_PREFIX = "10.40.0.0/16"   # live: the route sluicectl adds (via N1)
+NOT_A_NEIGHBOR = "10.9.9.9"    # live: a next hop that no [[neighbor]] names
+
+
+def sluicectl(run, *args, want=0):
+    """Run `sluicectl --socket SOCKET args`: (stdout, stderr), once it exited `want`."""
+    a = run.args
+    if not a.sluicectl or not a.socket:
+        raise c.UsageError("this scenario needs --sluicectl and --socket")
+    r = subprocess.run([a.sluicectl, "--socket", a.socket, *args], capture_output=True, text=True,
+                       timeout=15)
+    run.check(r.returncode == want, f"`sluicectl {' '.join(args)}` to exit {want}",
+              f"exit {r.returncode}, stdout {r.stdout.strip()!r}, stderr {r.stderr.strip()!r}")
+    return r.stdout, r.stderr
+
+
+def table_rows(text):
+    """The rows of a sluicectl table (header and "(none)" left out), split into cells."""
+    return [line.split() for line in text.splitlines()[1:] if line.strip() != "(none)"]
+
+
+def json_state(run, *args):
+    """`sluicectl --json ARGS` (a show or list: the app's whole state), parsed."""
+    out, _ = sluicectl(run, "--json", *args)
+    try:
+        return json.loads(out)
+    except ValueError as e:
+        run.fail(f"expected `sluicectl --json {' '.join(args)}` to print JSON; got {e}: {out!r}")
+
+
+def scenario_live(run, sw):
+    h = c.unique_mac()
+    r10, r20 = M(ROUTER_MAC_10), M(ROUTER_MAC_20)
+    bc = b"\xff" * 6
+    run.record("host", c.mac_str(h))
+
+    def flood10(f, ingress):
+        """The flood of an untagged frame `f` in VLAN 10 from `ingress`, port 2 in VLAN 10."""
+        return {p: [tag(f, 10) if p == 4 else f] for p in (1, 2, 4) if p != ingress}
+
+    run.step("the switch bridges: unknown unicast from H on port 1 floods VLAN 10")
+    got, attempts, _ = sw.converge("unknown unicast in VLAN 10",
+                                   lambda: (1, *token_frame(c.unique_mac(), h)),
+                                   lambda f: flood10(f, 1), lambda f: [{}])
+    run.record("flood", {"ports": sorted(got), "attempts": attempts})
+
+    run.step("`mac list` shows H learned in VLAN 10 on p1 (the app learns from the digest)")
+    row = ["10", c.mac_str(h), "p1", "learned"]
+
+    def listed():
+        out, _ = sluicectl(run, "mac", "list")
+        return out if row in table_rows(out) else None
+    out = c.wait_until(listed, 5.0, 0.1)
+    run.check(out is not None, f"a row {' '.join(row)} within 5 s",
+              sluicectl(run, "mac", "list")[0])
+    learned = json_state(run, "mac", "list")["learned"]
+    run.check({"vlan": 10, "mac": c.mac_str(h), "port": "p1"} in learned,
+              "--json mac list: H learned in VLAN 10 on p1", learned)
+    run.record("mac_list", out)
+
+    run.step("`switch show` says active; `--json switch show` parses")
+    out, _ = sluicectl(run, "switch", "show")
+    run.check(out.startswith("built-in app: active\n"), "'built-in app: active' first", out)
+    state = json_state(run, "switch", "show")
+    run.check(state.get("mode") == "active", "--json: mode active", state.get("mode"))
+    run.record("switch_show", {"text": out, "mode": state["mode"],
+                               "learned": state["counters"]["learned"]})
+
+    def to_router(dip):
+        """(frame, what routing it via N1 gives, token): IPv4 from H to VLAN 10's router MAC."""
+        tok = token()
+        f = udp4_frame(r10, h, "10.0.10.5", dip, 40000, 5001, tok)
+        return f, udp4_frame(M(N1_MAC), r20, "10.0.10.5", dip, 40000, 5001, tok, ttl=63), tok
+
+    run.step("no route yet: IPv4 to 10.40.0.1 (router MAC) is not forwarded; `route list` empty")
+    out, _ = sluicectl(run, "route", "list")
+    run.check(table_rows(out) == [], "no route", out)
+    f, _, tok = to_router("10.40.0.1")
+    sw.expect("to 10.40.0.1 before the route", 1, f, tok, {})
+    run.record("not_routed_before", True)
+
+    run.step(f"`route add {LIVE_PREFIX} --via 10.0.20.2`: the next frame is routed to N1 on port 3")
+    out, _ = sluicectl(run, "route", "add", LIVE_PREFIX, "--via", "10.0.20.2")
+    f, want, tok = to_router("10.40.0.1")
+    got = sw.expect("to 10.40.0.1 right after `route add`", 1, f, tok, {3: [want]})
+    check_routed(run, "routed to N1", got[3][0], N1_MAC, ROUTER_MAC_20, None, 63)
+    run.record("routed", {"ports": sorted(got), "frame": got[3][0].hex(), "summary": out.strip()})
+    routes, _ = sluicectl(run, "route", "list")
+    run.check(table_rows(routes) == [[LIVE_PREFIX, "10.0.20.2"]],
+              f"`route list`: {LIVE_PREFIX} via 10.0.20.2 only", routes)
+    run.record("route_list", routes)
+
+    run.step(f"`route add 10.41.0.0/16 --via {NOT_A_NEIGHBOR}` (not a neighbor): exit 1, nothing "
+             "changes")
+    before = json_state(run, "route", "list")["routes"]
+    _, err = sluicectl(run, "route", "add", "10.41.0.0/16", "--via", NOT_A_NEIGHBOR, want=1)
+    run.check(f"via {NOT_A_NEIGHBOR} is not a [[neighbor]]" in err,
+              f"stderr saying via {NOT_A_NEIGHBOR} is not a [[neighbor]]", err.strip())
+    out, _ = sluicectl(run, "route", "list")
+    run.check(out == routes, f"`route list` unchanged: {routes!r}", out)
+    after = json_state(run, "route", "list")["routes"]
+    run.check(after == before, f"--json routes unchanged: {before}", after)
+    f, _, tok = to_router("10.41.0.1")
+    sw.expect("to 10.41.0.1 (the refused route)", 1, f, tok, {})
+    f, want, tok = to_router("10.40.0.2")
+    sw.expect(f"to 10.40.0.2 ({LIVE_PREFIX} still routed)", 1, f, tok, {3: [want]})
+    run.record("bad_route", {"stderr": err.strip(), "routes": after})
+
+    run.step(f"`route del {LIVE_PREFIX}`: the next frame is not forwarded")
+    sluicectl(run, "route", "del", LIVE_PREFIX)
+    f, _, tok = to_router("10.40.0.1")
+    sw.expect("to 10.40.0.1 right after `route del`", 1, f, tok, {})
+    out, _ = sluicectl(run, "route", "list")
+    run.check(table_rows(out) == [], "`route list`: no route", out)
+    run.record("not_routed_after", True)
+
+    run.step("`acl add --priority 10 --action deny --ether-type 0x88b5`: bridged, then dropped")
+    f, tok = token_frame(c.unique_mac(), h)
+    sw.expect("EtherType 0x88b5 before the rule", 1, f, tok, flood10(f, 1))
+    sluicectl(run, "acl", "add", "--priority", "10", "--action", "deny", "--ether-type", "0x88b5")
+    f, tok = token_frame(c.unique_mac(), h)
+    sw.expect("EtherType 0x88b5 right after `acl add`", 1, f, tok, {})
+    acls, _ = sluicectl(run, "acl", "list")
+    run.check(table_rows(acls) == [["10", "deny", f"ether_type={ET_TOKEN}"]],
+              f"`acl list`: 10 deny ether_type={ET_TOKEN}", acls)
+    run.record("acl_list", acls)
+
+    run.step("`acl del 10`: bridged again")
+    sluicectl(run, "acl", "del", "10")
+    f, tok = token_frame(c.unique_mac(), h)
+    got = sw.expect("EtherType 0x88b5 right after `acl del`", 1, f, tok, flood10(f, 1))
+    run.record("acl_deleted", sorted(got))
+
+    run.step("broadcasts before the move: VLAN 10 reaches port 2, VLAN 20 does not")
+    f, tok = token_frame(bc, h)
+    got = sw.expect("broadcast in VLAN 10 (port 2 in VLAN 10)", 1, f, tok, flood10(f, 1))
+    run.record("vlan10_before", sorted(got))
+    f, tok = token_frame(bc, c.unique_mac())
+    got = sw.expect("broadcast in VLAN 20 (port 2 in VLAN 10)", 3, f, tok, {4: [tag(f, 20)]})
+    run.record("vlan20_before", sorted(got))
+
+    run.step("`vlan set p2 --access 20`: VLAN 10's broadcasts stop at port 2, VLAN 20's reach it")
+    out, _ = sluicectl(run, "vlan", "set", "p2", "--access", "20")
+    f, tok = token_frame(bc, h)
+    got = sw.expect("broadcast in VLAN 10 right after the move", 1, f, tok, {4: [tag(f, 10)]})
+    run.record("vlan10_after", sorted(got))
+    f, tok = token_frame(bc, c.unique_mac())
+    got = sw.expect("broadcast in VLAN 20 right after the move", 3, f, tok,
+                    {2: [f], 4: [tag(f, 20)]})
+    run.record("vlan20_after", sorted(got))
+    p2 = next(p for p in json_state(run, "vlan", "show")["ports"] if p["name"] == "p2")
+    run.check(p2["untagged"] == 20 and p2["tagged"] == [] and p2["vlan_mode"] == "access",
+              "--json vlan show: p2 access VLAN 20", p2)
+    run.record("vlan_set", {"summary": out.strip(), "p2": p2})
+
+
+# ---------------------------------------------------------------------------------------
+# nolearn: [switch] learning = false
+
+def scenario_nolearn(run, sw):
+    a, b = c.unique_mac(), c.unique_mac()
+
+    def flood(f, ingress):
+        return {p: [tag(f, 10) if p == 3 else f] for p in (1, 2, 3) if p != ingress}
+
+    run.step("A -> B (unknown) from port 1: flooded")
+    got, attempts, _ = sw.converge("unknown unicast in VLAN 10",
+                                   lambda: (1, *token_frame(b, a)),
+                                   lambda f: flood(f, 1), lambda f: [{}])
+    run.record("flood", {"ports": sorted(got), "attempts": attempts})
+
+    run.step("A and B keep talking: every frame is still flooded (nothing learned)")
+    start = time.monotonic()
+    for n in range(1, 4):
+        # Learning takes well under this (see learning): a frame that still floods
+        # after it is not waiting for the app.
+        time.sleep(0.5)
+        t = f"round {n}, {time.monotonic() - start:.1f} s"
+        f, tok = token_frame(a, b)
+        sw.expect(f"B -> A after A spoke ({t})", 2, f, tok, flood(f, 2))
+        f, tok = token_frame(b, a)
+        sw.expect(f"A -> B after B spoke ({t})", 1, f, tok, flood(f, 1))
+        run.record("flooded_rounds", n)
+
+
+# ---------------------------------------------------------------------------------------
+# empty: [switch] app = false
+
+def scenario_empty(run, sw):
+    sent = {1: 0, 2: 0}
+    run.step("broadcasts and unknown unicast from ports 1 and 2 for 1.5 s: nothing comes out")
+    start = time.monotonic()
+    while time.monotonic() - start < 1.5:
+        for p, dst in ((1, b"\xff" * 6), (2, c.unique_mac())):
+            f, tok = token_frame(dst, c.unique_mac())
+            sw.expect(f"a frame to an empty program ({time.monotonic() - start:.1f} s)", p, f, tok,
+                      {})
+            sent[p] += 1
+    run.record("sent", {f"port{p}": n for p, n in sent.items()})
+
+
 SCENARIOS = {
     "learning": scenario_learning,
     "routing": scenario_routing,
@@ -927,6 +1147,9 @@ SCENARIOS = {
     "options": scenario_options,
     "punt": scenario_punt,
     "vxlan": scenario_vxlan,
+    "live": scenario_live,
+    "nolearn": scenario_nolearn,
+    "empty": scenario_empty,
 }
 
 
@@ -934,6 +1157,8 @@ def add_args(p):
     p.add_argument("--scenario", required=True, choices=sorted(SCENARIOS))
     p.add_argument("--ifaces", required=True,
                    help="comma-separated kernel interfaces of P4 ports 1, 2, ... in order")
+    p.add_argument("--sluicectl", help="live: the sluicectl binary")
+    p.add_argument("--socket", help="live: the daemon's management socket")
 
 
 def body(run):
