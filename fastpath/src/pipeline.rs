@@ -5,9 +5,8 @@
 //! arrival order, a hit executes its megaflow's actions on the mbuf and a miss
 //! upcalls into the pipeline (after one more lookup, so the second packet of a new
 //! flow in the same burst hits the megaflow the first one installed). Megaflow
-//! statistics are credited once per megaflow per burst; the P4 counters they stand for
-//! (entry hits, direct and indexed counters) at upkeep, every 1024 bursts, and
-//! whenever megaflows are removed ([`Datapath::sync_counters`]).
+//! statistics, and the P4 counters they stand for (entry hits, direct and indexed
+//! counters), are credited once per megaflow per burst ([`Datapath::replay`]).
 //!
 //! The received mbuf carries the last copy out: rewritten in place when the layout
 //! stays, or with its headers replaced (data start moved, payload untouched) when

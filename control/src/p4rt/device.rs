@@ -245,10 +245,7 @@ pub fn observe_hits(p: &mut Pipeline, workers: Option<&Workers>, now: Instant) -
         Some(w) => {
             let ts = tables.clone();
             let per_worker = w
-                .query(move |dp| {
-                    dp.sync_counters();
-                    ts.iter().map(|t| dp.rt.tables[*t as usize].hits.clone()).collect::<Vec<_>>()
-                })
+                .query(move |dp| ts.iter().map(|t| dp.rt.tables[*t as usize].hits.clone()).collect::<Vec<_>>())
                 .map_err(unavailable)?;
             let mut sum: Vec<Vec<u64>> = vec![vec![]; tables.len()];
             for got in per_worker.into_iter().flatten() {
@@ -374,16 +371,13 @@ fn set_counters(w: &Workers, writes: &[CounterWrite]) -> Result<(), sluice_fastp
                 }
             }
         }
-        w.query_one(k, move |dp| {
-            dp.sync_counters();
-            set_counters_local(&mut dp.rt, &mine);
-        })?;
+        w.query_one(k, move |dp| set_counters_local(&mut dp.rt, &mine))?;
     }
     Ok(())
 }
 
-/// Counter cells summed over the workers: `cells` picks them from a datapath (after
-/// crediting its pending megaflow counts); without workers, control's copy.
+/// Counter cells summed over the workers: `cells` picks them from a datapath; without
+/// workers, control's copy.
 fn summed(
     local: &[(u64, u64)],
     workers: Option<&Workers>,
@@ -392,12 +386,7 @@ fn summed(
     match workers {
         None => Ok(local.to_vec()),
         Some(w) => {
-            let got = w
-                .query(move |dp| {
-                    dp.sync_counters();
-                    cells(&dp.rt)
-                })
-                .map_err(unavailable)?;
+            let got = w.query(move |dp| cells(&dp.rt)).map_err(unavailable)?;
             Ok(sum(got, local))
         }
     }

@@ -1,7 +1,7 @@
 //! Table entry idle timeouts (P4Runtime v1.5 § "Idle-timeout"), kept by control.
 //!
 //! Workers only count hits per entry (the megaflows credit the entries they stand
-//! for, [`sluice_fastpath::cache::datapath::Datapath::sync_counters`]). Control
+//! for, [`sluice_fastpath::cache::datapath::Datapath::replay`]). Control
 //! sweeps: it sums each idle-capable table's hit counts over the workers and
 //! compares them with the previous sweep's. An entry whose count moved was hit (its
 //! last-hit time is the sweep's); an entry with a non-zero `idle_timeout_ns` not hit

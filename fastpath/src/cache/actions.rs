@@ -25,7 +25,7 @@ use crate::p4::ir::{mask_of, Ir, Value};
 use crate::p4::track::{ChecksumFix, Edit, Effect, Fate, Patch, Segment, Tracker};
 
 /// One byte of a patch: `b = b & keep | set`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BytePatch {
     /// Output offset.
     pub off: u16,
@@ -38,7 +38,7 @@ pub struct BytePatch {
 /// Byte changes of an output, compiled: whole bytes outside every checksummed
 /// header as runs of constant bytes (one copy each: MAC rewrites), the rest byte by
 /// byte (they adjust the checksums incrementally).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Patches {
     /// Offset and the constant bytes written there.
     pub runs: Box<[(u16, Box<[u8]>)]>,
@@ -90,7 +90,7 @@ fn put(dst: &mut [u8], src: &[u8]) {
 }
 
 /// How an output is produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Apply {
     /// Same layout as the input: patch bytes, fix checksums.
     InPlace {
@@ -110,7 +110,7 @@ pub enum Apply {
 }
 
 /// One output copy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Output {
     /// P4 port.
     pub port: u32,
@@ -121,7 +121,7 @@ pub struct Output {
 }
 
 /// A counter to credit on every packet of the flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Replay {
     /// A table entry hit (its hit count, and its direct counter if the table has one).
     Hit {
@@ -142,7 +142,7 @@ pub enum Replay {
 }
 
 /// A megaflow's actions.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Actions {
     /// Copies sent, in emission order.
     pub outputs: Box<[Output]>,

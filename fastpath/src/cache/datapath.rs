@@ -92,62 +92,54 @@ impl Datapath {
         let actions = Actions::from_tracker(&self.ir, &mut self.tracker);
         let id = self.cache.install(&PacketView::new(in_port, data), &self.tracker.reads, actions, d);
         // The run counted this packet itself.
-        self.cache.credit(id, 1, data.len() as u64, false);
-        self.sync_counters();
+        self.cache.credit(id, 1, data.len() as u64);
         Upcall::Cached(id)
     }
 
     /// Credit a group of `packets` hits (`bytes` in all) of megaflow `id`: its
-    /// statistics now, the P4 counters the pipeline would have counted at the next
-    /// [`Datapath::sync_counters`].
+    /// statistics and the P4 counters the pipeline would have counted.
     #[inline]
     pub fn replay(&mut self, id: u32, packets: u64, bytes: u64) {
-        self.cache.credit(id, packets, bytes, true);
+        if let Some(a) = self.cache.credit(id, packets, bytes) {
+            Self::replay_into(&mut self.rt, a, packets, bytes);
+        }
     }
 
-    /// Bring the P4 counters up to date with the megaflows' pending credit: table
-    /// entry hits, direct counters, indexed counters, as the pipeline counts them.
-    /// Called at upkeep, after installs and state changes (which may remove
-    /// megaflows), and before anyone reads counters.
-    pub fn sync_counters(&mut self) {
-        let rt = &mut self.rt;
-        self.cache.take_pending(|a, packets, bytes| {
-            for r in a.replay.iter() {
-                match *r {
-                    Replay::Hit { table, handle, direct } => {
-                        let t = &mut rt.tables[table as usize];
-                        if let Some(h) = t.hits.get_mut(handle as usize) {
-                            *h += packets;
-                        }
-                        if direct {
-                            if let Some(c) = t.direct_counters.get_mut(handle as usize) {
-                                c.0 += packets;
-                                c.1 += bytes;
-                            }
-                        }
+    /// Credit the counter effects of `a` (table-entry hits, direct and indexed
+    /// counters) for `packets` and `bytes`, as the pipeline would have counted them.
+    fn replay_into(rt: &mut Runtime, a: &Actions, packets: u64, bytes: u64) {
+        for r in a.replay.iter() {
+            match *r {
+                Replay::Hit { table, handle, direct } => {
+                    let t = &mut rt.tables[table as usize];
+                    if let Some(h) = t.hits.get_mut(handle as usize) {
+                        *h += packets;
                     }
-                    Replay::Count { counter, index } => {
-                        if let Some(c) = rt.counters[counter as usize].get_mut(index as usize) {
+                    if direct {
+                        if let Some(c) = t.direct_counters.get_mut(handle as usize) {
                             c.0 += packets;
                             c.1 += bytes;
                         }
                     }
                 }
+                Replay::Count { counter, index } => {
+                    if let Some(c) = rt.counters[counter as usize].get_mut(index as usize) {
+                        c.0 += packets;
+                        c.1 += bytes;
+                    }
+                }
             }
-        });
+        }
     }
 
-    /// Periodic upkeep: re-rank subtables, expire idle megaflows, credit counters.
+    /// Periodic upkeep: re-rank subtables, expire idle megaflows.
     pub fn maintain(&mut self) {
         self.cache.maintain();
-        self.sync_counters();
     }
 
     /// Apply a state change and, before returning, remove every megaflow that
     /// depends on what it touches (see [`super`]): the next packet sees the new state.
     pub fn update<R>(&mut self, change: Change, f: impl FnOnce(&Ir, &mut Runtime) -> R) -> R {
-        // Credit first: the change may delete entries the pending credit names.
-        self.sync_counters();
         let r = f(&self.ir, &mut self.rt);
         self.cache.invalidate(change.bit());
         r
@@ -157,7 +149,6 @@ impl Datapath {
     /// on what they touch. Returns how many were refused (control validated the batch
     /// on an equal copy of the state, so any refusal is a bug the caller counts).
     pub fn apply(&mut self, ops: &[Op]) -> usize {
-        self.sync_counters();
         let mut bits = 0;
         let mut refused = 0;
         for op in ops {

@@ -82,7 +82,6 @@ fn case(ir: &Ir, seed: u64, packets: usize, emc: bool) -> Paths {
     let mut paths = Paths::default();
     for i in 0..packets {
         if i % 97 == 96 {
-            dp.sync_counters();
             assert_eq!(counters(&dp.rt), counters(&ref_rt), "seed {seed}: counters before change at packet {i}");
             if let Some(c) = mutate_state(ir, &mut ref_rt, &mut rng, &pools) {
                 let next = ref_rt.clone();
@@ -112,7 +111,6 @@ fn case(ir: &Ir, seed: u64, packets: usize, emc: bool) -> Paths {
             Path::Uncached => paths.uncached += 1,
         }
     }
-    dp.sync_counters();
     assert_eq!(counters(&dp.rt), counters(&ref_rt), "seed {seed}: counters at the end");
     paths
 }

@@ -51,7 +51,6 @@ fn hits_credit_the_counters_the_pipeline_would_have() {
         let p = pkt("10.0.0.10", 64, &[i; 7]);
         assert_eq!(dp.process(1, &p).outputs, reference.run(1, &p));
     }
-    dp.sync_counters();
     for (t, (a, b)) in dp.rt.tables.iter().zip(&reference.rt.tables).enumerate() {
         assert_eq!(a.hits, b.hits, "table {t} hits");
         assert_eq!(a.direct_counters, b.direct_counters, "table {t} direct counters");
@@ -158,4 +157,30 @@ fn fabric_flows_are_cached_and_agree_with_the_pipeline() {
     }
     let s = dp.cache.stats().snapshot();
     assert_eq!((s.installed, s.emc_hits + s.dpcls_hits), (1, 7), "{s:?}");
+}
+
+#[test]
+fn megaflows_with_equal_actions_share_them_until_the_last_goes() {
+    let Some((mut dp, _)) = router(CacheConfig::default()) else { return };
+    // TTL 64 and 9 are two megaflows (TTL is read) with different actions (the new
+    // TTL); a third packet of the first flow hits the first.
+    dp.process(1, &pkt("10.0.1.10", 64, b""));
+    dp.process(1, &pkt("10.0.1.10", 9, b""));
+    dp.process(1, &udp4("00:aa:bb:00:00:00", "00:00:00:00:00:01", "10.0.0.1", "10.0.1.10", 64, b""));
+    let live: Vec<u32> = (0..8).filter(|i| dp.cache.get(*i).is_some()).collect();
+    assert_eq!(live.len(), 2, "the third packet hit the first megaflow");
+    let (a, b) = (&dp.cache.get(live[0]).unwrap().actions, &dp.cache.get(live[1]).unwrap().actions);
+    assert!(!Arc::ptr_eq(a, b), "different TTLs, different actions");
+    // Two destinations with no route: two megaflows (the LPM bits that decided the
+    // miss differ), one drop, equal actions.
+    dp.cache.flush();
+    dp.process(1, &pkt("192.168.1.1", 64, b""));
+    dp.process(1, &pkt("10.0.1.99", 64, b""));
+    let live: Vec<u32> = (0..8).filter(|i| dp.cache.get(*i).is_some()).collect();
+    assert_eq!(live.len(), 2);
+    let (a, b) = (&dp.cache.get(live[0]).unwrap().actions, &dp.cache.get(live[1]).unwrap().actions);
+    assert!(Arc::ptr_eq(a, b), "equal actions are one copy: {a:?} {b:?}");
+    assert_eq!(dp.cache.shared.len(), 1);
+    dp.cache.flush();
+    assert!(dp.cache.shared.is_empty(), "gone with the last megaflow");
 }

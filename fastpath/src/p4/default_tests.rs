@@ -718,7 +718,7 @@ fn a_frame_punted_from_a_trunk_reaches_the_controller_with_its_tag() {
     let mut p = topology();
     acl(&mut p, &[(ACL_ETHER_TYPE, 0x0806, 0xffff)], "ingress.acl_punt", &[], 10);
     let arp = tag(&eth("ff:ff:ff:ff:ff:ff", C, 0x0806, &[0x11; 46]), 5, 20);
-    assert_eq!(p.run(TRUNK, &arp), vec![(CPU, [&port_header(TRUNK.into())[..], &arp[..]].concat())]);
+    assert_eq!(p.run(TRUNK, &arp), vec![(CPU, [&port_header(TRUNK)[..], &arp[..]].concat())]);
 }
 
 #[test]

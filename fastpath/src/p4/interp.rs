@@ -40,7 +40,7 @@ pub const MAX_PASSES: u32 = 6;
 pub const GREEN: Value = 0;
 
 /// Why a copy of a packet was dropped by the program or the architecture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DropCause {
     /// `egress_spec` was the drop port (511) after ingress (`mark_to_drop`, or set).
     Ingress,

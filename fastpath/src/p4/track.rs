@@ -198,7 +198,7 @@ impl ReadSet {
 }
 
 /// One segment of an output packet's headers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Segment {
     /// Copy `len` input bytes from `from`.
     Copy {
@@ -212,7 +212,7 @@ pub enum Segment {
 }
 
 /// A field patch in the output: `width` bits at output bit `bit` become `value`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Patch {
     /// Output bit offset.
     pub bit: u32,
@@ -224,7 +224,7 @@ pub struct Patch {
 
 /// A checksum to recompute in the output: the Internet checksum of `len` bytes at
 /// `at` (with the checksum field itself taken as zero), stored at bit `field_bit`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ChecksumFix {
     /// Output offset of the covered header.
     pub at: u32,
@@ -235,7 +235,7 @@ pub struct ChecksumFix {
 }
 
 /// How to turn the input packet into one output copy.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Edit {
     /// Input bytes replaced by `segments` (the parsed headers).
     pub strip: u32,
