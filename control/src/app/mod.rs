@@ -228,7 +228,8 @@ impl App {
         let req = pb::WriteRequest {
             device_id: 0,
             updates,
-            atomicity: pb::write_request::Atomicity::ContinueOnError as i32,
+            // All or nothing: a refused batch leaves the switch as it was.
+            atomicity: pb::write_request::Atomicity::RollbackOnError as i32,
             ..Default::default()
         };
         self.p4rt.write(&req).map_err(|s| {
