@@ -168,19 +168,8 @@ mod tests {
     use crate::app::entries::config_updates;
     use crate::app::program::Names;
 
-    const BASE: &str = r#"
-[workers]
-cores = [1]
-[[port]]
-name = "a"
-devargs = "net_null0"
-p4_port = 1
-vlan = 10
-[[port]]
-name = "b"
-devargs = "net_null1"
-p4_port = 2
-vlan = 20
+    fn base() -> Config {
+        let neighbor = r#"
 [[router_interface]]
 vlan = 20
 mac = "02:00:00:00:00:14"
@@ -189,6 +178,8 @@ ip = "10.0.20.2"
 mac = "00:00:00:00:20:02"
 port = "b"
 "#;
+        Config::parse(&crate::app::test_config(&[("a", "vlan = 10"), ("b", "vlan = 20")], neighbor), "t").unwrap()
+    }
 
     fn plan(c: &Config) -> SwitchPlan {
         SwitchPlan::build(c).unwrap()
@@ -196,7 +187,7 @@ port = "b"
 
     #[test]
     fn the_diff_of_a_plan_with_itself_is_empty_and_from_nothing_is_every_insert() {
-        let c = Config::parse(BASE, "t").unwrap();
+        let c = base();
         let n = Names::new();
         assert!(diff(config_updates(&plan(&c), &n), config_updates(&plan(&c), &n)).is_empty());
         let all = diff(vec![], config_updates(&plan(&c), &n));
@@ -206,7 +197,7 @@ port = "b"
 
     #[test]
     fn adding_an_ecmp_route_inserts_its_group_before_the_entries_and_deleting_reverses() {
-        let mut c = Config::parse(BASE, "t").unwrap();
+        let mut c = base();
         let n = Names::new();
         let before = config_updates(&plan(&c), &n);
         edit(
@@ -232,7 +223,7 @@ port = "b"
 
     #[test]
     fn bad_edits_are_refused_with_the_reason() {
-        let mut c = Config::parse(BASE, "t").unwrap();
+        let mut c = base();
         let e = edit(&mut c, "add", "neighbor", &serde_json::json!({"ip": "10.0.20.2", "mac": "x", "port": "b"}));
         assert!(e.unwrap_err().contains("exists"));
         let e = edit(&mut c, "del", "route", &serde_json::json!({"prefix": "1.0.0.0/8"}));

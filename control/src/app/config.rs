@@ -667,32 +667,8 @@ mod tests {
     use super::*;
 
     fn plan(extra: &str) -> Result<SwitchPlan, ConfigError> {
-        let text = format!(
-            r#"
-[workers]
-cores = [1]
-[[port]]
-name = "a"
-devargs = "net_null0"
-p4_port = 1
-vlan = 10
-[[port]]
-name = "b"
-devargs = "net_null1"
-p4_port = 2
-vlan = 20
-[[port]]
-name = "t"
-devargs = "net_null2"
-p4_port = 3
-vlan_mode = "trunk"
-trunk_vlans = [10, 20]
-[[port]]
-name = "u"
-devargs = "net_null3"
-p4_port = 4
-{extra}"#
-        );
+        let trunk = "vlan_mode = \"trunk\"\ntrunk_vlans = [10, 20]";
+        let text = crate::app::test_config(&[("a", "vlan = 10"), ("b", "vlan = 20"), ("t", trunk), ("u", "")], extra);
         SwitchPlan::build(&Config::parse(&text, "test").unwrap())
     }
 

@@ -595,5 +595,16 @@ pub fn mac_str(m: u64) -> String {
     format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[2], b[3], b[4], b[5], b[6], b[7])
 }
 
+/// Test configurations: ports named and numbered in order (P4 ports 1, 2, ...) on
+/// `net_null` devices, each with its VLAN lines, then `extra` sections.
+#[cfg(test)]
+pub(crate) fn test_config(ports: &[(&str, &str)], extra: &str) -> String {
+    let mut text = String::from("[workers]\ncores = [1]\n");
+    for (i, (name, vlans)) in ports.iter().enumerate() {
+        text += &format!("[[port]]\nname = \"{name}\"\ndevargs = \"net_null{i}\"\np4_port = {}\n{vlans}\n", i + 1);
+    }
+    text + extra
+}
+
 #[cfg(test)]
 mod tests;

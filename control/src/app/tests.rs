@@ -8,25 +8,15 @@ use crate::p4rt::device::Pipeline;
 use sluice_fastpath::p4::interp::Interp;
 use sluice_fastpath::p4::track::NoTrack;
 
-const CONFIG: &str = r#"
-[workers]
-cores = [1]
-[[port]]
-name = "a"
-devargs = "net_null0"
-p4_port = 1
-vlan = 10
-[[port]]
-name = "b"
-devargs = "net_null1"
-p4_port = 2
-vlan = 10
-[[port]]
-name = "t"
-devargs = "net_null2"
-p4_port = 3
-vlan_mode = "trunk"
-trunk_vlans = [10, 20]
+/// Ports a and b access VLAN 10, t a trunk of 10 and 20; routers, neighbors, routes,
+/// a static MAC, a mirror, an ACL rule; `switch` lines first.
+fn config(switch: &str) -> String {
+    let trunk = "vlan_mode = \"trunk\"\ntrunk_vlans = [10, 20]";
+    let ports = crate::app::test_config(&[("a", "vlan = 10"), ("b", "vlan = 10"), ("t", trunk)], EXTRA);
+    format!("{switch}\n{ports}")
+}
+
+const EXTRA: &str = r#"
 [[router_interface]]
 vlan = 10
 mac = "02:00:00:00:00:0a"
@@ -116,7 +106,7 @@ fn ipv4(dst_mac: u64, src_mac: u64, dst: [u8; 4], ttl: u8, sport: u16) -> Vec<u8
 
 #[test]
 fn the_configuration_bridges_routes_and_filters() {
-    let app = app(CONFIG);
+    let app = app(&config(""));
     let host_a = 0x00_00_00_00_00_aa;
     // Unknown destination: flooded to b (untagged) and the trunk (tagged 10); learned.
     let f = frame(0x00_00_00_00_00_cc, host_a, 0x0800 + 1);
@@ -147,7 +137,7 @@ fn the_configuration_bridges_routes_and_filters() {
 
 #[test]
 fn macs_are_learned_moved_and_aged() {
-    let mut app = app(CONFIG);
+    let mut app = app(&config(""));
     let (h, other) = (0x00_00_00_00_00_aa, 0x00_00_00_00_00_cc);
     app.learn(&[(10, h, 1)]);
     assert_eq!(app.learned().get(&(10, h)), Some(&1));
@@ -175,7 +165,7 @@ fn macs_are_learned_moved_and_aged() {
 
 #[test]
 fn learning_stops_at_the_limit_and_counts() {
-    let mut app = app(&format!("[switch]\nmax_learned_macs = 2\n{CONFIG}"));
+    let mut app = app(&config("[switch]\nmax_learned_macs = 2"));
     app.learn(&[(10, 1, 1), (10, 2, 1), (10, 3, 1)]);
     assert_eq!(app.learned().len(), 2);
     assert_eq!(app.stats.table_full.load(Ordering::Relaxed), 1);
@@ -183,7 +173,7 @@ fn learning_stops_at_the_limit_and_counts() {
 
 #[test]
 fn digest_lists_are_learned_and_acknowledged() {
-    let mut app = app(CONFIG);
+    let mut app = app(&config(""));
     let member = |v: u128| pb::P4Data { data: Some(pb::p4_data::Data::Bitstring(crate::p4rt::codec::encode(v))) };
     let sample = pb::P4Data {
         data: Some(pb::p4_data::Data::Struct(pb::P4StructLike { members: vec![member(10), member(0xaa), member(1)] })),
@@ -195,7 +185,7 @@ fn digest_lists_are_learned_and_acknowledged() {
 
 #[test]
 fn live_changes_are_written_as_diffs_and_bad_ones_change_nothing() {
-    let mut app = app(CONFIG);
+    let mut app = app(&config(""));
     let host_a = 0x00_00_00_00_00_aa;
     let to = |net: u8| ipv4(0x02_00_00_00_00_0a, host_a, [10, net, 0, 1], 64, 7);
     assert_eq!(run(&app, 1, &to(40)).0, vec![], "no route yet");
