@@ -405,6 +405,61 @@ fn acl_punt_works_without_configuring_the_cpu_port() {
     punt_case("dp-punt0", "q", false);
 }
 
+/// The program's port and VLAN counters, as a controller reads them: known numbers of
+/// frames in VLAN 10 and VLAN 20, from access ports and tagged from a trunk, each flooded
+/// to its VLAN's one other port; then p4runtime-shell connects (after the traffic: a
+/// primary makes the app step back) and reads `port_rx`, `port_tx`, `vlan_rx` and
+/// `vlan_tx`. `sluicectl` has no counter command, hence the controller. Ports 4 and 5
+/// (VLAN 30) only tell the script that the switch bridges, without touching the cells
+/// read; a bare P4Runtime Read (no arbitration, the app stays active) takes the cells'
+/// values before the traffic.
+#[test]
+fn port_and_vlan_counters_count_what_crossed_each_port_and_vlan() {
+    if !taps_available() {
+        return;
+    }
+    let Some(py) = shell_python() else { return };
+    let s = Scratch::new("dp-count");
+    let i = ifaces("k", 5);
+    let cfg = s.write_config(&format!(
+        "{}{}{}{}{}{}",
+        p4runtime(false),
+        port("p1", 1, &i[0], "vlan = 10"),
+        port("p2", 2, &i[1], "vlan = 20"),
+        port("p3", 3, &i[2], "vlan_mode = \"trunk\"\ntrunk_vlans = [10, 20]"),
+        port("p4", 4, &i[3], "vlan = 30"),
+        port("p5", 5, &i[4], "vlan = 30"),
+    ));
+    let d = s.spawn(&cfg);
+    let o = scenario(&py, &d, "counters", &i);
+    // What the traffic added: the script read every cell before it too (the kernel sends
+    // a frame or two when a TAP interface comes up, before the script can quiet it).
+    let cell = |name: &str| -> (u64, u64) {
+        let n = |k: &str, i: usize| o[k][name][i].as_u64().unwrap_or_else(|| panic!("{k} {name}: {o}"));
+        (n("counters", 0) - n("baseline", 0), n("counters", 1) - n("baseline", 1))
+    };
+    // The script's COUNTED: VLAN 10: 3 x 100 bytes from p1, 5 x 104 (100 + the tag) from
+    // the trunk p3; VLAN 20: 7 x 204 from p3, 11 x 200 from p2.
+    let (v10_p1, v10_p3, v20_p3, v20_p2) = ((3, 300), (5, 5 * 104), (7, 7 * 204), (11, 11 * 200));
+    let sum = |a: (u64, u64), b: (u64, u64)| (a.0 + b.0, a.1 + b.1);
+    assert_eq!(cell("ingress.port_rx[1]"), v10_p1, "{o}");
+    assert_eq!(cell("ingress.port_rx[2]"), v20_p2, "{o}");
+    assert_eq!(cell("ingress.port_rx[3]"), sum(v10_p3, v20_p3), "{o}");
+    assert_eq!(cell("ingress.vlan_rx[10]"), sum(v10_p1, v10_p3), "{o}");
+    assert_eq!(cell("ingress.vlan_rx[20]"), sum(v20_p3, v20_p2), "{o}");
+    // Every frame left once, in its VLAN. v1model counts the length as received (BMv2's
+    // ingress length), in egress too: tags pushed or popped on the way out do not count.
+    assert_eq!(cell("egress.vlan_tx[10]"), sum(v10_p1, v10_p3), "{o}");
+    assert_eq!(cell("egress.vlan_tx[20]"), sum(v20_p3, v20_p2), "{o}");
+    assert_eq!(cell("egress.port_tx[1]"), v10_p3, "{o}");
+    assert_eq!(cell("egress.port_tx[2]"), v20_p3, "{o}");
+    assert_eq!(cell("egress.port_tx[3]"), sum(v10_p1, v20_p2), "{o}");
+
+    let (code, err) = stop(d, &cfg);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("the built-in app steps back"), "the controller was primary: {err}");
+}
+
 /// VXLAN: encapsulation to a static MAC behind a remote VTEP (field by field, also from
 /// a trunk), flooding to the remote, decapsulation to a learned MAC and flooding of a
 /// decapsulated broadcast (never back into the tunnel), an unknown VNI not terminated.
@@ -507,6 +562,55 @@ fn live_changes_from_sluicectl_reach_the_data_plane() {
     assert_eq!(code, 0, "{err}");
     let [learned, _, _, _, write_errors] = app_summary(&err);
     assert!(learned >= 1 && write_errors == 0, "{err}");
+}
+
+/// The program's port policer, driven with `sluicectl` (`meter set`, then `table add
+/// ingress.port_policing`): a configured cell polices nothing until the port has a
+/// `port_policing` entry; then a burst from that port passes the meter's burst plus its
+/// rate for the time taken, the rest is RED and dropped; another port's frames (its
+/// cell configured, no entry) are never policed.
+#[test]
+fn the_programs_port_policer_drops_beyond_its_rate() {
+    if !taps_available() {
+        return;
+    }
+    let s = Scratch::new("dp-police");
+    let i = ifaces("m", 2);
+    let cfg = s.write_config(&format!(
+        "{}{}{}",
+        p4runtime(false),
+        port("p1", 1, &i[0], "vlan = 10"),
+        port("p2", 2, &i[1], "vlan = 10"),
+    ));
+    let d = s.spawn(&cfg);
+    let sock = s.socket();
+    let extra = ["--sluicectl", env!("CARGO_BIN_EXE_sluicectl"), "--socket", sock.to_str().unwrap()];
+    let o = scenario_with(&python3(), &d, "police", &i, &extra);
+
+    // The script's constants: 100 frames of 1000 bytes; 20000 B/s, 3000-byte bursts.
+    let (sent, size, rate, burst) = (100.0, 1000.0, 20000.0, 3000.0);
+    assert_eq!(o["unpoliced"]["passed"], 100, "no port_policing entry, nothing policed: {o}");
+    let passed = o["policed"]["passed"].as_f64().unwrap();
+    let seconds = o["policed"]["seconds"].as_f64().unwrap();
+    let allowed = (burst + rate * seconds) / size;
+    assert!(
+        passed >= 1.0 && passed <= allowed + 2.0,
+        "{passed} frames passed, {allowed:.1} allowed in {seconds} s: {o}"
+    );
+    assert_eq!(o["port2_unpoliced"]["passed"], 100, "port 2 has no port_policing entry: {o}");
+    // Cell 1 colored every frame of the policed burst (and no other); what it did not
+    // pass is RED.
+    let colors: Vec<f64> = o["cell1"]["packets"].as_array().unwrap().iter().map(|n| n.as_f64().unwrap()).collect();
+    assert_eq!(colors.len(), 3, "{o}");
+    assert_eq!((colors[0] + colors[1], colors[2]), (passed, sent - passed), "green + yellow passed, red dropped: {o}");
+    assert!(colors[2] > 0.0, "{o}");
+    let bytes: Vec<f64> = o["cell1"]["bytes"].as_array().unwrap().iter().map(|n| n.as_f64().unwrap()).collect();
+    assert_eq!((bytes[0] + bytes[1], bytes[2]), (passed * size, (sent - passed) * size), "a bytes meter: {o}");
+    assert_eq!(o["cell2"]["packets"], serde_json::json!([0, 0, 0]), "port 2's cell never ran: {o}");
+
+    let (code, err) = stop(d, &cfg);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(app_summary(&err)[4], 0, "no write errors: {err}");
 }
 
 /// `[switch] learning = false`: digests are ignored, so frames to a host that has

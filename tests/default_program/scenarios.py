@@ -44,6 +44,13 @@ addresses are constants below, and tests/default_program.rs writes the same ones
             counters, sends a PacketOut, receives the learning digests and writes a dmac
             entry; when it leaves, the app reloads its program (learned MACs and the
             controller's entry are gone: flooding again) and learns anew.
+  counters  ports 1 access VLAN 10; 2 access VLAN 20; 3 trunk [10, 20]; 4, 5 access
+            VLAN 30 (only to see the switch bridge). Needs the shell venv. Known numbers
+            of frames in VLANs 10 and 20 (from the access ports, tagged from the trunk),
+            each flooded to its VLAN's one other port; the counters port_rx, port_tx
+            (ports 1-3), vlan_rx, vlan_tx (VLANs 10, 20) read before the traffic with a
+            bare P4Runtime Read (no primary: the app stays active) and after it by a
+            p4runtime-shell primary. The Rust test asserts what the traffic added.
   vxlan     ports 1, 2 access VLAN 10; 3 the underlay; 4 trunk [10]. [[vtep]] 192.0.2.1
             VNI 5000 -> VLAN 10, remote 192.0.2.2; [[mac]] REMOTE_MAC behind it.
             Encapsulation field by field (also of a frame from the trunk: the tag is not
@@ -59,6 +66,13 @@ addresses are constants below, and tests/default_program.rs writes the same ones
             `route del` stops it; a route via a non-neighbor exits 1 with the reason and
             changes nothing; `acl add` denies EtherType 0x88b5 and `acl del` bridges it
             again; `vlan set p2 --access 20` moves port 2's flooding from VLAN 10 to 20.
+  police    ports 1, 2 access VLAN 10. With `sluicectl` (--sluicectl, --socket): `meter
+            set ingress.port_policer` cells 1 and 2 (20000 B/s, 3000-byte bursts); a
+            burst of 100 frames of 1000 bytes from port 1 all reach port 2 (no
+            port_policing entry); after `table add ingress.port_policing ingress.police
+            1 =>` the same burst is policed (the Rust test bounds what passed by the
+            burst and the rate for the time taken); 100 frames from port 2 (no entry)
+            all reach port 1; `meter list` gives each cell's colors.
   nolearn   ports 1, 2 access VLAN 10; 3 trunk [10]; [switch] learning = false. Frames
             to a host that has spoken keep flooding.
   empty     ports 1, 2 access VLAN 10; [switch] app = false: the program runs with no
@@ -67,8 +81,8 @@ addresses are constants below, and tests/default_program.rs writes the same ones
 Usage: python3 tests/default_program/scenarios.py --addr 127.0.0.1:PORT
            --scenario NAME --ifaces IF1,IF2,... [--timeout 60]
            [--sluicectl PATH --socket PATH]
-       (punt: run it with .venv-p4rt/shell/bin/python; live: needs --sluicectl and
-       --socket, the daemon's management socket)
+       (punt, counters: run them with .venv-p4rt/shell/bin/python; live, police: need
+       --sluicectl and --socket, the daemon's management socket)
 
 Exit 0: every check passed; 1: a check failed ("FAIL: <step>: expected ...; got ..." on
 stderr); 2: bad usage. The last stdout line is one JSON object {"script", "ok",
@@ -641,7 +655,9 @@ def scenario_acl(run, sw):
 # ---------------------------------------------------------------------------------------
 # punt (p4runtime-shell as an external controller)
 
-def scenario_punt(run, sw):
+def shell_primary(run):
+    """p4runtime-shell, connected as the primary without pushing a pipeline (config=None):
+    the app steps back until sh.teardown(). Returns the shell module."""
     import contextlib
     import io
     import logging
@@ -649,9 +665,24 @@ def scenario_punt(run, sw):
     try:
         import p4runtime_sh.shell as sh
     except ImportError as e:
-        raise c.UsageError("punt needs p4runtime-shell (run it with .venv-p4rt/shell/bin/python): "
-                           f"{e}")
+        raise c.UsageError(f"{run.args.scenario} needs p4runtime-shell (run it with "
+                           f".venv-p4rt/shell/bin/python): {e}")
     args = run.args
+    election = (0, 1 + args.election_base)
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            sh.setup(device_id=args.device_id, grpc_addr=args.addr, election_id=election,
+                     config=None, verbose=False)
+    except SystemExit:
+        run.fail("expected p4runtime_sh.shell.setup(config=None) to get the switch's P4Info; "
+                 f"got it giving up (log above); it printed {printed.getvalue().strip()!r}")
+    run.check("not the primary" not in printed.getvalue(), f"primary with election id {election}",
+              printed.getvalue().strip())
+    return sh
+
+
+def scenario_punt(run, sw):
     a = c.unique_mac()
 
     def flood(f, ingress):
@@ -674,17 +705,7 @@ def scenario_punt(run, sw):
     punted += 1
 
     run.step("p4runtime-shell connects as primary without a pipeline (config=None)")
-    election = (0, 1 + args.election_base)
-    printed = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(printed):
-            sh.setup(device_id=args.device_id, grpc_addr=args.addr, election_id=election,
-                     config=None, verbose=False)
-    except SystemExit:
-        run.fail("expected p4runtime_sh.shell.setup(config=None) to get the switch's P4Info; "
-                 f"got it giving up (log above); it printed {printed.getvalue().strip()!r}")
-    run.check("not the primary" not in printed.getvalue(), f"primary with election id {election}",
-              printed.getvalue().strip())
+    sh = shell_primary(run)
     run.record("p4info_tables", sorted(t.preamble.name for t in sh.context.p4info.tables))
     packet_in = sh.PacketIn()
     digests = sh.DigestList()   # acknowledges every list it receives
@@ -821,6 +842,84 @@ def scenario_punt(run, sw):
     got, attempts, _ = sw.converge("X -> A once A is learned again", make, lambda f: {1: [f]},
                                    lambda f: [flood(f, 2)])
     run.record("relearned", {"ports": sorted(got), "attempts": attempts})
+
+
+# ---------------------------------------------------------------------------------------
+# counters: the program's port and VLAN counters, read by a controller
+
+# (from port, tag (None: untagged), VLAN, frames, bytes each as sent): each frame goes to a
+# fresh MAC, so it floods to the VLAN's one other port (tagged on the trunk, port 3).
+COUNTED = ((1, None, 10, 3, 100), (3, 10, 10, 5, 100), (3, 20, 20, 7, 200), (2, None, 20, 11, 200))
+COUNTED_OUT = {(1, 10): 3, (3, 10): 1, (3, 20): 2, (2, 20): 3}   # (from, VLAN) -> out port
+COUNTER_CELLS = [(name, i) for name, cells in (
+    ("ingress.port_rx", (1, 2, 3)), ("egress.port_tx", (1, 2, 3)),
+    ("ingress.vlan_rx", (10, 20)), ("egress.vlan_tx", (10, 20))) for i in cells]
+P4INFO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "pipelines",
+                      "sluice_default", "sluice_default.p4info.txt")
+
+
+def read_counters_raw(run):
+    """COUNTER_CELLS with one bare P4Runtime Read: {"name[index]": [packets, bytes]}. A Read
+    needs no arbitration, so nobody becomes the primary and the app stays active
+    (p4runtime-shell always arbitrates)."""
+    import grpc
+    from p4.v1 import p4runtime_pb2, p4runtime_pb2_grpc
+    ids = {ctr.preamble.name: ctr.preamble.id for ctr in c.P4Names(P4INFO).p4info.counters}
+    req = p4runtime_pb2.ReadRequest(device_id=run.args.device_id)
+    for name, i in COUNTER_CELLS:
+        e = req.entities.add()
+        e.counter_entry.counter_id = ids[name]
+        e.counter_entry.index.index = i
+    names = {v: k for k, v in ids.items()}
+    with grpc.insecure_channel(run.args.addr, options=[("grpc.enable_http_proxy", 0)]) as ch:
+        got = [e.counter_entry for rep in p4runtime_pb2_grpc.P4RuntimeStub(ch).Read(req, timeout=10)
+               for e in rep.entities]
+    out = {f"{names.get(e.counter_id)}[{e.index.index}]": [e.data.packet_count, e.data.byte_count]
+           for e in got}
+    want = [f"{name}[{i}]" for name, i in COUNTER_CELLS]
+    run.check(sorted(out) == sorted(want) and len(got) == len(want), f"the cells {want}", got)
+    return out
+
+
+def scenario_counters(run, sw):
+    run.step("the switch bridges: unknown unicast from port 4 reaches port 5 (VLAN 30, in no "
+             "cell read here)")
+    got, attempts, _ = sw.converge("unknown unicast in VLAN 30",
+                                   lambda: (4, *token_frame(c.unique_mac(), c.unique_mac())),
+                                   lambda f: {5: [f]}, lambda f: [{}])
+    run.record("ready", {"ports": sorted(got), "attempts": attempts})
+
+    run.step("the counters before the traffic (a bare Read: whatever the kernel sent when the "
+             "interfaces came up is in them)")
+    run.record("baseline", read_counters_raw(run))
+
+    for port, vid, vlan, n, length in COUNTED:
+        out = COUNTED_OUT[(port, vlan)]
+        run.step(f"{n} frames of {length} bytes{f' tagged {vid}' if vid else ''} from port {port}: "
+                 f"each once on port {out}{f' tagged {vlan}' if out == 3 else ''}, nowhere else")
+        sends, tokens, want = [], [], []
+        for _ in range(n):
+            f, tok = token_frame(c.unique_mac(), c.unique_mac(), length=length)
+            sends.append((port, f if vid is None else tag(f, vid)))
+            tokens.append(tok)
+            want.append(tag(f, vlan) if out == 3 else f)
+        got = sw.exchange(sends, tokens, n)
+        sw.check(f"{n} frames in VLAN {vlan}", port, {p: sorted(v) for p, v in got.items()},
+                 {out: sorted(want)})
+    run.record("sent", [{"port": p, "tag": v, "vlan": vl, "frames": n, "bytes": b}
+                        for p, v, vl, n, b in COUNTED])
+
+    run.step("p4runtime-shell connects (after the traffic) and reads the counters")
+    sh = shell_primary(run)
+    counters = {}
+    for name, i in COUNTER_CELLS:
+        ce = sh.CounterEntry(name)
+        ce.index = i
+        cells = [[e.packet_count, e.byte_count] for e in ce.read()]
+        run.check(len(cells) == 1, f"one cell {name}[{i}]", cells)
+        counters[f"{name}[{i}]"] = cells[0]
+    run.record("counters", counters)
+    sh.teardown()
 
 
 # ---------------------------------------------------------------------------------------
@@ -1096,6 +1195,125 @@ def scenario_live(run, sw):
 
 
 # ---------------------------------------------------------------------------------------
+# police: the program's port policer, configured with sluicectl
+
+POLICED_FRAMES = 100    # frames per burst
+POLICED_SIZE = 1000     # bytes per frame
+POLICE_RATE = 20000     # bytes per second (20 frames)
+POLICE_BURST = 3000     # bytes (3 frames)
+
+
+def burst(run, sw, port, dst, src, want_port):
+    """POLICED_FRAMES untagged frames of POLICED_SIZE bytes (one flow) from `port`, back to
+    back. Every frame that comes out must be one of them, once, as sent, on `want_port`.
+    Returns (frames out, seconds from the first send to the last arrival): whatever
+    passed a meter passed within those seconds."""
+    sent, tokens = {}, []
+    for _ in range(POLICED_FRAMES):
+        f, tok = token_frame(dst, src)
+        sent[tok] = f + bytes(POLICED_SIZE - len(f))   # (token_frame tops out at 296)
+        tokens.append(tok)
+    for t in sw.ports.values():
+        t.drain()
+    by_fd = {t.sock.fileno(): (p, t) for p, t in sw.ports.items()}
+    start = time.monotonic()
+    for tok in tokens:
+        sw.ports[port].send(sent[tok])
+    seen, last = set(), start
+    deadline, settle = start + WAIT, None
+    while True:
+        now = time.monotonic()
+        if settle is None and (len(seen) == len(tokens) or now >= deadline):
+            settle = now + QUIET
+        end = settle if settle is not None else deadline
+        if now >= end:
+            break
+        ready, _, _ = select.select(list(by_fd), [], [], end - now)
+        for fd in ready:
+            p, t = by_fd[fd]
+            while (f := t.read()) is not None:
+                tok = next((k for k in tokens if k in f), None)
+                if tok is None:
+                    continue
+                run.check(p == want_port and f == sent[tok] and tok not in seen,
+                          f"each frame of the burst from {sw.name(port)} once, exactly as sent, "
+                          f"on {sw.name(want_port)} only",
+                          f"on {sw.name(p)}{' again' if tok in seen else ''}: {hexdump(f)}")
+                seen.add(tok)
+                last = time.monotonic()
+    return len(seen), round(last - start, 4)
+
+
+def meter_cells(run):
+    """`sluicectl --json meter list ingress.port_policer`: {index: cell}."""
+    meters = json_state(run, "meter", "list", "ingress.port_policer")["meters"]
+    run.check([m["name"] for m in meters] == ["ingress.port_policer"],
+              "one meter, ingress.port_policer", [m["name"] for m in meters])
+    return {cell["index"]: cell for cell in meters[0]["cells"]}
+
+
+def scenario_police(run, sw):
+    h, g = c.unique_mac(), c.unique_mac()
+    dst = c.unique_mac()   # never a source: every frame to it floods (to the other port)
+
+    run.step("the switch bridges: unknown unicast from port 1 reaches port 2")
+    got, attempts, _ = sw.converge("unknown unicast in VLAN 10",
+                                   lambda: (1, *token_frame(c.unique_mac(), h)),
+                                   lambda f: {2: [f]}, lambda f: [{}])
+    run.record("flood", {"ports": sorted(got), "attempts": attempts})
+
+    run.step(f"`meter set ingress.port_policer` cells 1 and 2: {POLICE_RATE} B/s, "
+             f"bursts {POLICE_BURST} B")
+    rate = ["--cir", str(POLICE_RATE), "--cburst", str(POLICE_BURST),
+            "--pir", str(POLICE_RATE), "--pburst", str(POLICE_BURST)]
+    for cell in ("1", "2"):
+        sluicectl(run, "meter", "set", "ingress.port_policer", cell, *rate)
+    cells = meter_cells(run)
+    want = {"cir": POLICE_RATE, "cburst": POLICE_BURST, "pir": POLICE_RATE,
+            "pburst": POLICE_BURST}
+    run.check(sorted(cells) == [1, 2] and all(cells[i]["config"] == want for i in (1, 2)),
+              f"cells 1 and 2 configured {want}", cells)
+
+    run.step(f"no port_policing entry: {POLICED_FRAMES} frames of {POLICED_SIZE} bytes from "
+             "port 1 all reach port 2 (a configured cell alone polices nothing)")
+    passed, secs = burst(run, sw, 1, dst, h, 2)
+    run.record("unpoliced", {"passed": passed, "seconds": secs})
+    run.check(passed == POLICED_FRAMES, f"all {POLICED_FRAMES} frames on port 2",
+              f"{passed} in {secs} s")
+    cells = meter_cells(run)
+    run.check(all(cells[i]["packets"] == [0, 0, 0] for i in (1, 2)),
+              "no packet colored by either cell", cells)
+
+    run.step("`table add ingress.port_policing ingress.police 1 =>`")
+    sluicectl(run, "table", "add", "ingress.port_policing", "ingress.police", "1", "=>")
+    dump = json_state(run, "table", "dump", "ingress.port_policing")["entries"]
+    run.check(len(dump) == 1 and dump[0].split()[1:4] == ["ingress.port_policing",
+                                                          "ingress.police", "0x1"],
+              "one entry: port 1 -> ingress.police", dump)
+    run.record("policing_entry", dump[0])
+
+    run.step(f"the same burst from port 1: about {POLICE_BURST // POLICED_SIZE} frames plus "
+             f"{POLICE_RATE // POLICED_SIZE} a second reach port 2")
+    passed, secs = burst(run, sw, 1, dst, h, 2)
+    run.record("policed", {"passed": passed, "seconds": secs})
+
+    run.step(f"{POLICED_FRAMES} frames from port 2 (no policing entry, its cell configured): "
+             "all reach port 1")
+    back, secs = burst(run, sw, 2, dst, g, 1)
+    run.record("port2_unpoliced", {"passed": back, "seconds": secs})
+    run.check(back == POLICED_FRAMES, f"all {POLICED_FRAMES} frames on port 1",
+              f"{back} in {secs} s")
+
+    run.step("`meter list`: cell 1 colored the policed burst (RED beyond the rate), cell 2 "
+             "nothing")
+    cells = meter_cells(run)
+    out, _ = sluicectl(run, "meter", "list")
+    run.record("meter_list", out)
+    run.record("cell1", {k: cells[1][k] for k in ("packets", "bytes")})
+    run.record("cell2", {k: cells[2][k] for k in ("packets", "bytes")})
+
+
+# ---------------------------------------------------------------------------------------
 # nolearn: [switch] learning = false
 
 def scenario_nolearn(run, sw):
@@ -1146,8 +1364,10 @@ SCENARIOS = {
     "acl": scenario_acl,
     "options": scenario_options,
     "punt": scenario_punt,
+    "counters": scenario_counters,
     "vxlan": scenario_vxlan,
     "live": scenario_live,
+    "police": scenario_police,
     "nolearn": scenario_nolearn,
     "empty": scenario_empty,
 }
@@ -1157,8 +1377,8 @@ def add_args(p):
     p.add_argument("--scenario", required=True, choices=sorted(SCENARIOS))
     p.add_argument("--ifaces", required=True,
                    help="comma-separated kernel interfaces of P4 ports 1, 2, ... in order")
-    p.add_argument("--sluicectl", help="live: the sluicectl binary")
-    p.add_argument("--socket", help="live: the daemon's management socket")
+    p.add_argument("--sluicectl", help="live, police: the sluicectl binary")
+    p.add_argument("--socket", help="live, police: the daemon's management socket")
 
 
 def body(run):
