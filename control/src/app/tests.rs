@@ -216,3 +216,23 @@ fn live_changes_are_written_as_diffs_and_bad_ones_change_nothing() {
     assert_eq!(v["ports"][1]["untagged"], 20);
     assert_eq!(v["mode"], "active");
 }
+
+#[test]
+fn a_vtep_added_live_encapsulates_to_its_remote() {
+    let mut app = app(&config(""));
+    let vtep = serde_json::json!({"local_ip": "192.0.2.1", "port": "t", "mac": "02:00:00:00:01:01",
+        "next_hop_mac": "02:00:00:00:01:02", "vnis": [{"vni": 5000, "vlan": 10}], "remotes": ["192.0.2.2"]});
+    app.change("add", "vtep", &vtep).unwrap();
+    let remote = serde_json::json!({"vlan": 10, "mac": "00:00:00:00:99:01", "remote_vtep": "192.0.2.2"});
+    app.change("add", "mac", &remote).unwrap();
+    let f = frame(0x00_00_00_00_99_01, 0x00_00_00_00_00_aa, 0x0801);
+    let out = run(&app, 1, &f).0;
+    assert_eq!(out.len(), 1, "{out:?}");
+    let (port, o) = &out[0];
+    assert_eq!(*port, 3, "out of the underlay port");
+    assert_eq!(o.len(), f.len() + 50, "Ethernet, IPv4, UDP and VXLAN in front");
+    assert_eq!(o[50..], f[..], "the frame inside as it came");
+    assert_eq!(o[46..49], [0x00, 0x13, 0x88], "VNI 5000");
+    let e = app.change("del", "vtep", &serde_json::json!({"local_ip": "192.0.2.1"}));
+    assert!(e.unwrap_err().contains("remote_vtep 192.0.2.2 is not a remote"), "its static MAC is in the way");
+}

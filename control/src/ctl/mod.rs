@@ -106,6 +106,9 @@ pub enum Command {
     /// Default program: static and learned MACs.
     #[command(subcommand)]
     Mac(switch::MacCommand),
+    /// Default program: VXLAN tunnel endpoints.
+    #[command(subcommand)]
+    Vtep(switch::VtepCommand),
     /// Default program: the ACL (permit, deny, punt, mirror).
     #[command(subcommand)]
     Acl(switch::AclCommand),
@@ -593,6 +596,7 @@ async fn run(mut c: ManagementClient<Channel>, command: Command, json: bool) -> 
         Command::Neighbor(x) => switch_request(&mut c, x.request(), json).await?,
         Command::Route(x) => switch_request(&mut c, x.request(), json).await?,
         Command::Mac(x) => switch_request(&mut c, x.request(), json).await?,
+        Command::Vtep(x) => switch_request(&mut c, x.request(), json).await?,
         Command::Acl(x) => switch_request(&mut c, x.request(), json).await?,
         Command::Mirror(x) => switch_request(&mut c, x.request(), json).await?,
         Command::LogLevel { level } => {

@@ -1,4 +1,4 @@
-//! `sluicectl switch|vlan|router|neighbor|route|mac|acl|mirror`: the default program's
+//! `sluicectl switch|vlan|router|neighbor|route|mac|vtep|acl|mirror`: the default program's
 //! configuration, live (through the built-in app; see docs/default-program.md). Every
 //! change is checked whole by `sluiced` before anything is written; none is written back
 //! to the configuration file.
@@ -142,6 +142,42 @@ pub enum MacCommand {
         /// The MAC.
         mac: String,
     },
+}
+
+/// `sluicectl vtep ...`
+#[derive(Debug, Subcommand)]
+pub enum VtepCommand {
+    /// Local VXLAN tunnel endpoints with their VNIs and remotes.
+    List,
+    /// A local VTEP.
+    Add {
+        /// Its underlay address.
+        local_ip: String,
+        /// The underlay port.
+        port: String,
+        /// Source MAC of encapsulated frames.
+        #[arg(long)]
+        mac: String,
+        /// Destination MAC of encapsulated frames (the underlay next hop).
+        #[arg(long)]
+        next_hop_mac: String,
+        /// `VNI:VLAN`, repeatable or comma-separated.
+        #[arg(long, value_delimiter = ',', value_parser = parse_vni)]
+        vni: Vec<(u32, u16)>,
+        /// Remote VTEP addresses, repeatable or comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        remote: Vec<String>,
+    },
+    /// Remove a local VTEP.
+    Del {
+        /// Its address.
+        local_ip: String,
+    },
+}
+
+fn parse_vni(s: &str) -> Result<(u32, u16), String> {
+    let (vni, vlan) = s.split_once(':').ok_or_else(|| format!("{s:?}: expected VNI:VLAN (e.g. 5000:10)"))?;
+    Ok((vni.parse().map_err(|e| format!("{vni:?}: {e}"))?, vlan.parse().map_err(|e| format!("{vlan:?}: {e}"))?))
 }
 
 /// `sluicectl acl ...`
@@ -311,6 +347,25 @@ impl MacCommand {
     }
 }
 
+impl VtepCommand {
+    /// The request.
+    pub fn request(self) -> Request {
+        match self {
+            VtepCommand::List => Request::Show(vteps),
+            VtepCommand::Add { local_ip, port, mac, next_hop_mac, vni, remote } => {
+                let vnis: Vec<Value> = vni.iter().map(|(vni, vlan)| json!({"vni": vni, "vlan": vlan})).collect();
+                Request::Change(
+                    "add",
+                    "vtep",
+                    json!({"local_ip": local_ip, "port": port, "mac": mac, "next_hop_mac": next_hop_mac,
+                           "vnis": vnis, "remotes": remote}),
+                )
+            }
+            VtepCommand::Del { local_ip } => Request::Change("del", "vtep", json!({"local_ip": local_ip})),
+        }
+    }
+}
+
 impl AclCommand {
     /// The request.
     pub fn request(self) -> Request {
@@ -440,6 +495,26 @@ fn macs(v: &Value) -> String {
     table(&["vlan", "mac", "where", "kind"], r)
 }
 
+fn vteps(v: &Value) -> String {
+    let r = v["vteps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|t| {
+            let vnis: Vec<String> = t["vnis"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|m| format!("{}:{}", cell(&m["vni"]), cell(&m["vlan"])))
+                .collect();
+            vec![cell(&t["local_ip"]), cell(&t["port"]), cell(&t["mac"]), vnis.join(","), cell(&t["remotes"])]
+        })
+        .collect();
+    table(&["local_ip", "port", "mac", "vni:vlan", "remotes"], r)
+}
+
 fn acls(v: &Value) -> String {
     let mut items = v["acls"].as_array().cloned().unwrap_or_default();
     items.sort_by_key(|a| std::cmp::Reverse(a["priority"].as_u64()));
@@ -480,6 +555,20 @@ mod tests {
         };
         assert_eq!(v, json!({"name": "t", "vlan_mode": "trunk", "trunk_vlans": [10, 20]}));
         assert_eq!(parse_u16("0x88b5"), Ok(0x88b5));
+        let Request::Change(_, section, v) = (VtepCommand::Add {
+            local_ip: "192.0.2.1".into(),
+            port: "u".into(),
+            mac: "02:00:00:00:01:01".into(),
+            next_hop_mac: "02:00:00:00:01:02".into(),
+            vni: vec![parse_vni("5000:10").unwrap()],
+            remote: vec!["192.0.2.2".into()],
+        })
+        .request() else {
+            panic!()
+        };
+        assert_eq!(section, "vtep");
+        assert_eq!(v["vnis"], json!([{"vni": 5000, "vlan": 10}]));
+        assert!(parse_vni("5000").unwrap_err().contains("VNI:VLAN"));
     }
 
     #[test]
