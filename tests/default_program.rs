@@ -106,10 +106,10 @@ fn daemon_pid(config: &Path) -> u32 {
         .expect("the pid of the sluiced this test started")
 }
 
-/// SIGTERM `d`, wait until it has exited, and return its exit code and everything it
+/// SIGTERM `d`, wait until it has exited, check it exited 0, and return everything it
 /// printed on stderr (the app's summary comes at exit, after `Daemon::stop` could
 /// read it).
-fn stop(d: Daemon, config: &Path) -> (i32, String) {
+fn stop(d: Daemon, config: &Path) -> String {
     let pid = daemon_pid(config);
     assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -125,7 +125,8 @@ fn stop(d: Daemon, config: &Path) -> (i32, String) {
     }
     std::thread::sleep(std::time::Duration::from_millis(50));
     let err = d.stderr();
-    (d.stop(), err)
+    assert_eq!(d.stop(), 0, "{err}");
+    err
 }
 
 /// The app's exit summary: `app: N MACs learned, N moved, N aged, N not learned (table
@@ -207,8 +208,7 @@ fn learning_bridge_floods_per_vlan_learns_and_follows_moves() {
     assert_eq!(find(mac("B")).map(|e| e.3), Some(4), "B moved to the trunk: {entries:?}");
     assert_eq!(find(mac_value(STATIC_MAC)).map(|e| e.3), Some(2), "the static MAC stays: {entries:?}");
 
-    let (code, err) = stop(d, &cfg);
-    assert_eq!(code, 0, "{err}");
+    let err = stop(d, &cfg);
     let [learned, moved, _, full, write_errors] = app_summary(&err);
     // A, B, C, D and two hosts on port 5 (plus whatever the kernel sent); not the static MAC.
     assert!(learned >= 6, "{err}");
@@ -258,8 +258,7 @@ fn routing_rewrites_and_spreads_ecmp_over_next_hops() {
     assert!(p3 > 0 && p4 > 0 && p3 + p4 == 64, "64 flows over both next hops: {p3} + {p4}");
     assert_eq!(o["ecmp_stable"], true);
     assert_eq!(o["drops_checked"].as_array().map(Vec::len), Some(4), "TTL 1, no route, non-IP, IPv4 options");
-    let (code, err) = stop(d, &cfg);
-    assert_eq!(code, 0, "{err}");
+    let err = stop(d, &cfg);
     let [learned, _, _, full, write_errors] = app_summary(&err);
     assert_eq!((learned, write_errors), (1, 0), "max_learned_macs = 1: {err}");
     assert!(full >= 1, "the hosts beyond the limit are counted: {err}");
@@ -284,8 +283,7 @@ fn bridged_ipv4_with_options_leaves_unchanged() {
     let d = s.spawn(&cfg);
     let o = scenario(&python3(), &d, "options", &i);
     assert_eq!(ports(&o["options_bridged"]["ports"]), [2, 3]);
-    let (code, err) = stop(d, &cfg);
-    assert_eq!(code, 0, "{err}");
+    stop(d, &cfg);
 }
 
 /// ACL: mirror (the copy exactly as received, tag included), deny, a higher-priority
@@ -323,8 +321,7 @@ fn acl_mirrors_denies_permits_and_macs_age_out() {
     assert!(o["active_kept_rounds"].as_u64().unwrap() >= 5, "{o}");
     let aged = o["aged_after_s"].as_f64().unwrap();
     assert!((0.9..8.0).contains(&aged), "a 1 s aging time forgot the host after {aged} s");
-    let (code, err) = stop(d, &cfg);
-    assert_eq!(code, 0, "{err}");
+    let err = stop(d, &cfg);
     let [_, _, aged, _, write_errors] = app_summary(&err);
     assert!(aged >= 1 && write_errors == 0, "{err}");
 }
@@ -383,8 +380,7 @@ fn punt_case(tag: &str, letter: &str, cpu_port: bool) {
     let cfg = punt_config(&s, &i, cpu_port);
     let d = s.spawn(&cfg);
     let o = scenario(&py, &d, "punt", &i);
-    let (code, err) = stop(d, &cfg);
-    assert_eq!(code, 0, "{err}");
+    let err = stop(d, &cfg);
     check_punt(&o, &err);
 }
 
@@ -455,8 +451,7 @@ fn port_and_vlan_counters_count_what_crossed_each_port_and_vlan() {
     assert_eq!(cell("egress.port_tx[2]"), v20_p3, "{o}");
     assert_eq!(cell("egress.port_tx[3]"), sum(v10_p1, v20_p2), "{o}");
 
-    let (code, err) = stop(d, &cfg);
-    assert_eq!(code, 0, "{err}");
+    let err = stop(d, &cfg);
     assert!(err.contains("the built-in app steps back"), "the controller was primary: {err}");
 }
 
@@ -496,8 +491,7 @@ fn vxlan_encapsulates_to_the_remote_and_decapsulates_into_the_vlan() {
     assert_eq!(ports(&o["decap_unicast"]["ports"]), [1]);
     assert_eq!(ports(&o["decap_broadcast"]), [1, 2, 4], "never back into the tunnel");
     assert_eq!(o["not_terminated"], true);
-    let (code, err) = stop(d, &cfg);
-    assert_eq!(code, 0, "{err}");
+    let err = stop(d, &cfg);
     assert_eq!(app_summary(&err)[4], 0, "no write errors: {err}");
 }
 
@@ -558,8 +552,7 @@ fn live_changes_from_sluicectl_reach_the_data_plane() {
     let lpm = ctl_json(&sock, &["table", "dump", "ingress.ipv4_route"]);
     assert_eq!(lpm["entries"], serde_json::json!([]), "the deleted route's entry is gone: {lpm}");
 
-    let (code, err) = stop(d, &cfg);
-    assert_eq!(code, 0, "{err}");
+    let err = stop(d, &cfg);
     let [learned, _, _, _, write_errors] = app_summary(&err);
     assert!(learned >= 1 && write_errors == 0, "{err}");
 }
@@ -608,8 +601,7 @@ fn the_programs_port_policer_drops_beyond_its_rate() {
     assert_eq!((bytes[0] + bytes[1], bytes[2]), (passed * size, (sent - passed) * size), "a bytes meter: {o}");
     assert_eq!(o["cell2"]["packets"], serde_json::json!([0, 0, 0]), "port 2's cell never ran: {o}");
 
-    let (code, err) = stop(d, &cfg);
-    assert_eq!(code, 0, "{err}");
+    let err = stop(d, &cfg);
     assert_eq!(app_summary(&err)[4], 0, "no write errors: {err}");
 }
 
@@ -636,8 +628,7 @@ fn without_learning_frames_to_known_hosts_keep_flooding() {
     assert_eq!(dmac(&s.socket()), [], "no dmac entry");
     let state = ctl_json(&s.socket(), &["switch", "show"]);
     assert_eq!((&state["switch"]["learning"], &state["learned"]), (&Value::Bool(false), &serde_json::json!([])));
-    let (code, err) = stop(d, &cfg);
-    assert_eq!(code, 0, "{err}");
+    let err = stop(d, &cfg);
     let [learned, moved, _, full, write_errors] = app_summary(&err);
     assert_eq!((learned, moved, full, write_errors), (0, 0, 0, 0), "{err}");
 }
@@ -684,7 +675,6 @@ fn without_the_app_the_default_program_is_empty_and_drops() {
     let (code, out, err) = ctl(&sock, &["switch", "show"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("does not run the built-in app") && err.contains("FailedPrecondition"), "{err}");
-    let (code, err) = stop(d, &cfg);
-    assert_eq!(code, 0, "{err}");
+    let err = stop(d, &cfg);
     assert!(!err.contains("MACs learned"), "no app, no app summary: {err}");
 }
