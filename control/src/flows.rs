@@ -13,7 +13,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 use serde::Serialize;
-use sluice_fastpath::cache::actions::Apply;
+use sluice_fastpath::cache::actions::{Actions, Apply};
 use sluice_fastpath::cache::{FlowEvent, RemoveReason};
 use sluice_fastpath::p4::track::KEY_PACKET_OFFSET;
 
@@ -150,7 +150,23 @@ pub fn render(m: &MegaflowInfo) -> String {
         }
     }
     s.push_str(" ->");
-    for o in m.actions.outputs.iter() {
+    render_actions(&m.actions, &mut s);
+    s
+}
+
+/// ` output:P(how)... drop(reason)...`, or for a metered flow
+/// ` meter(M[cell]) green{...} yellow{...} red{...}`.
+fn render_actions(a: &Actions, s: &mut String) {
+    if let Some(b) = &a.metered {
+        let _ = write!(s, " meter({}[{}])", b.meter, b.cell);
+        for (name, c) in ["green", "yellow", "red"].iter().zip(b.colors.iter()) {
+            let _ = write!(s, " {name}{{");
+            render_actions(c, s);
+            s.push_str(" }");
+        }
+        return;
+    }
+    for o in a.outputs.iter() {
         let how = match &o.apply {
             Apply::InPlace { patches, checksums } if patches.is_empty() && checksums.is_empty() => String::new(),
             Apply::InPlace { patches, checksums } => {
@@ -161,13 +177,12 @@ pub fn render(m: &MegaflowInfo) -> String {
         };
         let _ = write!(s, " output:{}{how}", o.port);
     }
-    for d in m.actions.drops.iter() {
+    for d in a.drops.iter() {
         let _ = write!(s, " drop({d:?})");
     }
-    if m.actions.outputs.is_empty() && m.actions.drops.is_empty() {
+    if a.outputs.is_empty() && a.drops.is_empty() {
         s.push_str(" drop");
     }
-    s
 }
 
 #[cfg(test)]
@@ -197,6 +212,7 @@ mod tests {
             }]),
             drops: Box::new([DropCause::Egress]),
             replay: Box::new([]),
+            metered: None,
         });
         for flow in 0..2 {
             tx.send(FlowEvent::Installed {

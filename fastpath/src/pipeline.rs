@@ -64,6 +64,8 @@ pub struct PipelineStage {
     group_of: Vec<u8>,
     bursts: u32,
     tsc_per_ms: u64,
+    /// The meters' clock for this burst's metered hits (0: not read yet).
+    tsc: u64,
     /// The ring to control (packet-ins, digests).
     uplink: Option<Uplink>,
     /// The CPU port: its copies go up as packet-ins.
@@ -142,6 +144,7 @@ impl PipelineStage {
             group_of: Vec::new(),
             bursts: 0,
             tsc_per_ms,
+            tsc: 0,
             uplink: None,
             cpu_port: None,
         }
@@ -239,7 +242,17 @@ impl PipelineStage {
             stats.drop_packets(DropReason::Unhandled, 1);
             return;
         };
-        let a = &*flow.actions;
+        let mut a = &*flow.actions;
+        if a.metered.is_some() {
+            // Execute its meters (one clock read per burst) and take the colors'
+            // branch; its counters are per color, so credited per packet.
+            if self.tsc == 0 {
+                self.tsc = rdtsc();
+            }
+            let len = m.data().len() as u64;
+            a = a.leaf(&mut self.dp.rt, self.tsc, len);
+            Datapath::replay_into(&mut self.dp.rt, a, 1, len);
+        }
         for d in a.drops.iter() {
             stats.drop_packets(reason(*d), 1);
         }
@@ -340,16 +353,25 @@ impl PipelineStage {
         }
         // An install may evict: credit what this burst matched so far first.
         self.credit_groups();
-        // The meters' clock (only a pipeline run reads it: hits never meter).
+        // The meters' clock for the run.
         self.dp.interp.now = rdtsc();
         match self.dp.upcall(in_p4, m.data()) {
             Upcall::Cached(id) => {
-                if self.group_of.len() <= id as usize {
-                    self.group_of.resize(id as usize + 1024, u8::MAX);
-                }
+                self.grow_groups(id);
                 self.execute(id, m, egress, stats)
             }
+            Upcall::Metered(id) => {
+                self.grow_groups(id);
+                self.send_uncached(m, egress, stats)
+            }
             Upcall::Uncached => self.send_uncached(m, egress, stats),
+        }
+    }
+
+    /// Make room for megaflow `id` in `group_of`.
+    fn grow_groups(&mut self, id: u32) {
+        if self.group_of.len() <= id as usize {
+            self.group_of.resize(id as usize + 1024, u8::MAX);
         }
     }
 
@@ -380,6 +402,7 @@ impl PipelineStage {
     #[inline(always)]
     fn process_p4(&mut self, in_p4: u32, burst: &mut Burst, egress: &mut Egress, stats: &WorkerStats) {
         let n = burst.len();
+        self.tsc = 0;
         let mut found = [NONE; BURST_SIZE];
         let mut versions = [0u32; BURST_SIZE];
         if !self.dp.cache.is_empty() {

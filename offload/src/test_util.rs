@@ -7,7 +7,7 @@ use sluice_fastpath::p4::track::{ChecksumFix, Edit, Patch, Segment};
 
 /// Actions with these outputs and drops, no counters.
 pub fn actions(outputs: Vec<Output>, drops: Vec<DropCause>) -> Actions {
-    Actions { outputs: outputs.into(), drops: drops.into(), replay: Box::new([]) }
+    Actions { outputs: outputs.into(), drops: drops.into(), replay: Box::new([]), metered: None }
 }
 
 /// Output to `port` keeping the layout of `hdr` bytes, with byte patches and, if

@@ -12,6 +12,9 @@
 //! * **Drops** with the pipeline's reason.
 //! * **Replays**: the counters the pipeline touched (table-entry hits and direct
 //!   counters, indexed counter cells), credited once per group of packets.
+//! * **Meter branches** ([`MeterBranch`]): a flow that executed a configured meter
+//!   executes it again per packet and takes the outputs, drops and counters the
+//!   pipeline would have taken for that color (its counters credited per packet).
 //! * **Dependencies** ([`deps`]): what state the outcome was read from, for exact
 //!   invalidation.
 //!
@@ -22,6 +25,7 @@ use super::Change;
 use crate::p4::bits::{csum16, fold16, ones_sum, write_bits};
 use crate::p4::interp::DropCause;
 use crate::p4::ir::{mask_of, Ir, Value};
+use crate::p4::tables::Runtime;
 use crate::p4::track::{ChecksumFix, Edit, Effect, Fate, Patch, Segment, Tracker};
 
 /// One byte of a patch: `b = b & keep | set`.
@@ -142,6 +146,11 @@ pub enum Replay {
 }
 
 /// A megaflow's actions.
+///
+/// A flow whose outcome depends on a configured meter's color is a tree: the root
+/// has no outputs, drops or counters of its own, only [`Actions::metered`], whose
+/// three branches are the whole outcome for GREEN, YELLOW and RED (each may branch
+/// again on the next meter). [`Actions::leaf`] walks it for a packet.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Actions {
     /// Copies sent, in emission order.
@@ -150,6 +159,21 @@ pub struct Actions {
     pub drops: Box<[DropCause]>,
     /// Counters to credit.
     pub replay: Box<[Replay]>,
+    /// The meter to execute first and the outcome per color, for metered flows.
+    pub metered: Option<Box<MeterBranch>>,
+}
+
+/// A configured meter cell executed per packet and what each color leads to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MeterBranch {
+    /// Meter array.
+    pub meter: u32,
+    /// Cell (a direct meter's: the entry handle).
+    pub cell: u32,
+    /// A bytes meter (else packets).
+    pub bytes: bool,
+    /// The outcome for GREEN, YELLOW and RED.
+    pub colors: [Actions; 3],
 }
 
 fn byte_patches(patches: &[Patch]) -> Box<[BytePatch]> {
@@ -384,7 +408,47 @@ impl Actions {
                 _ => None,
             })
             .collect();
-        Actions { outputs: outputs.into(), drops: drops.into(), replay }
+        Actions { outputs: outputs.into(), drops: drops.into(), replay, metered: None }
+    }
+
+    /// Outcomes that execute cell `cell` of meter `meter` first and continue with
+    /// `colors[color]`.
+    pub fn metered(meter: u32, cell: u32, bytes: bool, colors: [Actions; 3]) -> Actions {
+        Actions {
+            outputs: Box::new([]),
+            drops: Box::new([]),
+            replay: Box::new([]),
+            metered: Some(Box::new(MeterBranch { meter, cell, bytes, colors })),
+        }
+    }
+
+    /// The outcome for one packet of `len` bytes: for a metered flow, its meters
+    /// executed (they count the color) at `now` in `rt`, the branch of each color
+    /// taken; for others, `self`.
+    #[inline]
+    pub fn leaf<'a>(&'a self, rt: &mut Runtime, now: u64, len: u64) -> &'a Actions {
+        let mut a = self;
+        while let Some(b) = &a.metered {
+            let color = match rt.meters.get_mut(b.meter as usize).and_then(|c| c.get_mut(b.cell as usize)) {
+                Some(Some(cell)) => {
+                    let units = if b.bytes { len.min(u32::MAX as u64) as u32 } else { 1 };
+                    cell.check(now, units, len) as usize
+                }
+                // Unconfigured since install (the change invalidates this megaflow
+                // before the next packet; GREEN as the pipeline would).
+                _ => 0,
+            };
+            a = &b.colors[color.min(2)];
+        }
+        a
+    }
+
+    /// Every outcome of the flow: itself, or its branches' leaves.
+    pub fn leaves(&self) -> Vec<&Actions> {
+        match &self.metered {
+            None => vec![self],
+            Some(b) => b.colors.iter().flat_map(|c| c.leaves()).collect(),
+        }
     }
 }
 

@@ -11,11 +11,11 @@ use super::actions::{deps, refusal, Actions, Replay};
 use super::dpcls::NONE;
 use super::key::PacketView;
 use super::{Change, FlowCache};
-use crate::p4::interp::{DropCause, Interp};
-use crate::p4::ir::Ir;
+use crate::p4::interp::{DropCause, Interp, Outputs};
+use crate::p4::ir::{Ir, Value};
 use crate::p4::ops::Op;
 use crate::p4::tables::Runtime;
-use crate::p4::track::{NoTrack, Tracker};
+use crate::p4::track::{NoTrack, ReadSet, Tracker, MAX_METER_POINTS};
 
 /// The result of a miss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,10 @@ pub enum Upcall {
     /// A megaflow was installed (or already existed) for the packet; its actions
     /// give the packet's outcome. Its counters were already counted by the run.
     Cached(u32),
+    /// A megaflow was installed that executes a meter per packet; this packet's
+    /// outcome is the interpreter's output ([`Interp::out`]: its meters were
+    /// executed once, by the run) and its counters were counted by the run.
+    Metered(u32),
     /// Not cacheable: the interpreter's output ([`Interp::out`]) is the outcome.
     Uncached,
 }
@@ -47,6 +51,8 @@ pub struct Outcome {
     pub drops: Vec<DropCause>,
     /// The path taken.
     pub path: Path,
+    /// The megaflow executed meters per packet (branches on their colors).
+    pub metered: bool,
 }
 
 /// Program + state + interpreter + cache.
@@ -59,8 +65,18 @@ pub struct Datapath {
     /// The interpreter (its `out` holds an uncached packet's outcome).
     pub interp: Interp,
     tracker: Tracker,
+    /// The tracker of dry runs (a metered flow's colors).
+    dry: Tracker,
+    /// The real run's outputs while dry runs use the interpreter.
+    kept: Outputs,
     /// The cache.
     pub cache: FlowCache,
+}
+
+/// What the dry runs of a metered flow read, in all.
+struct Explored {
+    reads: ReadSet,
+    deps: u64,
 }
 
 impl Datapath {
@@ -68,7 +84,8 @@ impl Datapath {
     pub fn new(ir: Arc<Ir>, rt: Runtime, cache: FlowCache) -> Self {
         let interp = Interp::new(&ir);
         let tracker = Tracker::new(&ir);
-        Datapath { ir, rt, interp, tracker, cache }
+        let dry = Tracker::new(&ir);
+        Datapath { ir, rt, interp, tracker, dry, kept: Outputs::default(), cache }
     }
 
     /// The miss path: run the pipeline on `data` (received on P4 port `in_port`),
@@ -88,12 +105,67 @@ impl Datapath {
             stats.uncacheable.add(1);
             return Upcall::Uncached;
         }
+        if !self.tracker.points.is_empty() {
+            return self.upcall_metered(in_port, data);
+        }
         let d = deps(&self.ir, &self.tracker.effects);
         let actions = Actions::from_tracker(&self.ir, &mut self.tracker);
         let id = self.cache.install(&PacketView::new(in_port, data), &self.tracker.reads, actions, d);
         // The run counted this packet itself.
         self.cache.credit(id, 1, data.len() as u64);
         Upcall::Cached(id)
+    }
+
+    /// The miss path of a packet whose run executed configured meters: explore the
+    /// outcome of every color combination with dry runs (no state changes), and
+    /// install one megaflow that branches on the colors, matching the union of
+    /// what every branch read. The real run's output stays this packet's outcome.
+    fn upcall_metered(&mut self, in_port: u32, data: &[u8]) -> Upcall {
+        std::mem::swap(&mut self.interp.out, &mut self.kept);
+        let mut all = Explored { reads: ReadSet::default(), deps: 0 };
+        let mut colors = Vec::with_capacity(MAX_METER_POINTS);
+        let explored = self.explore(in_port, data, &mut colors, &mut all);
+        std::mem::swap(&mut self.interp.out, &mut self.kept);
+        let stats = self.cache.stats();
+        let Ok(actions) = explored else {
+            stats.uncacheable.add(1);
+            return Upcall::Uncached;
+        };
+        let id = self.cache.install(&PacketView::new(in_port, data), &all.reads, actions, all.deps);
+        self.cache.credit(id, 1, data.len() as u64);
+        Upcall::Metered(id)
+    }
+
+    /// The outcome of `data` given the colors of its first configured meters
+    /// (`colors`), branching on the next one if the run executes more.
+    fn explore(
+        &mut self,
+        in_port: u32,
+        data: &[u8],
+        colors: &mut Vec<Value>,
+        all: &mut Explored,
+    ) -> Result<Actions, &'static str> {
+        self.dry.begin();
+        self.interp.dry_run(&self.ir, &mut self.rt, data, in_port, colors, &mut self.dry);
+        self.dry.finish(&self.interp.out.drops);
+        if let Some(why) = refusal(&self.dry) {
+            return Err(why);
+        }
+        all.reads.union(&self.dry.reads);
+        all.deps |= deps(&self.ir, &self.dry.effects);
+        let Some(&(meter, cell)) = self.dry.points.get(colors.len()) else {
+            return Ok(Actions::from_tracker(&self.ir, &mut self.dry));
+        };
+        let mut branch = |c: Value, dp: &mut Self| {
+            colors.push(c);
+            let r = dp.explore(in_port, data, colors, all);
+            colors.pop();
+            r
+        };
+        let green = branch(0, self)?;
+        let yellow = branch(1, self)?;
+        let red = branch(2, self)?;
+        Ok(Actions::metered(meter, cell, self.ir.meters[meter as usize].bytes, [green, yellow, red]))
     }
 
     /// Credit a group of `packets` hits (`bytes` in all) of megaflow `id`: its
@@ -107,7 +179,7 @@ impl Datapath {
 
     /// Credit the counter effects of `a` (table-entry hits, direct and indexed
     /// counters) for `packets` and `bytes`, as the pipeline would have counted them.
-    fn replay_into(rt: &mut Runtime, a: &Actions, packets: u64, bytes: u64) {
+    pub(crate) fn replay_into(rt: &mut Runtime, a: &Actions, packets: u64, bytes: u64) {
         for r in a.replay.iter() {
             match *r {
                 Replay::Hit { table, handle, direct } => {
@@ -167,19 +239,24 @@ impl Datapath {
     pub fn process(&mut self, in_port: u32, data: &[u8]) -> Outcome {
         let mut found = [NONE; 1];
         self.cache.lookup(&[PacketView::new(in_port, data)], &mut found);
+        let len = data.len() as u64;
         let (id, path) = if found[0] != NONE {
-            self.replay(found[0], 1, data.len() as u64);
+            self.replay(found[0], 1, len);
             (found[0], Path::Hit)
         } else {
             match self.upcall(in_port, data) {
                 Upcall::Cached(id) => (id, Path::Installed),
-                Upcall::Uncached => {
-                    let outputs = self.interp.out.packets().iter().map(|p| (p.port, p.bytes.clone())).collect();
-                    return Outcome { outputs, drops: self.interp.out.drops.clone(), path: Path::Uncached };
-                }
+                Upcall::Metered(_) => return self.interpreted(Path::Installed),
+                Upcall::Uncached => return self.interpreted(Path::Uncached),
             }
         };
-        let a = &self.cache.get(id).expect("a found or installed megaflow is live").actions;
+        let flow = self.cache.get(id).expect("a found or installed megaflow is live");
+        let a = flow.actions.leaf(&mut self.rt, self.interp.now, len);
+        let metered = flow.actions.metered.is_some();
+        if metered {
+            // A metered flow's leaf: its counters are per color, credited per packet.
+            Self::replay_into(&mut self.rt, a, 1, len);
+        }
         let outputs = a
             .outputs
             .iter()
@@ -189,6 +266,12 @@ impl Datapath {
                 (o.port, b)
             })
             .collect();
-        Outcome { outputs, drops: a.drops.to_vec(), path }
+        Outcome { outputs, drops: a.drops.to_vec(), path, metered }
+    }
+
+    /// The interpreter's output as an outcome.
+    fn interpreted(&self, path: Path) -> Outcome {
+        let outputs = self.interp.out.packets().iter().map(|p| (p.port, p.bytes.clone())).collect();
+        Outcome { outputs, drops: self.interp.out.drops.clone(), path, metered: false }
     }
 }

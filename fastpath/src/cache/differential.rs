@@ -10,6 +10,12 @@
 //! state change applied to both sides (through [`Datapath::update`] on the cached
 //! side, which must invalidate exactly enough). A small megaflow limit makes
 //! evictions happen too. proptest drives the seeds; a failure names its seed.
+//!
+//! With meters on, random meter arrays of the program get every cell configured
+//! with low rates, and both sides see the same synthetic clock: the cached side
+//! executes the meters of metered megaflows per packet and takes the color's branch,
+//! the reference runs the pipeline; outputs, drops, counters and every cell's color
+//! counts must agree.
 
 use std::sync::Arc;
 
@@ -23,8 +29,10 @@ use crate::p4::corpus;
 use crate::p4::gen::{self, mutate_state, random_entries, random_packet, Pools, Rng};
 use crate::p4::interp::Interp;
 use crate::p4::ir::Ir;
+use crate::p4::meters::{MeterCell, MeterConfig};
 use crate::p4::tables::Runtime;
 use crate::p4::track::NoTrack;
+use crate::qos::Share;
 
 fn program(rel: &str) -> Option<Ir> {
     let dir = corpus::dir()?;
@@ -56,19 +64,61 @@ fn counters(rt: &Runtime) -> (Vec<(Vec<u64>, Cells)>, Vec<Cells>) {
     (rt.tables.iter().map(|t| (t.hits.clone(), t.direct_counters.clone())).collect(), rt.counters.clone())
 }
 
-/// Paths taken over a case: hits, installs, uncached.
+/// Packets and bytes per color of one cell.
+type ColorCounts = [(u64, u64); 3];
+
+/// Color counts per configured cell of every meter.
+fn colors(rt: &Runtime) -> Vec<Vec<Option<ColorCounts>>> {
+    rt.meters.iter().map(|cells| cells.iter().map(|c| c.map(|c| c.counts)).collect()).collect()
+}
+
+/// Paths taken over a case: hits, installs, uncached; hits on metered megaflows.
 #[derive(Debug, Default)]
 struct Paths {
     hit: u64,
     installed: u64,
     uncached: u64,
+    metered_hits: u64,
+    /// Packets the meters marked YELLOW or RED.
+    not_green: u64,
 }
 
-fn case(ir: &Ir, seed: u64, packets: usize, emc: bool) -> Paths {
+/// Configure every cell of a random half of the meter arrays (at least one) with
+/// rates low enough that the few packets per second each cell gets (1000 packets/s
+/// over many ports and entries) see all three colors.
+fn random_meters(ir: &Ir, rt: &mut Runtime, rng: &mut Rng) {
+    let n = ir.meters.len() as u64;
+    let must = rng.below(n.max(1));
+    for (m, def) in ir.meters.iter().enumerate() {
+        if m as u64 != must && rng.below(2) == 0 {
+            continue;
+        }
+        let config = if def.bytes {
+            MeterConfig { cir: 1_000, cburst: 200, pir: 2_000, pburst: 400 }
+        } else {
+            MeterConfig { cir: 10, cburst: 2, pir: 20, pburst: 3 }
+        };
+        if let Some(t) = def.direct {
+            let handles = rt.tables[t as usize].hits.len();
+            rt.meters[m].resize(handles, None);
+        }
+        for cell in rt.meters[m].iter_mut() {
+            *cell = Some(MeterCell::new(config, Some(Share::WHOLE), 0, def.bytes).unwrap());
+        }
+    }
+}
+
+fn case(ir: &Ir, seed: u64, packets: usize, emc: bool, meters: bool) -> Paths {
     let mut rng = Rng::new(seed);
     let pools = Pools::default();
     let mut rt = Runtime::new(ir);
     random_entries(ir, &mut rt, &mut rng, &pools, 6);
+    if meters {
+        // Markers need the EAL's TSC frequency.
+        dpdk_sys::eal::Eal::for_tests("sluice-fastpath-test");
+        random_meters(ir, &mut rt, &mut rng);
+    }
+    let hz = if meters { dpdk_sys::lcore::tsc_hz(dpdk_sys::eal::Eal::for_tests("sluice-fastpath-test")) } else { 0 };
     let mut reference = Interp::new(ir);
     let mut ref_rt = rt.clone();
     let cfg = CacheConfig {
@@ -97,6 +147,10 @@ fn case(ir: &Ir, seed: u64, packets: usize, emc: bool) -> Paths {
         } else {
             pool[rng.below(pool.len() as u64) as usize].clone()
         };
+        // 1000 packets per second of synthetic time.
+        let now = 1_000_000 + i as u64 * hz / 1000;
+        dp.interp.now = now;
+        reference.now = now;
         let got = dp.process(port, &pkt);
         reference.run(ir, &mut ref_rt, &pkt, port, &mut NoTrack);
         let want: Vec<(u32, Vec<u8>)> = reference.out.packets().iter().map(|p| (p.port, p.bytes.clone())).collect();
@@ -105,6 +159,9 @@ fn case(ir: &Ir, seed: u64, packets: usize, emc: bool) -> Paths {
         a.sort_by_key(|d| *d as u8);
         b.sort_by_key(|d| *d as u8);
         assert_eq!(a, b, "seed {seed}, packet {i}: drops");
+        if got.metered && got.path == Path::Hit {
+            paths.metered_hits += 1;
+        }
         match got.path {
             Path::Hit => paths.hit += 1,
             Path::Installed => paths.installed += 1,
@@ -112,26 +169,37 @@ fn case(ir: &Ir, seed: u64, packets: usize, emc: bool) -> Paths {
         }
     }
     assert_eq!(counters(&dp.rt), counters(&ref_rt), "seed {seed}: counters at the end");
+    assert_eq!(colors(&dp.rt), colors(&ref_rt), "seed {seed}: meter colors at the end");
+    paths.not_green = colors(&dp.rt).iter().flatten().flatten().map(|c| c[1].0 + c[2].0).sum();
     paths
 }
 
 fn run(rel: &str, seeds: &[u64], packets: usize) {
     let Some(ir) = program(rel) else { return };
-    run_ir(rel, &ir, seeds, packets);
+    run_ir(rel, &ir, seeds, packets, false);
+}
+
+/// [`run`] with meters configured.
+fn run_metered(rel: &str, seeds: &[u64], packets: usize) {
+    let Some(ir) = program(rel) else { return };
+    run_ir(rel, &ir, seeds, packets, true);
 }
 
 /// [`run`] on a program that is not in the corpus.
-fn run_ir(name: &str, ir: &Ir, seeds: &[u64], packets: usize) {
+fn run_ir(name: &str, ir: &Ir, seeds: &[u64], packets: usize, meters: bool) -> Paths {
     let mut total = Paths::default();
     for (k, seed) in seeds.iter().enumerate() {
-        let p = case(ir, *seed, packets, k % 2 == 0);
+        let p = case(ir, *seed, packets, k % 2 == 0, meters);
         total.hit += p.hit;
         total.installed += p.installed;
         total.uncached += p.uncached;
+        total.metered_hits += p.metered_hits;
+        total.not_green += p.not_green;
     }
     eprintln!("{name}: {total:?}");
     // The comparison only means something if the cache was used.
     assert!(total.hit > total.installed, "{name}: too few hits: {total:?}");
+    total
 }
 
 proptest! {
@@ -154,7 +222,33 @@ proptest! {
 
     #[test]
     fn cached_equals_uncached_on_sluice_default(seed in any::<u64>()) {
-        run_ir("sluice_default", &sluice_default(), &[seed, seed ^ 1], 600);
+        run_ir("sluice_default", &sluice_default(), &[seed, seed ^ 1], 600, false);
+    }
+
+    #[test]
+    fn metered_cached_equals_uncached_on_onos_basic(seed in any::<u64>()) {
+        run_metered("onos_basic/basic.json", &[seed, seed ^ 1], 600);
+    }
+
+    #[test]
+    fn metered_cached_equals_uncached_on_onos_fabric(seed in any::<u64>()) {
+        run_metered("onos_fabric/fabric.json", &[seed, seed ^ 1], 600);
+    }
+
+    #[test]
+    fn metered_cached_equals_uncached_on_sluice_default(seed in any::<u64>()) {
+        run_ir("sluice_default", &sluice_default(), &[seed, seed ^ 1], 600, true);
+    }
+}
+
+#[test]
+fn metered_megaflows_are_hit_on_the_meter_programs() {
+    // Fixed seeds, so that the branching path is known to be exercised.
+    let Some(basic) = program("onos_basic/basic.json") else { return };
+    let Some(mtr) = program("bmv2_grpc_tests/meter.json") else { return };
+    for (name, ir) in [("onos_basic", basic), ("meter", mtr), ("sluice_default", sluice_default())] {
+        let p = run_ir(name, &ir, &[1, 2, 3, 4], 600, true);
+        assert!(p.metered_hits > 0 && p.not_green > 0, "{name}: no hit on a metered megaflow, or all GREEN: {p:?}");
     }
 }
 
@@ -168,8 +262,8 @@ fn cached_equals_uncached_on_every_corpus_program() {
         }
         let Some(ir) = program(&rel) else { return };
         eprintln!("{rel}");
-        for seed in 0..3 {
-            case(&ir, seed, 300, seed % 2 == 0);
+        for seed in 0..4 {
+            case(&ir, seed, 300, seed % 2 == 0, seed >= 2);
         }
     }
 }

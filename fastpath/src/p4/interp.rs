@@ -168,6 +168,13 @@ pub struct Interp {
     pub out: Outputs,
     /// The time meters see (TSC cycles), set by the caller before a run.
     pub now: u64,
+    /// A dry run ([`Interp::dry_run`]): no state changes, forced meter colors.
+    dry: bool,
+    /// The colors a dry run's configured meters return, in execution order (GREEN
+    /// past the end).
+    forced: Vec<Value>,
+    /// Configured meters executed so far in this run.
+    forced_at: usize,
 }
 
 struct Pkt<'a> {
@@ -177,13 +184,18 @@ struct Pkt<'a> {
 
 impl Interp {
     /// Color a packet of `len` bytes with cell `cell` of meter `m`: GREEN when the
-    /// cell is unconfigured (or out of range), else its marker's color — which makes
-    /// the outcome uncacheable (see [`super::meters`]).
-    fn meter<T: Track>(&self, ir: &Ir, rt: &mut Runtime, m: u32, cell: usize, len: u64, t: &mut T) -> Value {
+    /// cell is unconfigured (or out of range), else its marker's color (in a dry run,
+    /// the forced color) — a *meter point* the cached outcome branches on.
+    fn meter<T: Track>(&mut self, ir: &Ir, rt: &mut Runtime, m: u32, cell: usize, len: u64, t: &mut T) -> Value {
         let Some(Some(c)) = rt.meters.get_mut(m as usize).and_then(|cells| cells.get_mut(cell)) else {
             return GREEN;
         };
-        t.uncacheable("configured meter");
+        t.metered(m, cell as u32);
+        if self.dry {
+            let k = self.forced_at;
+            self.forced_at += 1;
+            return self.forced.get(k).copied().unwrap_or(GREEN);
+        }
         let units = if ir.meters[m as usize].bytes { len.min(u32::MAX as u64) as u32 } else { 1 };
         c.check(self.now, units, len)
     }
@@ -209,6 +221,9 @@ impl Interp {
             first_pass: true,
             out: Outputs::default(),
             now: 0,
+            dry: false,
+            forced: Vec::with_capacity(4),
+            forced_at: 0,
         }
     }
 
@@ -228,9 +243,31 @@ impl Interp {
         self.dirty[def.header as usize] = true;
     }
 
+    /// Run `data` as [`Interp::run`] would, but without changing any state (table
+    /// hit counts, counters, registers and meters stay as they are) and with the
+    /// configured meters returning `colors` in execution order (GREEN past its end):
+    /// what the packet's outcome would be with those colors. The cache explores a
+    /// metered flow's other colors this way.
+    pub fn dry_run<T: Track>(
+        &mut self,
+        ir: &Ir,
+        rt: &mut Runtime,
+        data: &[u8],
+        in_port: u32,
+        colors: &[Value],
+        t: &mut T,
+    ) {
+        self.dry = true;
+        self.forced.clear();
+        self.forced.extend_from_slice(colors);
+        self.run(ir, rt, data, in_port, t);
+        self.dry = false;
+    }
+
     /// Run one received packet through the program. Results are in [`Interp::out`].
     pub fn run<T: Track>(&mut self, ir: &Ir, rt: &mut Runtime, data: &[u8], in_port: u32, t: &mut T) {
         self.out.clear();
+        self.forced_at = 0;
         self.preserved.clear();
         let mut instance = instance::NORMAL;
         // The received bytes are read in place; only a recirculated packet needs a
@@ -583,12 +620,14 @@ impl Interp {
             (r, h)
         };
         if let Some(h) = hit_handle {
-            let ts = &mut rt.tables[tid as usize];
-            ts.hits[h as usize] += 1;
-            if def.direct_counter.is_some() {
-                let c = &mut ts.direct_counters[h as usize];
-                c.0 += 1;
-                c.1 += pkt_len;
+            if !self.dry {
+                let ts = &mut rt.tables[tid as usize];
+                ts.hits[h as usize] += 1;
+                if def.direct_counter.is_some() {
+                    let c = &mut ts.direct_counters[h as usize];
+                    c.0 += 1;
+                    c.1 += pkt_len;
+                }
             }
             if let Some(m) = def.direct_meter {
                 if let Some(f) = ir.meters[m as usize].result {
@@ -738,7 +777,7 @@ impl Interp {
                 let i = self.eval(ir, index, args, pkt, t);
                 let len = self.values[ir.std.packet_length as usize] as u64;
                 t.count(*counter, i);
-                if let Some(rt) = rt {
+                if let Some(rt) = rt.filter(|_| !self.dry) {
                     if let Some(c) = rt.counters[*counter as usize].get_mut(i as usize) {
                         c.0 += 1;
                         c.1 += len;
@@ -767,7 +806,7 @@ impl Interp {
                 let i = self.eval(ir, index, args, pkt, t) as usize;
                 let v = self.eval(ir, value, args, pkt, t) & mask_of(ir.registers[*register as usize].width);
                 t.uncacheable("register write");
-                if let Some(rt) = rt {
+                if let Some(rt) = rt.filter(|_| !self.dry) {
                     if let Some(c) = rt.registers[*register as usize].get_mut(i) {
                         *c = v;
                     }

@@ -20,7 +20,13 @@ const METER: &str = "egress.port_meters_egress.egress_port_meter";
 
 /// onos_basic with table0 sending everything to port 2, as one worker's state.
 fn basic(cache: CacheConfig) -> Option<(Datapath, u32)> {
+    basic_with(cache, |_| {})
+}
+
+/// [`basic`] with more entries.
+fn basic_with(cache: CacheConfig, more: impl FnOnce(&mut Prog)) -> Option<(Datapath, u32)> {
     let mut p: Prog = load("onos_basic/basic.json")?;
+    more(&mut p);
     // Markers need the EAL's TSC frequency.
     tsc_hz();
     let any = KeyValue::Ternary { value: 0, mask: 0 };
@@ -71,10 +77,10 @@ fn a_configured_port_meter_passes_its_rate_from_64_to_1500_bytes() {
 }
 
 #[test]
-fn metered_flows_are_never_frozen_in_the_cache_and_match_the_uncached_path() {
+fn metered_flows_execute_their_meter_per_packet_from_the_cache_like_the_pipeline() {
     let Some((mut cached, meter)) = basic(CacheConfig::default()) else { return };
     let Some((mut uncached, _)) = basic(CacheConfig { max_flows: 0, ..CacheConfig::default() }) else { return };
-    // Unconfigured: GREEN, cacheable.
+    // Unconfigured: GREEN, cached without a meter.
     let (_, before) = offer(&mut cached, 10, 100, 1000);
     assert_eq!(before.last().unwrap().1, Path::Hit);
     assert!(before.iter().all(|(o, _)| o.len() == 1));
@@ -86,13 +92,56 @@ fn metered_flows_are_never_frozen_in_the_cache_and_match_the_uncached_path() {
     assert_eq!(cached.cache.len(), 0, "the GREEN megaflow is gone");
     let (a, oa) = offer(&mut cached, 2000, 100, 1000);
     let (b, ob) = offer(&mut uncached, 2000, 100, 1000);
-    assert!(oa.iter().all(|(_, p)| *p == Path::Uncached), "a configured meter is never cached");
+    // One upcall installs a megaflow that branches on the color; every later packet
+    // hits it and executes the meter.
+    assert_eq!(oa[0].1, Path::Installed);
+    assert!(oa[1..].iter().all(|(_, p)| *p == Path::Hit), "a metered flow is cached");
+    let flow = cached.cache.iter().next().unwrap().2;
+    let branch = flow.actions.metered.as_ref().expect("the megaflow executes the meter");
+    assert_eq!((branch.meter, branch.cell, branch.bytes), (meter, 2, true));
+    assert_eq!(branch.colors[0].outputs.len(), 1, "GREEN forwards");
+    assert!(branch.colors[2].outputs.is_empty() && !branch.colors[2].drops.is_empty(), "RED drops");
     let strip = |v: &Outcomes| v.iter().map(|(o, _)| o.clone()).collect::<Vec<_>>();
     assert_eq!(strip(&oa), strip(&ob), "cached and uncached datapaths: same colors, same drops");
     assert!((a / 20_000.0 - 1.0).abs() < 0.05, "{a} B/s");
     assert!(a == b);
-    // Unconfigured again: cacheable again.
+    let cells = |dp: &Datapath| dp.rt.meters[meter as usize][2].unwrap().counts;
+    assert_eq!(cells(&cached), cells(&uncached), "the same packets and bytes per color");
+    // Unconfigured again: the metered megaflow goes, GREEN is cached again.
     assert_eq!(cached.apply(&[Op::SetMeter { meter, index: Some(2), config: None }]), 0);
     let (_, after) = offer(&mut cached, 3, 100, 1000);
     assert_eq!(after.iter().map(|(_, p)| *p).collect::<Vec<_>>(), vec![Path::Installed, Path::Hit, Path::Hit]);
+    assert!(cached.cache.iter().all(|(_, _, f)| f.actions.metered.is_none()));
+}
+
+#[test]
+fn up_to_two_configured_meters_per_packet_are_cached_three_are_not() {
+    const HOST: &str = "ingress.host_meter_control.host_meter_table";
+    let Some((mut dp, egress)) = basic_with(CacheConfig::default(), |p| {
+        let any = KeyValue::Lpm { value: 0, prefix: 0 };
+        p.add(HOST, vec![any], "ingress.host_meter_control.read_meter", &[], 0);
+    }) else {
+        return;
+    };
+    let ingress = dp.ir.meter("ingress.port_meters_ingress.ingress_port_meter").unwrap();
+    let cfg = MeterConfig { cir: 1_000_000, cburst: 10_000, pir: 1_000_000, pburst: 10_000 };
+    // Two: cached, one outcome per color pair.
+    let ops = [
+        Op::SetMeter { meter: ingress, index: Some(1), config: Some(cfg) },
+        Op::SetMeter { meter: egress, index: Some(2), config: Some(cfg) },
+    ];
+    assert_eq!(dp.apply(&ops), 0);
+    let (_, o) = offer(&mut dp, 3, 100, 1000);
+    assert_eq!(o.iter().map(|(_, p)| *p).collect::<Vec<_>>(), vec![Path::Installed, Path::Hit, Path::Hit]);
+    let flow = dp.cache.iter().next().unwrap().2;
+    // A RED ingress color drops before egress: 1 + 1 + 3... as the program goes.
+    let leaves = flow.actions.leaves().len();
+    assert!((5..=9).contains(&leaves), "{leaves} outcomes");
+    // A third, the host table's direct meter: the pipeline every time, counted.
+    let table = dp.ir.table(HOST).unwrap();
+    let key = vec![KeyValue::Lpm { value: 0, prefix: 0 }];
+    assert_eq!(dp.apply(&[Op::SetDirectMeter { table, key, priority: 0, config: Some(cfg) }]), 0);
+    let (_, o) = offer(&mut dp, 3, 100, 1000);
+    assert!(o.iter().all(|(_, p)| *p == Path::Uncached), "{o:?}");
+    assert_eq!(dp.cache.stats().snapshot().uncacheable, 3);
 }

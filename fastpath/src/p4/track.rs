@@ -22,8 +22,12 @@
 //! * **Effects**: tables hit or missed (with the entry), counters, meters, digests,
 //!   selector groups, clone sessions and multicast groups used — what a cached flow
 //!   must re-execute or be invalidated by.
+//! * **Meter points**: the configured meter cells that colored the packet, in order.
+//!   A color is not a function of the packet, so the cache explores every color
+//!   (dry runs, [`super::interp::Interp::dry_run`]) and branches on them.
 //! * **Why it cannot be cached**, when it cannot: registers, recirculation, resubmit,
-//!   E2E clones, headers beyond the tracked bytes.
+//!   E2E clones, headers beyond the tracked bytes, more than [`MAX_METER_POINTS`]
+//!   configured meters.
 //!
 //! A packet whose fate depended on its length (a parser error, a lookahead past the
 //! end, a read of `packet_length`) marks the length bits; otherwise a megaflow needs
@@ -95,6 +99,9 @@ pub trait Track {
     fn count(&mut self, counter: u32, index: Value) {}
     /// A meter cell was executed.
     fn meter(&mut self, meter: u32, index: Value) {}
+    /// A *configured* meter cell colored the packet: the outcome depends on the color
+    /// (a megaflow branches on it, see [`Tracker::points`]).
+    fn metered(&mut self, meter: u32, cell: u32) {}
     /// A selector group picked a member by hash.
     fn selector(&mut self, profile: u32, group: u32) {}
     /// A digest was generated.
@@ -170,6 +177,12 @@ impl ReadSet {
             self.mask[byte] |= ((0xffu16 << (8 - take)) as u8) >> off;
             bit += take;
         }
+    }
+
+    /// Add the bits and length condition of `other`.
+    pub fn union(&mut self, other: &ReadSet) {
+        self.mask.iter_mut().zip(other.mask.iter()).for_each(|(a, b)| *a |= b);
+        self.parsed = self.parsed.max(other.parsed);
     }
 
     /// Whether packet byte `i` has a bit read.
@@ -327,7 +340,14 @@ pub struct Tracker {
     /// Copies that left (drops are added by [`Tracker::finish`]).
     pub fates: Vec<Fate>,
     pending: Option<(u32, Value)>,
+    /// The configured meter cells that colored the packet, in execution order
+    /// (meter, cell): the cached outcome branches on each one's color.
+    pub points: Vec<(u32, u32)>,
 }
+
+/// Configured meters one packet may execute and still be cached (a megaflow holds
+/// one outcome per color combination: 3^n).
+pub const MAX_METER_POINTS: usize = 2;
 
 impl Tracker {
     /// A tracker for a program.
@@ -343,6 +363,7 @@ impl Tracker {
         self.fates.clear();
         self.verify_bits.clear();
         self.pending = None;
+        self.points.clear();
     }
 
     /// Add the drops of a finished run to the fates.
@@ -482,6 +503,13 @@ impl Track for Tracker {
 
     fn meter(&mut self, meter: u32, index: Value) {
         self.effects.push(Effect::Meter(meter, index));
+    }
+
+    fn metered(&mut self, meter: u32, cell: u32) {
+        self.points.push((meter, cell));
+        if self.points.len() > MAX_METER_POINTS {
+            self.uncacheable.get_or_insert("more than 2 configured meters");
+        }
     }
 
     fn selector(&mut self, profile: u32, group: u32) {

@@ -103,6 +103,9 @@ pub enum Refusal {
         /// The megaflow's minimum length.
         min_len: u32,
     },
+    /// The actions branch on a P4 meter's color (executed by the worker per packet;
+    /// P4 meters are not translated to rte_flow meter objects).
+    Metered,
 }
 
 impl Refusal {
@@ -122,11 +125,12 @@ impl Refusal {
             Refusal::NatRewrite => "nat_rewrite",
             Refusal::Checksum { .. } => "checksum",
             Refusal::ShortPattern { .. } => "short_pattern",
+            Refusal::Metered => "metered",
         }
     }
 
     /// Every label, for zero-initialised counters.
-    pub const REASONS: [&'static str; 13] = [
+    pub const REASONS: [&'static str; 14] = [
         "matches_length",
         "partial_port_match",
         "unknown_port",
@@ -140,6 +144,7 @@ impl Refusal {
         "nat_rewrite",
         "checksum",
         "short_pattern",
+        "metered",
     ];
 }
 
@@ -163,6 +168,7 @@ impl std::fmt::Display for Refusal {
             Refusal::ShortPattern { pattern, min_len } => {
                 write!(f, "the pattern covers {pattern} bytes, the megaflow needs {min_len}")
             }
+            Refusal::Metered => write!(f, "the actions depend on a P4 meter's color (executed per packet)"),
         }
     }
 }
@@ -412,6 +418,9 @@ fn full_actions(
     ports: &[PortInfo],
 ) -> Result<(Vec<Action>, Option<PortInfo>), Refusal> {
     let a = m.actions;
+    if a.metered.is_some() {
+        return Err(Refusal::Metered);
+    }
     if (end as u32) < m.min_len {
         return Err(Refusal::ShortPattern { pattern: end as u32, min_len: m.min_len });
     }

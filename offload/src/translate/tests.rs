@@ -315,7 +315,9 @@ fn matches_without_an_rte_flow_form_are_refused_with_a_reason() {
     arp[12..14].copy_from_slice(&[0x08, 0x06]);
     let f = Flow::new(&arp, None, &[12..14, 20..22], none());
     assert_eq!(translate(&f.r(), &PORTS).unwrap_err(), Refusal::OutsideHeaders { offset: 20 });
-    for r in [Refusal::MatchesLength, Refusal::Copies(2), Refusal::ShortPattern { pattern: 1, min_len: 2 }] {
+    for r in
+        [Refusal::MatchesLength, Refusal::Copies(2), Refusal::ShortPattern { pattern: 1, min_len: 2 }, Refusal::Metered]
+    {
         assert!(Refusal::REASONS.contains(&r.reason()), "{r}");
     }
 }
@@ -329,6 +331,15 @@ fn actions_without_an_rte_flow_form_leave_the_flow_partial() {
     assert_eq!(full(&m(actions(vec![out(1), out(2)], vec![]))), Err(Refusal::Copies(2)));
     assert_eq!(full(&m(actions(vec![out(255)], vec![]))), Err(Refusal::ToController(255)));
     assert_eq!(full(&m(actions(vec![out(1)], vec![DropCause::Egress]))), Err(Refusal::DropAndOutput));
+    // Branches on a meter's color: the worker executes the meter (partial only), and
+    // an empty root is not a drop.
+    let metered = Actions::metered(
+        0,
+        3,
+        true,
+        [actions(vec![out(1)], vec![]), actions(vec![out(1)], vec![]), actions(vec![], vec![DropCause::Ingress])],
+    );
+    assert_eq!(full(&m(metered)), Err(Refusal::Metered));
     // TTL decremented but the checksum left stale: a NIC would fix it.
     assert_eq!(
         full(&m(actions(vec![in_place(2, 34, &[(22, 63)], None)], vec![]))),
