@@ -6,8 +6,8 @@
 #             xc            cross-connect, no policer
 #             xc+police     ingress policer far above the offered rate (every packet checked, all pass)
 #             p4            onos_basic, table0 -> port 2, its egress meter unconfigured (GREEN, cached)
-#             p4+meter      the same meter configured far above the rate (all GREEN, but every
-#                           packet takes the pipeline: a metered flow is never cached)
+#             p4+meter      the same meter configured far above the rate (all GREEN): the
+#                           megaflow executes the meter per packet and branches on its color
 #   accuracy: the rate passed against the rate configured, 60-byte and 1500-byte frames
 #             xc+limit      ingress policer (srTCM) at LIMIT_XC bytes/s
 #             p4+limit      onos_basic's egress meter (trTCM, RED dropped) at LIMIT_P4 bytes/s
@@ -99,7 +99,7 @@ snap() {  # snap FILE: ports and workers, as JSON lines, with the time
   } >"$1"
 }
 
-run() {  # run CASE SIZE -> one result line "case size mpps cpp passed_Bps"
+run() {  # run CASE SIZE -> one result line "case size mpps cpp passed_Bps cached_fraction"
   local case=$1 size=$2
   config "$case" "$size" >"$WORK/c.toml"
   "$SLUICED" --config "$WORK/c.toml" >"$WORK/out.log" 2>"$WORK/err.log" &
@@ -121,7 +121,9 @@ d = lambda a, b, k: int(b.get(k, 0)) - int(a.get(k, 0))
 rx = d(w1, w2, "rx_packets")
 sent = d(p1["out"], p2["out"], "sw_tx_packets")
 busy = d(w1, w2, "busy_cycles")
-print(sys.argv[3], size, f"{rx / dt / 1e6:.3f}", f"{busy / max(rx, 1):.1f}", f"{sent * size / dt:.0f}")
+hits = d(w1, w2, "emc_hits") + d(w1, w2, "dpcls_hits")
+print(sys.argv[3], size, f"{rx / dt / 1e6:.3f}", f"{busy / max(rx, 1):.1f}", f"{sent * size / dt:.0f}",
+      f"{hits / max(rx, 1):.4f}")
 PY
 }
 
@@ -144,18 +146,19 @@ import statistics as st, sys, time
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 limit = {"xc+limit": int(sys.argv[2]), "p4+limit": int(sys.argv[3])}
 by = {}
-for c, size, mpps, cpp, bps in rows:
-    by.setdefault((c, int(size)), []).append((float(mpps), float(cpp), float(bps)))
+for c, size, mpps, cpp, bps, cached in rows:
+    by.setdefault((c, int(size)), []).append((float(mpps), float(cpp), float(bps), float(cached)))
 med = lambda v: st.median(v)
 print(f"# QoS: cost and accuracy ({time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, {sys.argv[7]} cores, {sys.argv[6]})\n")
 print(f"Command: `perf/bench_qos.sh`, {sys.argv[4]} rounds of {sys.argv[5]} s windows, cases interleaved; medians.")
 print("One worker core; net_pcap (one UDP flow, infinite_rx) into net_null; no hugepages.\n")
 print("## Cost (60-byte frames, offered as fast as net_pcap replays)\n")
-print("| case | Mpps | cycles/pkt (worker, busy) |\n|---|---|---|")
+print("| case | Mpps | cycles/pkt (worker, busy) | cache hits |\n|---|---|---|---|")
 for c in ["xc", "xc+police", "p4", "p4+meter"]:
     v = by.get((c, 60), [])
     if v:
-        print(f"| {c} | {med([x[0] for x in v]):.2f} | {med([x[1] for x in v]):.0f} |")
+        hits = f"{med([x[3] for x in v]) * 100:.1f}%" if c.startswith("p4") else "-"
+        print(f"| {c} | {med([x[0] for x in v]):.2f} | {med([x[1] for x in v]):.0f} | {hits} |")
 print("\n## Accuracy (passed bytes/s against the configured rate)\n")
 print("| case | frame | configured B/s | passed B/s (median) | error | runs (error each) |\n|---|---|---|---|---|---|")
 for c in ["xc+limit", "p4+limit"]:

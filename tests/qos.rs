@@ -109,8 +109,7 @@ fn p4_meters_are_configured_and_reported_through_sluicectl() {
     assert_eq!((m["kind"].as_str(), m["unit"].as_str()), (Some("indexed"), Some("bytes")), "{m}");
     assert_eq!(m["cells"], serde_json::json!([]), "nothing configured yet: {m}");
 
-    // 128-byte frames (hundreds of thousands per second uncached) against 100 kB/s:
-    // mostly red, dropped.
+    // 128-byte frames (millions per second) against 100 kB/s: mostly red, dropped.
     let r = ctl_json(
         &sock,
         &["meter", "set", meter, "2", "--cir", "100000", "--cburst", "3000", "--pir", "100000", "--pburst", "3000"],
@@ -125,6 +124,18 @@ fn p4_meters_are_configured_and_reported_through_sluicectl() {
     assert!(green > 0 && red > 20 * green, "green {green}, red {red}");
     let drops1 = u(&ctl_json(&sock, &["pmd", "stats"])["workers"][0]["drops"]["p4_egress_drop"]);
     assert!(drops1 - drops0 >= red / 2, "RED packets are dropped by the program: {drops0} -> {drops1}, red {red}");
+    // Cached all the same: the flow's megaflow executes the meter per packet and
+    // branches on its color.
+    let w0 = ctl_json(&sock, &["pmd", "stats"])["workers"][0].clone();
+    std::thread::sleep(Duration::from_millis(200));
+    let w1 = ctl_json(&sock, &["pmd", "stats"])["workers"][0].clone();
+    let hits = |w: &serde_json::Value| u(&w["emc_hits"]) + u(&w["dpcls_hits"]);
+    assert!(hits(&w1) > hits(&w0) + 1000, "metered packets hit the cache: {w0} -> {w1}");
+    assert_eq!(u(&w1["uncacheable"]), u(&w0["uncacheable"]), "none takes the pipeline every time");
+    let flows = ctl_json(&sock, &["flow", "dump"]);
+    let metered = flows["flows"].as_array().unwrap().iter().filter_map(|f| f["actions"].as_str()).find(|a| a.contains("meter("));
+    let metered = metered.unwrap_or_else(|| panic!("no metered megaflow in {flows}"));
+    assert!(metered.contains("green{ output:2") && metered.contains("red{ drop(Egress)"), "{metered}");
     let (code, out, _) = ctl(&sock, &["meter", "list"]);
     assert!(code == 0 && out.contains(&format!("{meter} (")) && out.contains("100000"), "{out}");
 

@@ -12,8 +12,23 @@
 //! makes a hit correct, so overlapping megaflows need no priorities: any match is
 //! right. `min_len` is the larger of the bytes the parser consumed and the extent of
 //! the mask. Outcomes the tracker calls uncacheable (registers, recirculation,
-//! resubmit, E2E clones, reads past the tracked bytes) and digests are not
-//! installed: such packets take the pipeline every time and are counted.
+//! resubmit, E2E clones, reads past the tracked bytes, more than two configured
+//! meters) and digests are not installed: such packets take the pipeline every time
+//! and are counted.
+//!
+//! # Metered megaflows
+//! A configured meter's color is not a function of the packet: the same flow is
+//! GREEN now and RED a moment later. A run that executed configured meters (its
+//! *meter points*) is therefore explored: dry runs of the interpreter
+//! ([`crate::p4::interp::Interp::dry_run`]: no state changes, the meters return
+//! forced colors) give the outcome of every color combination — 3 runs per point,
+//! depth first, 1 + 3 + 9 runs at most for two points — and the megaflow matches the
+//! union of the bits any of them read. Its actions are a tree
+//! ([`actions::MeterBranch`]): a hit executes the meter cell with `rte_meter` (the
+//! packet's length, the burst's TSC), takes the color's branch, and credits that
+//! branch's counters for the packet. The packet that missed keeps the real run's
+//! outcome: its meters were executed once, by that run. Any refusal in any branch
+//! (a digest on RED, say) makes the flow uncacheable.
 //!
 //! # Lookup (per burst)
 //! [`emc`] first (exact match on the union of all masks), then [`dpcls`] (subtables
@@ -27,9 +42,10 @@
 //! Every megaflow carries a 64-bit dependency set built from the pipeline's effects
 //! ([`actions::deps`]): the tables it applied (hit or miss), the action profiles of
 //! those tables, the selector groups it hashed (and port liveness), multicast groups,
-//! clone sessions and value sets — everything, other than the packet, that its
-//! outcome was read from (registers and meters do not occur: the former make a flow
-//! uncacheable, and an unconfigured meter is always GREEN). A state change names what
+//! clone sessions and value sets, meters — everything, other than the packet, that
+//! its outcome was read from (registers do not occur: they make a flow uncacheable;
+//! a meter's configuration decides whether the megaflow branches on it or froze its
+//! GREEN, so any meter change removes every megaflow that executed one). A state change names what
 //! it touches ([`Change`]); the worker applies it between bursts and, in the same
 //! step, removes every megaflow whose dependency set has the change's bit
 //! ([`FlowCache::invalidate`]) — so the first packet processed after the change

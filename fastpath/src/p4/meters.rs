@@ -16,10 +16,12 @@
 //!
 //! # Cost and the cache
 //! A configured cell costs one `rte_meter_trtcm_color_blind_check` (a few tens of
-//! cycles) per packet, and makes the packet's flow uncacheable: its color (hence
-//! what the program does next) changes from packet to packet, so no megaflow may
-//! freeze it. Unconfigured cells (GREEN, always) stay cacheable; configuring a meter
-//! invalidates the megaflows that executed one ([`crate::cache::Change::Meters`]).
+//! cycles) per packet. Its color (hence what the program does next) changes from
+//! packet to packet, so no megaflow may freeze it: the megaflow of a metered flow
+//! executes the cell per packet and holds the outcome of each color (see
+//! [`crate::cache`], "Metered megaflows"). Unconfigured cells (GREEN, always) are
+//! frozen like any constant; configuring a meter invalidates the megaflows that
+//! executed one ([`crate::cache::Change::Meters`]).
 
 use dpdk_sys::meter::{Meter, MeterParams};
 
