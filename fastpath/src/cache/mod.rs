@@ -308,6 +308,8 @@ pub struct Megaflow {
     pub min_len: u32,
     /// Its actions.
     pub actions: Arc<Actions>,
+    /// The hash of its actions (their key among the shared actions).
+    actions_hash: u64,
     /// Packets matched (upcall included).
     pub packets: u64,
     /// Bytes matched.
@@ -358,8 +360,8 @@ pub struct FlowCache {
     emc_pause: u32,
     /// Flow marks bound to megaflows: mark id -> (megaflow id, version).
     marks: Vec<(u32, u32)>,
-    /// The distinct actions of live megaflows, with how many use each.
-    shared: std::collections::HashMap<Arc<Actions>, u32>,
+    /// The distinct actions of live megaflows by hash, with how many use each.
+    shared: rustc_hash::FxHashMap<u64, Vec<(Arc<Actions>, u32)>>,
     /// Marks bound now.
     bound_marks: usize,
 }
@@ -394,7 +396,7 @@ impl FlowCache {
             emc_period: (0, 0),
             emc_pause: 0,
             marks: Vec::new(),
-            shared: std::collections::HashMap::new(),
+            shared: Default::default(),
             bound_marks: 0,
         }
     }
@@ -609,18 +611,33 @@ impl FlowCache {
             }
         };
         // Megaflows with equal actions share one copy: with many flows (ECMP, per-flow
-        // megaflows) their actions stay in cache on the hit path.
-        let actions = match self.shared.get_key_value(&actions) {
-            Some((a, _)) => Arc::clone(a),
-            None => Arc::new(actions),
+        // megaflows) their actions stay in cache on the hit path. Hashed once, with
+        // FxHash (SipHash over the edits was a third of a flow setup).
+        let actions_hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = rustc_hash::FxHasher::default();
+            actions.hash(&mut h);
+            h.finish()
         };
-        *self.shared.entry(Arc::clone(&actions)).or_insert(0) += 1;
+        let same = self.shared.entry(actions_hash).or_default();
+        let actions = match same.iter_mut().find(|(a, _)| **a == actions) {
+            Some((a, n)) => {
+                *n += 1;
+                Arc::clone(a)
+            }
+            None => {
+                let a = Arc::new(actions);
+                same.push((Arc::clone(&a), 1));
+                a
+            }
+        };
         let slot = &mut self.slots[id as usize];
         slot.flow = Some(Megaflow {
             place,
             deps,
             min_len,
             actions: Arc::clone(&actions),
+            actions_hash,
             packets: 0,
             bytes: 0,
             used_ms: self.now_ms,
@@ -659,10 +676,15 @@ impl FlowCache {
     fn remove(&mut self, id: u32, reason: RemoveReason) {
         let slot = &mut self.slots[id as usize];
         let Some(f) = slot.flow.take() else { return };
-        if let Some(n) = self.shared.get_mut(&*f.actions) {
-            *n -= 1;
-            if *n == 0 {
-                self.shared.remove(&*f.actions);
+        if let Some(same) = self.shared.get_mut(&f.actions_hash) {
+            if let Some(k) = same.iter().position(|(a, _)| Arc::ptr_eq(a, &f.actions)) {
+                same[k].1 -= 1;
+                if same[k].1 == 0 {
+                    same.swap_remove(k);
+                }
+            }
+            if same.is_empty() {
+                self.shared.remove(&f.actions_hash);
             }
         }
         let version = slot.version;
