@@ -133,7 +133,8 @@ fn p4_meters_are_configured_and_reported_through_sluicectl() {
     assert!(hits(&w1) > hits(&w0) + 1000, "metered packets hit the cache: {w0} -> {w1}");
     assert_eq!(u(&w1["uncacheable"]), u(&w0["uncacheable"]), "none takes the pipeline every time");
     let flows = ctl_json(&sock, &["flow", "dump"]);
-    let metered = flows["flows"].as_array().unwrap().iter().filter_map(|f| f["actions"].as_str()).find(|a| a.contains("meter("));
+    let metered =
+        flows["flows"].as_array().unwrap().iter().filter_map(|f| f["actions"].as_str()).find(|a| a.contains("meter("));
     let metered = metered.unwrap_or_else(|| panic!("no metered megaflow in {flows}"));
     assert!(metered.contains("green{ output:2") && metered.contains("red{ drop(Egress)"), "{metered}");
     let (code, out, _) = ctl(&sock, &["meter", "list"]);

@@ -16,6 +16,9 @@ pub mod translate;
 #[cfg(test)]
 mod test_util;
 
+#[cfg(test)]
+mod differential_tests;
+
 use dpdk_sys::port::Port;
 
 /// What a port can do with rte_flow.

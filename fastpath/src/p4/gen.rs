@@ -45,7 +45,7 @@ use super::tables::{Entry, EntryAction, Member, Replica, Runtime};
 
 /// A deterministic xorshift64* generator (no dependency, stable across versions, so a
 /// seed reproduces a failure forever).
-pub(crate) struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
     /// A generator for `seed` (any value; nearby seeds give unrelated streams).
@@ -122,10 +122,10 @@ impl Rng {
 }
 
 /// v1model's CPU port in the ONOS programs (packet-outs arrive on it).
-pub(crate) const CPU_PORT: u32 = 255;
+pub const CPU_PORT: u32 = 255;
 
 /// Longest packet [`random_packet`] makes.
-pub(crate) const MAX_PACKET: usize = 300;
+pub const MAX_PACKET: usize = 300;
 
 /// The values entries and packets are made of. Small on purpose: the fewer values, the
 /// more packets hit the entries.
@@ -135,7 +135,7 @@ pub(crate) const MAX_PACKET: usize = 300;
 /// often. Packets draw uniformly: against uniform packets, an entry's field matches with
 /// probability 1/len whatever the entry's skew, and hot packets would only make the
 /// first tables swallow everything.
-pub(crate) struct Pools {
+pub struct Pools {
     /// MAC addresses (48 bits).
     pub macs: Vec<Value>,
     /// IPv4 addresses (32 bits): some share a /24, some a /16.
@@ -240,7 +240,7 @@ impl Pools {
 
 /// What a state change touched (what a cache must invalidate for).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Change {
+pub enum Change {
     /// A table's entries or default action.
     Table(TableId),
     /// An action profile's members or groups.
@@ -488,7 +488,7 @@ fn random_value_set_member(ir: &Ir, rt: &mut Runtime, s: u32, rng: &mut Rng, poo
 /// (after creating the members and groups its action profile needs); a default action
 /// on a third of the tables that allow it; multicast groups, clone sessions and value
 /// set members. Refused updates are skipped. Returns the number of entries inserted.
-pub(crate) fn random_entries(ir: &Ir, rt: &mut Runtime, rng: &mut Rng, pools: &Pools, per_table: usize) -> usize {
+pub fn random_entries(ir: &Ir, rt: &mut Runtime, rng: &mut Rng, pools: &Pools, per_table: usize) -> usize {
     for p in used_profiles(ir) {
         for _ in 0..per_table.clamp(2, 8) {
             random_member(ir, rt, p, rng, pools);
@@ -533,7 +533,7 @@ pub(crate) fn random_entries(ir: &Ir, rt: &mut Runtime, rng: &mut Rng, pools: &P
 /// entry, set or reset a default action, add/replace/delete a member or group, add,
 /// replace or remove a multicast group or clone session, add or remove a value set
 /// member, take a port down or up.
-pub(crate) fn mutate_state(ir: &Ir, rt: &mut Runtime, rng: &mut Rng, pools: &Pools) -> Option<Change> {
+pub fn mutate_state(ir: &Ir, rt: &mut Runtime, rng: &mut Rng, pools: &Pools) -> Option<Change> {
     (0..16).find_map(|_| try_mutate(ir, rt, rng, pools))
 }
 
@@ -647,7 +647,7 @@ fn ttl(rng: &mut Rng) -> Value {
 
 /// A random frame on a random pool port: see the module doc for the templates.
 /// Returns the input port and the bytes (at most [`MAX_PACKET`]).
-pub(crate) fn random_packet(rng: &mut Rng, pools: &Pools) -> (u32, Vec<u8>) {
+pub fn random_packet(rng: &mut Rng, pools: &Pools) -> (u32, Vec<u8>) {
     let port = rng.pick(&pools.ports) as u32;
     let mut pkt = Vec::with_capacity(MAX_PACKET);
     if rng.chance(1, 32) {

@@ -33,8 +33,9 @@ pub(crate) mod corpus;
 #[cfg(test)]
 pub(crate) mod engine_tests;
 
-#[cfg(test)]
-pub(crate) mod gen;
+// Public (hidden) for other crates' tests: the offload differential test draws from it.
+#[doc(hidden)]
+pub mod gen;
 
 #[cfg(test)]
 mod meter_tests;

@@ -13,8 +13,10 @@
 //! but never more. So the walk adds constraints where a NIC's parse could differ from
 //! the fixed offsets the P4 key assumed: ETH gets `has_vlan = 0` when its EtherType
 //! is not a TPID, IPv4 gets `version/IHL = 0x45` when an L4 item follows (the NIC
-//! finds L4 after the options; the P4 parser at byte 20), and L4 items are added
-//! (wildcard) until the pattern covers the megaflow's minimum length. What the pattern
+//! finds L4 after the options; the P4 parser at byte 20) or when a full offload
+//! recomputes its checksum (the NIC sums the options; the program its 20 bytes), and
+//! L4 items are added (wildcard) until the pattern covers the megaflow's minimum
+//! length. What the pattern
 //! cannot say — the minimum length in odd cases — the worker checks when it sees the
 //! mark (see `MarkTable` in the fast path).
 //!
@@ -65,8 +67,6 @@ pub struct PortInfo {
 pub enum Refusal {
     /// The match includes packet-length bits.
     MatchesLength,
-    /// Some but not all bits of the ingress port are matched.
-    PartialPortMatch,
     /// The ingress port is not a port of this switch.
     UnknownPort(u32),
     /// A matched byte lies outside every header the walk recognised.
@@ -113,7 +113,6 @@ impl Refusal {
     pub fn reason(&self) -> &'static str {
         match self {
             Refusal::MatchesLength => "matches_length",
-            Refusal::PartialPortMatch => "partial_port_match",
             Refusal::UnknownPort(_) => "unknown_port",
             Refusal::OutsideHeaders { .. } => "match_outside_headers",
             Refusal::Copies(_) => "several_copies",
@@ -130,9 +129,8 @@ impl Refusal {
     }
 
     /// Every label, for zero-initialised counters.
-    pub const REASONS: [&'static str; 14] = [
+    pub const REASONS: [&'static str; 13] = [
         "matches_length",
-        "partial_port_match",
         "unknown_port",
         "match_outside_headers",
         "several_copies",
@@ -152,7 +150,6 @@ impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Refusal::MatchesLength => write!(f, "the match reads the packet length"),
-            Refusal::PartialPortMatch => write!(f, "the match reads some bits of the ingress port"),
             Refusal::UnknownPort(p) => write!(f, "ingress P4 port {p} has no device"),
             Refusal::OutsideHeaders { offset } => write!(f, "matched byte {offset} is outside every known header"),
             Refusal::Copies(n) => write!(f, "{n} copies are sent"),
@@ -336,14 +333,14 @@ pub fn translate(m: &MegaflowRef, ports: &[PortInfo]) -> Result<Translation, Ref
     if msk[2..6].iter().any(|b| *b != 0) {
         return Err(Refusal::MatchesLength);
     }
-    let in_ports = match (msk[0], msk[1]) {
-        (0, 0) => ports.to_vec(),
-        (0xff, 0xff) => {
-            let p4 = u16::from_be_bytes([val[0], val[1]]) as u32;
-            vec![*ports.iter().find(|p| p.p4 == p4).ok_or(Refusal::UnknownPort(p4))?]
-        }
-        _ => return Err(Refusal::PartialPortMatch),
-    };
+    // The rule goes on every port whose P4 number matches under the mask: all of them
+    // when the port was not read, one when it was (a program reading the 9-bit
+    // `ingress_port` masks 0x01ff of the 16-bit field: still exactly one port).
+    let (pv, pm) = (u16::from_be_bytes([val[0], val[1]]), u16::from_be_bytes([msk[0], msk[1]]));
+    let in_ports: Vec<PortInfo> = ports.iter().filter(|p| p.p4 as u16 & pm == pv & pm).copied().collect();
+    if in_ports.is_empty() {
+        return Err(Refusal::UnknownPort(pv as u32));
+    }
     let pkt = Packet { val: &val[KEY_PACKET_OFFSET..], msk: &msk[KEY_PACKET_OFFSET..] };
     let need = m.min_len as usize;
     let (layers, end) = walk(&pkt, need);
@@ -368,8 +365,30 @@ pub fn translate(m: &MegaflowRef, ports: &[PortInfo]) -> Result<Translation, Ref
         }
         pattern.push(Item { kind: l.kind, spec, mask, flag: *flag });
     }
-    let full = full_actions(m, &pkt, &layers, end, ports);
+    let mut full = full_actions(m, &pkt, &layers, end, ports);
+    if let (Ok(_), Some(at)) = (&full, ipv4_checksum_fix(m.actions)) {
+        // The NIC recomputes the checksum over the IHL's bytes, the program over the
+        // 20 it parsed: they agree only without options.
+        let ip4 = |it: &Item| it.kind == ItemKind::Ipv4;
+        if pattern.iter().any(|it| ip4(it) && (it.spec[0] ^ 0x45) & it.mask[0] != 0) {
+            full = Err(Refusal::Checksum { offset: at });
+        } else {
+            for it in pattern.iter_mut().filter(|it| ip4(it)) {
+                it.spec[0] = 0x45;
+                it.mask[0] = 0xff;
+            }
+        }
+    }
     Ok(Translation { in_ports, pattern, pattern_len: end as u32, full })
+}
+
+/// The output offset of the first IPv4 checksum an output recomputes, if any.
+fn ipv4_checksum_fix(a: &Actions) -> Option<u32> {
+    a.outputs.iter().find_map(|o| match &o.apply {
+        Apply::InPlace { checksums, .. } => checksums.first().map(|c| c.at),
+        Apply::Rebuild { .. } => o.edit.checksums.first().map(|c| c.at),
+        Apply::Copy => None,
+    })
 }
 
 /// Where an output byte comes from.

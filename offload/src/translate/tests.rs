@@ -133,7 +133,8 @@ fn a_routed_flow_is_eth_ipv4_with_exact_bytes_and_full_actions() {
         t.pattern,
         vec![
             item(ItemKind::Eth, &[(12, &[0x08, 0x00])], Some(false)),
-            item(ItemKind::Ipv4, &[(8, &[64]), (16, &[10, 0, 1, 10])], None),
+            // IHL 5: the NIC's checksum covers the options, the program's does not.
+            item(ItemKind::Ipv4, &[(0, &[0x45]), (8, &[64]), (16, &[10, 0, 1, 10])], None),
         ]
     );
     let partial = t.partial_rule(&P1, 5);
@@ -153,6 +154,18 @@ fn a_routed_flow_is_eth_ipv4_with_exact_bytes_and_full_actions() {
         ]
     );
     dpdk_accepts(&t);
+    // A megaflow that read IHL 6 keeps its partial rule but has no full one.
+    let mut with_options = pkt.clone();
+    with_options[14] = 0x46;
+    let f = Flow::new(
+        &with_options,
+        Some(1),
+        &[12..15, 22..23, 30..34],
+        actions(vec![in_place(2, 34, &patches, Some(14))], vec![]),
+    );
+    let t = translate(&f.r(), &PORTS).unwrap();
+    assert_eq!(t.full, Err(Refusal::Checksum { offset: 14 }));
+    assert_eq!(t.pattern[1], item(ItemKind::Ipv4, &[(0, &[0x46]), (8, &[64]), (16, &[10, 0, 1, 10])], None));
 }
 
 #[test]
@@ -302,9 +315,16 @@ fn matches_without_an_rte_flow_form_are_refused_with_a_reason() {
     let mut m = [0u8; KEY_BYTES];
     m[4] = 0xff; // a packet-length byte
     assert_eq!(translate(&Flow::with_mask(&pkt, 1, m, none()).r(), &PORTS).unwrap_err(), Refusal::MatchesLength);
+    // Some bits of the port: the rule goes on the ports that have them.
     let mut m = [0u8; KEY_BYTES];
-    m[1] = 0x01; // one bit of the port
-    assert_eq!(translate(&Flow::with_mask(&pkt, 1, m, none()).r(), &PORTS).unwrap_err(), Refusal::PartialPortMatch);
+    m[1] = 0x01;
+    let odd = translate(&Flow::with_mask(&pkt, 1, m, none()).r(), &PORTS).unwrap();
+    assert_eq!(odd.in_ports.iter().map(|p| p.p4).collect::<Vec<_>>(), [1]);
+    // The 9-bit `ingress_port` as v1model programs read it: exactly one port.
+    m[0] = 0x01;
+    m[1] = 0xff;
+    let one = translate(&Flow::with_mask(&pkt, 2, m, none()).r(), &PORTS).unwrap();
+    assert_eq!(one.in_ports.iter().map(|p| p.p4).collect::<Vec<_>>(), [2]);
     let f = Flow::new(&pkt, Some(7), &[12..14], none());
     assert_eq!(translate(&f.r(), &PORTS).unwrap_err(), Refusal::UnknownPort(7));
     // Without the EtherType, bytes past Ethernet have no header.
