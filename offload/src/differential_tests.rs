@@ -31,7 +31,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
@@ -64,21 +63,8 @@ fn ports() -> Vec<PortInfo> {
     (0..5).map(|p4| PortInfo { p4, dpdk: 10 + p4 as u16, rx_queues: if p4 == 2 { 4 } else { 1 } }).collect()
 }
 
-/// The corpus directory, or `None` after saying so.
-fn corpus() -> Option<PathBuf> {
-    let dir = std::env::var_os("SLUICE_P4_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/p4"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIP: P4 corpus not found at {} (set SLUICE_P4_CORPUS)", dir.display());
-        None
-    }
-}
-
 fn corpus_program(rel: &str) -> Option<Ir> {
-    let dir = corpus()?;
+    let dir = sluice_fastpath::p4::corpus::dir()?;
     Some(compile_bytes(&std::fs::read(dir.join(rel)).unwrap()).unwrap())
 }
 

@@ -27,8 +27,9 @@ pub mod textproto;
 pub mod track;
 mod trie;
 
-#[cfg(test)]
-pub(crate) mod corpus;
+// Public (hidden) for other crates' tests.
+#[doc(hidden)]
+pub mod corpus;
 
 #[cfg(test)]
 pub(crate) mod engine_tests;
