@@ -245,13 +245,11 @@ impl PipelineStage {
         let mut a = &*flow.actions;
         if a.metered.is_some() {
             // Execute its meters (one clock read per burst) and take the colors'
-            // branch; its counters are per color, so credited per packet.
+            // branch (its counters credited for this packet).
             if self.tsc == 0 {
                 self.tsc = rdtsc();
             }
-            let len = m.data().len() as u64;
-            a = a.leaf(&mut self.dp.rt, self.tsc, len);
-            Datapath::replay_into(&mut self.dp.rt, a, 1, len);
+            a = a.leaf(&mut self.dp.rt, self.tsc, m.data().len() as u64);
         }
         for d in a.drops.iter() {
             stats.drop_packets(reason(*d), 1);

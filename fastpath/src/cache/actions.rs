@@ -424,9 +424,13 @@ impl Actions {
 
     /// The outcome for one packet of `len` bytes: for a metered flow, its meters
     /// executed (they count the color) at `now` in `rt`, the branch of each color
-    /// taken; for others, `self`.
+    /// taken and its counters credited for the packet (they differ per color, so
+    /// they are not credited per group); for others, `self` (credited per group).
     #[inline]
     pub fn leaf<'a>(&'a self, rt: &mut Runtime, now: u64, len: u64) -> &'a Actions {
+        if self.metered.is_none() {
+            return self;
+        }
         let mut a = self;
         while let Some(b) = &a.metered {
             let color = match rt.meters.get_mut(b.meter as usize).and_then(|c| c.get_mut(b.cell as usize)) {
@@ -440,7 +444,35 @@ impl Actions {
             };
             a = &b.colors[color.min(2)];
         }
+        a.replay_into(rt, 1, len);
         a
+    }
+
+    /// Credit the counter effects (table-entry hits, direct and indexed
+    /// counters) for `packets` and `bytes`, as the pipeline would have counted them.
+    pub fn replay_into(&self, rt: &mut Runtime, packets: u64, bytes: u64) {
+        for r in self.replay.iter() {
+            match *r {
+                Replay::Hit { table, handle, direct } => {
+                    let t = &mut rt.tables[table as usize];
+                    if let Some(h) = t.hits.get_mut(handle as usize) {
+                        *h += packets;
+                    }
+                    if direct {
+                        if let Some(c) = t.direct_counters.get_mut(handle as usize) {
+                            c.0 += packets;
+                            c.1 += bytes;
+                        }
+                    }
+                }
+                Replay::Count { counter, index } => {
+                    if let Some(c) = rt.counters[counter as usize].get_mut(index as usize) {
+                        c.0 += packets;
+                        c.1 += bytes;
+                    }
+                }
+            }
+        }
     }
 
     /// Every outcome of the flow: itself, or its branches' leaves.

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use super::actions::{deps, refusal, Actions, Replay};
+use super::actions::{deps, refusal, Actions};
 use super::dpcls::NONE;
 use super::key::PacketView;
 use super::{Change, FlowCache};
@@ -173,34 +173,7 @@ impl Datapath {
     #[inline]
     pub fn replay(&mut self, id: u32, packets: u64, bytes: u64) {
         if let Some(a) = self.cache.credit(id, packets, bytes) {
-            Self::replay_into(&mut self.rt, a, packets, bytes);
-        }
-    }
-
-    /// Credit the counter effects of `a` (table-entry hits, direct and indexed
-    /// counters) for `packets` and `bytes`, as the pipeline would have counted them.
-    pub(crate) fn replay_into(rt: &mut Runtime, a: &Actions, packets: u64, bytes: u64) {
-        for r in a.replay.iter() {
-            match *r {
-                Replay::Hit { table, handle, direct } => {
-                    let t = &mut rt.tables[table as usize];
-                    if let Some(h) = t.hits.get_mut(handle as usize) {
-                        *h += packets;
-                    }
-                    if direct {
-                        if let Some(c) = t.direct_counters.get_mut(handle as usize) {
-                            c.0 += packets;
-                            c.1 += bytes;
-                        }
-                    }
-                }
-                Replay::Count { counter, index } => {
-                    if let Some(c) = rt.counters[counter as usize].get_mut(index as usize) {
-                        c.0 += packets;
-                        c.1 += bytes;
-                    }
-                }
-            }
+            a.replay_into(&mut self.rt, packets, bytes);
         }
     }
 
@@ -251,12 +224,8 @@ impl Datapath {
             }
         };
         let flow = self.cache.get(id).expect("a found or installed megaflow is live");
-        let a = flow.actions.leaf(&mut self.rt, self.interp.now, len);
         let metered = flow.actions.metered.is_some();
-        if metered {
-            // A metered flow's leaf: its counters are per color, credited per packet.
-            Self::replay_into(&mut self.rt, a, 1, len);
-        }
+        let a = flow.actions.leaf(&mut self.rt, self.interp.now, len);
         let outputs = a
             .outputs
             .iter()

@@ -113,12 +113,14 @@ fn case(ir: &Ir, seed: u64, packets: usize, emc: bool, meters: bool) -> Paths {
     let pools = Pools::default();
     let mut rt = Runtime::new(ir);
     random_entries(ir, &mut rt, &mut rng, &pools, 6);
-    if meters {
-        // Markers need the EAL's TSC frequency.
-        dpdk_sys::eal::Eal::for_tests("sluice-fastpath-test");
+    // Meter markers need the EAL's TSC frequency; the synthetic clock uses it too.
+    let hz = if meters {
+        let hz = dpdk_sys::lcore::tsc_hz(dpdk_sys::eal::Eal::for_tests("sluice-fastpath-test"));
         random_meters(ir, &mut rt, &mut rng);
-    }
-    let hz = if meters { dpdk_sys::lcore::tsc_hz(dpdk_sys::eal::Eal::for_tests("sluice-fastpath-test")) } else { 0 };
+        hz
+    } else {
+        0
+    };
     let mut reference = Interp::new(ir);
     let mut ref_rt = rt.clone();
     let cfg = CacheConfig {
