@@ -112,6 +112,14 @@ pub fn summary(l: &Loaded) -> String {
         ir.states.len(),
         ir.deparser.iter().map(|h| ir.headers[*h as usize].name.as_str()).collect::<Vec<_>>().join(", ")
     );
+    for st in &ir.stacks {
+        let ty = st.headers.first().map(|h| ir.headers[*h as usize].type_name.as_str()).unwrap_or("?");
+        let _ = writeln!(s, "  header stack {}: {} x {}", st.name, st.headers.len(), ty);
+    }
+    for u in &ir.unions {
+        let members: Vec<&str> = u.headers.iter().map(|h| ir.headers[*h as usize].name.as_str()).collect();
+        let _ = writeln!(s, "  header union {}: {}", u.name, members.join(" | "));
+    }
     let user_tables: Vec<_> = ir
         .tables
         .iter()

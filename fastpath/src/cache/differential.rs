@@ -228,6 +228,11 @@ proptest! {
     }
 
     #[test]
+    fn cached_equals_uncached_with_header_stacks_and_unions(seed in any::<u64>()) {
+        run_ir("stacks", &crate::p4::stack_tests::stacks_ir(), &[seed, seed ^ 1], 600, false);
+    }
+
+    #[test]
     fn metered_cached_equals_uncached_on_onos_basic(seed in any::<u64>()) {
         run_metered("onos_basic/basic.json", &[seed, seed ^ 1], 600);
     }

@@ -6,9 +6,15 @@
 //! naming the construct and where it sits in the JSON, for example
 //! `actions[7] "ingress.do_thing" primitives[2]: primitive "modify_field_rng_uniform" is not supported`.
 //!
-//! Not supported yet (rejected by name): header stacks and unions, varbit and signed
-//! fields, fields wider than 128 bits, extern instances, `modify_field_rng_uniform`,
-//! select keys wider than 128 bits, `ipv4`-type checksums.
+//! Header stacks and unions are supported: `extract` to `stack.next`, `stack.last.f`
+//! (`stack_field`), `lastIndex`/`size_stack`, `push_front`/`pop_front`, whole-stack and
+//! whole-union assignment, `union.isValid()`, and a run-time index (`stack[i].f`) to
+//! read or write a field.
+//!
+//! Not supported yet (rejected by name): stacks of unions, a run-time index used as a
+//! whole header (`stack[i].setValid()`), varbit and signed fields, fields wider than 128
+//! bits, extern instances, `modify_field_rng_uniform`, select keys wider than 128 bits,
+//! `ipv4`-type checksums.
 
 use std::collections::HashMap;
 
@@ -109,6 +115,8 @@ pub fn compile(prog: &Program) -> Result<Ir> {
                 parser_error: None,
             },
             errors: vec![],
+            stacks: vec![],
+            unions: vec![],
         },
         header_ids: HashMap::new(),
         field_ids: HashMap::new(),
@@ -158,11 +166,11 @@ pub fn compile_bytes(bytes: &[u8]) -> Result<Ir> {
 impl<'a> Compiler<'a> {
     fn unsupported_sections(&self) -> Result<()> {
         let p = self.prog;
-        if let Some(s) = p.header_stacks.first() {
-            return fail(&format!("header_stacks[0] {:?}", s.name), "header stacks are not supported yet");
-        }
-        if !p.header_unions.is_empty() || !p.header_union_stacks.is_empty() {
-            return fail("header_unions", "header unions are not supported yet");
+        if let Some(s) = p.header_union_stacks.first() {
+            return fail(
+                &format!("header_union_stacks[0] {}", s.get("name").unwrap_or(&Json::Null)),
+                "stacks of header unions are not supported",
+            );
         }
         if let Some(e) = p.extern_instances.first() {
             return fail(
@@ -233,12 +241,147 @@ impl<'a> Compiler<'a> {
                 metadata: h.metadata,
                 fields: first..self.ir.fields.len() as FieldId,
                 bytes: bit / 8,
+                union: None,
             });
         }
         for (alias, (h, f)) in &self.prog.field_aliases {
             self.aliases.insert(alias.clone(), (h.as_str(), f.as_str()));
         }
+        self.stacks_and_unions()
+    }
+
+    /// Header stacks and unions: their elements and members, by JSON header id.
+    fn stacks_and_unions(&mut self) -> Result<()> {
+        let by_json_id: HashMap<u32, HeaderId> =
+            self.prog.headers.iter().enumerate().map(|(i, h)| (h.id, i as HeaderId)).collect();
+        let member = |ids: &[u32], place: &str| -> Result<Vec<HeaderId>> {
+            let mut out = Vec::with_capacity(ids.len());
+            for (k, id) in ids.iter().enumerate() {
+                let Some(h) = by_json_id.get(id) else {
+                    return fail(&format!("{place} header_ids[{k}]"), format!("no header has id {id}"));
+                };
+                if self.ir.headers[*h as usize].metadata {
+                    return fail(&format!("{place} header_ids[{k}]"), "a metadata instance cannot be a member");
+                }
+                if out.contains(h) {
+                    return fail(&format!("{place} header_ids[{k}]"), format!("header id {id} is listed twice"));
+                }
+                out.push(*h);
+            }
+            Ok(out)
+        };
+        let mut stacks = vec![];
+        for (i, st) in self.prog.header_stacks.iter().enumerate() {
+            let place = format!("header_stacks[{i}] {:?}", st.name);
+            let headers = member(&st.header_ids, &place)?;
+            if headers.is_empty() || headers.len() != st.size as usize {
+                return fail(&place, format!("size {} but {} elements", st.size, headers.len()));
+            }
+            if let Some(h) = headers.iter().find(|h| self.ir.headers[**h as usize].type_name != st.header_type) {
+                return fail(
+                    &place,
+                    format!(
+                        "element {:?} is not of the stack's type {:?}",
+                        self.ir.headers[*h as usize].name, st.header_type
+                    ),
+                );
+            }
+            if self.prog.header_stacks[..i].iter().any(|o| o.name == st.name) {
+                return fail(&place, "duplicate stack name");
+            }
+            stacks.push(StackDef { name: st.name.clone(), headers });
+        }
+        let mut unions = vec![];
+        for (i, u) in self.prog.header_unions.iter().enumerate() {
+            let place = format!("header_unions[{i}] {:?}", u.name);
+            unions.push(UnionDef { name: u.name.clone(), headers: member(&u.header_ids, &place)? });
+        }
+        for (i, u) in unions.iter().enumerate() {
+            for h in &u.headers {
+                let hd = &mut self.ir.headers[*h as usize];
+                if hd.union.is_some() {
+                    return fail(
+                        &format!("header_unions[{i}] {:?}", u.name),
+                        format!("header {:?} is already a member of another union", hd.name),
+                    );
+                }
+                hd.union = Some(i as u32);
+            }
+        }
+        self.ir.stacks = stacks;
+        self.ir.unions = unions;
         Ok(())
+    }
+
+    fn stack_ref(&self, v: &Json, place: &str) -> Result<u32> {
+        match v.as_str().and_then(|n| self.ir.stack(n)) {
+            Some(s) => Ok(s),
+            None => fail(place, format!("unknown header stack {v}")),
+        }
+    }
+
+    fn union_ref(&self, v: &Json, place: &str) -> Result<u32> {
+        match v.as_str().and_then(|n| self.ir.unions.iter().position(|u| u.name == n)) {
+            Some(u) => Ok(u as u32),
+            None => fail(place, format!("unknown header union {v}")),
+        }
+    }
+
+    /// A field's index within a stack's element type.
+    fn stack_field_index(&self, stack: u32, name: &Json, place: &str) -> Result<u32> {
+        let first = self.ir.stacks[stack as usize].headers[0];
+        let hd = &self.ir.headers[first as usize];
+        let found = name.as_str().and_then(|n| self.field_ids.get(&(hd.name.clone(), n.to_string())));
+        match found {
+            Some(f) => Ok(f - hd.fields.start),
+            None => fail(place, format!("stack {:?} has no field {name}", self.ir.stacks[stack as usize].name)),
+        }
+    }
+
+    /// `{"type": "header_stack", "value": name}`.
+    fn expect_stack(&self, v: &Json, place: &str) -> Result<u32> {
+        match self.typed(v, place)? {
+            ("header_stack", val) => self.stack_ref(val, place),
+            (t, _) => fail(place, format!("expected a header stack, found {t:?}")),
+        }
+    }
+
+    /// `{"type": "header_union", "value": name}`.
+    fn expect_union(&self, v: &Json, place: &str) -> Result<u32> {
+        match self.typed(v, place)? {
+            ("header_union", val) => self.union_ref(val, place),
+            (t, _) => fail(place, format!("expected a header union, found {t:?}")),
+        }
+    }
+
+    /// `access_field(dereference_header_stack(stack, index), field)`, the form p4c gives
+    /// `stack[i].f` with a run-time `i`: the stack, the index expression and the field.
+    fn stack_element_field<'j>(&self, v: &'j Json, place: &str) -> Result<(u32, &'j Json, u32)> {
+        let inner = match v.get("op").and_then(Json::as_str) {
+            Some("access_field") => v,
+            _ => return fail(place, format!("expected stack[index].field, found {v}")),
+        };
+        let (Some(left), Some(field)) = (inner.get("left"), inner.get("right").and_then(Json::as_u64)) else {
+            return fail(place, "access_field needs a header and a field offset");
+        };
+        let deref = match self.typed(left, place)? {
+            ("expression", e) if e.get("op").and_then(Json::as_str) == Some("dereference_header_stack") => e,
+            ("expression", e) if e.get("op").is_none() => match self.typed(e, place)? {
+                ("expression", e2) if e2.get("op").and_then(Json::as_str) == Some("dereference_header_stack") => e2,
+                _ => return fail(place, "access_field of a header that is not a stack element is not supported"),
+            },
+            _ => return fail(place, "access_field of a header that is not a stack element is not supported"),
+        };
+        let (Some(st), Some(index)) = (deref.get("left"), deref.get("right")) else {
+            return fail(place, "dereference_header_stack needs a stack and an index");
+        };
+        let stack = self.expect_stack(st, place)?;
+        let first = self.ir.stacks[stack as usize].headers[0];
+        let n = self.ir.headers[first as usize].fields.len() as u64;
+        if field >= n {
+            return fail(place, format!("field offset {field} past the element's {n} fields"));
+        }
+        Ok((stack, index, field as u32))
     }
 
     fn std_meta(&mut self) -> Result<()> {
@@ -374,6 +517,13 @@ impl<'a> Compiler<'a> {
                 }
                 out.ops.push(Op::Lookahead { offset: off as u32, width: w as u32 });
             }
+            "stack_field" => {
+                let pair = val.as_array().filter(|a| a.len() == 2);
+                let Some(pair) = pair else { return fail(place, format!("stack_field is [stack, field], not {val}")) };
+                let stack = self.stack_ref(&pair[0], place)?;
+                let field = self.stack_field_index(stack, &pair[1], place)?;
+                out.ops.push(Op::StackLast { stack, field });
+            }
             // p4c sometimes wraps an expression in another "expression".
             "expression" if val.get("op").is_none() => self.expr_into(val, scope, place, out, depth + 1)?,
             "expression" => self.op_into(val, scope, place, out, depth)?,
@@ -441,6 +591,29 @@ impl<'a> Compiler<'a> {
                 let Some(r) = right else { return fail(place, "valid without a header") };
                 out.ops.push(Op::Valid(self.expect_header(r, place)?));
                 Ok(())
+            }
+            "valid_union" => {
+                let Some(r) = right else { return fail(place, "valid_union without a union") };
+                out.ops.push(Op::UnionValid(self.expect_union(r, place)?));
+                Ok(())
+            }
+            "last_stack_index" | "size_stack" => {
+                let Some(r) = right.or(left) else { return fail(place, format!("{op} without a stack")) };
+                out.ops.push(Op::StackNext(self.expect_stack(r, place)?));
+                if op == "last_stack_index" {
+                    out.ops.push(Op::Const(1));
+                    out.ops.push(Op::Bin(BinOp::Sub));
+                }
+                Ok(())
+            }
+            "access_field" => {
+                let (stack, index, field) = self.stack_element_field(v, place)?;
+                self.expr_into(index, scope, place, out, depth + 1)?;
+                out.ops.push(Op::StackAt { stack, field });
+                Ok(())
+            }
+            "dereference_header_stack" => {
+                fail(place, "a stack element chosen at run time is supported only to read or write one of its fields")
             }
             "?" => {
                 sub(v.get("cond").filter(|c| !c.is_null()), out)?;
@@ -648,6 +821,22 @@ impl<'a> Compiler<'a> {
                         src: self.expect_header(&params[1], place)?,
                     },
                     ("field", val) => Stmt::Assign { dst: self.field_ref(val, place)?, expr: e(1)? },
+                    ("header_stack", _) => Stmt::AssignStack {
+                        dst: self.expect_stack(&params[0], place)?,
+                        src: self.expect_stack(&params[1], place)?,
+                    },
+                    ("header_union", _) => Stmt::AssignUnion {
+                        dst: self.expect_union(&params[0], place)?,
+                        src: self.expect_union(&params[1], place)?,
+                    },
+                    ("expression", val) => {
+                        let val = match self.typed(val, place) {
+                            Ok(("expression", inner)) => inner,
+                            _ => val,
+                        };
+                        let (stack, index, field) = self.stack_element_field(val, place)?;
+                        Stmt::AssignAt { stack, index: self.expr(index, scope, place)?, field, expr: e(1)? }
+                    }
                     (t, _) => return fail(place, format!("assignment to {t:?} is not supported")),
                 }
             }
@@ -656,6 +845,30 @@ impl<'a> Compiler<'a> {
                 Stmt::AssignHeader {
                     dst: self.expect_header(&params[0], place)?,
                     src: self.expect_header(&params[1], place)?,
+                }
+            }
+            "assign_header_stack" => {
+                arity(2)?;
+                Stmt::AssignStack {
+                    dst: self.expect_stack(&params[0], place)?,
+                    src: self.expect_stack(&params[1], place)?,
+                }
+            }
+            "assign_union" => {
+                arity(2)?;
+                Stmt::AssignUnion {
+                    dst: self.expect_union(&params[0], place)?,
+                    src: self.expect_union(&params[1], place)?,
+                }
+            }
+            "push" | "pop" => {
+                arity(2)?;
+                let stack = self.expect_stack(&params[0], place)?;
+                let n = self.expect_hex(&params[1], place)?.min(u32::MAX as Value) as u32;
+                if op == "push" {
+                    Stmt::PushFront { stack, n }
+                } else {
+                    Stmt::PopFront { stack, n }
                 }
             }
             "add_header" => {
@@ -808,12 +1021,8 @@ impl<'a> Compiler<'a> {
                                 }
                                 ParseOp::Extract(h)
                             }
-                            (t, _) => {
-                                return fail(
-                                    &oplace,
-                                    format!("extract of {t:?} is not supported (header stacks and unions are not yet)"),
-                                )
-                            }
+                            ("stack", val) => ParseOp::ExtractNext(self.stack_ref(val, &oplace)?),
+                            (t, _) => return fail(&oplace, format!("extract of {t:?} is not supported")),
                         }
                     }
                     "set" => {
@@ -866,6 +1075,10 @@ impl<'a> Compiler<'a> {
                 let width = match e.ops.as_slice() {
                     [Op::Field(f)] => self.ir.fields[*f as usize].width,
                     [Op::Lookahead { width, .. }] => *width,
+                    [Op::StackLast { stack, field }] => {
+                        let first = self.ir.stacks[*stack as usize].headers[0];
+                        self.ir.fields[(self.ir.headers[first as usize].fields.start + field) as usize].width
+                    }
                     [Op::Valid(_)] => 1,
                     _ => return fail(&kplace, "select keys must be fields or lookaheads"),
                 };
@@ -1351,7 +1564,11 @@ mod tests {
         let stack = minimal("", r#"{"op": "exit", "parameters": []}"#)
             .replace(r#""parsers""#, r#""header_stacks": [{"name": "labels", "id": 0, "header_type": "h_t", "size": 2, "header_ids": [1, 1]}], "parsers""#);
         let e = compile_text(&stack).unwrap_err().0;
-        assert!(e.contains(r#"header_stacks[0] "labels""#) && e.contains("not supported"), "{e}");
+        assert!(e.contains(r#"header_stacks[0] "labels" header_ids[1]"#) && e.contains("listed twice"), "{e}");
+        let union_stack = minimal("", r#"{"op": "exit", "parameters": []}"#)
+            .replace(r#""parsers""#, r#""header_union_stacks": [{"name": "us", "id": 0}], "parsers""#);
+        let e = compile_text(&union_stack).unwrap_err().0;
+        assert!(e.contains(r#"header_union_stacks[0] "us""#) && e.contains("not supported"), "{e}");
     }
 
     /// `minimal` plus an ingress table keyed ternary on h.f with the given const entries.
@@ -1415,6 +1632,29 @@ mod tests {
             let _ = compile_bytes(&bytes);
         }
 
+        /// The same on a program with header stacks and unions; whatever still compiles
+        /// also runs packets without panicking.
+        #[test]
+        fn mutated_stack_programs_never_panic(edits in proptest::collection::vec((0usize..40_000, proptest::num::u8::ANY), 1..8)) {
+            let mut bytes = crate::p4::stack_tests::stacks_json();
+            for (at, b) in edits {
+                let i = at % bytes.len();
+                bytes[i] = b;
+            }
+            if let Ok(ir) = compile_bytes(&bytes) {
+                let mut rt = crate::p4::tables::Runtime::new(&ir);
+                let mut it = crate::p4::interp::Interp::new(&ir);
+                let mut t = crate::p4::track::Tracker::new(&ir);
+                let mut pkt = vec![0, 0, 0, 0, 0, 0xaa, 0, 0, 0, 0, 0, 0xbb, 0x88, 0x47];
+                for l in 0..4u8 {
+                    pkt.extend_from_slice(&[0, 0x06, 0x40 | (l == 3) as u8, 9]);
+                }
+                pkt.extend_from_slice(&[0x45; 24]);
+                t.begin();
+                it.run(&ir, &mut rt, &pkt, 1, &mut t);
+            }
+        }
+
         /// Structural fuzzing: expression trees of any shape compile or fail cleanly.
         #[test]
         fn arbitrary_expressions_never_panic(v in arb_json(4)) {
@@ -1433,6 +1673,9 @@ mod tests {
             Just(serde_json::json!({"type": "lookahead", "value": [0, 8]})),
             Just(serde_json::json!(null)),
             Just(serde_json::json!({"type": "header", "value": "h"})),
+            Just(serde_json::json!({"type": "header_stack", "value": "h"})),
+            Just(serde_json::json!({"type": "header_union", "value": "h"})),
+            Just(serde_json::json!({"type": "stack_field", "value": ["h", "f"]})),
         ];
         leaf.prop_recursive(depth, 64, 3, |inner| {
             let ops = prop_oneof![
@@ -1444,6 +1687,10 @@ mod tests {
                 Just("?"),
                 Just("d2b"),
                 Just("valid"),
+                Just("valid_union"),
+                Just("last_stack_index"),
+                Just("access_field"),
+                Just("dereference_header_stack"),
                 Just("bogus")
             ];
             (ops, inner.clone(), inner.clone(), inner).prop_map(|(op, l, r, c)| {

@@ -379,7 +379,7 @@ fn mytunnel_encapsulates_and_decapsulates() {
 
 /// The read-tracking invariant: change any bit the tracker did not mark, and the
 /// pipeline gives exactly what the tracked result's edits give.
-fn check_tracking(p: &mut Prog, port: u32, pkt: &[u8], noise: &[u8]) -> bool {
+pub(crate) fn check_tracking(p: &mut Prog, port: u32, pkt: &[u8], noise: &[u8]) -> bool {
     let mut t = Tracker::new(&p.ir);
     t.begin();
     p.it.run(&p.ir, &mut p.rt, pkt, port, &mut t);

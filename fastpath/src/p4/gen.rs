@@ -17,7 +17,7 @@
 //!   (weights, watch ports) for indirect tables, some default actions, multicast groups,
 //!   clone sessions and parser value set members.
 //! * [`random_packet`]: Ethernet frames from templates (0–2 VLAN tags; IPv4 with good
-//!   or bad checksum, options, TTL 0/1/2/64, fragments; IPv6; ARP; MPLS; the mytunnel
+//!   or bad checksum, options, TTL 0/1/2/64, fragments; IPv6; ARP; MPLS (1–4 labels); the mytunnel
 //!   header; TCP, UDP, ICMP; VXLAN on UDP 4789 with an inner frame), CPU port packet-outs
 //!   with their 2-byte header, and damage: truncation at any length, corrupted bytes and
 //!   pure garbage.
@@ -841,9 +841,10 @@ fn arp(rng: &mut Rng, pools: &Pools, out: &mut Vec<u8>) {
     put(out, field(rng, &pools.ipv4, 32), 4);
 }
 
-/// 1–2 MPLS labels over IPv4, an Ethernet pseudowire (outer frames only) or noise.
+/// 1–2 MPLS labels (sometimes 3–4, past a 3-deep label stack) over IPv4, an Ethernet
+/// pseudowire (outer frames only) or noise.
 fn mpls(rng: &mut Rng, pools: &Pools, outer: bool, out: &mut Vec<u8>) {
-    let n = 1 + rng.below(2);
+    let n = if rng.chance(1, 4) { 3 + rng.below(2) } else { 1 + rng.below(2) };
     for i in 0..n {
         let bos = Value::from(i == n - 1);
         put(out, (field(rng, &pools.mpls_labels, 20) << 12) | (rng.bits(3) << 9) | (bos << 8) | ttl(rng), 4);

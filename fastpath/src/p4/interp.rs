@@ -140,6 +140,7 @@ struct Snapshot {
     valid: Vec<bool>,
     src: Vec<u32>,
     dirty: Vec<bool>,
+    next: Vec<u32>,
 }
 
 /// Per-worker interpreter state.
@@ -151,6 +152,8 @@ pub struct Interp {
     src: Vec<u32>,
     /// Per header: written since extraction.
     dirty: Vec<bool>,
+    /// Per header stack: its next index.
+    next: Vec<u32>,
     stack: Vec<Value>,
     args: Vec<Value>,
     hashbuf: Vec<u8>,
@@ -207,6 +210,7 @@ impl Interp {
             valid: vec![false; ir.headers.len()],
             src: vec![0; ir.headers.len()],
             dirty: vec![false; ir.headers.len()],
+            next: vec![0; ir.stacks.len()],
             stack: Vec::with_capacity(64),
             args: Vec::with_capacity(16),
             hashbuf: vec![0; 64],
@@ -234,7 +238,90 @@ impl Interp {
         }
         self.src.iter_mut().for_each(|s| *s = 0);
         self.dirty.iter_mut().for_each(|d| *d = false);
+        self.next.iter_mut().for_each(|n| *n = 0);
         self.req = Requests::default();
+    }
+
+    /// Mark `h` valid; the other members of its union, if any, become invalid.
+    fn make_valid(&mut self, ir: &Ir, h: HeaderId) {
+        self.valid[h as usize] = true;
+        if let Some(u) = ir.headers[h as usize].union {
+            for &m in &ir.unions[u as usize].headers {
+                if m != h {
+                    self.valid[m as usize] = false;
+                }
+            }
+        }
+    }
+
+    /// `dst = src` for headers of one type (BMv2's `assign_header`): the fields, where
+    /// they came from, and validity (an invalid source makes `dst` invalid).
+    fn copy_header<T: Track>(&mut self, ir: &Ir, dst: HeaderId, src: HeaderId, t: &mut T) {
+        let (d, sr) = (&ir.headers[dst as usize], &ir.headers[src as usize]);
+        for (fd, fs) in d.fields.clone().zip(sr.fields.clone()) {
+            self.values[fd as usize] = self.values[fs as usize];
+            t.copied_field(ir, fd, fs);
+        }
+        // Same type, same bytes: a clean extracted source is still the packet's bytes.
+        self.src[dst as usize] = self.src[src as usize];
+        self.dirty[dst as usize] = self.dirty[src as usize];
+        if self.valid[src as usize] {
+            self.make_valid(ir, dst);
+        } else {
+            self.valid[dst as usize] = false;
+        }
+    }
+
+    /// Exchange two headers of one type (fields, validity, origin), as BMv2's stacks
+    /// shift their elements.
+    fn swap_headers<T: Track>(&mut self, ir: &Ir, a: HeaderId, b: HeaderId, t: &mut T) {
+        for (fa, fb) in ir.headers[a as usize].fields.clone().zip(ir.headers[b as usize].fields.clone()) {
+            self.values.swap(fa as usize, fb as usize);
+        }
+        self.valid.swap(a as usize, b as usize);
+        self.src.swap(a as usize, b as usize);
+        self.dirty.swap(a as usize, b as usize);
+        t.swapped_headers(ir, a, b);
+    }
+
+    /// `push_front(n)` as BMv2 does it for P4_16.
+    fn push_front<T: Track>(&mut self, ir: &Ir, stack: u32, n: u32, t: &mut T) {
+        let el = &ir.stacks[stack as usize].headers;
+        let (size, n) = (el.len(), n as usize);
+        if n == 0 {
+            return;
+        }
+        self.next[stack as usize] = (self.next[stack as usize] as usize + n).min(size) as u32;
+        for i in (n..size).rev() {
+            self.swap_headers(ir, el[i], el[i - n], t);
+        }
+        for &h in &el[..n.min(size)] {
+            self.valid[h as usize] = false;
+        }
+    }
+
+    /// `pop_front(n)` as BMv2 does it for P4_16.
+    fn pop_front<T: Track>(&mut self, ir: &Ir, stack: u32, n: u32, t: &mut T) {
+        let el = &ir.stacks[stack as usize].headers;
+        let (size, n) = (el.len(), n as usize);
+        if n == 0 {
+            return;
+        }
+        let next = &mut self.next[stack as usize];
+        *next -= (*next).min(n as u32);
+        let moved = size.saturating_sub(n);
+        for i in 0..moved {
+            self.swap_headers(ir, el[i], el[i + n], t);
+        }
+        for &h in &el[moved..] {
+            self.valid[h as usize] = false;
+        }
+    }
+
+    /// The field `field` of element `index` of a stack, if the index is in range.
+    fn stack_field(ir: &Ir, stack: u32, index: Value, field: u32) -> Option<FieldId> {
+        let h = *ir.stacks[stack as usize].headers.get(usize::try_from(index).ok()?)?;
+        Some(ir.headers[h as usize].fields.start + field)
     }
 
     fn set(&mut self, ir: &Ir, f: FieldId, v: Value) {
@@ -417,6 +504,7 @@ impl Interp {
         self.snap.valid.clone_from(&self.valid);
         self.snap.src.clone_from(&self.src);
         self.snap.dirty.clone_from(&self.dirty);
+        self.snap.next.clone_from(&self.next);
     }
 
     fn restore(&mut self) {
@@ -424,6 +512,7 @@ impl Interp {
         self.valid.clone_from(&self.snap.valid);
         self.src.clone_from(&self.snap.src);
         self.dirty.clone_from(&self.snap.dirty);
+        self.next.clone_from(&self.snap.next);
     }
 
     /// Reset, set the standard metadata, parse, verify checksums.
@@ -474,23 +563,22 @@ impl Interp {
             for op in &sd.ops {
                 match op {
                     ParseOp::Extract(h) => {
-                        let hd = &ir.headers[*h as usize];
-                        let end = pkt.cursor + hd.bytes as usize;
-                        if end > data.len() {
-                            t.length_dependent();
+                        if !self.extract(ir, *h, &mut pkt, t) {
                             self.parser_error(ir, error(ir, "PacketTooShort"));
                             break 'states;
                         }
-                        for f in hd.fields.clone() {
-                            let fd = &ir.fields[f as usize];
-                            self.values[f as usize] =
-                                read_bits(data, pkt.cursor * 8 + fd.bit_offset as usize, fd.width);
+                    }
+                    ParseOp::ExtractNext(st) => {
+                        let next = self.next[*st as usize] as usize;
+                        let Some(&h) = ir.stacks[*st as usize].headers.get(next) else {
+                            self.parser_error(ir, error(ir, "StackOutOfBounds"));
+                            break 'states;
+                        };
+                        if !self.extract(ir, h, &mut pkt, t) {
+                            self.parser_error(ir, error(ir, "PacketTooShort"));
+                            break 'states;
                         }
-                        self.valid[*h as usize] = true;
-                        self.src[*h as usize] = pkt.cursor as u32 + 1;
-                        self.dirty[*h as usize] = false;
-                        t.extracted(ir, *h, pkt.cursor);
-                        pkt.cursor = end;
+                        self.next[*st as usize] += 1;
                     }
                     ParseOp::Advance(e) => {
                         let bits = self.eval(ir, e, &[], &pkt, t) as usize;
@@ -545,6 +633,27 @@ impl Interp {
         }
         self.payload = pkt.cursor.min(data.len());
         t.parsed(self.payload);
+    }
+
+    /// Extract header `h` at the cursor; false (nothing changed) if the packet is too
+    /// short.
+    fn extract<T: Track>(&mut self, ir: &Ir, h: HeaderId, pkt: &mut Pkt, t: &mut T) -> bool {
+        let hd = &ir.headers[h as usize];
+        let end = pkt.cursor + hd.bytes as usize;
+        if end > pkt.data.len() {
+            t.length_dependent();
+            return false;
+        }
+        for f in hd.fields.clone() {
+            let fd = &ir.fields[f as usize];
+            self.values[f as usize] = read_bits(pkt.data, pkt.cursor * 8 + fd.bit_offset as usize, fd.width);
+        }
+        self.make_valid(ir, h);
+        self.src[h as usize] = pkt.cursor as u32 + 1;
+        self.dirty[h as usize] = false;
+        t.extracted(ir, h, pkt.cursor);
+        pkt.cursor = end;
+        true
     }
 
     fn parser_error(&mut self, ir: &Ir, code: Value) {
@@ -744,14 +853,38 @@ impl Interp {
                     t.wrote_field(*dst);
                 }
             }
-            Stmt::AssignHeader { dst, src } => {
-                let (d, sr) = (&ir.headers[*dst as usize], &ir.headers[*src as usize]);
-                for (fd, fs) in d.fields.clone().zip(sr.fields.clone()) {
-                    self.values[fd as usize] = self.values[fs as usize];
-                    t.copied_field(ir, fd, fs);
+            Stmt::AssignHeader { dst, src } => self.copy_header(ir, *dst, *src, t),
+            Stmt::AssignUnion { dst, src } => {
+                let (d, sr) = (&ir.unions[*dst as usize].headers, &ir.unions[*src as usize].headers);
+                // Invalid members first, so that the source's valid member, copied
+                // last, is the one left valid.
+                for pass_valid in [false, true] {
+                    for (hd, hs) in d.iter().zip(sr) {
+                        if self.valid[*hs as usize] == pass_valid {
+                            self.copy_header(ir, *hd, *hs, t);
+                        }
+                    }
                 }
-                self.valid[*dst as usize] = self.valid[*src as usize];
-                self.dirty[*dst as usize] = true;
+            }
+            Stmt::AssignStack { dst, src } => {
+                let (d, sr) = (&ir.stacks[*dst as usize].headers, &ir.stacks[*src as usize].headers);
+                for (hd, hs) in d.iter().zip(sr) {
+                    self.copy_header(ir, *hd, *hs, t);
+                }
+                self.next[*dst as usize] = self.next[*src as usize];
+            }
+            Stmt::PushFront { stack, n } => self.push_front(ir, *stack, *n, t),
+            Stmt::PopFront { stack, n } => self.pop_front(ir, *stack, *n, t),
+            Stmt::AssignAt { stack, index, field, expr } => {
+                let i = self.eval(ir, index, args, pkt, t);
+                let v = self.eval(ir, expr, args, pkt, t);
+                if let Some(dst) = Self::stack_field(ir, *stack, i, *field) {
+                    match expr.as_field() {
+                        Some(src) => t.copied_field(ir, dst, src),
+                        None => t.wrote_field(dst),
+                    }
+                    self.set(ir, dst, v);
+                }
             }
             Stmt::SetValid(h) => {
                 // BMv2's add_header: an invalid header becomes valid with zero fields.
@@ -760,7 +893,7 @@ impl Interp {
                         self.values[f as usize] = 0;
                         t.wrote_field(f);
                     }
-                    self.valid[*h as usize] = true;
+                    self.make_valid(ir, *h);
                     self.dirty[*h as usize] = true;
                 }
             }
@@ -1028,7 +1161,7 @@ impl Interp {
     }
 
     /// Evaluate an expression.
-    fn eval<T: Track>(&mut self, _ir: &Ir, e: &Expr, args: &[Value], pkt: &Pkt, t: &mut T) -> Value {
+    fn eval<T: Track>(&mut self, ir: &Ir, e: &Expr, args: &[Value], pkt: &Pkt, t: &mut T) -> Value {
         // Fast paths for the common shapes.
         match e.ops.as_slice() {
             [Op::Const(c)] => return *c,
@@ -1114,6 +1247,30 @@ impl Interp {
                     let th = st.pop().unwrap_or(0);
                     let c = st.pop().unwrap_or(0);
                     st.push(if c != 0 { th } else { e });
+                }
+                Op::StackLast { stack, field } => {
+                    let last = (self.next[stack as usize] as Value).checked_sub(1);
+                    match last.and_then(|i| Self::stack_field(ir, stack, i, field)) {
+                        Some(f) => {
+                            t.read_field(f, Value::MAX);
+                            st.push(self.values[f as usize]);
+                        }
+                        None => st.push(0),
+                    }
+                }
+                Op::StackAt { stack, field } => {
+                    let i = st.pop().unwrap_or(0);
+                    match Self::stack_field(ir, stack, i, field) {
+                        Some(f) => {
+                            t.read_field(f, Value::MAX);
+                            st.push(self.values[f as usize]);
+                        }
+                        None => st.push(0),
+                    }
+                }
+                Op::StackNext(s) => st.push(self.next[s as usize] as Value),
+                Op::UnionValid(u) => {
+                    st.push(ir.unions[u as usize].headers.iter().any(|h| self.valid[*h as usize]) as Value)
                 }
             }
         }

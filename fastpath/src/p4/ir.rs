@@ -10,6 +10,13 @@
 //! fixed-width semantics, so 128-bit wrapping arithmetic agrees with BMv2 for every
 //! program whose fields are at most 128 bits wide and unsigned; the compiler rejects
 //! the others (signed fields, wider fields, varbit) by name.
+//!
+//! Header stacks and unions are made of ordinary header instances (p4c lists every
+//! element and member in `headers`): a constant index (`hdr.mpls[0]`) is just a header
+//! id. What is dynamic is kept per packet by the interpreter: a stack's *next index*
+//! (advanced by `extract(stack.next)`, moved by `push_front`/`pop_front`), which
+//! element `.last` and a run-time index (`hdr.mpls[i]`) name, and a union's rule that
+//! at most one member is valid.
 
 use std::ops::Range;
 
@@ -87,6 +94,28 @@ pub struct Ir {
     pub std: StdMeta,
     /// Parser error codes by name (`NoError`, `PacketTooShort`, ...).
     pub errors: Vec<(String, u32)>,
+    /// Header stacks.
+    pub stacks: Vec<StackDef>,
+    /// Header unions.
+    pub unions: Vec<UnionDef>,
+}
+
+/// A header stack: its elements, `stack[0]` first.
+#[derive(Debug, Clone)]
+pub struct StackDef {
+    /// Name (`mpls`, `hdr.mpls`, ...).
+    pub name: String,
+    /// The element headers, in index order (all of one header type).
+    pub headers: Vec<HeaderId>,
+}
+
+/// A header union: at most one member is valid at a time.
+#[derive(Debug, Clone)]
+pub struct UnionDef {
+    /// Name.
+    pub name: String,
+    /// The member headers.
+    pub headers: Vec<HeaderId>,
 }
 
 /// A header or metadata instance.
@@ -102,6 +131,8 @@ pub struct HeaderDef {
     pub fields: Range<FieldId>,
     /// Length on the wire in bytes (sum of field widths / 8).
     pub bytes: u32,
+    /// The union it is a member of: making it valid invalidates the other members.
+    pub union: Option<u32>,
 }
 
 /// A field.
@@ -144,6 +175,27 @@ pub enum Op {
     Bin(BinOp),
     /// Pop `else`, `then` and `cond`; push `then` if `cond`, else `else`.
     Select,
+    /// Push field `field` (its index within the element type) of the stack's last
+    /// extracted element (`stack.last.f`, BMv2's `stack_field`); 0 if there is none.
+    StackLast {
+        /// Stack.
+        stack: u32,
+        /// Field index within the element.
+        field: u32,
+    },
+    /// Pop an index; push field `field` of that element (`stack[i].f`); 0 when the
+    /// index is out of range.
+    StackAt {
+        /// Stack.
+        stack: u32,
+        /// Field index within the element.
+        field: u32,
+    },
+    /// Push the stack's next index (elements extracted or pushed; BMv2's
+    /// `size_stack`; `last_stack_index` is this minus one).
+    StackNext(u32),
+    /// Push 1 if any member of the union is valid.
+    UnionValid(u32),
 }
 
 /// Unary operators.
@@ -263,6 +315,9 @@ pub struct StateDef {
 pub enum ParseOp {
     /// Extract a header at the cursor and advance past it.
     Extract(HeaderId),
+    /// Extract the stack's next element (`extract(stack.next)`); a full stack stops
+    /// parsing with `StackOutOfBounds`.
+    ExtractNext(u32),
     /// Move the cursor forward by a number of bits.
     Advance(Expr),
     /// Check a condition; on failure set `parser_error` and stop parsing.
@@ -322,6 +377,48 @@ pub enum Stmt {
         dst: HeaderId,
         /// Source.
         src: HeaderId,
+    },
+    /// `dst_stack[index].field = expr`: an element chosen at run time (nothing
+    /// happens when the index is out of range).
+    AssignAt {
+        /// Stack.
+        stack: u32,
+        /// The element's index.
+        index: Expr,
+        /// Field index within the element.
+        field: u32,
+        /// Value.
+        expr: Expr,
+    },
+    /// `stack.push_front(n)`: elements move up by `n` (the last `n` fall off), the
+    /// first `n` become invalid, the next index grows by `n` (at most the size).
+    PushFront {
+        /// Stack.
+        stack: u32,
+        /// Count.
+        n: u32,
+    },
+    /// `stack.pop_front(n)`: elements move down by `n`, the last `n` become invalid,
+    /// the next index shrinks by `n` (at least 0).
+    PopFront {
+        /// Stack.
+        stack: u32,
+        /// Count.
+        n: u32,
+    },
+    /// Copy a whole union (each member, valid or not).
+    AssignUnion {
+        /// Destination.
+        dst: u32,
+        /// Source.
+        src: u32,
+    },
+    /// Copy a whole stack (elements and next index).
+    AssignStack {
+        /// Destination.
+        dst: u32,
+        /// Source.
+        src: u32,
     },
     /// `setValid()`: valid, fields unchanged (zero unless set earlier).
     SetValid(HeaderId),
@@ -742,6 +839,11 @@ impl Ir {
     /// A header by name.
     pub fn header(&self, name: &str) -> Option<HeaderId> {
         self.headers.iter().position(|h| h.name == name).map(|i| i as HeaderId)
+    }
+
+    /// A header stack by name.
+    pub fn stack(&self, name: &str) -> Option<u32> {
+        self.stacks.iter().position(|s| s.name == name).map(|i| i as u32)
     }
 
     /// A field by `header.field` name.

@@ -9,8 +9,8 @@
 //! `pi_omit`) are accepted explicitly.
 //!
 //! # Limitations
-//! Header unions, `extern_instances`, `enums` and `force_arith` are read as raw values;
-//! the compiler rejects the ones it cannot run.
+//! Header union types and stacks of unions, `extern_instances`, `enums` and
+//! `force_arith` are read as raw values; the compiler rejects the ones it cannot run.
 
 use std::collections::BTreeMap;
 
@@ -56,12 +56,12 @@ pub struct Program {
     /// Header stacks.
     #[serde(default)]
     pub header_stacks: Vec<HeaderStack>,
-    /// Header union types (raw).
+    /// Header union types (raw: the unions name their members by header id).
     #[serde(default)]
     pub header_union_types: Vec<Value>,
-    /// Header unions (raw).
+    /// Header unions.
     #[serde(default)]
-    pub header_unions: Vec<Value>,
+    pub header_unions: Vec<HeaderUnion>,
     /// Header union stacks (raw).
     #[serde(default)]
     pub header_union_stacks: Vec<Value>,
@@ -220,6 +220,23 @@ pub struct HeaderStack {
     pub size: u32,
     /// The header instances that make up the stack.
     pub header_ids: Vec<u32>,
+}
+
+/// A header union instance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderUnion {
+    /// Name.
+    pub name: String,
+    /// Id.
+    pub id: u32,
+    /// Its union type's name.
+    pub union_type: String,
+    /// The member header instances.
+    pub header_ids: Vec<u32>,
+    /// Source.
+    #[serde(default)]
+    pub source_info: Option<SourceInfo>,
 }
 
 /// A named list of expressions (field lists, learn lists).

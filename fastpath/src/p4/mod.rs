@@ -43,3 +43,6 @@ mod meter_tests;
 
 #[cfg(test)]
 mod default_tests;
+
+#[cfg(test)]
+pub(crate) mod stack_tests;

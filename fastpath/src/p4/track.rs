@@ -89,6 +89,8 @@ pub trait Track {
     fn kept_field(&mut self, f: FieldId) {}
     /// A field was written with another field's value.
     fn copied_field(&mut self, ir: &Ir, dst: FieldId, src: FieldId) {}
+    /// Two headers of one type exchanged their fields (a stack shifted).
+    fn swapped_headers(&mut self, ir: &Ir, a: HeaderId, b: HeaderId) {}
     /// A checksum was verified.
     fn checksum_verified(&mut self, ir: &Ir, ck: &ChecksumDef) {}
     /// A checksum was updated.
@@ -462,6 +464,12 @@ impl Track for Tracker {
             Prov::Bits { end, n } => Prov::Bits { end, n: n.min(w) },
             other => other,
         };
+    }
+
+    fn swapped_headers(&mut self, ir: &Ir, a: HeaderId, b: HeaderId) {
+        for (fa, fb) in ir.headers[a as usize].fields.clone().zip(ir.headers[b as usize].fields.clone()) {
+            self.prov.swap(fa as usize, fb as usize);
+        }
     }
 
     fn checksum_verified(&mut self, ir: &Ir, ck: &ChecksumDef) {
