@@ -13,16 +13,19 @@
 //!    its session; a digest is sampled; `resubmit` restarts ingress with the original
 //!    packet (field list kept); `mcast_grp != 0` replicates to the group; otherwise
 //!    `egress_spec == 511` drops, else the packet goes to egress on `egress_spec`.
-//! 3. Egress: `egress_spec == 511` after egress drops; an E2E clone copies the deparsed
-//!    packet back into egress; checksums are updated, headers deparsed, the packet
-//!    truncated if asked; `recirculate` sends the deparsed packet back to ingress.
+//! 3. Egress: an E2E clone requested by egress takes the headers as egress left them
+//!    (before checksums and deparsing), resets the metadata but its field list, and
+//!    goes through egress again on each port of its session, as `EGRESS_CLONE`, after
+//!    the copy that cloned it, which goes on: `egress_spec == 511` drops it; checksums
+//!    are updated, headers deparsed, the packet truncated if asked; `recirculate` sends
+//!    the deparsed packet back to ingress.
 //! 4. At most [`MAX_PASSES`] passes through ingress (resubmit + recirculate); beyond,
-//!    the packet is dropped with [`DropCause::PassLimit`].
+//!    the packet is dropped with [`DropCause::PassLimit`]. E2E clones of E2E clones
+//!    nest at most [`MAX_E2E_DEPTH`] deep (simple_switch has no limit), the same cause.
 //!
-//! Differences from simple_switch, by design or not yet done: an E2E clone leaves on
-//! its session's ports as deparsed, without a second egress pass; a recirculated
-//! packet keeps its original `ingress_port`; a parser loop stops after 1000 states
-//! with `ParserTimeout`.
+//! Differences from simple_switch, by design or not yet done: a recirculated packet
+//! keeps its original `ingress_port`; when several copies of one packet recirculate,
+//! only the last one does; a parser loop stops after 1000 states with `ParserTimeout`.
 //!
 //! Parser errors do not drop: as in BMv2, parsing stops, `parser_error` is set and
 //! ingress runs. Meters color with `rte_meter` ([`super::meters`]) at [`Interp::now`];
@@ -36,6 +39,9 @@ use super::track::{EmitView, Phase, Track};
 /// Most passes through ingress per received packet (first + resubmits/recirculations).
 pub const MAX_PASSES: u32 = 6;
 
+/// Most nested egress-to-egress clones (a clone of a clone of ...) per copy.
+pub const MAX_E2E_DEPTH: usize = 4;
+
 /// v1model meter colors.
 pub const GREEN: Value = 0;
 
@@ -48,7 +54,8 @@ pub enum DropCause {
     Egress,
     /// `mcast_grp` names a group with no replicas or that does not exist.
     NoMcastGroup,
-    /// More than [`MAX_PASSES`] passes through ingress.
+    /// More than [`MAX_PASSES`] passes through ingress, or E2E clones nested more
+    /// than [`MAX_E2E_DEPTH`] deep.
     PassLimit,
     /// An `assert`/`assume` failed.
     Assert,
@@ -159,6 +166,8 @@ pub struct Interp {
     hashbuf: Vec<u8>,
     key: [Value; MAX_KEYS],
     snap: Snapshot,
+    /// Per E2E clone depth: the state egress left and the clone's field list.
+    e2e: Vec<(Snapshot, Vec<(FieldId, Value)>)>,
     preserved: Vec<(FieldId, Value)>,
     kept: Vec<(FieldId, Value)>,
     /// The packet currently in ingress (original or recirculated).
@@ -216,6 +225,7 @@ impl Interp {
             hashbuf: vec![0; 64],
             key: [0; MAX_KEYS],
             snap: Snapshot::default(),
+            e2e: vec![],
             preserved: vec![],
             kept: vec![],
             current: Vec::with_capacity(2048),
@@ -500,19 +510,31 @@ impl Interp {
     }
 
     fn save(&mut self) {
-        self.snap.values.clone_from(&self.values);
-        self.snap.valid.clone_from(&self.valid);
-        self.snap.src.clone_from(&self.src);
-        self.snap.dirty.clone_from(&self.dirty);
-        self.snap.next.clone_from(&self.next);
+        let mut snap = std::mem::take(&mut self.snap);
+        self.save_into(&mut snap);
+        self.snap = snap;
     }
 
     fn restore(&mut self) {
-        self.values.clone_from(&self.snap.values);
-        self.valid.clone_from(&self.snap.valid);
-        self.src.clone_from(&self.snap.src);
-        self.dirty.clone_from(&self.snap.dirty);
-        self.next.clone_from(&self.snap.next);
+        let snap = std::mem::take(&mut self.snap);
+        self.restore_from(&snap);
+        self.snap = snap;
+    }
+
+    fn save_into(&self, snap: &mut Snapshot) {
+        snap.values.clone_from(&self.values);
+        snap.valid.clone_from(&self.valid);
+        snap.src.clone_from(&self.src);
+        snap.dirty.clone_from(&self.dirty);
+        snap.next.clone_from(&self.next);
+    }
+
+    fn restore_from(&mut self, snap: &Snapshot) {
+        self.values.clone_from(&snap.values);
+        self.valid.clone_from(&snap.valid);
+        self.src.clone_from(&snap.src);
+        self.dirty.clone_from(&snap.dirty);
+        self.next.clone_from(&snap.next);
     }
 
     /// Reset, set the standard metadata, parse, verify checksums.
@@ -945,11 +967,8 @@ impl Interp {
                     }
                 }
             }
-            Stmt::Clone { e2e, session, field_list } => {
+            Stmt::Clone { session, field_list, .. } => {
                 let sid = self.eval(ir, session, args, pkt, t);
-                if *e2e {
-                    t.uncacheable("egress-to-egress clone");
-                }
                 self.req.clone = Some((sid, *field_list));
             }
             Stmt::Resubmit(fl) => self.req.resubmit = Some(*fl),
@@ -1048,6 +1067,22 @@ impl Interp {
         data: &[u8],
         t: &mut T,
     ) -> Option<Value> {
+        self.egress_at(ir, rt, port, rid, inst, data, t, 0)
+    }
+
+    /// [`Interp::egress`] for a copy that is `depth` E2E clones deep.
+    #[allow(clippy::too_many_arguments)]
+    fn egress_at<T: Track>(
+        &mut self,
+        ir: &Ir,
+        rt: &mut Runtime,
+        port: u32,
+        rid: u32,
+        inst: Value,
+        data: &[u8],
+        t: &mut T,
+        depth: usize,
+    ) -> Option<Value> {
         let s = ir.std;
         self.values[s.egress_port as usize] = port as Value & mask_of(ir.fields[s.egress_port as usize].width);
         self.values[s.instance_type as usize] = inst;
@@ -1063,8 +1098,32 @@ impl Interp {
             self.out.drops.push(DropCause::Assert);
             return None;
         }
-        // A clone requested in egress is an E2E clone.
-        let e2e = self.req.clone.filter(|_| inst != instance::EGRESS_CLONE);
+        // A clone requested in egress is an E2E clone: it takes the state as egress
+        // left it, before this copy's checksums and deparsing.
+        let e2e = self.req.clone;
+        if let Some((_, fl)) = e2e {
+            if self.e2e.len() <= depth {
+                self.e2e.resize_with(depth + 1, Default::default);
+            }
+            let (mut snap, mut kept) = std::mem::take(&mut self.e2e[depth]);
+            self.save_into(&mut snap);
+            Self::field_list_into(&self.values, ir, fl, &mut kept);
+            self.e2e[depth] = (snap, kept);
+            t.save_at(depth);
+        }
+        let mut next = self.finish_copy(ir, port, inst, data, t);
+        if let Some((session, _)) = e2e {
+            if let Some(n) = self.egress_clones(ir, rt, session as u32, data, t, depth) {
+                next = Some(n);
+            }
+        }
+        next
+    }
+
+    /// The rest of a copy's egress after the control: drop, checksums, deparse,
+    /// truncate, recirculate.
+    fn finish_copy<T: Track>(&mut self, ir: &Ir, port: u32, inst: Value, data: &[u8], t: &mut T) -> Option<Value> {
+        let s = ir.std;
         // Dropped or not: either way the outcome was read from egress_spec.
         t.read_field(s.egress_spec, Value::MAX);
         if self.values[s.egress_spec as usize] == DROP_PORT {
@@ -1096,20 +1155,56 @@ impl Interp {
         p.port = port;
         p.instance = inst;
         p.strip = strip;
-        // An E2E clone of this (deparsed) packet goes through egress again.
-        if let Some((session, _)) = e2e {
-            if let Some((replicas, _)) = rt.clone_sessions.get(&(session as u32)).cloned() {
-                let copy = p.bytes.clone();
-                for (cport, _) in replicas {
-                    let o = self.out.next();
-                    o.bytes.extend_from_slice(&copy);
-                    o.port = cport;
-                    o.instance = instance::EGRESS_CLONE;
-                    o.strip = strip;
-                }
+        None
+    }
+
+    /// The copies of an E2E clone saved at `depth`: one egress pass per replica of the
+    /// session, from the saved headers with the metadata reset but the field list.
+    #[allow(clippy::too_many_arguments)]
+    fn egress_clones<T: Track>(
+        &mut self,
+        ir: &Ir,
+        rt: &mut Runtime,
+        session: u32,
+        data: &[u8],
+        t: &mut T,
+        depth: usize,
+    ) -> Option<Value> {
+        t.clone_session(session);
+        let n = rt.clone_sessions.get(&session).map_or(0, |(r, _)| r.len());
+        if n > 0 && depth + 1 >= MAX_E2E_DEPTH {
+            self.out.drops.push(DropCause::PassLimit);
+            return None;
+        }
+        let mut next = None;
+        for i in 0..n {
+            // Looked up again per replica: egress may touch the runtime.
+            let Some((port, rid, trunc)) =
+                rt.clone_sessions.get(&session).and_then(|(r, tr)| r.get(i).map(|(p, x)| (*p, *x, *tr)))
+            else {
+                break;
+            };
+            let (snap, kept) = std::mem::take(&mut self.e2e[depth]);
+            self.restore_from(&snap);
+            t.restore_at(depth);
+            for h in ir.headers.iter().filter(|h| h.metadata) {
+                self.values[h.fields.start as usize..h.fields.end as usize].iter_mut().for_each(|v| *v = 0);
+            }
+            for &(f, v) in &kept {
+                self.values[f as usize] = v;
+            }
+            t.metadata_reset(ir, &kept);
+            self.values[ir.std.packet_length as usize] = data.len() as Value;
+            self.e2e[depth] = (snap, kept);
+            self.req = Requests::default();
+            if trunc > 0 {
+                self.req.truncate = Some(trunc as Value);
+            }
+            if let Some(r) = self.egress_at(ir, rt, port, rid, instance::EGRESS_CLONE, data, t, depth + 1) {
+                next = Some(r);
             }
         }
-        None
+        next
     }
 
     fn update_checksums<T: Track>(&mut self, ir: &Ir, data: &[u8], t: &mut T) {

@@ -7,7 +7,8 @@
 //! type `stack`, `hdr.mpls.last.bos` a `stack_field`, `lastIndex` a
 //! `last_stack_index`, `hdr.ip.isValid()` a `valid_union`, `push_front`/`pop_front` the
 //! `push`/`pop` primitives, `hdr.mpls[i].f` with a run-time `i` an `access_field` of a
-//! `dereference_header_stack`, and `hdr.saved = hdr.ip` an `assign_union`.
+//! `dereference_header_stack`, and `hdr.saved = hdr.ip` an `assign_union`. Its egress
+//! also makes E2E clones, which take a second egress pass.
 //!
 //! ```p4
 //! header ethernet_t { bit<48> dst; bit<48> src; bit<16> ether_type; }
@@ -63,7 +64,16 @@
 //!     action roundtrip() {  // copies out and back: the packet must not change
 //!         hdr.saved_ip = hdr.ip; hdr.ip.v4.setInvalid(); hdr.ip.v6.setInvalid(); hdr.ip = hdr.saved_ip;
 //!         hdr.saved_mpls = hdr.mpls; hdr.mpls.pop_front(3); hdr.mpls = hdr.saved_mpls; }
-//!     apply { roundtrip(); }
+//!     action mirror(bit<32> session) { clone_preserving_field_list(CloneType.E2E, session, 1); hdr.mpls[0].ttl = 1; }
+//!     action mirror_and_drop(bit<32> session) { clone_preserving_field_list(CloneType.E2E, session, 1); mark_to_drop(sm); }
+//!     action mark_clone() { hdr.eth.dst = 0xcc; hdr.eth.src = (bit<48>) meta.depth; }  // depth: @field_list(1)
+//!     table mirror_port { key = { sm.egress_port: exact; } actions = { mirror; mirror_and_drop; NoAction; }
+//!                         default_action = NoAction(); }
+//!     apply {
+//!         roundtrip();
+//!         if (sm.instance_type == 2) { mark_clone(); }  // an E2E clone's second egress pass
+//!         mirror_port.apply();
+//!     }
 //! }
 //! control deparser(packet_out pkt, in headers_t hdr) { apply { pkt.emit(hdr.eth); pkt.emit(hdr.mpls); pkt.emit(hdr.ip); } }
 //! ```
@@ -72,7 +82,7 @@ use serde_json::{json, Value as Json};
 
 use super::compile::compile_bytes;
 use super::engine_tests::Prog;
-use super::interp::{DropCause, Interp};
+use super::interp::{DropCause, Interp, MAX_E2E_DEPTH};
 use super::ir::*;
 use super::tables::Runtime;
 use super::track::{Fate, Tracker};
@@ -345,6 +355,28 @@ pub(crate) fn stacks_json() -> Vec<u8> {
                 prim("assign_header_stack", vec![stack("mpls"), stack("saved_mpls")]),
             ],
         ),
+        action(
+            9,
+            "egress.mirror",
+            &[("session", 32)],
+            vec![prim("clone_egress_pkt_to_egress", vec![param(0), hex(1)]), assign("mpls[0]", "ttl", hex(1))],
+        ),
+        action(
+            10,
+            "egress.mirror_and_drop",
+            &[("session", 32)],
+            vec![
+                prim("clone_egress_pkt_to_egress", vec![param(0), hex(1)]),
+                prim("mark_to_drop", vec![hdr("standard_metadata")]),
+            ],
+        ),
+        action(
+            11,
+            "egress.mark_clone",
+            &[],
+            vec![assign("eth", "dst", hex(0xcc)), assign("eth", "src", masked(f("meta", "depth"), 48))],
+        ),
+        action(12, "NoAction", &[], vec![]),
     ];
     let exact = |h: &str, fl: &str| json!([{"match_type": "exact", "name": format!("{h}.{fl}"), "target": [h, fl], "mask": null}]);
     let ingress = json!({
@@ -366,8 +398,17 @@ pub(crate) fn stacks_json() -> Vec<u8> {
     });
     let egress = json!({
         "name": "egress", "id": 1, "init_table": "tbl_roundtrip", "action_profiles": [],
-        "tables": [table(4, "tbl_roundtrip", json!([]), &[(8, "egress.roundtrip")], 8, Json::Null)],
-        "conditionals": []
+        "tables": [
+            table(4, "tbl_roundtrip", json!([]), &[(8, "egress.roundtrip")], 8, json!("node_is_clone")),
+            table(5, "tbl_mark_clone", json!([]), &[(11, "egress.mark_clone")], 11, json!("egress.mirror_port")),
+            table(6, "egress.mirror_port", exact("standard_metadata", "egress_port"),
+                &[(9, "egress.mirror"), (10, "egress.mirror_and_drop"), (12, "NoAction")], 12, Json::Null)
+        ],
+        "conditionals": [
+            {"name": "node_is_clone", "id": 2,
+             "expression": ex("==", f("standard_metadata", "instance_type"), hex(2)),
+             "true_next": "tbl_mark_clone", "false_next": "egress.mirror_port"}
+        ]
     });
     let prog = json!({
         "program": "stacks.p4",
@@ -384,7 +425,7 @@ pub(crate) fn stacks_json() -> Vec<u8> {
             {"name": "saved_ip", "id": 1, "union_type": "ip_t", "header_ids": [21, 22]}
         ],
         "header_union_stacks": [],
-        "field_lists": [],
+        "field_lists": [{"id": 1, "name": "fl", "elements": [f("meta", "depth")]}],
         "errors": [["NoError", 0], ["PacketTooShort", 1], ["NoMatch", 2], ["StackOutOfBounds", 3],
                    ["HeaderTooShort", 4], ["ParserTimeout", 5], ["ParserInvalidArgument", 6]],
         "enums": [],
@@ -631,4 +672,70 @@ fn tracked_megaflows_cover_their_siblings_with_stacks_and_unions() {
         }
     }
     assert_eq!(cached, 7 * 5 * 3, "every case is cacheable");
+}
+
+fn mirror(p: &mut Prog, port: u32, action: &str, session: u32, to: u32) {
+    p.add("egress.mirror_port", vec![KeyValue::Exact(port as Value)], action, &[session as Value], 0);
+    p.rt.clone_sessions.insert(session, (vec![(to, 0)], 0));
+}
+
+#[test]
+fn an_e2e_clone_takes_a_second_egress_pass_with_its_field_list() {
+    let mut p = prog();
+    lfib(&mut p, 100, "ingress.swap", &[200, 3]);
+    mirror(&mut p, 3, "egress.mirror", 7, 9);
+    let input = mpls(&[100, 7]);
+    let out = p.run(1, &input);
+    // The original: swapped, then the mirror action set the top TTL to 1 after it
+    // asked for the clone. The clone sees that too (it is taken after the egress
+    // control), and its own egress pass marks it: dst 0xcc, src = the kept depth (2).
+    let mut original = input.clone();
+    original[14..18].copy_from_slice(&label(200, 2, false, 1));
+    let mut clone = original.clone();
+    clone[0..12].copy_from_slice(&[0, 0, 0, 0, 0, 0xcc, 0, 0, 0, 0, 0, 2]);
+    assert_eq!(out, vec![(3, original), (9, clone)]);
+    assert_eq!(p.it.out.packets()[1].instance, instance::EGRESS_CLONE);
+}
+
+#[test]
+fn an_e2e_clone_survives_the_drop_of_the_copy_that_made_it() {
+    let mut p = prog();
+    lfib(&mut p, 100, "ingress.swap", &[200, 3]);
+    mirror(&mut p, 3, "egress.mirror_and_drop", 7, 9);
+    let input = mpls(&[100]);
+    let out = p.run(1, &input);
+    let mut clone = input.clone();
+    clone[0..12].copy_from_slice(&[0, 0, 0, 0, 0, 0xcc, 0, 0, 0, 0, 0, 1]);
+    clone[14..18].copy_from_slice(&label(200, 1, true, 9));
+    assert_eq!(out, vec![(9, clone)]);
+    assert_eq!(p.drops(), vec![DropCause::Egress]);
+}
+
+#[test]
+fn e2e_clones_of_clones_stop_at_the_depth_limit() {
+    let mut p = prog();
+    lfib(&mut p, 100, "ingress.swap", &[200, 3]);
+    mirror(&mut p, 3, "egress.mirror", 7, 9);
+    // The clone leaves on port 9, which mirrors again, to itself.
+    mirror(&mut p, 9, "egress.mirror", 7, 9);
+    let out = p.run(1, &mpls(&[100]));
+    let ports: Vec<u32> = out.iter().map(|o| o.0).collect();
+    assert_eq!(ports, vec![3, 9, 9, 9], "the original and {} nested clones", MAX_E2E_DEPTH - 1);
+    assert_eq!(p.drops(), vec![DropCause::PassLimit]);
+}
+
+#[test]
+fn e2e_clones_are_cacheable_and_their_megaflows_hold() {
+    let noises: [&[u8]; 2] = [&[0x5a, 0xa5, 0x3c], &[0x00, 0x81, 0x18, 0xe7]];
+    for action in ["egress.mirror", "egress.mirror_and_drop"] {
+        let mut p = prog();
+        lfib(&mut p, 100, "ingress.swap", &[200, 3]);
+        lfib(&mut p, 1, "ingress.pop", &[3]);
+        mirror(&mut p, 3, action, 7, 9);
+        for pkt in [mpls(&[100]), mpls(&[100, 7]), mpls(&[1, 2, 3])] {
+            for noise in noises {
+                assert!(super::engine_tests::check_tracking(&mut p, 1, &pkt, noise), "{action} {pkt:02x?}");
+            }
+        }
+    }
 }

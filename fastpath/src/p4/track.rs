@@ -26,7 +26,7 @@
 //!   A color is not a function of the packet, so the cache explores every color
 //!   (dry runs, [`super::interp::Interp::dry_run`]) and branches on them.
 //! * **Why it cannot be cached**, when it cannot: registers, recirculation, resubmit,
-//!   E2E clones, headers beyond the tracked bytes, more than [`MAX_METER_POINTS`]
+//!   headers beyond the tracked bytes, more than [`MAX_METER_POINTS`]
 //!   configured meters.
 //!
 //! A packet whose fate depended on its length (a parser error, a lookahead past the
@@ -85,6 +85,13 @@ pub trait Track {
     fn save(&mut self) {}
     /// The interpreter restored the saved field values.
     fn restore(&mut self) {}
+    /// The interpreter saved its state for the E2E clones of nesting depth `depth`.
+    fn save_at(&mut self, depth: usize) {}
+    /// The interpreter restored the state saved at `depth`.
+    fn restore_at(&mut self, depth: usize) {}
+    /// An E2E clone's metadata were reset to zero but the `kept` fields (its field
+    /// list); `packet_length` is the received length again.
+    fn metadata_reset(&mut self, ir: &Ir, kept: &[(FieldId, Value)]) {}
     /// A clone got field `f`'s saved value (a preserved field list).
     fn kept_field(&mut self, f: FieldId) {}
     /// A field was written with another field's value.
@@ -332,6 +339,7 @@ pub enum Fate {
 pub struct Tracker {
     prov: Vec<Prov>,
     saved: Vec<Prov>,
+    saved_at: Vec<Vec<Prov>>,
     verify_bits: Vec<(u32, u32)>,
     /// Bits read.
     pub reads: ReadSet,
@@ -450,6 +458,30 @@ impl Track for Tracker {
 
     fn restore(&mut self) {
         self.prov.clone_from(&self.saved);
+    }
+
+    fn save_at(&mut self, depth: usize) {
+        if self.saved_at.len() <= depth {
+            self.saved_at.resize_with(depth + 1, Vec::new);
+        }
+        self.saved_at[depth].clone_from(&self.prov);
+    }
+
+    fn restore_at(&mut self, depth: usize) {
+        if let Some(saved) = self.saved_at.get(depth) {
+            self.prov.clone_from(saved);
+        }
+    }
+
+    fn metadata_reset(&mut self, ir: &Ir, kept: &[(FieldId, Value)]) {
+        for h in ir.headers.iter().filter(|h| h.metadata) {
+            for f in h.fields.clone() {
+                if !kept.iter().any(|(k, _)| *k == f) {
+                    self.prov[f as usize] = Prov::Fixed;
+                }
+            }
+        }
+        self.prov[ir.std.packet_length as usize] = Prov::Bits { end: PACKET_LENGTH_END, n: 32 };
     }
 
     fn kept_field(&mut self, f: FieldId) {
