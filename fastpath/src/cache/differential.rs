@@ -233,6 +233,11 @@ proptest! {
     }
 
     #[test]
+    fn cached_equals_uncached_with_varbit_options(seed in any::<u64>()) {
+        run_ir("options", &crate::p4::stack_tests::options_ir(), &[seed, seed ^ 1], 600, false);
+    }
+
+    #[test]
     fn metered_cached_equals_uncached_on_onos_basic(seed in any::<u64>()) {
         run_metered("onos_basic/basic.json", &[seed, seed ^ 1], 600);
     }

@@ -11,10 +11,14 @@
 //! whole-union assignment, `union.isValid()`, and a run-time index (`stack[i].f`) to
 //! read or write a field.
 //!
+//! A varbit field (the last field of its header, with the type's `max_length`) is
+//! extracted with a length (`extract_VL`), emitted, copied whole (`assign_VL`, header
+//! assignment) and hashed or checksummed as its bytes; any other use is refused.
+//!
 //! Not supported yet (rejected by name): stacks of unions, a run-time index used as a
-//! whole header (`stack[i].setValid()`), varbit and signed fields, fields wider than 128
-//! bits, extern instances, `modify_field_rng_uniform`, select keys wider than 128 bits,
-//! `ipv4`-type checksums.
+//! whole header (`stack[i].setValid()`), a varbit field that is not its header's last,
+//! signed fields, fields wider than 128 bits, extern instances,
+//! `modify_field_rng_uniform`, select keys wider than 128 bits, `ipv4`-type checksums.
 
 use std::collections::HashMap;
 
@@ -75,6 +79,8 @@ struct Compiler<'a> {
     field_ids: HashMap<(String, String), FieldId>,
     aliases: HashMap<String, (&'a str, &'a str)>,
     action_ids: HashMap<u32, ActionId>,
+    /// Bytes of varbit buffer given out so far.
+    varbit_bytes: u32,
 }
 
 /// Compile a parsed program.
@@ -122,6 +128,7 @@ pub fn compile(prog: &Program) -> Result<Ir> {
         field_ids: HashMap::new(),
         aliases: HashMap::new(),
         action_ids: HashMap::new(),
+        varbit_bytes: 0,
     };
     c.unsupported_sections()?;
     c.headers()?;
@@ -149,7 +156,8 @@ fn whole_header(ir: &Ir, ck: &ChecksumDef) -> bool {
     let calc = &ir.calcs[ck.calc as usize];
     let fd = &ir.fields[ck.field as usize];
     let h = &ir.headers[fd.header as usize];
-    if calc.algo != HashAlgo::Csum16 || fd.width != 16 || !fd.bit_offset.is_multiple_of(16) || h.bytes > 64 {
+    let max_bytes = h.bytes + h.varbit.map_or(0, |v| v.max_bytes);
+    if calc.algo != HashAlgo::Csum16 || fd.width != 16 || !fd.bit_offset.is_multiple_of(16) || max_bytes > 64 {
         return false;
     }
     let expected: Vec<FieldId> = h.fields.clone().filter(|f| *f != ck.field).collect();
@@ -208,9 +216,38 @@ impl<'a> Compiler<'a> {
             }
             let first = self.ir.fields.len() as FieldId;
             let mut bit = 0u32;
-            for s in &specs {
+            let mut varbit = None;
+            for (k, s) in specs.iter().enumerate() {
                 let fplace = format!("{place} (type {:?}) field {:?}", ty.name, s.name);
-                let Some(width) = s.width else { return fail(&fplace, "varbit fields are not supported yet") };
+                let Some(width) = s.width else {
+                    if k + 1 != specs.len() {
+                        return fail(&fplace, "a varbit field must be its header's last field");
+                    }
+                    if h.metadata {
+                        return fail(&fplace, "a varbit field in metadata is not supported");
+                    }
+                    let fixed = bit / 8;
+                    let max_bytes = match ty.max_length {
+                        Some(m) if m > fixed && bit.is_multiple_of(8) => m - fixed,
+                        other => {
+                            return fail(
+                                &fplace,
+                                format!("varbit needs a max_length past the fixed {fixed} bytes, not {other:?}"),
+                            )
+                        }
+                    };
+                    let f = self.ir.fields.len() as FieldId;
+                    self.field_ids.insert((h.name.clone(), s.name.clone()), f);
+                    self.ir.fields.push(FieldDef {
+                        name: format!("{}.{}", h.name, s.name),
+                        header: id,
+                        width: 0,
+                        bit_offset: bit,
+                    });
+                    varbit = Some(Varbit { field: f, max_bytes, base: self.varbit_bytes });
+                    self.varbit_bytes += max_bytes;
+                    continue;
+                };
                 if width > 128 {
                     return fail(
                         &fplace,
@@ -242,6 +279,7 @@ impl<'a> Compiler<'a> {
                 fields: first..self.ir.fields.len() as FieldId,
                 bytes: bit / 8,
                 union: None,
+                varbit,
             });
         }
         for (alias, (h, f)) in &self.prog.field_aliases {
@@ -427,10 +465,30 @@ impl<'a> Compiler<'a> {
     }
 
     fn field_ref(&self, v: &Json, place: &str) -> Result<FieldId> {
+        let f = self.field_or_varbit(v, place)?;
+        self.not_varbit(f, place)
+    }
+
+    /// A field, varbit fields included (they can only be extracted, emitted, copied
+    /// whole and hashed).
+    fn field_or_varbit(&self, v: &Json, place: &str) -> Result<FieldId> {
         match self.field_op(v, place)? {
             Op::Field(f) => Ok(f),
             _ => fail(place, "the validity bit cannot be written; use add_header/remove_header"),
         }
+    }
+
+    fn not_varbit(&self, f: FieldId, place: &str) -> Result<FieldId> {
+        if self.ir.fields[f as usize].width == 0 {
+            return fail(
+                place,
+                format!(
+                    "varbit field {} can only be extracted, emitted, copied whole or hashed",
+                    self.ir.fields[f as usize].name
+                ),
+            );
+        }
+        Ok(f)
     }
 
     /// A typed parameter `{"type": t, "value": v}`.
@@ -486,7 +544,13 @@ impl<'a> Compiler<'a> {
         }
         let (ty, val) = self.typed(v, place)?;
         match ty {
-            "field" => out.ops.push(self.field_op(val, place)?),
+            "field" => {
+                let op = self.field_op(val, place)?;
+                if let Op::Field(f) = op {
+                    self.not_varbit(f, place)?;
+                }
+                out.ops.push(op)
+            }
             "hexstr" => match val.as_str() {
                 Some(s) if s.starts_with('-') => {
                     return fail(place, format!("negative constant {s} (signed values are not supported)"))
@@ -672,7 +736,8 @@ impl<'a> Compiler<'a> {
                 let place = format!("{place} input[{k}]");
                 match self.typed(e, &place)? {
                     ("field", val) => {
-                        let f = self.field_ref(val, &place)?;
+                        // A varbit input (width 0) hashes its bytes of the packet.
+                        let f = self.field_or_varbit(val, &place)?;
                         Ok((Expr { ops: vec![Op::Field(f)] }, self.ir.fields[f as usize].width))
                     }
                     ("hexstr", Json::String(s)) => {
@@ -846,6 +911,27 @@ impl<'a> Compiler<'a> {
                     dst: self.expect_header(&params[0], place)?,
                     src: self.expect_header(&params[1], place)?,
                 }
+            }
+            "assign_VL" => {
+                arity(2)?;
+                let side = |i: usize| -> Result<HeaderId> {
+                    let f = match self.typed(&params[i], place)? {
+                        ("field", val) => self.field_or_varbit(val, place)?,
+                        (t, _) => return fail(place, format!("expected a varbit field, found {t:?}")),
+                    };
+                    let h = self.ir.fields[f as usize].header;
+                    match self.ir.headers[h as usize].varbit {
+                        Some(v) if v.field == f => Ok(h),
+                        _ => fail(place, format!("{} is not a varbit field", self.ir.fields[f as usize].name)),
+                    }
+                };
+                let (dst, src) = (side(0)?, side(1)?);
+                if self.ir.headers[dst as usize].varbit.map(|v| v.max_bytes)
+                    < self.ir.headers[src as usize].varbit.map(|v| v.max_bytes)
+                {
+                    return fail(place, "the destination varbit field is smaller than the source");
+                }
+                Stmt::AssignVarbit { dst, src }
             }
             "assign_header_stack" => {
                 arity(2)?;
@@ -1024,6 +1110,19 @@ impl<'a> Compiler<'a> {
                             ("stack", val) => ParseOp::ExtractNext(self.stack_ref(val, &oplace)?),
                             (t, _) => return fail(&oplace, format!("extract of {t:?} is not supported")),
                         }
+                    }
+                    "extract_VL" => {
+                        if p.len() != 2 {
+                            return fail(&oplace, "extract_VL takes a header and a length in bits");
+                        }
+                        let h = match self.typed(&p[0], &oplace)? {
+                            ("regular", Json::String(h)) => self.header_ref(h, &oplace)?,
+                            (t, _) => return fail(&oplace, format!("extract_VL of {t:?} is not supported")),
+                        };
+                        if self.ir.headers[h as usize].varbit.is_none() {
+                            return fail(&oplace, "extract with a length of a header without a varbit field");
+                        }
+                        ParseOp::ExtractVarbit(h, self.expr(&p[1], scope, &oplace)?)
                     }
                     "set" => {
                         if p.len() != 2 {
@@ -1263,7 +1362,9 @@ impl<'a> Compiler<'a> {
             let (mut expr, width) = match (&key.target, key.match_type.as_str()) {
                 (Json::String(h), "valid") => (Expr { ops: vec![Op::Valid(self.header_ref(h, &kplace)?)] }, 1),
                 (target, _) => match self.field_op(target, &kplace)? {
-                    Op::Field(f) => (Expr { ops: vec![Op::Field(f)] }, self.ir.fields[f as usize].width),
+                    Op::Field(f) => {
+                        (Expr { ops: vec![Op::Field(self.not_varbit(f, &kplace)?)] }, self.ir.fields[f as usize].width)
+                    }
                     op => (Expr { ops: vec![op] }, 1),
                 },
             };
@@ -1632,11 +1733,15 @@ mod tests {
             let _ = compile_bytes(&bytes);
         }
 
-        /// The same on a program with header stacks and unions; whatever still compiles
-        /// also runs packets without panicking.
+        /// The same on programs with header stacks, unions and varbit fields; whatever
+        /// still compiles also runs packets without panicking.
         #[test]
         fn mutated_stack_programs_never_panic(edits in proptest::collection::vec((0usize..40_000, proptest::num::u8::ANY), 1..8)) {
-            let mut bytes = crate::p4::stack_tests::stacks_json();
+            let mut bytes = if edits.len() % 2 == 0 {
+                crate::p4::stack_tests::stacks_json()
+            } else {
+                crate::p4::stack_tests::options_json()
+            };
             for (at, b) in edits {
                 let i = at % bytes.len();
                 bytes[i] = b;

@@ -128,6 +128,39 @@ enum Resolved {
     Group(u32),
 }
 
+/// The header state a deparse reads.
+struct Headers<'a> {
+    values: &'a [Value],
+    valid: &'a [bool],
+    src: &'a [u32],
+    dirty: &'a [bool],
+    vlen: &'a [u16],
+    vbytes: &'a [u8],
+}
+
+impl Headers<'_> {
+    /// Emit the valid headers in deparser order, then the payload.
+    fn deparse_into(&self, ir: &Ir, data: &[u8], payload: usize, out: &mut Vec<u8>) {
+        for &h in &ir.deparser {
+            let h = h as usize;
+            if !self.valid[h] {
+                continue;
+            }
+            let hd = &ir.headers[h];
+            let len = hd.bytes as usize + self.vlen[h] as usize;
+            if self.src[h] != 0 && !self.dirty[h] {
+                let from = self.src[h] as usize - 1;
+                out.extend_from_slice(&data[from..from + len]);
+                continue;
+            }
+            let at = out.len();
+            out.resize(at + len, 0);
+            Interp::write_header(ir, hd, self.values, self.vlen, self.vbytes, h, &mut out[at..]);
+        }
+        out.extend_from_slice(&data[payload.min(data.len())..]);
+    }
+}
+
 /// Pending architecture requests raised by primitives during one pipeline run.
 #[derive(Debug, Default, Clone, Copy)]
 struct Requests {
@@ -148,6 +181,8 @@ struct Snapshot {
     src: Vec<u32>,
     dirty: Vec<bool>,
     next: Vec<u32>,
+    vlen: Vec<u16>,
+    vbytes: Vec<u8>,
 }
 
 /// Per-worker interpreter state.
@@ -161,6 +196,10 @@ pub struct Interp {
     dirty: Vec<bool>,
     /// Per header stack: its next index.
     next: Vec<u32>,
+    /// Per header: bytes in its varbit field this packet.
+    vlen: Vec<u16>,
+    /// The varbit fields' bytes (each at its [`Varbit::base`]).
+    vbytes: Vec<u8>,
     stack: Vec<Value>,
     args: Vec<Value>,
     hashbuf: Vec<u8>,
@@ -212,6 +251,12 @@ impl Interp {
         c.check(self.now, units, len)
     }
 
+    /// A field's value as the last copy left it (tests).
+    #[cfg(test)]
+    pub(crate) fn value_of(&self, ir: &Ir, field: &str) -> Value {
+        self.values[ir.field(field).unwrap_or_else(|| panic!("no field {field}")) as usize]
+    }
+
     /// State sized for `ir`.
     pub fn new(ir: &Ir) -> Interp {
         Interp {
@@ -220,6 +265,8 @@ impl Interp {
             src: vec![0; ir.headers.len()],
             dirty: vec![false; ir.headers.len()],
             next: vec![0; ir.stacks.len()],
+            vlen: vec![0; ir.headers.len()],
+            vbytes: vec![0; ir.headers.iter().filter_map(|h| h.varbit).map(|v| v.max_bytes as usize).sum()],
             stack: Vec::with_capacity(64),
             args: Vec::with_capacity(16),
             hashbuf: vec![0; 64],
@@ -249,6 +296,7 @@ impl Interp {
         self.src.iter_mut().for_each(|s| *s = 0);
         self.dirty.iter_mut().for_each(|d| *d = false);
         self.next.iter_mut().for_each(|n| *n = 0);
+        self.vlen.iter_mut().for_each(|n| *n = 0);
         self.req = Requests::default();
     }
 
@@ -272,6 +320,7 @@ impl Interp {
             self.values[fd as usize] = self.values[fs as usize];
             t.copied_field(ir, fd, fs);
         }
+        self.copy_varbit(ir, dst, src);
         // Same type, same bytes: a clean extracted source is still the packet's bytes.
         self.src[dst as usize] = self.src[src as usize];
         self.dirty[dst as usize] = self.dirty[src as usize];
@@ -279,6 +328,15 @@ impl Interp {
             self.make_valid(ir, dst);
         } else {
             self.valid[dst as usize] = false;
+        }
+    }
+
+    /// The varbit bytes of `src` into `dst` (no-op without varbit fields).
+    fn copy_varbit(&mut self, ir: &Ir, dst: HeaderId, src: HeaderId) {
+        if let (Some(d), Some(sv)) = (ir.headers[dst as usize].varbit, ir.headers[src as usize].varbit) {
+            let n = (self.vlen[src as usize] as usize).min(d.max_bytes as usize);
+            self.vbytes.copy_within(sv.base as usize..sv.base as usize + n, d.base as usize);
+            self.vlen[dst as usize] = n as u16;
         }
     }
 
@@ -291,6 +349,13 @@ impl Interp {
         self.valid.swap(a as usize, b as usize);
         self.src.swap(a as usize, b as usize);
         self.dirty.swap(a as usize, b as usize);
+        if let (Some(va), Some(vb)) = (ir.headers[a as usize].varbit, ir.headers[b as usize].varbit) {
+            let n = va.max_bytes.min(vb.max_bytes) as usize;
+            for k in 0..n {
+                self.vbytes.swap(va.base as usize + k, vb.base as usize + k);
+            }
+            self.vlen.swap(a as usize, b as usize);
+        }
         t.swapped_headers(ir, a, b);
     }
 
@@ -527,6 +592,8 @@ impl Interp {
         snap.src.clone_from(&self.src);
         snap.dirty.clone_from(&self.dirty);
         snap.next.clone_from(&self.next);
+        snap.vlen.clone_from(&self.vlen);
+        snap.vbytes.clone_from(&self.vbytes);
     }
 
     fn restore_from(&mut self, snap: &Snapshot) {
@@ -535,6 +602,8 @@ impl Interp {
         self.src.clone_from(&snap.src);
         self.dirty.clone_from(&snap.dirty);
         self.next.clone_from(&snap.next);
+        self.vlen.clone_from(&snap.vlen);
+        self.vbytes.clone_from(&snap.vbytes);
     }
 
     /// Reset, set the standard metadata, parse, verify checksums.
@@ -590,6 +659,13 @@ impl Interp {
                             break 'states;
                         }
                     }
+                    ParseOp::ExtractVarbit(h, bits) => {
+                        let bits = self.eval(ir, bits, &[], &pkt, t);
+                        if let Err(e) = self.extract_varbit(ir, *h, bits, &mut pkt, t) {
+                            self.parser_error(ir, error(ir, e));
+                            break 'states;
+                        }
+                    }
                     ParseOp::ExtractNext(st) => {
                         let next = self.next[*st as usize] as usize;
                         let Some(&h) = ir.stacks[*st as usize].headers.get(next) else {
@@ -603,8 +679,12 @@ impl Interp {
                         self.next[*st as usize] += 1;
                     }
                     ParseOp::Advance(e) => {
-                        let bits = self.eval(ir, e, &[], &pkt, t) as usize;
-                        if !bits.is_multiple_of(8) || pkt.cursor + bits / 8 > data.len() {
+                        let bits = self.eval(ir, e, &[], &pkt, t).min(usize::MAX as Value) as usize;
+                        if !bits.is_multiple_of(8) {
+                            self.parser_error(ir, error(ir, "ParserInvalidArgument"));
+                            break 'states;
+                        }
+                        if pkt.cursor.saturating_add(bits / 8) > data.len() {
                             t.length_dependent();
                             self.parser_error(ir, error(ir, "PacketTooShort"));
                             break 'states;
@@ -666,16 +746,55 @@ impl Interp {
             t.length_dependent();
             return false;
         }
+        self.extract_at(ir, h, pkt, 0, t);
+        true
+    }
+
+    /// Extract header `h` with `bits` bits in its varbit field, or the error's name.
+    fn extract_varbit<T: Track>(
+        &mut self,
+        ir: &Ir,
+        h: HeaderId,
+        bits: Value,
+        pkt: &mut Pkt,
+        t: &mut T,
+    ) -> Result<(), &'static str> {
+        let hd = &ir.headers[h as usize];
+        let vb = hd.varbit.expect("compiled for varbit headers only");
+        if !bits.is_multiple_of(8) {
+            return Err("ParserInvalidArgument");
+        }
+        let vl = (bits / 8).min(u32::MAX as Value) as usize;
+        if pkt.cursor.saturating_add(hd.bytes as usize).saturating_add(vl) > pkt.data.len() {
+            t.length_dependent();
+            return Err("PacketTooShort");
+        }
+        if vl > vb.max_bytes as usize {
+            return Err("HeaderTooShort");
+        }
+        self.extract_at(ir, h, pkt, vl, t);
+        Ok(())
+    }
+
+    /// Extract `h` (known to fit) with `vl` varbit bytes and advance past it.
+    fn extract_at<T: Track>(&mut self, ir: &Ir, h: HeaderId, pkt: &mut Pkt, vl: usize, t: &mut T) {
+        let hd = &ir.headers[h as usize];
         for f in hd.fields.clone() {
             let fd = &ir.fields[f as usize];
-            self.values[f as usize] = read_bits(pkt.data, pkt.cursor * 8 + fd.bit_offset as usize, fd.width);
+            if fd.width > 0 {
+                self.values[f as usize] = read_bits(pkt.data, pkt.cursor * 8 + fd.bit_offset as usize, fd.width);
+            }
         }
+        if let Some(vb) = hd.varbit {
+            let from = pkt.cursor + hd.bytes as usize;
+            self.vbytes[vb.base as usize..vb.base as usize + vl].copy_from_slice(&pkt.data[from..from + vl]);
+        }
+        self.vlen[h as usize] = vl as u16;
         self.make_valid(ir, h);
         self.src[h as usize] = pkt.cursor as u32 + 1;
         self.dirty[h as usize] = false;
-        t.extracted(ir, h, pkt.cursor);
-        pkt.cursor = end;
-        true
+        t.extracted(ir, h, pkt.cursor, vl);
+        pkt.cursor += hd.bytes as usize + vl;
     }
 
     fn parser_error(&mut self, ir: &Ir, code: Value) {
@@ -783,7 +902,7 @@ impl Interp {
                                 t.read_field(f, Value::MAX);
                             }
                         }
-                        self.hash_of(inputs, *algo)
+                        self.hash_of(ir, inputs, *algo)
                     }
                     None => 0,
                 };
@@ -876,6 +995,11 @@ impl Interp {
                 }
             }
             Stmt::AssignHeader { dst, src } => self.copy_header(ir, *dst, *src, t),
+            Stmt::AssignVarbit { dst, src } => {
+                self.copy_varbit(ir, *dst, *src);
+                self.dirty[*dst as usize] = true;
+                t.uncacheable("varbit assignment");
+            }
             Stmt::AssignUnion { dst, src } => {
                 let (d, sr) = (&ir.unions[*dst as usize].headers, &ir.unions[*src as usize].headers);
                 // Invalid members first, so that the source's valid member, copied
@@ -915,6 +1039,7 @@ impl Interp {
                         self.values[f as usize] = 0;
                         t.wrote_field(f);
                     }
+                    self.vlen[*h as usize] = 0;
                     self.make_valid(ir, *h);
                     self.dirty[*h as usize] = true;
                 }
@@ -983,7 +1108,7 @@ impl Interp {
                         t.read_field(f, Value::MAX);
                     }
                 }
-                let h = self.hash_of(&cd.inputs, cd.algo) as Value;
+                let h = self.hash_of(ir, &cd.inputs, cd.algo) as Value;
                 let v = if m == 0 { b.wrapping_add(h) } else { b.wrapping_add(h % m) };
                 self.set(ir, *dst, v);
                 t.wrote_field(*dst);
@@ -1007,8 +1132,15 @@ impl Interp {
     }
 
     /// Concatenate inputs MSB first (zero padded to bytes) and hash them.
-    fn hash_of(&mut self, inputs: &[(Expr, u32)], algo: HashAlgo) -> u64 {
-        let total: usize = inputs.iter().map(|(_, w)| *w as usize).sum();
+    fn hash_of(&mut self, ir: &Ir, inputs: &[(Expr, u32)], algo: HashAlgo) -> u64 {
+        // A varbit input (width 0) is its bytes.
+        let varbit = |e: &Expr| {
+            let f = e.as_field()?;
+            let h = ir.fields[f as usize].header;
+            ir.headers[h as usize].varbit.filter(|v| v.field == f).map(|v| (v, h))
+        };
+        let vl_bits = |e: &Expr, vlen: &[u16]| varbit(e).map_or(0, |(_, h)| vlen[h as usize] as usize * 8);
+        let total: usize = inputs.iter().map(|(e, w)| *w as usize + vl_bits(e, &self.vlen)).sum();
         let nbytes = total.div_ceil(8);
         if self.hashbuf.len() < nbytes {
             self.hashbuf.resize(nbytes, 0);
@@ -1016,6 +1148,12 @@ impl Interp {
         self.hashbuf[..nbytes].iter_mut().for_each(|b| *b = 0);
         let mut nbits = 0;
         for (e, w) in inputs {
+            if let Some((vb, h)) = varbit(e) {
+                for k in 0..self.vlen[h as usize] as usize {
+                    bits::push_bits(&mut self.hashbuf, &mut nbits, 8, self.vbytes[vb.base as usize + k] as Value);
+                }
+                continue;
+            }
             let v = match e.ops.as_slice() {
                 [Op::Field(f)] => self.values[*f as usize],
                 [Op::Const(c)] => *c,
@@ -1035,16 +1173,13 @@ impl Interp {
         let fd = &ir.fields[ck.field as usize];
         let h = fd.header as usize;
         let hd = &ir.headers[h];
-        let len = hd.bytes as usize;
+        let len = hd.bytes as usize + self.vlen[h] as usize;
         let mut buf = [0u8; 64];
         if self.src[h] != 0 && !self.dirty[h] {
             let from = self.src[h] as usize - 1;
             buf[..len].copy_from_slice(&data[from..from + len]);
         } else {
-            for f in hd.fields.clone() {
-                let d = &ir.fields[f as usize];
-                write_bits(&mut buf[..len], d.bit_offset as usize, d.width, self.values[f as usize]);
-            }
+            Self::write_header(ir, hd, &self.values, &self.vlen, &self.vbytes, h, &mut buf[..len]);
         }
         write_bits(&mut buf[..len], fd.bit_offset as usize, 16, 0);
         bits::csum16(&buf[..len]) as Value
@@ -1052,7 +1187,7 @@ impl Interp {
 
     fn calc(&mut self, ir: &Ir, calc: u32) -> Value {
         let cd = &ir.calcs[calc as usize];
-        self.hash_of(&cd.inputs, cd.algo) as Value
+        self.hash_of(ir, &cd.inputs, cd.algo) as Value
     }
 
     /// Egress for one copy: returns the next pass's instance type if it recirculates.
@@ -1137,9 +1272,23 @@ impl Interp {
         {
             let out = if recirc.is_some() { &mut self.recirc } else { &mut self.out.next().bytes };
             out.clear();
-            Self::deparse_into(ir, &self.values, &self.valid, &self.src, &self.dirty, data, self.payload, out);
-            let view =
-                EmitView { values: &self.values, valid: &self.valid, src: &self.src, bytes: out, truncate: trunc };
+            let state = Headers {
+                values: &self.values,
+                valid: &self.valid,
+                src: &self.src,
+                dirty: &self.dirty,
+                vlen: &self.vlen,
+                vbytes: &self.vbytes,
+            };
+            state.deparse_into(ir, data, self.payload, out);
+            let view = EmitView {
+                values: &self.values,
+                valid: &self.valid,
+                src: &self.src,
+                vlen: &self.vlen,
+                bytes: out,
+                truncate: trunc,
+            };
             t.emitted_view(ir, &view, recirc.is_some());
             if let Some(n) = trunc {
                 out.truncate(n);
@@ -1223,36 +1372,18 @@ impl Interp {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn deparse_into(
-        ir: &Ir,
-        values: &[Value],
-        valid: &[bool],
-        src: &[u32],
-        dirty: &[bool],
-        data: &[u8],
-        payload: usize,
-        out: &mut Vec<u8>,
-    ) {
-        for &h in &ir.deparser {
-            if !valid[h as usize] {
-                continue;
-            }
-            let hd = &ir.headers[h as usize];
-            let len = hd.bytes as usize;
-            let at = out.len();
-            if src[h as usize] != 0 && !dirty[h as usize] {
-                let from = src[h as usize] as usize - 1;
-                out.extend_from_slice(&data[from..from + len]);
-                continue;
-            }
-            out.resize(at + len, 0);
-            for f in hd.fields.clone() {
-                let fd = &ir.fields[f as usize];
-                write_bits(&mut out[at..], fd.bit_offset as usize, fd.width, values[f as usize]);
+    /// Header `h`'s wire bytes from its fields (and varbit bytes) into `out`.
+    fn write_header(ir: &Ir, hd: &HeaderDef, values: &[Value], vlen: &[u16], vbytes: &[u8], h: usize, out: &mut [u8]) {
+        for f in hd.fields.clone() {
+            let fd = &ir.fields[f as usize];
+            if fd.width > 0 {
+                write_bits(out, fd.bit_offset as usize, fd.width, values[f as usize]);
             }
         }
-        out.extend_from_slice(&data[payload.min(data.len())..]);
+        if let Some(vb) = hd.varbit {
+            let (at, n) = (hd.bytes as usize, vlen[h] as usize);
+            out[at..at + n].copy_from_slice(&vbytes[vb.base as usize..vb.base as usize + n]);
+        }
     }
 
     /// Evaluate an expression.

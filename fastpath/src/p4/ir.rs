@@ -9,7 +9,8 @@
 //! expressions with arbitrary precision and p4c inserts the masks that give P4's
 //! fixed-width semantics, so 128-bit wrapping arithmetic agrees with BMv2 for every
 //! program whose fields are at most 128 bits wide and unsigned; the compiler rejects
-//! the others (signed fields, wider fields, varbit) by name.
+//! the others (signed fields, wider fields) by name. A varbit field is not a value: its
+//! bytes live beside the values (see [`Varbit`]) and are only moved, emitted and hashed.
 //!
 //! Header stacks and unions are made of ordinary header instances (p4c lists every
 //! element and member in `headers`): a constant index (`hdr.mpls[0]`) is just a header
@@ -133,6 +134,20 @@ pub struct HeaderDef {
     pub bytes: u32,
     /// The union it is a member of: making it valid invalidates the other members.
     pub union: Option<u32>,
+    /// Its varbit field, when it has one (always its last field; `bytes` leaves it
+    /// out: its length is set per packet by `extract` with a length).
+    pub varbit: Option<Varbit>,
+}
+
+/// A header's variable-length (`varbit`) field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Varbit {
+    /// The field (width 0 in [`FieldDef`]: its width is per packet).
+    pub field: FieldId,
+    /// Most bytes it can hold (the header type's `max_length` minus the fixed part).
+    pub max_bytes: u32,
+    /// Where its bytes live in the interpreter's varbit buffer.
+    pub base: u32,
 }
 
 /// A field.
@@ -142,7 +157,7 @@ pub struct FieldDef {
     pub name: String,
     /// Its header.
     pub header: HeaderId,
-    /// Width in bits (1..=128).
+    /// Width in bits (1..=128; 0 for a varbit field, see [`HeaderDef::varbit`]).
     pub width: u32,
     /// Offset of its most significant bit from the start of the header, in bits.
     pub bit_offset: u32,
@@ -318,6 +333,10 @@ pub enum ParseOp {
     /// Extract the stack's next element (`extract(stack.next)`); a full stack stops
     /// parsing with `StackOutOfBounds`.
     ExtractNext(u32),
+    /// Extract a header with a varbit field of `bits` bits (`extract(hdr, bits)`):
+    /// `ParserInvalidArgument` if not whole bytes, `PacketTooShort`, then
+    /// `HeaderTooShort` past the type's `max_length`.
+    ExtractVarbit(HeaderId, Expr),
     /// Move the cursor forward by a number of bits.
     Advance(Expr),
     /// Check a condition; on failure set `parser_error` and stop parsing.
@@ -405,6 +424,13 @@ pub enum Stmt {
         stack: u32,
         /// Count.
         n: u32,
+    },
+    /// `dst = src` for two varbit fields (`assign_VL`).
+    AssignVarbit {
+        /// Destination header.
+        dst: HeaderId,
+        /// Source header.
+        src: HeaderId,
     },
     /// Copy a whole union (each member, valid or not).
     AssignUnion {

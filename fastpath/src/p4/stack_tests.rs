@@ -1,8 +1,8 @@
-//! Header stacks and header unions, on a program written for them.
+//! Header stacks, header unions and varbit fields, on programs written for them.
 //!
-//! No program of the shared corpus uses either, and no P4 compiler can be installed
-//! here, so [`stacks_json`] builds the BMv2 JSON that `p4c-bm2-ss` gives for the
-//! program below, in its conventions: stack elements are header instances named
+//! No program of the shared corpus uses any of them, and no P4 compiler can be
+//! installed here, so [`stacks_json`] and [`options_json`] build the BMv2 JSON that
+//! `p4c-bm2-ss` gives for the programs in their docs. In the first one's conventions: stack elements are header instances named
 //! `mpls[0]`…, union members `ip.v4`/`ip.v6`, `extract(hdr.mpls.next)` is an extract of
 //! type `stack`, `hdr.mpls.last.bos` a `stack_field`, `lastIndex` a
 //! `last_stack_index`, `hdr.ip.isValid()` a `valid_union`, `push_front`/`pop_front` the
@@ -735,6 +735,281 @@ fn e2e_clones_are_cacheable_and_their_megaflows_hold() {
         for pkt in [mpls(&[100]), mpls(&[100, 7]), mpls(&[1, 2, 3])] {
             for noise in noises {
                 assert!(super::engine_tests::check_tracking(&mut p, 1, &pkt, noise), "{action} {pkt:02x?}");
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Varbit fields: IPv4 options.
+
+const IPV4: [(&str, u32); 12] = [
+    ("version", 4),
+    ("ihl", 4),
+    ("diffserv", 8),
+    ("total_len", 16),
+    ("identification", 16),
+    ("flags", 3),
+    ("frag_offset", 13),
+    ("ttl", 8),
+    ("protocol", 8),
+    ("hdr_checksum", 16),
+    ("src", 32),
+    ("dst", 32),
+];
+
+/// The BMv2 JSON of this program (IPv4 options as a varbit field, extracted with a
+/// length computed from the IHL, covered by the checksum):
+///
+/// ```p4
+/// header ipv4_options_t { varbit<256> options; }
+/// struct headers_t { ethernet_t eth; ipv4_t ipv4; ipv4_options_t ipv4_options; ipv4_options_t opts2; }
+/// parser P(...) {
+///     state start { pkt.extract(hdr.eth); transition select(hdr.eth.ether_type) { 0x0800: v4; default: accept; } }
+///     state v4 { pkt.extract(hdr.ipv4);
+///                pkt.extract(hdr.ipv4_options, (bit<32>) (((bit<32>) hdr.ipv4.ihl - 5) * 32)); transition accept; }
+/// }
+/// control ingress(...) {
+///     action drop() { mark_to_drop(sm); }
+///     action fwd(bit<9> port, bit<48> dmac) { hdr.eth.dst = dmac; hdr.ipv4.ttl = hdr.ipv4.ttl - 1; sm.egress_spec = port; }
+///     action strip(bit<9> port) {
+///         hdr.ipv4.total_len = hdr.ipv4.total_len - (((bit<16>) hdr.ipv4.ihl - 5) << 2);
+///         hdr.ipv4.ihl = 5; hdr.ipv4_options.setInvalid(); sm.egress_spec = port; }
+///     action dup(bit<9> port) { hdr.opts2.setValid(); hdr.opts2.options = hdr.ipv4_options.options; sm.egress_spec = port; }
+///     table route { key = { hdr.ipv4.dst: exact; } actions = { fwd; strip; dup; drop; } default_action = drop(); }
+///     apply { if (hdr.ipv4.isValid()) { route.apply(); } else { drop(); } }
+/// }
+/// // verify_checksum and update_checksum: csum16 over the IPv4 fields and the options,
+/// // into hdr.ipv4.hdr_checksum, when hdr.ipv4 is valid.
+/// control deparser(...) { apply { pkt.emit(hdr.eth); pkt.emit(hdr.ipv4); pkt.emit(hdr.ipv4_options); pkt.emit(hdr.opts2); } }
+/// ```
+pub(crate) fn options_json() -> Vec<u8> {
+    let ty = |id: u32, name: &str, fields: &[(&str, u32)]| {
+        let fs: Vec<Json> = fields.iter().map(|(n, w)| json!([n, w, false])).collect();
+        json!({"name": name, "id": id, "fields": fs})
+    };
+    let header_types = vec![
+        ty(0, "standard_metadata", STD),
+        ty(1, "ethernet_t", &[("dst", 48), ("src", 48), ("ether_type", 16)]),
+        ty(2, "ipv4_t", &IPV4),
+        json!({"name": "ipv4_options_t", "id": 3, "fields": [["options", "*"]], "max_length": 32}),
+    ];
+    let headers = json!([
+        {"name": "standard_metadata", "id": 0, "header_type": "standard_metadata", "metadata": true},
+        {"name": "eth", "id": 1, "header_type": "ethernet_t", "metadata": false},
+        {"name": "ipv4", "id": 2, "header_type": "ipv4_t", "metadata": false},
+        {"name": "ipv4_options", "id": 3, "header_type": "ipv4_options_t", "metadata": false},
+        {"name": "opts2", "id": 4, "header_type": "ipv4_options_t", "metadata": false}
+    ]);
+    let ihl_minus_5 = ex("-", f("ipv4", "ihl"), hex(5));
+    let states = json!([
+        {"name": "start", "id": 0, "parser_ops": [{"op": "extract", "parameters": [{"type": "regular", "value": "eth"}]}],
+         "transition_key": [f("eth", "ether_type")],
+         "transitions": [
+            {"type": "hexstr", "value": "0x0800", "mask": null, "next_state": "parse_v4"},
+            {"type": "default", "value": null, "mask": null, "next_state": null}]},
+        {"name": "parse_v4", "id": 1, "parser_ops": [
+            {"op": "extract", "parameters": [{"type": "regular", "value": "ipv4"}]},
+            {"op": "extract_VL", "parameters": [{"type": "regular", "value": "ipv4_options"},
+                masked(ex("*", ihl_minus_5.clone(), hex(32)), 32)]}],
+         "transition_key": [], "transitions": [{"type": "default", "value": null, "mask": null, "next_state": null}]}
+    ]);
+    let port = |i| assign("standard_metadata", "egress_spec", param(i));
+    let actions = vec![
+        action(0, "ingress.drop", &[], vec![prim("mark_to_drop", vec![hdr("standard_metadata")])]),
+        action(
+            1,
+            "ingress.fwd",
+            &[("port", 9), ("dmac", 48)],
+            vec![
+                assign("eth", "dst", param(1)),
+                assign("ipv4", "ttl", masked(ex("-", f("ipv4", "ttl"), hex(1)), 8)),
+                port(0),
+            ],
+        ),
+        action(
+            2,
+            "ingress.strip",
+            &[("port", 9)],
+            vec![
+                assign("ipv4", "total_len", masked(ex("-", f("ipv4", "total_len"), ex("<<", ihl_minus_5, hex(2))), 16)),
+                assign("ipv4", "ihl", hex(5)),
+                prim("remove_header", vec![hdr("ipv4_options")]),
+                port(0),
+            ],
+        ),
+        action(
+            3,
+            "ingress.dup",
+            &[("port", 9)],
+            vec![
+                prim("add_header", vec![hdr("opts2")]),
+                prim("assign_VL", vec![f("opts2", "options"), f("ipv4_options", "options")]),
+                port(0),
+            ],
+        ),
+    ];
+    let ingress = json!({
+        "name": "ingress", "id": 0, "init_table": "node_v4", "action_profiles": [],
+        "tables": [
+            table(0, "ingress.route", json!([{"match_type": "exact", "name": "ipv4.dst", "target": ["ipv4", "dst"], "mask": null}]),
+                &[(1, "ingress.fwd"), (2, "ingress.strip"), (3, "ingress.dup"), (0, "ingress.drop")], 0, Json::Null),
+            table(1, "tbl_drop", json!([]), &[(0, "ingress.drop")], 0, Json::Null)
+        ],
+        "conditionals": [
+            {"name": "node_v4", "id": 0, "expression": valid("ipv4"), "true_next": "ingress.route", "false_next": "tbl_drop"}
+        ]
+    });
+    let egress =
+        json!({"name": "egress", "id": 1, "init_table": null, "action_profiles": [], "tables": [], "conditionals": []});
+    let mut inputs: Vec<Json> = IPV4.iter().filter(|(n, _)| *n != "hdr_checksum").map(|(n, _)| f("ipv4", n)).collect();
+    inputs.push(f("ipv4_options", "options"));
+    let prog = json!({
+        "program": "options.p4",
+        "__meta__": {"version": [2, 23], "compiler": "fastpath/src/p4/stack_tests.rs"},
+        "header_types": header_types, "headers": headers,
+        "header_stacks": [], "header_union_types": [], "header_unions": [], "header_union_stacks": [],
+        "field_lists": [],
+        "errors": [["NoError", 0], ["PacketTooShort", 1], ["NoMatch", 2], ["StackOutOfBounds", 3],
+                   ["HeaderTooShort", 4], ["ParserTimeout", 5], ["ParserInvalidArgument", 6]],
+        "enums": [],
+        "parsers": [{"name": "parser", "id": 0, "init_state": "start", "parse_states": states}],
+        "parse_vsets": [],
+        "deparsers": [{"name": "deparser", "id": 0, "order": ["eth", "ipv4", "ipv4_options", "opts2"], "primitives": []}],
+        "meter_arrays": [], "counter_arrays": [], "register_arrays": [],
+        "calculations": [{"name": "ipv4_csum", "id": 0, "algo": "csum16", "input": inputs}],
+        "learn_lists": [], "actions": actions, "pipelines": [ingress, egress],
+        "checksums": [{"name": "cksum", "id": 0, "target": ["ipv4", "hdr_checksum"], "type": "generic",
+                       "calculation": "ipv4_csum", "verify": true, "update": true, "if_cond": valid("ipv4")}],
+        "force_arith": [], "extern_instances": [], "field_aliases": []
+    });
+    serde_json::to_vec_pretty(&prog).unwrap()
+}
+
+/// The compiled options program.
+pub(crate) fn options_ir() -> Ir {
+    compile_bytes(&options_json()).unwrap_or_else(|e| panic!("options program: {e}"))
+}
+
+fn options_prog() -> Prog {
+    let ir = options_ir();
+    let rt = Runtime::new(&ir);
+    let it = Interp::new(&ir);
+    Prog { ir, rt, it }
+}
+
+/// Ethernet + IPv4 with `options` (a multiple of 4 bytes) and a valid checksum + payload.
+fn v4_with_options(options: &[u8], ttl: u8) -> Vec<u8> {
+    let ihl = 5 + options.len() / 4;
+    let total = (ihl * 4 + 4) as u16;
+    let mut h = vec![0x40 | ihl as u8, 0];
+    h.extend_from_slice(&total.to_be_bytes());
+    h.extend_from_slice(&[0, 1, 0, 0, ttl, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+    h.extend_from_slice(options);
+    let c = super::bits::csum16(&h);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut p = eth(0x0800);
+    p.extend_from_slice(&h);
+    p.extend_from_slice(&[0xee; 4]);
+    p
+}
+
+fn route(p: &mut Prog, action: &str, args: &[Value]) {
+    p.add("ingress.route", vec![KeyValue::Exact(0x0a00_0002)], action, args, 0);
+}
+
+fn checksum_ok(frame: &[u8]) -> bool {
+    let ihl = (frame[14] & 0xf) as usize;
+    super::bits::csum16(&frame[14..14 + ihl * 4]) == 0
+}
+
+#[test]
+fn options_are_extracted_by_length_kept_and_covered_by_the_checksum() {
+    let mut p = options_prog();
+    let vb = p.ir.headers[p.ir.header("ipv4_options").unwrap() as usize].varbit.unwrap();
+    assert_eq!(vb.max_bytes, 32);
+    route(&mut p, "ingress.fwd", &[2, 0xd]);
+    for options in [&[][..], &[1, 1, 1, 0], &[7, 8, 9, 10, 11, 12, 13, 14]] {
+        let input = v4_with_options(options, 64);
+        let out = p.run(1, &input);
+        assert_eq!(out.len(), 1, "{options:?}: {:?}", p.drops());
+        let (port, bytes) = &out[0];
+        assert_eq!(*port, 2);
+        assert_eq!(bytes.len(), input.len());
+        assert_eq!(bytes[5], 0xd);
+        assert_eq!(bytes[14 + 8], 63, "ttl");
+        assert_eq!(&bytes[34..34 + options.len()], options, "options kept");
+        assert!(checksum_ok(bytes), "checksum over the options: {bytes:02x?}");
+        assert_eq!(&bytes[bytes.len() - 4..], &[0xee; 4]);
+    }
+}
+
+#[test]
+fn stripping_the_options_shortens_the_header() {
+    let mut p = options_prog();
+    route(&mut p, "ingress.strip", &[3]);
+    let out = p.run(1, &v4_with_options(&[1, 2, 3, 4, 5, 6, 7, 8], 64));
+    let mut want = v4_with_options(&[], 64);
+    // Same header but the length (and so the checksum): the payload is the same.
+    assert_eq!(out[0].1.len(), want.len());
+    // As in BMv2, the calculation still reads the invalid header's varbit field: the
+    // checksum covers the 20 bytes and the stripped options (the program's bug, kept).
+    let mut covered = out[0].1[14..34].to_vec();
+    covered[10..12].copy_from_slice(&[0, 0]);
+    covered.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(super::bits::csum16(&covered).to_be_bytes(), [out[0].1[24], out[0].1[25]]);
+    want[16..18].copy_from_slice(&out[0].1[16..18]);
+    want[24..26].copy_from_slice(&out[0].1[24..26]);
+    assert_eq!(out, vec![(3, want)]);
+    assert_eq!(u16::from_be_bytes([out[0].1[16], out[0].1[17]]), 24, "total length minus 8");
+}
+
+#[test]
+fn options_longer_than_max_length_or_the_packet_stop_parsing() {
+    let mut p = options_prog();
+    route(&mut p, "ingress.fwd", &[2, 0xd]);
+    let error = |p: &Prog| p.it.value_of(&p.ir, "standard_metadata.parser_error");
+    // 36 bytes of options: more than varbit<256> holds.
+    p.run(1, &v4_with_options(&[1; 36], 64));
+    assert_eq!(error(&p), 4, "HeaderTooShort");
+    // An IHL past the packet's end.
+    let mut short = v4_with_options(&[1; 8], 64);
+    short.truncate(14 + 20 + 4);
+    p.run(1, &short);
+    assert_eq!(error(&p), 1, "PacketTooShort");
+    // IHL 4: a negative length, wrapped to 32 bits, is past any packet.
+    let mut bad = v4_with_options(&[], 64);
+    bad[14] = 0x44;
+    p.run(1, &bad);
+    assert_eq!(error(&p), 1, "PacketTooShort");
+}
+
+#[test]
+fn a_varbit_assignment_copies_the_bytes_and_is_not_cached() {
+    let mut p = options_prog();
+    route(&mut p, "ingress.dup", &[4]);
+    let input = v4_with_options(&[9, 8, 7, 6], 64);
+    let out = p.run(1, &input);
+    let mut want = input[..38].to_vec();
+    want.extend_from_slice(&[9, 8, 7, 6]);
+    want.extend_from_slice(&input[38..]);
+    assert_eq!(out, vec![(4, want)]);
+    let mut t = Tracker::new(&p.ir);
+    t.begin();
+    p.it.run(&p.ir, &mut p.rt, &input, 1, &mut t);
+    assert_eq!(t.uncacheable, Some("varbit assignment"));
+}
+
+#[test]
+fn option_megaflows_match_the_ihl_and_copy_the_option_bytes() {
+    let noises: [&[u8]; 3] = [&[0x5a, 0xa5, 0x3c], &[0xff], &[0x00, 0x81, 0x18, 0xe7]];
+    for (action, args) in [("ingress.fwd", &[2, 0xd][..]), ("ingress.strip", &[3][..])] {
+        let mut p = options_prog();
+        route(&mut p, action, args);
+        for options in [&[][..], &[1, 1, 1, 0], &[7, 8, 9, 10, 11, 12, 13, 14]] {
+            let pkt = v4_with_options(options, 64);
+            for noise in noises {
+                assert!(super::engine_tests::check_tracking(&mut p, 1, &pkt, noise), "{action} {options:?}");
             }
         }
     }

@@ -26,7 +26,8 @@
 //!   A color is not a function of the packet, so the cache explores every color
 //!   (dry runs, [`super::interp::Interp::dry_run`]) and branches on them.
 //! * **Why it cannot be cached**, when it cannot: registers, recirculation, resubmit,
-//!   headers beyond the tracked bytes, more than [`MAX_METER_POINTS`]
+//!   varbit assignments (and varbit bytes moved from elsewhere), headers beyond the
+//!   tracked bytes, more than [`MAX_METER_POINTS`]
 //!   configured meters.
 //!
 //! A packet whose fate depended on its length (a parser error, a lookahead past the
@@ -67,8 +68,8 @@ pub trait Track {
     fn phase(&mut self, p: Phase) {}
     /// A new packet (or a re-parse of it for a clone) starts.
     fn start(&mut self, ir: &Ir, len: usize) {}
-    /// Header `h` was extracted at byte `at`.
-    fn extracted(&mut self, ir: &Ir, h: HeaderId, at: usize) {}
+    /// Header `h` was extracted at byte `at`, with `vl` bytes in its varbit field.
+    fn extracted(&mut self, ir: &Ir, h: HeaderId, at: usize, vl: usize) {}
     /// The bits of field `f` under `mask` were read.
     fn read_field(&mut self, f: FieldId, mask: Value) {}
     /// Packet bits were read directly (lookahead).
@@ -142,6 +143,8 @@ pub struct EmitView<'a> {
     pub valid: &'a [bool],
     /// Per header: extraction offset + 1, or 0.
     pub src: &'a [u32],
+    /// Per header: bytes in its varbit field.
+    pub vlen: &'a [u16],
     /// The copy's output bytes.
     pub bytes: &'a [u8],
     /// Truncated to this length, if asked.
@@ -159,6 +162,8 @@ enum Prov {
     Verified,
     /// Written by a checksum update.
     Checksum,
+    /// A varbit field's `bits` key-space bits from `start`.
+    Range { start: u32, bits: u32 },
 }
 
 /// Key-space bits that were read, and the length conditions.
@@ -405,6 +410,15 @@ impl Tracker {
                     self.mark_prov(Prov::Bits { end, n }, Value::MAX);
                 }
             }
+            Prov::Range { start, bits } => {
+                if mask != 0 && bits > 0 {
+                    let limit = (KEY_BYTES * 8) as u32;
+                    if start + bits > limit {
+                        self.uncacheable.get_or_insert("reads beyond the tracked bytes");
+                    }
+                    self.reads.mark_range(start.min(limit), (start + bits).min(limit));
+                }
+            }
             Prov::Fixed | Prov::Checksum => {}
         }
     }
@@ -418,11 +432,15 @@ impl Track for Tracker {
         self.prov[ir.std.packet_length as usize] = Prov::Bits { end: PACKET_LENGTH_END, n: 32 };
     }
 
-    fn extracted(&mut self, ir: &Ir, h: HeaderId, at: usize) {
+    fn extracted(&mut self, ir: &Ir, h: HeaderId, at: usize, vl: usize) {
         let base = ((KEY_PACKET_OFFSET + at) * 8) as u32;
         for f in ir.headers[h as usize].fields.clone() {
             let fd = &ir.fields[f as usize];
-            self.prov[f as usize] = Prov::Bits { end: base + fd.bit_offset + fd.width, n: fd.width };
+            self.prov[f as usize] = if fd.width == 0 {
+                Prov::Range { start: base + fd.bit_offset, bits: vl as u32 * 8 }
+            } else {
+                Prov::Bits { end: base + fd.bit_offset + fd.width, n: fd.width }
+            };
         }
     }
 
@@ -506,8 +524,18 @@ impl Track for Tracker {
 
     fn checksum_verified(&mut self, ir: &Ir, ck: &ChecksumDef) {
         for (e, _) in &ir.calcs[ck.calc as usize].inputs {
-            if let Some(Prov::Bits { end, n }) = e.as_field().map(|f| self.prov[f as usize]) {
-                self.verify_bits.push((end, n));
+            match e.as_field().map(|f| self.prov[f as usize]) {
+                Some(Prov::Bits { end, n }) => self.verify_bits.push((end, n)),
+                Some(Prov::Range { start, bits }) => {
+                    // A varbit input, in chunks of at most 128 bits.
+                    let mut at = start;
+                    while at < start + bits {
+                        let n = (start + bits - at).min(128);
+                        self.verify_bits.push((at + n, n));
+                        at += n;
+                    }
+                }
+                _ => {}
             }
         }
         if let Prov::Bits { end, n } = self.prov[ck.field as usize] {
@@ -590,7 +618,7 @@ impl Track for Tracker {
                 continue;
             }
             let hd = &ir.headers[h as usize];
-            let len = hd.bytes;
+            let len = hd.bytes + v.vlen[h as usize] as u32;
             let at = out_bit / 8;
             let from_packet = v.src[h as usize] != 0;
             let own_base = (KEY_PACKET_OFFSET as u32 + v.src[h as usize].saturating_sub(1)) * 8;
@@ -609,6 +637,15 @@ impl Track for Tracker {
             for f in hd.fields.clone() {
                 let fd = &ir.fields[f as usize];
                 let fbit = out_bit + fd.bit_offset;
+                if fd.width == 0 {
+                    // The varbit bytes: copied with the header from where it came from,
+                    // or constant; bytes brought from elsewhere are not tracked.
+                    let own = Prov::Range { start: own_base + fd.bit_offset, bits: v.vlen[h as usize] as u32 * 8 };
+                    if from_packet && self.prov[f as usize] != own && v.vlen[h as usize] > 0 {
+                        self.uncacheable.get_or_insert("varbit field moved");
+                    }
+                    continue;
+                }
                 let own = Prov::Bits { end: own_base + fd.bit_offset + fd.width, n: fd.width };
                 match self.prov[f as usize] {
                     p if from_packet && p == own => {}
