@@ -510,7 +510,7 @@ impl Interp {
                     if trunc > 0 {
                         self.req.truncate = Some(trunc as Value);
                     }
-                    self.egress(ir, rt, port, rid, instance::INGRESS_CLONE, data, t);
+                    self.egress(ir, rt, port, rid, instance::INGRESS_CLONE, data, t, 0);
                 }
             }
             self.kept = kept;
@@ -543,7 +543,7 @@ impl Interp {
                         self.restore();
                         t.restore();
                         self.req = Requests { truncate: req.truncate, ..Requests::default() };
-                        if let Some(n) = self.egress(ir, rt, port, rid, instance::REPLICATION, data, t) {
+                        if let Some(n) = self.egress(ir, rt, port, rid, instance::REPLICATION, data, t, 0) {
                             next = Some(n);
                         }
                     }
@@ -556,7 +556,7 @@ impl Interp {
                 self.out.drops.push(DropCause::Ingress);
             } else {
                 self.req = Requests { truncate: req.truncate, ..Requests::default() };
-                next = self.egress(ir, rt, spec as u32, 0, instance::NORMAL, data, t);
+                next = self.egress(ir, rt, spec as u32, 0, instance::NORMAL, data, t, 0);
             }
         }
         next
@@ -1190,24 +1190,10 @@ impl Interp {
         self.hash_of(ir, &cd.inputs, cd.algo) as Value
     }
 
-    /// Egress for one copy: returns the next pass's instance type if it recirculates.
+    /// Egress for one copy, `depth` E2E clones deep (0: not a clone of egress):
+    /// returns the next pass's instance type if it recirculates.
     #[allow(clippy::too_many_arguments)]
     fn egress<T: Track>(
-        &mut self,
-        ir: &Ir,
-        rt: &mut Runtime,
-        port: u32,
-        rid: u32,
-        inst: Value,
-        data: &[u8],
-        t: &mut T,
-    ) -> Option<Value> {
-        self.egress_at(ir, rt, port, rid, inst, data, t, 0)
-    }
-
-    /// [`Interp::egress`] for a copy that is `depth` E2E clones deep.
-    #[allow(clippy::too_many_arguments)]
-    fn egress_at<T: Track>(
         &mut self,
         ir: &Ir,
         rt: &mut Runtime,
@@ -1349,7 +1335,7 @@ impl Interp {
             if trunc > 0 {
                 self.req.truncate = Some(trunc as Value);
             }
-            if let Some(r) = self.egress_at(ir, rt, port, rid, instance::EGRESS_CLONE, data, t, depth + 1) {
+            if let Some(r) = self.egress(ir, rt, port, rid, instance::EGRESS_CLONE, data, t, depth + 1) {
                 next = Some(r);
             }
         }

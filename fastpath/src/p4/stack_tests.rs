@@ -154,6 +154,37 @@ fn table(id: u32, name: &str, key: Json, actions: &[(u32, &str)], default: u32, 
         "default_entry": {"action_id": default, "action_const": false, "action_data": [], "action_entry_const": false}})
 }
 
+fn ty(id: u32, name: &str, fields: &[(&str, u32)]) -> Json {
+    let fs: Vec<Json> = fields.iter().map(|(n, w)| json!([n, w, false])).collect();
+    json!({"name": name, "id": id, "fields": fs})
+}
+
+/// A v1model program: `sections` plus every section it leaves out, empty, and the
+/// core error codes.
+fn v1model(name: &str, sections: Json) -> Vec<u8> {
+    let mut prog = json!({
+        "program": name,
+        "__meta__": {"version": [2, 23], "compiler": "fastpath/src/p4/stack_tests.rs"},
+        "header_stacks": [], "header_union_types": [], "header_unions": [], "header_union_stacks": [],
+        "field_lists": [],
+        "errors": [["NoError", 0], ["PacketTooShort", 1], ["NoMatch", 2], ["StackOutOfBounds", 3],
+                   ["HeaderTooShort", 4], ["ParserTimeout", 5], ["ParserInvalidArgument", 6]],
+        "enums": [], "parse_vsets": [], "meter_arrays": [], "counter_arrays": [], "register_arrays": [],
+        "calculations": [], "learn_lists": [], "checksums": [], "force_arith": [], "extern_instances": [],
+        "field_aliases": []
+    });
+    if let (Some(p), Json::Object(s)) = (prog.as_object_mut(), sections) {
+        p.extend(s);
+    }
+    serde_json::to_vec_pretty(&prog).unwrap()
+}
+
+fn prog_of(ir: Ir) -> Prog {
+    let rt = Runtime::new(&ir);
+    let it = Interp::new(&ir);
+    Prog { ir, rt, it }
+}
+
 const STD: &[(&str, u32)] = &[
     ("ingress_port", 9),
     ("egress_spec", 9),
@@ -169,10 +200,6 @@ const STD: &[(&str, u32)] = &[
 
 /// The BMv2 JSON of the program in the module doc.
 pub(crate) fn stacks_json() -> Vec<u8> {
-    let ty = |id: u32, name: &str, fields: &[(&str, u32)]| {
-        let fs: Vec<Json> = fields.iter().map(|(n, w)| json!([n, w, false])).collect();
-        json!({"name": name, "id": id, "fields": fs})
-    };
     let ipv4 = [
         ("version", 4),
         ("ihl", 4),
@@ -410,34 +437,28 @@ pub(crate) fn stacks_json() -> Vec<u8> {
              "true_next": "tbl_mark_clone", "false_next": "egress.mirror_port"}
         ]
     });
-    let prog = json!({
-        "program": "stacks.p4",
-        "__meta__": {"version": [2, 23], "compiler": "fastpath/src/p4/stack_tests.rs"},
-        "header_types": header_types,
-        "headers": headers,
-        "header_stacks": [
-            {"name": "mpls", "id": 0, "header_type": "mpls_t", "size": 3, "header_ids": [13, 14, 15]},
-            {"name": "saved_mpls", "id": 1, "header_type": "mpls_t", "size": 3, "header_ids": [18, 19, 20]}
-        ],
-        "header_union_types": [{"name": "ip_t", "id": 0, "headers": [["v4", "ipv4_t"], ["v6", "ipv6_t"]]}],
-        "header_unions": [
-            {"name": "ip", "id": 0, "union_type": "ip_t", "header_ids": [16, 17]},
-            {"name": "saved_ip", "id": 1, "union_type": "ip_t", "header_ids": [21, 22]}
-        ],
-        "header_union_stacks": [],
-        "field_lists": [{"id": 1, "name": "fl", "elements": [f("meta", "depth")]}],
-        "errors": [["NoError", 0], ["PacketTooShort", 1], ["NoMatch", 2], ["StackOutOfBounds", 3],
-                   ["HeaderTooShort", 4], ["ParserTimeout", 5], ["ParserInvalidArgument", 6]],
-        "enums": [],
-        "parsers": [{"name": "parser", "id": 0, "init_state": "start", "parse_states": states}],
-        "parse_vsets": [],
-        "deparsers": [{"name": "deparser", "id": 0,
-                       "order": ["eth", "mpls[0]", "mpls[1]", "mpls[2]", "ip.v4", "ip.v6"], "primitives": []}],
-        "meter_arrays": [], "counter_arrays": [], "register_arrays": [], "calculations": [],
-        "learn_lists": [], "actions": actions, "pipelines": [ingress, egress], "checksums": [],
-        "force_arith": [], "extern_instances": [], "field_aliases": []
-    });
-    serde_json::to_vec_pretty(&prog).unwrap()
+    v1model(
+        "stacks.p4",
+        json!({
+            "header_types": header_types,
+            "headers": headers,
+            "header_stacks": [
+                {"name": "mpls", "id": 0, "header_type": "mpls_t", "size": 3, "header_ids": [13, 14, 15]},
+                {"name": "saved_mpls", "id": 1, "header_type": "mpls_t", "size": 3, "header_ids": [18, 19, 20]}
+            ],
+            "header_union_types": [{"name": "ip_t", "id": 0, "headers": [["v4", "ipv4_t"], ["v6", "ipv6_t"]]}],
+            "header_unions": [
+                {"name": "ip", "id": 0, "union_type": "ip_t", "header_ids": [16, 17]},
+                {"name": "saved_ip", "id": 1, "union_type": "ip_t", "header_ids": [21, 22]}
+            ],
+            "field_lists": [{"id": 1, "name": "fl", "elements": [f("meta", "depth")]}],
+            "parsers": [{"name": "parser", "id": 0, "init_state": "start", "parse_states": states}],
+            "deparsers": [{"name": "deparser", "id": 0,
+                           "order": ["eth", "mpls[0]", "mpls[1]", "mpls[2]", "ip.v4", "ip.v6"], "primitives": []}],
+            "actions": actions,
+            "pipelines": [ingress, egress]
+        }),
+    )
 }
 
 /// The compiled program.
@@ -446,10 +467,7 @@ pub(crate) fn stacks_ir() -> Ir {
 }
 
 fn prog() -> Prog {
-    let ir = stacks_ir();
-    let rt = Runtime::new(&ir);
-    let it = Interp::new(&ir);
-    Prog { ir, rt, it }
+    prog_of(stacks_ir())
 }
 
 const DST: [u8; 6] = [0, 0, 0, 0, 0, 0xaa];
@@ -784,10 +802,6 @@ const IPV4: [(&str, u32); 12] = [
 /// control deparser(...) { apply { pkt.emit(hdr.eth); pkt.emit(hdr.ipv4); pkt.emit(hdr.ipv4_options); pkt.emit(hdr.opts2); } }
 /// ```
 pub(crate) fn options_json() -> Vec<u8> {
-    let ty = |id: u32, name: &str, fields: &[(&str, u32)]| {
-        let fs: Vec<Json> = fields.iter().map(|(n, w)| json!([n, w, false])).collect();
-        json!({"name": name, "id": id, "fields": fs})
-    };
     let header_types = vec![
         ty(0, "standard_metadata", STD),
         ty(1, "ethernet_t", &[("dst", 48), ("src", 48), ("ether_type", 16)]),
@@ -864,26 +878,20 @@ pub(crate) fn options_json() -> Vec<u8> {
         json!({"name": "egress", "id": 1, "init_table": null, "action_profiles": [], "tables": [], "conditionals": []});
     let mut inputs: Vec<Json> = IPV4.iter().filter(|(n, _)| *n != "hdr_checksum").map(|(n, _)| f("ipv4", n)).collect();
     inputs.push(f("ipv4_options", "options"));
-    let prog = json!({
-        "program": "options.p4",
-        "__meta__": {"version": [2, 23], "compiler": "fastpath/src/p4/stack_tests.rs"},
-        "header_types": header_types, "headers": headers,
-        "header_stacks": [], "header_union_types": [], "header_unions": [], "header_union_stacks": [],
-        "field_lists": [],
-        "errors": [["NoError", 0], ["PacketTooShort", 1], ["NoMatch", 2], ["StackOutOfBounds", 3],
-                   ["HeaderTooShort", 4], ["ParserTimeout", 5], ["ParserInvalidArgument", 6]],
-        "enums": [],
-        "parsers": [{"name": "parser", "id": 0, "init_state": "start", "parse_states": states}],
-        "parse_vsets": [],
-        "deparsers": [{"name": "deparser", "id": 0, "order": ["eth", "ipv4", "ipv4_options", "opts2"], "primitives": []}],
-        "meter_arrays": [], "counter_arrays": [], "register_arrays": [],
-        "calculations": [{"name": "ipv4_csum", "id": 0, "algo": "csum16", "input": inputs}],
-        "learn_lists": [], "actions": actions, "pipelines": [ingress, egress],
-        "checksums": [{"name": "cksum", "id": 0, "target": ["ipv4", "hdr_checksum"], "type": "generic",
-                       "calculation": "ipv4_csum", "verify": true, "update": true, "if_cond": valid("ipv4")}],
-        "force_arith": [], "extern_instances": [], "field_aliases": []
-    });
-    serde_json::to_vec_pretty(&prog).unwrap()
+    v1model(
+        "options.p4",
+        json!({
+            "header_types": header_types,
+            "headers": headers,
+            "parsers": [{"name": "parser", "id": 0, "init_state": "start", "parse_states": states}],
+            "deparsers": [{"name": "deparser", "id": 0, "order": ["eth", "ipv4", "ipv4_options", "opts2"], "primitives": []}],
+            "calculations": [{"name": "ipv4_csum", "id": 0, "algo": "csum16", "input": inputs}],
+            "actions": actions,
+            "pipelines": [ingress, egress],
+            "checksums": [{"name": "cksum", "id": 0, "target": ["ipv4", "hdr_checksum"], "type": "generic",
+                           "calculation": "ipv4_csum", "verify": true, "update": true, "if_cond": valid("ipv4")}]
+        }),
+    )
 }
 
 /// The compiled options program.
@@ -892,10 +900,7 @@ pub(crate) fn options_ir() -> Ir {
 }
 
 fn options_prog() -> Prog {
-    let ir = options_ir();
-    let rt = Runtime::new(&ir);
-    let it = Interp::new(&ir);
-    Prog { ir, rt, it }
+    prog_of(options_ir())
 }
 
 /// Ethernet + IPv4 with `options` (a multiple of 4 bytes) and a valid checksum + payload.
