@@ -185,6 +185,21 @@ fn prog_of(ir: Ir) -> Prog {
     Prog { ir, rt, it }
 }
 
+const IPV4: [(&str, u32); 12] = [
+    ("version", 4),
+    ("ihl", 4),
+    ("diffserv", 8),
+    ("total_len", 16),
+    ("identification", 16),
+    ("flags", 3),
+    ("frag_offset", 13),
+    ("ttl", 8),
+    ("protocol", 8),
+    ("hdr_checksum", 16),
+    ("src", 32),
+    ("dst", 32),
+];
+
 const STD: &[(&str, u32)] = &[
     ("ingress_port", 9),
     ("egress_spec", 9),
@@ -200,20 +215,6 @@ const STD: &[(&str, u32)] = &[
 
 /// The BMv2 JSON of the program in the module doc.
 pub(crate) fn stacks_json() -> Vec<u8> {
-    let ipv4 = [
-        ("version", 4),
-        ("ihl", 4),
-        ("diffserv", 8),
-        ("total_len", 16),
-        ("identification", 16),
-        ("flags", 3),
-        ("frag_offset", 13),
-        ("ttl", 8),
-        ("protocol", 8),
-        ("hdr_checksum", 16),
-        ("src", 32),
-        ("dst", 32),
-    ];
     let ipv6 = [
         ("version", 4),
         ("traffic_class", 8),
@@ -229,7 +230,7 @@ pub(crate) fn stacks_json() -> Vec<u8> {
         ty(1, "meta_t", &[("depth", 8), ("idx", 2), ("_padding", 6)]),
         ty(2, "ethernet_t", &[("dst", 48), ("src", 48), ("ether_type", 16)]),
         ty(3, "mpls_t", &[("label", 20), ("tc", 3), ("bos", 1), ("ttl", 8)]),
-        ty(4, "ipv4_t", &ipv4),
+        ty(4, "ipv4_t", &IPV4),
         ty(5, "ipv6_t", &ipv6),
     ];
     let instances = [
@@ -760,21 +761,6 @@ fn e2e_clones_are_cacheable_and_their_megaflows_hold() {
 
 // ---------------------------------------------------------------------------------------
 // Varbit fields: IPv4 options.
-
-const IPV4: [(&str, u32); 12] = [
-    ("version", 4),
-    ("ihl", 4),
-    ("diffserv", 8),
-    ("total_len", 16),
-    ("identification", 16),
-    ("flags", 3),
-    ("frag_offset", 13),
-    ("ttl", 8),
-    ("protocol", 8),
-    ("hdr_checksum", 16),
-    ("src", 32),
-    ("dst", 32),
-];
 
 /// The BMv2 JSON of this program (IPv4 options as a varbit field, extracted with a
 /// length computed from the IHL, covered by the checksum):
