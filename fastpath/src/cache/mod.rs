@@ -12,7 +12,7 @@
 //! makes a hit correct, so overlapping megaflows need no priorities: any match is
 //! right. `min_len` is the larger of the bytes the parser consumed and the extent of
 //! the mask. Outcomes the tracker calls uncacheable (registers, recirculation,
-//! resubmit, E2E clones, reads past the tracked bytes, more than two configured
+//! resubmit, varbit assignments, reads past the tracked bytes, more than two configured
 //! meters) and digests are not installed: such packets take the pipeline every time
 //! and are counted.
 //!
