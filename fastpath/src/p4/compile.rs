@@ -788,11 +788,7 @@ impl<'a> Compiler<'a> {
                 if params.is_empty() || params.len() > 2 {
                     return fail(place, format!("{op} takes a session and a field list"));
                 }
-                Stmt::Clone {
-                    e2e: op == "clone_egress_pkt_to_egress",
-                    session: e(0)?,
-                    field_list: self.field_list_ref(params.get(1), place)?,
-                }
+                Stmt::Clone { session: e(0)?, field_list: self.field_list_ref(params.get(1), place)? }
             }
             "resubmit" | "recirculate" => {
                 if params.len() > 1 {

@@ -1092,7 +1092,7 @@ impl Interp {
                     }
                 }
             }
-            Stmt::Clone { session, field_list, .. } => {
+            Stmt::Clone { session, field_list } => {
                 let sid = self.eval(ir, session, args, pkt, t);
                 self.req.clone = Some((sid, *field_list));
             }

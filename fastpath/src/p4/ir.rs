@@ -486,10 +486,9 @@ pub enum Stmt {
         /// Value.
         value: Expr,
     },
-    /// `clone`/`clone3` (I2E in ingress, E2E in egress).
+    /// `clone`/`clone3`: I2E when called in ingress, E2E in egress (as simple_switch
+    /// decides, whichever of the two primitives p4c named).
     Clone {
-        /// Egress-to-egress (else ingress-to-egress).
-        e2e: bool,
         /// Clone session.
         session: Expr,
         /// Field list preserved in the clone.
