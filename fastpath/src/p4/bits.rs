@@ -31,8 +31,24 @@ fn read_small(buf: &[u8], bit: usize, width: u32) -> u64 {
 }
 
 /// Read `width` (1..=128) bits at bit offset `bit`.
+///
+/// Fast paths: one fixed-size unaligned load of 8 or 16 bytes when the buffer has
+/// them from the field's first byte (packets and scratch buffers with slack do);
+/// otherwise exactly the bytes the field spans.
 #[inline]
 pub fn read_bits(buf: &[u8], bit: usize, width: u32) -> Value {
+    let (first, lead) = (bit / 8, (bit % 8) as u32);
+    if lead + width <= 64 {
+        if let Some(w) = buf.get(first..first + 8) {
+            let w = u64::from_be_bytes(w.try_into().expect("8 bytes"));
+            return ((w << lead) >> (64 - width)) as Value;
+        }
+    } else if lead + width <= 128 {
+        if let Some(w) = buf.get(first..first + 16) {
+            let w = u128::from_be_bytes(w.try_into().expect("16 bytes"));
+            return (w << lead) >> (128 - width);
+        }
+    }
     if bit.is_multiple_of(8) && width.is_multiple_of(8) {
         let start = bit / 8;
         return load(buf, start, start + width as usize / 8 - 1);
@@ -56,9 +72,29 @@ fn write_small(buf: &mut [u8], bit: usize, width: u32, v: u64) {
     store(buf, first, last, acc);
 }
 
-/// Write the low `width` (1..=128) bits of `v` at bit offset `bit`.
+/// Write the low `width` (1..=128) bits of `v` at bit offset `bit`, leaving every
+/// other bit as it was (fast paths as [`read_bits`]: a read-modify-write of 8 or 16
+/// bytes when the buffer has them).
 #[inline]
 pub fn write_bits(buf: &mut [u8], bit: usize, width: u32, v: Value) {
+    let (first, lead) = (bit / 8, (bit % 8) as u32);
+    if lead + width <= 64 {
+        if let Some(w) = buf.get_mut(first..first + 8) {
+            let shift = 64 - lead - width;
+            let m = (u64::MAX >> (64 - width)) << shift;
+            let old = u64::from_be_bytes((&*w).try_into().expect("8 bytes"));
+            w.copy_from_slice(&((old & !m) | (((v as u64) << shift) & m)).to_be_bytes());
+            return;
+        }
+    } else if lead + width <= 128 {
+        if let Some(w) = buf.get_mut(first..first + 16) {
+            let shift = 128 - lead - width;
+            let m = (u128::MAX >> (128 - width)) << shift;
+            let old = u128::from_be_bytes((&*w).try_into().expect("16 bytes"));
+            w.copy_from_slice(&((old & !m) | ((v << shift) & m)).to_be_bytes());
+            return;
+        }
+    }
     if bit.is_multiple_of(8) && width.is_multiple_of(8) {
         let start = bit / 8;
         store(buf, start, start + width as usize / 8 - 1, v);
@@ -70,6 +106,65 @@ pub fn write_bits(buf: &mut [u8], bit: usize, width: u32, v: Value) {
         let hi = width - 64;
         write_small(buf, bit, hi, (v >> 64) as u64);
         write_small(buf, bit + hi as usize, 64, v as u64);
+    }
+}
+
+/// Packs fields MSB first into whole bytes from the start of a buffer, 64 bits per
+/// store: building a header field by field with [`write_bits`] would re-read bytes
+/// just stored, which stalls store-to-load forwarding on every field.
+pub struct BitWriter<'a> {
+    out: &'a mut [u8],
+    pos: usize,
+    acc: u128,
+    /// Bits pending in `acc` (below 64 between pushes).
+    n: u32,
+}
+
+impl<'a> BitWriter<'a> {
+    /// A writer at the start of `out`, which must hold every bit pushed.
+    #[inline]
+    pub fn new(out: &'a mut [u8]) -> Self {
+        BitWriter { out, pos: 0, acc: 0, n: 0 }
+    }
+
+    /// Bits pushed so far.
+    #[inline]
+    pub fn bits(&self) -> usize {
+        self.pos * 8 + self.n as usize
+    }
+
+    #[inline]
+    fn push64(&mut self, width: u32, v: u64) {
+        self.acc = (self.acc << width) | v as u128;
+        self.n += width;
+        if self.n >= 64 {
+            self.n -= 64;
+            let top = (self.acc >> self.n) as u64;
+            self.out[self.pos..self.pos + 8].copy_from_slice(&top.to_be_bytes());
+            self.pos += 8;
+            self.acc &= (1u128 << self.n) - 1;
+        }
+    }
+
+    /// Append the low `width` (1..=128) bits of `v`.
+    #[inline]
+    pub fn push(&mut self, width: u32, v: Value) {
+        if width > 64 {
+            self.push64(width - 64, (v >> 64) as u64 & (u64::MAX >> (128 - width)));
+            self.push64(64, v as u64);
+        } else {
+            self.push64(width, v as u64 & (u64::MAX >> (64 - width)));
+        }
+    }
+
+    /// Store the pending bits (the last byte zero padded).
+    #[inline]
+    pub fn finish(self) {
+        if self.n > 0 {
+            let v = (self.acc as u64) << (64 - self.n);
+            let k = self.n.div_ceil(8) as usize;
+            self.out[self.pos..self.pos + k].copy_from_slice(&v.to_be_bytes()[..k]);
+        }
     }
 }
 
@@ -198,6 +293,29 @@ mod tests {
         assert_eq!(csum16(&h), 0xb861);
     }
 
+    proptest! {
+        #[test]
+        fn bit_writer_packs_as_write_bits_does(fields in proptest::collection::vec((1u32..=128, any::<u128>()), 1..12)) {
+            let total: usize = fields.iter().map(|(w, _)| *w as usize).sum();
+            let bytes = total.div_ceil(8);
+            let mut want = vec![0u8; bytes];
+            let mut got = vec![0xa5u8; bytes + 4];
+            let mut at = 0;
+            for (w, v) in &fields {
+                write_bits(&mut want, at, *w, v & mask_of(*w));
+                at += *w as usize;
+            }
+            let mut bw = BitWriter::new(&mut got);
+            for (w, v) in &fields {
+                bw.push(*w, *v);
+            }
+            prop_assert_eq!(bw.bits(), total);
+            bw.finish();
+            prop_assert_eq!(&got[..bytes], &want[..]);
+            prop_assert_eq!(&got[bytes..], &[0xa5u8; 4][..]);
+        }
+    }
+
     fn reference_read(buf: &[u8], bit: usize, width: u32) -> Value {
         (0..width as usize).fold(0, |acc, i| {
             let p = bit + i;
@@ -208,7 +326,7 @@ mod tests {
     proptest! {
         #[test]
         fn read_and_write_agree_with_a_bit_by_bit_reference(
-            buf in proptest::collection::vec(any::<u8>(), 17..40),
+            buf in proptest::collection::vec(any::<u8>(), 1..40),
             bit in 0usize..64, width in 1u32..=128, v in any::<u128>(),
         ) {
             prop_assume!(bit + width as usize <= buf.len() * 8);

@@ -31,7 +31,7 @@
 //! ingress runs. Meters color with `rte_meter` ([`super::meters`]) at [`Interp::now`];
 //! an unconfigured meter marks GREEN.
 
-use super::bits::{self, read_bits, write_bits};
+use super::bits::{self, read_bits, write_bits, BitWriter};
 use super::ir::*;
 use super::tables::{EntryAction, Runtime};
 use super::track::{EmitView, Phase, Track};
@@ -44,6 +44,10 @@ pub const MAX_E2E_DEPTH: usize = 4;
 
 /// v1model meter colors.
 pub const GREEN: Value = 0;
+
+/// Bytes of room behind a header in a scratch buffer, so that [`write_bits`] can take
+/// its fixed-size fast path for the header's last fields.
+const SLACK: usize = 16;
 
 /// Why a copy of a packet was dropped by the program or the architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -1174,14 +1178,14 @@ impl Interp {
         let h = fd.header as usize;
         let hd = &ir.headers[h];
         let len = hd.bytes as usize + self.vlen[h] as usize;
-        let mut buf = [0u8; 64];
+        let mut buf = [0u8; 64 + SLACK];
         if self.src[h] != 0 && !self.dirty[h] {
             let from = self.src[h] as usize - 1;
             buf[..len].copy_from_slice(&data[from..from + len]);
         } else {
-            Self::write_header(ir, hd, &self.values, &self.vlen, &self.vbytes, h, &mut buf[..len]);
+            Self::write_header(ir, hd, &self.values, &self.vlen, &self.vbytes, h, &mut buf);
         }
-        write_bits(&mut buf[..len], fd.bit_offset as usize, 16, 0);
+        write_bits(&mut buf, fd.bit_offset as usize, 16, 0);
         bits::csum16(&buf[..len]) as Value
     }
 
@@ -1358,14 +1362,19 @@ impl Interp {
         }
     }
 
-    /// Header `h`'s wire bytes from its fields (and varbit bytes) into `out`.
+    /// Header `h`'s wire bytes from its fields (and varbit bytes) into the start of
+    /// `out` (which may be longer: bytes past the header are left as they are).
     fn write_header(ir: &Ir, hd: &HeaderDef, values: &[Value], vlen: &[u16], vbytes: &[u8], h: usize, out: &mut [u8]) {
+        // Fields are laid out back to back (compile/layout.rs), the varbit one last.
+        let mut w = BitWriter::new(out);
         for f in hd.fields.clone() {
             let fd = &ir.fields[f as usize];
             if fd.width > 0 {
-                write_bits(out, fd.bit_offset as usize, fd.width, values[f as usize]);
+                debug_assert_eq!(w.bits(), fd.bit_offset as usize);
+                w.push(fd.width, values[f as usize]);
             }
         }
+        w.finish();
         if let Some(vb) = hd.varbit {
             let (at, n) = (hd.bytes as usize, vlen[h] as usize);
             out[at..at + n].copy_from_slice(&vbytes[vb.base as usize..vb.base as usize + n]);
