@@ -11,7 +11,11 @@
 //!   the untouched payload), [`Apply::Copy`] otherwise (truncation).
 //! * **Drops** with the pipeline's reason.
 //! * **Replays**: the counters the pipeline touched (table-entry hits and direct
-//!   counters, indexed counter cells), credited once per group of packets.
+//!   counters, indexed counter cells), credited once per group of packets. A
+//!   megaflow installed from a tracked run keeps them itself ([`Replays`], inline):
+//!   megaflows of different table entries with equal outputs (every route through
+//!   one next hop) then share one copy of their actions, and a new megaflow whose
+//!   outputs exist already allocates nothing.
 //! * **Meter branches** ([`MeterBranch`]): a flow that executed a configured meter
 //!   executes it again per packet and takes the outputs, drops and counters the
 //!   pipeline would have taken for that color (its counters credited per packet).
@@ -44,29 +48,60 @@ pub struct BytePatch {
 /// byte (they adjust the checksums incrementally).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Patches {
-    /// Offset and the constant bytes written there.
-    pub runs: Box<[(u16, Box<[u8]>)]>,
+    /// Runs of constant bytes (held inline: no allocation per run).
+    pub runs: Box<[Run]>,
     /// Single-byte patches.
     pub bytes: Box<[BytePatch]>,
 }
 
+/// Longest [`Run`]: longer runs are split.
+pub const RUN_MAX: usize = 16;
+
+/// Constant bytes written at an offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Run {
+    /// Output offset.
+    pub off: u16,
+    len: u8,
+    /// The bytes (zero past `len`).
+    data: [u8; RUN_MAX],
+}
+
+impl Run {
+    /// The bytes written.
+    #[inline(always)]
+    pub fn bytes(&self) -> &[u8] {
+        &self.data[..self.len as usize]
+    }
+}
+
 impl Patches {
-    /// Compile byte patches given the checksums that will be fixed after them.
+    /// Compile byte patches (sorted by offset) given the checksums that will be fixed
+    /// after them. Allocates exactly what it keeps.
     pub fn new(all: &[BytePatch], checksums: &[ChecksumFix]) -> Patches {
         let summed = |off: u16| checksums.iter().any(|c| (off as u32) >= c.at && (off as u32) < c.at + c.len);
-        let mut runs: Vec<(u16, Vec<u8>)> = vec![];
-        let mut bytes = vec![];
+        let in_run = |p: &BytePatch| p.keep == 0 && !summed(p.off);
+        let singles = all.iter().filter(|p| !in_run(p)).count();
+        let mut bytes = Vec::with_capacity(singles);
+        let mut runs: Vec<Run> = Vec::with_capacity(all.len() - singles);
         for p in all.iter() {
-            if p.keep != 0 || summed(p.off) {
+            if !in_run(p) {
                 bytes.push(*p);
                 continue;
             }
             match runs.last_mut() {
-                Some((at, b)) if *at as usize + b.len() == p.off as usize => b.push(p.set),
-                _ => runs.push((p.off, vec![p.set])),
+                Some(r) if r.off as usize + (r.len as usize) == p.off as usize && (r.len as usize) < RUN_MAX => {
+                    r.data[r.len as usize] = p.set;
+                    r.len += 1;
+                }
+                _ => {
+                    let mut data = [0; RUN_MAX];
+                    data[0] = p.set;
+                    runs.push(Run { off: p.off, len: 1, data });
+                }
             }
         }
-        Patches { runs: runs.into_iter().map(|(o, b)| (o, b.into())).collect(), bytes: bytes.into() }
+        Patches { runs: runs.into(), bytes: bytes.into() }
     }
 
     /// Whether nothing changes.
@@ -76,7 +111,7 @@ impl Patches {
 
     /// Bytes changed.
     pub fn len(&self) -> usize {
-        self.runs.iter().map(|r| r.1.len()).sum::<usize>() + self.bytes.len()
+        self.runs.iter().map(|r| r.len as usize).sum::<usize>() + self.bytes.len()
     }
 }
 
@@ -145,6 +180,40 @@ pub enum Replay {
     },
 }
 
+/// The counters one megaflow credits: inline for the usual few (no allocation per
+/// megaflow), spilled to the heap beyond.
+#[derive(Debug, Clone)]
+pub struct Replays {
+    len: u8,
+    inline: [Replay; INLINE_REPLAYS],
+    spill: Box<[Replay]>,
+}
+
+const INLINE_REPLAYS: usize = 4;
+
+impl Replays {
+    /// Hold `r`.
+    pub fn new(r: &[Replay]) -> Replays {
+        let mut inline = [Replay::Count { counter: 0, index: 0 }; INLINE_REPLAYS];
+        if r.len() <= INLINE_REPLAYS {
+            inline[..r.len()].copy_from_slice(r);
+            Replays { len: r.len() as u8, inline, spill: Box::new([]) }
+        } else {
+            Replays { len: 0, inline, spill: r.into() }
+        }
+    }
+
+    /// The counters.
+    #[inline(always)]
+    pub fn as_slice(&self) -> &[Replay] {
+        if self.spill.is_empty() {
+            &self.inline[..self.len as usize]
+        } else {
+            &self.spill
+        }
+    }
+}
+
 /// A megaflow's actions.
 ///
 /// A flow whose outcome depends on a configured meter's color is a tree: the root
@@ -176,9 +245,9 @@ pub struct MeterBranch {
     pub colors: [Actions; 3],
 }
 
-fn byte_patches(patches: &[Patch]) -> Box<[BytePatch]> {
+fn byte_patches(patches: &[Patch]) -> Vec<BytePatch> {
     if patches.is_empty() {
-        return Box::new([]);
+        return vec![];
     }
     let end = patches.iter().map(|p| (p.bit + p.width).div_ceil(8) as usize).max().unwrap_or(0);
     // Stack buffers for the usual header sizes (small: zeroing them is per install).
@@ -195,12 +264,13 @@ fn byte_patches(patches: &[Patch]) -> Box<[BytePatch]> {
         write_bits(keep, p.bit as usize, p.width, mask_of(p.width));
         write_bits(set, p.bit as usize, p.width, p.value);
     }
-    keep.iter()
-        .zip(set.iter())
-        .enumerate()
-        .filter(|(_, (k, _))| **k != 0)
-        .map(|(i, (k, s))| BytePatch { off: i as u16, keep: !k, set: *s })
-        .collect()
+    let mut out = Vec::with_capacity(keep.iter().filter(|k| **k != 0).count());
+    out.extend(keep.iter().zip(set.iter()).enumerate().filter(|(_, (k, _))| **k != 0).map(|(i, (k, s))| BytePatch {
+        off: i as u16,
+        keep: !k,
+        set: *s,
+    }));
+    out
 }
 
 fn compile_edit(e: &Edit) -> Apply {
@@ -247,8 +317,9 @@ const MAX_FAST_CHECKSUMS: usize = 4;
 /// across just-written single bytes: a store-forwarding stall per packet.
 #[inline]
 pub fn patch(bytes: &mut [u8], patches: &Patches, checksums: &[ChecksumFix]) {
-    for (off, run) in patches.runs.iter() {
-        put(&mut bytes[*off as usize..*off as usize + run.len()], run);
+    for r in patches.runs.iter() {
+        let run = r.bytes();
+        put(&mut bytes[r.off as usize..r.off as usize + run.len()], run);
     }
     patch_bytes(bytes, &patches.bytes, checksums);
 }
@@ -382,33 +453,124 @@ pub fn deps(ir: &Ir, effects: &[Effect]) -> u64 {
     d
 }
 
-impl Actions {
-    /// The actions of a tracked, cacheable outcome ([`refusal`] is `None`). The
-    /// edits are moved out of the tracker (its next run starts afresh anyway).
-    pub fn from_tracker(ir: &Ir, t: &mut Tracker) -> Actions {
-        let mut outputs = Vec::with_capacity(t.fates.len());
+/// The counters an outcome's effects credit, into `out` (cleared first).
+pub fn replay_of(ir: &Ir, effects: &[Effect], out: &mut Vec<Replay>) {
+    out.clear();
+    out.extend(effects.iter().filter_map(|e| match *e {
+        Effect::Table(t, Some(h)) => {
+            Some(Replay::Hit { table: t, handle: h, direct: ir.tables[t as usize].direct_counter.is_some() })
+        }
+        Effect::Count(c, i) if i <= u32::MAX as Value => Some(Replay::Count { counter: c, index: i as u32 }),
+        _ => None,
+    }));
+}
+
+/// The key under which megaflows with equal outcomes share one copy of their
+/// actions: a hash of the outputs (port and edit), drops, counters and meter
+/// branches. Computed alike from built [`Actions`] ([`Actions::share_hash`]) and from
+/// a tracked run ([`Tracked::share_hash`]), so that a new megaflow can find its
+/// actions before building them.
+fn share_hash<'a>(
+    outputs: impl Iterator<Item = (u32, &'a Edit)>,
+    drops: impl Iterator<Item = DropCause>,
+    replay: &[Replay],
+    metered: Option<&MeterBranch>,
+) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    for (port, edit) in outputs {
+        port.hash(&mut h);
+        edit.hash(&mut h);
+    }
+    0xffu8.hash(&mut h);
+    for d in drops {
+        d.hash(&mut h);
+    }
+    replay.hash(&mut h);
+    if let Some(b) = metered {
+        (b.meter, b.cell, b.bytes).hash(&mut h);
+        for c in &b.colors {
+            c.share_hash().hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+/// A tracked, cacheable outcome ([`refusal`] is `None`) before its actions are built:
+/// the cache first looks for equal actions to share, and builds only when there are
+/// none (most new megaflows of a busy switch have the actions of an existing one).
+pub struct Tracked<'a> {
+    /// The tracker after the run.
+    pub tracker: &'a Tracker,
+    /// Its counters ([`replay_of`] its effects).
+    pub replay: &'a [Replay],
+}
+
+impl Tracked<'_> {
+    fn outputs(&self) -> impl Iterator<Item = (u32, &Edit)> {
+        self.tracker.fates.iter().filter_map(|f| match f {
+            Fate::Output { port, edit, .. } => Some((*port, edit)),
+            Fate::Drop(_) => None,
+        })
+    }
+
+    fn drops(&self) -> impl Iterator<Item = DropCause> + '_ {
+        self.tracker.fates.iter().filter_map(|f| match f {
+            Fate::Drop(c) => Some(*c),
+            Fate::Output { .. } => None,
+        })
+    }
+
+    /// [`Actions::share_hash`] of the actions [`Tracked::build`] would build.
+    pub fn share_hash(&self) -> u64 {
+        share_hash(self.outputs(), self.drops(), &[], None)
+    }
+
+    /// Whether `a` are the actions [`Tracked::build`] would build.
+    pub fn same_as(&self, a: &Actions) -> bool {
+        a.metered.is_none()
+            && a.replay.is_empty()
+            && a.outputs.len() == self.outputs().count()
+            && a.outputs.iter().zip(self.outputs()).all(|(o, (port, edit))| o.port == port && o.edit == *edit)
+            && a.drops.iter().copied().eq(self.drops())
+    }
+
+    /// Build the actions, without the counters: the megaflow holds those
+    /// ([`Replays`]), so that megaflows of different table entries share actions.
+    pub fn build(self) -> Actions {
+        let mut outputs = Vec::with_capacity(self.tracker.fates.len());
         let mut drops = vec![];
-        for f in &mut t.fates {
+        for f in &self.tracker.fates {
             match f {
+                // Cloned (exactly sized), not taken: the tracker reuses its edits.
                 Fate::Output { port, edit, .. } => {
-                    let edit = std::mem::take(edit);
-                    outputs.push(Output { port: *port, apply: compile_edit(&edit), edit })
+                    outputs.push(Output { port: *port, apply: compile_edit(edit), edit: edit.clone() })
                 }
                 Fate::Drop(c) => drops.push(*c),
             }
         }
-        let replay = t
-            .effects
-            .iter()
-            .filter_map(|e| match *e {
-                Effect::Table(t, Some(h)) => {
-                    Some(Replay::Hit { table: t, handle: h, direct: ir.tables[t as usize].direct_counter.is_some() })
-                }
-                Effect::Count(c, i) if i <= u32::MAX as Value => Some(Replay::Count { counter: c, index: i as u32 }),
-                _ => None,
-            })
-            .collect();
-        Actions { outputs: outputs.into(), drops: drops.into(), replay, metered: None }
+        Actions { outputs: outputs.into(), drops: drops.into(), replay: Box::new([]), metered: None }
+    }
+}
+
+impl Actions {
+    /// The actions of a tracked, cacheable outcome ([`refusal`] is `None`).
+    pub fn from_tracker(ir: &Ir, t: &mut Tracker) -> Actions {
+        let mut replay = vec![];
+        replay_of(ir, &t.effects, &mut replay);
+        let mut a = Tracked { tracker: t, replay: &replay }.build();
+        a.replay = replay.into();
+        a
+    }
+
+    /// The key under which megaflows with equal actions share one copy.
+    pub fn share_hash(&self) -> u64 {
+        share_hash(
+            self.outputs.iter().map(|o| (o.port, &o.edit)),
+            self.drops.iter().copied(),
+            &self.replay,
+            self.metered.as_deref(),
+        )
     }
 
     /// Outcomes that execute cell `cell` of meter `meter` first and continue with
@@ -451,28 +613,7 @@ impl Actions {
     /// Credit the counter effects (table-entry hits, direct and indexed
     /// counters) for `packets` and `bytes`, as the pipeline would have counted them.
     pub fn replay_into(&self, rt: &mut Runtime, packets: u64, bytes: u64) {
-        for r in self.replay.iter() {
-            match *r {
-                Replay::Hit { table, handle, direct } => {
-                    let t = &mut rt.tables[table as usize];
-                    if let Some(h) = t.hits.get_mut(handle as usize) {
-                        *h += packets;
-                    }
-                    if direct {
-                        if let Some(c) = t.direct_counters.get_mut(handle as usize) {
-                            c.0 += packets;
-                            c.1 += bytes;
-                        }
-                    }
-                }
-                Replay::Count { counter, index } => {
-                    if let Some(c) = rt.counters[counter as usize].get_mut(index as usize) {
-                        c.0 += packets;
-                        c.1 += bytes;
-                    }
-                }
-            }
-        }
+        credit(&self.replay, rt, packets, bytes);
     }
 
     /// Every outcome of the flow: itself, or its branches' leaves.
@@ -480,6 +621,33 @@ impl Actions {
         match &self.metered {
             None => vec![self],
             Some(b) => b.colors.iter().flat_map(|c| c.leaves()).collect(),
+        }
+    }
+}
+
+/// Credit counters for `packets` and `bytes`, as the pipeline would have counted them.
+#[inline]
+pub fn credit(replay: &[Replay], rt: &mut Runtime, packets: u64, bytes: u64) {
+    for r in replay.iter() {
+        match *r {
+            Replay::Hit { table, handle, direct } => {
+                let t = &mut rt.tables[table as usize];
+                if let Some(h) = t.hits.get_mut(handle as usize) {
+                    *h += packets;
+                }
+                if direct {
+                    if let Some(c) = t.direct_counters.get_mut(handle as usize) {
+                        c.0 += packets;
+                        c.1 += bytes;
+                    }
+                }
+            }
+            Replay::Count { counter, index } => {
+                if let Some(c) = rt.counters[counter as usize].get_mut(index as usize) {
+                    c.0 += packets;
+                    c.1 += bytes;
+                }
+            }
         }
     }
 }

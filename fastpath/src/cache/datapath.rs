@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use super::actions::{deps, refusal, Actions};
+use super::actions::{credit, deps, refusal, replay_of, Actions, Replay, Tracked};
 use super::dpcls::NONE;
 use super::key::PacketView;
 use super::{Change, FlowCache};
@@ -69,6 +69,8 @@ pub struct Datapath {
     dry: Tracker,
     /// The real run's outputs while dry runs use the interpreter.
     kept: Outputs,
+    /// The counters of the last tracked run (reused).
+    replay: Vec<Replay>,
     /// The cache.
     pub cache: FlowCache,
 }
@@ -85,7 +87,7 @@ impl Datapath {
         let interp = Interp::new(&ir);
         let tracker = Tracker::new(&ir);
         let dry = Tracker::new(&ir);
-        Datapath { ir, rt, interp, tracker, dry, kept: Outputs::default(), cache }
+        Datapath { ir, rt, interp, tracker, dry, kept: Outputs::default(), replay: Vec::with_capacity(8), cache }
     }
 
     /// The miss path: run the pipeline on `data` (received on P4 port `in_port`),
@@ -109,8 +111,9 @@ impl Datapath {
             return self.upcall_metered(in_port, data);
         }
         let d = deps(&self.ir, &self.tracker.effects);
-        let actions = Actions::from_tracker(&self.ir, &mut self.tracker);
-        let id = self.cache.install(&PacketView::new(in_port, data), &self.tracker.reads, actions, d);
+        replay_of(&self.ir, &self.tracker.effects, &mut self.replay);
+        let tracked = Tracked { tracker: &self.tracker, replay: &self.replay };
+        let id = self.cache.install_tracked(&PacketView::new(in_port, data), tracked, d);
         // The run counted this packet itself.
         self.cache.credit(id, 1, data.len() as u64);
         Upcall::Cached(id)
@@ -172,8 +175,9 @@ impl Datapath {
     /// statistics and the P4 counters the pipeline would have counted.
     #[inline]
     pub fn replay(&mut self, id: u32, packets: u64, bytes: u64) {
-        if let Some(a) = self.cache.credit(id, packets, bytes) {
+        if let Some((a, r)) = self.cache.credit(id, packets, bytes) {
             a.replay_into(&mut self.rt, packets, bytes);
+            credit(r, &mut self.rt, packets, bytes);
         }
     }
 

@@ -84,7 +84,7 @@ pub mod key;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 
-use actions::Actions;
+use actions::{Actions, Replay, Replays, Tracked};
 use dpcls::{Dpcls, Place, NONE};
 use emc::{Candidate, Emc, EmcConfig};
 use key::{Mask, PacketView, KEY_WORDS};
@@ -310,6 +310,10 @@ pub struct Megaflow {
     pub actions: Arc<Actions>,
     /// The hash of its actions (their key among the shared actions).
     actions_hash: u64,
+    /// The counters it credits besides its actions' own: the table entries its
+    /// tracked run hit (kept here so that megaflows of different entries with
+    /// equal outputs share their actions).
+    pub replay: Replays,
     /// Packets matched (upcall included).
     pub packets: u64,
     /// Bytes matched.
@@ -571,13 +575,13 @@ impl FlowCache {
     /// whose counter effects the caller replays (unless the pipeline counted the
     /// packets itself).
     #[inline(always)]
-    pub fn credit(&mut self, id: u32, packets: u64, bytes: u64) -> Option<&Actions> {
+    pub fn credit(&mut self, id: u32, packets: u64, bytes: u64) -> Option<(&Actions, &[Replay])> {
         let now = self.now_ms;
         let f = self.slots.get_mut(id as usize).and_then(|s| s.flow.as_mut())?;
         f.packets += packets;
         f.bytes += bytes;
         f.used_ms = now;
-        Some(&f.actions)
+        Some((&f.actions, f.replay.as_slice()))
     }
 
     /// Install the megaflow of a tracked outcome for the packet `v`. Returns its id;
@@ -585,7 +589,30 @@ impl FlowCache {
     /// that one's id.
     pub fn install(&mut self, v: &PacketView, reads: &ReadSet, actions: Actions, deps: u64) -> u32 {
         let full = key::words(&reads.mask);
-        let min_len = reads.parsed.max(key::extent_of(&full)) as u32;
+        self.install_from(v, &full, reads.parsed, NewActions::Built(actions), &[], deps)
+    }
+
+    /// [`FlowCache::install`] the megaflow of a tracked run (its reads, outputs and
+    /// counters), building its actions only if no megaflow has equal ones to share.
+    pub fn install_tracked(&mut self, v: &PacketView, t: Tracked, deps: u64) -> u32 {
+        let full = key::words(&t.tracker.reads.mask);
+        let parsed = t.tracker.reads.parsed;
+        let replay = t.replay;
+        self.install_from(v, &full, parsed, NewActions::Tracked(t), replay, deps)
+    }
+
+    /// Install under the mask `full` (key-space words) for a packet whose parser
+    /// consumed `parsed` bytes, crediting `replay` besides the actions' counters.
+    fn install_from(
+        &mut self,
+        v: &PacketView,
+        full: &[u64; KEY_WORDS],
+        parsed: usize,
+        actions: NewActions,
+        replay: &[Replay],
+        deps: u64,
+    ) -> u32 {
+        let min_len = parsed.max(key::extent_of(full)) as u32;
         let mut key = [0u64; KEY_WORDS];
         let mut n = 0;
         for (w, b) in full.iter().enumerate().filter(|(_, b)| **b != 0) {
@@ -603,7 +630,7 @@ impl FlowCache {
                 (self.slots.len() - 1) as u32
             }
         };
-        let place = match self.dpcls.insert(&full, key, min_len, id) {
+        let place = match self.dpcls.insert(full, key, min_len, id) {
             Ok(p) => p,
             Err(existing) => {
                 self.free.push(id);
@@ -611,22 +638,18 @@ impl FlowCache {
             }
         };
         // Megaflows with equal actions share one copy: with many flows (ECMP, per-flow
-        // megaflows) their actions stay in cache on the hit path. Hashed once, with
-        // FxHash (SipHash over the edits was a third of a flow setup).
-        let actions_hash = {
-            use std::hash::{Hash, Hasher};
-            let mut h = rustc_hash::FxHasher::default();
-            actions.hash(&mut h);
-            h.finish()
-        };
+        // megaflows) their actions stay in cache on the hit path, and a new megaflow
+        // with the actions of an existing one builds nothing (no allocation). Hashed
+        // once, with FxHash (SipHash over the edits was a third of a flow setup).
+        let actions_hash = actions.share_hash();
         let same = self.shared.entry(actions_hash).or_default();
-        let actions = match same.iter_mut().find(|(a, _)| **a == actions) {
+        let actions = match same.iter_mut().find(|(a, _)| actions.same_as(a)) {
             Some((a, n)) => {
                 *n += 1;
                 Arc::clone(a)
             }
             None => {
-                let a = Arc::new(actions);
+                let a = Arc::new(actions.build());
                 same.push((Arc::clone(&a), 1));
                 a
             }
@@ -638,6 +661,7 @@ impl FlowCache {
             min_len,
             actions: Arc::clone(&actions),
             actions_hash,
+            replay: Replays::new(replay),
             packets: 0,
             bytes: 0,
             used_ms: self.now_ms,
@@ -645,7 +669,7 @@ impl FlowCache {
         });
         let version = slot.version;
         self.live += 1;
-        self.emc.cover(&full);
+        self.emc.cover(full);
         self.emc.insert(v, Candidate { flow: id, version }, |_| false);
         self.stats.installed.add(1);
         self.gauges();
@@ -654,7 +678,7 @@ impl FlowCache {
                 worker: self.worker,
                 flow: id,
                 version,
-                mask: Mask::from_words(&full),
+                mask: Mask::from_words(full),
                 key: key.into(),
                 min_len,
                 deps,
@@ -811,6 +835,35 @@ impl FlowCache {
             }
         }
         self.gauges();
+    }
+}
+
+/// The actions a megaflow is installed with: built, or still in the tracker.
+enum NewActions<'a> {
+    Built(Actions),
+    Tracked(Tracked<'a>),
+}
+
+impl NewActions<'_> {
+    fn share_hash(&self) -> u64 {
+        match self {
+            NewActions::Built(a) => a.share_hash(),
+            NewActions::Tracked(t) => t.share_hash(),
+        }
+    }
+
+    fn same_as(&self, a: &Actions) -> bool {
+        match self {
+            NewActions::Built(b) => b == a,
+            NewActions::Tracked(t) => t.same_as(a),
+        }
+    }
+
+    fn build(self) -> Actions {
+        match self {
+            NewActions::Built(a) => a,
+            NewActions::Tracked(t) => t.build(),
+        }
     }
 }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use super::datapath::{Datapath, Path};
 use super::*;
 use crate::p4::engine_tests::{fabric_router, ipv, simple_router, udp4, Prog};
-use crate::p4::ir::{KeyValue, Value};
-use crate::p4::tables::{Entry, EntryAction};
+use crate::p4::ir::{Ir, KeyValue, Value};
+use crate::p4::tables::{Entry, EntryAction, Runtime};
 
 fn datapath(p: Prog, cfg: CacheConfig) -> Datapath {
     let cache = FlowCache::new(cfg, 0, Arc::new(CacheStats::default()), None);
@@ -183,4 +183,40 @@ fn megaflows_with_equal_actions_share_them_until_the_last_goes() {
     assert_eq!(dp.cache.shared.len(), 1);
     dp.cache.flush();
     assert!(dp.cache.shared.is_empty(), "gone with the last megaflow");
+}
+
+#[test]
+fn megaflows_of_different_entries_share_actions_and_credit_their_own_entries() {
+    let Some((mut dp, mut reference)) = router(CacheConfig::default()) else { return };
+    // A second route to 10.0.1.10's next hop: packets to either leave alike, but hit
+    // different ipv4_lpm entries.
+    let t = dp.ir.tables.iter().position(|t| t.name == "ipv4_lpm").unwrap() as u32;
+    let set_nhop = dp.ir.actions.iter().position(|a| a.name == "set_nhop").unwrap() as u32;
+    let via = dp.process(1, &pkt("10.0.1.10", 64, b"")).outputs[0].clone();
+    reference.run(1, &pkt("10.0.1.10", 64, b""));
+    dp.cache.flush();
+    let add = |ir: &Ir, rt: &mut Runtime| {
+        let key = vec![KeyValue::Lpm { value: ipv("10.0.77.0"), prefix: 24 }];
+        let action = EntryAction::Call(crate::p4::ir::ActionCall {
+            slot: ir.tables[t as usize].actions.iter().position(|a| *a == set_nhop).unwrap() as u32,
+            args: vec![ipv("10.0.1.10"), via.0 as Value],
+        });
+        rt.insert(ir, t, Entry { key, priority: 0, action, meta: None }).unwrap();
+    };
+    dp.update(Change::Table(t), add);
+    add(&reference.ir, &mut reference.rt);
+    let (a, b) = (pkt("10.0.1.10", 64, b""), pkt("10.0.77.5", 64, b""));
+    for p in [&a, &b, &b, &a, &b] {
+        assert_eq!(dp.process(1, p).outputs, reference.run(1, p));
+    }
+    let live: Vec<u32> = (0..8).filter(|i| dp.cache.get(*i).is_some()).collect();
+    assert_eq!(live.len(), 2, "two megaflows (different LPM bits decide)");
+    let (fa, fb) = (dp.cache.get(live[0]).unwrap(), dp.cache.get(live[1]).unwrap());
+    assert!(Arc::ptr_eq(&fa.actions, &fb.actions), "same outputs, one copy of the actions");
+    assert_ne!(fa.replay.as_slice(), fb.replay.as_slice(), "each credits its own entry");
+    assert_eq!(dp.cache.shared.len(), 1);
+    for (k, (x, y)) in dp.rt.tables.iter().zip(&reference.rt.tables).enumerate() {
+        assert_eq!(x.hits, y.hits, "table {k} hits");
+        assert_eq!(x.direct_counters, y.direct_counters, "table {k} direct counters");
+    }
 }

@@ -358,6 +358,8 @@ pub struct Tracker {
     /// The configured meter cells that colored the packet, in execution order
     /// (meter, cell): the cached outcome branches on each one's color.
     pub points: Vec<(u32, u32)>,
+    /// Edits of earlier runs, emptied, for the next outputs (no allocation per run).
+    spare: Vec<Edit>,
 }
 
 /// Configured meters one packet may execute and still be cached (a megaflow holds
@@ -375,7 +377,14 @@ impl Tracker {
         self.reads = ReadSet::default();
         self.uncacheable = None;
         self.effects.clear();
-        self.fates.clear();
+        for f in self.fates.drain(..) {
+            if let Fate::Output { mut edit, .. } = f {
+                edit.segments.clear();
+                edit.patches.clear();
+                edit.checksums.clear();
+                self.spare.push(edit);
+            }
+        }
         self.verify_bits.clear();
         self.pending = None;
         self.points.clear();
@@ -609,8 +618,9 @@ impl Track for Tracker {
             return;
         }
         let Some((port, instance)) = self.pending.take() else { return };
-        let mut edit =
-            Edit { strip: self.reads.parsed as u32, truncate: v.truncate.map(|n| n as u32), ..Edit::default() };
+        let mut edit = self.spare.pop().unwrap_or_default();
+        edit.strip = self.reads.parsed as u32;
+        edit.truncate = v.truncate.map(|n| n as u32);
         let mut out_bit: u32 = 0;
         let mut const_run: Vec<u8> = vec![];
         for &h in &ir.deparser {

@@ -413,8 +413,8 @@ fn header_sources(segments: &[Segment]) -> Vec<Src> {
 /// Byte patches as (offset, keep, set).
 fn flat(p: &Patches) -> Vec<(usize, u8, u8)> {
     let mut v: Vec<(usize, u8, u8)> = p.bytes.iter().map(|b| (b.off as usize, b.keep, b.set)).collect();
-    for (at, bytes) in p.runs.iter() {
-        v.extend(bytes.iter().enumerate().map(|(i, s)| (*at as usize + i, 0, *s)));
+    for r in p.runs.iter() {
+        v.extend(r.bytes().iter().enumerate().map(|(i, s)| (r.off as usize + i, 0, *s)));
     }
     v.sort_unstable();
     v
