@@ -140,12 +140,39 @@ impl Emc {
 
     #[inline(always)]
     fn key(&self, v: &PacketView, k: &mut [u64; MAX_WORDS]) -> u32 {
+        self.key_words(v, k);
+        hash_words(&k[..self.n.min(MAX_WORDS)])
+    }
+
+    /// A packet's key (the union's words), unhashed.
+    #[inline(always)]
+    pub fn key_words(&self, v: &PacketView, k: &mut [u64; MAX_WORDS]) {
         // Filled in place: returning the array by value copied it back with vector
         // loads right after its scalar stores (a store-forwarding stall per packet).
         for (i, w) in k.iter_mut().enumerate().take(self.n) {
             *w = v.word(self.idx[i] as usize) & self.bits[i];
         }
-        hash_words(&k[..self.n.min(MAX_WORDS)])
+    }
+
+    /// Whether two keys of [`Emc::key_words`] are equal: word by word with an early
+    /// exit, so no `memcmp` call and no vector loads across a key's just-stored words
+    /// (a store-forwarding stall).
+    #[inline(always)]
+    pub fn same_key(&self, a: &[u64; MAX_WORDS], b: &[u64; MAX_WORDS]) -> bool {
+        (0..self.n.min(MAX_WORDS)).all(|i| a[i] == b[i])
+    }
+
+    /// The candidate for a key of [`Emc::key_words`], if it is here.
+    #[inline(always)]
+    pub fn probe(&self, k: &[u64; MAX_WORDS]) -> Option<Candidate> {
+        let h = hash_words(&k[..self.n.min(MAX_WORDS)]);
+        for w in self.ways(h) {
+            let e = &self.entries[w];
+            if e.live != 0 && e.hash == h && self.same_key(&e.key, k) {
+                return Some(Candidate { flow: e.flow, version: e.version });
+            }
+        }
+        None
     }
 
     #[inline(always)]
@@ -158,16 +185,8 @@ impl Emc {
     #[inline(always)]
     pub fn lookup(&self, v: &PacketView) -> Option<Candidate> {
         let mut k = [0u64; MAX_WORDS];
-        let h = self.key(v, &mut k);
-        for w in self.ways(h) {
-            let e = &self.entries[w];
-            // Word by word with an early exit: no memcmp call, and no vector loads
-            // across the key's just-stored words (a store-forwarding stall).
-            if e.live != 0 && e.hash == h && (0..self.n.min(MAX_WORDS)).all(|i| e.key[i] == k[i]) {
-                return Some(Candidate { flow: e.flow, version: e.version });
-            }
-        }
-        None
+        self.key_words(v, &mut k);
+        self.probe(&k)
     }
 
     /// Maybe remember that `v`'s key leads to megaflow `c` (insertion policy);

@@ -472,17 +472,38 @@ impl FlowCache {
         let emc_on = self.emc.enabled() && self.emc_pause == 0;
         let looked = todo.count_ones();
         if emc_on {
+            // The last packet's key and megaflow (id, minimum length): a packet with
+            // the same key as the one before it (bursts of one flow) skips the hash
+            // and the probe. The length condition is checked per packet: the EMC key
+            // has no length bits unless a mask read them.
+            let mut last_key = [0u64; emc::MAX_WORDS];
+            let mut last: Option<(u32, u32)> = None;
             for (i, v) in views[..n].iter().enumerate() {
                 if todo & (1 << i) == 0 {
                     continue;
                 }
-                if let Some(cand) = self.emc.lookup(v) {
-                    let s = &self.slots[cand.flow as usize];
-                    if s.version == cand.version && s.flow.is_some() && self.dpcls_min_len_ok(cand.flow, v) {
-                        found[i] = cand.flow;
+                let mut k = [0u64; emc::MAX_WORDS];
+                self.emc.key_words(v, &mut k);
+                if let Some((flow, min_len)) = last {
+                    if self.emc.same_key(&k, &last_key) && min_len as usize <= v.data().len() {
+                        found[i] = flow;
                         todo &= !(1 << i);
                         c.emc += 1;
+                        continue;
                     }
+                }
+                let Some(cand) = self.emc.probe(&k) else { continue };
+                let s = &self.slots[cand.flow as usize];
+                if s.version != cand.version {
+                    continue;
+                }
+                let Some(f) = &s.flow else { continue };
+                last = Some((cand.flow, f.min_len));
+                last_key = k;
+                if f.min_len as usize <= v.data().len() {
+                    found[i] = cand.flow;
+                    todo &= !(1 << i);
+                    c.emc += 1;
                 }
             }
         }
@@ -562,13 +583,6 @@ impl FlowCache {
                 self.bound_marks -= 1;
             }
         }
-    }
-
-    /// An EMC candidate's length condition (the EMC key has no length bits unless a
-    /// mask read them).
-    #[inline(always)]
-    fn dpcls_min_len_ok(&self, flow: u32, v: &PacketView) -> bool {
-        self.get(flow).is_some_and(|f| f.min_len as usize <= v.data().len())
     }
 
     /// Credit `packets`/`bytes` to megaflow `id` and mark it used now; its actions,
