@@ -26,7 +26,7 @@
 //! replayed per packet); nor is anything [`Tracker::uncacheable`] names.
 
 use super::Change;
-use crate::p4::bits::{csum16, fold16, ones_sum, write_bits};
+use crate::p4::bits::{csum16, fold16, ones_sum_without, write_bits};
 use crate::p4::interp::DropCause;
 use crate::p4::ir::{mask_of, Ir, Value};
 use crate::p4::tables::Runtime;
@@ -335,7 +335,7 @@ fn patch_bytes(bytes: &mut [u8], patches: &[BytePatch], checksums: &[ChecksumFix
     let mut sums = [0u64; MAX_FAST_CHECKSUMS];
     for (s, c) in sums.iter_mut().zip(checksums) {
         let (at, f, end) = (c.at as usize, c.field_bit as usize / 8, (c.at + c.len) as usize);
-        *s = sum_without_field(bytes, at, f, end);
+        *s = ones_sum_without(bytes, at, f, end);
     }
     for p in patches {
         let off = p.off as usize;
@@ -368,21 +368,6 @@ fn patch_bytes(bytes: &mut [u8], patches: &[BytePatch], checksums: &[ChecksumFix
         };
         bytes[f..f + 2].copy_from_slice(&v.to_be_bytes());
     }
-}
-
-/// The unfolded one's-complement sum of header bytes `at..end` without the 16-bit
-/// field at `f` (at an even distance from `at`): three fixed-size loads for an IPv4
-/// header without options, [`ones_sum`] otherwise.
-#[inline(always)]
-fn sum_without_field(bytes: &[u8], at: usize, f: usize, end: usize) -> u64 {
-    if end == at + 20 && f == at + 10 {
-        let h = &bytes[at..at + 20];
-        let a = u64::from_le_bytes(h[0..8].try_into().expect("8 bytes"));
-        let b = u16::from_le_bytes(h[8..10].try_into().expect("2 bytes"));
-        let d = u64::from_le_bytes(h[12..20].try_into().expect("8 bytes"));
-        return (a & 0xffff_ffff) + (a >> 32) + b as u64 + (d & 0xffff_ffff) + (d >> 32);
-    }
-    ones_sum(&bytes[at..f]) + ones_sum(&bytes[f + 2..end])
 }
 
 /// [`patch`] the plain way: patch, zero the field, sum.

@@ -115,7 +115,8 @@ pub fn write_bits(buf: &mut [u8], bit: usize, width: u32, v: Value) {
 pub struct BitWriter<'a> {
     out: &'a mut [u8],
     pos: usize,
-    acc: u128,
+    /// Pending bits, right-aligned (the bits above them are zero).
+    acc: u64,
     /// Bits pending in `acc` (below 64 between pushes).
     n: u32,
 }
@@ -133,16 +134,23 @@ impl<'a> BitWriter<'a> {
         self.pos * 8 + self.n as usize
     }
 
-    #[inline]
+    /// Append `width` (1..=64) bits, `v` holding no bits above them. 64-bit shifts
+    /// only (a u128 accumulator costs a shift pair and a select per field).
+    #[inline(always)]
     fn push64(&mut self, width: u32, v: u64) {
-        self.acc = (self.acc << width) | v as u128;
-        self.n += width;
-        if self.n >= 64 {
-            self.n -= 64;
-            let top = (self.acc >> self.n) as u64;
-            self.out[self.pos..self.pos + 8].copy_from_slice(&top.to_be_bytes());
+        let free = 64 - self.n;
+        if width < free {
+            self.acc = (self.acc << width) | v;
+            self.n += width;
+        } else {
+            // `rest` bits of `v` do not fit in this word.
+            let rest = width - free;
+            let hi = if free == 64 { 0 } else { self.acc << free };
+            let word = hi | (v >> rest);
+            self.out[self.pos..self.pos + 8].copy_from_slice(&word.to_be_bytes());
             self.pos += 8;
-            self.acc &= (1u128 << self.n) - 1;
+            self.acc = v & !(u64::MAX << rest);
+            self.n = rest;
         }
     }
 
@@ -161,7 +169,7 @@ impl<'a> BitWriter<'a> {
     #[inline]
     pub fn finish(self) {
         if self.n > 0 {
-            let v = (self.acc as u64) << (64 - self.n);
+            let v = self.acc << (64 - self.n);
             let k = self.n.div_ceil(8) as usize;
             self.out[self.pos..self.pos + k].copy_from_slice(&v.to_be_bytes()[..k]);
         }
@@ -249,6 +257,21 @@ pub fn ones_sum(data: &[u8]) -> u64 {
         acc += *last as u64;
     }
     acc
+}
+
+/// The unfolded one's-complement sum of header bytes `at..end` without the 16-bit
+/// field at `f` (at an even distance from `at`): three fixed-size loads for an IPv4
+/// header without options, [`ones_sum`] otherwise.
+#[inline(always)]
+pub fn ones_sum_without(bytes: &[u8], at: usize, f: usize, end: usize) -> u64 {
+    if end == at + 20 && f == at + 10 {
+        let h = &bytes[at..at + 20];
+        let a = u64::from_le_bytes(h[0..8].try_into().expect("8 bytes"));
+        let b = u16::from_le_bytes(h[8..10].try_into().expect("2 bytes"));
+        let d = u64::from_le_bytes(h[12..20].try_into().expect("8 bytes"));
+        return (a & 0xffff_ffff) + (a >> 32) + b as u64 + (d & 0xffff_ffff) + (d >> 32);
+    }
+    ones_sum(&bytes[at..f]) + ones_sum(&bytes[f + 2..end])
 }
 
 #[cfg(test)]

@@ -77,11 +77,9 @@ impl PrefixTrie {
         }
     }
 
-    /// Leading bits of `key` that decide a match won by a prefix of `winner` bits
-    /// (0 on a miss): see the module doc.
-    pub(crate) fn deciding_bits(&self, key: u128, winner: u32) -> u32 {
-        let mut n = 0usize;
-        let mut d = 0;
+    /// Walk `key` from the root: the node where it falls off the trie, and its depth.
+    fn walk(&self, key: u128) -> (usize, u32) {
+        let (mut n, mut d) = (0usize, 0);
         while d < self.width {
             let next = self.kids[n][self.bit(key, d)];
             if next == 0 {
@@ -90,6 +88,31 @@ impl PrefixTrie {
             n = next as usize;
             d += 1;
         }
+        (n, d)
+    }
+
+    /// [`Self::walk`] for keys of up to 64 bits (IPv4 addresses, MACs), with 64-bit
+    /// shifts: the key MSB-aligned, one bit shifted out per level.
+    fn walk64(&self, key: u64) -> (usize, u32) {
+        debug_assert!((1..=64).contains(&self.width));
+        let mut k = key << (64 - self.width);
+        let (mut n, mut d) = (0usize, 0);
+        while d < self.width {
+            let next = self.kids[n][(k >> 63) as usize];
+            if next == 0 {
+                break;
+            }
+            n = next as usize;
+            d += 1;
+            k <<= 1;
+        }
+        (n, d)
+    }
+
+    /// Leading bits of `key` that decide a match won by a prefix of `winner` bits
+    /// (0 on a miss): see the module doc.
+    pub(crate) fn deciding_bits(&self, key: u128, winner: u32) -> u32 {
+        let (n, d) = if self.width <= 64 { self.walk64(key as u64) } else { self.walk(key) };
         let need = if d == self.width || self.kids[n] == [0, 0] { d } else { d + 1 };
         need.max(winner).min(self.width)
     }
@@ -131,5 +154,25 @@ mod tests {
         let before = t.kids.len();
         t.insert(ip("172.16.0.0"), 12);
         assert_eq!(t.kids.len(), before);
+    }
+
+    proptest::proptest! {
+        /// The 64-bit walk ends where the generic one does, at every width it takes
+        /// (a prefix's value may have bits below its length: they are ignored).
+        #[test]
+        fn walk64_is_walk(
+            width in 1u32..=64,
+            prefixes in proptest::collection::vec((proptest::prelude::any::<u64>(), 0u32..=64), 0..12),
+            keys in proptest::collection::vec(proptest::prelude::any::<u64>(), 1..8),
+        ) {
+            let m = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
+            let mut t = PrefixTrie::new(width);
+            for (v, len) in &prefixes {
+                t.insert((v & m) as u128, (*len).min(width));
+            }
+            for k in keys {
+                proptest::prop_assert_eq!(t.walk64(k & m), t.walk((k & m) as u128));
+            }
+        }
     }
 }
