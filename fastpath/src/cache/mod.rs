@@ -644,17 +644,12 @@ impl FlowCache {
                 (self.slots.len() - 1) as u32
             }
         };
-        let place = match self.dpcls.insert(full, key, min_len, id) {
-            Ok(p) => p,
-            Err(existing) => {
-                self.free.push(id);
-                return existing;
-            }
-        };
         // Megaflows with equal actions share one copy: with many flows (ECMP, per-flow
         // megaflows) their actions stay in cache on the hit path, and a new megaflow
         // with the actions of an existing one builds nothing (no allocation). Hashed
         // once, with FxHash (SipHash over the edits was a third of a flow setup).
+        // Taken before the dpcls and EMC stores: a reference count is a locked
+        // operation, which waits for pending stores to drain.
         let actions_hash = actions.share_hash();
         let same = self.shared.entry(actions_hash).or_default();
         let actions = match same.iter_mut().find(|(a, _)| actions.same_as(a)) {
@@ -668,12 +663,21 @@ impl FlowCache {
                 a
             }
         };
+        let for_event = self.events.is_some().then(|| Arc::clone(&actions));
+        let place = match self.dpcls.insert(full, key, min_len, id) {
+            Ok(p) => p,
+            Err(existing) => {
+                self.unshare(actions_hash, &actions);
+                self.free.push(id);
+                return existing;
+            }
+        };
         let slot = &mut self.slots[id as usize];
         slot.flow = Some(Megaflow {
             place,
             deps,
             min_len,
-            actions: Arc::clone(&actions),
+            actions,
             actions_hash,
             replay: Replays::new(replay),
             packets: 0,
@@ -687,7 +691,7 @@ impl FlowCache {
         self.emc.insert(v, Candidate { flow: id, version }, |_| false);
         self.stats.installed.add(1);
         self.gauges();
-        if let Some(tx) = &self.events {
+        if let (Some(tx), Some(actions)) = (&self.events, for_event) {
             let e = FlowEvent::Installed {
                 worker: self.worker,
                 flow: id,
@@ -714,19 +718,9 @@ impl FlowCache {
     fn remove(&mut self, id: u32, reason: RemoveReason) {
         let slot = &mut self.slots[id as usize];
         let Some(f) = slot.flow.take() else { return };
-        if let Some(same) = self.shared.get_mut(&f.actions_hash) {
-            if let Some(k) = same.iter().position(|(a, _)| Arc::ptr_eq(a, &f.actions)) {
-                same[k].1 -= 1;
-                if same[k].1 == 0 {
-                    same.swap_remove(k);
-                }
-            }
-            if same.is_empty() {
-                self.shared.remove(&f.actions_hash);
-            }
-        }
         let version = slot.version;
         slot.version = slot.version.wrapping_add(1);
+        self.unshare(f.actions_hash, &f.actions);
         self.dpcls.remove(f.place);
         self.free.push(id);
         self.live -= 1;
@@ -749,6 +743,22 @@ impl FlowCache {
             };
             if tx.try_send(e).is_err() {
                 self.stats.events_dropped.add(1);
+            }
+        }
+    }
+
+    /// A megaflow no longer uses `actions` (hashed `hash`): the shared copy goes when
+    /// its last user does.
+    fn unshare(&mut self, hash: u64, actions: &Arc<Actions>) {
+        if let Some(same) = self.shared.get_mut(&hash) {
+            if let Some(k) = same.iter().position(|(a, _)| Arc::ptr_eq(a, actions)) {
+                same[k].1 -= 1;
+                if same[k].1 == 0 {
+                    same.swap_remove(k);
+                }
+            }
+            if same.is_empty() {
+                self.shared.remove(&hash);
             }
         }
     }
