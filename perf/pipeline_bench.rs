@@ -97,25 +97,47 @@ type Samples = (Vec<f64>, Vec<f64>, Vec<[f64; 4]>, Vec<f64>);
 
 /// Cycles per new flow: every packet of `packets` misses a fresh cache and installs
 /// its megaflow (the packets must be pairwise different megaflows).
-fn setup_cycles(b: &Bench, rt: &Runtime, packets: &[Vec<u8>]) -> f64 {
-    let cfg = CacheConfig { max_flows: packets.len() * 2, ..CacheConfig::default() };
+/// Cycles per new megaflow over `packets`, each a new flow. With `warm` (as many
+/// other new flows), the cache holds half as many flows as `packets` and starts full
+/// (the warm flows fill it, untimed), so every setup also evicts one and finds its
+/// tables at their working size, as under a sustained flow setup storm; otherwise it
+/// starts empty and its tables grow as flows arrive.
+fn setup_cycles(b: &Bench, rt: &Runtime, packets: &[Vec<u8>], warm: Option<&[Vec<u8>]>) -> f64 {
+    let full = warm.is_some();
+    let max_flows = if full { packets.len() / 2 } else { packets.len() * 2 };
+    let cfg = CacheConfig { max_flows, ..CacheConfig::default() };
     let cache = FlowCache::new(cfg, 0, Arc::new(CacheStats::default()), None);
     let mut dp = Datapath::new(Arc::new(b.ir.clone()), rt.clone(), cache);
-    let c0 = rdtsc();
-    for burst in packets.chunks(32) {
-        let views: Vec<PacketView> = burst.iter().map(|p| PacketView::new(1, p)).collect();
-        let mut found = [NONE; 32];
-        dp.cache.lookup(&views, &mut found);
-        for (p, f) in burst.iter().zip(found) {
-            if f == NONE {
-                let r = dp.upcall(1, p);
-                debug_assert!(matches!(r, Upcall::Cached(_)));
+    let pass = |dp: &mut Datapath, packets: &[Vec<u8>]| {
+        let c0 = rdtsc();
+        for burst in packets.chunks(32) {
+            let views: Vec<PacketView> = burst.iter().map(|p| PacketView::new(1, p)).collect();
+            let mut found = [NONE; 32];
+            dp.cache.lookup(&views, &mut found);
+            for (p, f) in burst.iter().zip(found) {
+                if f == NONE {
+                    let r = dp.upcall(1, p);
+                    debug_assert!(matches!(r, Upcall::Cached(_)));
+                }
             }
         }
+        (rdtsc() - c0) as f64 / packets.len() as f64
+    };
+    if let Some(w) = warm {
+        pass(&mut dp, w);
     }
-    let c = (rdtsc() - c0) as f64 / packets.len() as f64;
+    let before = dp.cache.stats().snapshot().installed;
+    let c = pass(&mut dp, packets);
     let s = dp.cache.stats().snapshot();
-    assert_eq!(s.installed as usize, packets.len(), "{}: every setup packet is a new megaflow: {s:?}", b.name);
+    assert_eq!(
+        (s.installed - before) as usize,
+        packets.len(),
+        "{}: every setup packet is a new megaflow: {s:?}",
+        b.name
+    );
+    if full {
+        assert!(s.evicted as usize >= packets.len() * 3 / 2, "{}: every timed setup evicts: {s:?}", b.name);
+    }
     c
 }
 
@@ -178,6 +200,7 @@ fn main() {
     let hz = (rdtsc() - c0) as f64 / t0.elapsed().as_secs_f64();
     println!("pipeline_bench: core {core}, {flows} flows, {rounds} rounds x {seconds} s, TSC {:.2} GHz", hz / 1e9);
     let mut results: Vec<Samples> = benches.iter().map(|_| (vec![], vec![], vec![], vec![])).collect();
+    let mut full_setup: Vec<f64> = vec![];
     // Flow setup traffic: 1,000 host routes (10.1.x.y/32; the table holds 1,024) and
     // packets to each with 64 TTLs: LPM tracking decides all 32 bits of a host route
     // and the TTL is read (decremented), so each of the 64,000 packets is its own
@@ -191,7 +214,8 @@ fn main() {
         entries::apply(&b.ir, &mut rt, &text).expect("host routes");
         rt
     };
-    let setup: Vec<Vec<u8>> = (0..64_000u32)
+    // The second 64,000 (TTLs 66..=129) warm the cache of the full-cache runs.
+    let setup: Vec<Vec<u8>> = (0..128_000u32)
         .map(|k| {
             let (i, ttl) = (k % 1000, 2 + (k / 1000) as u8);
             let mut p = udp4([0, 0xaa, 0xbb, 0, 0, 0], [10, 0, 9, 1], [10, 1, (i >> 8) as u8, i as u8], 1000);
@@ -206,7 +230,8 @@ fn main() {
         for (bi, b) in benches.iter_mut().enumerate() {
             if only_setup {
                 if b.name == "simple_router" {
-                    results[bi].3.push(setup_cycles(b, &setup_rt, &setup));
+                    results[bi].3.push(setup_cycles(b, &setup_rt, &setup[..64_000], None));
+                    full_setup.push(setup_cycles(b, &setup_rt, &setup[..64_000], Some(&setup[64_000..])));
                 }
                 continue;
             }
@@ -246,7 +271,8 @@ fn main() {
             results[bi].2.push(prof.cycles.map(|c| c as f64 / k));
             // D: flow setup (simple_router only: its megaflows are per destination).
             if b.name == "simple_router" {
-                results[bi].3.push(setup_cycles(b, &setup_rt, &setup));
+                results[bi].3.push(setup_cycles(b, &setup_rt, &setup[..64_000], None));
+                full_setup.push(setup_cycles(b, &setup_rt, &setup[..64_000], Some(&setup[64_000..])));
             }
         }
     }
@@ -276,13 +302,15 @@ fn main() {
         );
     }
     println!();
-    println!("| program | flow setup cycles | new flows/s per core |");
-    println!("|---|---|---|");
+    println!("| program | cache | flow setup cycles | new flows/s per core |");
+    println!("|---|---|---|---|");
     for (bi, b) in benches.iter().enumerate() {
         if results[bi].3.is_empty() {
             continue;
         }
         let c = median(&mut results[bi].3);
-        println!("| {} | {:.0} | {:.2} M |", b.name, c, hz / c / 1e6);
+        println!("| {} | empty, growing | {:.0} | {:.2} M |", b.name, c, hz / c / 1e6);
+        let c = median(&mut full_setup);
+        println!("| {} | full (each setup evicts) | {:.0} | {:.2} M |", b.name, c, hz / c / 1e6);
     }
 }
