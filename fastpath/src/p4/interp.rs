@@ -27,6 +27,11 @@
 //! keeps its original `ingress_port`; when several copies of one packet recirculate,
 //! only the last one does; a parser loop stops after 1000 states with `ParserTimeout`.
 //!
+//! A tracked run whose outcome will be cached (the miss path) does not deparse the
+//! packet's last copy: the packet leaves by the megaflow's actions
+//! ([`super::track::Track::needs_bytes`]; the bytes are made after all if the tracker
+//! refuses while building the copy's edit).
+//!
 //! Parser errors do not drop: as in BMv2, parsing stops, `parser_error` is set and
 //! ingress runs. Meters color with `rte_meter` ([`super::meters`]) at [`Interp::now`];
 //! an unconfigured meter marks GREEN.
@@ -34,7 +39,7 @@
 use super::bits::{self, read_bits, write_bits, BitWriter};
 use super::ir::*;
 use super::tables::{EntryAction, Runtime};
-use super::track::{EmitView, Phase, Track};
+use super::track::{EmitView, NoTrack, Phase, Track};
 
 /// Most passes through ingress per received packet (first + resubmits/recirculations).
 pub const MAX_PASSES: u32 = 6;
@@ -219,6 +224,8 @@ pub struct Interp {
     payload: usize,
     req: Requests,
     first_pass: bool,
+    /// The copy entering egress is the pass's unicast copy (no replicas follow it).
+    unicast: bool,
     /// Results of the last [`Interp::run`].
     pub out: Outputs,
     /// The time meters see (TSC cycles), set by the caller before a run.
@@ -284,6 +291,7 @@ impl Interp {
             payload: 0,
             req: Requests::default(),
             first_pass: true,
+            unicast: false,
             out: Outputs::default(),
             now: 0,
             dry: false,
@@ -560,6 +568,7 @@ impl Interp {
                 self.out.drops.push(DropCause::Ingress);
             } else {
                 self.req = Requests { truncate: req.truncate, ..Requests::default() };
+                self.unicast = true;
                 next = self.egress(ir, rt, spec as u32, 0, instance::NORMAL, data, t, 0);
             }
         }
@@ -1216,6 +1225,8 @@ impl Interp {
         depth: usize,
     ) -> Option<Value> {
         let s = ir.std;
+        // Only the unicast copy itself: its E2E clones come after it.
+        let unicast = std::mem::take(&mut self.unicast);
         self.values[s.egress_port as usize] = port as Value & mask_of(ir.fields[s.egress_port as usize].width);
         self.values[s.instance_type as usize] = inst;
         if let Some(r) = s.egress_rid {
@@ -1243,7 +1254,8 @@ impl Interp {
             self.e2e[depth] = (snap, kept);
             t.save_at(depth);
         }
-        let mut next = self.finish_copy(ir, port, inst, data, t);
+        let last = unicast && e2e.is_none();
+        let mut next = self.finish_copy(ir, port, inst, data, t, last);
         if let Some((session, _)) = e2e {
             if let Some(n) = self.egress_clones(ir, rt, session as u32, data, t, depth) {
                 next = Some(n);
@@ -1254,7 +1266,17 @@ impl Interp {
 
     /// The rest of a copy's egress after the control: drop, checksums, deparse,
     /// truncate, recirculate.
-    fn finish_copy<T: Track>(&mut self, ir: &Ir, port: u32, inst: Value, data: &[u8], t: &mut T) -> Option<Value> {
+    /// Checksums, deparsing and the tracker's view of one copy. `last`: no other copy
+    /// of the packet follows this one.
+    fn finish_copy<T: Track>(
+        &mut self,
+        ir: &Ir,
+        port: u32,
+        inst: Value,
+        data: &[u8],
+        t: &mut T,
+        last: bool,
+    ) -> Option<Value> {
         let s = ir.std;
         // Dropped or not: either way the outcome was read from egress_spec.
         t.read_field(s.egress_spec, Value::MAX);
@@ -1263,9 +1285,14 @@ impl Interp {
             return None;
         }
         t.phase(Phase::Deparse);
-        self.update_checksums(ir, data, t);
         let recirc = self.req.recirculate;
         let trunc = self.req.truncate.map(|n| (n as usize).max(1));
+        // A tracked run that will be cached needs no output bytes: the packet leaves
+        // by the megaflow's actions. When this copy is the last and nothing so far
+        // refuses caching, its bytes (and whole-header checksums, which the actions
+        // recompute) are made only if the tracker's view of it refuses after all.
+        let elide = last && recirc.is_none() && !t.needs_bytes() && ir.update_checksums.iter().all(|c| c.whole_header);
+        self.update_checksums(ir, data, t, elide);
         {
             let out = if recirc.is_some() { &mut self.recirc } else { &mut self.out.next().bytes };
             out.clear();
@@ -1277,19 +1304,37 @@ impl Interp {
                 vlen: &self.vlen,
                 vbytes: &self.vbytes,
             };
-            state.deparse_into(ir, data, self.payload, out);
+            if !elide {
+                state.deparse_into(ir, data, self.payload, out);
+            }
             let view = EmitView {
                 values: &self.values,
                 valid: &self.valid,
                 src: &self.src,
                 vlen: &self.vlen,
-                bytes: out,
+                vbytes: &self.vbytes,
+                bytes: (!elide).then_some(&out[..]),
                 truncate: trunc,
             };
             t.emitted_view(ir, &view, recirc.is_some());
-            if let Some(n) = trunc {
-                out.truncate(n);
-            }
+        }
+        if elide && t.needs_bytes() {
+            self.update_checksums(ir, data, &mut NoTrack, false);
+            let mut bytes = std::mem::take(&mut self.out.packets[self.out.used - 1].bytes);
+            let state = Headers {
+                values: &self.values,
+                valid: &self.valid,
+                src: &self.src,
+                dirty: &self.dirty,
+                vlen: &self.vlen,
+                vbytes: &self.vbytes,
+            };
+            state.deparse_into(ir, data, self.payload, &mut bytes);
+            self.out.packets[self.out.used - 1].bytes = bytes;
+        }
+        if let Some(n) = trunc {
+            let out = if recirc.is_some() { &mut self.recirc } else { &mut self.out.packets[self.out.used - 1].bytes };
+            out.truncate(n);
         }
         t.phase(Phase::Done);
         if let Some(fl) = recirc {
@@ -1353,12 +1398,18 @@ impl Interp {
         next
     }
 
-    fn update_checksums<T: Track>(&mut self, ir: &Ir, data: &[u8], t: &mut T) {
+    /// The checksum updates; with `elide` the values of whole-header checksums are not
+    /// computed (the tracker still sees every update).
+    fn update_checksums<T: Track>(&mut self, ir: &Ir, data: &[u8], t: &mut T, elide: bool) {
         for ck in &ir.update_checksums {
             if let Some(c) = &ck.cond {
                 if self.eval(ir, c, &[], &Pkt { data, cursor: 0 }, t) == 0 {
                     continue;
                 }
+            }
+            if elide && ck.whole_header {
+                t.checksum_updated(ir, ck);
+                continue;
             }
             let v = self.checksum(ir, ck, data);
             let f = ck.field;
@@ -1371,7 +1422,15 @@ impl Interp {
 
     /// Header `h`'s wire bytes from its fields (and varbit bytes) into the start of
     /// `out` (which may be longer: bytes past the header are left as they are).
-    fn write_header(ir: &Ir, hd: &HeaderDef, values: &[Value], vlen: &[u16], vbytes: &[u8], h: usize, out: &mut [u8]) {
+    pub(crate) fn write_header(
+        ir: &Ir,
+        hd: &HeaderDef,
+        values: &[Value],
+        vlen: &[u16],
+        vbytes: &[u8],
+        h: usize,
+        out: &mut [u8],
+    ) {
         // Fields are laid out back to back (compile/layout.rs), the varbit one last.
         let mut w = BitWriter::new(out);
         for f in hd.fields.clone() {

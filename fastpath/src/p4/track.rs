@@ -34,7 +34,7 @@
 //! end, a read of `packet_length`) marks the length bits; otherwise a megaflow needs
 //! only "at least [`ReadSet::parsed`] bytes".
 
-use super::interp::DropCause;
+use super::interp::{DropCause, Interp};
 use super::ir::*;
 
 /// Packet bytes covered by tracking; reads beyond make the result uncacheable.
@@ -126,6 +126,13 @@ pub trait Track {
     fn egress_copy(&mut self, port: u32, rid: u32, instance: Value) {}
     /// The copy was deparsed (into a recirculation when `recirc`).
     fn emitted_view(&mut self, ir: &Ir, view: &EmitView, recirc: bool) {}
+    /// Whether the run's output bytes are needed. A tracker whose outcome will be
+    /// cached says no: the packet leaves by the megaflow's actions, and the
+    /// interpreter may skip deparsing the last copy (asking again after
+    /// [`Track::emitted_view`], which may still refuse).
+    fn needs_bytes(&self) -> bool {
+        true
+    }
 }
 
 /// No tracking (the per-packet path).
@@ -145,8 +152,10 @@ pub struct EmitView<'a> {
     pub src: &'a [u32],
     /// Per header: bytes in its varbit field.
     pub vlen: &'a [u16],
-    /// The copy's output bytes.
-    pub bytes: &'a [u8],
+    /// The varbit fields' bytes.
+    pub vbytes: &'a [u8],
+    /// The copy's output bytes (`None`: not deparsed, see [`Track::needs_bytes`]).
+    pub bytes: Option<&'a [u8]>,
     /// Truncated to this length, if asked.
     pub truncate: Option<usize>,
 }
@@ -633,6 +642,12 @@ impl Track for Tracker {
         self.pending = Some((port, instance));
     }
 
+    fn needs_bytes(&self) -> bool {
+        self.uncacheable.is_some()
+            || !self.points.is_empty()
+            || self.effects.iter().any(|e| matches!(e, Effect::Digest(_)))
+    }
+
     fn emitted_view(&mut self, ir: &Ir, v: &EmitView, recirc: bool) {
         if recirc {
             return;
@@ -662,7 +677,16 @@ impl Track for Tracker {
                     _ => edit.segments.push(Segment::Copy { from, len }),
                 }
             } else {
-                const_run.extend_from_slice(&v.bytes[at as usize..(at + len) as usize]);
+                match v.bytes {
+                    Some(b) => const_run.extend_from_slice(&b[at as usize..(at + len) as usize]),
+                    None => {
+                        // Not deparsed: the header from its fields (a whole-header
+                        // checksum in it may be stale: the edit recomputes it).
+                        let k = const_run.len();
+                        const_run.resize(k + len as usize, 0);
+                        Interp::write_header(ir, hd, v.values, v.vlen, v.vbytes, h as usize, &mut const_run[k..]);
+                    }
+                }
             }
             for f in hd.fields.clone() {
                 let fd = &ir.fields[f as usize];
