@@ -262,6 +262,18 @@ impl Interp {
         c.check(self.now, units, len)
     }
 
+    /// The header state, for deparsing.
+    fn headers(&self) -> Headers<'_> {
+        Headers {
+            values: &self.values,
+            valid: &self.valid,
+            src: &self.src,
+            dirty: &self.dirty,
+            vlen: &self.vlen,
+            vbytes: &self.vbytes,
+        }
+    }
+
     /// A field's value as the last copy left it (tests).
     #[cfg(test)]
     pub(crate) fn value_of(&self, ir: &Ir, field: &str) -> Value {
@@ -1293,49 +1305,30 @@ impl Interp {
         // recompute) are made only if the tracker's view of it refuses after all.
         let elide = last && recirc.is_none() && !t.needs_bytes() && ir.update_checksums.iter().all(|c| c.whole_header);
         self.update_checksums(ir, data, t, elide);
-        {
-            let out = if recirc.is_some() { &mut self.recirc } else { &mut self.out.next().bytes };
-            out.clear();
-            let state = Headers {
-                values: &self.values,
-                valid: &self.valid,
-                src: &self.src,
-                dirty: &self.dirty,
-                vlen: &self.vlen,
-                vbytes: &self.vbytes,
-            };
-            if !elide {
-                state.deparse_into(ir, data, self.payload, out);
-            }
-            let view = EmitView {
-                values: &self.values,
-                valid: &self.valid,
-                src: &self.src,
-                vlen: &self.vlen,
-                vbytes: &self.vbytes,
-                bytes: (!elide).then_some(&out[..]),
-                truncate: trunc,
-            };
-            t.emitted_view(ir, &view, recirc.is_some());
+        // The output buffer, taken out while the headers are read.
+        let mut out = std::mem::take(if recirc.is_some() { &mut self.recirc } else { &mut self.out.next().bytes });
+        out.clear();
+        if !elide {
+            self.headers().deparse_into(ir, data, self.payload, &mut out);
         }
+        let view = EmitView {
+            values: &self.values,
+            valid: &self.valid,
+            src: &self.src,
+            vlen: &self.vlen,
+            vbytes: &self.vbytes,
+            bytes: (!elide).then_some(&out[..]),
+            truncate: trunc,
+        };
+        t.emitted_view(ir, &view, recirc.is_some());
         if elide && t.needs_bytes() {
             self.update_checksums(ir, data, &mut NoTrack, false);
-            let mut bytes = std::mem::take(&mut self.out.packets[self.out.used - 1].bytes);
-            let state = Headers {
-                values: &self.values,
-                valid: &self.valid,
-                src: &self.src,
-                dirty: &self.dirty,
-                vlen: &self.vlen,
-                vbytes: &self.vbytes,
-            };
-            state.deparse_into(ir, data, self.payload, &mut bytes);
-            self.out.packets[self.out.used - 1].bytes = bytes;
+            self.headers().deparse_into(ir, data, self.payload, &mut out);
         }
         if let Some(n) = trunc {
-            let out = if recirc.is_some() { &mut self.recirc } else { &mut self.out.packets[self.out.used - 1].bytes };
             out.truncate(n);
         }
+        *(if recirc.is_some() { &mut self.recirc } else { &mut self.out.packets[self.out.used - 1].bytes }) = out;
         t.phase(Phase::Done);
         if let Some(fl) = recirc {
             Self::field_list_into(&self.values, ir, fl, &mut self.preserved);
