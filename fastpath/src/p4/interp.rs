@@ -39,7 +39,9 @@
 use super::bits::{self, read_bits, write_bits, BitWriter};
 use super::ir::*;
 use super::tables::{EntryAction, Runtime};
-use super::track::{EmitView, NoTrack, Phase, Track};
+use super::track::{Phase, Track};
+
+mod deparse;
 
 /// Most passes through ingress per received packet (first + resubmits/recirculations).
 pub const MAX_PASSES: u32 = 6;
@@ -137,39 +139,6 @@ enum Resolved {
     Group(u32),
 }
 
-/// The header state a deparse reads.
-struct Headers<'a> {
-    values: &'a [Value],
-    valid: &'a [bool],
-    src: &'a [u32],
-    dirty: &'a [bool],
-    vlen: &'a [u16],
-    vbytes: &'a [u8],
-}
-
-impl Headers<'_> {
-    /// Emit the valid headers in deparser order, then the payload.
-    fn deparse_into(&self, ir: &Ir, data: &[u8], payload: usize, out: &mut Vec<u8>) {
-        for &h in &ir.deparser {
-            let h = h as usize;
-            if !self.valid[h] {
-                continue;
-            }
-            let hd = &ir.headers[h];
-            let len = hd.bytes as usize + self.vlen[h] as usize;
-            if self.src[h] != 0 && !self.dirty[h] {
-                let from = self.src[h] as usize - 1;
-                out.extend_from_slice(&data[from..from + len]);
-                continue;
-            }
-            let at = out.len();
-            out.resize(at + len, 0);
-            Interp::write_header(ir, hd, self.values, self.vlen, self.vbytes, h, &mut out[at..]);
-        }
-        out.extend_from_slice(&data[payload.min(data.len())..]);
-    }
-}
-
 /// Pending architecture requests raised by primitives during one pipeline run.
 #[derive(Debug, Default, Clone, Copy)]
 struct Requests {
@@ -260,18 +229,6 @@ impl Interp {
         }
         let units = if ir.meters[m as usize].bytes { len.min(u32::MAX as u64) as u32 } else { 1 };
         c.check(self.now, units, len)
-    }
-
-    /// The header state, for deparsing.
-    fn headers(&self) -> Headers<'_> {
-        Headers {
-            values: &self.values,
-            valid: &self.valid,
-            src: &self.src,
-            dirty: &self.dirty,
-            vlen: &self.vlen,
-            vbytes: &self.vbytes,
-        }
     }
 
     /// A field's value as the last copy left it (tests).
@@ -1189,34 +1146,6 @@ impl Interp {
         bits::hash(algo, &self.hashbuf[..nbytes])
     }
 
-    /// A checksum's value: straight from the header's bytes when it covers its own
-    /// header (IPv4), else through the generic calculation.
-    fn checksum(&mut self, ir: &Ir, ck: &ChecksumDef, data: &[u8]) -> Value {
-        if !ck.whole_header {
-            return self.calc(ir, ck.calc);
-        }
-        let fd = &ir.fields[ck.field as usize];
-        let h = fd.header as usize;
-        let hd = &ir.headers[h];
-        let len = hd.bytes as usize + self.vlen[h] as usize;
-        if self.src[h] != 0 && !self.dirty[h] && fd.width == 16 && fd.bit_offset.is_multiple_of(16) {
-            // The header as received (verification, mostly): summed where it lies,
-            // without its checksum field (no copy to zero it).
-            let from = self.src[h] as usize - 1;
-            let f = from + fd.bit_offset as usize / 8;
-            return !bits::fold16(bits::ones_sum_without(data, from, f, from + len)) as Value;
-        }
-        let mut buf = [0u8; 64 + SLACK];
-        if self.src[h] != 0 && !self.dirty[h] {
-            let from = self.src[h] as usize - 1;
-            buf[..len].copy_from_slice(&data[from..from + len]);
-        } else {
-            Self::write_header(ir, hd, &self.values, &self.vlen, &self.vbytes, h, &mut buf);
-        }
-        write_bits(&mut buf, fd.bit_offset as usize, 16, 0);
-        bits::csum16(&buf[..len]) as Value
-    }
-
     fn calc(&mut self, ir: &Ir, calc: u32) -> Value {
         let cd = &ir.calcs[calc as usize];
         self.hash_of(ir, &cd.inputs, cd.algo) as Value
@@ -1276,72 +1205,6 @@ impl Interp {
         next
     }
 
-    /// The rest of a copy's egress after the control: drop, checksums, deparse,
-    /// truncate, recirculate.
-    /// Checksums, deparsing and the tracker's view of one copy. `last`: no other copy
-    /// of the packet follows this one.
-    fn finish_copy<T: Track>(
-        &mut self,
-        ir: &Ir,
-        port: u32,
-        inst: Value,
-        data: &[u8],
-        t: &mut T,
-        last: bool,
-    ) -> Option<Value> {
-        let s = ir.std;
-        // Dropped or not: either way the outcome was read from egress_spec.
-        t.read_field(s.egress_spec, Value::MAX);
-        if self.values[s.egress_spec as usize] == DROP_PORT {
-            self.out.drops.push(DropCause::Egress);
-            return None;
-        }
-        t.phase(Phase::Deparse);
-        let recirc = self.req.recirculate;
-        let trunc = self.req.truncate.map(|n| (n as usize).max(1));
-        // A tracked run that will be cached needs no output bytes: the packet leaves
-        // by the megaflow's actions. When this copy is the last and nothing so far
-        // refuses caching, its bytes (and whole-header checksums, which the actions
-        // recompute) are made only if the tracker's view of it refuses after all.
-        let elide = last && recirc.is_none() && !t.needs_bytes() && ir.update_checksums.iter().all(|c| c.whole_header);
-        self.update_checksums(ir, data, t, elide);
-        // The output buffer, taken out while the headers are read.
-        let mut out = std::mem::take(if recirc.is_some() { &mut self.recirc } else { &mut self.out.next().bytes });
-        out.clear();
-        if !elide {
-            self.headers().deparse_into(ir, data, self.payload, &mut out);
-        }
-        let view = EmitView {
-            values: &self.values,
-            valid: &self.valid,
-            src: &self.src,
-            vlen: &self.vlen,
-            vbytes: &self.vbytes,
-            bytes: (!elide).then_some(&out[..]),
-            truncate: trunc,
-        };
-        t.emitted_view(ir, &view, recirc.is_some());
-        if elide && t.needs_bytes() {
-            self.update_checksums(ir, data, &mut NoTrack, false);
-            self.headers().deparse_into(ir, data, self.payload, &mut out);
-        }
-        if let Some(n) = trunc {
-            out.truncate(n);
-        }
-        *(if recirc.is_some() { &mut self.recirc } else { &mut self.out.packets[self.out.used - 1].bytes }) = out;
-        t.phase(Phase::Done);
-        if let Some(fl) = recirc {
-            Self::field_list_into(&self.values, ir, fl, &mut self.preserved);
-            return Some(instance::RECIRC);
-        }
-        let strip = (self.first_pass && trunc.is_none()).then_some(self.payload as u32);
-        let p = &mut self.out.packets[self.out.used - 1];
-        p.port = port;
-        p.instance = inst;
-        p.strip = strip;
-        None
-    }
-
     /// The copies of an E2E clone saved at `depth`: one egress pass per replica of the
     /// session, from the saved headers with the metadata reset but the field list.
     #[allow(clippy::too_many_arguments)]
@@ -1389,55 +1252,6 @@ impl Interp {
             }
         }
         next
-    }
-
-    /// The checksum updates; with `elide` the values of whole-header checksums are not
-    /// computed (the tracker still sees every update).
-    fn update_checksums<T: Track>(&mut self, ir: &Ir, data: &[u8], t: &mut T, elide: bool) {
-        for ck in &ir.update_checksums {
-            if let Some(c) = &ck.cond {
-                if self.eval(ir, c, &[], &Pkt { data, cursor: 0 }, t) == 0 {
-                    continue;
-                }
-            }
-            if elide && ck.whole_header {
-                t.checksum_updated(ir, ck);
-                continue;
-            }
-            let v = self.checksum(ir, ck, data);
-            let f = ck.field;
-            if self.values[f as usize] != v & mask_of(ir.fields[f as usize].width) {
-                self.set(ir, f, v);
-            }
-            t.checksum_updated(ir, ck);
-        }
-    }
-
-    /// Header `h`'s wire bytes from its fields (and varbit bytes) into the start of
-    /// `out` (which may be longer: bytes past the header are left as they are).
-    pub(crate) fn write_header(
-        ir: &Ir,
-        hd: &HeaderDef,
-        values: &[Value],
-        vlen: &[u16],
-        vbytes: &[u8],
-        h: usize,
-        out: &mut [u8],
-    ) {
-        // Fields are laid out back to back (compile/layout.rs), the varbit one last.
-        let mut w = BitWriter::new(out);
-        for f in hd.fields.clone() {
-            let fd = &ir.fields[f as usize];
-            if fd.width > 0 {
-                debug_assert_eq!(w.bits(), fd.bit_offset as usize);
-                w.push(fd.width, values[f as usize]);
-            }
-        }
-        w.finish();
-        if let Some(vb) = hd.varbit {
-            let (at, n) = (hd.bytes as usize, vlen[h] as usize);
-            out[at..at + n].copy_from_slice(&vbytes[vb.base as usize..vb.base as usize + n]);
-        }
     }
 
     /// Evaluate an expression.
