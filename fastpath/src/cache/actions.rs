@@ -423,15 +423,9 @@ impl Output {
     }
 }
 
-/// Why a tracked outcome was not made a megaflow.
+/// Why a tracked outcome was not made a megaflow ([`Tracker::refusal`]).
 pub fn refusal(t: &Tracker) -> Option<&'static str> {
-    if let Some(why) = t.uncacheable {
-        return Some(why);
-    }
-    if t.effects.iter().any(|e| matches!(e, Effect::Digest(_))) {
-        return Some("digest");
-    }
-    None
+    t.refusal()
 }
 
 /// The dependency bits of an outcome's effects (see [`Change::bit`]).

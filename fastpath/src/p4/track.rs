@@ -411,6 +411,18 @@ impl Tracker {
         self.fates.extend(drops.iter().map(|d| Fate::Drop(*d)));
     }
 
+    /// Why the outcome cannot be made a megaflow: the first uncacheable reason, or a
+    /// digest (the controller must see every packet's).
+    pub fn refusal(&self) -> Option<&'static str> {
+        if let Some(why) = self.uncacheable {
+            return Some(why);
+        }
+        if self.effects.iter().any(|e| matches!(e, Effect::Digest(_))) {
+            return Some("digest");
+        }
+        None
+    }
+
     /// A verified checksum's input: `n` key-space bits ending at `end`, merged with
     /// the previous input when they follow it (a header's fields: a few runs, not one
     /// per field, to mark when the result is read).
@@ -643,9 +655,8 @@ impl Track for Tracker {
     }
 
     fn needs_bytes(&self) -> bool {
-        self.uncacheable.is_some()
-            || !self.points.is_empty()
-            || self.effects.iter().any(|e| matches!(e, Effect::Digest(_)))
+        // Refused or metered outcomes leave as the interpreter's output.
+        self.refusal().is_some() || !self.points.is_empty()
     }
 
     fn emitted_view(&mut self, ir: &Ir, v: &EmitView, recirc: bool) {
