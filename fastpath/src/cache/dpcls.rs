@@ -85,9 +85,10 @@ impl Subtable {
         self.probe(key, h, |e| len >= self.min_len[e] as usize).map_or(NONE, |e| self.flows[e])
     }
 
-    /// The megaflow with an identical key (same masked words and length condition).
-    fn find_exact(&self, key: &[u64], min_len: u32) -> Option<u32> {
-        self.probe(key, hash_words(key), |e| self.min_len[e] == min_len).map(|e| self.flows[e])
+    /// The megaflow with an identical key (same masked words and length condition;
+    /// `h` is the key's hash).
+    fn find_exact(&self, key: &[u64], h: u32, min_len: u32) -> Option<u32> {
+        self.probe(key, h, |e| self.min_len[e] == min_len).map(|e| self.flows[e])
     }
 
     fn place(&mut self, h: u32, e: u32) {
@@ -99,7 +100,7 @@ impl Subtable {
         self.slots[i] = (h as u64) << 32 | (e as u64 + 1);
     }
 
-    fn insert(&mut self, key: &[u64], min_len: u32, flow: u32) -> u32 {
+    fn insert(&mut self, key: &[u64], h: u32, min_len: u32, flow: u32) -> u32 {
         if (self.len + 1) * 2 > self.slots.len() {
             let grown = vec![0; self.slots.len() * 2];
             let old = std::mem::replace(&mut self.slots, grown);
@@ -122,14 +123,15 @@ impl Subtable {
                 (self.flows.len() - 1) as u32
             }
         };
-        self.place(hash_words(key), e);
+        self.place(h, e);
         self.len += 1;
         e
     }
 
-    fn remove(&mut self, e: u32) {
-        let n = self.stride();
-        let h = hash_words(&self.keys[e as usize * n..e as usize * n + n]);
+    /// Remove entry `e`, whose key hashes to `h` (kept by the caller: reading the
+    /// key back would be a cache miss on every eviction).
+    fn remove(&mut self, e: u32, h: u32) {
+        debug_assert_eq!(h, hash_words(&self.keys[e as usize * self.stride()..][..self.stride()]));
         let cap = self.slots.len() - 1;
         let mut i = h as usize & cap;
         while self.slots[i] as u32 != e + 1 {
@@ -219,6 +221,8 @@ pub struct Place {
     pub subtable: u32,
     /// Entry in the subtable.
     pub entry: u32,
+    /// Its key's hash.
+    pub hash: u32,
 }
 
 /// The classifier.
@@ -276,26 +280,27 @@ impl Dpcls {
             }
         };
         let sub = &mut self.subtables[s];
-        if let Some(f) = sub.find_exact(key, min_len) {
+        let hash = hash_words(key);
+        if let Some(f) = sub.find_exact(key, hash, min_len) {
             return Err(f);
         }
-        let entry = sub.insert(key, min_len, flow);
+        let entry = sub.insert(key, hash, min_len, flow);
         if sub.len == 1 {
             self.order.push(s as u32);
         }
-        Ok(Place { subtable: s as u32, entry })
+        Ok(Place { subtable: s as u32, entry, hash })
     }
 
     /// The megaflow with exactly this mask (its words, as [`Mask`] holds them), key
     /// and minimum length, if installed.
     pub fn find(&self, mask: &Mask, key: &[u64], min_len: u32) -> Option<u32> {
-        self.subtables.iter().find(|s| s.mask == *mask && s.len > 0)?.find_exact(key, min_len)
+        self.subtables.iter().find(|s| s.mask == *mask && s.len > 0)?.find_exact(key, hash_words(key), min_len)
     }
 
     /// Remove a megaflow's key.
     pub fn remove(&mut self, p: Place) {
         let sub = &mut self.subtables[p.subtable as usize];
-        sub.remove(p.entry);
+        sub.remove(p.entry, p.hash);
         if sub.len == 0 {
             self.order.retain(|s| *s != p.subtable);
         }

@@ -81,6 +81,7 @@ pub mod dpcls;
 pub mod emc;
 pub mod key;
 
+use std::collections::hash_map::Entry;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 
@@ -364,8 +365,10 @@ pub struct FlowCache {
     emc_pause: u32,
     /// Flow marks bound to megaflows: mark id -> (megaflow id, version).
     marks: Vec<(u32, u32)>,
-    /// The distinct actions of live megaflows by hash, with how many use each.
-    shared: rustc_hash::FxHashMap<u64, Vec<(Arc<Actions>, u32)>>,
+    /// The distinct actions of live megaflows by hash, with how many use each. One
+    /// entry per hash: actions whose hash collides with different ones are not
+    /// shared (they still work; a 64-bit collision only costs a copy).
+    shared: rustc_hash::FxHashMap<u64, (Arc<Actions>, u32)>,
     /// Marks bound now.
     bound_marks: usize,
 }
@@ -651,15 +654,19 @@ impl FlowCache {
         // Taken before the dpcls and EMC stores: a reference count is a locked
         // operation, which waits for pending stores to drain.
         let actions_hash = actions.share_hash();
-        let same = self.shared.entry(actions_hash).or_default();
-        let actions = match same.iter_mut().find(|(a, _)| actions.same_as(a)) {
-            Some((a, n)) => {
-                *n += 1;
-                Arc::clone(a)
+        let actions = match self.shared.entry(actions_hash) {
+            Entry::Occupied(mut e) => {
+                let (a, n) = e.get_mut();
+                if actions.same_as(a) {
+                    *n += 1;
+                    Arc::clone(a)
+                } else {
+                    Arc::new(actions.build())
+                }
             }
-            None => {
+            Entry::Vacant(e) => {
                 let a = Arc::new(actions.build());
-                same.push((Arc::clone(&a), 1));
+                e.insert((Arc::clone(&a), 1));
                 a
             }
         };
@@ -750,15 +757,13 @@ impl FlowCache {
     /// A megaflow no longer uses `actions` (hashed `hash`): the shared copy goes when
     /// its last user does.
     fn unshare(&mut self, hash: u64, actions: &Arc<Actions>) {
-        if let Some(same) = self.shared.get_mut(&hash) {
-            if let Some(k) = same.iter().position(|(a, _)| Arc::ptr_eq(a, actions)) {
-                same[k].1 -= 1;
-                if same[k].1 == 0 {
-                    same.swap_remove(k);
+        if let Entry::Occupied(mut e) = self.shared.entry(hash) {
+            let (a, n) = e.get_mut();
+            if Arc::ptr_eq(a, actions) {
+                *n -= 1;
+                if *n == 0 {
+                    e.remove();
                 }
-            }
-            if same.is_empty() {
-                self.shared.remove(&hash);
             }
         }
     }
@@ -768,7 +773,11 @@ impl FlowCache {
         let mut victim: Option<(u32, u32)> = None;
         let mut seen = 0;
         for _ in 0..n {
-            self.hand = (self.hand + 1) % n;
+            // Not `% n`: a division per candidate, on the loop's dependency chain.
+            self.hand += 1;
+            if self.hand >= n {
+                self.hand = 0;
+            }
             if let Some(f) = &self.slots[self.hand].flow {
                 let age = self.now_ms.wrapping_sub(f.used_ms);
                 if victim.is_none_or(|(_, a)| age > a) {
