@@ -610,7 +610,7 @@ impl Interp {
             }
             let computed = self.checksum(ir, ck, data);
             let got = self.values[ck.field as usize];
-            t.checksum_verified(ir, ck);
+            t.checksum_verified(ir, ck, self.received(ir, ck));
             if computed != got {
                 if let Some(e) = s.checksum_error {
                     self.values[e as usize] = 1;

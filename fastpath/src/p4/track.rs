@@ -99,8 +99,9 @@ pub trait Track {
     fn copied_field(&mut self, ir: &Ir, dst: FieldId, src: FieldId) {}
     /// Two headers of one type exchanged their fields (a stack shifted).
     fn swapped_headers(&mut self, ir: &Ir, a: HeaderId, b: HeaderId) {}
-    /// A checksum was verified.
-    fn checksum_verified(&mut self, ir: &Ir, ck: &ChecksumDef) {}
+    /// A checksum was verified; `received`: it was computed from the `len` received
+    /// bytes at `at` (a whole header as received), not from its input fields.
+    fn checksum_verified(&mut self, ir: &Ir, ck: &ChecksumDef, received: Option<(usize, usize)>) {}
     /// A checksum was updated.
     fn checksum_updated(&mut self, ir: &Ir, ck: &ChecksumDef) {}
     /// A table was applied: the entry hit, or a miss.
@@ -361,7 +362,9 @@ pub struct Tracker {
     prov: Vec<Prov>,
     saved: Vec<Prov>,
     saved_at: Vec<Vec<Prov>>,
-    verify_bits: Vec<(u32, u32)>,
+    /// Key-space bit ranges `[lo, hi)` a verified checksum read, merged where they
+    /// follow each other (marked when the result is read).
+    verify_bits: Vec<(i64, i64)>,
     /// Bits read.
     pub reads: ReadSet,
     /// Why the result cannot be cached (first reason).
@@ -424,16 +427,27 @@ impl Tracker {
     }
 
     /// A verified checksum's input: `n` key-space bits ending at `end`, merged with
-    /// the previous input when they follow it (a header's fields: a few runs, not one
-    /// per field, to mark when the result is read).
+    /// the previous input when they follow it (a header's fields: one run, not one
+    /// per field).
     fn verify_input(&mut self, end: u32, n: u32) {
+        let lo = end as i64 - n as i64;
         if let Some(last) = self.verify_bits.last_mut() {
-            if end.checked_sub(n) == Some(last.0) && last.1 + n <= 128 {
-                *last = (end, last.1 + n);
+            if lo == last.1 {
+                last.1 = end as i64;
                 return;
             }
         }
-        self.verify_bits.push((end, n));
+        self.verify_bits.push((lo, end as i64));
+    }
+
+    /// Mark key-space bits `[lo, hi)`; a range outside the tracked bytes makes the
+    /// outcome uncacheable.
+    fn mark_bits(&mut self, lo: i64, hi: i64) {
+        let limit = (KEY_BYTES * 8) as i64;
+        if lo < 0 || hi > limit {
+            self.uncacheable.get_or_insert("reads beyond the tracked bytes");
+        }
+        self.reads.mark_range(lo.max(0) as u32, hi.min(limit).max(0) as u32);
     }
 
     fn mark_prov(&mut self, p: Prov, mask: Value) {
@@ -446,18 +460,14 @@ impl Tracker {
                     let run = (!(m >> lo)).trailing_zeros().min(128 - lo);
                     m &= !(mask_of(run) << lo);
                     // Key-space bits [end - lo - run, end - lo).
-                    let (hi, lo_bit) = (end as i64 - lo as i64, end as i64 - lo as i64 - run as i64);
-                    let limit = (KEY_BYTES * 8) as i64;
-                    if lo_bit < 0 || hi > limit {
-                        self.uncacheable.get_or_insert("reads beyond the tracked bytes");
-                    }
-                    self.reads.mark_range(lo_bit.max(0) as u32, hi.min(limit).max(0) as u32);
+                    let hi = end as i64 - lo as i64;
+                    self.mark_bits(hi - run as i64, hi);
                 }
             }
             Prov::Verified => {
                 for k in 0..self.verify_bits.len() {
-                    let (end, n) = self.verify_bits[k];
-                    self.mark_prov(Prov::Bits { end, n }, Value::MAX);
+                    let (lo, hi) = self.verify_bits[k];
+                    self.mark_bits(lo, hi);
                 }
             }
             Prov::Range { start, bits } => {
@@ -572,7 +582,16 @@ impl Track for Tracker {
         }
     }
 
-    fn checksum_verified(&mut self, ir: &Ir, ck: &ChecksumDef) {
+    fn checksum_verified(&mut self, ir: &Ir, ck: &ChecksumDef, received: Option<(usize, usize)>) {
+        if let Some((at, len)) = received {
+            // Computed from the received header's bytes as they lie: exactly those.
+            let lo = ((KEY_PACKET_OFFSET + at) * 8) as u32;
+            self.verify_input(lo + len as u32 * 8, len as u32 * 8);
+            if let Some(f) = ir.std.checksum_error {
+                self.prov[f as usize] = Prov::Verified;
+            }
+            return;
+        }
         for (e, _) in &ir.calcs[ck.calc as usize].inputs {
             match e.as_field().map(|f| self.prov[f as usize]) {
                 Some(Prov::Bits { end, n }) => self.verify_input(end, n),

@@ -57,25 +57,29 @@ impl Interp {
             return self.calc(ir, ck.calc);
         }
         let fd = &ir.fields[ck.field as usize];
-        let h = fd.header as usize;
-        let hd = &ir.headers[h];
-        let len = hd.bytes as usize + self.vlen[h] as usize;
-        if self.src[h] != 0 && !self.dirty[h] && fd.width == 16 && fd.bit_offset.is_multiple_of(16) {
+        if let Some((from, len)) = self.received(ir, ck) {
             // The header as received (verification, mostly): summed where it lies,
-            // without its checksum field (no copy to zero it).
-            let from = self.src[h] as usize - 1;
+            // without its checksum field (no copy to zero it). `whole_header` means a
+            // 16-bit-aligned 16-bit field.
             let f = from + fd.bit_offset as usize / 8;
             return !bits::fold16(bits::ones_sum_without(data, from, f, from + len)) as Value;
         }
+        let h = fd.header as usize;
+        let hd = &ir.headers[h];
+        let len = hd.bytes as usize + self.vlen[h] as usize;
         let mut buf = [0u8; 64 + SLACK];
-        if self.src[h] != 0 && !self.dirty[h] {
-            let from = self.src[h] as usize - 1;
-            buf[..len].copy_from_slice(&data[from..from + len]);
-        } else {
-            Self::write_header(ir, hd, &self.values, &self.vlen, &self.vbytes, h, &mut buf);
-        }
+        Self::write_header(ir, hd, &self.values, &self.vlen, &self.vbytes, h, &mut buf);
         write_bits(&mut buf, fd.bit_offset as usize, 16, 0);
         bits::csum16(&buf[..len]) as Value
+    }
+
+    /// Where the header of a whole-header checksum lies in the received bytes, and
+    /// its length, if it is still as received (extracted and not written since): the
+    /// checksum is then computed from those bytes.
+    pub(super) fn received(&self, ir: &Ir, ck: &ChecksumDef) -> Option<(usize, usize)> {
+        let h = ir.fields[ck.field as usize].header as usize;
+        (ck.whole_header && self.src[h] != 0 && !self.dirty[h])
+            .then(|| (self.src[h] as usize - 1, ir.headers[h].bytes as usize + self.vlen[h] as usize))
     }
 
     /// The rest of a copy's egress after the control: drop, checksums, deparse (and
