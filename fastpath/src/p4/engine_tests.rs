@@ -207,6 +207,33 @@ fn ternary_priority_decides_and_priority_zero_is_refused() {
 }
 
 #[test]
+fn entries_of_one_masked_key_rank_by_priority_through_inserts_and_deletes() {
+    // Equal masked values share one slot of the table's index: it holds one entry
+    // inline and a ranked list beyond; both shapes, and the moves between them.
+    let Some(mut p) = load("bmv2_grpc_tests/ternary.json") else { return };
+    let t = "ingress.ter";
+    let tid = p.ir.table(t).unwrap();
+    let key = || vec![KeyValue::Ternary { value: 0xaa00, mask: 0xff00 }];
+    let port = |p: &mut Prog| p.run(0, &hdr16(0xaabb, &[0; 20])).first().map(|o| o.0);
+    let missed = port(&mut p);
+    p.add(t, key(), "ingress.send_1", &[], 10);
+    assert_eq!(port(&mut p), Some(1));
+    p.add(t, key(), "ingress.send_2", &[], 30);
+    p.add(t, key(), "ingress.send_1", &[], 20);
+    assert_eq!(port(&mut p), Some(2), "priority 30 of three");
+    p.rt.delete(&p.ir, tid, key(), 30).unwrap();
+    assert_eq!(port(&mut p), Some(1), "priority 20 of two");
+    p.rt.delete(&p.ir, tid, key(), 20).unwrap();
+    p.add(t, key(), "ingress.send_2", &[], 15);
+    assert_eq!(port(&mut p), Some(2), "15 beats 10");
+    p.rt.delete(&p.ir, tid, key(), 15).unwrap();
+    assert_eq!(port(&mut p), Some(1), "the last one");
+    assert!(p.rt.delete(&p.ir, tid, key(), 15).is_err(), "already deleted");
+    p.rt.delete(&p.ir, tid, key(), 10).unwrap();
+    assert_eq!(port(&mut p), missed, "none left: the default action");
+}
+
+#[test]
 fn optional_match_wildcard_and_exact() {
     let Some(mut p) = load("bmv2_grpc_tests/optional.json") else { return };
     let t = "ingress.opt";

@@ -101,7 +101,101 @@ struct Group {
     masks: Box<[Value]>,
     /// Best rank of any entry in the group.
     best: i64,
-    map: FxHashMap<Box<[Value]>, Vec<(i64, Handle)>>,
+    map: FxHashMap<GroupKey, Ranked>,
+}
+
+/// Key fields held inline in a group's map (most tables have one or two).
+const INLINE_KEYS: usize = 2;
+
+/// A group's masked key values: inline for up to [`INLINE_KEYS`] fields, so that a
+/// lookup compares them in the map's bucket instead of following a pointer (a cache
+/// miss per table per flow setup); boxed beyond. Hashes and compares as the slice.
+#[derive(Debug, Clone)]
+enum GroupKey {
+    Inline(u8, [Value; INLINE_KEYS]),
+    Boxed(Box<[Value]>),
+}
+
+impl GroupKey {
+    fn new(v: &[Value]) -> Self {
+        if v.len() <= INLINE_KEYS {
+            let mut a = [0; INLINE_KEYS];
+            a[..v.len()].copy_from_slice(v);
+            GroupKey::Inline(v.len() as u8, a)
+        } else {
+            GroupKey::Boxed(v.into())
+        }
+    }
+
+    fn as_slice(&self) -> &[Value] {
+        match self {
+            GroupKey::Inline(n, a) => &a[..*n as usize],
+            GroupKey::Boxed(b) => b,
+        }
+    }
+}
+
+impl PartialEq for GroupKey {
+    fn eq(&self, o: &Self) -> bool {
+        self.as_slice() == o.as_slice()
+    }
+}
+
+impl Eq for GroupKey {}
+
+impl std::hash::Hash for GroupKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        // As `[Value]` hashes: the map is probed with slices (`Borrow`).
+        self.as_slice().hash(h)
+    }
+}
+
+impl std::borrow::Borrow<[Value]> for GroupKey {
+    fn borrow(&self) -> &[Value] {
+        self.as_slice()
+    }
+}
+
+/// The entries of one masked key, best rank first: one, inline (exact and LPM keys
+/// are unique), or several (ternary and range entries whose masked values agree).
+#[derive(Debug, Clone)]
+enum Ranked {
+    One((i64, Handle)),
+    Many(Vec<(i64, Handle)>),
+}
+
+impl Ranked {
+    fn as_slice(&self) -> &[(i64, Handle)] {
+        match self {
+            Ranked::One(e) => std::slice::from_ref(e),
+            Ranked::Many(v) => v,
+        }
+    }
+
+    /// Add `h` of rank `rank` after the entries ranked at least as high.
+    fn insert(&mut self, rank: i64, h: Handle) {
+        let mut v = match std::mem::replace(self, Ranked::Many(vec![])) {
+            Ranked::One(e) => vec![e],
+            Ranked::Many(v) => v,
+        };
+        let pos = v.iter().position(|(r, _)| *r < rank).unwrap_or(v.len());
+        v.insert(pos, (rank, h));
+        *self = Ranked::Many(v);
+    }
+
+    /// Remove `h`; whether none are left.
+    fn remove(&mut self, h: Handle) -> bool {
+        let Ranked::Many(v) = self else {
+            return matches!(self, Ranked::One((_, x)) if *x == h);
+        };
+        v.retain(|(_, x)| *x != h);
+        match v[..] {
+            [] => return true,
+            [e] => *self = Ranked::One(e),
+            _ => {}
+        }
+        false
+    }
 }
 
 /// One table's entries and index.
@@ -330,7 +424,7 @@ impl TableState {
     fn find(&self, e: &Entry) -> Option<Handle> {
         let (masks, vals) = self.masks_and_value(&e.key);
         let g = self.groups.iter().find(|g| g.masks == masks)?;
-        g.map.get(&vals)?.iter().map(|(_, h)| *h).find(|h| {
+        g.map.get(&*vals)?.as_slice().iter().map(|(_, h)| *h).find(|h| {
             let x = self.entries[*h as usize].as_ref().expect("indexed entries exist");
             x.key == e.key && x.priority == e.priority
         })
@@ -354,9 +448,12 @@ impl TableState {
         }
         let g = &mut self.groups[gi];
         g.best = g.best.max(rank);
-        let list = g.map.entry(vals).or_default();
-        let pos = list.iter().position(|(r, _)| *r < rank).unwrap_or(list.len());
-        list.insert(pos, (rank, h));
+        match g.map.entry(GroupKey::new(&vals)) {
+            std::collections::hash_map::Entry::Occupied(mut o) => o.get_mut().insert(rank, h),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(Ranked::One((rank, h)));
+            }
+        }
         self.groups.sort_by_key(|g| std::cmp::Reverse(g.best));
     }
 
@@ -370,16 +467,13 @@ impl TableState {
         let (masks, vals) = self.masks_and_value(&e.key);
         if let Some(gi) = self.groups.iter().position(|g| g.masks == masks) {
             let g = &mut self.groups[gi];
-            if let Some(list) = g.map.get_mut(&vals) {
-                list.retain(|(_, x)| *x != h);
-                if list.is_empty() {
-                    g.map.remove(&vals);
-                }
+            if g.map.get_mut(&*vals).is_some_and(|list| list.remove(h)) {
+                g.map.remove(&*vals);
             }
             if g.map.is_empty() {
                 self.groups.remove(gi);
             } else {
-                g.best = g.map.values().flat_map(|l| l.first().map(|(r, _)| *r)).max().unwrap_or(i64::MIN);
+                g.best = g.map.values().flat_map(|l| l.as_slice().first().map(|(r, _)| *r)).max().unwrap_or(i64::MIN);
                 self.groups.sort_by_key(|g| std::cmp::Reverse(g.best));
             }
         }
@@ -413,7 +507,7 @@ impl TableState {
                 masked[i] = k & m;
             }
             let Some(list) = g.map.get(&masked[..key.len()]) else { continue };
-            for (rank, h) in list {
+            for (rank, h) in list.as_slice() {
                 if best.is_some_and(|(r, _)| r >= *rank) {
                     break;
                 }
