@@ -168,9 +168,9 @@ fn render_actions(a: &Actions, s: &mut String) {
     }
     for o in a.outputs.iter() {
         let how = match &o.apply {
-            Apply::InPlace { patches, checksums } if patches.is_empty() && checksums.is_empty() => String::new(),
-            Apply::InPlace { patches, checksums } => {
-                format!("(patch {} bytes, {} checksums)", patches.len(), checksums.len())
+            Apply::InPlace { patches } if patches.is_empty() && o.edit.checksums.is_empty() => String::new(),
+            Apply::InPlace { patches } => {
+                format!("(patch {} bytes, {} checksums)", patches.len(), o.edit.checksums.len())
             }
             Apply::Rebuild { .. } => format!("(headers {}B -> new)", o.edit.strip),
             Apply::Copy => "(copy)".into(),
@@ -208,7 +208,7 @@ mod tests {
             outputs: Box::new([Output {
                 port: 2,
                 edit: Edit::default(),
-                apply: Apply::InPlace { patches: Default::default(), checksums: Box::new([]) },
+                apply: Apply::InPlace { patches: Default::default() },
             }]),
             drops: Box::new([DropCause::Egress]),
             replay: Box::new([]),

@@ -269,8 +269,8 @@ impl PipelineStage {
             };
             if k + 1 == n {
                 match &o.apply {
-                    Apply::InPlace { patches, checksums } => {
-                        patch(m.data_mut(), patches, checksums);
+                    Apply::InPlace { patches } => {
+                        patch(m.data_mut(), patches, &o.edit.checksums);
                         egress.send_one(idx, m, stats);
                         return;
                     }

@@ -82,8 +82,17 @@ impl Patches {
         let summed = |off: u16| checksums.iter().any(|c| (off as u32) >= c.at && (off as u32) < c.at + c.len);
         let in_run = |p: &BytePatch| p.keep == 0 && !summed(p.off);
         let singles = all.iter().filter(|p| !in_run(p)).count();
+        // Where a run continues: the byte follows the last run byte and the run has
+        // room (counted first, so that both lists are allocated exactly once).
+        let mut run_at = (usize::MAX, 0);
+        let mut continues = |p: &BytePatch| {
+            let c = run_at.0.wrapping_add(run_at.1) == p.off as usize && run_at.1 < RUN_MAX;
+            run_at = if c { (run_at.0, run_at.1 + 1) } else { (p.off as usize, 1) };
+            c
+        };
+        let n_runs = all.iter().filter(|p| in_run(p)).filter(|p| !continues(p)).count();
         let mut bytes = Vec::with_capacity(singles);
-        let mut runs: Vec<Run> = Vec::with_capacity(all.len() - singles);
+        let mut runs: Vec<Run> = Vec::with_capacity(n_runs);
         for p in all.iter() {
             if !in_run(p) {
                 bytes.push(*p);
@@ -101,6 +110,7 @@ impl Patches {
                 }
             }
         }
+        debug_assert_eq!(runs.len(), n_runs);
         Patches { runs: runs.into(), bytes: bytes.into() }
     }
 
@@ -133,10 +143,8 @@ fn put(dst: &mut [u8], src: &[u8]) {
 pub enum Apply {
     /// Same layout as the input: patch bytes, fix checksums.
     InPlace {
-        /// Byte patches.
+        /// Byte patches (then the edit's checksums are recomputed).
         patches: Patches,
-        /// Checksums to recompute.
-        checksums: Box<[ChecksumFix]>,
     },
     /// New headers (`edit.segments`, then patches and checksums, all inside them)
     /// replace the first `edit.strip` input bytes.
@@ -245,32 +253,36 @@ pub struct MeterBranch {
     pub colors: [Actions; 3],
 }
 
-fn byte_patches(patches: &[Patch]) -> Vec<BytePatch> {
-    if patches.is_empty() {
-        return vec![];
-    }
+/// `patches` compiled into [`Patches`] given the checksums fixed after them. The byte
+/// patches are built on the stack for the usual header sizes: a flow setup allocates
+/// only what the megaflow keeps.
+fn compile_patches(patches: &[Patch], checksums: &[ChecksumFix]) -> Patches {
     let end = patches.iter().map(|p| (p.bit + p.width).div_ceil(8) as usize).max().unwrap_or(0);
-    // Stack buffers for the usual header sizes (small: zeroing them is per install).
-    let (mut keep_a, mut set_a) = ([0u8; 64], [0u8; 64]);
-    let (mut keep_v, mut set_v);
-    let (keep, set): (&mut [u8], &mut [u8]) = if end <= 64 {
-        (&mut keep_a[..end], &mut set_a[..end])
+    if end <= 64 {
+        let (mut keep, mut set, mut out) = ([0u8; 64], [0u8; 64], [BytePatch { off: 0, keep: 0, set: 0 }; 64]);
+        let n = byte_patches(patches, &mut keep[..end], &mut set[..end], &mut out);
+        Patches::new(&out[..n], checksums)
     } else {
-        keep_v = vec![0u8; end];
-        set_v = vec![0u8; end];
-        (&mut keep_v, &mut set_v)
-    };
+        let (mut keep, mut set, mut out) =
+            (vec![0u8; end], vec![0u8; end], vec![BytePatch { off: 0, keep: 0, set: 0 }; end]);
+        let n = byte_patches(patches, &mut keep, &mut set, &mut out);
+        Patches::new(&out[..n], checksums)
+    }
+}
+
+/// Write `patches` as bytes into `out` (sorted by offset), using `keep` and `set`
+/// (zeroed, one byte per patched output byte) as scratch; returns how many.
+fn byte_patches(patches: &[Patch], keep: &mut [u8], set: &mut [u8], out: &mut [BytePatch]) -> usize {
     for p in patches {
         write_bits(keep, p.bit as usize, p.width, mask_of(p.width));
         write_bits(set, p.bit as usize, p.width, p.value);
     }
-    let mut out = Vec::with_capacity(keep.iter().filter(|k| **k != 0).count());
-    out.extend(keep.iter().zip(set.iter()).enumerate().filter(|(_, (k, _))| **k != 0).map(|(i, (k, s))| BytePatch {
-        off: i as u16,
-        keep: !k,
-        set: *s,
-    }));
-    out
+    let mut n = 0;
+    for (i, (k, s)) in keep.iter().zip(set.iter()).enumerate().filter(|(_, (k, _))| **k != 0) {
+        out[n] = BytePatch { off: i as u16, keep: !k, set: *s };
+        n += 1;
+    }
+    n
 }
 
 fn compile_edit(e: &Edit) -> Apply {
@@ -287,8 +299,8 @@ fn compile_edit(e: &Edit) -> Apply {
             && e.checksums.iter().all(|c| c.at + c.len <= limit && c.field_bit % 8 == 0 && c.field_bit / 8 + 2 <= limit)
     };
     if same_layout && e.strip <= u16::MAX as u32 && fits(e.strip) {
-        let patches = Patches::new(&byte_patches(&e.patches), &e.checksums);
-        return Apply::InPlace { patches, checksums: e.checksums.clone().into() };
+        let patches = compile_patches(&e.patches, &e.checksums);
+        return Apply::InPlace { patches };
     }
     let hdr: u32 = e
         .segments
@@ -299,7 +311,7 @@ fn compile_edit(e: &Edit) -> Apply {
         })
         .sum();
     if hdr <= u16::MAX as u32 && fits(hdr) {
-        return Apply::Rebuild { patches: Patches::new(&byte_patches(&e.patches), &e.checksums) };
+        return Apply::Rebuild { patches: compile_patches(&e.patches, &e.checksums) };
     }
     Apply::Copy
 }
@@ -407,10 +419,10 @@ impl Output {
     /// The output for `input`, appended to `out` (what the datapath sends).
     pub fn render(&self, input: &[u8], out: &mut Vec<u8>) {
         match &self.apply {
-            Apply::InPlace { patches, checksums } => {
+            Apply::InPlace { patches } => {
                 let start = out.len();
                 out.extend_from_slice(input);
-                patch(&mut out[start..], patches, checksums);
+                patch(&mut out[start..], patches, &self.edit.checksums);
             }
             Apply::Rebuild { patches } => {
                 let mut h = vec![];
@@ -700,10 +712,14 @@ mod tests {
     #[test]
     fn byte_patches_merge_bit_fields() {
         // A 4-bit field at bit 4 and an 8-bit field at bit 8.
-        let p = byte_patches(&[Patch { bit: 4, width: 4, value: 0xa }, Patch { bit: 8, width: 8, value: 0x5c }]);
-        assert_eq!(&*p, &[BytePatch { off: 0, keep: 0xf0, set: 0x0a }, BytePatch { off: 1, keep: 0, set: 0x5c }]);
+        let (mut keep, mut set, mut out) = ([0; 2], [0; 2], [BytePatch { off: 9, keep: 9, set: 9 }; 2]);
+        let patches = [Patch { bit: 4, width: 4, value: 0xa }, Patch { bit: 8, width: 8, value: 0x5c }];
+        let n = byte_patches(&patches, &mut keep, &mut set, &mut out);
+        let p = &out[..n];
+        assert_eq!(p, &[BytePatch { off: 0, keep: 0xf0, set: 0x0a }, BytePatch { off: 1, keep: 0, set: 0x5c }]);
         let mut b = [0xffu8, 0xff, 0xff];
-        patch(&mut b, &Patches::new(&p, &[]), &[]);
+        patch(&mut b, &Patches::new(p, &[]), &[]);
+        assert_eq!(compile_patches(&patches, &[]), Patches::new(p, &[]));
         assert_eq!(b, [0xfa, 0x5c, 0xff]);
     }
 
@@ -732,7 +748,7 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                std::mem::discriminant(&Apply::InPlace { patches: Patches::default(), checksums: Box::new([]) }),
+                std::mem::discriminant(&Apply::InPlace { patches: Patches::default() }),
                 std::mem::discriminant(&Apply::Rebuild { patches: Patches::default() }),
                 std::mem::discriminant(&Apply::Copy),
             ]

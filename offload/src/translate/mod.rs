@@ -385,8 +385,7 @@ pub fn translate(m: &MegaflowRef, ports: &[PortInfo]) -> Result<Translation, Ref
 /// The output offset of the first IPv4 checksum an output recomputes, if any.
 fn ipv4_checksum_fix(a: &Actions) -> Option<u32> {
     a.outputs.iter().find_map(|o| match &o.apply {
-        Apply::InPlace { checksums, .. } => checksums.first().map(|c| c.at),
-        Apply::Rebuild { .. } => o.edit.checksums.first().map(|c| c.at),
+        Apply::InPlace { .. } | Apply::Rebuild { .. } => o.edit.checksums.first().map(|c| c.at),
         Apply::Copy => None,
     })
 }
@@ -458,7 +457,7 @@ fn full_actions(
     let has = |k: ItemKind| layers.iter().find(|l| l.kind == k).copied();
     // The new headers, the shape of the change, and the output's layers.
     let (shape, srcs, patches, checksums): HeaderChange = match &o.apply {
-        Apply::InPlace { patches, checksums } => (Shape::Same, vec![], flat(patches), checksums),
+        Apply::InPlace { patches } => (Shape::Same, vec![], flat(patches), &o.edit.checksums),
         Apply::Rebuild { patches } => {
             let srcs = header_sources(&o.edit.segments);
             let strip = o.edit.strip as usize;
