@@ -81,25 +81,21 @@ impl Patches {
     pub fn new(all: &[BytePatch], checksums: &[ChecksumFix]) -> Patches {
         let summed = |off: u16| checksums.iter().any(|c| (off as u32) >= c.at && (off as u32) < c.at + c.len);
         let in_run = |p: &BytePatch| p.keep == 0 && !summed(p.off);
-        let singles = all.iter().filter(|p| !in_run(p)).count();
-        // Where a run continues: the byte follows the last run byte and the run has
-        // room (counted first, so that both lists are allocated exactly once).
-        let mut run_at = (usize::MAX, 0);
-        let mut continues = |p: &BytePatch| {
-            let c = run_at.0.wrapping_add(run_at.1) == p.off as usize && run_at.1 < RUN_MAX;
-            run_at = if c { (run_at.0, run_at.1 + 1) } else { (p.off as usize, 1) };
-            c
+        // The run bytes, each with whether it starts a run: it does not follow the
+        // previous run byte, or that run is full. Walked twice, to count the runs and
+        // then fill them, so that both lists are allocated exactly once.
+        let run_bytes = || {
+            let mut at = (usize::MAX, 0);
+            all.iter().filter(move |p| in_run(p)).map(move |p| {
+                let starts = at.0.wrapping_add(at.1) != p.off as usize || at.1 == RUN_MAX;
+                at = if starts { (p.off as usize, 1) } else { (at.0, at.1 + 1) };
+                (p, starts)
+            })
         };
-        let n_runs = all.iter().filter(|p| in_run(p)).filter(|p| !continues(p)).count();
-        let mut bytes = Vec::with_capacity(singles);
-        let mut runs: Vec<Run> = Vec::with_capacity(n_runs);
-        for p in all.iter() {
-            if !in_run(p) {
-                bytes.push(*p);
-                continue;
-            }
+        let mut runs: Vec<Run> = Vec::with_capacity(run_bytes().filter(|(_, s)| *s).count());
+        for (p, starts) in run_bytes() {
             match runs.last_mut() {
-                Some(r) if r.off as usize + (r.len as usize) == p.off as usize && (r.len as usize) < RUN_MAX => {
+                Some(r) if !starts => {
                     r.data[r.len as usize] = p.set;
                     r.len += 1;
                 }
@@ -110,7 +106,8 @@ impl Patches {
                 }
             }
         }
-        debug_assert_eq!(runs.len(), n_runs);
+        let mut bytes = Vec::with_capacity(all.iter().filter(|p| !in_run(p)).count());
+        bytes.extend(all.iter().filter(|p| !in_run(p)));
         Patches { runs: runs.into(), bytes: bytes.into() }
     }
 
