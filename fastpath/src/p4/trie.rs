@@ -112,6 +112,11 @@ impl PrefixTrie {
     /// Leading bits of `key` that decide a match won by a prefix of `winner` bits
     /// (0 on a miss): see the module doc.
     pub(crate) fn deciding_bits(&self, key: u128, winner: u32) -> u32 {
+        if winner >= self.width {
+            // A full-length prefix won (a host route): every bit decides, and the
+            // walk (a dependent load per bit) would say so.
+            return self.width;
+        }
         let (n, d) = if self.width <= 64 { self.walk64(key as u64) } else { self.walk(key) };
         let need = if d == self.width || self.kids[n] == [0, 0] { d } else { d + 1 };
         need.max(winner).min(self.width)
