@@ -10,13 +10,16 @@
 //! the table reports medians. No DPDK: this measures the engine alone.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use sluice::control::entries;
+use sluice::control::flows::EVENT_RING;
 use std::sync::Arc;
 
 use sluice::fastpath::cache::datapath::{Datapath, Upcall};
 use sluice::fastpath::cache::dpcls::NONE;
+use sluice::fastpath::cache::events::EventReader;
 use sluice::fastpath::cache::key::PacketView;
 use sluice::fastpath::cache::{CacheConfig, CacheStats, FlowCache};
 use sluice::fastpath::p4::compile::compile_bytes;
@@ -95,23 +98,74 @@ fn load(
 /// cycles per flow setup, per round.
 type Samples = (Vec<f64>, Vec<f64>, Vec<[f64; 4]>, Vec<f64>);
 
-/// Cycles per new megaflow over `packets` (pairwise different megaflows). With `warm` (as many
-/// other new flows), the cache holds half as many flows as `packets` and starts full
+/// Where a setup's flow events go.
+#[derive(Clone, Copy, PartialEq)]
+enum Events {
+    /// Nowhere (no ring).
+    Off,
+    /// To a thread that drains the ring every millisecond and reads the events, as
+    /// control does.
+    Drained,
+}
+
+/// Cycles per flow setup of `packets` (each a new megaflow): burst lookup (a miss),
+/// tracked run, install. With `warm`, the cache is first filled to its limit
 /// (the warm flows fill it, untimed), so every setup also evicts one and finds its
 /// tables at their working size, as under a sustained flow setup storm; otherwise it
-/// starts empty and its tables grow as flows arrive.
-fn setup_cycles(b: &Bench, rt: &Runtime, packets: &[Vec<u8>], warm: Option<&[Vec<u8>]>) -> f64 {
+/// starts empty. With `events`, every install and eviction also posts its flow
+/// event, as in `sluiced`. Returns the cycles, the timed pass's events and how many
+/// of them the full ring dropped.
+fn setup_cycles(
+    b: &Bench,
+    rt: &Runtime,
+    packets: &[Vec<u8>],
+    warm: Option<&[Vec<u8>]>,
+    events: Events,
+) -> (f64, u64, u64) {
     let full = warm.is_some();
     let max_flows = if full { packets.len() / 2 } else { packets.len() * 2 };
     let cfg = CacheConfig { max_flows, ..CacheConfig::default() };
-    let cache = FlowCache::new(cfg, 0, Arc::new(CacheStats::default()), None);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, drainer) = match events {
+        Events::Off => (None, None),
+        Events::Drained => {
+            let control_core = core_affinity::get_core_ids().map(|c| c.len().saturating_sub(2)).unwrap_or(0);
+            let (tx, rx) = std::sync::mpsc::sync_channel(EVENT_RING);
+            let stop = Arc::clone(&stop);
+            let drainer = std::thread::spawn(move || {
+                // On the control core: the other one (the benchmark runs on the last).
+                core_affinity::set_for_current(core_affinity::CoreId { id: control_core });
+                // As control reads them: shared actions resolved, masks and keys
+                // made (and freed here).
+                let mut reader = EventReader::default();
+                let mut n = 0u64;
+                loop {
+                    while std::env::var_os("NODRAIN").is_some() && !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    while let Ok(e) = rx.try_recv() {
+                        n += reader.read(e).is_some() as u64;
+                    }
+                    if stop.load(Ordering::Relaxed) {
+                        return n;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            });
+            (Some(tx), Some(drainer))
+        }
+    };
+    let cache = FlowCache::new(cfg, 0, Arc::new(CacheStats::default()), tx);
     let mut dp = Datapath::new(Arc::new(b.ir.clone()), rt.clone(), cache);
     let pass = |dp: &mut Datapath, packets: &[Vec<u8>]| {
         let c0 = rdtsc();
         for burst in packets.chunks(32) {
-            let views: Vec<PacketView> = burst.iter().map(|p| PacketView::new(1, p)).collect();
+            let mut views = [PacketView::new(1, &[]); 32];
+            for (v, p) in views.iter_mut().zip(burst) {
+                *v = PacketView::new(1, p);
+            }
             let mut found = [NONE; 32];
-            dp.cache.lookup(&views, &mut found);
+            dp.cache.lookup(&views[..burst.len()], &mut found);
             for (p, f) in burst.iter().zip(found) {
                 if f == NONE {
                     let r = dp.upcall(1, p);
@@ -124,11 +178,11 @@ fn setup_cycles(b: &Bench, rt: &Runtime, packets: &[Vec<u8>], warm: Option<&[Vec
     if let Some(w) = warm {
         pass(&mut dp, w);
     }
-    let before = dp.cache.stats().snapshot().installed;
+    let before = dp.cache.stats().snapshot();
     let c = pass(&mut dp, packets);
     let s = dp.cache.stats().snapshot();
     assert_eq!(
-        (s.installed - before) as usize,
+        (s.installed - before.installed) as usize,
         packets.len(),
         "{}: every setup packet is a new megaflow: {s:?}",
         b.name
@@ -136,14 +190,32 @@ fn setup_cycles(b: &Bench, rt: &Runtime, packets: &[Vec<u8>], warm: Option<&[Vec
     if full {
         assert!(s.evicted as usize >= packets.len() * 3 / 2, "{}: every timed setup evicts: {s:?}", b.name);
     }
-    c
+    stop.store(true, Ordering::Relaxed);
+    drop(dp);
+    if let Some(d) = drainer {
+        let drained = d.join().expect("the drainer thread");
+        if std::env::var_os("NODRAIN").is_none() {
+            assert_eq!(
+                drained + s.events_dropped,
+                s.installed + s.evicted,
+                "every event is drained or counted as dropped"
+            );
+        }
+    }
+    let posted = s.installed + s.evicted - before.installed - before.evicted;
+    (c, posted, s.events_dropped - before.events_dropped)
 }
 
-/// Setup cycles into an empty cache, then into a full one: the first half of `setup`
-/// timed, the second half warming the full cache.
-fn setup_both(b: &Bench, rt: &Runtime, setup: &[Vec<u8>]) -> (f64, f64) {
+/// Setup cycles into an empty cache, into a full one, and into a full one posting
+/// flow events: the first half of `setup` timed, the second half warming the full
+/// cache.
+fn setup_all(b: &Bench, rt: &Runtime, setup: &[Vec<u8>]) -> [(f64, u64, u64); 3] {
     let (timed, warm) = setup.split_at(setup.len() / 2);
-    (setup_cycles(b, rt, timed, None), setup_cycles(b, rt, timed, Some(warm)))
+    [
+        setup_cycles(b, rt, timed, None, Events::Off),
+        setup_cycles(b, rt, timed, Some(warm), Events::Off),
+        setup_cycles(b, rt, timed, Some(warm), Events::Drained),
+    ]
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -206,6 +278,7 @@ fn main() {
     println!("pipeline_bench: core {core}, {flows} flows, {rounds} rounds x {seconds} s, TSC {:.2} GHz", hz / 1e9);
     let mut results: Vec<Samples> = benches.iter().map(|_| (vec![], vec![], vec![], vec![])).collect();
     let mut full_setup: Vec<f64> = vec![];
+    let mut evented_setup: Vec<(f64, u64, u64)> = vec![];
     // Flow setup traffic: 1,000 host routes (10.1.x.y/32; the table holds 1,024) and
     // packets to each with 64 TTLs: LPM tracking decides all 32 bits of a host route
     // and the TTL is read (decremented), so each of the 64,000 packets is its own
@@ -235,9 +308,10 @@ fn main() {
         for (bi, b) in benches.iter_mut().enumerate() {
             if only_setup {
                 if b.name == "simple_router" {
-                    let (empty, full) = setup_both(b, &setup_rt, &setup);
-                    results[bi].3.push(empty);
-                    full_setup.push(full);
+                    let r = setup_all(b, &setup_rt, &setup);
+                    results[bi].3.push(r[0].0);
+                    full_setup.push(r[1].0);
+                    evented_setup.push(r[2]);
                 }
                 continue;
             }
@@ -277,9 +351,10 @@ fn main() {
             results[bi].2.push(prof.cycles.map(|c| c as f64 / k));
             // D: flow setup (simple_router only: its megaflows are per destination).
             if b.name == "simple_router" {
-                let (empty, full) = setup_both(b, &setup_rt, &setup);
-                results[bi].3.push(empty);
-                full_setup.push(full);
+                let r = setup_all(b, &setup_rt, &setup);
+                results[bi].3.push(r[0].0);
+                full_setup.push(r[1].0);
+                evented_setup.push(r[2]);
             }
         }
     }
@@ -316,8 +391,16 @@ fn main() {
             continue;
         }
         let c = median(&mut results[bi].3);
-        println!("| {} | empty, growing | {:.0} | {:.2} M |", b.name, c, hz / c / 1e6);
+        println!("| {} | empty | {:.0} | {:.2} M |", b.name, c, hz / c / 1e6);
         let c = median(&mut full_setup);
         println!("| {} | full (each setup evicts) | {:.0} | {:.2} M |", b.name, c, hz / c / 1e6);
+        let c = median(&mut evented_setup.iter().map(|e| e.0).collect::<Vec<_>>());
+        let (posted, dropped) = evented_setup.iter().fold((0, 0), |(p, d), e| (p + e.1, d + e.2));
+        println!(
+            "| {} | full, flow events drained each ms ({dropped} of {posted} dropped) | {:.0} | {:.2} M |",
+            b.name,
+            c,
+            hz / c / 1e6
+        );
     }
 }

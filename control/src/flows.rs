@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use sluice_fastpath::cache::actions::{Actions, Apply};
+use sluice_fastpath::cache::events::{Event, EventReader, Install};
 use sluice_fastpath::cache::{FlowEvent, RemoveReason};
 use sluice_fastpath::p4::track::KEY_PACKET_OFFSET;
 
@@ -46,6 +47,7 @@ pub struct FlowSummary {
 #[derive(Debug, Default)]
 pub struct FlowLog {
     rings: Vec<Receiver<FlowEvent>>,
+    reader: EventReader,
     live: BTreeMap<(u32, u32, u32), Arc<MegaflowInfo>>,
     summary: FlowSummary,
 }
@@ -60,15 +62,16 @@ impl FlowLog {
     pub fn drain(&mut self) {
         for r in &self.rings {
             while let Ok(e) = r.try_recv() {
-                match e {
-                    FlowEvent::Installed { worker, flow, version, mask, key, min_len, deps, actions } => {
+                match self.reader.read(e) {
+                    None => {}
+                    Some(Event::Installed(Install { worker, flow, version, mask, key, min_len, deps, actions })) => {
                         self.summary.installed += 1;
                         self.live.insert(
                             (worker, flow, version),
                             Arc::new(MegaflowInfo { mask, key, min_len, deps, actions }),
                         );
                     }
-                    FlowEvent::Removed { worker, flow, version, reason, packets, bytes } => {
+                    Some(Event::Removed { worker, flow, version, reason, packets, bytes }) => {
                         self.live.remove(&(worker, flow, version));
                         let s = &mut self.summary;
                         match reason {
@@ -189,7 +192,7 @@ fn render_actions(a: &Actions, s: &mut String) {
 mod tests {
     use super::*;
     use sluice_fastpath::cache::actions::{Actions, Output};
-    use sluice_fastpath::cache::key::Mask;
+    use sluice_fastpath::cache::events::{EventActions, EventMatch};
     use sluice_fastpath::p4::interp::DropCause;
     use sluice_fastpath::p4::track::Edit;
 
@@ -200,7 +203,6 @@ mod tests {
         let mut m = [0u8; sluice_fastpath::p4::track::KEY_BYTES];
         m[KEY_PACKET_OFFSET + 12] = 0xff;
         m[KEY_PACKET_OFFSET + 13] = 0xff;
-        let mask = Mask::from_bytes(&m);
         let mut k = [0u8; 8];
         k[4] = 0x08; // packet byte 12 is byte 4 of word 2
         let key: Box<[u64]> = Box::new([u64::from_le_bytes(k)]);
@@ -214,16 +216,17 @@ mod tests {
             replay: Box::new([]),
             metered: None,
         });
+        let words = sluice_fastpath::cache::key::words(&m);
         for flow in 0..2 {
+            let first = (flow == 0).then(|| Arc::clone(&actions));
             tx.send(FlowEvent::Installed {
                 worker: 0,
                 flow,
                 version: 0,
-                mask: mask.clone(),
-                key: key.clone(),
+                matched: EventMatch::new(&words, &key),
                 min_len: 14,
                 deps: 0,
-                actions: Arc::clone(&actions),
+                actions: EventActions::Shared { id: 1, first },
             })
             .unwrap();
         }

@@ -38,6 +38,7 @@ use dpdk_sys::flow::{FlowCount, Rule};
 use sluice_fastpath::cache::actions::Actions;
 use sluice_fastpath::cache::datapath::Datapath;
 use sluice_fastpath::cache::dpcls::NONE;
+use sluice_fastpath::cache::events::{Event, EventReader, Install};
 use sluice_fastpath::cache::key::{Mask, PacketView};
 use sluice_fastpath::cache::{CacheConfig, CacheStats, FlowCache, FlowEvent};
 use sluice_fastpath::p4::compile::compile_bytes;
@@ -197,6 +198,7 @@ struct Case<'a> {
     rng: Rng,
     dp: Datapath,
     events: Receiver<FlowEvent>,
+    reader: EventReader,
     flows: Vec<Flow>,
     pool: Vec<(u32, Vec<u8>)>,
     ports: Vec<PortInfo>,
@@ -232,6 +234,7 @@ impl<'a> Case<'a> {
             rng,
             dp,
             events,
+            reader: EventReader::default(),
             flows: vec![],
             pool,
             ports: ports(),
@@ -245,11 +248,12 @@ impl<'a> Case<'a> {
     /// Take the megaflows installed since the last call.
     fn collect(&mut self) {
         while let Ok(e) = self.events.try_recv() {
-            match e {
-                FlowEvent::Installed { flow, mask, key, min_len, actions, .. } => {
+            match self.reader.read(e) {
+                Some(Event::Installed(Install { flow, mask, key, min_len, actions, .. })) => {
                     self.flows.push(Flow { id: flow, mask, key, min_len, actions })
                 }
-                FlowEvent::Removed { flow, .. } => panic!("{}: megaflow {flow} removed (no expiry here)", self.name),
+                Some(Event::Removed { flow, .. }) => panic!("{}: megaflow {flow} removed (no expiry here)", self.name),
+                None => {}
             }
         }
     }

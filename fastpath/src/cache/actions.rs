@@ -225,7 +225,7 @@ impl Replays {
 /// has no outputs, drops or counters of its own, only [`Actions::metered`], whose
 /// three branches are the whole outcome for GREEN, YELLOW and RED (each may branch
 /// again on the next meter). [`Actions::leaf`] walks it for a packet.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Actions {
     /// Copies sent, in emission order.
     pub outputs: Box<[Output]>,

@@ -79,6 +79,7 @@ pub mod actions;
 pub mod datapath;
 pub mod dpcls;
 pub mod emc;
+pub mod events;
 pub mod key;
 
 use std::collections::hash_map::Entry;
@@ -88,6 +89,8 @@ use std::sync::Arc;
 use actions::{Actions, Replay, Replays, Tracked};
 use dpcls::{Dpcls, Place, NONE};
 use emc::{Candidate, Emc, EmcConfig};
+pub use events::FlowEvent;
+use events::{EventActions, EventMatch};
 use key::{Mask, PacketView, KEY_WORDS};
 
 use crate::p4::track::ReadSet;
@@ -178,45 +181,6 @@ pub enum RemoveReason {
     Evicted,
     /// The state it was read from changed.
     Invalidated,
-}
-
-/// A megaflow event for the control side.
-#[derive(Debug, Clone)]
-pub enum FlowEvent {
-    /// Installed.
-    Installed {
-        /// Worker.
-        worker: u32,
-        /// Megaflow id (slot) and version: unique together.
-        flow: u32,
-        /// Slot version.
-        version: u32,
-        /// The mask.
-        mask: Mask,
-        /// The masked key words.
-        key: Box<[u64]>,
-        /// Minimum length.
-        min_len: u32,
-        /// Its dependency bits ([`Change::bit`]).
-        deps: u64,
-        /// The actions.
-        actions: Arc<Actions>,
-    },
-    /// Removed.
-    Removed {
-        /// Worker.
-        worker: u32,
-        /// Megaflow id.
-        flow: u32,
-        /// Slot version.
-        version: u32,
-        /// Why.
-        reason: RemoveReason,
-        /// Packets it matched.
-        packets: u64,
-        /// Bytes it matched.
-        bytes: u64,
-    },
 }
 
 /// A worker's cache counters (single writer, read by control).
@@ -361,6 +325,22 @@ fn prefaulted(n: usize) -> Vec<Slot> {
     slots
 }
 
+/// Actions megaflows share, and how many.
+#[derive(Debug)]
+struct Shared {
+    actions: Arc<Actions>,
+    users: u32,
+    /// An install event carrying them was delivered: control knows them by id.
+    announced: bool,
+}
+
+/// The id flow events name shared actions by: the shared copy's address, unique
+/// while control holds the copy (from the event that delivers it to its
+/// [`FlowEvent::ActionsGone`]).
+fn actions_id(a: &Arc<Actions>) -> u64 {
+    Arc::as_ptr(a) as usize as u64
+}
+
 /// A worker's megaflow cache.
 #[derive(Debug)]
 pub struct FlowCache {
@@ -385,7 +365,9 @@ pub struct FlowCache {
     /// The distinct actions of live megaflows by hash, with how many use each. One
     /// entry per hash: actions whose hash collides with different ones are not
     /// shared (they still work; a 64-bit collision only costs a copy).
-    shared: rustc_hash::FxHashMap<u64, (Arc<Actions>, u32)>,
+    shared: rustc_hash::FxHashMap<u64, Shared>,
+    /// [`FlowEvent::ActionsGone`] events the full ring refused, to send again.
+    gone: Vec<u64>,
     /// Marks bound now.
     bound_marks: usize,
 }
@@ -421,6 +403,7 @@ impl FlowCache {
             emc_pause: 0,
             marks: Vec::new(),
             shared: Default::default(),
+            gone: Vec::new(),
             bound_marks: 0,
         }
     }
@@ -671,27 +654,35 @@ impl FlowCache {
         // Taken before the dpcls and EMC stores: a reference count is a locked
         // operation, which waits for pending stores to drain.
         let actions_hash = actions.share_hash();
-        let actions = match self.shared.entry(actions_hash) {
+        // What the install event says of the actions: shared ones travel by id once
+        // control has them (see `events`).
+        let (actions, said) = match self.shared.entry(actions_hash) {
             Entry::Occupied(mut e) => {
-                let (a, n) = e.get_mut();
-                if actions.same_as(a) {
-                    *n += 1;
-                    Arc::clone(a)
+                let sh = e.get_mut();
+                if actions.same_as(&sh.actions) {
+                    sh.users += 1;
+                    let first = (!sh.announced && self.events.is_some()).then(|| Arc::clone(&sh.actions));
+                    (Arc::clone(&sh.actions), EventActions::Shared { id: actions_id(&sh.actions), first })
                 } else {
-                    Arc::new(actions.build())
+                    let a = Arc::new(actions.build());
+                    let own = EventActions::Own(Arc::clone(&a));
+                    (a, own)
                 }
             }
             Entry::Vacant(e) => {
                 let a = Arc::new(actions.build());
-                e.insert((Arc::clone(&a), 1));
-                a
+                let first = self.events.is_some().then(|| Arc::clone(&a));
+                e.insert(Shared { actions: Arc::clone(&a), users: 1, announced: false });
+                let said = EventActions::Shared { id: actions_id(&a), first };
+                (a, said)
             }
         };
-        let for_event = self.events.is_some().then(|| Arc::clone(&actions));
         let place = match self.dpcls.insert(full, key, min_len, id) {
             Ok(p) => p,
             Err(existing) => {
-                self.unshare(actions_hash, &actions);
+                if let Some(gone) = self.unshare(actions_hash, &actions) {
+                    self.gone.push(gone);
+                }
                 self.free.push(id);
                 return existing;
             }
@@ -715,19 +706,25 @@ impl FlowCache {
         self.emc.insert(v, Candidate { flow: id, version }, |_| false);
         self.stats.installed.add(1);
         self.gauges();
-        if let (Some(tx), Some(actions)) = (&self.events, for_event) {
+        if let Some(tx) = &self.events {
+            let announces = matches!(said, EventActions::Shared { first: Some(_), .. });
             let e = FlowEvent::Installed {
                 worker: self.worker,
                 flow: id,
                 version,
-                mask: Mask::from_words(full),
-                key: key.into(),
+                matched: EventMatch::new(full, key),
                 min_len,
                 deps,
-                actions,
+                actions: said,
             };
-            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(e) {
-                self.stats.events_dropped.add(1);
+            match tx.try_send(e) {
+                Ok(()) if announces => {
+                    if let Some(sh) = self.shared.get_mut(&actions_hash) {
+                        sh.announced = true;
+                    }
+                }
+                Ok(()) => {}
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => self.stats.events_dropped.add(1),
             }
         }
         id
@@ -744,7 +741,9 @@ impl FlowCache {
         let Some(f) = slot.flow.take() else { return };
         let version = slot.version;
         slot.version = slot.version.wrapping_add(1);
-        self.unshare(f.actions_hash, &f.actions);
+        if let Some(gone) = self.unshare(f.actions_hash, &f.actions) {
+            self.gone.push(gone);
+        }
         self.dpcls.remove(f.place);
         self.free.push(id);
         self.live -= 1;
@@ -769,20 +768,39 @@ impl FlowCache {
                 self.stats.events_dropped.add(1);
             }
         }
+        self.send_gone();
+    }
+
+    /// Send the pending [`FlowEvent::ActionsGone`] events the ring takes; the rest
+    /// wait for the next removal or [`FlowCache::maintain`]. (Not dropped: control
+    /// would hold the actions forever.)
+    fn send_gone(&mut self) {
+        let Some(tx) = &self.events else {
+            self.gone.clear();
+            return;
+        };
+        while let Some(&id) = self.gone.last() {
+            if tx.try_send(FlowEvent::ActionsGone { worker: self.worker, id }).is_err() {
+                return;
+            }
+            self.gone.pop();
+        }
     }
 
     /// A megaflow no longer uses `actions` (hashed `hash`): the shared copy goes when
-    /// its last user does.
-    fn unshare(&mut self, hash: u64, actions: &Arc<Actions>) {
+    /// its last user does. Returns its id if control must hear it is gone.
+    fn unshare(&mut self, hash: u64, actions: &Arc<Actions>) -> Option<u64> {
         if let Entry::Occupied(mut e) = self.shared.entry(hash) {
-            let (a, n) = e.get_mut();
-            if Arc::ptr_eq(a, actions) {
-                *n -= 1;
-                if *n == 0 {
-                    e.remove();
+            let sh = e.get_mut();
+            if Arc::ptr_eq(&sh.actions, actions) {
+                sh.users -= 1;
+                if sh.users == 0 {
+                    let sh = e.remove();
+                    return sh.announced.then(|| actions_id(&sh.actions));
                 }
             }
         }
+        None
     }
 
     fn evict_one(&mut self) {
@@ -874,6 +892,7 @@ impl FlowCache {
         if n == 0 {
             return;
         }
+        self.send_gone();
         for _ in 0..SWEEP_SLICE.min(n) {
             self.sweep = (self.sweep + 1) % n;
             let idle = self.slots[self.sweep]
@@ -885,6 +904,17 @@ impl FlowCache {
             }
         }
         self.gauges();
+    }
+}
+
+impl Drop for FlowCache {
+    /// Control holds the shared actions it was told of until told they are gone: tell
+    /// it now, as far as the ring takes (a pipeline change drops a worker's cache).
+    fn drop(&mut self) {
+        let announced = self.shared.values().filter(|s| s.announced).map(|s| actions_id(&s.actions));
+        let announced: Vec<u64> = announced.collect();
+        self.gone.extend(announced);
+        self.send_gone();
     }
 }
 

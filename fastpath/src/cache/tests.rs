@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::datapath::{Datapath, Path};
+use super::events::{Event, EventReader};
 use super::*;
 use crate::p4::engine_tests::{fabric_router, ipv, simple_router, udp4, Prog};
 use crate::p4::ir::{Ir, KeyValue, Value};
@@ -134,10 +135,11 @@ fn events_reach_the_control_side_and_a_full_ring_is_counted() {
     let mut dp = Datapath::new(Arc::new(p.ir), p.rt, cache);
     dp.process(1, &pkt("10.0.0.10", 64, b""));
     dp.process(1, &pkt("10.0.0.10", 63, b""));
-    match rx.try_recv().unwrap() {
-        FlowEvent::Installed { worker, flow, actions, .. } => {
-            assert_eq!((worker, flow), (7, 0));
-            assert_eq!(actions.outputs[0].port, 1);
+    let mut reader = EventReader::default();
+    match reader.read(rx.try_recv().unwrap()) {
+        Some(Event::Installed(i)) => {
+            assert_eq!((i.worker, i.flow), (7, 0));
+            assert_eq!(i.actions.outputs[0].port, 1);
         }
         e => panic!("{e:?}"),
     }
@@ -219,4 +221,77 @@ fn megaflows_of_different_entries_share_actions_and_credit_their_own_entries() {
         assert_eq!(x.hits, y.hits, "table {k} hits");
         assert_eq!(x.direct_counters, y.direct_counters, "table {k} direct counters");
     }
+}
+
+/// simple_router with two more host routes through the next hop of 10.0.1.10: their
+/// megaflows differ (keys) but share their actions. Events go to a ring of `ring`.
+fn shared_route_datapath(ring: usize) -> Option<(Datapath, std::sync::mpsc::Receiver<FlowEvent>)> {
+    let mut p = simple_router()?;
+    for host in ["10.0.2.1", "10.0.2.2"] {
+        p.add("ipv4_lpm", vec![KeyValue::Lpm { value: ipv(host), prefix: 32 }], "set_nhop", &[ipv("10.0.1.10"), 2], 0);
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel(ring);
+    let cache = FlowCache::new(CacheConfig::default(), 0, Arc::new(CacheStats::default()), Some(tx));
+    Some((Datapath::new(Arc::new(p.ir), p.rt, cache), rx))
+}
+
+#[test]
+fn shared_actions_travel_once_and_are_gone_with_their_last_megaflow() {
+    use super::events::EventActions;
+    let Some((mut dp, rx)) = shared_route_datapath(64) else { return };
+    dp.process(1, &pkt("10.0.2.1", 64, b""));
+    dp.process(1, &pkt("10.0.2.2", 64, b""));
+    let events: Vec<FlowEvent> = rx.try_iter().collect();
+    match &events[..] {
+        [FlowEvent::Installed { actions: EventActions::Shared { id: a, first: Some(_) }, .. }, FlowEvent::Installed { actions: EventActions::Shared { id: b, first: None }, .. }] =>
+        {
+            assert_eq!(a, b, "one id for the shared actions")
+        }
+        e => panic!("the first install carries the actions, the second names them: {e:?}"),
+    }
+    let mut reader = EventReader::default();
+    let installs: Vec<_> = events
+        .into_iter()
+        .filter_map(|e| match reader.read(e) {
+            Some(Event::Installed(i)) => Some(i),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(installs.len(), 2);
+    assert!(Arc::ptr_eq(&installs[0].actions, &installs[1].actions));
+    assert_eq!(installs[0].actions.outputs[0].port, 2);
+    // One megaflow leaves: the actions stay; the second leaves: they are gone.
+    dp.cache.invalidate(u64::MAX - 1);
+    assert_eq!(dp.cache.flush(), 0, "invalidation of every table removed both");
+    for e in rx.try_iter() {
+        reader.read(e);
+    }
+    assert_eq!(reader.shared_actions(), 0, "gone with the last megaflow");
+    assert_eq!(reader.unresolved(), 0);
+}
+
+#[test]
+fn actions_whose_event_was_dropped_travel_again_and_gone_waits_for_room() {
+    use super::events::EventActions;
+    let Some((mut dp, rx)) = shared_route_datapath(1) else { return };
+    let mut reader = EventReader::default();
+    // The ring is full when 10.0.2.1's install announces the shared actions.
+    dp.process(1, &pkt("10.0.0.10", 64, b""));
+    dp.process(1, &pkt("10.0.2.1", 64, b""));
+    assert_eq!(dp.cache.stats().snapshot().events_dropped, 1);
+    reader.read(rx.try_recv().unwrap());
+    dp.process(1, &pkt("10.0.2.2", 64, b""));
+    let e = rx.try_recv().unwrap();
+    assert!(matches!(&e, FlowEvent::Installed { actions: EventActions::Shared { first: Some(_), .. }, .. }), "{e:?}");
+    assert!(matches!(reader.read(e), Some(Event::Installed(_))));
+    assert_eq!(reader.shared_actions(), 2, "10.0.0.10's actions and the shared ones");
+    // Removals into a ring of one: the gone events wait for room, then arrive.
+    assert_eq!(dp.cache.flush(), 3);
+    for _ in 0..8 {
+        while let Ok(e) = rx.try_recv() {
+            reader.read(e);
+        }
+        dp.cache.maintain();
+    }
+    assert_eq!(reader.shared_actions(), 0, "every delivered actions' gone event arrived");
 }
