@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use sluice_fastpath::cache::actions::{Actions, Apply};
-use sluice_fastpath::cache::events::{Event, EventReader, Install};
+use sluice_fastpath::cache::events::{Event, EventReader, Install, Removal};
 use sluice_fastpath::cache::{FlowEvent, RemoveReason};
 use sluice_fastpath::p4::track::KEY_PACKET_OFFSET;
 
@@ -64,14 +64,11 @@ impl FlowLog {
             while let Ok(e) = r.try_recv() {
                 match self.reader.read(e) {
                     None => {}
-                    Some(Event::Installed(Install { worker, flow, version, mask, key, min_len, deps, actions })) => {
+                    Some(Event::Installed(Install { worker, flow, version, desc })) => {
                         self.summary.installed += 1;
-                        self.live.insert(
-                            (worker, flow, version),
-                            Arc::new(MegaflowInfo { mask, key, min_len, deps, actions }),
-                        );
+                        self.live.insert((worker, flow, version), Arc::new(desc));
                     }
-                    Some(Event::Removed { worker, flow, version, reason, packets, bytes }) => {
+                    Some(Event::Removed(Removal { worker, flow, version, reason, packets, bytes })) => {
                         self.live.remove(&(worker, flow, version));
                         let s = &mut self.summary;
                         match reason {
@@ -230,14 +227,14 @@ mod tests {
             })
             .unwrap();
         }
-        tx.send(FlowEvent::Removed {
+        tx.send(FlowEvent::Removed(Removal {
             worker: 0,
             flow: 1,
             version: 0,
             reason: RemoveReason::Idle,
             packets: 5,
             bytes: 300,
-        })
+        }))
         .unwrap();
         log.drain();
         let s = log.summary();

@@ -38,7 +38,7 @@ use dpdk_sys::flow::{FlowCount, Rule};
 use sluice_fastpath::cache::actions::Actions;
 use sluice_fastpath::cache::datapath::Datapath;
 use sluice_fastpath::cache::dpcls::NONE;
-use sluice_fastpath::cache::events::{Event, EventReader, Install};
+use sluice_fastpath::cache::events::{Event, EventReader, Install, MegaflowDesc};
 use sluice_fastpath::cache::key::{Mask, PacketView};
 use sluice_fastpath::cache::{CacheConfig, CacheStats, FlowCache, FlowEvent};
 use sluice_fastpath::p4::compile::compile_bytes;
@@ -249,10 +249,12 @@ impl<'a> Case<'a> {
     fn collect(&mut self) {
         while let Ok(e) = self.events.try_recv() {
             match self.reader.read(e) {
-                Some(Event::Installed(Install { flow, mask, key, min_len, actions, .. })) => {
-                    self.flows.push(Flow { id: flow, mask, key, min_len, actions })
-                }
-                Some(Event::Removed { flow, .. }) => panic!("{}: megaflow {flow} removed (no expiry here)", self.name),
+                Some(Event::Installed(Install {
+                    flow,
+                    desc: MegaflowDesc { mask, key, min_len, actions, .. },
+                    ..
+                })) => self.flows.push(Flow { id: flow, mask, key, min_len, actions }),
+                Some(Event::Removed(r)) => panic!("{}: megaflow {} removed (no expiry here)", self.name, r.flow),
                 None => {}
             }
         }

@@ -36,7 +36,6 @@ use std::time::Duration;
 use dpdk_sys::flow::{Action, FlowCount, FlowError, Item, Rule};
 use dpdk_sys::port::Port;
 use serde::Serialize;
-use sluice_fastpath::cache::actions::Actions;
 use sluice_fastpath::cache::key::Mask;
 
 use crate::device::FlowDevice;
@@ -64,20 +63,7 @@ impl Default for OffloadConfig {
     }
 }
 
-/// A megaflow's match and actions, as control learns them from install events.
-#[derive(Debug, Clone)]
-pub struct MegaflowDesc {
-    /// Its mask.
-    pub mask: Mask,
-    /// Its masked key words.
-    pub key: Box<[u64]>,
-    /// Packets shorter than this do not match.
-    pub min_len: u32,
-    /// Its dependency bits.
-    pub deps: u64,
-    /// Its actions.
-    pub actions: Arc<Actions>,
-}
+pub use sluice_fastpath::cache::events::MegaflowDesc;
 
 /// A live megaflow, as the manager sees it each round.
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@
 //! The model ignores port handles, but [`Manager::set_port`] takes a DPDK [`Port`]:
 //! the test binary initialises the EAL once and attaches two `net_null` ports.
 
+use sluice_fastpath::cache::actions::Actions;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::OnceLock;
 

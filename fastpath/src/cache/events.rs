@@ -111,20 +111,7 @@ pub enum FlowEvent {
         actions: EventActions,
     },
     /// Removed.
-    Removed {
-        /// Worker.
-        worker: u32,
-        /// Megaflow id.
-        flow: u32,
-        /// Slot version.
-        version: u32,
-        /// Why.
-        reason: RemoveReason,
-        /// Packets it matched.
-        packets: u64,
-        /// Bytes it matched.
-        bytes: u64,
-    },
+    Removed(Removal),
     /// No megaflow uses the shared actions `id` any more (sent only for actions an
     /// install event delivered).
     ActionsGone {
@@ -133,6 +120,21 @@ pub enum FlowEvent {
         /// The actions' id.
         id: u64,
     },
+}
+
+/// A megaflow's match and actions, as control learns them from install events.
+#[derive(Debug, Clone)]
+pub struct MegaflowDesc {
+    /// Its mask.
+    pub mask: Mask,
+    /// Its masked key words.
+    pub key: Box<[u64]>,
+    /// Packets shorter than this do not match.
+    pub min_len: u32,
+    /// Its dependency bits.
+    pub deps: u64,
+    /// Its actions.
+    pub actions: Arc<Actions>,
 }
 
 /// An install, its actions resolved.
@@ -144,16 +146,25 @@ pub struct Install {
     pub flow: u32,
     /// Slot version.
     pub version: u32,
-    /// The mask.
-    pub mask: Mask,
-    /// The masked key words.
-    pub key: Box<[u64]>,
-    /// Minimum length.
-    pub min_len: u32,
-    /// Dependency bits.
-    pub deps: u64,
-    /// The actions.
-    pub actions: Arc<Actions>,
+    /// What it matches and does.
+    pub desc: MegaflowDesc,
+}
+
+/// A megaflow's removal.
+#[derive(Debug, Clone, Copy)]
+pub struct Removal {
+    /// Worker.
+    pub worker: u32,
+    /// Megaflow id.
+    pub flow: u32,
+    /// Slot version.
+    pub version: u32,
+    /// Why.
+    pub reason: RemoveReason,
+    /// Packets it matched.
+    pub packets: u64,
+    /// Bytes it matched.
+    pub bytes: u64,
 }
 
 /// An event as the control side uses it.
@@ -162,20 +173,7 @@ pub enum Event {
     /// A megaflow was installed.
     Installed(Install),
     /// A megaflow was removed.
-    Removed {
-        /// Worker.
-        worker: u32,
-        /// Megaflow id.
-        flow: u32,
-        /// Slot version.
-        version: u32,
-        /// Why.
-        reason: RemoveReason,
-        /// Packets it matched.
-        packets: u64,
-        /// Bytes it matched.
-        bytes: u64,
-    },
+    Removed(Removal),
 }
 
 /// Reads the events of any number of workers' rings: remembers the shared actions
@@ -208,11 +206,10 @@ impl EventReader {
                     },
                 };
                 let (mask, key) = matched.into_parts();
-                Some(Event::Installed(Install { worker, flow, version, mask, key, min_len, deps, actions }))
+                let desc = MegaflowDesc { mask, key, min_len, deps, actions };
+                Some(Event::Installed(Install { worker, flow, version, desc }))
             }
-            FlowEvent::Removed { worker, flow, version, reason, packets, bytes } => {
-                Some(Event::Removed { worker, flow, version, reason, packets, bytes })
-            }
+            FlowEvent::Removed(r) => Some(Event::Removed(r)),
             FlowEvent::ActionsGone { id, .. } => {
                 self.shared.remove(&id);
                 None
@@ -272,11 +269,11 @@ mod tests {
         let mut r = EventReader::default();
         let first = EventActions::Shared { id: 7, first: Some(Arc::clone(&a)) };
         let Some(Event::Installed(i)) = r.read(installed(1, first)) else { panic!("an install") };
-        assert!(Arc::ptr_eq(&i.actions, &a));
+        assert!(Arc::ptr_eq(&i.desc.actions, &a));
         let Some(Event::Installed(i)) = r.read(installed(2, EventActions::Shared { id: 7, first: None })) else {
             panic!("an install of the same actions, by id")
         };
-        assert!(Arc::ptr_eq(&i.actions, &a));
+        assert!(Arc::ptr_eq(&i.desc.actions, &a));
         assert_eq!(r.shared_actions(), 1);
         assert!(r.read(FlowEvent::ActionsGone { worker: 0, id: 7 }).is_none());
         assert_eq!(r.shared_actions(), 0);
@@ -285,6 +282,6 @@ mod tests {
         let Some(Event::Installed(i)) = r.read(installed(4, EventActions::Own(Arc::clone(&a)))) else {
             panic!("own actions need no id")
         };
-        assert!(Arc::ptr_eq(&i.actions, &a));
+        assert!(Arc::ptr_eq(&i.desc.actions, &a));
     }
 }

@@ -90,7 +90,7 @@ use actions::{Actions, Replay, Replays, Tracked};
 use dpcls::{Dpcls, Place, NONE};
 use emc::{Candidate, Emc, EmcConfig};
 pub use events::FlowEvent;
-use events::{EventActions, EventMatch};
+use events::{EventActions, EventMatch, Removal};
 use key::{Mask, PacketView, KEY_WORDS};
 
 use crate::p4::track::ReadSet;
@@ -756,14 +756,14 @@ impl FlowCache {
             self.emc.reset();
         }
         if let Some(tx) = &self.events {
-            let e = FlowEvent::Removed {
+            let e = FlowEvent::Removed(Removal {
                 worker: self.worker,
                 flow: id,
                 version,
                 reason,
                 packets: f.packets,
                 bytes: f.bytes,
-            };
+            });
             if tx.try_send(e).is_err() {
                 self.stats.events_dropped.add(1);
             }

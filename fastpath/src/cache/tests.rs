@@ -139,7 +139,7 @@ fn events_reach_the_control_side_and_a_full_ring_is_counted() {
     match reader.read(rx.try_recv().unwrap()) {
         Some(Event::Installed(i)) => {
             assert_eq!((i.worker, i.flow), (7, 0));
-            assert_eq!(i.actions.outputs[0].port, 1);
+            assert_eq!(i.desc.actions.outputs[0].port, 1);
         }
         e => panic!("{e:?}"),
     }
@@ -258,8 +258,8 @@ fn shared_actions_travel_once_and_are_gone_with_their_last_megaflow() {
         })
         .collect();
     assert_eq!(installs.len(), 2);
-    assert!(Arc::ptr_eq(&installs[0].actions, &installs[1].actions));
-    assert_eq!(installs[0].actions.outputs[0].port, 2);
+    assert!(Arc::ptr_eq(&installs[0].desc.actions, &installs[1].desc.actions));
+    assert_eq!(installs[0].desc.actions.outputs[0].port, 2);
     // One megaflow leaves: the actions stay; the second leaves: they are gone.
     dp.cache.invalidate(u64::MAX - 1);
     assert_eq!(dp.cache.flush(), 0, "invalidation of every table removed both");
