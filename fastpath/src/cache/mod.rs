@@ -313,7 +313,8 @@ const EVICT_CANDIDATES: usize = 8;
 
 /// An empty slot table with room for `n` slots, its memory written once: a flow
 /// setup then neither reallocates the table nor takes a page fault on a fresh page
-/// (together a sixth of a setup into an empty cache, in `pipeline_bench`). The
+/// (together ~140 of ~2,400 cycles per setup into an empty cache, in
+/// `pipeline_bench --only-setup`). The
 /// price is paid when the worker starts: `n` × 144 bytes (29 MB at the default
 /// limit of 200,000 megaflows), as DPDK preallocates its hash tables.
 fn prefaulted(n: usize) -> Vec<Slot> {
