@@ -270,6 +270,8 @@ impl PipelineStage {
             if k + 1 == n {
                 match &o.apply {
                     Apply::InPlace { patches } => {
+                        let len = m.data().len();
+                        o.fix_lengths(m.data_mut(), len);
                         patch(m.data_mut(), patches, &o.edit.checksums);
                         egress.send_one(idx, m, stats);
                         return;

@@ -17,6 +17,13 @@ pub fn in_place(port: u32, hdr: u32, bytes: &[(u32, u8)], checksum_at: Option<u3
     let checksums = checksum_at.map(|at| ChecksumFix { at, len: 20, field_bit: (at + 10) * 8 }).into_iter().collect();
     Output::new(
         port,
-        Edit { strip: hdr, segments: vec![Segment::Copy { from: 0, len: hdr }], patches, checksums, truncate: None },
+        Edit {
+            strip: hdr,
+            segments: vec![Segment::Copy { from: 0, len: hdr }],
+            patches,
+            len_patches: vec![],
+            checksums,
+            truncate: None,
+        },
     )
 }

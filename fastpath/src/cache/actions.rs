@@ -293,6 +293,7 @@ fn compile_edit(e: &Edit) -> Apply {
     };
     let fits = |limit: u32| {
         e.patches.iter().all(|p| p.bit + p.width <= limit * 8)
+            && e.len_patches.iter().all(|p| p.bit + p.width <= limit * 8)
             && e.checksums.iter().all(|c| c.at + c.len <= limit && c.field_bit % 8 == 0 && c.field_bit / 8 + 2 <= limit)
     };
     if same_layout && e.strip <= u16::MAX as u32 && fits(e.strip) {
@@ -410,7 +411,17 @@ impl Output {
                 Segment::Bytes(b) => out.extend_from_slice(b),
             }
         }
+        self.fix_lengths(out, input.len());
         patch(out, patches, &self.edit.checksums);
+    }
+
+    /// Write the edit's length fields for an input of `len` bytes (before [`patch`]:
+    /// the checksums cover them).
+    #[inline(always)]
+    pub fn fix_lengths(&self, bytes: &mut [u8], len: usize) {
+        for p in &self.edit.len_patches {
+            p.write(bytes, len);
+        }
     }
 
     /// The output for `input`, appended to `out` (what the datapath sends).
@@ -419,6 +430,7 @@ impl Output {
             Apply::InPlace { patches } => {
                 let start = out.len();
                 out.extend_from_slice(input);
+                self.fix_lengths(&mut out[start..], input.len());
                 patch(&mut out[start..], patches, &self.edit.checksums);
             }
             Apply::Rebuild { patches } => {
@@ -731,6 +743,7 @@ mod tests {
                 patches: vec![Patch { bit: 64, width: 8, value: 7 }],
                 checksums: vec![fix],
                 truncate: None,
+                len_patches: vec![],
             },
             Edit {
                 strip: 20,
@@ -738,6 +751,7 @@ mod tests {
                 patches: vec![Patch { bit: 0, width: 16, value: 0xbeef }],
                 checksums: vec![],
                 truncate: None,
+                len_patches: vec![],
             },
             Edit { strip: 10, segments: vec![Segment::Copy { from: 4, len: 6 }], truncate: Some(9), ..Edit::default() },
         ];

@@ -843,6 +843,48 @@ fn frames_to_a_remote_mac_are_encapsulated_towards_its_vtep() {
     assert_eq!(p.run(TRUNK, &tagged), vec![(UNDERLAY, to_remote(&l2_frame(R, D)))]);
 }
 
+/// Through the megaflow cache. The outer IPv4 total length, its checksum and the UDP
+/// length are computed per packet (length fields of the megaflow's edit), so one
+/// megaflow encapsulates frames of every length; from the trunk, lengths count the
+/// frame without its tag.
+#[test]
+fn one_megaflow_encapsulates_frames_of_every_length() {
+    use crate::cache::datapath::{Datapath, Path};
+    use crate::cache::{CacheConfig, CacheStats, FlowCache};
+    use std::sync::Arc;
+    let tunnel = |p: &mut Prog| {
+        let key = vec![KeyValue::Exact(10), KeyValue::Exact(macv(R))];
+        p.add("ingress.dmac", key, "ingress.l2_tunnel", &[UNDERLAY.into(), TUNNEL], 0);
+        // Learned sources: no digest, so the flows are cached.
+        learned(p, 10, A, 1);
+        learned(p, 10, D, TRUNK);
+    };
+    let (mut p, mut reference) = (vxlan(), vxlan());
+    tunnel(&mut p);
+    tunnel(&mut reference);
+    let cache = FlowCache::new(CacheConfig::default(), 0, Arc::new(CacheStats::default()), None);
+    let mut dp = Datapath::new(Arc::new(p.ir), p.rt, cache);
+    for (i, n) in [46usize, 0, 1, 47, 1486, 9000, 3].into_iter().enumerate() {
+        let inner = eth(R, A, 0x88b5, &vec![0x5a; n]);
+        let o = dp.process(1, &inner);
+        assert_eq!(o.path, if i == 0 { Path::Installed } else { Path::Hit }, "{n} bytes of payload");
+        assert_eq!(o.outputs, vec![(UNDERLAY, to_remote(&inner))], "{n} bytes of payload");
+        assert_eq!(o.outputs, reference.run(1, &inner));
+    }
+    assert_eq!(dp.cache.len(), 1, "one megaflow for every length");
+    let flow = dp.cache.iter().next().expect("the megaflow").2;
+    let edit = &flow.actions.outputs[0].edit;
+    // Total length at byte 16 (inner + 36), UDP length at byte 38 (inner + 16).
+    let lens: Vec<(u32, i32)> = edit.len_patches.iter().map(|l| (l.bit / 8, l.off)).collect();
+    assert_eq!(lens, [(16, 36), (38, 16)]);
+    for n in [100usize, 7] {
+        let tagged = tag(&eth(R, D, 0x88b5, &vec![1; n]), 3, 10);
+        let want = vec![(UNDERLAY, to_remote(&eth(R, D, 0x88b5, &vec![1; n])))];
+        assert_eq!(dp.process(TRUNK, &tagged).outputs, want, "{n} bytes from the trunk");
+    }
+    assert_eq!(dp.cache.len(), 2);
+}
+
 #[test]
 fn flooding_sends_an_encapsulated_copy_to_each_remote_vtep() {
     let mut p = vxlan();

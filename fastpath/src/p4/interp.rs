@@ -39,7 +39,7 @@
 use super::bits::{self, read_bits, write_bits, BitWriter};
 use super::ir::*;
 use super::tables::{EntryAction, Runtime};
-use super::track::{Phase, Track};
+use super::track::{NoTrack, Phase, Track};
 
 mod deparse;
 
@@ -970,6 +970,11 @@ impl Interp {
                     let v = self.values[src as usize];
                     self.set(ir, *dst, v);
                     t.copied_field(ir, *dst, src);
+                } else if let Some((off, w)) = t.length_relative(ir, expr, args, &self.values, *dst) {
+                    // The packet's length plus a constant: its reads decide nothing.
+                    let v = self.eval(ir, expr, args, pkt, &mut NoTrack);
+                    self.set(ir, *dst, v);
+                    t.wrote_length(*dst, off, w);
                 } else {
                     let v = self.eval(ir, expr, args, pkt, t);
                     self.set(ir, *dst, v);
@@ -1290,51 +1295,12 @@ impl Interp {
                 }
                 Op::Un(u) => {
                     let a = st.pop().unwrap_or(0);
-                    st.push(match u {
-                        UnOp::Not => (a == 0) as Value,
-                        UnOp::BitNot => !a,
-                        UnOp::Neg => a.wrapping_neg(),
-                        UnOp::B2d => a,
-                        UnOp::D2b => (a != 0) as Value,
-                    });
+                    st.push(u.apply(a));
                 }
                 Op::Bin(b) => {
                     let r = st.pop().unwrap_or(0);
                     let l = st.pop().unwrap_or(0);
-                    st.push(match b {
-                        BinOp::Add => l.wrapping_add(r),
-                        BinOp::Sub => l.wrapping_sub(r),
-                        BinOp::Mul => l.wrapping_mul(r),
-                        BinOp::Div => l.checked_div(r).unwrap_or(0),
-                        BinOp::Mod => l.checked_rem(r).unwrap_or(0),
-                        BinOp::Shl => {
-                            if r >= 128 {
-                                0
-                            } else {
-                                l << r
-                            }
-                        }
-                        BinOp::Shr => {
-                            if r >= 128 {
-                                0
-                            } else {
-                                l >> r
-                            }
-                        }
-                        BinOp::And => l & r,
-                        BinOp::Or => l | r,
-                        BinOp::Xor => l ^ r,
-                        BinOp::Eq => (l == r) as Value,
-                        BinOp::Ne => (l != r) as Value,
-                        BinOp::Lt => (l < r) as Value,
-                        BinOp::Le => (l <= r) as Value,
-                        BinOp::Gt => (l > r) as Value,
-                        BinOp::Ge => (l >= r) as Value,
-                        BinOp::LAnd => (l != 0 && r != 0) as Value,
-                        BinOp::LOr => (l != 0 || r != 0) as Value,
-                        BinOp::Min => l.min(r),
-                        BinOp::Max => l.max(r),
-                    });
+                    st.push(b.apply(l, r));
                 }
                 Op::Select => {
                     let e = st.pop().unwrap_or(0);

@@ -273,6 +273,63 @@ pub enum BinOp {
     Max,
 }
 
+impl UnOp {
+    /// The result for operand `a`.
+    #[inline]
+    pub fn apply(self, a: Value) -> Value {
+        use UnOp::*;
+        match self {
+            Not => (a == 0) as Value,
+            BitNot => !a,
+            Neg => a.wrapping_neg(),
+            B2d => a,
+            D2b => (a != 0) as Value,
+        }
+    }
+}
+
+impl BinOp {
+    /// The result for operands `l` and `r`.
+    #[inline]
+    pub fn apply(self, l: Value, r: Value) -> Value {
+        use BinOp::*;
+        match self {
+            Add => l.wrapping_add(r),
+            Sub => l.wrapping_sub(r),
+            Mul => l.wrapping_mul(r),
+            Div => l.checked_div(r).unwrap_or(0),
+            Mod => l.checked_rem(r).unwrap_or(0),
+            Shl => {
+                if r >= 128 {
+                    0
+                } else {
+                    l << r
+                }
+            }
+            Shr => {
+                if r >= 128 {
+                    0
+                } else {
+                    l >> r
+                }
+            }
+            And => l & r,
+            Or => l | r,
+            Xor => l ^ r,
+            Eq => (l == r) as Value,
+            Ne => (l != r) as Value,
+            Lt => (l < r) as Value,
+            Le => (l <= r) as Value,
+            Gt => (l > r) as Value,
+            Ge => (l >= r) as Value,
+            LAnd => (l != 0 && r != 0) as Value,
+            LOr => (l != 0 || r != 0) as Value,
+            Min => l.min(r),
+            Max => l.max(r),
+        }
+    }
+}
+
 /// A flat expression: ops in postfix order; evaluation leaves one value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Expr {

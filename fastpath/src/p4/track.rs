@@ -19,6 +19,12 @@
 //!   from the input or constant bytes, patch changed fields, recompute checksums. A
 //!   field written from packet bits that were never read is marked read at emission,
 //!   so every constant in the edit is constant over the megaflow.
+//! * **Lengths**: a field computed from `packet_length` by adding or subtracting
+//!   constants and truncating (`(bit<16>) packet_length - meta.strip + 36`: a tunnel's
+//!   outer IPv4 total length and UDP length) keeps that form as its provenance
+//!   ([`Track::length_relative`]). Emitted, it becomes a [`LenPatch`], computed per
+//!   packet from the packet's length, so one megaflow serves every length; read any
+//!   other way (a condition, a key), it marks the length bits as `packet_length` does.
 //! * **Effects**: tables hit or missed (with the entry), counters, meters, digests,
 //!   selector groups, clone sessions and multicast groups used — what a cached flow
 //!   must re-execute or be invalidated by.
@@ -82,6 +88,23 @@ pub trait Track {
     fn uncacheable(&mut self, why: &'static str) {}
     /// A field was written with a computed value.
     fn wrote_field(&mut self, f: FieldId) {}
+    /// Whether `expr` is the packet's length plus a constant, truncated: `Some((off,
+    /// w))` when its value is `(packet_length + off) mod 2^w` for every packet of the
+    /// flow (given the values in `values` and action arguments `args`). The caller then
+    /// evaluates it untracked and reports [`Track::wrote_length`]: reading the length
+    /// that way decides nothing.
+    fn length_relative(
+        &self,
+        ir: &Ir,
+        expr: &Expr,
+        args: &[Value],
+        values: &[Value],
+        dst: FieldId,
+    ) -> Option<(i32, u32)> {
+        None
+    }
+    /// Field `f` was written with `(packet_length + off) mod 2^w`.
+    fn wrote_length(&mut self, f: FieldId, off: i32, w: u32) {}
     /// The interpreter saved its field values (before clones and replicas).
     fn save(&mut self) {}
     /// The interpreter restored the saved field values.
@@ -174,6 +197,55 @@ enum Prov {
     Checksum,
     /// A varbit field's `bits` key-space bits from `start`.
     Range { start: u32, bits: u32 },
+    /// `(packet_length + off) mod 2^w`.
+    Len { off: i32, w: u32 },
+}
+
+/// A length field in the output: `width` bits at output bit `bit` become the input
+/// packet's length plus `off`, modulo `2^modw` (`modw <= width`, at most 64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LenPatch {
+    /// Output bit offset.
+    pub bit: u32,
+    /// Field width.
+    pub width: u32,
+    /// Added to the input length.
+    pub off: i32,
+    /// The value is taken modulo `2^modw`.
+    pub modw: u32,
+}
+
+impl LenPatch {
+    /// The value for an input of `len` bytes.
+    #[inline(always)]
+    pub fn value(&self, len: usize) -> Value {
+        ((len as u64).wrapping_add(self.off as i64 as u64) & (u64::MAX >> (64 - self.modw))) as Value
+    }
+
+    /// Write the value for an input of `len` bytes into `out`.
+    #[inline]
+    pub fn write(&self, out: &mut [u8], len: usize) {
+        let v = self.value(len);
+        if self.bit.is_multiple_of(8) && self.width == 16 {
+            let b = self.bit as usize / 8;
+            out[b..b + 2].copy_from_slice(&(v as u16).to_be_bytes());
+        } else {
+            super::bits::write_bits(out, self.bit as usize, self.width, v);
+        }
+    }
+}
+
+/// A symbolic value while [`Tracker::length_relative`] walks an expression.
+#[derive(Clone, Copy)]
+enum Sym {
+    Const(Value),
+    /// Congruent to `len + off` modulo `2^w`; `exact`: equal to it (bits above `w`
+    /// are zero).
+    Len {
+        off: i64,
+        w: u32,
+        exact: bool,
+    },
 }
 
 /// Key-space bits that were read, and the length conditions.
@@ -287,6 +359,8 @@ pub struct Edit {
     pub segments: Vec<Segment>,
     /// Field changes inside copied segments.
     pub patches: Vec<Patch>,
+    /// Length fields, computed per packet (after patches, before checksums).
+    pub len_patches: Vec<LenPatch>,
     /// Checksums to recompute, after patches.
     pub checksums: Vec<ChecksumFix>,
     /// Truncate the result to this length.
@@ -307,6 +381,9 @@ impl Edit {
         let o = &mut out[start..];
         for p in &self.patches {
             super::bits::write_bits(o, p.bit as usize, p.width, p.value);
+        }
+        for p in &self.len_patches {
+            p.write(o, input.len());
         }
         for c in &self.checksums {
             super::bits::write_bits(o, c.field_bit as usize, 16, 0);
@@ -400,6 +477,7 @@ impl Tracker {
             if let Fate::Output { mut edit, .. } = f {
                 edit.segments.clear();
                 edit.patches.clear();
+                edit.len_patches.clear();
                 edit.checksums.clear();
                 self.spare.push(edit);
             }
@@ -479,8 +557,73 @@ impl Tracker {
                     self.reads.mark_range(start.min(limit), (start + bits).min(limit));
                 }
             }
+            Prov::Len { off, w } => {
+                let m = mask & mask_of(w);
+                if m != 0 {
+                    // Bit k of `len + off` depends on the length's bits 0..=k (carries).
+                    let m = if off == 0 { m } else { mask_of(128 - m.leading_zeros()) };
+                    self.mark_prov(Prov::Bits { end: PACKET_LENGTH_END, n: 32 }, m);
+                }
+            }
             Prov::Fixed | Prov::Checksum => {}
         }
+    }
+
+    /// The symbolic value of `e` (see [`Track::length_relative`]); `None` for anything
+    /// but constants and lengths plus constants, truncated by masks.
+    fn sym(&self, e: &Expr, args: &[Value], values: &[Value]) -> Option<Sym> {
+        let mut st: [Sym; 8] = [Sym::Const(0); 8];
+        let mut n = 0usize;
+        for op in &e.ops {
+            let s = match *op {
+                Op::Const(c) => Sym::Const(c),
+                Op::Param(p) => Sym::Const(args.get(p as usize).copied().unwrap_or(0)),
+                Op::Field(f) => match self.prov[f as usize] {
+                    // Constant over the megaflow (its inputs are matched).
+                    Prov::Fixed => Sym::Const(values[f as usize]),
+                    Prov::Len { off, w } => Sym::Len { off: off as i64, w, exact: true },
+                    _ => return None,
+                },
+                Op::Un(u) => match st[n.checked_sub(1)?] {
+                    Sym::Const(a) => {
+                        n -= 1;
+                        Sym::Const(u.apply(a))
+                    }
+                    Sym::Len { .. } => return None,
+                },
+                Op::Bin(b) => {
+                    let (l, r) = (st[n.checked_sub(2)?], st[n - 1]);
+                    n -= 2;
+                    match (b, l, r) {
+                        (_, Sym::Const(l), Sym::Const(r)) => Sym::Const(b.apply(l, r)),
+                        (BinOp::Add, Sym::Len { off, w, .. }, Sym::Const(c))
+                        | (BinOp::Add, Sym::Const(c), Sym::Len { off, w, .. }) => {
+                            Sym::Len { off: off.checked_add(i64::try_from(c).ok()?)?, w, exact: false }
+                        }
+                        (BinOp::Sub, Sym::Len { off, w, .. }, Sym::Const(c)) => {
+                            Sym::Len { off: off.checked_sub(i64::try_from(c).ok()?)?, w, exact: false }
+                        }
+                        (BinOp::And, Sym::Len { off, w, .. }, Sym::Const(m))
+                        | (BinOp::And, Sym::Const(m), Sym::Len { off, w, .. }) => {
+                            // A truncation to k bits, k at most the known bits.
+                            let k = 128 - m.leading_zeros();
+                            if m == 0 || m != mask_of(k) || k > w {
+                                return None;
+                            }
+                            Sym::Len { off, w: k, exact: true }
+                        }
+                        _ => return None,
+                    }
+                }
+                _ => return None,
+            };
+            if n == st.len() {
+                return None;
+            }
+            st[n] = s;
+            n += 1;
+        }
+        (n == 1).then_some(st[0])
     }
 }
 
@@ -489,7 +632,7 @@ impl Track for Tracker {
         self.prov.iter_mut().for_each(|p| *p = Prov::Fixed);
         let port_w = ir.fields[ir.std.ingress_port as usize].width.min(16);
         self.prov[ir.std.ingress_port as usize] = Prov::Bits { end: INGRESS_PORT_END, n: port_w };
-        self.prov[ir.std.packet_length as usize] = Prov::Bits { end: PACKET_LENGTH_END, n: 32 };
+        self.prov[ir.std.packet_length as usize] = Prov::Len { off: 0, w: 32 };
     }
 
     fn extracted(&mut self, ir: &Ir, h: HeaderId, at: usize, vl: usize) {
@@ -530,6 +673,28 @@ impl Track for Tracker {
         self.prov[f as usize] = Prov::Fixed;
     }
 
+    fn length_relative(&self, ir: &Ir, e: &Expr, args: &[Value], values: &[Value], dst: FieldId) -> Option<(i32, u32)> {
+        // Most assignments read no length: one pass over the ops says so.
+        if !e.ops.iter().any(|op| matches!(op, Op::Field(f) if matches!(self.prov[*f as usize], Prov::Len { .. }))) {
+            return None;
+        }
+        let Sym::Len { off, w, exact } = self.sym(e, args, values)? else { return None };
+        let width = ir.fields[dst as usize].width;
+        // Stored in `width` bits: exact below them, or its known bits cover them.
+        let w = if width <= w {
+            width
+        } else if exact {
+            w
+        } else {
+            return None;
+        };
+        (w <= 64).then_some((i32::try_from(off).ok()?, w))
+    }
+
+    fn wrote_length(&mut self, f: FieldId, off: i32, w: u32) {
+        self.prov[f as usize] = Prov::Len { off, w };
+    }
+
     fn save(&mut self) {
         self.saved.clone_from(&self.prov);
     }
@@ -559,7 +724,7 @@ impl Track for Tracker {
                 }
             }
         }
-        self.prov[ir.std.packet_length as usize] = Prov::Bits { end: PACKET_LENGTH_END, n: 32 };
+        self.prov[ir.std.packet_length as usize] = Prov::Len { off: 0, w: 32 };
     }
 
     fn kept_field(&mut self, f: FieldId) {
@@ -572,6 +737,7 @@ impl Track for Tracker {
         let w = ir.fields[dst as usize].width;
         self.prov[dst as usize] = match self.prov[src as usize] {
             Prov::Bits { end, n } => Prov::Bits { end, n: n.min(w) },
+            Prov::Len { off, w: lw } => Prov::Len { off, w: lw.min(w) },
             other => other,
         };
     }
@@ -604,11 +770,14 @@ impl Track for Tracker {
                         at += n;
                     }
                 }
+                Some(Prov::Len { .. }) => self.verify_input(PACKET_LENGTH_END, 32),
                 _ => {}
             }
         }
-        if let Prov::Bits { end, n } = self.prov[ck.field as usize] {
-            self.verify_input(end, n);
+        match self.prov[ck.field as usize] {
+            Prov::Bits { end, n } => self.verify_input(end, n),
+            Prov::Len { .. } => self.verify_input(PACKET_LENGTH_END, 32),
+            _ => {}
         }
         if let Some(f) = ir.std.checksum_error {
             self.prov[f as usize] = Prov::Verified;
@@ -734,6 +903,10 @@ impl Track for Tracker {
                 match self.prov[f as usize] {
                     p if from_packet && p == own => {}
                     Prov::Checksum => edit.checksums.push(ChecksumFix { at, len, field_bit: fbit }),
+                    // Computed per packet: nothing to match.
+                    Prov::Len { off, w } => {
+                        edit.len_patches.push(LenPatch { bit: fbit, width: fd.width, off, modw: w.min(fd.width) })
+                    }
                     p => {
                         // Its value must be constant over the megaflow.
                         self.mark_prov(p, Value::MAX);
@@ -755,8 +928,119 @@ impl Track for Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
-    proptest::proptest! {
+    /// A random expression over the packet's length, a constant field and constants,
+    /// in postfix: some are lengths plus constants, truncated; most are not.
+    fn expr(len: FieldId, fixed: FieldId) -> impl Strategy<Value = Vec<Op>> {
+        let leaf = prop_oneof![
+            Just(vec![Op::Field(len)]),
+            Just(vec![Op::Field(fixed)]),
+            (0u128..70).prop_map(|c| vec![Op::Const(c)]),
+            (1u32..40).prop_map(|k| vec![Op::Const(mask_of(k))]),
+        ];
+        leaf.prop_recursive(4, 16, 2, |inner| {
+            let op = prop_oneof![
+                Just(BinOp::Add),
+                Just(BinOp::Sub),
+                Just(BinOp::And),
+                Just(BinOp::Mul),
+                Just(BinOp::Shr),
+                Just(BinOp::Lt)
+            ];
+            (inner.clone(), inner, op).prop_map(|(mut l, r, op)| {
+                l.extend(r);
+                l.push(Op::Bin(op));
+                l
+            })
+        })
+    }
+
+    fn eval(ops: &[Op], values: &[Value]) -> Value {
+        let mut st = vec![];
+        for op in ops {
+            match *op {
+                Op::Field(f) => st.push(values[f as usize]),
+                Op::Const(c) => st.push(c),
+                Op::Bin(b) => {
+                    let r = st.pop().unwrap();
+                    let l = st.pop().unwrap();
+                    st.push(b.apply(l, r));
+                }
+                _ => unreachable!(),
+            }
+        }
+        st[0]
+    }
+
+    proptest! {
+        /// Whenever an expression is taken for the length plus a constant, the length
+        /// patch computes exactly what the expression does, for every length.
+        #[test]
+        fn length_relative_values_equal_the_expression(
+            ops in expr(0, 1),
+            fixed in 0u128..30,
+            lens in proptest::collection::vec(0usize..70_000, 1..6),
+            dst_width in prop_oneof![Just(8u32), Just(16), Just(32)],
+        ) {
+            let ir = super::super::compile::compile_bytes(super::super::default_tests::JSON).unwrap();
+            let (len_f, dst) = (ir.std.packet_length, ir.std.egress_port);
+            let fixed_f = ir.fields.iter().position(|f| f.name == "meta.strip_len").unwrap() as FieldId;
+            let ops: Vec<Op> = ops.into_iter().map(|op| match op {
+                Op::Field(0) => Op::Field(len_f),
+                Op::Field(_) => Op::Field(fixed_f),
+                other => other,
+            }).collect();
+            let mut t = Tracker::new(&ir);
+            t.start(&ir, 0);
+            let mut ir = ir;
+            ir.fields[dst as usize].width = dst_width;
+            let mut values = vec![0 as Value; ir.fields.len()];
+            values[fixed_f as usize] = fixed;
+            let e = Expr { ops };
+            if let Some((off, w)) = t.length_relative(&ir, &e, &[], &values, dst) {
+                prop_assert!(w <= dst_width);
+                let p = LenPatch { bit: 0, width: dst_width, off, modw: w };
+                for len in lens {
+                    values[len_f as usize] = len as Value;
+                    let want = eval(&e.ops, &values) & mask_of(dst_width);
+                    prop_assert_eq!(p.value(len), want, "len {}", len);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tunnel_lengths_are_length_relative_and_other_uses_are_not() {
+        let ir = super::super::compile::compile_bytes(super::super::default_tests::JSON).unwrap();
+        let len = ir.std.packet_length;
+        let strip = ir.fields.iter().position(|f| f.name == "meta.strip_len").unwrap() as FieldId;
+        let total = ir.fields.iter().position(|f| f.name == "tun_ipv4.total_len").unwrap() as FieldId;
+        let mut t = Tracker::new(&ir);
+        t.start(&ir, 0);
+        let mut values = vec![0 as Value; ir.fields.len()];
+        values[strip as usize] = 4;
+        let m16 = Op::Const(0xffff);
+        let and = Op::Bin(BinOp::And);
+        // ((len & 0xffff) - strip & 0xffff) + 36 & 0xffff, as p4c writes the tunnel's.
+        let outer = [Op::Field(len), m16, and, Op::Field(strip), Op::Bin(BinOp::Sub), m16, and]
+            .into_iter()
+            .chain([Op::Const(36), Op::Bin(BinOp::Add), m16, and])
+            .collect();
+        let relative = |ops: Vec<Op>| t.length_relative(&ir, &Expr { ops }, &[], &values, total);
+        assert_eq!(relative(outer), Some((32, 16)));
+        // Wider than 16 bits, stored in 16: the low bits are still the length's.
+        assert_eq!(relative(vec![Op::Field(len), Op::Const(1), Op::Bin(BinOp::Add)]), Some((1, 16)));
+        // Truncated to 8 bits, then added to: the 16-bit result is not `len + c`.
+        let narrow = vec![Op::Field(len), Op::Const(0xff), and, Op::Const(1), Op::Bin(BinOp::Add)];
+        assert_eq!(relative(narrow), None);
+        assert_eq!(relative(vec![Op::Const(100), Op::Field(len), Op::Bin(BinOp::Sub)]), None);
+        assert_eq!(relative(vec![Op::Field(len), Op::Const(2), Op::Bin(BinOp::Mul)]), None);
+        assert_eq!(relative(vec![Op::Field(len), Op::Const(100), Op::Bin(BinOp::Lt)]), None);
+        assert_eq!(relative(vec![Op::Field(strip), Op::Const(1), Op::Bin(BinOp::Add)]), None, "no length in it");
+    }
+
+    proptest! {
         /// Byte-wise marking sets exactly the bits of the range, as marking them one
         /// at a time does, and keeps what was marked before.
         #[test]
