@@ -253,7 +253,8 @@ pub fn describe(rule: &Rule) -> String {
         }
     };
     let action = |a: &Action| match a {
-        Action::RawEncap(b) | Action::RawDecap(b) => format!("{:?}({} bytes)", std::mem::discriminant(a), b.len()),
+        Action::RawEncap(b) => format!("RawEncap({} bytes)", b.len()),
+        Action::RawDecap(b) => format!("RawDecap({} bytes)", b.len()),
         other => format!("{other:?}"),
     };
     let attr = if rule.attr.transfer { "transfer " } else { "ingress " };

@@ -16,7 +16,10 @@
 //! - **Actions**, in order: MARK, QUEUE, RSS, DROP, COUNT, port fates, VLAN pop / push /
 //!   set, MAC and TTL rewrites (IPv4 checksum recomputed; DEC_TTL wraps at 0 like the
 //!   P4 program's decrement), address and L4 port rewrites (TCP/UDP/ICMPv6 checksums
-//!   updated incrementally, RFC 1624), VXLAN decap, raw encap / decap.
+//!   updated incrementally, RFC 1624), VXLAN decap, raw encap (then the new outer
+//!   IPv4 total length and checksum or IPv6 payload length, and UDP length, filled in
+//!   from the packet's length, as a NIC is expected to for a tunnel push; unverified
+//!   on hardware) / decap.
 //!
 //! # What it does not model
 //! Groups, priorities (creation order decides), egress rules, `last` ranges, RSS
@@ -377,6 +380,12 @@ fn check_actions(op: &'static str, port: u16, rule: &Rule) -> Result<(), FlowErr
             Action::PortId(p) if *p > u32::from(u16::MAX) => {
                 return Err(bad(E::RTE_FLOW_ERROR_TYPE_ACTION_CONF, "PORT_ID names no DPDK port"));
             }
+            Action::RawEncap(d) if d.len() < 14 => {
+                return Err(bad(
+                    E::RTE_FLOW_ERROR_TYPE_ACTION_CONF,
+                    "RAW_ENCAP data must start with an Ethernet header",
+                ));
+            }
             _ => &[],
         };
         pushed |= matches!(a, Action::OfPushVlan(_));
@@ -526,7 +535,10 @@ fn rewrite(a: &Action, p: &mut Vec<u8>) {
                 p.drain(..vx.off + 8);
             }
         }
-        Action::RawEncap(data) => drop(p.splice(0..0, data.iter().copied())),
+        Action::RawEncap(data) => {
+            p.splice(0..0, data.iter().copied());
+            fill_encap_lengths(p, data.len());
+        }
         Action::RawDecap(data) => drop(p.drain(..data.len().min(p.len()))),
         _ => {}
     }
@@ -613,6 +625,33 @@ fn checksum_adjust(csum: u16, old: &[u8], new: &[u8]) -> u16 {
 }
 
 /// Recompute, from scratch, the checksum of the IPv4 header at `off`.
+/// What a NIC does after pushing `n` bytes of outer headers: the outer IPv4 total
+/// length (then its checksum) or IPv6 payload length, and the UDP length, set from the
+/// packet's new length. Fields outside the pushed bytes are left alone.
+fn fill_encap_lengths(p: &mut [u8], n: usize) {
+    let len = p.len();
+    let mut ip = 14;
+    if be16(p, 12).is_some_and(is_tpid) {
+        ip = 18;
+    }
+    let put = |p: &mut [u8], at: usize, v: usize| p[at..at + 2].copy_from_slice(&(v as u16).to_be_bytes());
+    let l4 = match be16(p, ip - 2) {
+        Some(0x0800) if n >= ip + 20 => {
+            put(p, ip + 2, len - ip);
+            fix_ipv4_checksum(p, ip);
+            (p[ip + 9] == 17).then_some(ip + usize::from(p[ip] & 0x0f) * 4)
+        }
+        Some(0x86dd) if n >= ip + 40 => {
+            put(p, ip + 4, len - ip - 40);
+            (p[ip + 6] == 17).then_some(ip + 40)
+        }
+        _ => None,
+    };
+    if let Some(udp) = l4.filter(|u| n >= u + 8) {
+        put(p, udp + 4, len - udp);
+    }
+}
+
 fn fix_ipv4_checksum(p: &mut [u8], off: usize) {
     let end = (off + usize::from(p[off] & 0x0f) * 4).clamp(off + 20, p.len());
     p[off + 10..off + 12].fill(0);

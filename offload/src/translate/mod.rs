@@ -26,12 +26,13 @@
 //! offload (a switch-domain rule, `transfer`): the megaflow's single output as
 //! `REPRESENTED_PORT`, its header changes as rte_flow actions — MAC rewrite, TTL /
 //! hop limit decrement (with the IPv4 checksum the program recomputes), VLAN id and
-//! priority, VLAN pop and push, VXLAN decap — plus `COUNT`, or `COUNT` + `DROP` for a
-//! dropping megaflow. Anything else is refused with a [`Refusal`], counted by its
+//! priority, VLAN pop and push, VXLAN decap, a UDP tunnel push (`RAW_ENCAP` of the
+//! program's outer headers, whose lengths the fast path computes per packet and the
+//! NIC fills in) — plus `COUNT`, or `COUNT` + `DROP` for a dropping megaflow. Anything else is refused with a [`Refusal`], counted by its
 //! [`Refusal::reason`], and the megaflow stays partial or in software.
 
 use dpdk_sys::flow::{Action, Attr, Item, ItemKind, Rule};
-use sluice_fastpath::cache::actions::{Actions, Apply, Patches};
+use sluice_fastpath::cache::actions::{Actions, Apply, Output, Patches};
 use sluice_fastpath::cache::key::Mask;
 use sluice_fastpath::p4::track::{ChecksumFix, Segment, KEY_BYTES, KEY_PACKET_OFFSET};
 
@@ -82,8 +83,14 @@ pub enum Refusal {
     DropAndOutput,
     /// The output is truncated.
     Truncates,
-    /// Headers change in a way other than VLAN pop/push and VXLAN decap.
+    /// Headers change in a way other than VLAN pop/push, VXLAN decap and a UDP tunnel
+    /// push.
     Rebuild,
+    /// A length field computed per packet that no encapsulation action fills in.
+    LengthField {
+        /// Output offset.
+        offset: u32,
+    },
     /// A byte is rewritten that no set-field action covers.
     Rewrite {
         /// Output offset.
@@ -120,6 +127,7 @@ impl Refusal {
             Refusal::DropAndOutput => "drop_and_output",
             Refusal::Truncates => "truncates",
             Refusal::Rebuild => "header_rebuild",
+            Refusal::LengthField { .. } => "length_field",
             Refusal::Rewrite { .. } => "rewrite",
             Refusal::NatRewrite => "nat_rewrite",
             Refusal::Checksum { .. } => "checksum",
@@ -129,7 +137,7 @@ impl Refusal {
     }
 
     /// Every label, for zero-initialised counters.
-    pub const REASONS: [&'static str; 13] = [
+    pub const REASONS: [&'static str; 14] = [
         "matches_length",
         "unknown_port",
         "match_outside_headers",
@@ -138,6 +146,7 @@ impl Refusal {
         "drop_and_output",
         "truncates",
         "header_rebuild",
+        "length_field",
         "rewrite",
         "nat_rewrite",
         "checksum",
@@ -156,7 +165,10 @@ impl std::fmt::Display for Refusal {
             Refusal::ToController(p) => write!(f, "the copy goes to P4 port {p}, which has no device"),
             Refusal::DropAndOutput => write!(f, "copies are both sent and dropped"),
             Refusal::Truncates => write!(f, "the copy is truncated"),
-            Refusal::Rebuild => write!(f, "headers change beyond VLAN pop/push and VXLAN decap"),
+            Refusal::Rebuild => write!(f, "headers change beyond VLAN pop/push, VXLAN decap and a UDP tunnel push"),
+            Refusal::LengthField { offset } => {
+                write!(f, "the length field at {offset} is computed per packet, and no encapsulation fills it")
+            }
             Refusal::Rewrite { offset } => write!(f, "byte {offset} is rewritten by no set-field action"),
             Refusal::NatRewrite => {
                 write!(f, "addresses or L4 ports are rewritten (NICs fix L4 checksums; P4 does not)")
@@ -384,7 +396,8 @@ pub fn translate(m: &MegaflowRef, ports: &[PortInfo]) -> Result<Translation, Ref
 
 /// The output offset of the first IPv4 checksum an output recomputes, if any.
 fn ipv4_checksum_fix(a: &Actions) -> Option<u32> {
-    a.outputs.iter().find_map(|o| match &o.apply {
+    // A tunnel push's (it has length fields) is its new outer header's.
+    a.outputs.iter().filter(|o| o.edit.len_patches.is_empty()).find_map(|o| match &o.apply {
         Apply::InPlace { .. } | Apply::Rebuild { .. } => o.edit.checksums.first().map(|c| c.at),
         Apply::Copy => None,
     })
@@ -439,6 +452,7 @@ fn full_actions(
     if a.metered.is_some() {
         return Err(Refusal::Metered);
     }
+    let layer_list: Vec<Layer> = layers.iter().map(|(l, _)| *l).collect();
     if (end as u32) < m.min_len {
         return Err(Refusal::ShortPattern { pattern: end as u32, min_len: m.min_len });
     }
@@ -453,7 +467,13 @@ fn full_actions(
     if o.edit.truncate.is_some() {
         return Err(Refusal::Truncates);
     }
-    let layers: Vec<Layer> = layers.iter().map(|(l, _)| *l).collect();
+    if let Some(push) = tunnel_push(o, pkt, &layer_list) {
+        return push.map(|actions| (actions, Some(out)));
+    }
+    if let Some(l) = o.edit.len_patches.first() {
+        return Err(Refusal::LengthField { offset: l.bit / 8 });
+    }
+    let layers = layer_list;
     let has = |k: ItemKind| layers.iter().find(|l| l.kind == k).copied();
     // The new headers, the shape of the change, and the output's layers.
     let (shape, srcs, patches, checksums): HeaderChange = match &o.apply {
@@ -640,6 +660,106 @@ fn full_actions(
         _ => {}
     }
     Ok((actions, Some(out)))
+}
+
+/// A UDP tunnel push: new constant outer headers — Ethernet (optionally one VLAN tag),
+/// IPv4 or IPv6, UDP, then the tunnel's own header (VXLAN, or any) — in front of the
+/// packet as it came or with its outer VLAN tag popped, nothing else changed. The
+/// program must compute the outer lengths per packet exactly as a NIC fills them in
+/// (IPv4 total length or IPv6 payload length, and UDP length: from the encapsulated
+/// packet's length) and recompute the outer IPv4 checksum; the UDP checksum must be
+/// zero. Then the rule is `[OF_POP_VLAN,] RAW_ENCAP(headers)`, with those length and
+/// checksum fields zero in the data: the NIC fills them per packet.
+///
+/// `None`: the output is no tunnel push (other shapes are tried); `Some(Err)`: it is one
+/// the rule cannot express.
+fn tunnel_push(o: &Output, pkt: &Packet, layers: &[Layer]) -> Option<Result<Vec<Action>, Refusal>> {
+    let Apply::Rebuild { patches } = &o.apply else { return None };
+    let srcs = header_sources(&o.edit.segments);
+    let patches = flat(patches);
+    let (h, strip) = (srcs.len(), o.edit.strip as usize);
+    let outer = srcs.iter().take_while(|s| matches!(s, Src::Const(_))).count();
+    // Whether output byte `i` is input byte `j`: copied from it unpatched, or patched
+    // to the value the match knows it has (an EtherType moved out of a popped tag).
+    let is_input = |i: usize, j: usize| match (srcs[i], patches.iter().find(|p| p.0 == i)) {
+        (Src::In(k), None) => k == j,
+        (Src::In(k), Some(&(_, keep, set))) => {
+            let v = pkt.exact(j, 1).map(|v| v as u8);
+            let out = if keep == 0 { Some(set) } else { pkt.exact(k, 1).map(|x| x as u8 & keep | set) };
+            v.is_some() && out == v
+        }
+        (Src::Const(_), _) => false,
+    };
+    let vlan_in = layers.iter().any(|l| l.kind == ItemKind::Vlan && l.off == 14);
+    // The packet follows the new headers whole, or without its tag (the MACs, then
+    // what followed the tag).
+    let (e, pop) = if outer > 0 && h == strip + outer && (outer..h).all(|i| is_input(i, i - outer)) {
+        (outer, false)
+    } else if outer > 0
+        && vlan_in
+        && h + 4 == strip + outer
+        && h >= outer + 12
+        && (outer..outer + 12).all(|i| is_input(i, i - outer))
+        && (outer + 12..h).all(|i| is_input(i, i - outer + 4))
+    {
+        (outer, true)
+    } else {
+        return None;
+    };
+    let b: Vec<u8> = srcs[..e].iter().map(|s| if let Src::Const(c) = s { *c } else { 0 }).collect();
+    let be16 = |at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
+    // The outer headers, parsed as the NIC will see them.
+    let mut ip = 14;
+    if e >= 18 && be16(12) == 0x8100 {
+        ip = 18;
+    }
+    let v4 = e >= ip + 20 && be16(ip - 2) == 0x0800 && b[ip] == 0x45 && b[ip + 9] == 17;
+    let v6 = e >= ip + 40 && be16(ip - 2) == 0x86dd && b[ip] >> 4 == 6 && b[ip + 6] == 17;
+    let udp = ip + if v4 { 20 } else { 40 };
+    if !(v4 || v6) || e < udp + 8 {
+        return Some(Err(Refusal::Rebuild));
+    }
+    if be16(udp + 6) != 0 {
+        return Some(Err(Refusal::Checksum { offset: udp as u32 }));
+    }
+    // The length fields a NIC fills: output length minus where each counts from.
+    let grow = e as i64 - if pop { 4 } else { 0 };
+    let ip_len = if v4 { (ip + 2, grow - ip as i64) } else { (ip + 4, grow - ip as i64 - 40) };
+    let mut want = [ip_len, (udp + 4, grow - udp as i64)];
+    want.sort_unstable();
+    let mut have: Vec<(usize, i64)> = vec![];
+    for l in &o.edit.len_patches {
+        if l.bit % 8 != 0 || l.width != 16 || l.modw != 16 {
+            return Some(Err(Refusal::LengthField { offset: l.bit / 8 }));
+        }
+        have.push((l.bit as usize / 8, l.off as i64));
+    }
+    have.sort_unstable();
+    if have != want {
+        let at = have.iter().chain(want.iter()).find(|x| !(have.contains(x) && want.contains(x)));
+        return Some(Err(Refusal::LengthField { offset: at.map_or(0, |x| x.0 as u32) }));
+    }
+    // The outer IPv4 checksum recomputed, and no other.
+    let outer_fix = ChecksumFix { at: ip as u32, len: 20, field_bit: (ip as u32 + 10) * 8 };
+    match &o.edit.checksums[..] {
+        [c] if v4 && *c == outer_fix => {}
+        [] if v6 => {}
+        [c, ..] => return Some(Err(Refusal::Checksum { offset: c.at })),
+        [] => return Some(Err(Refusal::Checksum { offset: ip as u32 })),
+    }
+    let mut data = b;
+    for (at, _) in want {
+        data[at..at + 2].fill(0);
+    }
+    if v4 {
+        data[ip + 10..ip + 12].fill(0);
+    }
+    let mut actions = vec![];
+    if pop {
+        actions.push(Action::OfPopVlan);
+    }
+    actions.push(Action::RawEncap(data));
+    Some(Ok(actions))
 }
 
 /// An output's change: its shape, the sources of its new headers, its byte patches

@@ -7,7 +7,7 @@ use crate::test_util::{actions, in_place};
 use dpdk_sys::flow::conv;
 use sluice_fastpath::cache::actions::Output;
 use sluice_fastpath::p4::interp::DropCause;
-use sluice_fastpath::p4::track::Edit;
+use sluice_fastpath::p4::track::{Edit, LenPatch};
 
 const P1: PortInfo = PortInfo { p4: 1, dpdk: 10, rx_queues: 1 };
 const P2: PortInfo = PortInfo { p4: 2, dpdk: 11, rx_queues: 4 };
@@ -306,6 +306,73 @@ fn vlan_pop_push_and_vxlan_decap_are_recognised() {
     let other = Output::new(1, Edit { strip: 14, segments: vec![Segment::Bytes(vec![1; 20])], ..Edit::default() });
     let f = Flow::new(&plain, None, &[12..14], actions(vec![other], vec![]));
     assert_eq!(translate(&f.r(), &PORTS).unwrap().full, Err(Refusal::Rebuild));
+}
+
+/// VXLAN towards a remote VTEP, as Sluice's default program's `vxlan_encap` gives it:
+/// 50 constant bytes (Ethernet, IPv4, UDP to 4789, VXLAN) before the frame, the outer
+/// lengths computed per packet, the outer IPv4 checksum recomputed.
+fn encap(strip: u32, inner: Vec<Segment>, lens: &[(u32, i32)]) -> Output {
+    let mut outer = v4(None, 64, 17, &udp(50123, VXLAN_PORT, &[0x08, 0, 0, 0, 0, 0x13, 0x92, 0]));
+    outer[0..6].copy_from_slice(&[0, 0, 0x5e, 0, 2, 0xfe]);
+    let mut segments = vec![Segment::Bytes(outer)];
+    segments.extend(inner);
+    let len_patches = lens.iter().map(|&(at, off)| LenPatch { bit: at * 8, width: 16, off, modw: 16 }).collect();
+    let checksums = vec![ChecksumFix { at: 14, len: 20, field_bit: 24 * 8 }];
+    Output::new(3, Edit { strip, segments, len_patches, checksums, ..Edit::default() })
+}
+
+#[test]
+fn a_udp_tunnel_push_is_raw_encap_with_the_lengths_left_to_the_nic() {
+    let frame = v4(None, 64, 6, &[0; 20]);
+    let whole = || vec![Segment::Copy { from: 0, len: 14 }];
+    let push = encap(14, whole(), &[(16, 36), (38, 16)]);
+    let f = Flow::new(&frame, Some(1), &[0..14], actions(vec![push.clone()], vec![]));
+    let t = translate(&f.r(), &[P1, P2, PortInfo { p4: 3, dpdk: 12, rx_queues: 1 }]).unwrap();
+    let (acts, _) = t.full.clone().unwrap();
+    let Action::RawEncap(data) = &acts[0] else { panic!("{acts:?}") };
+    assert_eq!(acts.len(), 1);
+    // The outer headers as the program builds them, lengths and checksum zero.
+    let mut want = vec![];
+    push.headers(&frame, &Patches::default(), &mut want);
+    want.truncate(50);
+    want[16..18].fill(0);
+    want[24..26].fill(0);
+    want[38..40].fill(0);
+    assert_eq!(data, &want);
+    dpdk_accepts(&t);
+    let shown = crate::manager::describe(&t.full_rule(&P1).unwrap());
+    assert!(shown.ends_with("-> RawEncap(50 bytes) / Count / RepresentedPort(12)"), "{shown}");
+
+    // From a tagged port: the tag popped first, the lengths count the frame without it.
+    let tagged = v4(Some(10), 64, 6, &[0; 20]);
+    let untag = vec![Segment::Copy { from: 0, len: 12 }, Segment::Copy { from: 16, len: 2 }];
+    let pop = encap(18, untag.clone(), &[(16, 32), (38, 12)]);
+    let f = Flow::new(&tagged, Some(1), &[0..18], actions(vec![pop], vec![]));
+    let (acts, _) = translate(&f.r(), &[P1, PortInfo { p4: 3, dpdk: 12, rx_queues: 1 }]).unwrap().full.unwrap();
+    assert_eq!((acts[0].clone(), acts.len()), (Action::OfPopVlan, 2));
+    assert!(matches!(acts[1], Action::RawEncap(_)));
+
+    // Lengths a NIC would not fill in that way: refused, and so is a UDP checksum.
+    let ports = [P1, PortInfo { p4: 3, dpdk: 12, rx_queues: 1 }];
+    let full = |o: Output, pkt: &[u8], n: usize| {
+        translate(&Flow::new(pkt, Some(1), &[0..n], actions(vec![o], vec![])).r(), &ports).unwrap().full
+    };
+    assert_eq!(full(encap(14, whole(), &[(16, 36), (38, 17)]), &frame, 14), Err(Refusal::LengthField { offset: 38 }));
+    assert_eq!(full(encap(14, whole(), &[(16, 36)]), &frame, 14), Err(Refusal::LengthField { offset: 38 }));
+    assert_eq!(full(encap(18, untag, &[(16, 36), (38, 16)]), &tagged, 18), Err(Refusal::LengthField { offset: 16 }));
+    let mut sums = encap(14, whole(), &[(16, 36), (38, 16)]);
+    if let Segment::Bytes(b) = &mut sums.edit.segments[0] {
+        b[41] = 1; // a UDP checksum
+    }
+    assert_eq!(full(sums, &frame, 14), Err(Refusal::Checksum { offset: 34 }));
+    let mut stale = encap(14, whole(), &[(16, 36), (38, 16)]);
+    stale.edit.checksums.clear();
+    assert_eq!(full(Output::new(3, stale.edit), &frame, 14), Err(Refusal::Checksum { offset: 14 }));
+    // A length field without a push: no action fills it.
+    let mut o = in_place(3, 14 + 20, &[], None);
+    o.edit.len_patches.push(LenPatch { bit: 16 * 8, width: 16, off: -14, modw: 16 });
+    let o = Output::new(3, o.edit);
+    assert_eq!(full(o, &frame, 14), Err(Refusal::LengthField { offset: 16 }));
 }
 
 #[test]
