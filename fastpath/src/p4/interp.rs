@@ -970,7 +970,12 @@ impl Interp {
                     let v = self.values[src as usize];
                     self.set(ir, *dst, v);
                     t.copied_field(ir, *dst, src);
-                } else if let Some((off, w)) = t.length_relative(ir, expr, args, &self.values, *dst) {
+                } else if let Some((off, w)) =
+                    // One op (a constant, a parameter) is never the length plus anything.
+                    (expr.ops.len() > 1)
+                        .then(|| t.length_relative(ir, expr, args, &self.values, *dst))
+                        .flatten()
+                {
                     // The packet's length plus a constant: its reads decide nothing.
                     let v = self.eval(ir, expr, args, pkt, &mut NoTrack);
                     self.set(ir, *dst, v);
