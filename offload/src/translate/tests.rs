@@ -375,6 +375,54 @@ fn a_udp_tunnel_push_is_raw_encap_with_the_lengths_left_to_the_nic() {
     assert_eq!(full(o, &frame, 14), Err(Refusal::LengthField { offset: 16 }));
 }
 
+/// IPv4 fragments (OVS offloads no megaflow that matches them). A megaflow that reads
+/// the L4 ports gives IPV4 + UDP items: the NIC finds the UDP header in a first
+/// fragment and forwards it as software would; a later fragment has no L4 header for
+/// the NIC (its bytes there are payload), so it reaches software, which decides as the
+/// program does, even when those payload bytes look like the ports. A megaflow that
+/// matches the fragment fields themselves carries them in the IPV4 item.
+#[test]
+fn fragments_are_offloaded_where_the_nic_parses_them_as_the_megaflow_does() {
+    use crate::device::FlowDevice;
+    use crate::model::{ModelConfig, NicModel, Verdict};
+    let first = {
+        let mut p = v4(None, 64, 17, &udp(1000, 53, &[7; 16]));
+        p[20] |= 0x20; // MF
+        p
+    };
+    let later = {
+        let mut p = first.clone();
+        p[20..22].copy_from_slice(&[0x00, 0x03]); // offset 24 bytes, last fragment
+        p
+    };
+    let mac = in_place(2, 14, &[(0, 0x02), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0x02)], None);
+    // Ethernet type, IPv4 protocol and addresses, UDP ports.
+    let f = Flow::new(&first, Some(1), &[12..14, 23..24, 26..34, 34..38], actions(vec![mac], vec![]));
+    let t = translate(&f.r(), &PORTS).unwrap();
+    let kinds: Vec<ItemKind> = t.pattern.iter().map(|i| i.kind).collect();
+    assert_eq!(kinds, [ItemKind::Eth, ItemKind::Ipv4, ItemKind::Udp]);
+    let mut model = NicModel::new(ModelConfig::default());
+    model.create(P1.dpdk, &t.full_rule(&P1).unwrap()).unwrap();
+    let mut a = first.clone();
+    assert_eq!(model.receive(P1.dpdk, &mut a), Verdict::Forwarded { port: P2.dpdk });
+    assert_eq!(a[..6], [2, 0, 0, 0, 0, 2], "rewritten as software does");
+    assert_eq!(a[6..], first[6..]);
+    let mut b = later.clone();
+    assert_eq!(model.receive(P1.dpdk, &mut b), Verdict::ToHost { mark: None, queue: None });
+    assert_eq!(b, later, "untouched: software decides");
+
+    // A program that reads the fragment fields (say, to drop later fragments).
+    let f = Flow::new(&later, Some(1), &[12..14, 20..22, 23..24], actions(vec![], vec![DropCause::Ingress]));
+    let t = translate(&f.r(), &PORTS).unwrap();
+    assert_eq!(t.pattern[1].kind, ItemKind::Ipv4);
+    assert_eq!((&t.pattern[1].spec[6..8], &t.pattern[1].mask[6..8]), (&[0x00, 0x03][..], &[0xff, 0xff][..]));
+    let mut model = NicModel::new(ModelConfig::default());
+    model.create(P1.dpdk, &t.full_rule(&P1).unwrap()).unwrap();
+    assert_eq!(model.receive(P1.dpdk, &mut later.clone()), Verdict::Dropped);
+    assert_eq!(model.receive(P1.dpdk, &mut first.clone()), Verdict::ToHost { mark: None, queue: None });
+    dpdk_accepts(&t);
+}
+
 #[test]
 fn matches_without_an_rte_flow_form_are_refused_with_a_reason() {
     let pkt = v4(None, 64, 17, &udp(1, 2, b""));
