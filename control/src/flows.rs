@@ -16,7 +16,7 @@ use serde::Serialize;
 use sluice_fastpath::cache::actions::{Actions, Apply};
 use sluice_fastpath::cache::events::{Event, EventReader, Install, Removal};
 use sluice_fastpath::cache::{FlowEvent, RemoveReason};
-use sluice_fastpath::p4::track::KEY_PACKET_OFFSET;
+use sluice_fastpath::p4::track::{Segment, KEY_PACKET_OFFSET};
 
 /// Events per worker ring.
 pub const EVENT_RING: usize = 16384;
@@ -172,7 +172,22 @@ fn render_actions(a: &Actions, s: &mut String) {
             Apply::InPlace { patches } => {
                 format!("(patch {} bytes, {} checksums)", patches.len(), o.edit.checksums.len())
             }
-            Apply::Rebuild { .. } => format!("(headers {}B -> new)", o.edit.strip),
+            Apply::Rebuild { .. } => {
+                let new: usize = o
+                    .edit
+                    .segments
+                    .iter()
+                    .map(|g| match g {
+                        Segment::Copy { len, .. } => *len as usize,
+                        Segment::Bytes(b) => b.len(),
+                    })
+                    .sum();
+                let lens = match o.edit.len_patches.len() {
+                    0 => String::new(),
+                    n => format!(", {n} length fields"),
+                };
+                format!("(headers {}B -> {new}B{lens})", o.edit.strip)
+            }
             Apply::Copy => "(copy)".into(),
         };
         let _ = write!(s, " output:{}{how}", o.port);
@@ -191,7 +206,7 @@ mod tests {
     use sluice_fastpath::cache::actions::{Actions, Output};
     use sluice_fastpath::cache::events::{EventActions, EventMatch};
     use sluice_fastpath::p4::interp::DropCause;
-    use sluice_fastpath::p4::track::Edit;
+    use sluice_fastpath::p4::track::{Edit, LenPatch};
 
     #[test]
     fn events_build_the_live_set_and_totals() {
@@ -240,5 +255,16 @@ mod tests {
         let s = log.summary();
         assert_eq!((s.live, s.installed, s.removed_idle, s.removed_packets, s.removed_bytes), (1, 2, 1, 5, 300));
         assert_eq!(log.dump(10), ["worker 0 flow 0: len>=14 pkt[12..14]=0800 -> output:2 drop(Egress)"]);
+    }
+
+    #[test]
+    fn a_tunnel_push_shows_its_new_headers_and_length_fields() {
+        let lens = [16, 38].map(|at| LenPatch { bit: at * 8, width: 16, off: 36, modw: 16 }).to_vec();
+        let segments = vec![Segment::Bytes(vec![0; 50]), Segment::Copy { from: 0, len: 14 }];
+        let push = Output::new(3, Edit { strip: 14, segments, len_patches: lens, ..Edit::default() });
+        let a = Actions { outputs: Box::new([push]), drops: Box::new([]), replay: Box::new([]), metered: None };
+        let mut s = String::new();
+        render_actions(&a, &mut s);
+        assert_eq!(s, " output:3(headers 14B -> 64B, 2 length fields)");
     }
 }
