@@ -16,7 +16,7 @@ use serde::Serialize;
 use sluice_fastpath::cache::actions::{Actions, Apply};
 use sluice_fastpath::cache::events::{Event, EventReader, Install, Removal};
 use sluice_fastpath::cache::{FlowEvent, RemoveReason};
-use sluice_fastpath::p4::track::{Segment, KEY_PACKET_OFFSET};
+use sluice_fastpath::p4::track::KEY_PACKET_OFFSET;
 
 /// Events per worker ring.
 pub const EVENT_RING: usize = 16384;
@@ -173,15 +173,7 @@ fn render_actions(a: &Actions, s: &mut String) {
                 format!("(patch {} bytes, {} checksums)", patches.len(), o.edit.checksums.len())
             }
             Apply::Rebuild { .. } => {
-                let new: usize = o
-                    .edit
-                    .segments
-                    .iter()
-                    .map(|g| match g {
-                        Segment::Copy { len, .. } => *len as usize,
-                        Segment::Bytes(b) => b.len(),
-                    })
-                    .sum();
+                let new = o.edit.header_len();
                 let lens = match o.edit.len_patches.len() {
                     0 => String::new(),
                     n => format!(", {n} length fields"),
@@ -206,7 +198,7 @@ mod tests {
     use sluice_fastpath::cache::actions::{Actions, Output};
     use sluice_fastpath::cache::events::{EventActions, EventMatch};
     use sluice_fastpath::p4::interp::DropCause;
-    use sluice_fastpath::p4::track::{Edit, LenPatch};
+    use sluice_fastpath::p4::track::{Edit, LenPatch, Segment};
 
     #[test]
     fn events_build_the_live_set_and_totals() {

@@ -300,14 +300,7 @@ fn compile_edit(e: &Edit) -> Apply {
         let patches = compile_patches(&e.patches, &e.checksums);
         return Apply::InPlace { patches };
     }
-    let hdr: u32 = e
-        .segments
-        .iter()
-        .map(|s| match s {
-            Segment::Copy { len, .. } => *len,
-            Segment::Bytes(b) => b.len() as u32,
-        })
-        .sum();
+    let hdr = e.header_len();
     if hdr <= u16::MAX as u32 && fits(hdr) {
         return Apply::Rebuild { patches: compile_patches(&e.patches, &e.checksums) };
     }

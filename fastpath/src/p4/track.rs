@@ -368,6 +368,17 @@ pub struct Edit {
 }
 
 impl Edit {
+    /// Bytes of the new headers (`segments`), which replace the first `strip` input bytes.
+    pub fn header_len(&self) -> u32 {
+        self.segments
+            .iter()
+            .map(|s| match s {
+                Segment::Copy { len, .. } => *len,
+                Segment::Bytes(b) => b.len() as u32,
+            })
+            .sum()
+    }
+
     /// Apply to `input`, appending to `out`.
     pub fn apply(&self, input: &[u8], out: &mut Vec<u8>) {
         let start = out.len();
