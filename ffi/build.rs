@@ -70,10 +70,10 @@ fn main() {
         .clang_args(cflags.iter().map(String::as_str))
         .clang_arg(format!("-I{}", manifest.display()))
         .allowlist_function(
-            "rte_(eal|eth|pktmbuf|mempool|mbuf|ring|flow|meter|lcore|thread|rdtsc|get_tsc|rcu|dev|strerror|socket|version|delay|log|get_timer|pause)_?.*",
+            "rte_(eal|eth|pktmbuf|mempool|mbuf|ring|flow|meter|mtr|lcore|thread|rdtsc|get_tsc|rcu|dev|strerror|socket|version|delay|log|get_timer|pause)_?.*",
         )
         .allowlist_function("sluice_.*")
-        .allowlist_type("rte_(eth|flow|meter|mbuf|mempool|ring|rcu)_.*")
+        .allowlist_type("rte_(eth|flow|meter|mtr|mbuf|mempool|ring|rcu)_.*")
         .allowlist_var("RTE_(ETH|MBUF|PKTMBUF|MEMPOOL|RING|FLOW|MAX|VERSION|ETHER)_.*")
         .allowlist_var("SOCKET_ID_ANY|RTE_PTYPE_.*|RING_F_.*|rte_eth_fp_ops")
         .blocklist_item("per_lcore_.*")

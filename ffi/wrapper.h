@@ -13,5 +13,6 @@
 #include <rte_ring.h>
 #include <rte_flow.h>
 #include <rte_meter.h>
+#include <rte_mtr.h>
 #include <rte_rcu_qsbr.h>
 #include "src/shim.h"

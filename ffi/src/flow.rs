@@ -246,6 +246,9 @@ pub enum Action {
     RawEncap(Vec<u8>),
     /// Remove headers described by these bytes' length.
     RawDecap(Vec<u8>),
+    /// Meter with this rte_mtr object, whose policy then decides per color (see
+    /// [`crate::mtr`]).
+    Meter(u32),
 }
 
 impl Action {
@@ -276,6 +279,7 @@ impl Action {
             Action::VxlanDecap => T::RTE_FLOW_ACTION_TYPE_VXLAN_DECAP,
             Action::RawEncap(_) => T::RTE_FLOW_ACTION_TYPE_RAW_ENCAP,
             Action::RawDecap(_) => T::RTE_FLOW_ACTION_TYPE_RAW_DECAP,
+            Action::Meter(_) => T::RTE_FLOW_ACTION_TYPE_METER,
         }
     }
 
@@ -312,10 +316,11 @@ pub struct Rule {
 }
 
 /// A rule in DPDK's structures, owning everything they point to.
-struct RawRule {
+pub(crate) struct RawRule {
     attr: raw::rte_flow_attr,
     items: Vec<raw::rte_flow_item>,
-    actions: Vec<raw::rte_flow_action>,
+    /// END-terminated.
+    pub(crate) actions: Vec<raw::rte_flow_action>,
     /// The specs, masks, confs and buffers the pointers above point into (boxed:
     /// their addresses do not move when this vector grows).
     _keep: Vec<Box<dyn Any>>,
@@ -417,10 +422,11 @@ impl RawRule {
                 self._keep.push(Box::new(data));
                 self.keep(conf)
             }
+            Action::Meter(id) => self.keep(raw::rte_flow_action_meter { mtr_id: *id }),
         }
     }
 
-    fn new(rule: &Rule) -> RawRule {
+    pub(crate) fn new(rule: &Rule) -> RawRule {
         let mut attr =
             raw::rte_flow_attr { group: rule.attr.group, priority: rule.attr.priority, ..Default::default() };
         attr.set_ingress(rule.attr.ingress as u32);
@@ -565,6 +571,7 @@ unsafe fn read_action(a: &raw::rte_flow_action) -> Option<Action> {
                     std::slice::from_raw_parts(r.data, r.size).to_vec()
                 })
             }
+            T::RTE_FLOW_ACTION_TYPE_METER => Action::Meter((*c.cast::<raw::rte_flow_action_meter>()).mtr_id),
             _ => return None,
         })
     }
@@ -821,6 +828,7 @@ mod tests {
                 Action::VxlanDecap,
                 Action::RawEncap((0..50).collect()),
                 Action::RawDecap(vec![0; 14]),
+                Action::Meter(7),
             ],
         }
     }

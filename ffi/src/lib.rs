@@ -32,6 +32,7 @@ pub mod log;
 pub mod mbuf;
 pub mod mempool;
 pub mod meter;
+pub mod mtr;
 pub mod port;
 pub mod ring;
 
