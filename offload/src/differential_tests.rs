@@ -295,7 +295,7 @@ impl<'a> Case<'a> {
             }
             for port in &tr.in_ports {
                 if mode == Mode::FullFirst {
-                    if let Ok(rule) = tr.full_rule(port) {
+                    if let Ok(rule) = tr.full_rule(port, None) {
                         match model.validate(port.dpdk, &rule).and_then(|()| model.create(port.dpdk, &rule)) {
                             Ok(handle) => {
                                 t.rules_full += 1;

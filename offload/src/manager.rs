@@ -554,7 +554,7 @@ impl<D: FlowDevice> Manager<D> {
         run: &mut dyn FnMut(Vec<Command>),
     ) -> Option<Installed<D::Handle>> {
         if self.cfg.full {
-            if let Ok(rule) = t.full_rule(port) {
+            if let Ok(rule) = t.full_rule(port, None) {
                 match self.try_create(port, &rule, "full") {
                     Ok(handle) => {
                         let to = t.full.as_ref().ok().and_then(|(_, out)| out.map(|o| o.dpdk));

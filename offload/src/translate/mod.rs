@@ -28,7 +28,10 @@
 //! hop limit decrement (with the IPv4 checksum the program recomputes), VLAN id and
 //! priority, VLAN pop and push, VXLAN decap, a UDP tunnel push (`RAW_ENCAP` of the
 //! program's outer headers, whose lengths the fast path computes per packet and the
-//! NIC fills in) — plus `COUNT`, or `COUNT` + `DROP` for a dropping megaflow. Anything else is refused with a [`Refusal`], counted by its
+//! NIC fills in) — plus `COUNT`, or `COUNT` + `DROP` for a dropping megaflow. A
+//! megaflow that branches on a P4 meter's color becomes `METER(object)`, where the
+//! meter object ([`MeterPlan`], made by the manager) is the cell's trTCM and its
+//! policy holds each color's outcome translated as above, ending with its fate. Anything else is refused with a [`Refusal`], counted by its
 //! [`Refusal::reason`], and the megaflow stays partial or in software.
 
 use dpdk_sys::flow::{Action, Attr, Item, ItemKind, Rule};
@@ -110,9 +113,13 @@ pub enum Refusal {
         /// The megaflow's minimum length.
         min_len: u32,
     },
-    /// The actions branch on a P4 meter's color (executed by the worker per packet;
-    /// P4 meters are not translated to rte_flow meter objects).
+    /// A metered megaflow's rule was asked for without its meter object.
     Metered,
+    /// A color's outcome executes a second meter (one meter object per rule).
+    NestedMeters,
+    /// Other megaflows execute the same meter cell: metering it in the NIC for one of
+    /// them would split the cell's traffic between two token buckets.
+    MeterShared,
 }
 
 impl Refusal {
@@ -133,11 +140,13 @@ impl Refusal {
             Refusal::Checksum { .. } => "checksum",
             Refusal::ShortPattern { .. } => "short_pattern",
             Refusal::Metered => "metered",
+            Refusal::NestedMeters => "nested_meters",
+            Refusal::MeterShared => "meter_shared",
         }
     }
 
     /// Every label, for zero-initialised counters.
-    pub const REASONS: [&'static str; 14] = [
+    pub const REASONS: [&'static str; 16] = [
         "matches_length",
         "unknown_port",
         "match_outside_headers",
@@ -152,6 +161,8 @@ impl Refusal {
         "checksum",
         "short_pattern",
         "metered",
+        "nested_meters",
+        "meter_shared",
     ];
 }
 
@@ -177,7 +188,9 @@ impl std::fmt::Display for Refusal {
             Refusal::ShortPattern { pattern, min_len } => {
                 write!(f, "the pattern covers {pattern} bytes, the megaflow needs {min_len}")
             }
-            Refusal::Metered => write!(f, "the actions depend on a P4 meter's color (executed per packet)"),
+            Refusal::Metered => write!(f, "a metered megaflow's rule needs its meter object"),
+            Refusal::NestedMeters => write!(f, "a color's outcome executes another meter"),
+            Refusal::MeterShared => write!(f, "other megaflows execute the same meter cell"),
         }
     }
 }
@@ -192,8 +205,29 @@ pub struct Translation {
     pub pattern: Vec<Item>,
     /// Bytes the pattern covers.
     pub pattern_len: u32,
-    /// Full offload: the actions before the fate, and the fate (`None`: drop).
+    /// Full offload: the actions before the fate, and the fate (`None`: drop). For a
+    /// metered megaflow, empty and `None`: see [`Translation::meter`].
     pub full: Result<(Vec<Action>, Option<PortInfo>), Refusal>,
+    /// Full offload of a metered megaflow: the meter object it needs.
+    pub meter: Option<MeterPlan>,
+}
+
+/// The meter object a metered megaflow's full offload runs its packets through: the
+/// P4 meter cell it stands for (whose configuration becomes the object's trTCM
+/// profile), and per color the outcome's actions ending with their fate (the object's
+/// policy). The rule itself is `METER(object)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeterPlan {
+    /// P4 meter array.
+    pub meter: u32,
+    /// Its cell.
+    pub cell: u32,
+    /// A bytes meter (else packets).
+    pub bytes: bool,
+    /// Actions per color (GREEN, YELLOW, RED), each ending with its fate.
+    pub colors: [Vec<Action>; 3],
+    /// The ports the colors forward to.
+    pub outs: Vec<PortInfo>,
 }
 
 impl Translation {
@@ -207,18 +241,25 @@ impl Translation {
         }
     }
 
-    /// The full-offload rule for `port`, if the actions have an rte_flow form.
-    pub fn full_rule(&self, port: &PortInfo) -> Result<Rule, Refusal> {
+    /// The full-offload rule for `port`, if the actions have an rte_flow form; a
+    /// metered megaflow's needs the id of the meter object made from
+    /// [`Translation::meter`] on that port.
+    pub fn full_rule(&self, port: &PortInfo, meter_object: Option<u32>) -> Result<Rule, Refusal> {
         let (actions, fate) = self.full.clone()?;
         let mut pattern = vec![Item::represented_port(port.dpdk)];
         pattern.extend(self.pattern.iter().cloned());
+        let attr = Attr { transfer: true, ..Attr::default() };
+        if self.meter.is_some() {
+            let id = meter_object.ok_or(Refusal::Metered)?;
+            return Ok(Rule { attr, pattern, actions: vec![Action::Meter(id)] });
+        }
         let mut actions = actions;
         actions.push(Action::Count);
         actions.push(match fate {
             Some(out) => Action::RepresentedPort(out.dpdk),
             None => Action::Drop,
         });
-        Ok(Rule { attr: Attr { transfer: true, ..Attr::default() }, pattern, actions })
+        Ok(Rule { attr, pattern, actions })
     }
 }
 
@@ -377,8 +418,23 @@ pub fn translate(m: &MegaflowRef, ports: &[PortInfo]) -> Result<Translation, Ref
         }
         pattern.push(Item { kind: l.kind, spec, mask, flag: *flag });
     }
-    let mut full = full_actions(m, &pkt, &layers, end, ports);
-    if let (Ok(_), Some(at)) = (&full, ipv4_checksum_fix(m.actions)) {
+    // One outcome, or a metered megaflow's one per color.
+    let leaves: Vec<&Actions> = match &m.actions.metered {
+        None => vec![m.actions],
+        Some(b) => b.colors.iter().collect(),
+    };
+    let mut fix = None;
+    let mut full: Result<Vec<_>, Refusal> = leaves
+        .iter()
+        .map(|a| {
+            if a.metered.is_some() {
+                return Err(Refusal::NestedMeters);
+            }
+            fix = fix.or(ipv4_checksum_fix(a));
+            full_actions(&MegaflowRef { actions: a, ..*m }, &pkt, &layers, end, ports)
+        })
+        .collect();
+    if let (Ok(_), Some(at)) = (&full, fix) {
         // The NIC recomputes the checksum over the IHL's bytes, the program over the
         // 20 it parsed: they agree only without options.
         let ip4 = |it: &Item| it.kind == ItemKind::Ipv4;
@@ -391,7 +447,29 @@ pub fn translate(m: &MegaflowRef, ports: &[PortInfo]) -> Result<Translation, Ref
             }
         }
     }
-    Ok(Translation { in_ports, pattern, pattern_len: end as u32, full })
+    let (full, meter) = match (full, &m.actions.metered) {
+        (Err(e), _) => (Err(e), None),
+        (Ok(mut one), None) => (Ok(one.pop().expect("one outcome")), None),
+        (Ok(per_color), Some(b)) => {
+            let mut outs: Vec<PortInfo> = vec![];
+            let per_color: [_; 3] = per_color.try_into().expect("three colors");
+            let colors = per_color.map(|(mut actions, fate)| {
+                actions.push(match fate {
+                    Some(out) => {
+                        if !outs.contains(&out) {
+                            outs.push(out);
+                        }
+                        Action::RepresentedPort(out.dpdk)
+                    }
+                    None => Action::Drop,
+                });
+                actions
+            });
+            let plan = MeterPlan { meter: b.meter, cell: b.cell, bytes: b.bytes, colors, outs };
+            (Ok((vec![], None)), Some(plan))
+        }
+    };
+    Ok(Translation { in_ports, pattern, pattern_len: end as u32, full, meter })
 }
 
 /// The output offset of the first IPv4 checksum an output recomputes, if any.
@@ -449,9 +527,6 @@ fn full_actions(
     ports: &[PortInfo],
 ) -> Result<(Vec<Action>, Option<PortInfo>), Refusal> {
     let a = m.actions;
-    if a.metered.is_some() {
-        return Err(Refusal::Metered);
-    }
     let layer_list: Vec<Layer> = layers.iter().map(|(l, _)| *l).collect();
     if (end as u32) < m.min_len {
         return Err(Refusal::ShortPattern { pattern: end as u32, min_len: m.min_len });

@@ -110,7 +110,7 @@ fn dpdk_accepts(t: &Translation) {
     for p in &t.in_ports {
         let r = t.partial_rule(p, 77);
         assert_eq!(conv(&r).unwrap(), r);
-        if let Ok(r) = t.full_rule(p) {
+        if let Ok(r) = t.full_rule(p, None) {
             assert_eq!(conv(&r).unwrap(), r);
         }
     }
@@ -140,7 +140,7 @@ fn a_routed_flow_is_eth_ipv4_with_exact_bytes_and_full_actions() {
     let partial = t.partial_rule(&P1, 5);
     assert_eq!(partial.actions, vec![Action::Mark(5), Action::Queue(0)]);
     assert!(partial.attr.ingress && !partial.attr.transfer);
-    let full = t.full_rule(&P1).unwrap();
+    let full = t.full_rule(&P1, None).unwrap();
     assert!(full.attr.transfer);
     assert_eq!(full.pattern[0], Item::represented_port(10));
     assert_eq!(
@@ -183,7 +183,7 @@ fn an_l4_match_pins_the_ipv4_header_length_and_adds_the_l4_item() {
         ]
     );
     // A dropping megaflow: count and drop in hardware.
-    assert_eq!(t.full_rule(&P2).unwrap().actions, vec![Action::Count, Action::Drop]);
+    assert_eq!(t.full_rule(&P2, None).unwrap().actions, vec![Action::Count, Action::Drop]);
     assert_eq!(t.partial_rule(&P2, 9).actions, vec![Action::Mark(9), Action::Rss(vec![0, 1, 2, 3])]);
     dpdk_accepts(&t);
     // IPv4 options the match saw (IHL 6) cannot be matched the NIC's way.
@@ -262,7 +262,10 @@ fn vlan_pop_push_and_vxlan_decap_are_recognised() {
     );
     let f = Flow::new(&tagged, Some(2), &[12..18], actions(vec![pop], vec![]));
     let t = translate(&f.r(), &PORTS).unwrap();
-    assert_eq!(t.full_rule(&P2).unwrap().actions, vec![Action::OfPopVlan, Action::Count, Action::RepresentedPort(10)]);
+    assert_eq!(
+        t.full_rule(&P2, None).unwrap().actions,
+        vec![Action::OfPopVlan, Action::Count, Action::RepresentedPort(10)]
+    );
     dpdk_accepts(&t);
 
     // Push: VLAN 100, priority 5.
@@ -282,7 +285,7 @@ fn vlan_pop_push_and_vxlan_decap_are_recognised() {
     let f = Flow::new(&plain, Some(1), &[12..14], actions(vec![push], vec![]));
     let t = translate(&f.r(), &PORTS).unwrap();
     assert_eq!(
-        t.full_rule(&P1).unwrap().actions,
+        t.full_rule(&P1, None).unwrap().actions,
         vec![
             Action::OfPushVlan(0x8100),
             Action::OfSetVlanVid(100),
@@ -299,7 +302,10 @@ fn vlan_pop_push_and_vxlan_decap_are_recognised() {
         Output::new(1, Edit { strip: 64, segments: vec![Segment::Copy { from: 50, len: 14 }], ..Edit::default() });
     let f = Flow::new(&outer, None, &[12..14, 23..24, 36..38, 46..49, 62..64], actions(vec![decap], vec![]));
     let t = translate(&f.r(), &PORTS).unwrap();
-    assert_eq!(t.full_rule(&P2).unwrap().actions, vec![Action::VxlanDecap, Action::Count, Action::RepresentedPort(10)]);
+    assert_eq!(
+        t.full_rule(&P2, None).unwrap().actions,
+        vec![Action::VxlanDecap, Action::Count, Action::RepresentedPort(10)]
+    );
     dpdk_accepts(&t);
 
     // Anything else that rebuilds headers: refused.
@@ -340,7 +346,7 @@ fn a_udp_tunnel_push_is_raw_encap_with_the_lengths_left_to_the_nic() {
     want[38..40].fill(0);
     assert_eq!(data, &want);
     dpdk_accepts(&t);
-    let shown = crate::manager::describe(&t.full_rule(&P1).unwrap());
+    let shown = crate::manager::describe(&t.full_rule(&P1, None).unwrap());
     assert!(shown.ends_with("-> RawEncap(50 bytes) / Count / RepresentedPort(12)"), "{shown}");
 
     // From a tagged port: the tag popped first, the lengths count the frame without it.
@@ -402,7 +408,7 @@ fn fragments_are_offloaded_where_the_nic_parses_them_as_the_megaflow_does() {
     let kinds: Vec<ItemKind> = t.pattern.iter().map(|i| i.kind).collect();
     assert_eq!(kinds, [ItemKind::Eth, ItemKind::Ipv4, ItemKind::Udp]);
     let mut model = NicModel::new(ModelConfig::default());
-    model.create(P1.dpdk, &t.full_rule(&P1).unwrap()).unwrap();
+    model.create(P1.dpdk, &t.full_rule(&P1, None).unwrap()).unwrap();
     let mut a = first.clone();
     assert_eq!(model.receive(P1.dpdk, &mut a), Verdict::Forwarded { port: P2.dpdk });
     assert_eq!(a[..6], [2, 0, 0, 0, 0, 2], "rewritten as software does");
@@ -417,7 +423,7 @@ fn fragments_are_offloaded_where_the_nic_parses_them_as_the_megaflow_does() {
     assert_eq!(t.pattern[1].kind, ItemKind::Ipv4);
     assert_eq!((&t.pattern[1].spec[6..8], &t.pattern[1].mask[6..8]), (&[0x00, 0x03][..], &[0xff, 0xff][..]));
     let mut model = NicModel::new(ModelConfig::default());
-    model.create(P1.dpdk, &t.full_rule(&P1).unwrap()).unwrap();
+    model.create(P1.dpdk, &t.full_rule(&P1, None).unwrap()).unwrap();
     assert_eq!(model.receive(P1.dpdk, &mut later.clone()), Verdict::Dropped);
     assert_eq!(model.receive(P1.dpdk, &mut first.clone()), Verdict::ToHost { mark: None, queue: None });
     dpdk_accepts(&t);
@@ -450,9 +456,12 @@ fn matches_without_an_rte_flow_form_are_refused_with_a_reason() {
     arp[12..14].copy_from_slice(&[0x08, 0x06]);
     let f = Flow::new(&arp, None, &[12..14, 20..22], none());
     assert_eq!(translate(&f.r(), &PORTS).unwrap_err(), Refusal::OutsideHeaders { offset: 20 });
-    for r in
-        [Refusal::MatchesLength, Refusal::Copies(2), Refusal::ShortPattern { pattern: 1, min_len: 2 }, Refusal::Metered]
-    {
+    for r in [
+        Refusal::MatchesLength,
+        Refusal::Copies(2),
+        Refusal::ShortPattern { pattern: 1, min_len: 2 },
+        Refusal::MeterShared,
+    ] {
         assert!(Refusal::REASONS.contains(&r.reason()), "{r}");
     }
 }
@@ -466,15 +475,6 @@ fn actions_without_an_rte_flow_form_leave_the_flow_partial() {
     assert_eq!(full(&m(actions(vec![out(1), out(2)], vec![]))), Err(Refusal::Copies(2)));
     assert_eq!(full(&m(actions(vec![out(255)], vec![]))), Err(Refusal::ToController(255)));
     assert_eq!(full(&m(actions(vec![out(1)], vec![DropCause::Egress]))), Err(Refusal::DropAndOutput));
-    // Branches on a meter's color: the worker executes the meter (partial only), and
-    // an empty root is not a drop.
-    let metered = Actions::metered(
-        0,
-        3,
-        true,
-        [actions(vec![out(1)], vec![]), actions(vec![out(1)], vec![]), actions(vec![], vec![DropCause::Ingress])],
-    );
-    assert_eq!(full(&m(metered)), Err(Refusal::Metered));
     // TTL decremented but the checksum left stale: a NIC would fix it.
     assert_eq!(
         full(&m(actions(vec![in_place(2, 34, &[(22, 63)], None)], vec![]))),
@@ -529,7 +529,10 @@ fn sctp_icmp_icmpv6_and_in_place_vlan_and_hop_limit_rewrites() {
     let kinds: Vec<ItemKind> = t.pattern.iter().map(|i| i.kind).collect();
     assert_eq!(kinds, [ItemKind::Eth, ItemKind::Ipv6, ItemKind::Icmp6]);
     assert_eq!(t.pattern[2], item(ItemKind::Icmp6, &[(0, &[128])], None));
-    assert_eq!(t.full_rule(&P1).unwrap().actions, vec![Action::DecTtl, Action::Count, Action::RepresentedPort(11)]);
+    assert_eq!(
+        t.full_rule(&P1, None).unwrap().actions,
+        vec![Action::DecTtl, Action::Count, Action::RepresentedPort(11)]
+    );
     dpdk_accepts(&t);
 
     // A tagged packet's VLAN id and priority rewritten in place (TCI 0x0064 -> 0xa0c8).
@@ -538,7 +541,7 @@ fn sctp_icmp_icmpv6_and_in_place_vlan_and_hop_limit_rewrites() {
     let f = Flow::new(&tagged, Some(1), &[12..18], actions(vec![out], vec![]));
     let t = translate(&f.r(), &PORTS).unwrap();
     assert_eq!(
-        t.full_rule(&P1).unwrap().actions,
+        t.full_rule(&P1, None).unwrap().actions,
         vec![Action::OfSetVlanVid(0xc8), Action::OfSetVlanPcp(5), Action::Count, Action::RepresentedPort(11)]
     );
     dpdk_accepts(&t);
@@ -546,4 +549,70 @@ fn sctp_icmp_icmpv6_and_in_place_vlan_and_hop_limit_rewrites() {
     let out = in_place(2, 18, &[(14, 0x10), (15, 0x64)], None);
     let f = Flow::new(&tagged, Some(1), &[12..18], actions(vec![out], vec![]));
     assert_eq!(translate(&f.r(), &PORTS).unwrap().full, Err(Refusal::Rewrite { offset: 14 }));
+}
+
+/// A megaflow branching on a meter's color: one `METER` action in the rule, and the
+/// meter object's policy holds each color's outcome, translated as an unmetered
+/// megaflow's would be, ending with its fate. Refused: a second meter in a branch, a
+/// branch with no rte_flow form (the whole megaflow stays partial), and a rule asked
+/// for without its meter object.
+#[test]
+fn a_metered_megaflow_is_one_meter_action_with_each_colors_outcome_in_the_policy() {
+    let pkt = v4(None, 64, 17, &udp(1, 2, b""));
+    let m = |a: Actions| Flow::new(&pkt, Some(1), &[12..14, 22..23, 30..34], a);
+    // GREEN routes (MACs, TTL, checksum), YELLOW forwards unchanged to another port,
+    // RED drops.
+    let mut patches: Vec<(u32, u8)> = (0..6).map(|i| (i, 0x02)).collect();
+    patches.push((22, 63));
+    let green = actions(vec![in_place(2, 34, &patches, Some(14))], vec![]);
+    let yellow = actions(vec![in_place(1, 34, &[], None)], vec![]);
+    let red = actions(vec![], vec![DropCause::Ingress]);
+    let metered = Actions::metered(4, 9, true, [green.clone(), yellow.clone(), red.clone()]);
+    let t = translate(&m(metered).r(), &PORTS).unwrap();
+    let plan = t.meter.clone().expect("a meter plan");
+    assert_eq!((plan.meter, plan.cell, plan.bytes), (4, 9, true));
+    assert_eq!(
+        plan.colors,
+        [
+            vec![Action::SetMacDst([2; 6]), Action::DecTtl, Action::RepresentedPort(11)],
+            vec![Action::RepresentedPort(10)],
+            vec![Action::Drop],
+        ]
+    );
+    assert_eq!(plan.outs, vec![P2, P1]);
+    // Each color's list is what the unmetered megaflow of that outcome would do.
+    for (c, a) in [green, yellow].into_iter().enumerate() {
+        let (mut acts, out) = translate(&m(a).r(), &PORTS).unwrap().full.unwrap();
+        acts.push(Action::RepresentedPort(out.unwrap().dpdk));
+        assert_eq!(plan.colors[c], acts, "color {c}");
+    }
+    // GREEN recomputes the IPv4 checksum: the pattern pins version/IHL as for the
+    // unmetered megaflow.
+    assert!(t.pattern.iter().any(|it| it.kind == ItemKind::Ipv4 && it.spec[0] == 0x45 && it.mask[0] == 0xff));
+    let rule = t.full_rule(&P1, Some(31)).unwrap();
+    assert_eq!(rule.actions, vec![Action::Meter(31)]);
+    assert!(rule.attr.transfer);
+    assert_eq!(rule.pattern[0], Item::represented_port(P1.dpdk));
+    assert_eq!(conv(&rule).unwrap(), rule);
+    // DPDK understands every color's list as given (a policy is such a list per color).
+    for list in &plan.colors {
+        let r = Rule { actions: list.clone(), ..Rule::default() };
+        assert_eq!(conv(&r).unwrap(), r);
+    }
+    assert_eq!(t.full_rule(&P1, None), Err(Refusal::Metered));
+    // Partial offload is unchanged: MARK and the queues.
+    assert_eq!(t.partial_rule(&P1, 5).actions, vec![Action::Mark(5), Action::Queue(0)]);
+    // A second meter under a color.
+    let inner = Actions::metered(5, 0, false, [yellow_out(), yellow_out(), red.clone()]);
+    let nested = Actions::metered(4, 9, true, [inner, yellow_out(), red.clone()]);
+    let t = translate(&m(nested).r(), &PORTS).unwrap();
+    assert_eq!((t.full, t.meter), (Err(Refusal::NestedMeters), None));
+    // A color whose outcome has no rte_flow form refuses the whole full offload.
+    let two = actions(vec![in_place(1, 34, &[], None), in_place(2, 34, &[], None)], vec![]);
+    let t = translate(&m(Actions::metered(4, 9, true, [yellow_out(), two, red])).r(), &PORTS).unwrap();
+    assert_eq!((t.full, t.meter), (Err(Refusal::Copies(2)), None));
+}
+
+fn yellow_out() -> Actions {
+    actions(vec![in_place(1, 34, &[], None)], vec![])
 }
