@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use dpdk_sys::flow::{self, FlowCount, FlowError, FlowRule, Rule};
+use dpdk_sys::mtr::{self, MeterSpec, MeterStats};
 use dpdk_sys::port::Port;
 
 /// A device that holds flow rules, per DPDK port id.
@@ -24,6 +25,16 @@ pub trait FlowDevice: Send {
 
     /// A rule's COUNT counters (totals since creation).
     fn query(&mut self, handle: &Self::Handle) -> Result<FlowCount, FlowError>;
+
+    /// Create meter object `id` on `port` (rte_mtr: its profile, policy and object),
+    /// for rules' `METER(id)` actions.
+    fn meter_create(&mut self, port: u16, id: u32, spec: &MeterSpec) -> Result<(), FlowError>;
+
+    /// Destroy meter object `id` on `port` (after the rules using it).
+    fn meter_destroy(&mut self, port: u16, id: u32) -> Result<(), FlowError>;
+
+    /// Meter object `id`'s per-color statistics (totals since creation).
+    fn meter_stats(&mut self, port: u16, id: u32) -> Result<MeterStats, FlowError>;
 
     /// DPDK port `id` may be used (`Some`) or not any more (`None`; its rules are
     /// destroyed already). Devices that need no port handle ignore it.
@@ -72,6 +83,21 @@ impl FlowDevice for EthdevFlows {
 
     fn query(&mut self, handle: &FlowRule) -> Result<FlowCount, FlowError> {
         handle.query_count()
+    }
+
+    fn meter_create(&mut self, port: u16, id: u32, spec: &MeterSpec) -> Result<(), FlowError> {
+        let p = self.ports.get(&port).ok_or_else(|| no_port("rte_mtr_create", port))?;
+        mtr::create(p, id, spec)
+    }
+
+    fn meter_destroy(&mut self, port: u16, id: u32) -> Result<(), FlowError> {
+        let p = self.ports.get(&port).ok_or_else(|| no_port("rte_mtr_destroy", port))?;
+        mtr::destroy(p, id)
+    }
+
+    fn meter_stats(&mut self, port: u16, id: u32) -> Result<MeterStats, FlowError> {
+        let p = self.ports.get(&port).ok_or_else(|| no_port("rte_mtr_stats_read", port))?;
+        mtr::stats(p, id)
     }
 
     fn set_port(&mut self, id: u16, port: Option<Arc<Port>>) {

@@ -20,11 +20,20 @@
 //!   IPv4 total length and checksum or IPv6 payload length, and UDP length, filled in
 //!   from the packet's length, as a NIC is expected to for a tunnel push; unverified
 //!   on hardware) / decap.
+//! - **Meters** (rte_mtr): objects with a trTCM profile (DPDK's own `rte_meter`
+//!   marker, color-blind, in bytes or packets, on the TSC) and a policy of one action
+//!   list per color, ending with a fate. A rule whose only action is `METER(id)` sends
+//!   each packet through the object: its color picks the list, which runs as a rule's
+//!   actions would; statistics count packets and bytes per color. Policies are checked
+//!   against the pattern of each rule that uses them; an object in use cannot be
+//!   destroyed (`EBUSY`); a NIC with [`ModelConfig::meters`] false has none
+//!   (`ENOTSUP`).
 //!
 //! # What it does not model
 //! Groups, priorities (creation order decides), egress rules, `last` ranges, RSS
 //! hashing (an RSS verdict names no queue), SCTP's CRC32c after a port rewrite (left
-//! stale), IPv6 extension headers, nested tunnels, meters, aging, and the rule
+//! stale), IPv6 extension headers, nested tunnels, color-aware meters and meter
+//! chains, aging, and the rule
 //! memory of real devices (capacity is a plain count). Rules keep working when the
 //! configuration changes: [`ModelConfig::not_capable`] only fails flow calls.
 
@@ -33,12 +42,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use dpdk_sys::flow::{Action, FlowCount, FlowError, Item, ItemKind, Rule};
+use dpdk_sys::meter::{Meter, MeterParams};
+use dpdk_sys::mtr::{MeterSpec, MeterStats};
 use dpdk_sys::raw::rte_flow_error_type as E;
 
 use crate::device::FlowDevice;
 use crate::translate::VXLAN_PORT;
 
 const ENOENT: i32 = 2;
+const EBUSY: i32 = 16;
+const EEXIST: i32 = 17;
 const EINVAL: i32 = 22;
 const ENOSPC: i32 = 28;
 const ENOSYS: i32 = 38;
@@ -48,6 +61,9 @@ const VALIDATE: &str = "rte_flow_validate";
 const CREATE: &str = "rte_flow_create";
 const DESTROY: &str = "rte_flow_destroy";
 const QUERY: &str = "rte_flow_query";
+const MTR_CREATE: &str = "rte_mtr_create";
+const MTR_DESTROY: &str = "rte_mtr_destroy";
+const MTR_STATS: &str = "rte_mtr_stats_read";
 
 /// What the modelled NIC can do.
 #[derive(Debug, Clone)]
@@ -64,6 +80,9 @@ pub struct ModelConfig {
     pub insert_latency: Duration,
     /// Fail every flow call with `ENOSYS`, like a PMD without flow ops.
     pub not_capable: bool,
+    /// Whether it has meter objects (rte_mtr); when false their calls fail with
+    /// `ENOTSUP`.
+    pub meters: bool,
 }
 
 impl Default for ModelConfig {
@@ -74,6 +93,7 @@ impl Default for ModelConfig {
             transfer: true,
             insert_latency: Duration::ZERO,
             not_capable: false,
+            meters: true,
         }
     }
 }
@@ -91,6 +111,15 @@ struct State {
     next_id: u64,
     /// Live rules per port, in creation order.
     ports: BTreeMap<u16, Vec<Installed>>,
+    /// Meter objects by (port, id).
+    meters: BTreeMap<(u16, u32), ModelMeter>,
+}
+
+#[derive(Debug)]
+struct ModelMeter {
+    spec: MeterSpec,
+    marker: Meter,
+    stats: MeterStats,
 }
 
 #[derive(Debug)]
@@ -143,7 +172,9 @@ fn fail(op: &'static str, port: u16, errno: i32, kind: E, message: impl Into<Str
 impl NicModel {
     /// A NIC with no rules.
     pub fn new(cfg: ModelConfig) -> NicModel {
-        NicModel { state: Arc::new(Mutex::new(State { cfg, next_id: 1, ports: BTreeMap::new() })) }
+        NicModel {
+            state: Arc::new(Mutex::new(State { cfg, next_id: 1, ports: BTreeMap::new(), meters: BTreeMap::new() })),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -165,17 +196,34 @@ impl NicModel {
         self.lock().ports.values().map(Vec::len).sum()
     }
 
+    /// Live meter objects on every port.
+    pub fn total_meters(&self) -> usize {
+        self.lock().meters.len()
+    }
+
     /// A packet arrives on DPDK port `port`: the first live rule of that port (creation
     /// order) whose pattern matches decides; its actions may rewrite `packet`.
     pub fn receive(&self, port: u16, packet: &mut Vec<u8>) -> Verdict {
         let layers = parse(packet);
-        let mut st = self.lock();
+        let mut guard = self.lock();
+        let st = &mut *guard;
         let hit = st.ports.get_mut(&port).and_then(|v| v.iter_mut().find(|r| matches(&r.rule, port, &layers, packet)));
         let Some(hit) = hit else {
             return Verdict::ToHost { mark: None, queue: None };
         };
         hit.count.hits += 1;
         hit.count.bytes += packet.len() as u64;
+        if let [Action::Meter(id)] = hit.rule.actions[..] {
+            // Rules are checked against their meter at creation, and it cannot go
+            // while they use it.
+            let m = st.meters.get_mut(&(port, id)).expect("a rule's meter object exists");
+            let len = packet.len() as u64;
+            let units = if m.spec.profile.packets { 1 } else { len.min(u32::MAX as u64) as u32 };
+            let c = m.marker.check(dpdk_sys::lcore::rdtsc(), units) as usize;
+            m.stats.packets[c] += 1;
+            m.stats.bytes[c] += len;
+            return execute(&Rule { actions: m.spec.colors[c].clone(), ..Rule::default() }, packet);
+        }
         execute(&hit.rule, packet)
     }
 
@@ -205,14 +253,15 @@ impl FlowDevice for NicModel {
     type Handle = ModelHandle;
 
     fn validate(&mut self, port: u16, rule: &Rule) -> Result<(), FlowError> {
-        check(&self.lock().cfg, VALIDATE, port, rule)
+        let st = self.lock();
+        check(&st.cfg, &st.meters, VALIDATE, port, rule)
     }
 
     fn create(&mut self, port: u16, rule: &Rule) -> Result<ModelHandle, FlowError> {
         let full = |op| fail(op, port, ENOSPC, E::RTE_FLOW_ERROR_TYPE_UNSPECIFIED, "the port's rule table is full");
         let latency = {
             let st = self.lock();
-            check(&st.cfg, CREATE, port, rule)?;
+            check(&st.cfg, &st.meters, CREATE, port, rule)?;
             if st.ports.get(&port).map_or(0, Vec::len) >= st.cfg.capacity {
                 return Err(full(CREATE));
             }
@@ -220,10 +269,11 @@ impl FlowDevice for NicModel {
         };
         std::thread::sleep(latency);
         let mut st = self.lock();
-        // Another clone may have filled the table meanwhile.
+        // Another clone may have filled the table, or destroyed the meter, meanwhile.
         if st.ports.get(&port).map_or(0, Vec::len) >= st.cfg.capacity {
             return Err(full(CREATE));
         }
+        check(&st.cfg, &st.meters, CREATE, port, rule)?;
         let id = st.next_id;
         st.next_id += 1;
         st.ports.entry(port).or_default().push(Installed { id, rule: rule.clone(), count: FlowCount::default() });
@@ -247,6 +297,64 @@ impl FlowDevice for NicModel {
             }
         })
     }
+
+    fn meter_create(&mut self, port: u16, id: u32, spec: &MeterSpec) -> Result<(), FlowError> {
+        let mut st = self.lock();
+        let bad = |m: &str| fail(MTR_CREATE, port, EINVAL, E::RTE_FLOW_ERROR_TYPE_ACTION_CONF, m);
+        if st.cfg.not_capable {
+            return Err(no_flow_ops(MTR_CREATE, port));
+        }
+        if !st.cfg.meters {
+            let m = "the device has no meter objects";
+            return Err(fail(MTR_CREATE, port, ENOTSUP, E::RTE_FLOW_ERROR_TYPE_UNSPECIFIED, m));
+        }
+        if st.meters.contains_key(&(port, id)) {
+            let m = "a meter object with this id exists";
+            return Err(fail(MTR_CREATE, port, EEXIST, E::RTE_FLOW_ERROR_TYPE_UNSPECIFIED, m));
+        }
+        let p = spec.profile;
+        let params = MeterParams::TrTcm { cir: p.cir, cbs: p.cbs, pir: p.pir, pbs: p.pbs };
+        let marker = Meter::new(params, dpdk_sys::lcore::rdtsc()).map_err(|e| bad(&e.to_string()))?;
+        for (c, list) in spec.colors.iter().enumerate() {
+            if list.iter().filter(|a| is_fate(a)).count() != 1 || !list.last().is_some_and(is_fate) {
+                return Err(bad(&format!("the policy of color {c} must end with its one fate action")));
+            }
+            if list.iter().any(|a| matches!(a, Action::Meter(_) | Action::Mark(_) | Action::Queue(_) | Action::Rss(_)))
+            {
+                return Err(bad(&format!("the policy of color {c} may only have transfer actions")));
+            }
+        }
+        st.meters.insert((port, id), ModelMeter { spec: spec.clone(), marker, stats: MeterStats::default() });
+        Ok(())
+    }
+
+    fn meter_destroy(&mut self, port: u16, id: u32) -> Result<(), FlowError> {
+        let mut st = self.lock();
+        if st.cfg.not_capable {
+            return Err(no_flow_ops(MTR_DESTROY, port));
+        }
+        if !st.meters.contains_key(&(port, id)) {
+            return Err(fail(MTR_DESTROY, port, ENOENT, E::RTE_FLOW_ERROR_TYPE_HANDLE, "no such meter object"));
+        }
+        let used = st.ports.get(&port).is_some_and(|v| v.iter().any(|r| r.rule.actions.contains(&Action::Meter(id))));
+        if used {
+            let m = "rules still use the meter object";
+            return Err(fail(MTR_DESTROY, port, EBUSY, E::RTE_FLOW_ERROR_TYPE_HANDLE, m));
+        }
+        st.meters.remove(&(port, id));
+        Ok(())
+    }
+
+    fn meter_stats(&mut self, port: u16, id: u32) -> Result<MeterStats, FlowError> {
+        let st = self.lock();
+        if st.cfg.not_capable {
+            return Err(no_flow_ops(MTR_STATS, port));
+        }
+        st.meters
+            .get(&(port, id))
+            .map(|m| m.stats)
+            .ok_or_else(|| fail(MTR_STATS, port, ENOENT, E::RTE_FLOW_ERROR_TYPE_HANDLE, "no such meter object"))
+    }
 }
 
 fn is_fate(a: &Action) -> bool {
@@ -269,15 +377,36 @@ fn port_bytes(kind: ItemKind, port: u16) -> Vec<u8> {
     }
 }
 
-/// The whole validation, in the documented order.
-fn check(cfg: &ModelConfig, op: &'static str, port: u16, rule: &Rule) -> Result<(), FlowError> {
+/// The whole validation, in the documented order. A `METER` rule's actions are each
+/// color's list of its meter object, checked as the rule's own.
+fn check(
+    cfg: &ModelConfig,
+    meters: &BTreeMap<(u16, u32), ModelMeter>,
+    op: &'static str,
+    port: u16,
+    rule: &Rule,
+) -> Result<(), FlowError> {
     if cfg.not_capable {
         return Err(no_flow_ops(op, port));
     }
     check_attr(cfg, op, port, rule)?;
     let headers = check_port_item(op, port, rule)?;
     check_items(cfg, op, port, headers)?;
-    check_actions(op, port, rule)
+    let Some(id) = rule.actions.iter().find_map(|a| if let Action::Meter(id) = a { Some(*id) } else { None }) else {
+        return check_actions(op, port, rule);
+    };
+    let bad = |kind: E, m: &str| fail(op, port, EINVAL, kind, m);
+    if rule.actions.len() != 1 || !rule.attr.transfer {
+        return Err(bad(
+            E::RTE_FLOW_ERROR_TYPE_ACTION,
+            "METER must be a transfer rule's only action (its policy decides)",
+        ));
+    }
+    let m = meters.get(&(port, id)).ok_or_else(|| bad(E::RTE_FLOW_ERROR_TYPE_ACTION_CONF, "no such meter object"))?;
+    for list in &m.spec.colors {
+        check_actions(op, port, &Rule { actions: list.clone(), ..rule.clone() })?;
+    }
+    Ok(())
 }
 
 fn check_attr(cfg: &ModelConfig, op: &'static str, port: u16, rule: &Rule) -> Result<(), FlowError> {
@@ -824,6 +953,66 @@ mod tests {
         assert_eq!(fold(ones_sum(&p[14..34])), 0xffff, "the IPv4 checksum is valid");
         assert_eq!(m.receive(11, &mut p), host(None, None), "the rule is on port 10 only");
         assert_eq!(m.query(&h).unwrap(), FlowCount { hits: 1, bytes: len });
+    }
+
+    /// A meter object in front of a rule's actions: DPDK's trTCM colors each packet
+    /// (packets mode: 2 committed, 1 more peak, then RED until the 1/s refill), the
+    /// color's list runs, statistics count per color; policies are checked against
+    /// each rule's pattern, and an object in use cannot go.
+    #[test]
+    fn a_meter_rule_runs_each_packet_through_its_colors_policy() {
+        dpdk_sys::eal::Eal::for_tests("sluice-offload-test");
+        let mut m = NicModel::new(ModelConfig::default());
+        let profile = dpdk_sys::mtr::Profile { cir: 1, pir: 1, cbs: 2, pbs: 3, packets: true };
+        let green = vec![Action::SetMacDst([2; 6]), Action::DecTtl, Action::RepresentedPort(11)];
+        let spec = MeterSpec { profile, colors: [green, vec![Action::RepresentedPort(12)], vec![Action::Drop]] };
+        m.meter_create(10, 3, &spec).unwrap();
+        let e = m.meter_create(10, 3, &spec).unwrap_err();
+        assert_eq!((e.op, e.errno), (MTR_CREATE, EEXIST));
+        let pattern = vec![item(Eth, &[(12, &[8, 0])], Some(false)), item(Ipv4, &[(16, &[10, 0, 1, 10])], None)];
+        let h = m.create(10, &transfer(10, pattern.clone(), vec![Action::Meter(3)])).unwrap();
+        let body = udp(53, 0, b"payload");
+        let pkt = frame(&[], 0x0800, &ipv4(17, [10, 0, 1, 10], 64, 0, &body));
+        let mut routed = frame(&[], 0x0800, &ipv4(17, [10, 0, 1, 10], 63, 0, &body));
+        routed[..6].copy_from_slice(&[2; 6]);
+        let want = [
+            (Verdict::Forwarded { port: 11 }, &routed),
+            (Verdict::Forwarded { port: 11 }, &routed),
+            (Verdict::Forwarded { port: 12 }, &pkt),
+            (Verdict::Dropped, &pkt),
+            (Verdict::Dropped, &pkt),
+        ];
+        for (i, (verdict, bytes)) in want.into_iter().enumerate() {
+            let mut p = pkt.clone();
+            assert_eq!(m.receive(10, &mut p), verdict, "packet {i}");
+            if verdict != Verdict::Dropped {
+                assert_eq!(&p, bytes, "packet {i}");
+            }
+        }
+        let n = pkt.len() as u64;
+        assert_eq!(m.meter_stats(10, 3).unwrap(), MeterStats { packets: [2, 1, 2], bytes: [2 * n, n, 2 * n] });
+        assert_eq!(m.meter_stats(11, 3).unwrap_err().errno, ENOENT, "objects are per port");
+        // In use: not destroyed; after its rule: gone.
+        assert_eq!(m.meter_destroy(10, 3).unwrap_err().errno, EBUSY);
+        m.destroy(h).unwrap();
+        m.meter_destroy(10, 3).unwrap();
+        assert_eq!(m.total_meters(), 0);
+        assert_eq!(m.meter_destroy(10, 3).unwrap_err().errno, ENOENT);
+        // A rule naming no object, or with more than METER.
+        let e = m.validate(10, &transfer(10, pattern.clone(), vec![Action::Meter(3)])).unwrap_err();
+        assert_eq!((e.errno, e.message.as_str()), (EINVAL, "no such meter object"));
+        m.meter_create(10, 4, &spec).unwrap();
+        let e = m.validate(10, &transfer(10, pattern, vec![Action::Count, Action::Meter(4)])).unwrap_err();
+        assert_eq!(e.errno, EINVAL, "{e}");
+        // The GREEN list's DEC_TTL needs an IP item in the rule's pattern.
+        let e = m.validate(10, &transfer(10, vec![Item::any(Eth)], vec![Action::Meter(4)])).unwrap_err();
+        assert!(e.message.contains("DecTtl"), "{e}");
+        // Policies end with one fate; objects exist only where the NIC has meters.
+        let no_fate =
+            MeterSpec { colors: [vec![Action::DecTtl], vec![Action::Drop], vec![Action::Drop]], ..spec.clone() };
+        assert_eq!(m.meter_create(10, 5, &no_fate).unwrap_err().errno, EINVAL);
+        m.set_config(ModelConfig { meters: false, ..ModelConfig::default() });
+        assert_eq!(m.meter_create(10, 6, &spec).unwrap_err().errno, ENOTSUP);
     }
 
     #[test]
