@@ -27,8 +27,8 @@ pub fn run_commands(p: &mut PipelineStage, w: usize, cmds: &[Command], stats: &W
                 p.datapath().cache.bind_mark(*mark, mask, key, *min_len);
             }
             Command::Unbind(mark) => p.datapath().cache.unbind_mark(*mark),
-            Command::Credit { flow: (worker, id, version), packets, bytes } if *worker as usize == w => {
-                p.credit_offloaded(*id, *version, *packets, *bytes, stats);
+            Command::Credit { flow: (worker, id, version), packets, bytes, color } if *worker as usize == w => {
+                p.credit_offloaded(*id, *version, *packets, *bytes, *color, stats);
             }
             Command::Credit { .. } => {}
         }
@@ -82,8 +82,15 @@ impl Offload {
     /// One round: live megaflows and their counts from the workers, their
     /// descriptions from `flows`, then the manager.
     pub fn round(&self, workers: &Workers, flows: &Mutex<FlowLog>) {
-        let Ok(counts) = workers.query(|dp| dp.cache.iter().map(|(id, v, m)| (id, v, m.packets)).collect::<Vec<_>>())
-        else {
+        // Metered megaflows' cell configurations come along (a reconfiguration
+        // invalidates the megaflow: its config cannot change under its rule).
+        let Ok(counts) = workers.query(|dp| {
+            let config = |m: &sluice_fastpath::cache::Megaflow| {
+                let b = m.actions.metered.as_ref()?;
+                dp.rt.meters.get(b.meter as usize)?.get(b.cell as usize)?.as_ref().map(|c| c.config)
+            };
+            dp.cache.iter().map(|(id, v, m)| (id, v, m.packets, config(m))).collect::<Vec<_>>()
+        }) else {
             return;
         };
         let live: Vec<Candidate> = {
@@ -93,9 +100,9 @@ impl Offload {
                 .into_iter()
                 .enumerate()
                 .flat_map(|(w, c)| c.unwrap_or_default().into_iter().map(move |f| (w as u32, f)))
-                .filter_map(|(w, (flow, version, packets))| {
+                .filter_map(|(w, (flow, version, packets, meter))| {
                     let desc = Arc::clone(log.info(w, flow, version)?);
-                    Some(Candidate { worker: w, flow, version, packets, desc })
+                    Some(Candidate { worker: w, flow, version, packets, desc, meter })
                 })
                 .collect()
         };

@@ -194,18 +194,35 @@ impl PipelineStage {
 
     /// Credit `packets` (`bytes`) that a NIC handled for megaflow `id` at `version`
     /// (full offload: they never reached this worker) as if they had hit it: the
-    /// megaflow's statistics, the P4 counters it replays, and its drops by reason.
-    /// Returns false (nothing credited) if that megaflow is gone.
-    pub fn credit_offloaded(&mut self, id: u32, version: u32, packets: u64, bytes: u64, stats: &WorkerStats) -> bool {
+    /// megaflow's statistics, the P4 counters it replays, and its drops by reason;
+    /// for a metered megaflow, as packets its meter colored `color` (the cell's color
+    /// counts, that outcome's counters and drops). Returns false (nothing credited)
+    /// if that megaflow is gone.
+    pub fn credit_offloaded(
+        &mut self,
+        id: u32,
+        version: u32,
+        packets: u64,
+        bytes: u64,
+        color: Option<u8>,
+        stats: &WorkerStats,
+    ) -> bool {
         if self.dp.cache.version(id) != Some(version) {
             return false;
         }
         if let Some(f) = self.dp.cache.get(id) {
-            for d in f.actions.drops.iter() {
+            let outcome = match (&f.actions.metered, color) {
+                (Some(b), Some(c)) => &b.colors[(c as usize).min(2)],
+                _ => &*f.actions,
+            };
+            for d in outcome.drops.iter() {
                 stats.drop_packets(reason(*d), packets as usize);
             }
         }
-        self.dp.replay(id, packets, bytes);
+        match color {
+            Some(c) => self.dp.replay_color(id, c, packets, bytes),
+            None => self.dp.replay(id, packets, bytes),
+        }
         true
     }
 

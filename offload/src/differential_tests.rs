@@ -18,6 +18,11 @@
 //!   megaflow (or nothing, when the packet is shorter than its minimum length: the
 //!   worker then looks up as usual); executing that megaflow gives the software
 //!   outcome, and when a lookup finds another (overlapping) megaflow, both agree;
+//! * a metered full rule (`METER(object)`, [`Case::new_metered`]: every meter cell
+//!   configured) forwarded or dropped it: the color the model's meter gave it (read
+//!   from the object's statistics) picks the megaflow's outcome, whose bytes and port
+//!   (or drop) the NIC's must equal; and where software's own meter colored the same
+//!   packet alike, [`Datapath::process`]'s too;
 //! * no rule matched: nothing to compare.
 //!
 //! And whatever rule matched, the packet must match the rule's own megaflow (key, and
@@ -34,7 +39,8 @@ use std::fmt::Write as _;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
-use dpdk_sys::flow::{Action, FlowCount, Rule};
+use dpdk_sys::flow::{Action, Rule};
+use dpdk_sys::mtr::{MeterSpec, Profile};
 use sluice_fastpath::cache::actions::Actions;
 use sluice_fastpath::cache::datapath::Datapath;
 use sluice_fastpath::cache::dpcls::NONE;
@@ -44,8 +50,10 @@ use sluice_fastpath::cache::{CacheConfig, CacheStats, FlowCache, FlowEvent};
 use sluice_fastpath::p4::compile::compile_bytes;
 use sluice_fastpath::p4::gen::{random_entries, random_packet, Pools, Rng, CPU_PORT};
 use sluice_fastpath::p4::ir::{ActionCall, Ir, KeyValue, Value};
+use sluice_fastpath::p4::meters::{MeterCell, MeterConfig};
 use sluice_fastpath::p4::tables::{Entry, EntryAction, Runtime};
 use sluice_fastpath::p4::track::KEY_PACKET_OFFSET;
+use sluice_fastpath::qos::Share;
 
 use crate::device::FlowDevice;
 use crate::model::{ModelConfig, ModelHandle, NicModel, Verdict};
@@ -128,8 +136,11 @@ struct Installed {
     handle: ModelHandle,
     /// Partial: its mark. Full: `None`.
     mark: Option<u32>,
-    /// Full: its COUNT hits when last queried.
-    hits: u64,
+    /// Full: its COUNT hits (a metered rule's: its meter object's per color) when
+    /// last queried.
+    hits: [u64; 3],
+    /// A metered rule's meter object.
+    meter: Option<u32>,
 }
 
 /// What happened, summed over cases.
@@ -163,6 +174,12 @@ struct Tally {
     mutated_compared: u64,
     /// Packets no rule matched.
     no_rule: u64,
+    /// Metered full rules created.
+    rules_metered: u64,
+    /// Packets a metered full rule handled, by the color its meter gave them.
+    metered_colors: [u64; 3],
+    /// ... of which software's meter gave the same color (compared with the pipeline too).
+    metered_same_color: u64,
 }
 
 impl Tally {
@@ -188,6 +205,11 @@ impl Tally {
         self.mark_short += o.mark_short;
         self.mutated_compared += o.mutated_compared;
         self.no_rule += o.no_rule;
+        self.rules_metered += o.rules_metered;
+        for c in 0..3 {
+            self.metered_colors[c] += o.metered_colors[c];
+        }
+        self.metered_same_color += o.metered_same_color;
     }
 }
 
@@ -203,6 +225,7 @@ struct Case<'a> {
     pool: Vec<(u32, Vec<u8>)>,
     ports: Vec<PortInfo>,
     next_mark: u32,
+    next_meter: u32,
     tally: Tally,
 }
 
@@ -221,6 +244,34 @@ impl<'a> Case<'a> {
         let pools = Pools::default();
         let mut rt = Runtime::new(ir);
         random_entries(ir, &mut rt, &mut rng, &pools, 6);
+        let pool: Vec<(u32, Vec<u8>)> = (0..POOL).map(|_| random_packet(&mut rng, &pools)).collect();
+        Case::with(name, ir, rt, pool, rng, seed)
+    }
+
+    /// [`Case::new`] with every cell of every meter configured, packets meters at 10/s
+    /// committed (burst 2) and 20/s peak (burst 3), bytes meters at 1000 B/s (200) and
+    /// 2000 B/s (400): few packets see all three colors. The software clock stands
+    /// still (buckets never refill), so colors depend on the packets alone.
+    fn new_metered(name: &'a str, ir: &Ir, seed: u64) -> Case<'a> {
+        dpdk_sys::eal::Eal::for_tests("sluice-offload-test");
+        let mut rng = Rng::new(seed);
+        let pools = Pools::default();
+        let mut rt = Runtime::new(ir);
+        random_entries(ir, &mut rt, &mut rng, &pools, 6);
+        for (m, def) in ir.meters.iter().enumerate() {
+            let config = if def.bytes {
+                MeterConfig { cir: 1_000, cburst: 200, pir: 2_000, pburst: 400 }
+            } else {
+                MeterConfig { cir: 10, cburst: 2, pir: 20, pburst: 3 }
+            };
+            if let Some(t) = def.direct {
+                let handles = rt.tables[t as usize].hits.len();
+                rt.meters[m].resize(handles, None);
+            }
+            for cell in rt.meters[m].iter_mut() {
+                *cell = Some(MeterCell::new(config, Some(Share::WHOLE), 0, def.bytes).unwrap());
+            }
+        }
         let pool: Vec<(u32, Vec<u8>)> = (0..POOL).map(|_| random_packet(&mut rng, &pools)).collect();
         Case::with(name, ir, rt, pool, rng, seed)
     }
@@ -244,6 +295,7 @@ impl<'a> Case<'a> {
             pool,
             ports: ports(),
             next_mark: 1,
+            next_meter: 1,
             tally: Tally::default(),
         };
         c.collect();
@@ -295,15 +347,32 @@ impl<'a> Case<'a> {
             }
             for port in &tr.in_ports {
                 if mode == Mode::FullFirst {
-                    if let Ok(rule) = tr.full_rule(port, None) {
+                    // A metered megaflow's meter object first, from its cell's
+                    // configuration, as the manager makes it.
+                    let meter = tr.meter.as_ref().and_then(|plan| {
+                        let cell = self.dp.rt.meters[plan.meter as usize][plan.cell as usize]?;
+                        let c = cell.config;
+                        let profile =
+                            Profile { cir: c.cir, pir: c.pir, cbs: c.cburst, pbs: c.pburst, packets: !plan.bytes };
+                        let id = self.next_meter;
+                        self.next_meter += 1;
+                        model.meter_create(port.dpdk, id, &MeterSpec { profile, colors: plan.colors.clone() }).unwrap();
+                        Some(id)
+                    });
+                    if let Ok(rule) = tr.full_rule(port, meter) {
                         match model.validate(port.dpdk, &rule).and_then(|()| model.create(port.dpdk, &rule)) {
                             Ok(handle) => {
                                 t.rules_full += 1;
-                                rules.push(Installed { flow: i, port: *port, rule, handle, mark: None, hits: 0 });
+                                t.rules_metered += meter.is_some() as u64;
+                                let (flow, port, mark, hits) = (i, *port, None, [0; 3]);
+                                rules.push(Installed { flow, port, rule, handle, mark, hits, meter });
                                 continue;
                             }
                             Err(e) => *t.model_refused.entry(format!("full: {e}")).or_default() += 1,
                         }
+                    }
+                    if let Some(id) = meter {
+                        model.meter_destroy(port.dpdk, id).unwrap();
                     }
                 }
                 let mark = self.next_mark;
@@ -315,7 +384,8 @@ impl<'a> Case<'a> {
                 match model.validate(port.dpdk, &rule).and_then(|()| model.create(port.dpdk, &rule)) {
                     Ok(handle) => {
                         t.rules_partial += 1;
-                        rules.push(Installed { flow: i, port: *port, rule, handle, mark: Some(mark), hits: 0 });
+                        let (flow, port, mark, hits) = (i, *port, Some(mark), [0; 3]);
+                        rules.push(Installed { flow, port, rule, handle, mark, hits, meter: None });
                     }
                     Err(e) => {
                         self.dp.cache.unbind_mark(mark);
@@ -459,8 +529,14 @@ impl<'a> Case<'a> {
         };
         match verdict {
             Verdict::Forwarded { .. } | Verdict::Dropped => {
-                let r = self.full_hit(model, rules, info.dpdk);
+                let (r, color) = self.full_hit(model, rules, info.dpdk);
+                let f = &self.flows[rules[r].flow];
+                // A metered megaflow's cell, with its color counts before software's run.
+                let cell = f.actions.metered.as_ref().map(|b| (b.meter as usize, b.cell as usize));
+                let counts = |dp: &Datapath| cell.and_then(|(m, c)| dp.rt.meters[m][c]).map(|c| c.counts);
+                let before = counts(&self.dp);
                 let sw = self.dp.process(port, &pkt);
+                let after = counts(&self.dp);
                 let rule = &rules[r];
                 let f = &self.flows[rule.flow];
                 let got: Vec<(u32, Vec<u8>)> = match verdict {
@@ -472,6 +548,33 @@ impl<'a> Case<'a> {
                     "a full rule matched a packet outside its megaflow\n{}",
                     ctx(self, rule, &got, &sw.outputs)
                 );
+                if let Some(c) = color {
+                    // The NIC's color picks the outcome; software's own meter may have
+                    // colored this packet otherwise (its buckets are its own).
+                    let leaf = &f.actions.metered.as_ref().expect("a metered megaflow").colors[c];
+                    let want: Vec<(u32, Vec<u8>)> = leaf
+                        .outputs
+                        .iter()
+                        .map(|o| {
+                            let mut b = vec![];
+                            o.render(&pkt, &mut b);
+                            (o.port, b)
+                        })
+                        .collect();
+                    assert_eq!(
+                        got,
+                        want,
+                        "a metered rule's color-{c} output differs\n{}",
+                        ctx(self, rule, &got, &want)
+                    );
+                    self.tally.metered_colors[c] += 1;
+                    let sw_color = before.zip(after).and_then(|(b, a)| (0..3).find(|i| a[*i].0 > b[*i].0));
+                    if sw_color != Some(c) {
+                        self.tally.mutated_compared += mutated as u64;
+                        return;
+                    }
+                    self.tally.metered_same_color += 1;
+                }
                 assert_eq!(
                     got,
                     sw.outputs,
@@ -520,14 +623,19 @@ impl<'a> Case<'a> {
                     drops.sort_by_key(|d| *d as u8);
                     (outputs, drops)
                 };
+                // Each run executes the meters from the same state (a metered
+                // megaflow's color would otherwise differ run to run).
+                let meters = self.dp.rt.meters.clone();
                 let got = run(&mut self.dp, &f.actions);
                 if found[0] != id {
                     // Overlapping megaflows: any match is right, so they agree.
                     let other = Arc::clone(&self.dp.cache.get(found[0]).expect("live").actions);
+                    self.dp.rt.meters = meters.clone();
                     let theirs = run(&mut self.dp, &other);
                     assert_eq!(got, theirs, "overlapping megaflows differ\n{}", ctx(self, rule, &got, &theirs));
                     self.tally.partial_overlaps += 1;
                 }
+                self.dp.rt.meters = meters;
                 let sw = self.dp.process(port, &pkt);
                 let mut drops = sw.drops.clone();
                 drops.sort_by_key(|d| *d as u8);
@@ -548,19 +656,23 @@ impl<'a> Case<'a> {
         }
     }
 
-    /// The full rule on DPDK port `dpdk` that just counted a hit.
-    fn full_hit(&self, model: &mut NicModel, rules: &mut [Installed], dpdk: u16) -> usize {
+    /// The full rule on DPDK port `dpdk` that just counted a hit, and for a metered
+    /// one the color its meter gave.
+    fn full_hit(&self, model: &mut NicModel, rules: &mut [Installed], dpdk: u16) -> (usize, Option<usize>) {
         let mut hit = None;
         for (i, r) in rules.iter_mut().enumerate() {
             if r.mark.is_some() || r.port.dpdk != dpdk {
                 continue;
             }
-            let FlowCount { hits, .. } = model.query(&r.handle).expect("full rules count");
-            if hits != r.hits {
-                assert_eq!(hits, r.hits + 1);
+            let hits = match r.meter {
+                Some(id) => model.meter_stats(dpdk, id).expect("meter objects count").packets,
+                None => [model.query(&r.handle).expect("full rules count").hits, 0, 0],
+            };
+            if let Some(c) = (0..3).find(|c| hits[*c] != r.hits[*c]) {
+                assert_eq!(hits.iter().sum::<u64>(), r.hits.iter().sum::<u64>() + 1);
                 assert!(hit.is_none(), "two rules counted one packet");
                 r.hits = hits;
-                hit = Some(i);
+                hit = Some((i, r.meter.map(|_| c)));
             }
         }
         hit.expect("a full rule counted the packet")
@@ -683,4 +795,33 @@ fn tunnel_pushes_are_offloaded_and_encapsulate_as_software_does() {
     let t = &c.tally;
     eprintln!("{t:#?}");
     assert!(t.full_forwarded >= 18 && t.mutated_compared > 0, "{t:#?}");
+}
+
+/// Metered megaflows (every meter cell configured, rates low enough that a few
+/// packets see all three colors) are offloaded in full as `METER(object)` with each
+/// color's outcome in the object's policy, and the model's NIC, coloring with its own
+/// trTCM, sends or drops each packet as the megaflow's outcome for that color does.
+#[test]
+fn metered_megaflows_are_offloaded_and_each_color_forwards_as_software_does() {
+    let mut programs: Vec<(&str, Ir)> = vec![("sluice_default", sluice_default())];
+    for (name, rel) in [("onos_basic", "onos_basic/basic.json"), ("onos_fabric", "onos_fabric/fabric.json")] {
+        if let Some(ir) = corpus_program(rel) {
+            programs.push((name, ir));
+        }
+    }
+    let mut all = Tally::default();
+    for (name, ir) in &programs {
+        let mut t = Tally::default();
+        for seed in 0..SEEDS {
+            let mut c = Case::new_metered(name, ir, seed);
+            let (model, rules) = c.install(Mode::FullFirst);
+            c.replay(model, rules);
+            t.add(&c.tally);
+        }
+        eprintln!("{name} metered: {t:#?}");
+        all.add(&t);
+    }
+    assert!(all.rules_metered > 0, "no metered full rule: {all:#?}");
+    assert!(all.metered_colors.iter().all(|n| *n > 0), "not every color seen: {all:#?}");
+    assert!(all.metered_same_color > 0, "{all:#?}");
 }

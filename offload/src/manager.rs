@@ -5,9 +5,11 @@
 //! Per round:
 //! 1. **Retire**: every rule whose megaflow is gone (idle, evicted, invalidated,
 //!    replaced) is destroyed and its mark unbound in the workers.
-//! 2. **Count**: full-offload rules are queried (COUNT); the hits since the last
-//!    round are credited to their megaflow in its worker ([`Command::Credit`]), so
-//!    megaflow statistics, P4 counters and drop counters include what the NIC did.
+//! 2. **Count**: full-offload rules are queried (COUNT; a metered rule's meter
+//!    object's per-color statistics); the hits since the last round are credited to
+//!    their megaflow in its worker ([`Command::Credit`], per color for a metered
+//!    one), so megaflow statistics, P4 counters, meter color counts and drop counters
+//!    include what the NIC did.
 //! 3. **Offload**: live megaflows whose rate since the last round is at least
 //!    [`OffloadConfig::min_pps`], hottest first, at most
 //!    [`OffloadConfig::max_inserts_per_round`] of them, are translated
@@ -17,6 +19,20 @@
 //!    failure partial offload (MARK + RSS, the mark bound to the megaflow in every
 //!    worker that has it); on failure of that, software. Every refusal and failure
 //!    is counted by reason, and a megaflow that failed is not tried again.
+//!
+//! # Meters
+//! A megaflow that branches on a P4 meter cell's color is fully offloaded as
+//! `METER(object)`: a meter object (rte_mtr) made per rule from the cell's
+//! configuration (the full rates: the NIC sees all of the rule's traffic) and a
+//! policy holding each color's actions ([`crate::translate::MeterPlan`]). A cell's
+//! token buckets must live in one place, so this happens only while the megaflow is
+//! the only live one executing that cell (per-flow policers; a cell shared by several
+//! megaflows, such as a per-port meter, stays with the workers, partial offload,
+//! counted as `full_meter_shared`). A full rule whose cell gains another megaflow is
+//! demoted (destroyed, offloaded again partially): from then on the workers' cell
+//! meters all of it, starting with full buckets. Objects are destroyed after their
+//! rule. A meter reconfiguration invalidates the megaflows that executed the cell, so
+//! their rules and objects go before it returns, like any write.
 //!
 //! A port whose device has no rte_flow at all (`ENOSYS`) is marked not capable: it
 //! is reported once and never tried again (`ENOTSUP` only refuses that rule: a NIC
@@ -34,12 +50,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dpdk_sys::flow::{Action, FlowCount, FlowError, Item, Rule};
+use dpdk_sys::mtr::{MeterSpec, MeterStats, Profile};
 use dpdk_sys::port::Port;
 use serde::Serialize;
 use sluice_fastpath::cache::key::Mask;
+use sluice_fastpath::p4::meters::MeterConfig;
 
 use crate::device::FlowDevice;
-use crate::translate::{translate, MegaflowRef, PortInfo, Refusal};
+use crate::translate::{translate, MegaflowRef, PortInfo, Refusal, Translation};
 
 /// Settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -78,6 +96,9 @@ pub struct Candidate {
     pub packets: u64,
     /// What it is.
     pub desc: Arc<MegaflowDesc>,
+    /// For a megaflow that branches on a meter cell's color: the cell's configuration
+    /// now (`None` for others).
+    pub meter: Option<MeterConfig>,
 }
 
 /// A megaflow's identity: worker, id, version.
@@ -108,6 +129,9 @@ pub enum Command {
         packets: u64,
         /// Bytes.
         bytes: u64,
+        /// For a metered megaflow, the color the NIC's meter gave them (0 GREEN, 1
+        /// YELLOW, 2 RED): the outcome they took.
+        color: Option<u8>,
     },
 }
 
@@ -126,18 +150,34 @@ struct Installed<H> {
     handle: H,
     mode: Mode,
     mark: Option<u32>,
-    /// Full offload: the DPDK port it forwards to.
-    to: Option<u16>,
+    /// Full offload: the DPDK ports it forwards to.
+    to: Vec<u16>,
     rule: Rule,
+    /// Hardware totals (a metered rule's: its meter object's, all colors).
     count: FlowCount,
+    /// A metered rule's meter object.
+    meter: Option<MeterUse>,
+}
+
+/// A meter object of a rule.
+struct MeterUse {
+    id: u32,
+    spec: MeterSpec,
+    /// Its statistics at the last round.
+    seen: MeterStats,
 }
 
 /// A megaflow's match on a port (identical megaflows of several workers share one
 /// rule per port).
 type MatchKey = (u16, Mask, Box<[u64]>, u32);
 
+/// A megaflow's match (mask, key, minimum length), borrowed.
+type MatchRef<'a> = (&'a Mask, &'a [u64], u32);
+
 struct Offloaded<H> {
     deps: u64,
+    /// The meter cell its full rules meter.
+    cell: Option<(u32, u32)>,
     rules: Vec<Installed<H>>,
     matches: Vec<MatchKey>,
 }
@@ -199,6 +239,11 @@ pub struct OffloadStats {
     pub rules_per_port: BTreeMap<u16, u64>,
     /// Ports found not capable, with the device's reason.
     pub not_capable: BTreeMap<u16, String>,
+    /// Meter objects now (a gauge).
+    pub meters: u64,
+    /// Metered full rules destroyed because another megaflow came to execute their
+    /// cell (offloaded again partially).
+    pub meter_demotions: u64,
 }
 
 /// The manager.
@@ -215,6 +260,10 @@ pub struct Manager<D: FlowDevice> {
     matches: HashSet<MatchKey>,
     free_marks: Vec<u32>,
     next_mark: u32,
+    free_meters: Vec<u32>,
+    next_meter: u32,
+    /// Meter cells more than one live megaflow (distinct matches) executes.
+    shared_cells: HashSet<(u32, u32)>,
     stats: OffloadStats,
 }
 
@@ -278,6 +327,9 @@ impl<D: FlowDevice> Manager<D> {
             matches: HashSet::new(),
             free_marks: Vec::new(),
             next_mark: 1,
+            free_meters: Vec::new(),
+            next_meter: 1,
+            shared_cells: HashSet::new(),
             stats: OffloadStats::default(),
         }
     }
@@ -307,7 +359,7 @@ impl<D: FlowDevice> Manager<D> {
             let ids: Vec<FlowId> = self
                 .offloaded
                 .iter()
-                .filter(|(_, o)| o.rules.iter().any(|r| r.port.dpdk == info.dpdk || r.to == Some(info.dpdk)))
+                .filter(|(_, o)| o.rules.iter().any(|r| r.port.dpdk == info.dpdk || r.to.contains(&info.dpdk)))
                 .map(|(id, _)| *id)
                 .collect();
             for id in ids {
@@ -339,7 +391,10 @@ impl<D: FlowDevice> Manager<D> {
                     p4_port: r.port.p4,
                     mode: r.mode,
                     mark: r.mark,
-                    rule: describe(&r.rule),
+                    rule: match &r.meter {
+                        Some(m) => format!("{} {}", describe(&r.rule), describe_meter(&m.spec)),
+                        None => describe(&r.rule),
+                    },
                     hw_packets: r.count.hits,
                     hw_bytes: r.count.bytes,
                 })
@@ -353,6 +408,13 @@ impl<D: FlowDevice> Manager<D> {
     pub fn mode_of(&self, id: FlowId) -> Option<Mode> {
         let o = self.offloaded.get(&id)?;
         Some(if o.rules.iter().any(|r| r.mode == Mode::Full) { Mode::Full } else { Mode::Partial })
+    }
+
+    fn alloc_meter(&mut self) -> u32 {
+        self.free_meters.pop().unwrap_or_else(|| {
+            self.next_meter += 1;
+            self.next_meter - 1
+        })
     }
 
     fn alloc_mark(&mut self) -> u32 {
@@ -378,6 +440,43 @@ impl<D: FlowDevice> Manager<D> {
         self.stats.rules_full = full;
         self.stats.rules_partial = partial;
         self.stats.offloaded_flows = self.offloaded.len() as u64;
+        self.stats.meters = self.offloaded.values().flat_map(|o| &o.rules).filter(|r| r.meter.is_some()).count() as u64;
+    }
+
+    /// A full rule's hardware hits since the last look, credited to megaflow `id`
+    /// (per color for a metered rule).
+    fn harvest(
+        dev: &mut D,
+        stats: &mut OffloadStats,
+        id: FlowId,
+        r: &mut Installed<D::Handle>,
+        cmds: &mut Vec<Command>,
+    ) {
+        let mut credit = |packets: u64, bytes: u64, color: Option<u8>| {
+            if packets > 0 {
+                stats.hw_packets += packets;
+                stats.hw_bytes += bytes;
+                cmds.push(Command::Credit { flow: id, packets, bytes, color });
+            }
+        };
+        match &mut r.meter {
+            Some(m) => {
+                if let Ok(now) = dev.meter_stats(r.port.dpdk, m.id) {
+                    for c in 0..3 {
+                        let p = now.packets[c].saturating_sub(m.seen.packets[c]);
+                        credit(p, now.bytes[c].saturating_sub(m.seen.bytes[c]), Some(c as u8));
+                    }
+                    m.seen = now;
+                    r.count = FlowCount { hits: now.packets.iter().sum(), bytes: now.bytes.iter().sum() };
+                }
+            }
+            None => {
+                if let Ok(c) = dev.query(&r.handle) {
+                    credit(c.hits.saturating_sub(r.count.hits), c.bytes.saturating_sub(r.count.bytes), None);
+                    r.count = c;
+                }
+            }
+        }
     }
 
     /// Destroy megaflow `id`'s rules; unbind its marks.
@@ -386,25 +485,25 @@ impl<D: FlowDevice> Manager<D> {
         for k in &o.matches {
             self.matches.remove(k);
         }
-        for r in o.rules {
+        for mut r in o.rules {
             if let Some(m) = r.mark {
                 cmds.push(Command::Unbind(m));
                 self.free_marks.push(m);
             }
             if r.mode == Mode::Full {
-                // The hits since the last round, before the counter goes with the rule.
-                if let Ok(c) = self.dev.query(&r.handle) {
-                    let (p, b) = (c.hits.saturating_sub(r.count.hits), c.bytes.saturating_sub(r.count.bytes));
-                    if p > 0 {
-                        self.stats.hw_packets += p;
-                        self.stats.hw_bytes += b;
-                        cmds.push(Command::Credit { flow: id, packets: p, bytes: b });
-                    }
-                }
+                // The hits since the last round, before the counters go with the rule.
+                Self::harvest(&mut self.dev, &mut self.stats, id, &mut r, cmds);
             }
             match self.dev.destroy(r.handle) {
                 Ok(()) => {}
                 Err(_) => self.stats.destroy_failures += 1,
+            }
+            if let Some(m) = r.meter {
+                // After its rule: an object in use cannot go.
+                if self.dev.meter_destroy(r.port.dpdk, m.id).is_err() {
+                    self.stats.destroy_failures += 1;
+                }
+                self.free_meters.push(m.id);
             }
             self.stats.destroyed += 1;
             if by_write {
@@ -452,18 +551,30 @@ impl<D: FlowDevice> Manager<D> {
             self.retire(id, &mut cmds, false);
         }
         self.tried.retain(|id| alive.contains(id));
+        // Meter cells now executed by more than one megaflow: their full rules go
+        // (the workers meter the cell from now on) and are offloaded again partially.
+        let mut cells: HashMap<(u32, u32), HashSet<MatchRef>> = HashMap::new();
+        for c in live {
+            if let Some(b) = &c.desc.actions.metered {
+                cells.entry((b.meter, b.cell)).or_default().insert((&c.desc.mask, &c.desc.key[..], c.desc.min_len));
+            }
+        }
+        self.shared_cells = cells.into_iter().filter(|(_, m)| m.len() > 1).map(|(cell, _)| cell).collect();
+        let demoted: Vec<FlowId> = self
+            .offloaded
+            .iter()
+            .filter(|(_, o)| o.cell.is_some_and(|c| self.shared_cells.contains(&c)))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in demoted {
+            self.retire(id, &mut cmds, false);
+            self.tried.remove(&id);
+            self.stats.meter_demotions += 1;
+        }
         // 2. Count.
         for (id, o) in self.offloaded.iter_mut() {
             for r in o.rules.iter_mut().filter(|r| r.mode == Mode::Full) {
-                if let Ok(c) = self.dev.query(&r.handle) {
-                    let (p, b) = (c.hits.saturating_sub(r.count.hits), c.bytes.saturating_sub(r.count.bytes));
-                    r.count = c;
-                    if p > 0 {
-                        self.stats.hw_packets += p;
-                        self.stats.hw_bytes += b;
-                        cmds.push(Command::Credit { flow: *id, packets: p, bytes: b });
-                    }
-                }
+                Self::harvest(&mut self.dev, &mut self.stats, *id, r, &mut cmds);
             }
         }
         // 3. Offload the hottest.
@@ -504,7 +615,13 @@ impl<D: FlowDevice> Manager<D> {
             Ok(t) => t,
             Err(r) => return Self::count(&mut self.stats.refused, r.reason().into()),
         };
-        if let Err(r) = &t.full {
+        let refusal = match (&t.full, &t.meter) {
+            (Err(r), _) => Some(r.clone()),
+            (Ok(_), Some(p)) if self.shared_cells.contains(&(p.meter, p.cell)) => Some(Refusal::MeterShared),
+            (Ok(_), Some(_)) if c.meter.is_none() => Some(Refusal::Metered),
+            (Ok(_), _) => None,
+        };
+        if let Some(r) = &refusal {
             if self.cfg.full {
                 Self::count(&mut self.stats.refused, format!("full_{}", r.reason()));
             }
@@ -526,7 +643,7 @@ impl<D: FlowDevice> Manager<D> {
                 Self::count(&mut self.stats.failures, "port_budget".into());
                 continue;
             }
-            if let Some(r) = self.install(c, &t, port, run) {
+            if let Some(r) = self.install(c, &t, refusal.is_none(), port, run) {
                 self.matches.insert(key.clone());
                 matches.push(key);
                 rules.push(r);
@@ -542,35 +659,24 @@ impl<D: FlowDevice> Manager<D> {
             }
             *self.stats.rules_per_port.entry(r.port.dpdk).or_default() += 1;
         }
-        self.offloaded.insert(id, Offloaded { deps: c.desc.deps, rules, matches });
+        let cell = t.meter.as_ref().filter(|_| rules.iter().any(|r| r.meter.is_some())).map(|p| (p.meter, p.cell));
+        self.offloaded.insert(id, Offloaded { deps: c.desc.deps, cell, rules, matches });
     }
 
-    /// Full, then partial, on one port.
+    /// Full (when `full` may be tried), then partial, on one port.
     fn install(
         &mut self,
         c: &Candidate,
-        t: &crate::translate::Translation,
+        t: &Translation,
+        full: bool,
         port: &PortInfo,
         run: &mut dyn FnMut(Vec<Command>),
     ) -> Option<Installed<D::Handle>> {
-        if self.cfg.full {
-            if let Ok(rule) = t.full_rule(port, None) {
-                match self.try_create(port, &rule, "full") {
-                    Ok(handle) => {
-                        let to = t.full.as_ref().ok().and_then(|(_, out)| out.map(|o| o.dpdk));
-                        return Some(Installed {
-                            port: *port,
-                            handle,
-                            mode: Mode::Full,
-                            mark: None,
-                            to,
-                            rule,
-                            count: FlowCount::default(),
-                        });
-                    }
-                    Err(true) => return None,
-                    Err(false) => {}
-                }
+        if self.cfg.full && full {
+            match self.install_full(c, t, port) {
+                Ok(r) => return Some(r),
+                Err(true) => return None,
+                Err(false) => {}
             }
         }
         let mark = self.alloc_mark();
@@ -590,14 +696,60 @@ impl<D: FlowDevice> Manager<D> {
                 handle,
                 mode: Mode::Partial,
                 mark: Some(mark),
-                to: None,
+                to: vec![],
                 rule,
                 count: FlowCount::default(),
+                meter: None,
             }),
             Err(_) => {
                 run(vec![Command::Unbind(mark)]);
                 self.free_marks.push(mark);
                 None
+            }
+        }
+    }
+
+    /// The full rule on one port, with its meter object first if it needs one;
+    /// `Err(true)` when the port turned out not capable. On failure nothing is left.
+    fn install_full(&mut self, c: &Candidate, t: &Translation, port: &PortInfo) -> Result<Installed<D::Handle>, bool> {
+        let meter = match (&t.meter, c.meter) {
+            (None, _) => None,
+            (Some(plan), Some(cfg)) => {
+                let id = self.alloc_meter();
+                let profile =
+                    Profile { cir: cfg.cir, pir: cfg.pir, cbs: cfg.cburst, pbs: cfg.pburst, packets: !plan.bytes };
+                let spec = MeterSpec { profile, colors: plan.colors.clone() };
+                if let Err(e) = self.dev.meter_create(port.dpdk, id, &spec) {
+                    Self::count(&mut self.stats.failures, format!("meter_create:{}", errno_label(&e)));
+                    self.free_meters.push(id);
+                    return Err(false);
+                }
+                Some(MeterUse { id, spec, seen: MeterStats::default() })
+            }
+            (Some(_), None) => return Err(false),
+        };
+        let created = match t.full_rule(port, meter.as_ref().map(|m| m.id)) {
+            Ok(rule) => self.try_create(port, &rule, "full").map(|h| (h, rule)),
+            Err(_) => Err(false),
+        };
+        match created {
+            Ok((handle, rule)) => {
+                let to = match (&t.meter, &t.full) {
+                    (Some(plan), _) => plan.outs.iter().map(|o| o.dpdk).collect(),
+                    (None, Ok((_, out))) => out.iter().map(|o| o.dpdk).collect(),
+                    (None, Err(_)) => vec![],
+                };
+                let (mode, mark, count) = (Mode::Full, None, FlowCount::default());
+                Ok(Installed { port: *port, handle, mode, mark, to, rule, count, meter })
+            }
+            Err(e) => {
+                if let Some(m) = meter {
+                    if self.dev.meter_destroy(port.dpdk, m.id).is_err() {
+                        self.stats.destroy_failures += 1;
+                    }
+                    self.free_meters.push(m.id);
+                }
+                Err(e)
             }
         }
     }
@@ -621,6 +773,23 @@ impl<D: FlowDevice> Manager<D> {
             }
         }
     }
+}
+
+/// A meter object, readable: `[meter 3: trTCM cir 100 pir 200 cbs 1500 pbs 3000 bytes;
+/// GREEN SetMacDst(..) / RepresentedPort(11); YELLOW ..; RED Drop]`.
+pub fn describe_meter(spec: &MeterSpec) -> String {
+    let p = spec.profile;
+    let unit = if p.packets { "packets" } else { "bytes" };
+    let colors: Vec<String> = ["GREEN", "YELLOW", "RED"]
+        .iter()
+        .zip(&spec.colors)
+        .map(|(name, list)| {
+            let rule = Rule { actions: list.clone(), ..Rule::default() };
+            let shown = describe(&rule);
+            format!("{name} {}", shown.split(" -> ").nth(1).unwrap_or_default())
+        })
+        .collect();
+    format!("[trTCM cir {} pir {} cbs {} pbs {} {unit}; {}]", p.cir, p.pir, p.cbs, p.pbs, colors.join("; "))
 }
 
 /// Refusal reasons for zero-initialised metrics.

@@ -137,7 +137,7 @@ fn dropped() -> Actions {
 }
 
 fn cand(id: FlowId, packets: u64, desc: &Arc<MegaflowDesc>) -> Candidate {
-    Candidate { worker: id.0, flow: id.1, version: id.2, packets, desc: Arc::clone(desc) }
+    Candidate { worker: id.0, flow: id.1, version: id.2, packets, desc: Arc::clone(desc), meter: None }
 }
 
 const HOST: Verdict = Verdict::ToHost { mark: None, queue: None };
@@ -176,7 +176,7 @@ fn hot_flows_get_full_rules_and_their_hardware_hits_are_credited() {
     assert_eq!(r.model.receive(r.a.dpdk, &mut packet(11)), HOST, "not its destination");
 
     // Software saw none of them (rate 0): the rule stays; exactly those hits are credited.
-    assert_eq!(r.round(&live(5000), 1), vec![Command::Credit { flow: id, packets: 5, bytes: 5 * len }]);
+    assert_eq!(r.round(&live(5000), 1), vec![Command::Credit { flow: id, packets: 5, bytes: 5 * len, color: None }]);
     assert_eq!(r.mgr.mode_of(id), Some(Mode::Full));
     assert_eq!((r.mgr.stats().hw_packets, r.mgr.stats().hw_bytes), (5, 5 * len));
     assert_eq!((r.mgr.rules()[0].hw_packets, r.mgr.rules()[0].hw_bytes), (5, 5 * len));
@@ -184,7 +184,11 @@ fn hot_flows_get_full_rules_and_their_hardware_hits_are_credited() {
     for _ in 0..2 {
         assert_eq!(r.model.receive(r.a.dpdk, &mut packet(10)), Verdict::Forwarded { port: r.b.dpdk });
     }
-    assert_eq!(r.round(&live(5000), 1), vec![Command::Credit { flow: id, packets: 2, bytes: 2 * len }], "the delta");
+    assert_eq!(
+        r.round(&live(5000), 1),
+        vec![Command::Credit { flow: id, packets: 2, bytes: 2 * len, color: None }],
+        "the delta"
+    );
     assert_eq!((r.mgr.stats().hw_packets, r.mgr.stats().hw_bytes), (7, 7 * len));
 
     // The megaflow goes: so does its rule.
@@ -473,7 +477,7 @@ fn settle(marks: &mut HashMap<u32, Match>, pending: &mut HashMap<FlowId, u64>, c
     for c in cmds {
         match c {
             Command::Unbind(m) => assert!(marks.remove(&m).is_some(), "unbind of unbound mark {m}"),
-            Command::Credit { flow, packets, bytes } => {
+            Command::Credit { flow, packets, bytes, .. } => {
                 assert_eq!(bytes, packets * len);
                 *got.entry(flow).or_default() += packets;
             }
@@ -630,7 +634,7 @@ fn churn_never_leaks_a_rule() {
                         binds += 1;
                     }
                     Command::Unbind(m) => assert!(marks.remove(&m).is_some(), "round {round}: unbind of unbound {m}"),
-                    Command::Credit { flow, packets, bytes } => {
+                    Command::Credit { flow, packets, bytes, .. } => {
                         assert_eq!(bytes, packets * len);
                         *got.entry(flow).or_default() += packets; // one credit per rule (port)
                     }
@@ -738,7 +742,7 @@ fn a_port_that_leaves_takes_the_full_rules_forwarding_to_it() {
     let len = packet(82).len() as u64;
     assert_eq!(
         r.mgr.set_port(r.a, None),
-        vec![Command::Credit { flow: (0, 1, 1), packets: 1, bytes: len }],
+        vec![Command::Credit { flow: (0, 1, 1), packets: 1, bytes: len, color: None }],
         "its last hit"
     );
     let a = r.a.dpdk;
@@ -762,5 +766,103 @@ fn hits_since_the_last_round_are_credited_when_a_write_destroys_the_rule() {
     let cmds = r.mgr.invalidate(0b1);
     let len = packet(83).len() as u64;
     assert_eq!(r.mgr.stats().hw_packets, 3, "the NIC forwarded 3 packets for the megaflow");
-    assert!(cmds.contains(&Command::Credit { flow: id, packets: 3, bytes: 3 * len }), "{cmds:?}");
+    assert!(cmds.contains(&Command::Credit { flow: id, packets: 3, bytes: 3 * len, color: None }), "{cmds:?}");
+}
+
+/// A megaflow branching on meter cell 5's color (packets meter): GREEN routed to P4
+/// port 2, YELLOW sent there unchanged, RED dropped.
+fn metered(dst: u8) -> Arc<MegaflowDesc> {
+    let yellow = actions(vec![in_place(2, 34, &[], None)], vec![]);
+    desc(dst, Some(1), Actions::metered(0, 5, false, [routed(2), yellow, dropped()]), 4)
+}
+
+/// 2 packets committed, 1 more peak, then RED (refill 1/s).
+const CELL: MeterConfig = MeterConfig { cir: 1, cburst: 2, pir: 1, pburst: 3 };
+
+/// A metered megaflow alone on its cell is `METER(object)`: the NIC colors and runs
+/// each color's outcome as software would, and the object's per-color statistics are
+/// credited per color. When a second megaflow comes to execute the cell, the full
+/// rule and its object go and both megaflows are offloaded partially (the workers
+/// meter the cell); a write destroys everything before it returns. No meter object
+/// is left behind.
+#[test]
+fn a_metered_flow_alone_on_its_cell_is_metered_by_the_nic_and_credited_per_color() {
+    let mut r = Rig::new(ModelConfig::default(), OffloadConfig::default());
+    let d = metered(10);
+    let id = (0, 7, 3);
+    let one = |packets| vec![Candidate { meter: Some(CELL), ..cand(id, packets, &d) }];
+    assert_eq!(r.round(&one(5000), 1), vec![], "full: no mark");
+    assert_eq!((r.mgr.mode_of(id), r.model.total_rules(), r.model.total_meters()), (Some(Mode::Full), 1, 1));
+    assert_eq!(r.mgr.stats().meters, 1);
+    let shown = &r.mgr.rules()[0].rule;
+    assert!(shown.contains("-> Meter(") && shown.contains("[trTCM cir 1 pir 1 cbs 2 pbs 3 packets; GREEN"), "{shown}");
+    assert!(shown.contains("RED Drop]"), "{shown}");
+
+    let mut routed_bytes = vec![];
+    d.actions.metered.as_ref().unwrap().colors[0].outputs[0].render(&packet(10), &mut routed_bytes);
+    let len = packet(10).len() as u64;
+    let to_b = Verdict::Forwarded { port: r.b.dpdk };
+    for (i, (verdict, want)) in [
+        (to_b.clone(), &routed_bytes),
+        (to_b.clone(), &routed_bytes),
+        (to_b.clone(), &packet(10)),
+        (Verdict::Dropped, &packet(10)),
+        (Verdict::Dropped, &packet(10)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut p = packet(10);
+        assert_eq!(r.model.receive(r.a.dpdk, &mut p), verdict, "packet {i}");
+        if verdict != Verdict::Dropped {
+            assert_eq!(&p, want, "packet {i}");
+        }
+    }
+    let credit = |packets: u64, color| Command::Credit { flow: id, packets, bytes: packets * len, color: Some(color) };
+    assert_eq!(r.round(&one(5000), 1), vec![credit(2, 0), credit(1, 1), credit(2, 2)]);
+    assert_eq!((r.mgr.stats().hw_packets, r.mgr.rules()[0].hw_packets), (5, 5));
+    assert_eq!(r.round(&one(5000), 1), vec![], "no new hits");
+
+    // Another megaflow executes cell 5: the full rule and its object go, both are
+    // offloaded partially.
+    let d2 = metered(11);
+    let id2 = (1, 2, 1);
+    let two = vec![
+        Candidate { meter: Some(CELL), ..cand(id, 10000, &d) },
+        Candidate { meter: Some(CELL), ..cand(id2, 5000, &d2) },
+    ];
+    let cmds = r.round(&two, 1);
+    assert_eq!(cmds.iter().filter(|c| matches!(c, Command::Bind { .. })).count(), 2, "{cmds:?}");
+    assert_eq!((r.mgr.mode_of(id), r.mgr.mode_of(id2)), (Some(Mode::Partial), Some(Mode::Partial)));
+    assert_eq!((r.model.total_rules(), r.model.total_meters(), r.mgr.stats().meters), (2, 0, 0));
+    let s = r.mgr.stats();
+    assert_eq!((s.meter_demotions, s.refused.get("full_meter_shared").copied()), (1, Some(2)), "{s:?}");
+    assert_eq!(s.destroy_failures, 0);
+
+    // Alone again and offloaded afresh: full. A write on what it read takes the rule
+    // and the object before it returns.
+    r.round(&[], 1);
+    r.round(&one(5000), 1);
+    r.round(&one(10000), 1);
+    assert_eq!((r.mgr.mode_of(id), r.model.total_meters()), (Some(Mode::Full), 1));
+    r.mgr.invalidate(4);
+    assert_eq!((r.mgr.mode_of(id), r.model.total_rules(), r.model.total_meters()), (None, 0, 0));
+    assert_eq!(r.mgr.stats().destroy_failures, 0);
+}
+
+/// Without meter objects on the NIC, or without the cell's configuration, a metered
+/// megaflow is offloaded partially, the failure or refusal counted.
+#[test]
+fn a_metered_flow_without_a_meter_object_is_offloaded_partially() {
+    let mut r = Rig::new(ModelConfig { meters: false, ..ModelConfig::default() }, OffloadConfig::default());
+    let d = metered(10);
+    let c = Candidate { meter: Some(CELL), ..cand((0, 1, 1), 5000, &d) };
+    r.round(&[c], 1);
+    assert_eq!(r.mgr.mode_of((0, 1, 1)), Some(Mode::Partial));
+    assert_eq!(r.failures(), vec![("meter_create:ENOTSUP", 1)]);
+    assert_eq!((r.model.total_meters(), r.mgr.stats().meters), (0, 0));
+    let mut r = Rig::new(ModelConfig::default(), OffloadConfig::default());
+    r.round(&[cand((0, 1, 1), 5000, &d)], 1);
+    assert_eq!(r.mgr.mode_of((0, 1, 1)), Some(Mode::Partial));
+    assert_eq!(r.mgr.stats().refused.get("full_metered"), Some(&1));
 }

@@ -181,6 +181,23 @@ impl Datapath {
         }
     }
 
+    /// Credit `packets` (`bytes`) of metered megaflow `id` that its meter colored
+    /// `color` elsewhere (a NIC's meter object): its statistics, the counters before
+    /// the meter, the cell's color counts and that color's outcome's counters.
+    pub fn replay_color(&mut self, id: u32, color: u8, packets: u64, bytes: u64) {
+        let Some((a, r)) = self.cache.credit(id, packets, bytes) else { return };
+        credit(r, &mut self.rt, packets, bytes);
+        let Some(b) = &a.metered else {
+            return a.replay_into(&mut self.rt, packets, bytes);
+        };
+        let c = (color as usize).min(2);
+        if let Some(Some(cell)) = self.rt.meters.get_mut(b.meter as usize).and_then(|m| m.get_mut(b.cell as usize)) {
+            cell.counts[c].0 += packets;
+            cell.counts[c].1 += bytes;
+        }
+        b.colors[c].replay_into(&mut self.rt, packets, bytes);
+    }
+
     /// Periodic upkeep: re-rank subtables, expire idle megaflows.
     pub fn maintain(&mut self) {
         self.cache.maintain();
