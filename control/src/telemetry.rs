@@ -90,6 +90,8 @@ pub const FAMILIES: &[(&str, &str, &str, &str)] = &[
     ("sluice_offload_failures_total", "counter", "reason", "Device refusals by call, mode and errno (create_full:ENOTSUP), and port_budget."),
     ("sluice_offload_hw_packets_total", "counter", "", "Packets NICs handled for full-offload rules (credited to their megaflows)."),
     ("sluice_offload_hw_bytes_total", "counter", "", "Bytes of those packets."),
+    ("sluice_offload_meters", "gauge", "", "Meter objects (rte_mtr) of metered full-offload rules."),
+    ("sluice_offload_meter_demotions_total", "counter", "", "Metered full rules destroyed because another megaflow came to execute their meter cell (offloaded again partially)."),
     ("sluice_worker_mark_misses_total", "counter", "worker, core", "Packets whose NIC flow mark named no live megaflow of the worker (looked up as usual)."),
     (
         "sluice_port_policed_packets_total",
@@ -252,6 +254,8 @@ pub fn refresh(s: &Switch) {
     }
     counter!("sluice_offload_hw_packets_total").absolute(off.hw_packets);
     counter!("sluice_offload_hw_bytes_total").absolute(off.hw_bytes);
+    gauge!("sluice_offload_meters").set(off.meters as f64);
+    counter!("sluice_offload_meter_demotions_total").absolute(off.meter_demotions);
     gauge!("sluice_mempool_mbufs").set(f64::from(r.mempool_size));
     gauge!("sluice_mempool_in_use_mbufs").set(f64::from(r.mempool_in_use));
     if let Some(p) = &s.p4rt {

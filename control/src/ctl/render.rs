@@ -243,6 +243,9 @@ pub fn offload(o: &pb::OffloadStatus) -> String {
         "  rounds {}, created {} full + {} partial, destroyed {} ({} by writes), hardware {} packets {} bytes",
         o.rounds, o.created_full, o.created_partial, o.destroyed, o.destroyed_by_writes, o.hw_packets, o.hw_bytes
     );
+    if o.meters > 0 || o.meter_demotions > 0 {
+        let _ = writeln!(s, "  meter objects {}, demoted when their cell was shared {}", o.meters, o.meter_demotions);
+    }
     for p in &o.ports {
         let _ = writeln!(
             s,

@@ -605,6 +605,8 @@ impl Management for Service {
             rules_partial: stats.rules_partial,
             hw_packets: stats.hw_packets,
             hw_bytes: stats.hw_bytes,
+            meters: stats.meters,
+            meter_demotions: stats.meter_demotions,
         }))
     }
 
