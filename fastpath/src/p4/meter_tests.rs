@@ -114,6 +114,48 @@ fn metered_flows_execute_their_meter_per_packet_from_the_cache_like_the_pipeline
     assert!(cached.cache.iter().all(|(_, _, f)| f.actions.metered.is_none()));
 }
 
+/// Every counter a packet can touch: P4 counters, table hits and direct counters,
+/// meter color counts.
+type Counted = (Vec<Vec<(u64, u64)>>, Vec<(Vec<u64>, Vec<(u64, u64)>)>, Vec<Vec<Option<[(u64, u64); 3]>>>);
+
+fn counted(dp: &Datapath) -> Counted {
+    (
+        dp.rt.counters.clone(),
+        dp.rt.tables.iter().map(|t| (t.hits.clone(), t.direct_counters.clone())).collect(),
+        dp.rt.meters.iter().map(|m| m.iter().map(|c| c.map(|c| c.counts)).collect()).collect(),
+    )
+}
+
+/// Packets a NIC's meter object colored, credited per color to a metered megaflow
+/// (full offload: they never reached the worker), count exactly what the pipeline
+/// counts for the same packets of that color: the cell's color counts, the counters
+/// before the meter and those of the color's outcome.
+#[test]
+fn packets_a_nic_colored_are_credited_as_the_pipeline_counts_that_color() {
+    // GREEN: rates far above the traffic; RED: bursts below one packet.
+    let green = MeterConfig { cir: 1 << 30, cburst: 1 << 20, pir: 1 << 30, pburst: 1 << 20 };
+    let red = MeterConfig { cir: 1, cburst: 1, pir: 1, pburst: 1 };
+    for (color, cfg) in [(0u8, green), (2u8, red)] {
+        let Some((mut nic, meter)) = basic(CacheConfig::default()) else { return };
+        let Some((mut sw, _)) = basic(CacheConfig { max_flows: 0, ..CacheConfig::default() }) else { return };
+        let op = Op::SetMeter { meter, index: Some(2), config: Some(cfg) };
+        assert_eq!(nic.apply(std::slice::from_ref(&op)), 0);
+        assert_eq!(sw.apply(&[op]), 0);
+        // One packet installs the metered megaflow; the NIC handles the next five.
+        let (_, first) = offer(&mut nic, 1, 100, 1000);
+        assert_eq!(first[0].1, Path::Installed);
+        let (id, _, f) = nic.cache.iter().next().unwrap();
+        assert!(f.actions.metered.is_some());
+        let before = f.packets;
+        nic.replay_color(id, color, 5, 500);
+        assert_eq!(nic.cache.get(id).unwrap().packets, before + 5);
+        // Software gets all six; its meter colors the same.
+        let (_, outcomes) = offer(&mut sw, 6, 100, 1000);
+        assert!(outcomes.iter().all(|(o, _)| o.is_empty() == (color == 2)), "color {color}");
+        assert_eq!(counted(&nic), counted(&sw), "color {color}");
+    }
+}
+
 #[test]
 fn up_to_two_configured_meters_per_packet_are_cached_three_are_not() {
     const HOST: &str = "ingress.host_meter_control.host_meter_table";
