@@ -10,6 +10,9 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use sluice_fastpath::cache::datapath::Datapath;
+use sluice_fastpath::cache::Megaflow;
+use sluice_fastpath::p4::meters::MeterConfig;
 use sluice_fastpath::pipeline::PipelineStage;
 use sluice_fastpath::stats::WorkerStats;
 use sluice_offload::device::EthdevFlows;
@@ -82,15 +85,7 @@ impl Offload {
     /// One round: live megaflows and their counts from the workers, their
     /// descriptions from `flows`, then the manager.
     pub fn round(&self, workers: &Workers, flows: &Mutex<FlowLog>) {
-        // Metered megaflows' cell configurations come along (a reconfiguration
-        // invalidates the megaflow: its config cannot change under its rule).
-        let Ok(counts) = workers.query(|dp| {
-            let config = |m: &sluice_fastpath::cache::Megaflow| {
-                let b = m.actions.metered.as_ref()?;
-                dp.rt.meters.get(b.meter as usize)?.get(b.cell as usize)?.as_ref().map(|c| c.config)
-            };
-            dp.cache.iter().map(|(id, v, m)| (id, v, m.packets, config(m))).collect::<Vec<_>>()
-        }) else {
+        let Ok(counts) = workers.query(live_megaflows) else {
             return;
         };
         let live: Vec<Candidate> = {
@@ -114,6 +109,17 @@ impl Offload {
         };
         self.lock().round(&live, elapsed, &mut |cmds| execute(workers, cmds));
     }
+}
+
+/// A worker's live megaflows: id, version, packets, and for a metered one the
+/// configuration of the meter cell it executes first (a reconfiguration invalidates
+/// the megaflow, so it cannot change under the megaflow's rule).
+pub fn live_megaflows(dp: &mut Datapath) -> Vec<(u32, u32, u64, Option<MeterConfig>)> {
+    let config = |m: &Megaflow| {
+        let b = m.actions.metered.as_ref()?;
+        dp.rt.meters.get(b.meter as usize)?.get(b.cell as usize)?.as_ref().map(|c| c.config)
+    };
+    dp.cache.iter().map(|(id, v, m)| (id, v, m.packets, config(m))).collect()
 }
 
 /// Rounds every `interval` on a thread until the handle drops.
@@ -150,6 +156,47 @@ mod tests {
     use sluice_offload::model::{ModelConfig, NicModel, Verdict};
     use sluice_offload::translate::PortInfo;
     use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// What a round learns of a worker's megaflows: a metered one comes with its
+    /// meter cell's configuration (the manager's meter object is made from it), an
+    /// unmetered one without.
+    #[test]
+    fn live_megaflows_carry_the_configuration_of_their_meter_cell() {
+        let Some(dir) = sluice_fastpath::p4::corpus::dir() else {
+            eprintln!("SKIP: P4 corpus not found (set SLUICE_P4_CORPUS)");
+            return;
+        };
+        let eal = Eal::for_tests("sluice-control-test");
+        let tmp = std::env::temp_dir().join(format!("sluice-live-{}.txt", std::process::id()));
+        let entries = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../perf/entries/basic_l2.txt");
+        let mut text = std::fs::read_to_string(entries).unwrap();
+        // Traffic leaves by port 2: cell 2 of the egress port meter, 20 kB/s.
+        text.push_str("meter_set_rates egress_port_meter 2 0.02:1000 0.02:2000\n");
+        std::fs::write(&tmp, text).unwrap();
+        let l = crate::pipeline::load(&dir.join("onos_basic/basic.json"), None, Some(&tmp));
+        std::fs::remove_file(&tmp).unwrap();
+        let mut l = l.unwrap();
+        dpdk_sys::lcore::tsc_hz(eal);
+        l.rt.set_meter_share(sluice_fastpath::qos::Share::WHOLE, &l.ir).unwrap();
+        let cache = sluice_fastpath::cache::FlowCache::new(
+            CacheConfig::default(),
+            0,
+            Arc::new(sluice_fastpath::cache::CacheStats::default()),
+            None,
+        );
+        let mut dp = Datapath::new(l.ir, l.rt, cache);
+        let pkt = crate::pcap::udp_frame(1, 7);
+        dp.process(1, &pkt);
+        let live = live_megaflows(&mut dp);
+        assert_eq!(live.len(), 1, "{live:?}");
+        assert_eq!(live[0].3, Some(MeterConfig { cir: 20_000, cburst: 1000, pir: 20_000, pburst: 2000 }));
+        // Unconfigured, the cell marks GREEN: the megaflow (rebuilt) branches on nothing.
+        let meter = dp.ir.meters.iter().position(|m| m.name.ends_with("egress_port_meter")).unwrap() as u32;
+        assert_eq!(dp.apply(&[Op::SetMeter { meter, index: Some(2), config: None }]), 0);
+        dp.process(1, &pkt);
+        let live = live_megaflows(&mut dp);
+        assert_eq!((live.len(), live[0].3), (1, None), "{live:?}");
+    }
 
     /// Up to `want` packets from `p`'s loop, waiting a little for stragglers.
     fn drain(p: &Arc<Port>, want: usize) -> Vec<Vec<u8>> {
