@@ -381,6 +381,51 @@ fn a_udp_tunnel_push_is_raw_encap_with_the_lengths_left_to_the_nic() {
     assert_eq!(full(o, &frame, 14), Err(Refusal::LengthField { offset: 16 }));
 }
 
+/// The same push with an IPv6 outer header (70 bytes: Ethernet, IPv6, UDP, VXLAN): the
+/// NIC fills the payload length and the UDP length, there is no IP checksum; the
+/// model's NIC sends what software sends for frames of several lengths.
+#[test]
+fn a_udp_tunnel_push_over_ipv6_leaves_the_payload_length_to_the_nic() {
+    use crate::device::FlowDevice;
+    use crate::model::{ModelConfig, NicModel, Verdict};
+    let mut outer = vec![0, 0, 0x5e, 0, 2, 0xfe, 0, 0, 0x5e, 0, 2, 1, 0x86, 0xdd];
+    outer.extend([0x60, 0, 0, 0, 0, 0, 17, 64]);
+    outer.extend([0x20, 0x01, 0x0d, 0xb8].iter().chain(&[0; 11]).chain(&[1]));
+    outer.extend([0x20, 0x01, 0x0d, 0xb8].iter().chain(&[0; 11]).chain(&[2]));
+    outer.extend(udp(50123, VXLAN_PORT, &[0x08, 0, 0, 0, 0, 0x13, 0x92, 0]));
+    assert_eq!(outer.len(), 70);
+    let segments = vec![Segment::Bytes(outer.clone()), Segment::Copy { from: 0, len: 14 }];
+    // Payload length and UDP length: the frame plus UDP and VXLAN.
+    let len_patches = [18, 58].map(|at| LenPatch { bit: at * 8, width: 16, off: 16, modw: 16 }).to_vec();
+    let push = Output::new(3, Edit { strip: 14, segments, len_patches, ..Edit::default() });
+    let frame = v4(None, 64, 6, &[0; 20]);
+    let ports = [P1, PortInfo { p4: 3, dpdk: 12, rx_queues: 1 }];
+    let f = Flow::new(&frame, Some(1), &[0..14], actions(vec![push.clone()], vec![]));
+    let t = translate(&f.r(), &ports).unwrap();
+    let mut want = outer;
+    want[18..20].fill(0);
+    want[58..60].fill(0);
+    assert_eq!(t.full.clone().unwrap().0, vec![Action::RawEncap(want)]);
+    dpdk_accepts(&t);
+    // An IPv4 checksum fix over an IPv6 outer header is no push a NIC does.
+    let mut bad = push.clone();
+    bad.edit.checksums.push(ChecksumFix { at: 14, len: 20, field_bit: 24 * 8 });
+    let bad = Output::new(3, bad.edit);
+    let f = Flow::new(&frame, Some(1), &[0..14], actions(vec![bad], vec![]));
+    assert!(matches!(translate(&f.r(), &ports).unwrap().full, Err(Refusal::Checksum { .. })));
+    let mut model = NicModel::new(ModelConfig::default());
+    model.create(P1.dpdk, &t.full_rule(&P1, None).unwrap()).unwrap();
+    for n in [0, 1, 26, 1400] {
+        let pkt = [frame.clone(), vec![7; n]].concat();
+        let mut software = vec![];
+        push.render(&pkt, &mut software);
+        assert_eq!(u16::from_be_bytes([software[18], software[19]]) as usize, pkt.len() + 16);
+        let mut wire = pkt.clone();
+        assert_eq!(model.receive(P1.dpdk, &mut wire), Verdict::Forwarded { port: 12 });
+        assert_eq!(wire, software, "{n} bytes of payload");
+    }
+}
+
 /// IPv4 fragments (OVS offloads no megaflow that matches them). A megaflow that reads
 /// the L4 ports gives IPV4 + UDP items: the NIC finds the UDP header in a first
 /// fragment and forwards it as software would; a later fragment has no L4 header for
