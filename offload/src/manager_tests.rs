@@ -536,15 +536,18 @@ fn churn_never_leaks_a_rule() {
     let mut r = Rig::new(ModelConfig::default(), cfg);
     let infos = [r.a, r.b];
     let handles = [r.handle(r.a), r.handle(r.b)];
-    // 40 megaflows: ingress port 1, 2 or any; routed (full), flooded (partial only) or
-    // dropped (full); one of 8 dependency bits. Worker 1 has the first 8 too.
+    // 40 megaflows: ingress port 1, 2 or any; routed (full), flooded (partial only),
+    // dropped (full) or, one in eight, metered on a cell of its own (full: METER, its
+    // GREEN routed, RED dropped); one of 8 dependency bits. Worker 1 has the first 8
+    // too.
     let pool: Vec<(u8, Option<u32>, Arc<MegaflowDesc>)> = (0..40u8)
         .map(|i| {
             let in_port = [Some(1), Some(2), None][i as usize % 3];
             let out = if in_port == Some(1) { 2 } else { 1 };
-            let actions = match i % 4 {
-                0 | 1 => routed(out),
-                2 => flooded(),
+            let actions = match i % 8 {
+                7 => Actions::metered(0, i.into(), false, [routed(out), routed(out), dropped()]),
+                k if k % 4 < 2 => routed(out),
+                k if k % 4 == 2 => flooded(),
                 _ => dropped(),
             };
             (100 + i, in_port, desc(100 + i, in_port, actions, 1 << (i % 8)))
@@ -564,7 +567,7 @@ fn churn_never_leaks_a_rule() {
     // NIC hits on full rules since the last round, per megaflow.
     let mut pending: HashMap<FlowId, u64> = HashMap::new();
     let (mut credited, mut hw_hits, mut partial_hits, mut binds) = (0u64, 0u64, 0u64, 0u64);
-    let (mut writes, mut departures) = (0, 0);
+    let (mut writes, mut departures, mut max_meters) = (0, 0, 0);
 
     for round in 0..300 {
         // Between rounds: a write, a NIC reconfiguration, a port leaving or returning.
@@ -616,8 +619,16 @@ fn churn_never_leaks_a_rule() {
                 };
             }
         }
-        let live: Vec<Candidate> =
-            slots.iter().filter(|sl| sl.live).map(|sl| cand(sl.id(), sl.packets, &sl.desc)).collect();
+        // Metered cells pass everything (GREEN).
+        let green = MeterConfig { cir: 1 << 40, cburst: 1 << 40, pir: 1 << 40, pburst: 1 << 40 };
+        let live: Vec<Candidate> = slots
+            .iter()
+            .filter(|sl| sl.live)
+            .map(|sl| Candidate {
+                meter: sl.desc.actions.metered.as_ref().map(|_| green),
+                ..cand(sl.id(), sl.packets, &sl.desc)
+            })
+            .collect();
         // Every hit is credited: live megaflows' at the count, gone ones' when retired.
         let want: HashMap<FlowId, u64> = pending.drain().filter(|(_, n)| *n > 0).collect();
         let mut got: HashMap<FlowId, u64> = HashMap::new();
@@ -645,6 +656,12 @@ fn churn_never_leaks_a_rule() {
         credited += got.values().sum::<u64>();
         assert_eq!(credited, r.mgr.stats().hw_packets);
         check(&r, &slots, &marks, present, BUDGET, &format!("after round {round}"));
+        assert_eq!(
+            r.model.total_meters() as u64,
+            r.mgr.stats().meters,
+            "round {round}: a meter object per metered rule"
+        );
+        max_meters = max_meters.max(r.mgr.stats().meters);
 
         // Traffic on the NIC: every live megaflow's packets on its ingress ports.
         let rules = r.mgr.rules();
@@ -661,7 +678,9 @@ fn churn_never_leaks_a_rule() {
                     };
                     match x.mode {
                         Mode::Full => {
-                            let want = match sl.desc.actions.outputs.first() {
+                            let a = &sl.desc.actions;
+                            let outcome = a.metered.as_ref().map_or(&**a, |b| &b.colors[0]);
+                            let want = match outcome.outputs.first() {
                                 None => Verdict::Dropped,
                                 Some(o) => Verdict::Forwarded { port: infos[o.port as usize - 1].dpdk },
                             };
@@ -689,15 +708,16 @@ fn churn_never_leaks_a_rule() {
         assert!(s.failures.get(k).is_some_and(|n| *n > 0), "{k}: {s:?}");
     }
     assert!(writes > 10 && departures > 3, "{writes} writes, {departures} ports left");
+    assert!(max_meters > 0, "no metered full rule");
     assert!(credited > 0 && partial_hits > 0, "{credited} {hw_hits} {partial_hits}");
 
     credited += settle(&mut marks, &mut pending, r.mgr.clear(), len);
     assert_eq!(credited, hw_hits, "every hardware hit was credited exactly once");
     assert_eq!(credited, r.mgr.stats().hw_packets);
     assert!(marks.is_empty(), "marks left bound after clear: {marks:?}");
-    assert_eq!((r.model.total_rules(), r.mgr.rules().len()), (0, 0));
+    assert_eq!((r.model.total_rules(), r.mgr.rules().len(), r.model.total_meters()), (0, 0, 0));
     let s = r.mgr.stats();
-    assert_eq!((s.rules_full, s.rules_partial, s.offloaded_flows), (0, 0, 0));
+    assert_eq!((s.rules_full, s.rules_partial, s.offloaded_flows, s.meters), (0, 0, 0, 0));
     assert_eq!(s.destroyed, s.created_full + s.created_partial, "every rule created was destroyed once");
 }
 
