@@ -13,7 +13,7 @@
 //! (`has_vlan` of ETH, `has_more_vlan` of VLAN) is [`Item::flag`].
 
 use std::any::Any;
-use std::ffi::{c_void, CStr};
+use std::ffi::{c_char, c_void, CStr};
 use std::mem::size_of;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -40,15 +40,22 @@ pub struct FlowError {
 
 impl FlowError {
     fn new(op: &'static str, port: u16, ret: i32, err: &raw::rte_flow_error) -> FlowError {
+        FlowError::from_parts(op, port, ret, err.type_.0, err.message)
+    }
+
+    /// From a DPDK call's return value and its error structure's type and message
+    /// (rte_flow's and rte_mtr's have the same shape).
+    pub(crate) fn from_parts(op: &'static str, port: u16, ret: i32, kind: u32, message: *const c_char) -> FlowError {
         let errno = ret.saturating_abs();
-        let message = if err.message.is_null() {
+        let message = if message.is_null() {
             // SAFETY: rte_strerror returns a valid NUL-terminated string for any value.
             unsafe { CStr::from_ptr(raw::rte_strerror(errno)) }.to_string_lossy().into_owned()
         } else {
-            // SAFETY: DPDK and the PMDs set message to a static NUL-terminated string.
-            unsafe { CStr::from_ptr(err.message) }.to_string_lossy().into_owned()
+            // SAFETY: DPDK and the PMDs set message to a static NUL-terminated string
+            // (the callers pass their error structure's `message`).
+            unsafe { CStr::from_ptr(message) }.to_string_lossy().into_owned()
         };
-        FlowError { op, port, errno, kind: err.type_.0, message }
+        FlowError { op, port, errno, kind, message }
     }
 }
 

@@ -8,8 +8,6 @@
 //! all three or none; [`destroy`] removes them in reverse. A PMD without metering
 //! (every virtual device of DPDK 22.11 here) fails the first call with `ENOSYS`.
 
-use std::ffi::CStr;
-
 use crate::flow::{Action, FlowError, Rule};
 use crate::port::Port;
 use crate::raw;
@@ -48,23 +46,11 @@ pub struct MeterStats {
     pub bytes: [u64; 3],
 }
 
-fn error(op: &'static str, port: u16, ret: i32, err: &raw::rte_mtr_error) -> FlowError {
-    let errno = ret.saturating_abs();
-    let message = if err.message.is_null() {
-        // SAFETY: rte_strerror returns a valid NUL-terminated string for any value.
-        unsafe { CStr::from_ptr(raw::rte_strerror(errno)) }.to_string_lossy().into_owned()
-    } else {
-        // SAFETY: DPDK and the PMDs set message to a static NUL-terminated string.
-        unsafe { CStr::from_ptr(err.message) }.to_string_lossy().into_owned()
-    };
-    FlowError { op, port, errno, kind: err.type_.0, message }
-}
-
 fn check(op: &'static str, port: u16, ret: i32, err: &raw::rte_mtr_error) -> Result<(), FlowError> {
     if ret == 0 {
         Ok(())
     } else {
-        Err(error(op, port, ret, err))
+        Err(FlowError::from_parts(op, port, ret, err.type_.0, err.message))
     }
 }
 

@@ -48,12 +48,10 @@ use sluice_fastpath::cache::events::{Event, EventReader, Install, MegaflowDesc};
 use sluice_fastpath::cache::key::{Mask, PacketView};
 use sluice_fastpath::cache::{CacheConfig, CacheStats, FlowCache, FlowEvent};
 use sluice_fastpath::p4::compile::compile_bytes;
-use sluice_fastpath::p4::gen::{random_entries, random_packet, Pools, Rng, CPU_PORT};
+use sluice_fastpath::p4::gen::{configure_meter, random_entries, random_packet, Pools, Rng, CPU_PORT};
 use sluice_fastpath::p4::ir::{ActionCall, Ir, KeyValue, Value};
-use sluice_fastpath::p4::meters::{MeterCell, MeterConfig};
 use sluice_fastpath::p4::tables::{Entry, EntryAction, Runtime};
 use sluice_fastpath::p4::track::KEY_PACKET_OFFSET;
-use sluice_fastpath::qos::Share;
 
 use crate::device::FlowDevice;
 use crate::model::{ModelConfig, ModelHandle, NicModel, Verdict};
@@ -248,29 +246,17 @@ impl<'a> Case<'a> {
         Case::with(name, ir, rt, pool, rng, seed)
     }
 
-    /// [`Case::new`] with every cell of every meter configured, packets meters at 10/s
-    /// committed (burst 2) and 20/s peak (burst 3), bytes meters at 1000 B/s (200) and
-    /// 2000 B/s (400): few packets see all three colors. The software clock stands
-    /// still (buckets never refill), so colors depend on the packets alone.
+    /// [`Case::new`] with every cell of every meter configured ([`configure_meter`]:
+    /// few packets see all three colors). The software clock stands still (buckets
+    /// never refill), so colors depend on the packets alone.
     fn new_metered(name: &'a str, ir: &Ir, seed: u64) -> Case<'a> {
         dpdk_sys::eal::Eal::for_tests("sluice-offload-test");
         let mut rng = Rng::new(seed);
         let pools = Pools::default();
         let mut rt = Runtime::new(ir);
         random_entries(ir, &mut rt, &mut rng, &pools, 6);
-        for (m, def) in ir.meters.iter().enumerate() {
-            let config = if def.bytes {
-                MeterConfig { cir: 1_000, cburst: 200, pir: 2_000, pburst: 400 }
-            } else {
-                MeterConfig { cir: 10, cburst: 2, pir: 20, pburst: 3 }
-            };
-            if let Some(t) = def.direct {
-                let handles = rt.tables[t as usize].hits.len();
-                rt.meters[m].resize(handles, None);
-            }
-            for cell in rt.meters[m].iter_mut() {
-                *cell = Some(MeterCell::new(config, Some(Share::WHOLE), 0, def.bytes).unwrap());
-            }
+        for m in 0..ir.meters.len() {
+            configure_meter(ir, &mut rt, m);
         }
         let pool: Vec<(u32, Vec<u8>)> = (0..POOL).map(|_| random_packet(&mut rng, &pools)).collect();
         Case::with(name, ir, rt, pool, rng, seed)
@@ -551,16 +537,7 @@ impl<'a> Case<'a> {
                 if let Some(c) = color {
                     // The NIC's color picks the outcome; software's own meter may have
                     // colored this packet otherwise (its buckets are its own).
-                    let leaf = &f.actions.metered.as_ref().expect("a metered megaflow").colors[c];
-                    let want: Vec<(u32, Vec<u8>)> = leaf
-                        .outputs
-                        .iter()
-                        .map(|o| {
-                            let mut b = vec![];
-                            o.render(&pkt, &mut b);
-                            (o.port, b)
-                        })
-                        .collect();
+                    let want = rendered(&f.actions.metered.as_ref().expect("a metered megaflow").colors[c], &pkt);
                     assert_eq!(
                         got,
                         want,
@@ -610,15 +587,7 @@ impl<'a> Case<'a> {
                 let now = self.dp.interp.now;
                 let run = |dp: &mut Datapath, a: &Actions| {
                     let leaf = a.leaf(&mut dp.rt, now, len);
-                    let outputs: Vec<(u32, Vec<u8>)> = leaf
-                        .outputs
-                        .iter()
-                        .map(|o| {
-                            let mut b = vec![];
-                            o.render(&pkt, &mut b);
-                            (o.port, b)
-                        })
-                        .collect();
+                    let outputs = rendered(leaf, &pkt);
                     let mut drops = leaf.drops.to_vec();
                     drops.sort_by_key(|d| *d as u8);
                     (outputs, drops)
@@ -677,6 +646,18 @@ impl<'a> Case<'a> {
         }
         hit.expect("a full rule counted the packet")
     }
+}
+
+/// The copies an outcome sends for `pkt`: (P4 port, bytes).
+fn rendered(a: &Actions, pkt: &[u8]) -> Vec<(u32, Vec<u8>)> {
+    a.outputs
+        .iter()
+        .map(|o| {
+            let mut b = vec![];
+            o.render(pkt, &mut b);
+            (o.port, b)
+        })
+        .collect()
 }
 
 /// Every seed of one program; the tally.

@@ -26,13 +26,11 @@ use super::emc::EmcConfig;
 use super::{CacheConfig, CacheStats, Change, FlowCache};
 use crate::p4::compile::compile_bytes;
 use crate::p4::corpus;
-use crate::p4::gen::{self, mutate_state, random_entries, random_packet, Pools, Rng};
+use crate::p4::gen::{self, configure_meter, mutate_state, random_entries, random_packet, Pools, Rng};
 use crate::p4::interp::Interp;
 use crate::p4::ir::Ir;
-use crate::p4::meters::{MeterCell, MeterConfig};
 use crate::p4::tables::Runtime;
 use crate::p4::track::NoTrack;
-use crate::qos::Share;
 
 fn program(rel: &str) -> Option<Ir> {
     let dir = corpus::dir()?;
@@ -89,22 +87,11 @@ struct Paths {
 fn random_meters(ir: &Ir, rt: &mut Runtime, rng: &mut Rng) {
     let n = ir.meters.len() as u64;
     let must = rng.below(n.max(1));
-    for (m, def) in ir.meters.iter().enumerate() {
+    for m in 0..ir.meters.len() {
         if m as u64 != must && rng.below(2) == 0 {
             continue;
         }
-        let config = if def.bytes {
-            MeterConfig { cir: 1_000, cburst: 200, pir: 2_000, pburst: 400 }
-        } else {
-            MeterConfig { cir: 10, cburst: 2, pir: 20, pburst: 3 }
-        };
-        if let Some(t) = def.direct {
-            let handles = rt.tables[t as usize].hits.len();
-            rt.meters[m].resize(handles, None);
-        }
-        for cell in rt.meters[m].iter_mut() {
-            *cell = Some(MeterCell::new(config, Some(Share::WHOLE), 0, def.bytes).unwrap());
-        }
+        configure_meter(ir, rt, m);
     }
 }
 

@@ -41,7 +41,9 @@
 //! * Tables with `const entries` are left alone (P4Runtime cannot write them).
 
 use super::ir::*;
+use super::meters::{MeterCell, MeterConfig};
 use super::tables::{Entry, EntryAction, Member, Replica, Runtime};
+use crate::qos::Share;
 
 /// A deterministic xorshift64* generator (no dependency, stable across versions, so a
 /// seed reproduces a failure forever).
@@ -482,6 +484,27 @@ fn random_value_set_member(ir: &Ir, rt: &mut Runtime, s: u32, rng: &mut Rng, poo
     let mask = if rng.chance(3, 4) { full } else { full & !mask_of(def.width - def.width / 2) };
     set.push((pools.value(rng, def.width) & mask, mask));
     true
+}
+
+/// Configure every cell of meter array `m` (a direct meter: one per entry of its
+/// table now) with rates low enough that a few packets see all three colors: packets
+/// meters 10/s committed (burst 2) and 20/s peak (burst 3), bytes meters 1000 B/s
+/// (200) and 2000 B/s (400). The cells enforce the whole rate with full buckets at
+/// time 0; their markers need the EAL's TSC frequency.
+pub fn configure_meter(ir: &Ir, rt: &mut Runtime, m: usize) {
+    let def = &ir.meters[m];
+    let config = if def.bytes {
+        MeterConfig { cir: 1_000, cburst: 200, pir: 2_000, pburst: 400 }
+    } else {
+        MeterConfig { cir: 10, cburst: 2, pir: 20, pburst: 3 }
+    };
+    if let Some(t) = def.direct {
+        let handles = rt.tables[t as usize].hits.len();
+        rt.meters[m].resize(handles, None);
+    }
+    for cell in rt.meters[m].iter_mut() {
+        *cell = Some(MeterCell::new(config, Some(Share::WHOLE), 0, def.bytes).expect("a valid meter config"));
+    }
 }
 
 /// Fill the state of a program: for every writable table, up to `per_table` entries
