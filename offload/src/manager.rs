@@ -26,9 +26,10 @@
 //! configuration (the full rates: the NIC sees all of the rule's traffic) and a
 //! policy holding each color's actions ([`crate::translate::MeterPlan`]). A cell's
 //! token buckets must live in one place, so this happens only while the megaflow is
-//! the only live one executing that cell (per-flow policers; a cell shared by several
-//! megaflows, such as a per-port meter, stays with the workers, partial offload,
-//! counted as `full_meter_shared`). A full rule whose cell gains another megaflow is
+//! the only live one executing that cell, on one ingress port (per-flow policers; a
+//! cell shared by several megaflows, such as a per-port meter, or a megaflow whose
+//! rules go on several ports, stays with the workers, partial offload, counted as
+//! `full_meter_shared`). A full rule whose cell gains another megaflow is
 //! demoted (destroyed, offloaded again partially): from then on the workers' cell
 //! meters all of it, starting with full buckets. Objects are destroyed after their
 //! rule. A meter reconfiguration invalidates the megaflows that executed the cell, so
@@ -617,7 +618,11 @@ impl<D: FlowDevice> Manager<D> {
         };
         let refusal = match (&t.full, &t.meter) {
             (Err(r), _) => Some(r.clone()),
-            (Ok(_), Some(p)) if self.shared_cells.contains(&(p.meter, p.cell)) => Some(Refusal::MeterShared),
+            // Another megaflow, or this one's rule on another port, would meter the
+            // cell with buckets of its own.
+            (Ok(_), Some(p)) if self.shared_cells.contains(&(p.meter, p.cell)) || t.in_ports.len() > 1 => {
+                Some(Refusal::MeterShared)
+            }
             (Ok(_), Some(_)) if c.meter.is_none() => Some(Refusal::Metered),
             (Ok(_), _) => None,
         };

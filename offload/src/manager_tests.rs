@@ -885,4 +885,10 @@ fn a_metered_flow_without_a_meter_object_is_offloaded_partially() {
     r.round(&[cand((0, 1, 1), 5000, &d)], 1);
     assert_eq!(r.mgr.mode_of((0, 1, 1)), Some(Mode::Partial));
     assert_eq!(r.mgr.stats().refused.get("full_metered"), Some(&1));
+    // A megaflow that does not read the ingress port has a rule on each port: one
+    // meter object per port would split the cell.
+    let any_port = desc(10, None, d.actions.as_ref().clone(), 4);
+    r.round(&[Candidate { meter: Some(CELL), ..cand((0, 2, 1), 5000, &any_port) }], 1);
+    assert_eq!((r.mgr.mode_of((0, 2, 1)), r.model.total_rules()), (Some(Mode::Partial), 2));
+    assert_eq!((r.mgr.stats().refused.get("full_meter_shared"), r.model.total_meters()), (Some(&1), 0));
 }

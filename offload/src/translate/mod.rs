@@ -117,8 +117,9 @@ pub enum Refusal {
     Metered,
     /// A color's outcome executes a second meter (one meter object per rule).
     NestedMeters,
-    /// Other megaflows execute the same meter cell: metering it in the NIC for one of
-    /// them would split the cell's traffic between two token buckets.
+    /// Other megaflows, or this one's rules on other ports, execute the same meter
+    /// cell: metering it in the NIC would split the cell's traffic between token
+    /// buckets.
     MeterShared,
 }
 
