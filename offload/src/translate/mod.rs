@@ -99,7 +99,8 @@ pub enum Refusal {
         /// Output offset.
         offset: u32,
     },
-    /// Addresses or L4 ports rewritten: NICs fix L4 checksums, the P4 engine does not.
+    /// L4 ports rewritten, or addresses of a packet with (or maybe with) a checksummed
+    /// L4 header: NICs fix L4 checksums, the P4 engine does not.
     NatRewrite,
     /// A checksum the NIC would not keep the way the program does.
     Checksum {
@@ -672,8 +673,34 @@ fn full_actions(
                 }
             }
             (ItemKind::Ipv4, Field::Checksum) => ip4_changed = ip4_changed.or(Some(l.off)),
-            (ItemKind::Ipv4 | ItemKind::Ipv6, Field::Addr)
-            | (ItemKind::Tcp | ItemKind::Udp | ItemKind::Sctp, Field::Port) => return Err(Refusal::NatRewrite),
+            (ItemKind::Ipv4 | ItemKind::Ipv6, Field::AddrSrc | Field::AddrDst) => {
+                // NICs update the L4 checksum after an address rewrite (TCP, UDP,
+                // SCTP, and ICMPv6 sum a pseudo-header); the P4 engine does not. Only
+                // a packet whose protocol the match knows is none of those is
+                // rewritten alike.
+                let v4 = l.kind == ItemKind::Ipv4;
+                let (proto_at, summed): (usize, &[u8]) = if v4 { (9, &[6, 17, 132]) } else { (6, &[6, 17, 132, 58]) };
+                if output(l.off + proto_at).is_none_or(|p| summed.contains(&p)) {
+                    return Err(Refusal::NatRewrite);
+                }
+                let (at, n) = match (v4, f == Field::AddrSrc) {
+                    (true, true) => (12, 4),
+                    (true, false) => (16, 4),
+                    (false, true) => (8, 16),
+                    (false, false) => (24, 16),
+                };
+                let a = value(l, at, n)?;
+                actions.push(match (v4, f == Field::AddrSrc) {
+                    (true, true) => Action::SetIpv4Src(a.try_into().unwrap()),
+                    (true, false) => Action::SetIpv4Dst(a.try_into().unwrap()),
+                    (false, true) => Action::SetIpv6Src(a.try_into().unwrap()),
+                    (false, false) => Action::SetIpv6Dst(a.try_into().unwrap()),
+                });
+                if v4 {
+                    ip4_changed = Some(l.off);
+                }
+            }
+            (ItemKind::Tcp | ItemKind::Udp | ItemKind::Sctp, Field::Port) => return Err(Refusal::NatRewrite),
             (ItemKind::Vlan, Field::Tci) if shape == Shape::PushVlan && l.off == 14 => {
                 push_tci = Some(u16::from_be_bytes(value(l, 0, 2)?.try_into().unwrap()));
             }
@@ -850,7 +877,8 @@ enum Field {
     Tci,
     Ttl,
     Checksum,
-    Addr,
+    AddrSrc,
+    AddrDst,
     Port,
     Other(usize),
 }
@@ -862,7 +890,8 @@ fn field_of(kind: ItemKind, rel: usize) -> Field {
         (ItemKind::Vlan, 0..=1) => Field::Tci,
         (ItemKind::Ipv4, 8) | (ItemKind::Ipv6, 7) => Field::Ttl,
         (ItemKind::Ipv4, 10..=11) => Field::Checksum,
-        (ItemKind::Ipv4, 12..=19) | (ItemKind::Ipv6, 8..=39) => Field::Addr,
+        (ItemKind::Ipv4, 12..=15) | (ItemKind::Ipv6, 8..=23) => Field::AddrSrc,
+        (ItemKind::Ipv4, 16..=19) | (ItemKind::Ipv6, 24..=39) => Field::AddrDst,
         (ItemKind::Tcp | ItemKind::Udp | ItemKind::Sctp, 0..=3) => Field::Port,
         _ => Field::Other(rel),
     }

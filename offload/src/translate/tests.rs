@@ -661,3 +661,36 @@ fn a_metered_megaflow_is_one_meter_action_with_each_colors_outcome_in_the_policy
 fn yellow_out() -> Actions {
     actions(vec![in_place(1, 34, &[], None)], vec![])
 }
+
+/// An IPv4 address rewritten in a packet whose protocol the match knows carries no
+/// L4 checksum over the addresses (ICMP here) is `SET_IPV4_DST` (with the checksum
+/// the program recomputes), and the model's NIC sends what software sends; with UDP,
+/// or a protocol the match does not know, the NIC would fix an L4 checksum the
+/// program leaves alone: refused.
+#[test]
+fn an_address_rewrite_without_an_l4_checksum_is_set_ipv4() {
+    use crate::device::FlowDevice;
+    use crate::model::{ModelConfig, NicModel, Verdict};
+    let icmp = v4(None, 64, 1, &[8, 0, 0xf7, 0xff, 0, 0, 0, 0]);
+    let rewrite = |p: u32| in_place(p, 34, &[(30, 10), (31, 9), (32, 9), (33, 9)], Some(14));
+    let ports = [P1, P2];
+    let f = Flow::new(&icmp, Some(1), &[12..14, 23..24, 30..34], actions(vec![rewrite(2)], vec![]));
+    let t = translate(&f.r(), &ports).unwrap();
+    assert_eq!(t.full.clone().unwrap().0, vec![Action::SetIpv4Dst([10, 9, 9, 9])]);
+    dpdk_accepts(&t);
+    let mut model = NicModel::new(ModelConfig::default());
+    model.create(P1.dpdk, &t.full_rule(&P1, None).unwrap()).unwrap();
+    let mut software = vec![];
+    f.r().actions.outputs[0].render(&icmp, &mut software);
+    let mut wire = icmp.clone();
+    assert_eq!(model.receive(P1.dpdk, &mut wire), Verdict::Forwarded { port: P2.dpdk });
+    assert_eq!(wire, software);
+    assert_eq!(csum(&wire[14..34]), 0, "the IPv4 checksum is valid");
+    // UDP: its checksum covers the addresses.
+    let udp4 = v4(None, 64, 17, &udp(1, 2, b""));
+    let f = Flow::new(&udp4, Some(1), &[12..14, 23..24, 30..34], actions(vec![rewrite(2)], vec![]));
+    assert_eq!(translate(&f.r(), &ports).unwrap().full, Err(Refusal::NatRewrite));
+    // The protocol not matched: it may be UDP.
+    let f = Flow::new(&icmp, Some(1), &[12..14, 30..34], actions(vec![rewrite(2)], vec![]));
+    assert_eq!(translate(&f.r(), &ports).unwrap().full, Err(Refusal::NatRewrite));
+}
