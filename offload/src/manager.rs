@@ -302,17 +302,22 @@ pub fn describe(rule: &Rule) -> String {
             format!("{}[{}]{flag}", format!("{:?}", i.kind).to_uppercase(), bytes.join(" "))
         }
     };
+    let attr = if rule.attr.transfer { "transfer " } else { "ingress " };
+    format!(
+        "{attr}{} -> {}",
+        rule.pattern.iter().map(item).collect::<Vec<_>>().join(" / "),
+        describe_actions(&rule.actions)
+    )
+}
+
+/// Actions, readable: `SetMacDst(..) / RawEncap(50 bytes) / RepresentedPort(11)`.
+fn describe_actions(actions: &[Action]) -> String {
     let action = |a: &Action| match a {
         Action::RawEncap(b) => format!("RawEncap({} bytes)", b.len()),
         Action::RawDecap(b) => format!("RawDecap({} bytes)", b.len()),
         other => format!("{other:?}"),
     };
-    let attr = if rule.attr.transfer { "transfer " } else { "ingress " };
-    format!(
-        "{attr}{} -> {}",
-        rule.pattern.iter().map(item).collect::<Vec<_>>().join(" / "),
-        rule.actions.iter().map(action).collect::<Vec<_>>().join(" / ")
-    )
+    actions.iter().map(action).collect::<Vec<_>>().join(" / ")
 }
 
 impl<D: FlowDevice> Manager<D> {
@@ -788,11 +793,7 @@ pub fn describe_meter(spec: &MeterSpec) -> String {
     let colors: Vec<String> = ["GREEN", "YELLOW", "RED"]
         .iter()
         .zip(&spec.colors)
-        .map(|(name, list)| {
-            let rule = Rule { actions: list.clone(), ..Rule::default() };
-            let shown = describe(&rule);
-            format!("{name} {}", shown.split(" -> ").nth(1).unwrap_or_default())
-        })
+        .map(|(name, list)| format!("{name} {}", describe_actions(list)))
         .collect();
     format!("[trTCM cir {} pir {} cbs {} pbs {} {unit}; {}]", p.cir, p.pir, p.cbs, p.pbs, colors.join("; "))
 }

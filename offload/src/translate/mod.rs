@@ -192,7 +192,9 @@ impl std::fmt::Display for Refusal {
             }
             Refusal::Metered => write!(f, "a metered megaflow's rule needs its meter object"),
             Refusal::NestedMeters => write!(f, "a color's outcome executes another meter"),
-            Refusal::MeterShared => write!(f, "other megaflows execute the same meter cell"),
+            Refusal::MeterShared => {
+                write!(f, "other megaflows, or its rules on other ports, execute the same meter cell")
+            }
         }
     }
 }
@@ -257,11 +259,16 @@ impl Translation {
         }
         let mut actions = actions;
         actions.push(Action::Count);
-        actions.push(match fate {
-            Some(out) => Action::RepresentedPort(out.dpdk),
-            None => Action::Drop,
-        });
+        actions.push(fate_of(fate));
         Ok(Rule { attr, pattern, actions })
+    }
+}
+
+/// A full rule's fate: the output port, or drop.
+fn fate_of(out: Option<PortInfo>) -> Action {
+    match out {
+        Some(out) => Action::RepresentedPort(out.dpdk),
+        None => Action::Drop,
     }
 }
 
@@ -456,15 +463,10 @@ pub fn translate(m: &MegaflowRef, ports: &[PortInfo]) -> Result<Translation, Ref
             let mut outs: Vec<PortInfo> = vec![];
             let per_color: [_; 3] = per_color.try_into().expect("three colors");
             let colors = per_color.map(|(mut actions, fate)| {
-                actions.push(match fate {
-                    Some(out) => {
-                        if !outs.contains(&out) {
-                            outs.push(out);
-                        }
-                        Action::RepresentedPort(out.dpdk)
-                    }
-                    None => Action::Drop,
-                });
+                if let Some(out) = fate.filter(|o| !outs.contains(o)) {
+                    outs.push(out);
+                }
+                actions.push(fate_of(fate));
                 actions
             });
             let plan = MeterPlan { meter: b.meter, cell: b.cell, bytes: b.bytes, colors, outs };
@@ -683,14 +685,15 @@ fn full_actions(
                 if output(l.off + proto_at).is_none_or(|p| summed.contains(&p)) {
                     return Err(Refusal::NatRewrite);
                 }
-                let (at, n) = match (v4, f == Field::AddrSrc) {
-                    (true, true) => (12, 4),
-                    (true, false) => (16, 4),
-                    (false, true) => (8, 16),
-                    (false, false) => (24, 16),
+                let src = f == Field::AddrSrc;
+                let at = match (v4, src) {
+                    (true, true) => 12,
+                    (true, false) => 16,
+                    (false, true) => 8,
+                    (false, false) => 24,
                 };
-                let a = value(l, at, n)?;
-                actions.push(match (v4, f == Field::AddrSrc) {
+                let a = value(l, at, if v4 { 4 } else { 16 })?;
+                actions.push(match (v4, src) {
                     (true, true) => Action::SetIpv4Src(a.try_into().unwrap()),
                     (true, false) => Action::SetIpv4Dst(a.try_into().unwrap()),
                     (false, true) => Action::SetIpv6Src(a.try_into().unwrap()),
