@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use sluice::fastpath::cache::datapath::{Datapath, Upcall};
 use sluice::fastpath::cache::dpcls::NONE;
+use sluice::fastpath::cache::event_ring::EventHub;
 use sluice::fastpath::cache::events::EventReader;
 use sluice::fastpath::cache::key::PacketView;
 use sluice::fastpath::cache::{CacheConfig, CacheStats, FlowCache};
@@ -130,7 +131,8 @@ fn setup_cycles(
         Events::Off => (None, None),
         Events::Drained => {
             let control_core = core_affinity::get_core_ids().map(|c| c.len().saturating_sub(2)).unwrap_or(0);
-            let (tx, rx) = std::sync::mpsc::sync_channel(EVENT_RING);
+            let hub = EventHub::new(EVENT_RING);
+            let tx = hub.sender();
             let stop = Arc::clone(&stop);
             let drainer = std::thread::spawn(move || {
                 // On the control core: the other one (the benchmark runs on the last).
@@ -140,10 +142,10 @@ fn setup_cycles(
                 let mut reader = EventReader::default();
                 let mut n = 0u64;
                 loop {
-                    while let Ok(e) = rx.try_recv() {
-                        n += reader.read(e).is_some() as u64;
-                    }
-                    if stop.load(Ordering::Relaxed) {
+                    // Stop seen before the last drain: nothing is sent after it.
+                    let stopping = stop.load(Ordering::Acquire);
+                    hub.drain(|e| n += reader.read(e).is_some() as u64);
+                    if stopping {
                         return n;
                     }
                     std::thread::sleep(Duration::from_millis(1));
@@ -187,8 +189,8 @@ fn setup_cycles(
     if full {
         assert!(s.evicted as usize >= packets.len() * 3 / 2, "{}: every timed setup evicts: {s:?}", b.name);
     }
-    stop.store(true, Ordering::Relaxed);
     drop(dp);
+    stop.store(true, Ordering::Release);
     if let Some(d) = drainer {
         let drained = d.join().expect("the drainer thread");
         assert_eq!(drained + s.events_dropped, s.installed + s.evicted, "every event is drained or counted as dropped");

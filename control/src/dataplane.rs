@@ -256,9 +256,9 @@ impl Dataplane {
         let (mut rings, mut links, mut mailboxes) = (Vec::new(), Vec::new(), Vec::new());
         for _ in &plan.workers {
             let stats = Arc::new(WorkerStats::new(MAX_PORTS));
-            let (events, rx) = std::sync::mpsc::sync_channel(EVENT_RING);
+            let events = sluice_fastpath::cache::event_ring::EventHub::new(EVENT_RING);
             let (poster, mailbox) = mailbox::mailbox();
-            rings.push(rx);
+            rings.push(events.clone());
             links.push(WorkerLink { poster, stats, events });
             mailboxes.push(mailbox);
         }

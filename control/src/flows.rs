@@ -9,13 +9,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 use serde::Serialize;
 use sluice_fastpath::cache::actions::{Actions, Apply};
+use sluice_fastpath::cache::event_ring::EventHub;
 use sluice_fastpath::cache::events::{Event, EventReader, Install, Removal};
-use sluice_fastpath::cache::{FlowEvent, RemoveReason};
+use sluice_fastpath::cache::RemoveReason;
 use sluice_fastpath::p4::track::KEY_PACKET_OFFSET;
 
 /// Events per worker ring.
@@ -46,41 +46,39 @@ pub struct FlowSummary {
 /// The workers' rings and what came out of them.
 #[derive(Debug, Default)]
 pub struct FlowLog {
-    rings: Vec<Receiver<FlowEvent>>,
+    rings: Vec<EventHub>,
     reader: EventReader,
     live: BTreeMap<(u32, u32, u32), Arc<MegaflowInfo>>,
     summary: FlowSummary,
 }
 
 impl FlowLog {
-    /// A log reading `rings` (one per worker).
-    pub fn new(rings: Vec<Receiver<FlowEvent>>) -> Self {
+    /// A log reading `rings` (one hub per worker).
+    pub fn new(rings: Vec<EventHub>) -> Self {
         FlowLog { rings, ..FlowLog::default() }
     }
 
     /// Take every pending event.
     pub fn drain(&mut self) {
-        for r in &self.rings {
-            while let Ok(e) = r.try_recv() {
-                match self.reader.read(e) {
-                    None => {}
-                    Some(Event::Installed(Install { worker, flow, version, desc })) => {
-                        self.summary.installed += 1;
-                        self.live.insert((worker, flow, version), Arc::new(desc));
-                    }
-                    Some(Event::Removed(Removal { worker, flow, version, reason, packets, bytes })) => {
-                        self.live.remove(&(worker, flow, version));
-                        let s = &mut self.summary;
-                        match reason {
-                            RemoveReason::Idle => s.removed_idle += 1,
-                            RemoveReason::Evicted => s.removed_evicted += 1,
-                            RemoveReason::Invalidated => s.removed_invalidated += 1,
-                        }
-                        s.removed_packets += packets;
-                        s.removed_bytes += bytes;
-                    }
+        let FlowLog { rings, reader, live, summary: s } = self;
+        for r in rings.iter() {
+            r.drain(|e| match reader.read(e) {
+                None => {}
+                Some(Event::Installed(Install { worker, flow, version, desc })) => {
+                    s.installed += 1;
+                    live.insert((worker, flow, version), Arc::new(desc));
                 }
-            }
+                Some(Event::Removed(Removal { worker, flow, version, reason, packets, bytes })) => {
+                    live.remove(&(worker, flow, version));
+                    match reason {
+                        RemoveReason::Idle => s.removed_idle += 1,
+                        RemoveReason::Evicted => s.removed_evicted += 1,
+                        RemoveReason::Invalidated => s.removed_invalidated += 1,
+                    }
+                    s.removed_packets += packets;
+                    s.removed_bytes += bytes;
+                }
+            });
         }
         self.summary.live = self.live.len() as u64;
     }
@@ -197,13 +195,15 @@ mod tests {
     use super::*;
     use sluice_fastpath::cache::actions::{Actions, Output};
     use sluice_fastpath::cache::events::{EventActions, EventMatch};
+    use sluice_fastpath::cache::FlowEvent;
     use sluice_fastpath::p4::interp::DropCause;
     use sluice_fastpath::p4::track::{Edit, LenPatch, Segment};
 
     #[test]
     fn events_build_the_live_set_and_totals() {
-        let (tx, rx) = std::sync::mpsc::sync_channel(8);
-        let mut log = FlowLog::new(vec![rx]);
+        let hub = EventHub::new(8);
+        let mut tx = hub.sender();
+        let mut log = FlowLog::new(vec![hub]);
         let mut m = [0u8; sluice_fastpath::p4::track::KEY_BYTES];
         m[KEY_PACKET_OFFSET + 12] = 0xff;
         m[KEY_PACKET_OFFSET + 13] = 0xff;

@@ -235,9 +235,9 @@ mod tests {
         let entries = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../perf/entries/simple_router.txt");
         let l = crate::pipeline::load(&dir.join("simple_router/simple_router.json"), None, Some(&entries)).unwrap();
         let (poster, mb) = mailbox();
-        let (events, events_rx) = std::sync::mpsc::sync_channel(1024);
+        let events = sluice_fastpath::cache::event_ring::EventHub::new(1024);
         let stats = Arc::new(WorkerStats::new(2));
-        let link = WorkerLink { poster, stats: Arc::clone(&stats), events };
+        let link = WorkerLink { poster, stats: Arc::clone(&stats), events: events.clone() };
         let recipe = StageRecipe {
             pool,
             p4_ports: vec![1, 2],
@@ -246,7 +246,7 @@ mod tests {
             cpu_port: None,
         };
         let (workers, _uplink) = Workers::new(vec![link], recipe);
-        let flows = Mutex::new(FlowLog::new(vec![events_rx]));
+        let flows = Mutex::new(FlowLog::new(vec![events]));
         let stage = Stage::Pipeline(Box::new(workers.stage(0, &l.ir, l.rt.clone())));
         let rxqs = vec![RxAssignment { port: 0, queue: inp.rx_queue(0).unwrap() }];
         let txqs = vec![None, Some(out.tx_queue(0).unwrap())];

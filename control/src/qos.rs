@@ -167,7 +167,7 @@ mod tests {
         let (mut links, mut boxes, mut stats) = (vec![], vec![], vec![]);
         for _ in 0..2 {
             let (poster, mb) = mailbox();
-            let (events, _) = std::sync::mpsc::sync_channel(16);
+            let events = sluice_fastpath::cache::event_ring::EventHub::new(16);
             let s = Arc::new(WorkerStats::new(2));
             links.push(WorkerLink { poster, stats: Arc::clone(&s), events });
             boxes.push(mb);

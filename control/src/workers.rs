@@ -13,13 +13,14 @@
 //! RESOURCE_EXHAUSTED or UNAVAILABLE), and waits spin on control's own core.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dpdk_sys::mempool::Mempool;
 use sluice_fastpath::cache::datapath::Datapath;
-use sluice_fastpath::cache::{CacheConfig, FlowEvent};
+use sluice_fastpath::cache::event_ring::EventHub;
+use sluice_fastpath::cache::CacheConfig;
 use sluice_fastpath::mailbox::{Command, MailboxError, Poster};
 use sluice_fastpath::p4::ir::Ir;
 use sluice_fastpath::p4::ops::Op;
@@ -46,7 +47,7 @@ pub struct WorkerLink {
     /// Its counters.
     pub stats: Arc<WorkerStats>,
     /// Its megaflow event ring (for the stages of new pipelines).
-    pub events: SyncSender<FlowEvent>,
+    pub events: EventHub,
 }
 
 /// Everything needed to build a worker's pipeline stage.
@@ -138,7 +139,7 @@ impl Workers {
         let meter_share = Share::even(self.links.len());
         let cfg = StageConfig { cache: r.cache, worker: w as u32, tsc_hz: r.tsc_hz, meter_share };
         let mut stage =
-            PipelineStage::new(Arc::clone(ir), rt, &r.p4_ports, r.pool, &cfg, &link.stats, Some(link.events.clone()));
+            PipelineStage::new(Arc::clone(ir), rt, &r.p4_ports, r.pool, &cfg, &link.stats, Some(link.events.sender()));
         stage.set_uplink(self.uplink.clone(), r.cpu_port);
         stage
     }
@@ -366,7 +367,7 @@ pub(crate) mod tests {
             .find(|e| e.key == vec![KeyValue::Lpm { value: 0x0a00010a, prefix: 32 }])
             .unwrap();
         let (poster, mb) = mailbox();
-        let (events, _events_rx) = std::sync::mpsc::sync_channel(1024);
+        let events = sluice_fastpath::cache::event_ring::EventHub::new(1024);
         let stats = Arc::new(WorkerStats::new(3));
         let link = WorkerLink { poster, stats: Arc::clone(&stats), events };
         let recipe = StageRecipe {

@@ -34,8 +34,9 @@ use dpdk_sys::mempool::Mempool;
 use crate::cache::actions::{patch, Apply};
 use crate::cache::datapath::{Datapath, Upcall};
 use crate::cache::dpcls::NONE;
+use crate::cache::event_ring::EventTx;
 use crate::cache::key::PacketView;
-use crate::cache::{CacheConfig, FlowCache, FlowEvent};
+use crate::cache::{CacheConfig, FlowCache};
 use crate::egress::Egress;
 use crate::p4::interp::DropCause;
 use crate::p4::ir::Ir;
@@ -120,7 +121,7 @@ impl PipelineStage {
         pool: &'static Mempool,
         cfg: &StageConfig,
         stats: &WorkerStats,
-        events: Option<std::sync::mpsc::SyncSender<FlowEvent>>,
+        events: Option<EventTx>,
     ) -> Self {
         let mut to_index = Box::new([None; P4_PORTS]);
         for (i, p) in p4_ports.iter().enumerate() {

@@ -36,7 +36,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
 use dpdk_sys::flow::{Action, Rule};
@@ -44,9 +43,10 @@ use dpdk_sys::mtr::{MeterSpec, Profile};
 use sluice_fastpath::cache::actions::Actions;
 use sluice_fastpath::cache::datapath::Datapath;
 use sluice_fastpath::cache::dpcls::NONE;
+use sluice_fastpath::cache::event_ring::EventHub;
 use sluice_fastpath::cache::events::{Event, EventReader, Install, MegaflowDesc};
 use sluice_fastpath::cache::key::{Mask, PacketView};
-use sluice_fastpath::cache::{CacheConfig, CacheStats, FlowCache, FlowEvent};
+use sluice_fastpath::cache::{CacheConfig, CacheStats, FlowCache};
 use sluice_fastpath::p4::compile::compile_bytes;
 use sluice_fastpath::p4::gen::{configure_meter, random_entries, random_packet, Pools, Rng, CPU_PORT};
 use sluice_fastpath::p4::ir::{ActionCall, Ir, KeyValue, Value};
@@ -217,7 +217,7 @@ struct Case<'a> {
     seed: u64,
     rng: Rng,
     dp: Datapath,
-    events: Receiver<FlowEvent>,
+    events: EventHub,
     reader: EventReader,
     flows: Vec<Flow>,
     pool: Vec<(u32, Vec<u8>)>,
@@ -264,8 +264,8 @@ impl<'a> Case<'a> {
 
     /// A case on given table state and packets.
     fn with(name: &'a str, ir: &Ir, rt: Runtime, pool: Vec<(u32, Vec<u8>)>, rng: Rng, seed: u64) -> Case<'a> {
-        let (tx, events) = sync_channel(1 << 16);
-        let cache = FlowCache::new(CacheConfig::default(), 0, Arc::new(CacheStats::default()), Some(tx));
+        let events = EventHub::new(1 << 16);
+        let cache = FlowCache::new(CacheConfig::default(), 0, Arc::new(CacheStats::default()), Some(events.sender()));
         let mut dp = Datapath::new(Arc::new(ir.clone()), rt, cache);
         for (port, pkt) in &pool {
             dp.process(*port, pkt);
@@ -290,7 +290,7 @@ impl<'a> Case<'a> {
 
     /// Take the megaflows installed since the last call.
     fn collect(&mut self) {
-        while let Ok(e) = self.events.try_recv() {
+        for e in self.events.collect() {
             match self.reader.read(e) {
                 Some(Event::Installed(Install {
                     flow,

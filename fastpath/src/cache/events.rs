@@ -19,7 +19,8 @@
 //! the ring drained every millisecond by a thread on the other core, medians of 3):
 //! with an allocated mask and key per install and a clone of the shared actions, a
 //! flow setup cost 3,400–3,550 cycles; with this layout 2,640–2,680; without events
-//! 2,360–2,390.
+//! 2,360–2,390 (then on a std channel; the ring they travel on now is
+//! [`super::event_ring`]).
 //!
 //! [`EventReader`] turns the events back into installs with their actions resolved.
 
@@ -38,20 +39,24 @@ pub const INLINE_WORDS: usize = 8;
 /// (with their word numbers) and the masked key.
 #[derive(Debug, Clone)]
 pub struct EventMatch {
-    n: u8,
-    idx: [u8; INLINE_WORDS],
-    bits: [u64; INLINE_WORDS],
-    key: [u64; INLINE_WORDS],
+    pub(super) n: u8,
+    pub(super) idx: [u8; INLINE_WORDS],
+    pub(super) bits: [u64; INLINE_WORDS],
+    pub(super) key: [u64; INLINE_WORDS],
     /// Masks wider than [`INLINE_WORDS`] words.
-    spill: Option<Box<(Mask, Box<[u64]>)>>,
+    pub(super) spill: Option<Box<(Mask, Box<[u64]>)>>,
 }
 
 impl EventMatch {
+    /// The match of everything (no mask words).
+    pub(super) fn empty() -> Self {
+        EventMatch { n: 0, idx: [0; INLINE_WORDS], bits: [0; INLINE_WORDS], key: [0; INLINE_WORDS], spill: None }
+    }
+
     /// The match of mask `full` (key-space words) and masked key `key` (its
     /// nonzero words' values, in order).
     pub fn new(full: &[u64; KEY_WORDS], key: &[u64]) -> Self {
-        let mut m =
-            EventMatch { n: 0, idx: [0; INLINE_WORDS], bits: [0; INLINE_WORDS], key: [0; INLINE_WORDS], spill: None };
+        let mut m = EventMatch::empty();
         if key.len() > INLINE_WORDS {
             m.spill = Some(Box::new((Mask::from_words(full), key.into())));
             return m;

@@ -73,24 +73,26 @@
 //! * **Versions**: a removed megaflow's slot gets a new version; EMC entries hold the
 //!   version they saw, so they die with it without a scan.
 //! * **Events**: installs and removals are pushed to the control side on a bounded
-//!   ring ([`FlowEvent`]); a full ring drops the event and counts it, never blocks.
+//!   ring ([`FlowEvent`], [`event_ring`]); a full ring drops the event and counts it,
+//!   never blocks.
 
 pub mod actions;
 pub mod datapath;
 pub mod dpcls;
 pub mod emc;
+pub mod event_ring;
 pub mod events;
 pub mod key;
 
 use std::collections::hash_map::Entry;
-use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 
 use actions::{Actions, Replay, Replays, Tracked};
 use dpcls::{Dpcls, Place, NONE};
 use emc::{Candidate, Emc, EmcConfig};
+use event_ring::{EventTx, InstallHead};
 pub use events::FlowEvent;
-use events::{EventActions, EventMatch, Removal};
+use events::{EventActions, Removal};
 use key::{Mask, PacketView, KEY_WORDS};
 
 use crate::p4::track::ReadSet;
@@ -355,7 +357,7 @@ pub struct FlowCache {
     hand: usize,
     sweep: usize,
     worker: u32,
-    events: Option<SyncSender<FlowEvent>>,
+    events: Option<EventTx>,
     stats: Arc<CacheStats>,
     /// EMC lookups and hits this upkeep period.
     emc_period: (u64, u64),
@@ -386,7 +388,7 @@ pub struct LookupCounts {
 
 impl FlowCache {
     /// An empty cache for `worker`, counting into `stats`, sending events to `events`.
-    pub fn new(cfg: CacheConfig, worker: u32, stats: Arc<CacheStats>, events: Option<SyncSender<FlowEvent>>) -> Self {
+    pub fn new(cfg: CacheConfig, worker: u32, stats: Arc<CacheStats>, events: Option<EventTx>) -> Self {
         FlowCache {
             cfg,
             slots: prefaulted(cfg.max_flows),
@@ -632,9 +634,12 @@ impl FlowCache {
     ) -> u32 {
         let min_len = parsed.max(key::extent_of(full)) as u32;
         let mut key = [0u64; KEY_WORDS];
+        // The nonzero mask words' numbers (for the install event).
+        let mut idx = [0u8; KEY_WORDS];
         let mut n = 0;
         for (w, b) in full.iter().enumerate().filter(|(_, b)| **b != 0) {
             key[n] = v.word(w) & b;
+            idx[n] = w as u8;
             n += 1;
         }
         let key = &key[..n];
@@ -707,25 +712,17 @@ impl FlowCache {
         self.emc.insert(v, Candidate { flow: id, version }, |_| false);
         self.stats.installed.add(1);
         self.gauges();
-        if let Some(tx) = &self.events {
+        if let Some(tx) = &mut self.events {
             let announces = matches!(said, EventActions::Shared { first: Some(_), .. });
-            let e = FlowEvent::Installed {
-                worker: self.worker,
-                flow: id,
-                version,
-                matched: EventMatch::new(full, key),
-                min_len,
-                deps,
-                actions: said,
-            };
-            match tx.try_send(e) {
+            let head = InstallHead { worker: self.worker, flow: id, version, min_len, deps };
+            match tx.send_install(head, said, full, &idx[..n], key) {
                 Ok(()) if announces => {
                     if let Some(sh) = self.shared.get_mut(&actions_hash) {
                         sh.announced = true;
                     }
                 }
                 Ok(()) => {}
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => self.stats.events_dropped.add(1),
+                Err(_) => self.stats.events_dropped.add(1),
             }
         }
         id
@@ -756,7 +753,7 @@ impl FlowCache {
         if self.live == 0 {
             self.emc.reset();
         }
-        if let Some(tx) = &self.events {
+        if let Some(tx) = &mut self.events {
             let e = FlowEvent::Removed(Removal {
                 worker: self.worker,
                 flow: id,
@@ -765,7 +762,7 @@ impl FlowCache {
                 packets: f.packets,
                 bytes: f.bytes,
             });
-            if tx.try_send(e).is_err() {
+            if tx.send(e).is_err() {
                 self.stats.events_dropped.add(1);
             }
         }
@@ -776,12 +773,12 @@ impl FlowCache {
     /// wait for the next removal or [`FlowCache::maintain`]. (Not dropped: control
     /// would hold the actions forever.)
     fn send_gone(&mut self) {
-        let Some(tx) = &self.events else {
+        let Some(tx) = &mut self.events else {
             self.gone.clear();
             return;
         };
         while let Some(&id) = self.gone.last() {
-            if tx.try_send(FlowEvent::ActionsGone { worker: self.worker, id }).is_err() {
+            if tx.send(FlowEvent::ActionsGone { worker: self.worker, id }).is_err() {
                 return;
             }
             self.gone.pop();

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::datapath::{Datapath, Path};
+use super::event_ring::EventHub;
 use super::events::{Event, EventReader};
 use super::*;
 use crate::p4::engine_tests::{fabric_router, ipv, simple_router, udp4, Prog};
@@ -130,19 +131,21 @@ fn caching_off_runs_the_pipeline_for_every_packet() {
 #[test]
 fn events_reach_the_control_side_and_a_full_ring_is_counted() {
     let Some(p) = simple_router() else { return };
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let cache = FlowCache::new(CacheConfig::default(), 7, Arc::new(CacheStats::default()), Some(tx));
+    let hub = EventHub::new(1);
+    let cache = FlowCache::new(CacheConfig::default(), 7, Arc::new(CacheStats::default()), Some(hub.sender()));
     let mut dp = Datapath::new(Arc::new(p.ir), p.rt, cache);
     dp.process(1, &pkt("10.0.0.10", 64, b""));
     dp.process(1, &pkt("10.0.0.10", 63, b""));
     let mut reader = EventReader::default();
-    match reader.read(rx.try_recv().unwrap()) {
+    let mut events = hub.collect().into_iter();
+    match reader.read(events.next().unwrap()) {
         Some(Event::Installed(i)) => {
             assert_eq!((i.worker, i.flow), (7, 0));
             assert_eq!(i.desc.actions.outputs[0].port, 1);
         }
         e => panic!("{e:?}"),
     }
+    assert!(events.next().is_none(), "the second did not fit");
     assert_eq!(dp.cache.stats().snapshot().events_dropped, 1);
 }
 
@@ -225,14 +228,14 @@ fn megaflows_of_different_entries_share_actions_and_credit_their_own_entries() {
 
 /// simple_router with two more host routes through the next hop of 10.0.1.10: their
 /// megaflows differ (keys) but share their actions. Events go to a ring of `ring`.
-fn shared_route_datapath(ring: usize) -> Option<(Datapath, std::sync::mpsc::Receiver<FlowEvent>)> {
+fn shared_route_datapath(ring: usize) -> Option<(Datapath, EventHub)> {
     let mut p = simple_router()?;
     for host in ["10.0.2.1", "10.0.2.2"] {
         p.add("ipv4_lpm", vec![KeyValue::Lpm { value: ipv(host), prefix: 32 }], "set_nhop", &[ipv("10.0.1.10"), 2], 0);
     }
-    let (tx, rx) = std::sync::mpsc::sync_channel(ring);
-    let cache = FlowCache::new(CacheConfig::default(), 0, Arc::new(CacheStats::default()), Some(tx));
-    Some((Datapath::new(Arc::new(p.ir), p.rt, cache), rx))
+    let hub = EventHub::new(ring);
+    let cache = FlowCache::new(CacheConfig::default(), 0, Arc::new(CacheStats::default()), Some(hub.sender()));
+    Some((Datapath::new(Arc::new(p.ir), p.rt, cache), hub))
 }
 
 #[test]
@@ -241,7 +244,7 @@ fn shared_actions_travel_once_and_are_gone_with_their_last_megaflow() {
     let Some((mut dp, rx)) = shared_route_datapath(64) else { return };
     dp.process(1, &pkt("10.0.2.1", 64, b""));
     dp.process(1, &pkt("10.0.2.2", 64, b""));
-    let events: Vec<FlowEvent> = rx.try_iter().collect();
+    let events: Vec<FlowEvent> = rx.collect();
     match &events[..] {
         [FlowEvent::Installed { actions: EventActions::Shared { id: a, first: Some(_) }, .. }, FlowEvent::Installed { actions: EventActions::Shared { id: b, first: None }, .. }] =>
         {
@@ -263,7 +266,7 @@ fn shared_actions_travel_once_and_are_gone_with_their_last_megaflow() {
     // One megaflow leaves: the actions stay; the second leaves: they are gone.
     dp.cache.invalidate(u64::MAX - 1);
     assert_eq!(dp.cache.flush(), 0, "invalidation of every table removed both");
-    for e in rx.try_iter() {
+    for e in rx.collect() {
         reader.read(e);
     }
     assert_eq!(reader.shared_actions(), 0, "gone with the last megaflow");
@@ -279,18 +282,20 @@ fn actions_whose_event_was_dropped_travel_again_and_gone_waits_for_room() {
     dp.process(1, &pkt("10.0.0.10", 64, b""));
     dp.process(1, &pkt("10.0.2.1", 64, b""));
     assert_eq!(dp.cache.stats().snapshot().events_dropped, 1);
-    reader.read(rx.try_recv().unwrap());
+    let [e] = &rx.collect()[..] else { panic!("one event in a ring of one") };
+    reader.read(e.clone());
     dp.process(1, &pkt("10.0.2.2", 64, b""));
-    let e = rx.try_recv().unwrap();
+    let [e] = &rx.collect()[..] else { panic!("one event in a ring of one") };
+    let e = e.clone();
     assert!(matches!(&e, FlowEvent::Installed { actions: EventActions::Shared { first: Some(_), .. }, .. }), "{e:?}");
     assert!(matches!(reader.read(e), Some(Event::Installed(_))));
     assert_eq!(reader.shared_actions(), 2, "10.0.0.10's actions and the shared ones");
     // Removals into a ring of one: the gone events wait for room, then arrive.
     assert_eq!(dp.cache.flush(), 3);
     for _ in 0..8 {
-        while let Ok(e) = rx.try_recv() {
+        rx.drain(|e| {
             reader.read(e);
-        }
+        });
         dp.cache.maintain();
     }
     assert_eq!(reader.shared_actions(), 0, "every delivered actions' gone event arrived");
