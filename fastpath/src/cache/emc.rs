@@ -65,6 +65,11 @@ pub struct Emc {
     bits: [u64; MAX_WORDS],
     /// Words in the union (0..=MAX_WORDS).
     n: usize,
+    /// Each union word's packet byte offset (word 0, the metadata word, and padding:
+    /// 0), and the packet bytes a key reads: packets at least this long take the
+    /// straight path of [`Emc::key_words`].
+    off: [u32; MAX_WORDS],
+    reach: usize,
     on: bool,
     entries: Box<[Entry]>,
     rng: u64,
@@ -89,6 +94,8 @@ impl Emc {
             idx: [0; MAX_WORDS],
             bits: [0; MAX_WORDS],
             n: 0,
+            off: [0; MAX_WORDS],
+            reach: 8,
             on: false,
             entries: vec![Entry::default(); if cfg.insert_inv_prob == 0 { 0 } else { n }].into(),
             rng: 0x9e37_79b9_7f4a_7c15,
@@ -108,10 +115,15 @@ impl Emc {
         self.idx = [0; MAX_WORDS];
         self.bits = [0; MAX_WORDS];
         self.n = if self.on { union.len() } else { 0 };
+        self.off = [0; MAX_WORDS];
+        self.reach = 8;
         if self.on {
             for (k, (i, b)) in union.idx.iter().zip(union.bits.iter()).enumerate() {
                 self.idx[k] = *i;
                 self.bits[k] = *b;
+                let off = (*i as usize).saturating_sub(1) * 8;
+                self.off[k] = off as u32;
+                self.reach = self.reach.max(off + 8);
             }
         }
         self.clear();
@@ -149,6 +161,22 @@ impl Emc {
     pub fn key_words(&self, v: &PacketView, k: &mut [u64; MAX_WORDS]) {
         // Filled in place: returning the array by value copied it back with vector
         // loads right after its scalar stores (a store-forwarding stall per packet).
+        let d = v.data();
+        if d.len() >= self.reach {
+            // Long enough for every word: all MAX_WORDS loads straight from the
+            // packet at their offsets, no per-word length test or word count (the
+            // padding's mask is zero), then the metadata word (only ever first).
+            let d = &d[..self.reach];
+            for (i, w) in k.iter_mut().enumerate() {
+                let o = self.off[i] as usize;
+                let b: [u8; 8] = d[o..o + 8].try_into().unwrap_or_default();
+                *w = u64::from_le_bytes(b) & self.bits[i];
+            }
+            if self.idx[0] == 0 {
+                k[0] = v.word(0) & self.bits[0];
+            }
+            return;
+        }
         for (i, w) in k.iter_mut().enumerate().take(self.n) {
             *w = v.word(self.idx[i] as usize) & self.bits[i];
         }
