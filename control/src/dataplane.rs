@@ -22,6 +22,7 @@ use std::time::Instant;
 use dpdk_sys::eal::Eal;
 use dpdk_sys::mempool::Mempool;
 use dpdk_sys::port::{Port, PortConf};
+use sluice_fastpath::cache::event_ring::EventHub;
 use sluice_fastpath::mailbox;
 use sluice_fastpath::pipeline::Stage;
 use sluice_fastpath::qos::policer::Policer;
@@ -256,7 +257,7 @@ impl Dataplane {
         let (mut rings, mut links, mut mailboxes) = (Vec::new(), Vec::new(), Vec::new());
         for _ in &plan.workers {
             let stats = Arc::new(WorkerStats::new(MAX_PORTS));
-            let events = sluice_fastpath::cache::event_ring::EventHub::new(EVENT_RING);
+            let events = EventHub::new(EVENT_RING);
             let (poster, mailbox) = mailbox::mailbox();
             rings.push(events.clone());
             links.push(WorkerLink { poster, stats, events });

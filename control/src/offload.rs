@@ -146,6 +146,7 @@ mod tests {
     use dpdk_sys::mbuf::{Burst, Mbuf};
     use dpdk_sys::mempool::{Mempool, DEFAULT_DATA_ROOM};
     use dpdk_sys::port::Port;
+    use sluice_fastpath::cache::event_ring::EventHub;
     use sluice_fastpath::cache::CacheConfig;
     use sluice_fastpath::mailbox::mailbox;
     use sluice_fastpath::p4::ir::KeyValue;
@@ -235,7 +236,7 @@ mod tests {
         let entries = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../perf/entries/simple_router.txt");
         let l = crate::pipeline::load(&dir.join("simple_router/simple_router.json"), None, Some(&entries)).unwrap();
         let (poster, mb) = mailbox();
-        let events = sluice_fastpath::cache::event_ring::EventHub::new(1024);
+        let events = EventHub::new(1024);
         let stats = Arc::new(WorkerStats::new(2));
         let link = WorkerLink { poster, stats: Arc::clone(&stats), events: events.clone() };
         let recipe = StageRecipe {

@@ -104,6 +104,7 @@ mod tests {
     use dpdk_sys::mbuf::{Burst, Mbuf};
     use dpdk_sys::mempool::{Mempool, DEFAULT_DATA_ROOM};
     use dpdk_sys::port::{Port, PortConf};
+    use sluice_fastpath::cache::event_ring::EventHub;
     use sluice_fastpath::cache::CacheConfig;
     use sluice_fastpath::mailbox::mailbox;
     use sluice_fastpath::qos::policer::{Policer, PolicerConfig};
@@ -167,7 +168,7 @@ mod tests {
         let (mut links, mut boxes, mut stats) = (vec![], vec![], vec![]);
         for _ in 0..2 {
             let (poster, mb) = mailbox();
-            let events = sluice_fastpath::cache::event_ring::EventHub::new(16);
+            let events = EventHub::new(16);
             let s = Arc::new(WorkerStats::new(2));
             links.push(WorkerLink { poster, stats: Arc::clone(&s), events });
             boxes.push(mb);

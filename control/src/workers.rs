@@ -367,7 +367,7 @@ pub(crate) mod tests {
             .find(|e| e.key == vec![KeyValue::Lpm { value: 0x0a00010a, prefix: 32 }])
             .unwrap();
         let (poster, mb) = mailbox();
-        let events = sluice_fastpath::cache::event_ring::EventHub::new(1024);
+        let events = EventHub::new(1024);
         let stats = Arc::new(WorkerStats::new(3));
         let link = WorkerLink { poster, stats: Arc::clone(&stats), events };
         let recipe = StageRecipe {

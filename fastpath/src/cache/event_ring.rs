@@ -219,18 +219,33 @@ impl EventTx {
         }
         let mut packed = [0u8; 8];
         packed[..n].copy_from_slice(idx);
-        self.put(0, INSTALLED | (len as u64) << 8 | (n as u64) << 16);
+        self.put_install(h, id, n, packed, |j| full[idx[j] as usize], |j| key[j]);
+        self.publish(len);
+        Ok(())
+    }
+
+    /// Write an install record of `n` mask words (numbered `idx`, masks `bits(j)`,
+    /// key words `key(j)`) at the tail.
+    #[inline(always)]
+    fn put_install(
+        &self,
+        h: InstallHead,
+        id: u64,
+        n: usize,
+        idx: [u8; INLINE_WORDS],
+        bits: impl Fn(usize) -> u64,
+        key: impl Fn(usize) -> u64,
+    ) {
+        self.put(0, INSTALLED | ((6 + 2 * n) as u64) << 8 | (n as u64) << 16);
         self.put(1, h.worker as u64 | (h.flow as u64) << 32);
         self.put(2, h.version as u64 | (h.min_len as u64) << 32);
         self.put(3, h.deps);
         self.put(4, id);
-        self.put(5, u64::from_le_bytes(packed));
-        for (j, (&i, &k)) in idx.iter().zip(key).enumerate() {
-            self.put(6 + j, full[i as usize]);
-            self.put(6 + n + j, k);
+        self.put(5, u64::from_le_bytes(idx));
+        for j in 0..n {
+            self.put(6 + j, bits(j));
+            self.put(6 + n + j, key(j));
         }
-        self.publish(len);
-        Ok(())
     }
 
     /// Publish a record of `len` words written at the tail.
@@ -267,19 +282,10 @@ impl EventTx {
     fn write(&self, e: &FlowEvent, len: usize) {
         let head = |kind: u64, extra: u64| kind | (len as u64) << 8 | extra << 16;
         match e {
-            FlowEvent::Installed { worker, flow, version, matched, min_len, deps, actions } => {
+            FlowEvent::Installed { worker, flow, version, matched: m, min_len, deps, actions } => {
                 let EventActions::Shared { id, first: None } = actions else { unreachable!("a light install") };
-                let n = matched.n as usize;
-                self.put(0, head(INSTALLED, n as u64));
-                self.put(1, *worker as u64 | (*flow as u64) << 32);
-                self.put(2, *version as u64 | (*min_len as u64) << 32);
-                self.put(3, *deps);
-                self.put(4, *id);
-                self.put(5, u64::from_le_bytes(matched.idx));
-                for j in 0..n {
-                    self.put(6 + j, matched.bits[j]);
-                    self.put(6 + n + j, matched.key[j]);
-                }
+                let h = InstallHead { worker: *worker, flow: *flow, version: *version, min_len: *min_len, deps: *deps };
+                self.put_install(h, *id, m.n as usize, m.idx, |j| m.bits[j], |j| m.key[j]);
             }
             FlowEvent::Removed(r) => {
                 let reason = match r.reason {
