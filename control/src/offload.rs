@@ -369,7 +369,7 @@ mod tests {
         // 5. A megaflow that leaves takes its rules along.
         offload.round(&workers, &flows);
         assert_eq!(model.total_rules(), 2, "the new route's megaflow is offloaded");
-        workers.query(|dp| dp.cache.flush()).unwrap();
+        workers.query(|dp| dp.flush()).unwrap();
         offload.round(&workers, &flows);
         assert_eq!(model.total_rules(), 0);
         assert_eq!(offload.lock().stats().rules_partial, 0);

@@ -245,7 +245,10 @@ pub fn observe_hits(p: &mut Pipeline, workers: Option<&Workers>, now: Instant) -
         Some(w) => {
             let ts = tables.clone();
             let per_worker = w
-                .query(move |dp| ts.iter().map(|t| dp.rt.tables[*t as usize].hits.clone()).collect::<Vec<_>>())
+                .query(move |dp| {
+                    let rt = dp.settled();
+                    ts.iter().map(|t| rt.tables[*t as usize].hits.clone()).collect::<Vec<_>>()
+                })
                 .map_err(unavailable)?;
             let mut sum: Vec<Vec<u64>> = vec![vec![]; tables.len()];
             for got in per_worker.into_iter().flatten() {
@@ -371,7 +374,7 @@ fn set_counters(w: &Workers, writes: &[CounterWrite]) -> Result<(), sluice_fastp
                 }
             }
         }
-        w.query_one(k, move |dp| set_counters_local(&mut dp.rt, &mine))?;
+        w.query_one(k, move |dp| set_counters_local(dp.settled(), &mine))?;
     }
     Ok(())
 }
@@ -386,7 +389,7 @@ fn summed(
     match workers {
         None => Ok(local.to_vec()),
         Some(w) => {
-            let got = w.query(move |dp| cells(&dp.rt)).map_err(unavailable)?;
+            let got = w.query(move |dp| cells(dp.settled())).map_err(unavailable)?;
             Ok(sum(got, local))
         }
     }
@@ -400,7 +403,7 @@ pub fn meter_counts(p: &Pipeline, meter: u32, workers: Option<&Workers>) -> Resu
     };
     let cells = match workers {
         None => vec![Some(of(&p.rt))],
-        Some(w) => w.query(move |dp| of(&dp.rt)).map_err(unavailable)?,
+        Some(w) => w.query(move |dp| of(dp.settled())).map_err(unavailable)?,
     };
     let mut out: Vec<[(u64, u64); 3]> = vec![];
     for c in cells.into_iter().flatten() {

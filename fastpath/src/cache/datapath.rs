@@ -113,9 +113,9 @@ impl Datapath {
         let d = deps(&self.ir, &self.tracker.effects);
         replay_of(&self.ir, &self.tracker.effects, &mut self.replay);
         let tracked = Tracked { tracker: &self.tracker, replay: &self.replay };
-        let id = self.cache.install_tracked(&PacketView::new(in_port, data), tracked, d);
+        let id = self.cache.install_tracked(&PacketView::new(in_port, data), tracked, d, &mut self.rt);
         // The run counted this packet itself.
-        self.cache.credit(id, 1, data.len() as u64);
+        self.cache.credit_settled(id, 1, data.len() as u64);
         Upcall::Cached(id)
     }
 
@@ -134,8 +134,8 @@ impl Datapath {
             stats.uncacheable.add(1);
             return Upcall::Uncached;
         };
-        let id = self.cache.install(&PacketView::new(in_port, data), &all.reads, actions, all.deps);
-        self.cache.credit(id, 1, data.len() as u64);
+        let id = self.cache.install(&PacketView::new(in_port, data), &all.reads, actions, all.deps, &mut self.rt);
+        self.cache.credit_settled(id, 1, data.len() as u64);
         Upcall::Metered(id)
     }
 
@@ -172,20 +172,31 @@ impl Datapath {
     }
 
     /// Credit a group of `packets` hits (`bytes` in all) of megaflow `id`: its
-    /// statistics and the P4 counters the pipeline would have counted.
+    /// statistics now, the P4 counters the pipeline would have counted when settled
+    /// (see [`super`]).
     #[inline]
     pub fn replay(&mut self, id: u32, packets: u64, bytes: u64) {
-        if let Some((a, r)) = self.cache.credit(id, packets, bytes) {
-            a.replay_into(&mut self.rt, packets, bytes);
-            credit(r, &mut self.rt, packets, bytes);
-        }
+        self.cache.credit(id, packets, bytes);
+    }
+
+    /// Replay every megaflow's unsettled counter effects: the state then counts every
+    /// packet forwarded so far.
+    pub fn settle(&mut self) {
+        self.cache.settle(&mut self.rt, None, usize::MAX);
+    }
+
+    /// The state, settled ([`Datapath::settle`]): what reads of counters and table
+    /// entry hits use.
+    pub fn settled(&mut self) -> &mut Runtime {
+        self.settle();
+        &mut self.rt
     }
 
     /// Credit `packets` (`bytes`) of metered megaflow `id` that its meter colored
     /// `color` elsewhere (a NIC's meter object): its statistics, the counters before
     /// the meter, the cell's color counts and that color's outcome's counters.
     pub fn replay_color(&mut self, id: u32, color: u8, packets: u64, bytes: u64) {
-        let Some((a, r)) = self.cache.credit(id, packets, bytes) else { return };
+        let Some((a, r)) = self.cache.credit_settled(id, packets, bytes) else { return };
         credit(r, &mut self.rt, packets, bytes);
         let Some(b) = &a.metered else {
             return a.replay_into(&mut self.rt, packets, bytes);
@@ -198,25 +209,35 @@ impl Datapath {
         b.colors[c].replay_into(&mut self.rt, packets, bytes);
     }
 
-    /// Periodic upkeep: re-rank subtables, expire idle megaflows.
+    /// Remove every megaflow (settled as they go); returns how many.
+    pub fn flush(&mut self) -> usize {
+        self.cache.flush(&mut self.rt)
+    }
+
+    /// Periodic upkeep: re-rank subtables, settle megaflows dirty long enough, expire
+    /// idle megaflows.
     pub fn maintain(&mut self) {
-        self.cache.maintain();
+        self.cache.maintain(&mut self.rt);
     }
 
     /// Apply a state change and, before returning, remove every megaflow that
     /// depends on what it touches (see [`super`]): the next packet sees the new state.
+    /// Megaflows are settled first.
     pub fn update<R>(&mut self, change: Change, f: impl FnOnce(&Ir, &mut Runtime) -> R) -> R {
+        self.settle();
         let r = f(&self.ir, &mut self.rt);
-        self.cache.invalidate(change.bit());
+        self.cache.invalidate(change.bit(), &mut self.rt);
         r
     }
 
-    /// Apply a batch of ops in order, then, once, remove every megaflow that depends
-    /// on what they touch. Returns how many were refused (control validated the batch
+    /// Settle, apply a batch of ops in order, then, once, remove every megaflow that
+    /// depends on what they touch. Returns how many were refused (control validated the batch
     /// on an equal copy of the state, so any refusal is a bug the caller counts).
     pub fn apply(&mut self, ops: &[Op]) -> usize {
         let mut bits = 0;
         let mut refused = 0;
+        // Counted before the ops: they may delete, reset or reuse what is owed.
+        self.settle();
         for op in ops {
             match self.rt.apply(&self.ir, op) {
                 Ok(()) => bits |= Change::of(op).bit(),
@@ -224,7 +245,7 @@ impl Datapath {
             }
         }
         if bits != 0 {
-            self.cache.invalidate(bits);
+            self.cache.invalidate(bits, &mut self.rt);
         }
         refused
     }
@@ -236,6 +257,7 @@ impl Datapath {
         let len = data.len() as u64;
         let (id, path) = if found[0] != NONE {
             self.replay(found[0], 1, len);
+            self.settle();
             (found[0], Path::Hit)
         } else {
             match self.upcall(in_port, data) {

@@ -58,12 +58,29 @@
 //! # Counters
 //! A hit must count what the pipeline would have counted: table-entry hits, direct
 //! and indexed counters ([`actions::Replay`]). The hit path credits a group of packets
-//! (once per megaflow per burst) to the megaflow and, at once, replays its counter
-//! effects into the worker's copy of the state ([`FlowCache::credit`] returns the
-//! actions while they are in cache). Replaying later from a list of dirty megaflows was
-//! tried first: with many flows each hit rarely, that sweep missed the cache on every
-//! megaflow and cost a third of the cycles (65,536 ECMP flows of the default program:
-//! 880 cycles/packet).
+//! (once per megaflow per burst) to the megaflow only ([`FlowCache::credit`]: its
+//! packets, bytes and last use) and lists the megaflow as *dirty* the first time.
+//! Its counter effects are replayed into the worker's copy of the state later, for
+//! all the packets since the last time at once ([`FlowCache::settle`]):
+//! * by upkeep ([`FlowCache::maintain`]), for megaflows dirty for
+//!   [`SETTLE_AFTER_MS`], a slice at a time, oldest first;
+//! * before anything reads or changes the state: [`Datapath::settled`] (what control's
+//!   counter and hit reads use), [`Datapath::apply`] and [`Datapath::update`] settle
+//!   every dirty megaflow first, so a count is never credited to an entry or counter
+//!   cell that a change deleted, reset or reused;
+//! * when a megaflow is removed (idle, evicted, invalidated), before it goes.
+//!
+//! So a read sees exactly what the pipeline would have counted, and a megaflow hit
+//! often pays one replay per [`SETTLE_AFTER_MS`] instead of one per burst. Replaying
+//! at once was a fifth of the cycles with 1,024 flows (a packet per megaflow per
+//! burst, ~10 counter effects each for the default program's router). A first
+//! version replayed from a dirty list soon after the hits; with many flows each hit
+//! rarely, every settle missed the cache (65,536 ECMP flows: 880 cycles/packet). The
+//! delay is what makes a settle credit many packets at once.
+//!
+//! [`Datapath::settled`]: datapath::Datapath::settled
+//! [`Datapath::apply`]: datapath::Datapath::apply
+//! [`Datapath::update`]: datapath::Datapath::update
 //!
 //! # Lifecycle
 //! * **Idle expiry**: a megaflow unused for [`CacheConfig::max_idle_ms`] is removed by
@@ -85,6 +102,7 @@ pub mod events;
 pub mod key;
 
 use std::collections::hash_map::Entry;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use actions::{Actions, Replay, Replays, Tracked};
@@ -95,6 +113,7 @@ pub use events::FlowEvent;
 use events::{EventActions, Removal};
 use key::{Mask, PacketView, KEY_WORDS};
 
+use crate::p4::tables::Runtime;
 use crate::p4::track::ReadSet;
 use crate::stats::Counter;
 
@@ -285,6 +304,9 @@ pub struct Megaflow {
     pub packets: u64,
     /// Bytes matched.
     pub bytes: u64,
+    /// The packets and bytes whose counter effects are in the state (the rest wait
+    /// for [`FlowCache::settle`]).
+    settled: (u64, u64),
     /// Last use, in the cache's milliseconds.
     pub used_ms: u32,
     /// When it was installed, in the cache's milliseconds.
@@ -294,11 +316,14 @@ pub struct Megaflow {
 #[derive(Debug)]
 struct Slot {
     version: u32,
+    /// On the dirty list (possibly for the megaflow before this one: settling it
+    /// then settles this one, early).
+    listed: bool,
     flow: Option<Megaflow>,
 }
 
 // The size [`prefaulted`] documents.
-const _: () = assert!(std::mem::size_of::<Slot>() == 144);
+const _: () = assert!(std::mem::size_of::<Slot>() == 160);
 
 /// The largest flow mark a cache binds (the table is indexed by mark).
 pub const MAX_MARK: u32 = (1 << 20) - 1;
@@ -307,6 +332,11 @@ pub const MAX_MARK: u32 = (1 << 20) - 1;
 pub const EMC_PAUSE: u32 = 16;
 /// Lookups a period needs before its EMC hit rate counts.
 const EMC_MIN_LOOKUPS: u64 = 4096;
+
+/// How long a megaflow stays dirty before upkeep settles it (see the module doc).
+pub const SETTLE_AFTER_MS: u32 = 200;
+/// Dirty megaflows settled per [`FlowCache::maintain`] call, at most.
+const SETTLE_SLICE: usize = 256;
 
 /// Slots swept per [`FlowCache::maintain`] call.
 const SWEEP_SLICE: usize = 1024;
@@ -317,11 +347,11 @@ const EVICT_CANDIDATES: usize = 8;
 /// setup then neither reallocates the table nor takes a page fault on a fresh page
 /// (together ~140 of ~2,400 cycles per setup into an empty cache, in
 /// `pipeline_bench --only-setup`). The
-/// price is paid when the worker starts: `n` × 144 bytes (29 MB at the default
+/// price is paid when the worker starts: `n` × 160 bytes (32 MB at the default
 /// limit of 200,000 megaflows), as DPDK preallocates its hash tables.
 fn prefaulted(n: usize) -> Vec<Slot> {
     let mut slots = Vec::with_capacity(n);
-    slots.resize_with(n, || Slot { version: 0, flow: None });
+    slots.resize_with(n, || Slot { version: 0, listed: false, flow: None });
     // Emptied again: the scans stop at the slots ever used, and the capacity (with
     // its touched pages) stays.
     slots.clear();
@@ -342,6 +372,17 @@ struct Shared {
 /// [`FlowEvent::ActionsGone`]).
 fn actions_id(a: &Arc<Actions>) -> u64 {
     Arc::as_ptr(a) as usize as u64
+}
+
+/// Replay `f`'s unsettled packets' counter effects into `rt`.
+fn settle_flow(f: &mut Megaflow, rt: &mut Runtime) {
+    let (p, b) = (f.packets - f.settled.0, f.bytes - f.settled.1);
+    if p == 0 && b == 0 {
+        return;
+    }
+    f.actions.replay_into(rt, p, b);
+    actions::credit(f.replay.as_slice(), rt, p, b);
+    f.settled = (f.packets, f.bytes);
 }
 
 /// A worker's megaflow cache.
@@ -373,6 +414,9 @@ pub struct FlowCache {
     gone: Vec<u64>,
     /// Marks bound now.
     bound_marks: usize,
+    /// Megaflows with packets not settled, oldest first: (id, when listed). One entry
+    /// per slot at most (its `listed` flag), so it never outgrows its capacity.
+    dirty: VecDeque<(u32, u32)>,
 }
 
 /// Counts of one burst lookup.
@@ -408,6 +452,7 @@ impl FlowCache {
             shared: Default::default(),
             gone: Vec::new(),
             bound_marks: 0,
+            dirty: VecDeque::with_capacity(cfg.max_flows),
         }
     }
 
@@ -591,46 +636,90 @@ impl FlowCache {
         }
     }
 
-    /// Credit `packets`/`bytes` to megaflow `id` and mark it used now; its actions,
-    /// whose counter effects the caller replays (unless the pipeline counted the
-    /// packets itself).
+    /// Credit `packets`/`bytes` to megaflow `id` and mark it used now. Their counter
+    /// effects wait on the dirty list for [`FlowCache::settle`].
     #[inline(always)]
-    pub fn credit(&mut self, id: u32, packets: u64, bytes: u64) -> Option<(&Actions, &[Replay])> {
+    pub fn credit(&mut self, id: u32, packets: u64, bytes: u64) {
+        let now = self.now_ms;
+        let Some(s) = self.slots.get_mut(id as usize) else { return };
+        let Some(f) = s.flow.as_mut() else { return };
+        f.packets += packets;
+        f.bytes += bytes;
+        f.used_ms = now;
+        if !s.listed {
+            s.listed = true;
+            self.dirty.push_back((id, now));
+        }
+    }
+
+    /// [`FlowCache::credit`] packets whose counter effects are accounted for already
+    /// (the pipeline run counted them) or by the caller, now, with the actions and
+    /// replays returned.
+    #[inline]
+    pub fn credit_settled(&mut self, id: u32, packets: u64, bytes: u64) -> Option<(&Actions, &[Replay])> {
         let now = self.now_ms;
         let f = self.slots.get_mut(id as usize).and_then(|s| s.flow.as_mut())?;
         f.packets += packets;
         f.bytes += bytes;
+        f.settled.0 += packets;
+        f.settled.1 += bytes;
         f.used_ms = now;
         Some((&f.actions, f.replay.as_slice()))
+    }
+
+    /// Replay the counter effects of dirty megaflows' unsettled packets into `rt`:
+    /// every one (`older_than` `None`), or those listed at least `older_than` ms ago,
+    /// oldest first, at most `max`. Returns how many were settled.
+    pub fn settle(&mut self, rt: &mut Runtime, older_than: Option<u32>, max: usize) -> usize {
+        let mut n = 0;
+        while n < max {
+            let Some(&(id, at)) = self.dirty.front() else { break };
+            if older_than.is_some_and(|d| self.now_ms.wrapping_sub(at) < d) {
+                break;
+            }
+            self.dirty.pop_front();
+            let s = &mut self.slots[id as usize];
+            s.listed = false;
+            if let Some(f) = &mut s.flow {
+                settle_flow(f, rt);
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Megaflows with unsettled packets.
+    pub fn dirty(&self) -> usize {
+        self.dirty.len()
     }
 
     /// Install the megaflow of a tracked outcome for the packet `v`. Returns its id;
     /// if an identical megaflow exists (another packet of the flow got there first),
     /// that one's id.
-    pub fn install(&mut self, v: &PacketView, reads: &ReadSet, actions: Actions, deps: u64) -> u32 {
+    pub fn install(&mut self, v: &PacketView, reads: &ReadSet, actions: Actions, deps: u64, rt: &mut Runtime) -> u32 {
         let full = key::words(&reads.mask);
-        self.install_from(v, &full, reads.parsed, NewActions::Built(actions), &[], deps)
+        self.install_from(v, &full, reads.parsed, NewActions::Built(actions), deps, rt)
     }
 
     /// [`FlowCache::install`] the megaflow of a tracked run (its reads, outputs and
     /// counters), building its actions only if no megaflow has equal ones to share.
-    pub fn install_tracked(&mut self, v: &PacketView, t: Tracked, deps: u64) -> u32 {
+    pub fn install_tracked(&mut self, v: &PacketView, t: Tracked, deps: u64, rt: &mut Runtime) -> u32 {
         let full = key::words(&t.tracker.reads.mask);
         let parsed = t.tracker.reads.parsed;
-        let replay = t.replay;
-        self.install_from(v, &full, parsed, NewActions::Tracked(t), replay, deps)
+        self.install_from(v, &full, parsed, NewActions::Tracked(t), deps, rt)
     }
 
     /// Install under the mask `full` (key-space words) for a packet whose parser
-    /// consumed `parsed` bytes, crediting `replay` besides the actions' counters.
+    /// consumed `parsed` bytes, crediting the tracked run's replays besides the
+    /// actions' counters.
     fn install_from(
         &mut self,
         v: &PacketView,
         full: &[u64; KEY_WORDS],
         parsed: usize,
         actions: NewActions,
-        replay: &[Replay],
         deps: u64,
+        rt: &mut Runtime,
     ) -> u32 {
         let min_len = parsed.max(key::extent_of(full)) as u32;
         let mut key = [0u64; KEY_WORDS];
@@ -644,12 +733,12 @@ impl FlowCache {
         }
         let key = &key[..n];
         if self.live >= self.cfg.max_flows {
-            self.evict_one();
+            self.evict_one(rt);
         }
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
-                self.slots.push(Slot { version: 0, flow: None });
+                self.slots.push(Slot { version: 0, listed: false, flow: None });
                 (self.slots.len() - 1) as u32
             }
         };
@@ -660,6 +749,10 @@ impl FlowCache {
         // Taken before the dpcls and EMC stores: a reference count is a locked
         // operation, which waits for pending stores to drain.
         let actions_hash = actions.share_hash();
+        let replay = match &actions {
+            NewActions::Tracked(t) => t.replay,
+            NewActions::Built(_) => &[],
+        };
         // What the install event says of the actions: shared ones travel by id once
         // control has them (see `events`).
         let (actions, said) = match self.shared.entry(actions_hash) {
@@ -703,6 +796,7 @@ impl FlowCache {
             replay: Replays::new(replay),
             packets: 0,
             bytes: 0,
+            settled: (0, 0),
             used_ms: self.now_ms,
             installed_ms: self.now_ms,
         });
@@ -734,9 +828,10 @@ impl FlowCache {
         set(&self.stats.subtables, self.dpcls.active_subtables() as u64);
     }
 
-    fn remove(&mut self, id: u32, reason: RemoveReason) {
+    fn remove(&mut self, id: u32, reason: RemoveReason, rt: &mut Runtime) {
         let slot = &mut self.slots[id as usize];
-        let Some(f) = slot.flow.take() else { return };
+        let Some(mut f) = slot.flow.take() else { return };
+        settle_flow(&mut f, rt);
         let version = slot.version;
         slot.version = slot.version.wrapping_add(1);
         if let Some(gone) = self.unshare(f.actions_hash, &f.actions) {
@@ -801,7 +896,7 @@ impl FlowCache {
         None
     }
 
-    fn evict_one(&mut self) {
+    fn evict_one(&mut self, rt: &mut Runtime) {
         let n = self.slots.len();
         let mut victim: Option<(u32, u32)> = None;
         let mut seen = 0;
@@ -823,19 +918,19 @@ impl FlowCache {
             }
         }
         if let Some((id, _)) = victim {
-            self.remove(id, RemoveReason::Evicted);
+            self.remove(id, RemoveReason::Evicted, rt);
         }
     }
 
     /// Remove every megaflow that depends on any bit of `deps`; returns how many.
-    pub fn invalidate(&mut self, deps: u64) -> usize {
+    pub fn invalidate(&mut self, deps: u64, rt: &mut Runtime) -> usize {
         if deps == u64::MAX {
-            return self.flush();
+            return self.flush(rt);
         }
         let mut n = 0;
         for id in 0..self.slots.len() {
             if self.slots[id].flow.as_ref().is_some_and(|f| f.deps & deps != 0) {
-                self.remove(id as u32, RemoveReason::Invalidated);
+                self.remove(id as u32, RemoveReason::Invalidated, rt);
                 n += 1;
             }
         }
@@ -844,11 +939,11 @@ impl FlowCache {
     }
 
     /// Remove every megaflow.
-    pub fn flush(&mut self) -> usize {
+    pub fn flush(&mut self, rt: &mut Runtime) -> usize {
         let n = self.live;
         for id in 0..self.slots.len() {
             if self.slots[id].flow.is_some() {
-                self.remove(id as u32, RemoveReason::Invalidated);
+                self.remove(id as u32, RemoveReason::Invalidated, rt);
             }
         }
         self.dpcls.clear();
@@ -881,11 +976,13 @@ impl FlowCache {
         self.now_ms = ms;
     }
 
-    /// Periodic upkeep, called by the owner every so many bursts: re-rank subtables
-    /// and sweep a slice of slots for idle megaflows.
-    pub fn maintain(&mut self) {
+    /// Periodic upkeep, called by the owner every so many bursts: re-rank subtables,
+    /// settle a slice of the megaflows dirty for [`SETTLE_AFTER_MS`] and sweep a
+    /// slice of slots for idle megaflows.
+    pub fn maintain(&mut self, rt: &mut Runtime) {
         self.dpcls.rerank();
         self.adapt_emc();
+        self.settle(rt, Some(SETTLE_AFTER_MS), SETTLE_SLICE);
         let n = self.slots.len();
         if n == 0 {
             return;
@@ -898,7 +995,7 @@ impl FlowCache {
                 .as_ref()
                 .is_some_and(|f| self.now_ms.wrapping_sub(f.used_ms) > self.cfg.max_idle_ms);
             if idle {
-                self.remove(self.sweep as u32, RemoveReason::Idle);
+                self.remove(self.sweep as u32, RemoveReason::Idle, rt);
             }
         }
         self.gauges();

@@ -8,6 +8,7 @@ use super::events::{Event, EventReader};
 use super::*;
 use crate::p4::engine_tests::{fabric_router, ipv, simple_router, udp4, Prog};
 use crate::p4::ir::{Ir, KeyValue, Value};
+use crate::p4::ops::Op;
 use crate::p4::tables::{Entry, EntryAction, Runtime};
 
 fn datapath(p: Prog, cfg: CacheConfig) -> Datapath {
@@ -178,7 +179,7 @@ fn megaflows_with_equal_actions_share_them_until_the_last_goes() {
     assert!(!Arc::ptr_eq(a, b), "different TTLs, different actions");
     // Two destinations with no route: two megaflows (the LPM bits that decided the
     // miss differ), one drop, equal actions.
-    dp.cache.flush();
+    dp.flush();
     dp.process(1, &pkt("192.168.1.1", 64, b""));
     dp.process(1, &pkt("10.0.1.99", 64, b""));
     let live: Vec<u32> = (0..8).filter(|i| dp.cache.get(*i).is_some()).collect();
@@ -186,7 +187,7 @@ fn megaflows_with_equal_actions_share_them_until_the_last_goes() {
     let (a, b) = (&dp.cache.get(live[0]).unwrap().actions, &dp.cache.get(live[1]).unwrap().actions);
     assert!(Arc::ptr_eq(a, b), "equal actions are one copy: {a:?} {b:?}");
     assert_eq!(dp.cache.shared.len(), 1);
-    dp.cache.flush();
+    dp.flush();
     assert!(dp.cache.shared.is_empty(), "gone with the last megaflow");
 }
 
@@ -199,7 +200,7 @@ fn megaflows_of_different_entries_share_actions_and_credit_their_own_entries() {
     let set_nhop = dp.ir.actions.iter().position(|a| a.name == "set_nhop").unwrap() as u32;
     let via = dp.process(1, &pkt("10.0.1.10", 64, b"")).outputs[0].clone();
     reference.run(1, &pkt("10.0.1.10", 64, b""));
-    dp.cache.flush();
+    dp.flush();
     let add = |ir: &Ir, rt: &mut Runtime| {
         let key = vec![KeyValue::Lpm { value: ipv("10.0.77.0"), prefix: 24 }];
         let action = EntryAction::Call(crate::p4::ir::ActionCall {
@@ -264,8 +265,8 @@ fn shared_actions_travel_once_and_are_gone_with_their_last_megaflow() {
     assert!(Arc::ptr_eq(&installs[0].desc.actions, &installs[1].desc.actions));
     assert_eq!(installs[0].desc.actions.outputs[0].port, 2);
     // One megaflow leaves: the actions stay; the second leaves: they are gone.
-    dp.cache.invalidate(u64::MAX - 1);
-    assert_eq!(dp.cache.flush(), 0, "invalidation of every table removed both");
+    dp.cache.invalidate(u64::MAX - 1, &mut dp.rt);
+    assert_eq!(dp.flush(), 0, "invalidation of every table removed both");
     for e in rx.collect() {
         reader.read(e);
     }
@@ -291,12 +292,77 @@ fn actions_whose_event_was_dropped_travel_again_and_gone_waits_for_room() {
     assert!(matches!(reader.read(e), Some(Event::Installed(_))));
     assert_eq!(reader.shared_actions(), 2, "10.0.0.10's actions and the shared ones");
     // Removals into a ring of one: the gone events wait for room, then arrive.
-    assert_eq!(dp.cache.flush(), 3);
+    assert_eq!(dp.flush(), 3);
     for _ in 0..8 {
         rx.drain(|e| {
             reader.read(e);
         });
-        dp.cache.maintain();
+        dp.cache.maintain(&mut dp.rt);
     }
     assert_eq!(reader.shared_actions(), 0, "every delivered actions' gone event arrived");
+}
+
+/// Hit counts per table, cells per indexed counter.
+type Counts = (Vec<Vec<u64>>, Vec<Vec<(u64, u64)>>);
+
+/// The hit counts of every table and the indexed counters: what reads see.
+fn counts(rt: &Runtime) -> Counts {
+    (rt.tables.iter().map(|t| t.hits.clone()).collect(), rt.counters.clone())
+}
+
+#[test]
+fn burst_hits_are_settled_before_reads_removals_and_changes() {
+    let Some((mut dp, mut reference)) = router(CacheConfig::default()) else { return };
+    let p = pkt("10.0.1.10", 64, b"");
+    let len = p.len() as u64;
+    // The miss: the run counts it at once.
+    assert_eq!(dp.process(1, &p).outputs, reference.run(1, &p));
+    let id = (0..8).find(|i| dp.cache.get(*i).is_some()).unwrap();
+    assert_eq!(counts(&dp.rt), counts(&reference.rt));
+    // Hits as the burst path credits them: the megaflow at once, the state when settled.
+    dp.replay(id, 5, 5 * len);
+    for _ in 0..5 {
+        reference.run(1, &p);
+    }
+    assert_eq!(dp.cache.get(id).unwrap().packets, 6);
+    assert_eq!(dp.cache.dirty(), 1);
+    assert_ne!(counts(&dp.rt), counts(&reference.rt), "not settled yet");
+    assert_eq!(counts(dp.settled()), counts(&reference.rt));
+    assert_eq!(dp.cache.dirty(), 0);
+    // Upkeep settles what has been dirty for SETTLE_AFTER_MS.
+    dp.replay(id, 2, 2 * len);
+    reference.run(1, &p);
+    reference.run(1, &p);
+    dp.cache.set_now(SETTLE_AFTER_MS - 1);
+    dp.maintain();
+    assert_eq!(dp.cache.dirty(), 1, "too recent");
+    dp.cache.set_now(SETTLE_AFTER_MS);
+    dp.maintain();
+    assert_eq!(dp.cache.dirty(), 0);
+    assert_eq!(counts(&dp.rt), counts(&reference.rt));
+    // A removal settles the megaflow it removes.
+    dp.replay(id, 3, 3 * len);
+    for _ in 0..3 {
+        reference.run(1, &p);
+    }
+    assert_eq!(dp.flush(), 1);
+    assert_eq!(counts(&dp.rt), counts(&reference.rt));
+    // A change settles before it applies: hits owed to a route that a batch deletes and
+    // adds again (the same handle, counting from zero) do not land on the new entry.
+    assert_eq!(dp.process(1, &p).path, Path::Installed);
+    let id = (0..8).find(|i| dp.cache.get(*i).is_some()).unwrap();
+    dp.replay(id, 4, 4 * len);
+    let t = dp.ir.tables.iter().position(|t| t.name == "ipv4_lpm").unwrap() as u32;
+    let before = counts(&dp.rt).0[t as usize].clone();
+    let h = (0..before.len()).find(|h| before[*h] > 0).expect("the route was hit") as u32;
+    let entry = dp.rt.tables[t as usize].get(h).unwrap().clone();
+    let ops = [
+        Op::Delete { table: t, key: entry.key.clone(), priority: entry.priority },
+        Op::Insert { table: t, entry: entry.clone() },
+    ];
+    assert_eq!(dp.apply(&ops), 0);
+    let h2 = dp.rt.tables[t as usize].find_handle(&entry.key, entry.priority).unwrap();
+    assert_eq!(h2, h, "the handle is reused");
+    assert_eq!(dp.rt.tables[t as usize].hits[h as usize], 0, "the new entry counts from zero");
+    assert_eq!(dp.cache.len(), 0, "the megaflow read the table");
 }
