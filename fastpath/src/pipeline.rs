@@ -5,8 +5,9 @@
 //! arrival order, a hit executes its megaflow's actions on the mbuf and a miss
 //! upcalls into the pipeline (after one more lookup, so the second packet of a new
 //! flow in the same burst hits the megaflow the first one installed). Megaflow
-//! statistics, and the P4 counters they stand for (entry hits, direct and indexed
-//! counters), are credited once per megaflow per burst ([`Datapath::replay`]).
+//! statistics are credited once per megaflow per burst ([`Datapath::replay`]); the P4
+//! counters they stand for (entry hits, direct and indexed counters) when settled
+//! (see [`crate::cache`]: before any read).
 //!
 //! The received mbuf carries the last copy out: rewritten in place when the layout
 //! stays, or with its headers replaced (data start moved, payload untouched) when
