@@ -669,10 +669,9 @@ impl FlowCache {
 
     /// Replay the counter effects of dirty megaflows' unsettled packets into `rt`:
     /// every one (`older_than` `None`), or those listed at least `older_than` ms ago,
-    /// oldest first, at most `max`. Returns how many were settled.
-    pub fn settle(&mut self, rt: &mut Runtime, older_than: Option<u32>, max: usize) -> usize {
-        let mut n = 0;
-        while n < max {
+    /// oldest first, at most `max`.
+    pub fn settle(&mut self, rt: &mut Runtime, older_than: Option<u32>, max: usize) {
+        for _ in 0..max {
             let Some(&(id, at)) = self.dirty.front() else { break };
             if older_than.is_some_and(|d| self.now_ms.wrapping_sub(at) < d) {
                 break;
@@ -683,9 +682,7 @@ impl FlowCache {
             if let Some(f) = &mut s.flow {
                 settle_flow(f, rt);
             }
-            n += 1;
         }
-        n
     }
 
     /// Megaflows with unsettled packets.
