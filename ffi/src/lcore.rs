@@ -57,6 +57,22 @@ pub fn rdtsc() -> u64 {
     t
 }
 
+/// Ask the CPU to bring the cache line holding `*r` into all cache levels, without
+/// waiting for it: a hint for a load the caller will make soon. No effect on
+/// architectures other than x86_64.
+#[inline(always)]
+pub fn prefetch<T>(r: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetcht0` only hints the cache; it never faults or writes memory, and
+    // the address comes from a live reference. SSE is baseline on x86_64.
+    unsafe {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>((r as *const T).cast::<i8>())
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = r;
+}
+
 /// TSC ticks per second, as the EAL calibrated it.
 pub fn tsc_hz(_eal: &Eal) -> u64 {
     // SAFETY: the EAL is initialised (token), so the TSC frequency is calibrated.

@@ -55,11 +55,9 @@ struct Entry {
     key: [u64; MAX_WORDS],
 }
 
-/// The exact-match cache.
-#[derive(Debug)]
-pub struct Emc {
-    cfg: EmcConfig,
-    full: [u64; KEY_WORDS],
+/// Which packet words a key is made of (the union of the megaflows' masks).
+#[derive(Debug, Clone, Copy)]
+struct Shape {
     /// The union's words padded to MAX_WORDS (padding: word 0 under a zero mask).
     idx: [u8; MAX_WORDS],
     bits: [u64; MAX_WORDS],
@@ -67,9 +65,17 @@ pub struct Emc {
     n: usize,
     /// Each union word's packet byte offset (word 0, the metadata word, and padding:
     /// 0), and the packet bytes a key reads: packets at least this long take the
-    /// straight path of [`Emc::key_words`].
+    /// straight path of [`Shape::key_words`].
     off: [u32; MAX_WORDS],
     reach: usize,
+}
+
+/// The exact-match cache.
+#[derive(Debug)]
+pub struct Emc {
+    cfg: EmcConfig,
+    full: [u64; KEY_WORDS],
+    shape: Shape,
     on: bool,
     entries: Box<[Entry]>,
     rng: u64,
@@ -91,11 +97,7 @@ impl Emc {
         Emc {
             cfg,
             full: [0; KEY_WORDS],
-            idx: [0; MAX_WORDS],
-            bits: [0; MAX_WORDS],
-            n: 0,
-            off: [0; MAX_WORDS],
-            reach: 8,
+            shape: Shape { idx: [0; MAX_WORDS], bits: [0; MAX_WORDS], n: 0, off: [0; MAX_WORDS], reach: 8 },
             on: false,
             entries: vec![Entry::default(); if cfg.insert_inv_prob == 0 { 0 } else { n }].into(),
             rng: 0x9e37_79b9_7f4a_7c15,
@@ -112,20 +114,18 @@ impl Emc {
         self.full = full;
         let union = Mask::from_words(&full);
         self.on = !self.entries.is_empty() && !union.is_empty() && union.len() <= MAX_WORDS;
-        self.idx = [0; MAX_WORDS];
-        self.bits = [0; MAX_WORDS];
-        self.n = if self.on { union.len() } else { 0 };
-        self.off = [0; MAX_WORDS];
-        self.reach = 8;
+        let mut sh = Shape { idx: [0; MAX_WORDS], bits: [0; MAX_WORDS], n: 0, off: [0; MAX_WORDS], reach: 8 };
         if self.on {
+            sh.n = union.len();
             for (k, (i, b)) in union.idx.iter().zip(union.bits.iter()).enumerate() {
-                self.idx[k] = *i;
-                self.bits[k] = *b;
+                sh.idx[k] = *i;
+                sh.bits[k] = *b;
                 let off = (*i as usize).saturating_sub(1) * 8;
-                self.off[k] = off as u32;
-                self.reach = self.reach.max(off + 8);
+                sh.off[k] = off as u32;
+                sh.reach = sh.reach.max(off + 8);
             }
         }
+        self.shape = sh;
         self.clear();
     }
 
@@ -153,33 +153,13 @@ impl Emc {
     #[inline(always)]
     fn key(&self, v: &PacketView, k: &mut [u64; MAX_WORDS]) -> u32 {
         self.key_words(v, k);
-        hash_words(&k[..self.n.min(MAX_WORDS)])
+        hash_words(&k[..self.shape.n.min(MAX_WORDS)])
     }
 
     /// A packet's key (the union's words), unhashed.
     #[inline(always)]
     pub fn key_words(&self, v: &PacketView, k: &mut [u64; MAX_WORDS]) {
-        // Filled in place: returning the array by value copied it back with vector
-        // loads right after its scalar stores (a store-forwarding stall per packet).
-        let d = v.data();
-        if d.len() >= self.reach {
-            // Long enough for every word: all MAX_WORDS loads straight from the
-            // packet at their offsets, no per-word length test or word count (the
-            // padding's mask is zero), then the metadata word (only ever first).
-            let d = &d[..self.reach];
-            for (i, w) in k.iter_mut().enumerate() {
-                let o = self.off[i] as usize;
-                let b: [u8; 8] = d[o..o + 8].try_into().unwrap_or_default();
-                *w = u64::from_le_bytes(b) & self.bits[i];
-            }
-            if self.idx[0] == 0 {
-                k[0] = v.word(0) & self.bits[0];
-            }
-            return;
-        }
-        for (i, w) in k.iter_mut().enumerate().take(self.n) {
-            *w = v.word(self.idx[i] as usize) & self.bits[i];
-        }
+        self.shape.key_words(v, k)
     }
 
     /// Whether two keys of [`Emc::key_words`] are equal: word by word with an early
@@ -187,13 +167,13 @@ impl Emc {
     /// (a store-forwarding stall).
     #[inline(always)]
     pub fn same_key(&self, a: &[u64; MAX_WORDS], b: &[u64; MAX_WORDS]) -> bool {
-        (0..self.n.min(MAX_WORDS)).all(|i| a[i] == b[i])
+        (0..self.shape.n.min(MAX_WORDS)).all(|i| a[i] == b[i])
     }
 
     /// The candidate for a key of [`Emc::key_words`], if it is here.
     #[inline(always)]
     pub fn probe(&self, k: &[u64; MAX_WORDS]) -> Option<Candidate> {
-        let h = hash_words(&k[..self.n.min(MAX_WORDS)]);
+        let h = hash_words(&k[..self.shape.n.min(MAX_WORDS)]);
         for w in self.ways(h) {
             let e = &self.entries[w];
             if e.live != 0 && e.hash == h && self.same_key(&e.key, k) {
@@ -240,10 +220,46 @@ impl Emc {
             .copied()
             .find(|w| {
                 let e = &self.entries[*w];
-                e.live == 0 || (e.hash == h && e.key == k) || !valid(Candidate { flow: e.flow, version: e.version })
+                e.live == 0
+                    || (e.hash == h && self.same_key(&e.key, &k))
+                    || !valid(Candidate { flow: e.flow, version: e.version })
             })
             .unwrap_or(ways[0]);
-        self.entries[pick] = Entry { hash: h, flow: c.flow, version: c.version, live: 1, key: k };
+        // The key is made again in place rather than copied from `k`: the copy's
+        // vector loads span `k`'s just-made scalar stores, no store forwards to them,
+        // and each waits for every older store to reach the cache (after a flow
+        // setup's many to cold lines, the slowest step of an install).
+        let e = &mut self.entries[pick];
+        (e.hash, e.flow, e.version, e.live) = (h, c.flow, c.version, 1);
+        self.shape.key_words(v, &mut e.key);
+    }
+}
+
+impl Shape {
+    /// A packet's key (the union's words), unhashed.
+    #[inline(always)]
+    fn key_words(&self, v: &PacketView, k: &mut [u64; MAX_WORDS]) {
+        // Filled in place: returning the array by value copied it back with vector
+        // loads right after its scalar stores (a store-forwarding stall per packet).
+        let d = v.data();
+        if d.len() >= self.reach {
+            // Long enough for every word: all MAX_WORDS loads straight from the
+            // packet at their offsets, no per-word length test or word count (the
+            // padding's mask is zero), then the metadata word (only ever first).
+            let d = &d[..self.reach];
+            for (i, w) in k.iter_mut().enumerate() {
+                let o = self.off[i] as usize;
+                let b: [u8; 8] = d[o..o + 8].try_into().unwrap_or_default();
+                *w = u64::from_le_bytes(b) & self.bits[i];
+            }
+            if self.idx[0] == 0 {
+                k[0] = v.word(0) & self.bits[0];
+            }
+            return;
+        }
+        for (i, w) in k.iter_mut().enumerate() {
+            *w = if i < self.n { v.word(self.idx[i] as usize) & self.bits[i] } else { 0 };
+        }
     }
 }
 

@@ -217,8 +217,9 @@ impl EventTx {
         if !self.room(len) {
             return Err(RingFull);
         }
-        let mut packed = [0u8; 8];
-        packed[..n].copy_from_slice(idx);
+        // Packed by shifts, not a byte copy then a word load: no store forwards to
+        // that load (see `Replays::new`).
+        let packed = idx.iter().enumerate().fold(0u64, |p, (j, &w)| p | (w as u64) << (8 * j)).to_le_bytes();
         self.put_install(h, id, n, packed, |j| full[idx[j] as usize], |j| key[j]);
         self.publish(len);
         Ok(())

@@ -101,6 +101,7 @@ pub mod event_ring;
 pub mod events;
 pub mod key;
 
+use dpdk_sys::lcore::prefetch;
 use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -284,37 +285,49 @@ pub struct CacheSnapshot {
 }
 
 /// An installed megaflow.
+///
+/// Laid out by hand (`repr(C)`): what a hit and an eviction candidate read — its
+/// actions (whose pointer is also the slot's `Some`), length bound, last use and
+/// counts — come first, so that with the slot's version they span the first 40 bytes
+/// of the slot: one cache line for an eviction candidate, one or two for a hit. With
+/// the compiler's order, the last use sat 144 bytes from the slot's start, and every
+/// eviction candidate cost two cache misses.
 #[derive(Debug)]
+#[repr(C)]
 pub struct Megaflow {
-    /// Where its key is.
-    pub place: Place,
-    /// Dependency bits.
-    pub deps: u64,
-    /// Packets shorter than this do not match.
-    pub min_len: u32,
     /// Its actions.
     pub actions: Arc<Actions>,
-    /// The hash of its actions (their key among the shared actions).
-    actions_hash: u64,
-    /// The counters it credits besides its actions' own: the table entries its
-    /// tracked run hit (kept here so that megaflows of different entries with
-    /// equal outputs share their actions).
-    pub replay: Replays,
+    /// Packets shorter than this do not match.
+    pub min_len: u32,
+    /// Last use, in the cache's milliseconds.
+    pub used_ms: u32,
     /// Packets matched (upcall included).
     pub packets: u64,
     /// Bytes matched.
     pub bytes: u64,
+    /// Where its key is.
+    pub place: Place,
+    /// When it was installed, in the cache's milliseconds.
+    pub installed_ms: u32,
+    /// Dependency bits.
+    pub deps: u64,
+    /// The hash of its actions (their key among the shared actions).
+    actions_hash: u64,
     /// The packets and bytes whose counter effects are in the state (the rest wait
     /// for [`FlowCache::settle`]).
     settled: (u64, u64),
-    /// Last use, in the cache's milliseconds.
-    pub used_ms: u32,
-    /// When it was installed, in the cache's milliseconds.
-    pub installed_ms: u32,
+    /// The counters it credits besides its actions' own: the table entries its
+    /// tracked run hit (kept here so that megaflows of different entries with
+    /// equal outputs share their actions).
+    pub replay: Replays,
 }
 
+/// A megaflow's place in the slot table, with what validates references to it.
 #[derive(Debug)]
+#[repr(C)]
 struct Slot {
+    /// Bumped when the megaflow goes: EMC entries and marks naming an older version
+    /// are stale.
     version: u32,
     /// On the dirty list (possibly for the megaflow before this one: settling it
     /// then settles this one, early).
@@ -324,6 +337,10 @@ struct Slot {
 
 // The size [`prefaulted`] documents.
 const _: () = assert!(std::mem::size_of::<Slot>() == 160);
+// The hand-made layout [`Megaflow`] documents: `Some` is the actions pointer, and the
+// fields up to the counts end 40 bytes into the slot.
+const _: () = assert!(std::mem::size_of::<Option<Megaflow>>() == std::mem::size_of::<Megaflow>());
+const _: () = assert!(std::mem::offset_of!(Slot, flow) + std::mem::offset_of!(Megaflow, bytes) + 8 == 40);
 
 /// The largest flow mark a cache binds (the table is indexed by mark).
 pub const MAX_MARK: u32 = (1 << 20) - 1;
@@ -913,6 +930,17 @@ impl FlowCache {
                     break;
                 }
             }
+        }
+        // The next eviction's candidates follow the hand: ask for their first lines
+        // (where the part it reads is) now, so that the next one does not wait on
+        // EVICT_CANDIDATES cache misses in a row.
+        let mut j = self.hand;
+        for _ in 0..EVICT_CANDIDATES {
+            j += 1;
+            if j >= n {
+                j = 0;
+            }
+            prefetch(&self.slots[j]);
         }
         if let Some((id, _)) = victim {
             self.remove(id, RemoveReason::Evicted, rt);

@@ -107,6 +107,9 @@ struct Group {
 /// Key fields held inline in a group's map (most tables have one or two).
 const INLINE_KEYS: usize = 2;
 
+/// Key fields a lookup's scratch holds without sizing it for [`MAX_KEYS`].
+const SHORT_KEY: usize = 4;
+
 /// A group's masked key values: inline for up to [`INLINE_KEYS`] fields, so that a
 /// lookup compares them in the map's bucket instead of following a pointer (a cache
 /// miss per table per flow setup); boxed beyond. Hashes and compares as the slice.
@@ -484,10 +487,22 @@ impl TableState {
     /// the LPM key of a prefix-ranked table is reported once, as the leading bits
     /// its prefix trie says decide (see [`super::trie`]).
     #[inline]
-    pub fn lookup(&self, key: &[Value], mut probe: impl FnMut(&[Value])) -> Option<(Handle, &Entry)> {
+    pub fn lookup(&self, key: &[Value], probe: impl FnMut(&[Value])) -> Option<(Handle, &Entry)> {
+        // Scratch sized for the common short key: zeroing two arrays of MAX_KEYS
+        // 128-bit values (1 KB) per lookup was a tenth of a flow setup.
+        if key.len() <= SHORT_KEY {
+            self.lookup_in::<SHORT_KEY>(key, probe)
+        } else {
+            self.lookup_in::<MAX_KEYS>(key, probe)
+        }
+    }
+
+    /// [`TableState::lookup`] with scratch room for `N` key fields (`key.len() <= N`).
+    #[inline(always)]
+    fn lookup_in<const N: usize>(&self, key: &[Value], mut probe: impl FnMut(&[Value])) -> Option<(Handle, &Entry)> {
         let mut best: Option<(i64, Handle)> = None;
-        let mut masked = [0 as Value; MAX_KEYS];
-        let mut reported = [0 as Value; MAX_KEYS];
+        let mut masked = [0 as Value; N];
+        let mut reported = [0 as Value; N];
         let has_range = self.kinds.contains(&MatchKind::Range);
         for g in &self.groups {
             if let Some((r, _)) = best {
