@@ -829,7 +829,8 @@ impl Dataplane {
                 dp.cache
                     .iter()
                     .map(|(id, v, m)| {
-                        (id, v, m.packets, m.bytes, now.wrapping_sub(m.installed_ms), now.wrapping_sub(m.used_ms))
+                        let idle = now.wrapping_sub(dp.cache.used_ms(id).unwrap_or(now));
+                        (id, v, m.packets, m.bytes, now.wrapping_sub(m.installed_ms), idle)
                     })
                     .collect::<Vec<_>>()
             })

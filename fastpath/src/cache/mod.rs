@@ -286,21 +286,13 @@ pub struct CacheSnapshot {
 
 /// An installed megaflow.
 ///
-/// Laid out by hand (`repr(C)`): what a hit and an eviction candidate read — its
-/// actions (whose pointer is also the slot's `Some`), length bound, last use and
-/// counts — come first, so that with the slot's version they span the first 40 bytes
-/// of the slot: one cache line for an eviction candidate, one or two for a hit. With
-/// the compiler's order, the last use sat 144 bytes from the slot's start, and every
-/// eviction candidate cost two cache misses.
+/// Laid out by hand (`repr(C)`, with [`Slot`]): what a hit reads — its actions and
+/// counts — comes first. (Its last use and length bound are in its slot.)
 #[derive(Debug)]
 #[repr(C)]
 pub struct Megaflow {
     /// Its actions.
     pub actions: Arc<Actions>,
-    /// Packets shorter than this do not match.
-    pub min_len: u32,
-    /// Last use, in the cache's milliseconds.
-    pub used_ms: u32,
     /// Packets matched (upcall included).
     pub packets: u64,
     /// Bytes matched.
@@ -323,24 +315,39 @@ pub struct Megaflow {
 }
 
 /// A megaflow's place in the slot table, with what validates references to it.
+///
+/// Laid out by hand (`repr(C)`): what a hit reads spans the first 40 bytes, and what
+/// an eviction candidate reads — the last use and whether the slot is live — the
+/// first 16, one cache line. Those sit outside the `Option`: `Some` is encoded in a
+/// spare value of a byte deep in the replays (the compiler picks the largest niche),
+/// and reading through it cost an eviction candidate a second cache miss.
 #[derive(Debug)]
 #[repr(C)]
 struct Slot {
     /// Bumped when the megaflow goes: EMC entries and marks naming an older version
     /// are stale.
     version: u32,
+    /// The megaflow's last use, in the cache's milliseconds.
+    used_ms: u32,
+    /// Packets shorter than this do not match the megaflow.
+    min_len: u32,
     /// On the dirty list (possibly for the megaflow before this one: settling it
     /// then settles this one, early).
     listed: bool,
+    /// `flow.is_some()`.
+    live: bool,
     flow: Option<Megaflow>,
+}
+
+impl Slot {
+    const EMPTY: Slot = Slot { version: 0, used_ms: 0, min_len: 0, listed: false, live: false, flow: None };
 }
 
 // The size [`prefaulted`] documents.
 const _: () = assert!(std::mem::size_of::<Slot>() == 160);
-// The hand-made layout [`Megaflow`] documents: `Some` is the actions pointer, and the
-// fields up to the counts end 40 bytes into the slot.
-const _: () = assert!(std::mem::size_of::<Option<Megaflow>>() == std::mem::size_of::<Megaflow>());
+// The hand-made layout [`Slot`] documents.
 const _: () = assert!(std::mem::offset_of!(Slot, flow) + std::mem::offset_of!(Megaflow, bytes) + 8 == 40);
+const _: () = assert!(std::mem::offset_of!(Slot, live) < 16 && std::mem::offset_of!(Slot, used_ms) < 16);
 
 /// The largest flow mark a cache binds (the table is indexed by mark).
 pub const MAX_MARK: u32 = (1 << 20) - 1;
@@ -368,7 +375,7 @@ const EVICT_CANDIDATES: usize = 8;
 /// limit of 200,000 megaflows), as DPDK preallocates its hash tables.
 fn prefaulted(n: usize) -> Vec<Slot> {
     let mut slots = Vec::with_capacity(n);
-    slots.resize_with(n, || Slot { version: 0, listed: false, flow: None });
+    slots.resize_with(n, || Slot::EMPTY);
     // Emptied again: the scans stop at the slots ever used, and the capacity (with
     // its touched pages) stays.
     slots.clear();
@@ -509,10 +516,15 @@ impl FlowCache {
         self.slots.get(id as usize).and_then(|s| s.flow.as_ref())
     }
 
+    /// When live megaflow `id` was last used, in the cache's milliseconds.
+    pub fn used_ms(&self, id: u32) -> Option<u32> {
+        self.slots.get(id as usize).filter(|s| s.live).map(|s| s.used_ms)
+    }
+
     /// The version of live megaflow `id` (a removed megaflow's slot gets a new one).
     #[inline(always)]
     pub fn version(&self, id: u32) -> Option<u32> {
-        self.slots.get(id as usize).filter(|s| s.flow.is_some()).map(|s| s.version)
+        self.slots.get(id as usize).filter(|s| s.live).map(|s| s.version)
     }
 
     /// The classifier (for inspection).
@@ -562,13 +574,12 @@ impl FlowCache {
                 }
                 let Some(cand) = self.emc.probe(&k) else { continue };
                 let s = &self.slots[cand.flow as usize];
-                if s.version != cand.version {
+                if s.version != cand.version || !s.live {
                     continue;
                 }
-                let Some(f) = &s.flow else { continue };
-                last = Some((cand.flow, f.min_len));
+                last = Some((cand.flow, s.min_len));
                 last_key = k;
-                if f.min_len as usize <= v.data().len() {
+                if s.min_len as usize <= v.data().len() {
                     found[i] = cand.flow;
                     todo &= !(1 << i);
                     c.emc += 1;
@@ -588,7 +599,7 @@ impl FlowCache {
                     m &= m - 1;
                     let cand = Candidate { flow: found[i], version: slots[found[i] as usize].version };
                     self.emc.insert(&views[i], cand, |o| {
-                        slots.get(o.flow as usize).is_some_and(|s| s.version == o.version && s.flow.is_some())
+                        slots.get(o.flow as usize).is_some_and(|s| s.version == o.version && s.live)
                     });
                 }
             }
@@ -611,8 +622,7 @@ impl FlowCache {
     pub fn marked(&self, mark: u32, len: usize) -> Option<u32> {
         let (id, version) = *self.marks.get(mark as usize)?;
         let s = self.slots.get(id as usize)?;
-        let f = s.flow.as_ref()?;
-        (s.version == version && f.min_len as usize <= len).then_some(id)
+        (s.live && s.version == version && s.min_len as usize <= len).then_some(id)
     }
 
     /// Whether any mark is bound.
@@ -662,7 +672,7 @@ impl FlowCache {
         let Some(f) = s.flow.as_mut() else { return };
         f.packets += packets;
         f.bytes += bytes;
-        f.used_ms = now;
+        s.used_ms = now;
         if !s.listed {
             s.listed = true;
             self.dirty.push_back((id, now));
@@ -675,12 +685,13 @@ impl FlowCache {
     #[inline]
     pub fn credit_settled(&mut self, id: u32, packets: u64, bytes: u64) -> Option<(&Actions, &[Replay])> {
         let now = self.now_ms;
-        let f = self.slots.get_mut(id as usize).and_then(|s| s.flow.as_mut())?;
+        let s = self.slots.get_mut(id as usize)?;
+        let f = s.flow.as_mut()?;
         f.packets += packets;
         f.bytes += bytes;
         f.settled.0 += packets;
         f.settled.1 += bytes;
-        f.used_ms = now;
+        s.used_ms = now;
         Some((&f.actions, f.replay.as_slice()))
     }
 
@@ -746,22 +757,13 @@ impl FlowCache {
             n += 1;
         }
         let key = &key[..n];
-        if self.live >= self.cfg.max_flows {
-            self.evict_one(rt);
-        }
-        let id = match self.free.pop() {
-            Some(id) => id,
-            None => {
-                self.slots.push(Slot { version: 0, listed: false, flow: None });
-                (self.slots.len() - 1) as u32
-            }
-        };
         // Megaflows with equal actions share one copy: with many flows (ECMP, per-flow
         // megaflows) their actions stay in cache on the hit path, and a new megaflow
         // with the actions of an existing one builds nothing (no allocation). Hashed
         // once, with FxHash (SipHash over the edits was a third of a flow setup).
-        // Taken before the dpcls and EMC stores: a reference count is a locked
-        // operation, which waits for pending stores to drain.
+        // Taken before the eviction and the dpcls and EMC stores: a reference count
+        // is a locked operation, which waits for pending stores to drain. (Sharing
+        // first also keeps the actions if the victim was their last other user.)
         let actions_hash = actions.share_hash();
         let replay = match &actions {
             NewActions::Tracked(t) => t.replay,
@@ -790,6 +792,16 @@ impl FlowCache {
                 (a, said)
             }
         };
+        if self.live >= self.cfg.max_flows {
+            self.evict_one(rt);
+        }
+        let id = match self.free.pop() {
+            Some(id) => id,
+            None => {
+                self.slots.push(Slot::EMPTY);
+                (self.slots.len() - 1) as u32
+            }
+        };
         let place = match self.dpcls.insert(full, key, min_len, id) {
             Ok(p) => p,
             Err(existing) => {
@@ -804,16 +816,17 @@ impl FlowCache {
         slot.flow = Some(Megaflow {
             place,
             deps,
-            min_len,
             actions,
             actions_hash,
             replay: Replays::new(replay),
             packets: 0,
             bytes: 0,
             settled: (0, 0),
-            used_ms: self.now_ms,
             installed_ms: self.now_ms,
         });
+        slot.used_ms = self.now_ms;
+        slot.min_len = min_len;
+        slot.live = true;
         let version = slot.version;
         self.live += 1;
         self.emc.cover(full);
@@ -845,13 +858,18 @@ impl FlowCache {
     fn remove(&mut self, id: u32, reason: RemoveReason, rt: &mut Runtime) {
         let slot = &mut self.slots[id as usize];
         let Some(mut f) = slot.flow.take() else { return };
+        slot.live = false;
         settle_flow(&mut f, rt);
         let version = slot.version;
         slot.version = slot.version.wrapping_add(1);
         if let Some(gone) = self.unshare(f.actions_hash, &f.actions) {
             self.gone.push(gone);
         }
-        self.dpcls.remove(f.place);
+        // Released before the dpcls and event stores, not after them: the reference
+        // count is a locked operation, which waits for pending stores to drain.
+        let Megaflow { actions, place, packets, bytes, .. } = f;
+        drop(actions);
+        self.dpcls.remove(place);
         self.free.push(id);
         self.live -= 1;
         match reason {
@@ -863,14 +881,7 @@ impl FlowCache {
             self.emc.reset();
         }
         if let Some(tx) = &mut self.events {
-            let e = FlowEvent::Removed(Removal {
-                worker: self.worker,
-                flow: id,
-                version,
-                reason,
-                packets: f.packets,
-                bytes: f.bytes,
-            });
+            let e = FlowEvent::Removed(Removal { worker: self.worker, flow: id, version, reason, packets, bytes });
             if tx.send(e).is_err() {
                 self.stats.events_dropped.add(1);
             }
@@ -920,8 +931,9 @@ impl FlowCache {
             if self.hand >= n {
                 self.hand = 0;
             }
-            if let Some(f) = &self.slots[self.hand].flow {
-                let age = self.now_ms.wrapping_sub(f.used_ms);
+            let s = &self.slots[self.hand];
+            if s.live {
+                let age = self.now_ms.wrapping_sub(s.used_ms);
                 if victim.is_none_or(|(_, a)| age > a) {
                     victim = Some((self.hand as u32, age));
                 }
@@ -1015,10 +1027,8 @@ impl FlowCache {
         self.send_gone();
         for _ in 0..SWEEP_SLICE.min(n) {
             self.sweep = (self.sweep + 1) % n;
-            let idle = self.slots[self.sweep]
-                .flow
-                .as_ref()
-                .is_some_and(|f| self.now_ms.wrapping_sub(f.used_ms) > self.cfg.max_idle_ms);
+            let s = &self.slots[self.sweep];
+            let idle = s.live && self.now_ms.wrapping_sub(s.used_ms) > self.cfg.max_idle_ms;
             if idle {
                 self.remove(self.sweep as u32, RemoveReason::Idle, rt);
             }

@@ -104,6 +104,8 @@ fn idle_megaflows_expire_and_the_limit_evicts_the_least_recently_used() {
     // Touch the oldest (ttl 1) so ttl 2 becomes least recently used.
     dp.cache.set_now(50);
     assert_eq!(dp.process(1, &pkt("10.0.0.10", 11, b"")).path, Path::Hit);
+    let used: Vec<u32> = dp.cache.iter().filter_map(|(id, _, _)| dp.cache.used_ms(id)).collect();
+    assert_eq!(used, [50, 20, 30, 40], "the hit marks its megaflow used");
     dp.process(1, &pkt("10.0.0.10", 99, b""));
     assert_eq!(dp.cache.len(), 4);
     assert_eq!(dp.cache.stats().snapshot().evicted, 1);
@@ -113,6 +115,7 @@ fn idle_megaflows_expire_and_the_limit_evicts_the_least_recently_used() {
     dp.maintain();
     assert_eq!(dp.cache.len(), 0);
     assert_eq!(dp.cache.stats().snapshot().expired, 4);
+    assert!((0..8).all(|id| dp.cache.used_ms(id).is_none()), "removed megaflows have no last use");
     assert_eq!(dp.process(1, &pkt("10.0.0.10", 11, b"")).path, Path::Installed);
 }
 
