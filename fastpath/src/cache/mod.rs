@@ -234,6 +234,9 @@ pub struct CacheStats {
     pub megaflows: Counter,
     /// Subtables with megaflows now (a gauge).
     pub subtables: Counter,
+    /// Megaflows whose hits' counter effects wait to be settled, at the last upkeep
+    /// or change (a gauge: what a read of counters would settle first).
+    pub unsettled: Counter,
     /// Packets whose NIC flow mark named a live megaflow (partial offload: no lookup).
     pub mark_hits: Counter,
     /// Packets with a mark naming no live megaflow of this worker (looked up as usual).
@@ -257,6 +260,7 @@ impl CacheStats {
             emc_pauses: self.emc_pauses.get(),
             megaflows: self.megaflows.get(),
             subtables: self.subtables.get(),
+            unsettled: self.unsettled.get(),
             mark_hits: self.mark_hits.get(),
             mark_misses: self.mark_misses.get(),
         }
@@ -280,6 +284,7 @@ pub struct CacheSnapshot {
     pub emc_pauses: u64,
     pub megaflows: u64,
     pub subtables: u64,
+    pub unsettled: u64,
     pub mark_hits: u64,
     pub mark_misses: u64,
 }
@@ -711,6 +716,8 @@ impl FlowCache {
                 settle_flow(f, rt);
             }
         }
+        let c = &self.stats.unsettled;
+        c.add((self.dirty.len() as u64).wrapping_sub(c.get()));
     }
 
     /// Megaflows with unsettled packets.
@@ -853,6 +860,7 @@ impl FlowCache {
         let set = |c: &Counter, v: u64| c.add(v.wrapping_sub(c.get()));
         set(&self.stats.megaflows, self.live as u64);
         set(&self.stats.subtables, self.dpcls.active_subtables() as u64);
+        set(&self.stats.unsettled, self.dirty.len() as u64);
     }
 
     fn remove(&mut self, id: u32, reason: RemoveReason, rt: &mut Runtime) {

@@ -339,9 +339,11 @@ fn burst_hits_are_settled_before_reads_removals_and_changes() {
     dp.cache.set_now(SETTLE_AFTER_MS - 1);
     dp.maintain();
     assert_eq!(dp.cache.dirty(), 1, "too recent");
+    assert_eq!(dp.cache.stats().snapshot().unsettled, 1, "the gauge as of the upkeep");
     dp.cache.set_now(SETTLE_AFTER_MS);
     dp.maintain();
     assert_eq!(dp.cache.dirty(), 0);
+    assert_eq!(dp.cache.stats().snapshot().unsettled, 0);
     assert_eq!(counts(&dp.rt), counts(&reference.rt));
     // A removal settles the megaflow it removes.
     dp.replay(id, 3, 3 * len);
