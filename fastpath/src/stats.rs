@@ -21,6 +21,12 @@ impl Counter {
         self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
     }
 
+    /// Set to `v` (a gauge). Only the owning worker may call this (single writer).
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Relaxed);
+    }
+
     /// The current value.
     #[inline]
     pub fn get(&self) -> u64 {

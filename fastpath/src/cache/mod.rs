@@ -716,8 +716,7 @@ impl FlowCache {
                 settle_flow(f, rt);
             }
         }
-        let c = &self.stats.unsettled;
-        c.add((self.dirty.len() as u64).wrapping_sub(c.get()));
+        self.stats.unsettled.set(self.dirty.len() as u64);
     }
 
     /// Megaflows with unsettled packets.
@@ -857,10 +856,9 @@ impl FlowCache {
     }
 
     fn gauges(&self) {
-        let set = |c: &Counter, v: u64| c.add(v.wrapping_sub(c.get()));
-        set(&self.stats.megaflows, self.live as u64);
-        set(&self.stats.subtables, self.dpcls.active_subtables() as u64);
-        set(&self.stats.unsettled, self.dirty.len() as u64);
+        self.stats.megaflows.set(self.live as u64);
+        self.stats.subtables.set(self.dpcls.active_subtables() as u64);
+        self.stats.unsettled.set(self.dirty.len() as u64);
     }
 
     fn remove(&mut self, id: u32, reason: RemoveReason, rt: &mut Runtime) {
