@@ -205,7 +205,7 @@ impl Replays {
             // at two overlapping offsets that the moves of the megaflow into its slot
             // then load 16 at a time, at offsets no store forwards to. Each such load
             // waits for every older store to reach the cache, and a flow setup has
-            // just made many to cold lines (a tenth of its install's cycles).
+            // just made many to cold lines (~18 % of its install's profile).
             for (i, d) in inline.iter_mut().enumerate() {
                 if i < r.len() {
                     *d = r[i];

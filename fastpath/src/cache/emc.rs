@@ -97,7 +97,7 @@ impl Emc {
         Emc {
             cfg,
             full: [0; KEY_WORDS],
-            shape: Shape { idx: [0; MAX_WORDS], bits: [0; MAX_WORDS], n: 0, off: [0; MAX_WORDS], reach: 8 },
+            shape: Shape::EMPTY,
             on: false,
             entries: vec![Entry::default(); if cfg.insert_inv_prob == 0 { 0 } else { n }].into(),
             rng: 0x9e37_79b9_7f4a_7c15,
@@ -114,7 +114,7 @@ impl Emc {
         self.full = full;
         let union = Mask::from_words(&full);
         self.on = !self.entries.is_empty() && !union.is_empty() && union.len() <= MAX_WORDS;
-        let mut sh = Shape { idx: [0; MAX_WORDS], bits: [0; MAX_WORDS], n: 0, off: [0; MAX_WORDS], reach: 8 };
+        let mut sh = Shape::EMPTY;
         if self.on {
             sh.n = union.len();
             for (k, (i, b)) in union.idx.iter().zip(union.bits.iter()).enumerate() {
@@ -236,6 +236,9 @@ impl Emc {
 }
 
 impl Shape {
+    /// No words (a key of none).
+    const EMPTY: Shape = Shape { idx: [0; MAX_WORDS], bits: [0; MAX_WORDS], n: 0, off: [0; MAX_WORDS], reach: 8 };
+
     /// A packet's key (the union's words), unhashed.
     #[inline(always)]
     fn key_words(&self, v: &PacketView, k: &mut [u64; MAX_WORDS]) {

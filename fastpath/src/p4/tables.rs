@@ -489,7 +489,7 @@ impl TableState {
     #[inline]
     pub fn lookup(&self, key: &[Value], probe: impl FnMut(&[Value])) -> Option<(Handle, &Entry)> {
         // Scratch sized for the common short key: zeroing two arrays of MAX_KEYS
-        // 128-bit values (1 KB) per lookup was a tenth of a flow setup.
+        // 128-bit values (1 KB) per lookup was ~4 % of a flow setup's profile.
         if key.len() <= SHORT_KEY {
             self.lookup_in::<SHORT_KEY>(key, probe)
         } else {
