@@ -2,8 +2,11 @@
 //!
 //! A subtable holds the masked keys of its megaflows in an open-addressing hash
 //! table (linear probing, 8-byte slots of `hash << 32 | entry + 1`, load ≤ 1/2,
-//! backward-shift deletion so there are no tombstones); the keys live in one flat
-//! array with the subtable's word count as stride. A burst is looked up subtable by
+//! backward-shift deletion so there are no tombstones); the entries live in one
+//! flat array, each its key words followed by one word of megaflow id and minimum
+//! length, so that matching a slot's entry reads one record (one or two cache lines),
+//! not a key, an id and a length from three arrays (three misses per lookup or
+//! install once the subtable outgrows the cache). A burst is looked up subtable by
 //! subtable, most-hit first: each subtable takes every packet still unmatched, so its
 //! mask and slots stay in cache for the whole burst. Lookups are specialized by word
 //! count (1 to 8 words: fixed-size arrays the compiler unrolls) with a generic
@@ -23,9 +26,9 @@ pub struct Subtable {
     /// Packets matched since the last re-ranking.
     pub hits: u64,
     slots: Vec<u64>,
-    keys: Vec<u64>,
-    flows: Vec<u32>,
-    min_len: Vec<u32>,
+    /// Per entry, [`Subtable::stride`] words: the masked key, then
+    /// `min_len << 32 | megaflow` ([`NONE`] when the entry is free).
+    entries: Vec<u64>,
     free: Vec<u32>,
     len: usize,
 }
@@ -36,9 +39,7 @@ impl Subtable {
             mask,
             hits: 0,
             slots: vec![0; 16],
-            keys: vec![],
-            flows: vec![],
-            min_len: vec![],
+            entries: vec![],
             free: vec![],
             len: 0,
         }
@@ -54,15 +55,28 @@ impl Subtable {
         self.len == 0
     }
 
-    fn stride(&self) -> usize {
+    /// Key words.
+    fn words(&self) -> usize {
         self.mask.len()
+    }
+
+    /// Words per entry: the key and the id/length word.
+    fn stride(&self) -> usize {
+        self.mask.len() + 1
+    }
+
+    /// Entry `e`'s key and its megaflow and minimum length.
+    #[inline(always)]
+    fn entry(&self, e: usize) -> (&[u64], u32, u32) {
+        let n = self.words();
+        let r = &self.entries[e * (n + 1)..e * (n + 1) + n + 1];
+        (&r[..n], r[n] as u32, (r[n] >> 32) as u32)
     }
 
     /// Probe for `key` (masked words, hash `h`): the first entry with that key that
     /// `accept` takes.
     #[inline(always)]
-    fn probe(&self, key: &[u64], h: u32, accept: impl Fn(usize) -> bool) -> Option<usize> {
-        let n = key.len();
+    fn probe(&self, key: &[u64], h: u32, accept: impl Fn(u32) -> bool) -> Option<u32> {
         let cap = self.slots.len() - 1;
         let mut i = h as usize & cap;
         loop {
@@ -70,9 +84,11 @@ impl Subtable {
             if s == 0 {
                 return None;
             }
-            let e = (s as u32 - 1) as usize;
-            if (s >> 32) as u32 == h && self.keys[e * n..e * n + n] == *key && accept(e) {
-                return Some(e);
+            if (s >> 32) as u32 == h {
+                let (k, flow, min_len) = self.entry((s as u32 - 1) as usize);
+                if k == key && accept(min_len) {
+                    return Some(flow);
+                }
             }
             i = (i + 1) & cap;
         }
@@ -82,13 +98,13 @@ impl Subtable {
     /// meets.
     #[inline(always)]
     fn find(&self, key: &[u64], h: u32, len: usize) -> u32 {
-        self.probe(key, h, |e| len >= self.min_len[e] as usize).map_or(NONE, |e| self.flows[e])
+        self.probe(key, h, |min_len| len >= min_len as usize).unwrap_or(NONE)
     }
 
     /// The megaflow with an identical key (same masked words and length condition;
     /// `h` is the key's hash).
     fn find_exact(&self, key: &[u64], h: u32, min_len: u32) -> Option<u32> {
-        self.probe(key, h, |e| self.min_len[e] == min_len).map(|e| self.flows[e])
+        self.probe(key, h, |m| m == min_len)
     }
 
     fn place(&mut self, h: u32, e: u32) {
@@ -109,18 +125,18 @@ impl Subtable {
             }
         }
         let n = self.stride();
+        let tail = (min_len as u64) << 32 | flow as u64;
         let e = match self.free.pop() {
             Some(e) => {
-                self.keys[e as usize * n..e as usize * n + n].copy_from_slice(key);
-                self.flows[e as usize] = flow;
-                self.min_len[e as usize] = min_len;
+                let r = &mut self.entries[e as usize * n..e as usize * n + n];
+                r[..n - 1].copy_from_slice(key);
+                r[n - 1] = tail;
                 e
             }
             None => {
-                self.keys.extend_from_slice(key);
-                self.flows.push(flow);
-                self.min_len.push(min_len);
-                (self.flows.len() - 1) as u32
+                self.entries.extend_from_slice(key);
+                self.entries.push(tail);
+                (self.entries.len() / n - 1) as u32
             }
         };
         self.place(h, e);
@@ -131,7 +147,7 @@ impl Subtable {
     /// Remove entry `e`, whose key hashes to `h` (kept by the caller: reading the
     /// key back would be a cache miss on every eviction).
     fn remove(&mut self, e: u32, h: u32) {
-        debug_assert_eq!(h, hash_words(&self.keys[e as usize * self.stride()..][..self.stride()]));
+        debug_assert_eq!(h, hash_words(self.entry(e as usize).0));
         let cap = self.slots.len() - 1;
         let mut i = h as usize & cap;
         while self.slots[i] as u32 != e + 1 {
@@ -152,7 +168,8 @@ impl Subtable {
             j = (j + 1) & cap;
         }
         self.slots[hole] = 0;
-        self.flows[e as usize] = NONE;
+        let last = e as usize * self.stride() + self.words();
+        self.entries[last] = NONE as u64;
         self.free.push(e);
         self.len -= 1;
     }
@@ -161,7 +178,7 @@ impl Subtable {
     /// megaflow in `found` and leave `todo`. Returns the number matched.
     #[inline(always)]
     fn lookup_burst(&self, views: &[PacketView], todo: &mut u32, found: &mut [u32]) -> u32 {
-        match self.stride() {
+        match self.words() {
             1 => self.lookup_n::<1>(views, todo, found),
             2 => self.lookup_n::<2>(views, todo, found),
             3 => self.lookup_n::<3>(views, todo, found),
@@ -195,7 +212,7 @@ impl Subtable {
     }
 
     fn lookup_generic(&self, views: &[PacketView], todo: &mut u32, found: &mut [u32]) -> u32 {
-        let n = self.stride();
+        let n = self.words();
         let mut key = [0u64; KEY_WORDS];
         let mut hits = 0;
         let mut m = *todo;
