@@ -14,6 +14,7 @@
 //! matches a packet gives the pipeline's result for it (see [`super`]).
 
 use super::key::{hash_words, Mask, PacketView, KEY_WORDS};
+use dpdk_sys::lcore::prefetch;
 
 /// No megaflow.
 pub const NONE: u32 = u32::MAX;
@@ -191,17 +192,33 @@ impl Subtable {
         }
     }
 
+    /// In two passes: every packet's masked key and hash, its home slot asked for;
+    /// then the probes. A burst's slot misses (a subtable outgrows the cache with
+    /// tens of thousands of megaflows) are then in flight together instead of one
+    /// at a time.
     fn lookup_n<const N: usize>(&self, views: &[PacketView], todo: &mut u32, found: &mut [u32]) -> u32 {
         let idx: &[u8; N] = (&*self.mask.idx).try_into().expect("stride N");
         let bits: &[u64; N] = (&*self.mask.bits).try_into().expect("stride N");
-        let mut hits = 0;
+        let cap = self.slots.len() - 1;
+        let mut keys = [[0u64; N]; 32];
+        let mut hashes = [0u32; 32];
         let mut m = *todo;
         while m != 0 {
             let p = m.trailing_zeros() as usize;
             m &= m - 1;
             let v = &views[p];
-            let key: [u64; N] = std::array::from_fn(|k| v.word(idx[k] as usize) & bits[k]);
-            let f = self.find(&key, hash_words(&key), v.data().len());
+            keys[p] = std::array::from_fn(|k| v.word(idx[k] as usize) & bits[k]);
+            hashes[p] = hash_words(&keys[p]);
+            if let Some(s) = self.slots.get(hashes[p] as usize & cap) {
+                prefetch(s);
+            }
+        }
+        let mut hits = 0;
+        let mut m = *todo;
+        while m != 0 {
+            let p = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let f = self.find(&keys[p], hashes[p], views[p].data().len());
             if f != NONE {
                 found[p] = f;
                 *todo &= !(1 << p);
