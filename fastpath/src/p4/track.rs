@@ -264,22 +264,22 @@ impl Default for ReadSet {
 }
 
 impl ReadSet {
-    /// Mark key-space bits `[from, to)`: the partial bytes at either end, whole bytes
-    /// between.
+    /// Mark key-space bits `[from, to)`, a 64-bit word at a time (the bytes as one
+    /// big-endian word: key bit 0 is the first byte's top bit). Not a byte-wise
+    /// `fill`: that was a `memset` call for every field read.
     fn mark_range(&mut self, from: u32, to: u32) {
         if from >= to {
             return;
         }
-        let (first, last) = (from as usize / 8, (to as usize - 1) / 8);
-        let head = 0xffu8 >> (from % 8);
-        let tail = 0xffu8 << (7 - (to - 1) % 8);
-        if first == last {
-            self.mask[first] |= head & tail;
-            return;
+        let (from, to) = (from as usize, to as usize);
+        let (first, last) = (from / 64, (to - 1) / 64);
+        for w in first..=last {
+            let lo = if w == first { from % 64 } else { 0 };
+            let hi = if w == last { (to - 1) % 64 } else { 63 };
+            let bits = (u64::MAX >> lo) & (u64::MAX << (63 - hi));
+            let b: &mut [u8; 8] = (&mut self.mask[w * 8..w * 8 + 8]).try_into().expect("8 bytes");
+            *b = (u64::from_be_bytes(*b) | bits).to_be_bytes();
         }
-        self.mask[first] |= head;
-        self.mask[first + 1..last].fill(0xff);
-        self.mask[last] |= tail;
     }
 
     /// Add the bits and length condition of `other`.
@@ -542,8 +542,14 @@ impl Tracker {
     fn mark_prov(&mut self, p: Prov, mask: Value) {
         match p {
             Prov::Bits { end, n } => {
+                let whole = mask_of(n.min(128));
+                if mask & whole == whole && (1..=128).contains(&n) {
+                    // The whole field (most reads): one range, no run search.
+                    self.mark_bits(end as i64 - n as i64, end as i64);
+                    return;
+                }
                 // Runs of ones in the mask, each marked as a bit range.
-                let mut m = mask & mask_of(n.min(128));
+                let mut m = mask & whole;
                 while m != 0 {
                     let lo = m.trailing_zeros();
                     let run = (!(m >> lo)).trailing_zeros().min(128 - lo);
