@@ -36,14 +36,7 @@ pub struct Subtable {
 
 impl Subtable {
     fn new(mask: Mask) -> Self {
-        Subtable {
-            mask,
-            hits: 0,
-            slots: vec![0; 16],
-            entries: vec![],
-            free: vec![],
-            len: 0,
-        }
+        Subtable { mask, hits: 0, slots: vec![0; 16], entries: vec![], free: vec![], len: 0 }
     }
 
     /// Megaflows in this subtable.
