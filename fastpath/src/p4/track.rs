@@ -266,7 +266,8 @@ impl Default for ReadSet {
 impl ReadSet {
     /// Mark key-space bits `[from, to)`, a 64-bit word at a time (the bytes as one
     /// big-endian word: key bit 0 is the first byte's top bit). Not a byte-wise
-    /// `fill`: that was a `memset` call for every field read.
+    /// `fill`: that was a `memset` call for every field read. (The key space is whole
+    /// words: see `cache::key`.)
     fn mark_range(&mut self, from: u32, to: u32) {
         if from >= to {
             return;
