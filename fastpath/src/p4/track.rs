@@ -543,14 +543,8 @@ impl Tracker {
     fn mark_prov(&mut self, p: Prov, mask: Value) {
         match p {
             Prov::Bits { end, n } => {
-                let whole = mask_of(n.min(128));
-                if mask & whole == whole && (1..=128).contains(&n) {
-                    // The whole field (most reads): one range, no run search.
-                    self.mark_bits(end as i64 - n as i64, end as i64);
-                    return;
-                }
                 // Runs of ones in the mask, each marked as a bit range.
-                let mut m = mask & whole;
+                let mut m = mask & mask_of(n.min(128));
                 while m != 0 {
                     let lo = m.trailing_zeros();
                     let run = (!(m >> lo)).trailing_zeros().min(128 - lo);
