@@ -371,3 +371,50 @@ fn burst_hits_are_settled_before_reads_removals_and_changes() {
     assert_eq!(dp.rt.tables[t as usize].hits[h as usize], 0, "the new entry counts from zero");
     assert_eq!(dp.cache.len(), 0, "the megaflow read the table");
 }
+
+/// Edits hash as a few packed words (each FxHash write is a multiply on one
+/// dependency chain, paid by every flow setup), and equal edits hash equal.
+#[test]
+fn a_megaflow_edit_hashes_in_few_words_and_equal_edits_equal() {
+    use std::hash::{Hash, Hasher};
+    #[derive(Default)]
+    struct Count(u32, rustc_hash::FxHasher);
+    impl Hasher for Count {
+        fn finish(&self) -> u64 {
+            self.1.finish()
+        }
+        fn write(&mut self, b: &[u8]) {
+            self.0 += 1;
+            self.1.write(b)
+        }
+        fn write_u32(&mut self, v: u32) {
+            self.0 += 1;
+            self.1.write_u32(v)
+        }
+        fn write_u64(&mut self, v: u64) {
+            self.0 += 1;
+            self.1.write_u64(v)
+        }
+    }
+    let Some((mut dp, _hub)) = shared_route_datapath(64) else { return };
+    // Two hosts behind one next hop (one edit), one behind another.
+    for dst in ["10.0.2.1", "10.0.2.2", "10.0.0.10"] {
+        assert_eq!(dp.process(1, &pkt(dst, 64, b"")).path, Path::Installed);
+    }
+    let flows: Vec<_> = dp.cache.iter().map(|(_, _, f)| Arc::clone(&f.actions)).collect();
+    assert_eq!(flows.len(), 3);
+    let edit = |i: usize| &flows[i].outputs[0].edit;
+    let hash = |e: &crate::p4::track::Edit| {
+        let mut h = Count::default();
+        e.hash(&mut h);
+        (h.0, h.finish())
+    };
+    let (writes, h0) = hash(edit(0));
+    // Its edit: one copied segment, the MAC and TTL patches, the IPv4 checksum.
+    assert!(!edit(0).patches.is_empty() && edit(0).checksums.len() == 1, "{:?}", edit(0));
+    assert!(writes <= 11, "{writes} hash writes for {:?}", edit(0));
+    assert_eq!(hash(&edit(0).clone()).1, h0);
+    assert!(Arc::ptr_eq(&flows[0], &flows[1]), "equal actions shared");
+    assert_ne!(edit(2), edit(0));
+    assert_ne!(hash(edit(2)).1, h0);
+}
