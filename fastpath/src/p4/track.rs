@@ -386,7 +386,7 @@ impl std::hash::Hash for Edit {
                 | lens(self.len_patches.len()) << 32
                 | lens(self.checksums.len()) << 48,
         );
-        h.write_u64(self.strip as u64 | (self.truncate.map_or(u32::MAX, |t| t) as u64) << 32);
+        h.write_u64(self.strip as u64 | (self.truncate.unwrap_or(u32::MAX) as u64) << 32);
         let pair = |a: u32, b: u32| a as u64 | (b as u64) << 32;
         for s in &self.segments {
             match s {
