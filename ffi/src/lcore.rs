@@ -117,7 +117,7 @@ static PREFETCHW: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new
 fn ask_prefetchw() -> bool {
     #[allow(unused_unsafe)]
     // SAFETY: CPUID is available on every x86_64 CPU and only reads identification
-    // registers; leaf 8000_0001h exists on all of them. (Unsafe before Rust 1.87.)
+    // registers; leaf 8000_0001h exists on all of them. (Older Rust declares it unsafe.)
     let ecx = unsafe { core::arch::x86_64::__cpuid(0x8000_0001) }.ecx;
     let yes = ecx & 1 << 8 != 0;
     PREFETCHW.store(1 + yes as u8, std::sync::atomic::Ordering::Relaxed);
