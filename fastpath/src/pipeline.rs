@@ -4,7 +4,10 @@
 //! Per burst: every packet is looked up (EMC, then dpcls) in one pass; then, in
 //! arrival order, a hit executes its megaflow's actions on the mbuf and a miss
 //! upcalls into the pipeline (after one more lookup, so the second packet of a new
-//! flow in the same burst hits the megaflow the first one installed). Megaflow
+//! flow in the same burst hits the megaflow the first one installed). A burst that
+//! is all one megaflow's, whose outcome is a single copy rewritten in place, skips
+//! the per-packet dispatch: every packet is patched, then the burst is handed to the
+//! egress port whole (the common case of a few heavy flows). Megaflow
 //! statistics are credited once per megaflow per burst ([`Datapath::replay`]); the P4
 //! counters they stand for (entry hits, direct and indexed counters) when settled
 //! (see [`crate::cache`]: before any read).
@@ -236,22 +239,59 @@ impl PipelineStage {
     /// Count one hit of megaflow `id` in this burst's groups.
     #[inline(always)]
     fn group(&mut self, id: u32, bytes: usize) {
+        self.group_n(id, 1, bytes as u64)
+    }
+
+    /// Count `packets` hits (`bytes`) of megaflow `id` in this burst's groups.
+    #[inline(always)]
+    fn group_n(&mut self, id: u32, packets: u64, bytes: u64) {
         // O(1): the megaflow's last group index, verified (stale values are harmless).
         let Some(slot) = self.group_of.get_mut(id as usize) else {
             // Only megaflows installed before `group_of` grew (never on the hit path:
             // upcalls grow it).
-            return self.groups.push((id, 1, bytes as u64));
+            return self.groups.push((id, packets, bytes));
         };
         match self.groups.get_mut(*slot as usize) {
             Some(g) if g.0 == id => {
-                g.1 += 1;
-                g.2 += bytes as u64;
+                g.1 += packets;
+                g.2 += bytes;
             }
             _ => {
                 *slot = self.groups.len() as u8;
-                self.groups.push((id, 1, bytes as u64));
+                self.groups.push((id, packets, bytes));
             }
         }
+    }
+
+    /// A burst that is all one megaflow's, whose outcome is one copy rewritten in
+    /// place to a Sluice port and nothing else (no meter, drop or CPU-port copy): each
+    /// packet is patched, then the whole burst goes to the port at once (no per-packet
+    /// action dispatch or enqueue). Does nothing and returns false for any other burst.
+    /// `found` is this burst's lookup result, so every id in it is current.
+    #[inline]
+    fn send_uniform(&mut self, found: &[u32], burst: &mut Burst, egress: &mut Egress, stats: &WorkerStats) -> bool {
+        let Some(&id) = found.first() else { return false };
+        if id == NONE || found.iter().any(|f| *f != id) || !burst.all_contiguous() {
+            return false;
+        }
+        let Some(flow) = self.dp.cache.get(id) else { return false };
+        let a = &*flow.actions;
+        let ([o], None, []) = (&*a.outputs, &a.metered, &*a.drops) else { return false };
+        let (Apply::InPlace { patches }, Some(Some(idx))) = (&o.apply, self.to_index.get(o.port as usize).copied())
+        else {
+            return false;
+        };
+        let mut bytes = 0u64;
+        for i in 0..burst.len() {
+            let d = burst.data_mut(i);
+            let len = d.len();
+            bytes += len as u64;
+            o.fix_lengths(d, len);
+            patch(d, patches, &o.edit.checksums);
+        }
+        self.group_n(id, burst.len() as u64, bytes);
+        egress.send(idx, burst, stats);
+        true
     }
 
     /// Send `m` as megaflow `id` says.
@@ -448,6 +488,9 @@ impl PipelineStage {
                 st.mark_misses.add(misses);
             }
             self.dp.cache.lookup_some(&views[..n], &mut found, todo);
+            if self.send_uniform(&found[..n], burst, egress, stats) {
+                return self.end_burst();
+            }
             for (v, id) in versions.iter_mut().zip(&found[..n]) {
                 *v = self.dp.cache.version(*id).unwrap_or(0);
             }
@@ -466,6 +509,12 @@ impl PipelineStage {
                 self.miss(in_p4, m, egress, stats);
             }
         });
+        self.end_burst()
+    }
+
+    /// After a burst: credit its groups, and the upkeep every [`UPKEEP_BURSTS`].
+    #[inline(always)]
+    fn end_burst(&mut self) {
         self.credit_groups();
         self.bursts += 1;
         if self.bursts == UPKEEP_BURSTS {

@@ -299,6 +299,13 @@ impl Burst {
         unsafe { mark_of(self.bufs[i]) }
     }
 
+    /// Whether every packet is one segment (see [`Mbuf::is_contiguous`]).
+    #[inline]
+    pub fn all_contiguous(&self) -> bool {
+        // SAFETY: slots below len hold valid owned mbufs; plain field reads.
+        self.bufs[..self.len].iter().all(|m| unsafe { (**m).nb_segs == 1 })
+    }
+
     /// Total length of packet `i`. Panics if `i >= len`.
     #[inline]
     pub fn pkt_len(&self, i: usize) -> u32 {
@@ -430,6 +437,7 @@ mod tests {
         for i in 0..BURST_SIZE as u8 {
             a.push(Mbuf::from_bytes(p, &[i]).unwrap()).unwrap();
         }
+        assert!(a.all_contiguous() && Burst::new().all_contiguous());
         let extra = Mbuf::from_bytes(p, &[99]).unwrap();
         assert!(a.push(extra).is_err(), "full burst refuses");
         assert_eq!(p.in_use(), BURST_SIZE as u32, "refused mbuf was given back and freed");
