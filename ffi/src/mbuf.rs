@@ -276,7 +276,7 @@ impl Burst {
     }
 
     /// The bytes of packet `i` (first segment). Panics if `i >= len`.
-    #[inline]
+    #[inline(always)]
     pub fn data(&self, i: usize) -> &[u8] {
         assert!(i < self.len);
         // SAFETY: slot i < len holds a valid owned mbuf; borrowed through &self.
@@ -284,7 +284,7 @@ impl Burst {
     }
 
     /// The bytes of packet `i`, writable. Panics if `i >= len`.
-    #[inline]
+    #[inline(always)]
     pub fn data_mut(&mut self, i: usize) -> &mut [u8] {
         assert!(i < self.len);
         // SAFETY: slot i < len holds a valid owned mbuf; borrowed through &mut self.
