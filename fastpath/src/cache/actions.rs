@@ -370,9 +370,7 @@ fn patch_sums(bytes: &mut [u8], patches: &[BytePatch], checksums: &[ChecksumFix]
     let sums = &mut sums[..checksums.len()];
     for p in patches {
         let (old, new) = p.apply(bytes);
-        if old != new {
-            sums.iter_mut().for_each(|s| s.adjust(p.off as usize, old, new));
-        }
+        sums.iter_mut().for_each(|s| s.adjust(p.off as usize, old, new));
     }
     sums.iter().for_each(|s| s.store(bytes));
 }
