@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use sluice::control::entries;
 use sluice::control::flows::EVENT_RING;
+use sluice::control::workers::PRESETTLE_SLICE;
 use std::sync::Arc;
 
 use sluice::fastpath::cache::datapath::{Datapath, Upcall};
@@ -214,9 +215,19 @@ fn setup_all(b: &Bench, rt: &Runtime, setup: &[Vec<u8>]) -> [(f64, u64, u64); 3]
 /// The stall of a full settle: `packets` megaflows installed (one each), then hit
 /// once each (credited, listed dirty, as the hit path does), then every dirty one's
 /// counter effects replayed at once, as before control reads counters or changes the
-/// state (`Datapath::settled`, `apply`, `update`). Returns the settle's cycles and the
-/// megaflows it settled.
-fn settle_cycles(b: &Bench, rt: &Runtime, packets: &[Vec<u8>]) -> (f64, usize) {
+/// state (`Datapath::settled`, `apply`, `update`). Then the same hits again, settled
+/// as control's presettle does it: `PRESETTLE_SLICE` megaflows per command.
+struct Settle {
+    /// Megaflows dirty.
+    dirty: usize,
+    /// Cycles of the full settle.
+    full: f64,
+    /// Cycles of the longest slice, and how many slices.
+    slice_max: f64,
+    slices: usize,
+}
+
+fn settle_cycles(b: &Bench, rt: &Runtime, packets: &[Vec<u8>]) -> Settle {
     let cfg = CacheConfig { max_flows: packets.len() * 2, ..CacheConfig::default() };
     let cache = FlowCache::new(cfg, 0, Arc::new(CacheStats::default()), None);
     let mut dp = Datapath::new(Arc::new(b.ir.clone()), rt.clone(), cache);
@@ -224,22 +235,37 @@ fn settle_cycles(b: &Bench, rt: &Runtime, packets: &[Vec<u8>]) -> (f64, usize) {
         assert!(matches!(dp.upcall(1, p), Upcall::Cached(_)), "{}: a setup packet is cached", b.name);
     }
     dp.settle();
-    for burst in packets.chunks(32) {
-        let views: Vec<PacketView> = burst.iter().map(|p| PacketView::new(1, p)).collect();
-        let mut found = [NONE; 32];
-        dp.cache.lookup(&views, &mut found);
-        for (p, f) in burst.iter().zip(found) {
-            assert_ne!(f, NONE, "{}: a hit", b.name);
-            dp.replay(f, 1, p.len() as u64);
+    let hit_all = |dp: &mut Datapath| {
+        for burst in packets.chunks(32) {
+            let views: Vec<PacketView> = burst.iter().map(|p| PacketView::new(1, p)).collect();
+            let mut found = [NONE; 32];
+            dp.cache.lookup(&views, &mut found);
+            for (p, f) in burst.iter().zip(found) {
+                assert_ne!(f, NONE, "{}: a hit", b.name);
+                dp.replay(f, 1, p.len() as u64);
+            }
         }
-    }
-    let dirty = dp.cache.dirty();
-    assert_eq!(dirty, packets.len(), "{}: every megaflow is dirty", b.name);
+        let dirty = dp.cache.dirty();
+        assert_eq!(dirty, packets.len(), "{}: every megaflow is dirty", b.name);
+        dirty
+    };
+    let dirty = hit_all(&mut dp);
     let c0 = rdtsc();
     dp.settle();
-    let c = (rdtsc() - c0) as f64;
+    let full = (rdtsc() - c0) as f64;
     assert_eq!(dp.cache.dirty(), 0);
-    (c, dirty)
+    hit_all(&mut dp);
+    let (mut slice_max, mut slices) = (0f64, 0);
+    loop {
+        let c0 = rdtsc();
+        let left = dp.settle_some(PRESETTLE_SLICE);
+        slice_max = slice_max.max((rdtsc() - c0) as f64);
+        slices += 1;
+        if left == 0 {
+            break;
+        }
+    }
+    Settle { dirty, full, slice_max, slices }
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -303,8 +329,7 @@ fn main() {
     let mut results: Vec<Samples> = benches.iter().map(|_| (vec![], vec![], vec![], vec![])).collect();
     let mut full_setup: Vec<f64> = vec![];
     let mut evented_setup: Vec<(f64, u64, u64)> = vec![];
-    let mut settles: Vec<f64> = vec![];
-    let mut settled = 0;
+    let mut settles: Vec<Settle> = vec![];
     // Flow setup traffic: 1,000 host routes (10.1.x.y/32; the table holds 1,024) and
     // packets to each with 64 TTLs: LPM tracking decides all 32 bits of a host route
     // and the TTL is read (decremented), so each of the 64,000 packets is its own
@@ -338,9 +363,7 @@ fn main() {
                     results[bi].3.push(r[0].0);
                     full_setup.push(r[1].0);
                     evented_setup.push(r[2]);
-                    let (c, n) = settle_cycles(b, &setup_rt, &setup[..setup.len() / 2]);
-                    settles.push(c);
-                    settled = n;
+                    settles.push(settle_cycles(b, &setup_rt, &setup[..setup.len() / 2]));
                 }
                 continue;
             }
@@ -384,9 +407,7 @@ fn main() {
                 results[bi].3.push(r[0].0);
                 full_setup.push(r[1].0);
                 evented_setup.push(r[2]);
-                let (c, n) = settle_cycles(b, &setup_rt, &setup[..setup.len() / 2]);
-                settles.push(c);
-                settled = n;
+                settles.push(settle_cycles(b, &setup_rt, &setup[..setup.len() / 2]));
             }
         }
     }
@@ -436,15 +457,22 @@ fn main() {
         );
     }
     if !settles.is_empty() {
-        let c = median(&mut settles);
+        let dirty = settles[0].dirty;
+        let full = median(&mut settles.iter().map(|s| s.full).collect::<Vec<_>>());
+        let slice = median(&mut settles.iter().map(|s| s.slice_max).collect::<Vec<_>>());
         println!();
-        println!("| program | dirty megaflows settled at once | cycles | per megaflow | stall |");
-        println!("|---|---|---|---|---|");
+        println!("| program | dirty megaflows | settled | cycles (longest) | per megaflow | worker stall |");
+        println!("|---|---|---|---|---|---|");
         println!(
-            "| simple_router | {settled} | {:.0} | {:.0} | {:.2} ms |",
-            c,
-            c / settled.max(1) as f64,
-            c / hz * 1e3
+            "| simple_router | {dirty} | at once | {full:.0} | {:.0} | {:.2} ms |",
+            full / dirty.max(1) as f64,
+            full / hz * 1e3
+        );
+        println!(
+            "| simple_router | {dirty} | {} slices of {PRESETTLE_SLICE} (presettle) | {slice:.0} | {:.0} | {:.1} us per slice |",
+            settles[0].slices,
+            slice / PRESETTLE_SLICE as f64,
+            slice / hz * 1e6
         );
     }
 }

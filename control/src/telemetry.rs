@@ -59,7 +59,8 @@ pub const FAMILIES: &[(&str, &str, &str, &str)] = &[
     ("sluice_worker_subtables_searched_total", "counter", "worker, core", "dpcls subtables searched (per dpcls hit: the ratio)."),
     ("sluice_worker_megaflows", "gauge", "worker, core", "Megaflows in the worker's cache."),
     ("sluice_worker_subtables", "gauge", "worker, core", "dpcls subtables (masks) in the worker's cache."),
-    ("sluice_worker_megaflows_unsettled", "gauge", "worker, core", "Megaflows whose hits' P4 counter effects wait to be settled (as of the last upkeep)."),
+    ("sluice_worker_megaflows_unsettled", "gauge", "worker, core", "Megaflows whose hits' P4 counter effects wait to be settled."),
+    ("sluice_worker_megaflows_presettled_total", "counter", "worker, core", "Megaflows settled a slice at a time ahead of a counter read or a state change."),
     ("sluice_worker_megaflows_installed_total", "counter", "worker, core", "Megaflows installed."),
     ("sluice_worker_megaflows_removed_total", "counter", "worker, core, reason", "Megaflows removed: idle, evicted, invalidated."),
     ("sluice_worker_to_cpu_packets_total", "counter", "worker, core", "Packets sent to the controller (packet-in)."),
@@ -214,6 +215,7 @@ pub fn refresh(s: &Switch) {
         gauge!("sluice_worker_megaflows", &l).set(c.megaflows as f64);
         gauge!("sluice_worker_subtables", &l).set(c.subtables as f64);
         gauge!("sluice_worker_megaflows_unsettled", &l).set(c.unsettled as f64);
+        counter!("sluice_worker_megaflows_presettled_total", &l).absolute(c.presettled);
         counter!("sluice_worker_megaflows_installed_total", &l).absolute(c.installed);
         for (reason, n) in [("idle", c.expired), ("evicted", c.evicted), ("invalidated", c.invalidated)] {
             let l = [l[0].clone(), l[1].clone(), ("reason", reason.to_string())];

@@ -244,6 +244,7 @@ pub fn observe_hits(p: &mut Pipeline, workers: Option<&Workers>, now: Instant) -
         None => tables.iter().map(|t| p.rt.tables[*t as usize].hits.clone()).collect(),
         Some(w) => {
             let ts = tables.clone();
+            w.presettle().map_err(unavailable)?;
             let per_worker = w
                 .query(move |dp| {
                     let rt = dp.settled();
@@ -362,6 +363,7 @@ fn set_counters(w: &Workers, writes: &[CounterWrite]) -> Result<(), sluice_fastp
         return Ok(());
     }
     // Entries were checked on control's copy (equal to every worker's).
+    w.presettle()?;
     for k in 0..w.len() {
         let mut mine = writes.to_vec();
         if k > 0 {
@@ -389,6 +391,7 @@ fn summed(
     match workers {
         None => Ok(local.to_vec()),
         Some(w) => {
+            w.presettle().map_err(unavailable)?;
             let got = w.query(move |dp| cells(dp.settled())).map_err(unavailable)?;
             Ok(sum(got, local))
         }
@@ -403,7 +406,10 @@ pub fn meter_counts(p: &Pipeline, meter: u32, workers: Option<&Workers>) -> Resu
     };
     let cells = match workers {
         None => vec![Some(of(&p.rt))],
-        Some(w) => w.query(move |dp| of(dp.settled())).map_err(unavailable)?,
+        Some(w) => {
+            w.presettle().map_err(unavailable)?;
+            w.query(move |dp| of(dp.settled())).map_err(unavailable)?
+        }
     };
     let mut out: Vec<[(u64, u64); 3]> = vec![];
     for c in cells.into_iter().flatten() {
