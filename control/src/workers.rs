@@ -530,7 +530,7 @@ pub(crate) mod tests {
     impl RunningRouter {
         /// `None` without the P4 corpus (the test is skipped, said so). `tag` names
         /// the ring ports (unique per test).
-        fn start(tag: &str) -> Option<RunningRouter> {
+        fn start(tag: &str, cache: CacheConfig) -> Option<RunningRouter> {
             let corpus = corpus_program("simple_router")?;
             let eal = Eal::for_tests("sluice-control-test");
             let pool = Mempool::create(eal, &format!("ctl_{tag}"), 4095, 0, DEFAULT_DATA_ROOM, None).unwrap();
@@ -553,7 +553,7 @@ pub(crate) mod tests {
             let recipe = StageRecipe {
                 pool,
                 p4_ports: vec![1, 2, 3],
-                cache: CacheConfig::default(),
+                cache,
                 tsc_hz: dpdk_sys::lcore::tsc_hz(eal),
                 cpu_port: None,
             };
@@ -603,7 +603,7 @@ pub(crate) mod tests {
     /// packet: the megaflow the old route installed is gone when `apply` returns.
     #[test]
     fn a_write_is_visible_to_the_next_packet_on_a_running_worker() {
-        let Some(r) = RunningRouter::start("vis") else { return };
+        let Some(r) = RunningRouter::start("vis", CacheConfig::default()) else { return };
         let mut seq = 0u16;
         for round in 0..40 {
             let port = 2 + (round % 2) as u128;
@@ -627,7 +627,7 @@ pub(crate) mod tests {
     /// counters read are exact.
     #[test]
     fn presettle_settles_a_slice_per_command_and_the_read_stays_exact() {
-        let Some(r) = RunningRouter::start("pre") else { return };
+        let Some(r) = RunningRouter::start("pre", CacheConfig::default()) else { return };
         // The TTL is read (decremented): each TTL is its own megaflow.
         let frames = || {
             (2..202u16).map(|ttl| {
@@ -663,5 +663,22 @@ pub(crate) mod tests {
         assert_eq!(snap.cache.unsettled, 0, "the write settled everything first");
         assert_eq!(snap.cache.presettled, 192);
         assert_eq!(snap.refused_ops, 0);
+    }
+
+    /// A worker that receives nothing still runs its upkeep: an idle megaflow
+    /// expires after the last packet, with no traffic to drive it.
+    #[test]
+    fn idle_megaflows_expire_with_no_traffic() {
+        let cache = CacheConfig { max_idle_ms: 20, ..CacheConfig::default() };
+        let Some(r) = RunningRouter::start("idl", cache) else { return };
+        assert_eq!(r.forward((0..4).map(to_10_0_1_10)), (4, 0));
+        assert_eq!(r.stats.cache.megaflows.get(), 1);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while r.stats.cache.megaflows.get() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let snap = r.stop();
+        assert_eq!(snap.cache.megaflows, 0, "expired without traffic: {:?}", snap.cache);
+        assert_eq!(snap.cache.expired, 1);
     }
 }

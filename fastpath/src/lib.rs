@@ -40,4 +40,9 @@ pub trait BurstProcessor: Send {
         egress: &mut egress::Egress,
         stats: &stats::WorkerStats,
     );
+
+    /// Called by the worker every so many polls that received nothing
+    /// ([`worker::Worker::run`]): time-driven upkeep (idle expiry, settling) that
+    /// would otherwise wait for the next packet. The same rules as `process`.
+    fn idle(&mut self) {}
 }

@@ -540,4 +540,10 @@ impl BurstProcessor for Stage {
             Stage::Pipeline(p) => p.process(in_port, burst, egress, stats),
         }
     }
+
+    fn idle(&mut self) {
+        if let Stage::Pipeline(p) = self {
+            p.upkeep();
+        }
+    }
 }

@@ -8,7 +8,9 @@
 //! [`crate::qos::policer`]) and hand it to the [`BurstProcessor`]; then flush
 //! egress (one `tx_burst` per output port); then account the iteration's TSC cycles as
 //! busy (something received) or idle. The stop flag is a relaxed atomic load per
-//! iteration — no syscall, lock or allocation anywhere in the loop.
+//! iteration — no syscall, lock or allocation anywhere in the loop. After 1,024 polls
+//! in a row that received nothing, the processor's [`BurstProcessor::idle`] runs its
+//! clock-driven upkeep (a pipeline's idle megaflows expire without traffic too).
 //!
 //! Between bursts the worker serves its [`Mailbox`]: commands from control (state
 //! updates, pipeline swaps, counter reads, packet-out) run on the worker's own core
@@ -184,6 +186,11 @@ impl<P: BurstProcessor> Worker<P> {
             iters += 1;
             in_period += 1;
             if now_busy != busy || iters >= TSC_EVERY {
+                if !busy && !now_busy {
+                    // TSC_EVERY polls in a row received nothing: what upkeep is due
+                    // by the clock (idle megaflows expire with no traffic at all).
+                    self.processor.idle();
+                }
                 let now = rdtsc();
                 let c = if busy { &stats.busy_cycles } else { &stats.idle_cycles };
                 c.add(now.wrapping_sub(last));
