@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use sluice::control::entries;
 use sluice::control::flows::EVENT_RING;
-use sluice::control::workers::PRESETTLE_SLICE;
+use sluice::control::offload::live_megaflows;
+use sluice::control::workers::{PRESETTLE_SLICE, SCAN_SLICE};
 use std::sync::Arc;
 
 use sluice::fastpath::cache::datapath::{Datapath, Upcall};
@@ -225,6 +226,11 @@ struct Settle {
     /// Cycles of the longest slice, and how many slices.
     slice_max: f64,
     slices: usize,
+    /// Cycles of the offload round's read of every live megaflow in one command, and
+    /// of its longest slice of `SCAN_SLICE` slots (`Workers::scan`); the slots.
+    scan_full: f64,
+    scan_slice_max: f64,
+    slots: usize,
 }
 
 fn settle_cycles(b: &Bench, rt: &Runtime, packets: &[Vec<u8>]) -> Settle {
@@ -265,7 +271,19 @@ fn settle_cycles(b: &Bench, rt: &Runtime, packets: &[Vec<u8>]) -> Settle {
             break;
         }
     }
-    Settle { dirty, full, slice_max, slices }
+    let c0 = rdtsc();
+    let all = live_megaflows(&mut dp, 0..usize::MAX);
+    let scan_full = (rdtsc() - c0) as f64;
+    assert_eq!(all.len(), dirty);
+    let slots = dp.cache.slot_count();
+    let (mut scan_slice_max, mut found) = (0f64, 0);
+    for from in (0..slots).step_by(SCAN_SLICE) {
+        let c0 = rdtsc();
+        found += live_megaflows(&mut dp, from..from + SCAN_SLICE).len();
+        scan_slice_max = scan_slice_max.max((rdtsc() - c0) as f64);
+    }
+    assert_eq!(found, dirty);
+    Settle { dirty, full, slice_max, slices, scan_full, scan_slice_max, slots }
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -472,6 +490,16 @@ fn main() {
             "| simple_router | {dirty} | {} slices of {PRESETTLE_SLICE} (presettle) | {slice:.0} | {:.0} | {:.1} us per slice |",
             settles[0].slices,
             slice / PRESETTLE_SLICE as f64,
+            slice / hz * 1e6
+        );
+        let full = median(&mut settles.iter().map(|s| s.scan_full).collect::<Vec<_>>());
+        let slice = median(&mut settles.iter().map(|s| s.scan_slice_max).collect::<Vec<_>>());
+        println!();
+        println!("| read of live megaflows (offload round) | slots | cycles (longest) | worker stall |");
+        println!("|---|---|---|---|");
+        println!("| {dirty} megaflows in one command | {} | {full:.0} | {:.2} ms |", settles[0].slots, full / hz * 1e3);
+        println!(
+            "| slices of {SCAN_SLICE} slots (`Workers::scan`) | {SCAN_SLICE} | {slice:.0} | {:.1} us per slice |",
             slice / hz * 1e6
         );
     }

@@ -824,10 +824,10 @@ impl Dataplane {
     ) -> Result<(Vec<FlowInfo>, usize), ChangeError> {
         let counts = self
             .control
-            .query(|dp| {
+            .scan(|dp, slots| {
                 let now = dp.cache.now_ms();
                 dp.cache
-                    .iter()
+                    .iter_slots(slots)
                     .map(|(id, v, m)| {
                         let idle = now.wrapping_sub(dp.cache.used_ms(id).unwrap_or(now));
                         (id, v, m.packets, m.bytes, now.wrapping_sub(m.installed_ms), idle)

@@ -85,7 +85,8 @@ impl Offload {
     /// One round: live megaflows and their counts from the workers, their
     /// descriptions from `flows`, then the manager.
     pub fn round(&self, workers: &Workers, flows: &Mutex<FlowLog>) {
-        let Ok(counts) = workers.query(live_megaflows) else {
+        // A slice of each cache per command: one command for all held the worker.
+        let Ok(counts) = workers.scan(live_megaflows) else {
             return;
         };
         let live: Vec<Candidate> = {
@@ -111,15 +112,15 @@ impl Offload {
     }
 }
 
-/// A worker's live megaflows: id, version, packets, and for a metered one the
+/// A worker's live megaflows among slots `slots`: id, version, packets, and for a metered one the
 /// configuration of the meter cell it executes first (a reconfiguration invalidates
 /// the megaflow, so it cannot change under the megaflow's rule).
-pub fn live_megaflows(dp: &mut Datapath) -> Vec<(u32, u32, u64, Option<MeterConfig>)> {
+pub fn live_megaflows(dp: &mut Datapath, slots: std::ops::Range<usize>) -> Vec<(u32, u32, u64, Option<MeterConfig>)> {
     let config = |m: &Megaflow| {
         let b = m.actions.metered.as_ref()?;
         dp.rt.meters.get(b.meter as usize)?.get(b.cell as usize)?.as_ref().map(|c| c.config)
     };
-    dp.cache.iter().map(|(id, v, m)| (id, v, m.packets, config(m))).collect()
+    dp.cache.iter_slots(slots).map(|(id, v, m)| (id, v, m.packets, config(m))).collect()
 }
 
 /// Rounds every `interval` on a thread until the handle drops.
@@ -188,14 +189,14 @@ mod tests {
         let mut dp = Datapath::new(l.ir, l.rt, cache);
         let pkt = crate::pcap::udp_frame(1, 7);
         dp.process(1, &pkt);
-        let live = live_megaflows(&mut dp);
+        let live = live_megaflows(&mut dp, 0..usize::MAX);
         assert_eq!(live.len(), 1, "{live:?}");
         assert_eq!(live[0].3, Some(MeterConfig { cir: 20_000, cburst: 1000, pir: 20_000, pburst: 2000 }));
         // Unconfigured, the cell marks GREEN: the megaflow (rebuilt) branches on nothing.
         let meter = dp.ir.meters.iter().position(|m| m.name.ends_with("egress_port_meter")).unwrap() as u32;
         assert_eq!(dp.apply(&[Op::SetMeter { meter, index: Some(2), config: None }]), 0);
         dp.process(1, &pkt);
-        let live = live_megaflows(&mut dp);
+        let live = live_megaflows(&mut dp, 0..usize::MAX);
         assert_eq!((live.len(), live[0].3), (1, None), "{live:?}");
     }
 

@@ -520,7 +520,24 @@ impl FlowCache {
 
     /// Every live megaflow: id, version, the megaflow.
     pub fn iter(&self) -> impl Iterator<Item = (u32, u32, &Megaflow)> {
-        self.slots.iter().enumerate().filter_map(|(i, s)| Some((i as u32, s.version, s.flow.as_ref()?)))
+        self.iter_slots(0..self.slots.len())
+    }
+
+    /// Megaflow slots (live or free): ids are below this.
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The live megaflows among slots `range` (clamped to [`FlowCache::slot_count`]),
+    /// as [`FlowCache::iter`]: a dump a slice at a time.
+    pub fn iter_slots(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = (u32, u32, &Megaflow)> {
+        let n = self.slots.len();
+        let range = range.start.min(n)..range.end.min(n);
+        let from = range.start;
+        self.slots[range]
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, s)| Some(((from + i) as u32, s.version, s.flow.as_ref()?)))
     }
 
     /// The cache's clock now (milliseconds, wrapping).
