@@ -28,6 +28,7 @@ use sluice::fastpath::cache::{CacheConfig, CacheStats, FlowCache};
 use sluice::fastpath::p4::compile::compile_bytes;
 use sluice::fastpath::p4::interp::Interp;
 use sluice::fastpath::p4::ir::Ir;
+use sluice::fastpath::p4::ops::Op;
 use sluice::fastpath::p4::tables::Runtime;
 use sluice::fastpath::p4::track::{NoTrack, Phase, Track, Tracker};
 
@@ -231,6 +232,10 @@ struct Settle {
     scan_full: f64,
     scan_slice_max: f64,
     slots: usize,
+    /// Cycles of a table write that invalidates every megaflow (each read the
+    /// modified table), and how many it removed.
+    invalidate: f64,
+    invalidated: usize,
 }
 
 fn settle_cycles(b: &Bench, rt: &Runtime, packets: &[Vec<u8>]) -> Settle {
@@ -283,7 +288,14 @@ fn settle_cycles(b: &Bench, rt: &Runtime, packets: &[Vec<u8>]) -> Settle {
         scan_slice_max = scan_slice_max.max((rdtsc() - c0) as f64);
     }
     assert_eq!(found, dirty);
-    Settle { dirty, full, slice_max, slices, scan_full, scan_slice_max, slots }
+    // A route rewritten as it was: the write removes every megaflow that read the table.
+    let t = b.ir.tables.iter().position(|t| t.name == "ipv4_lpm").expect("ipv4_lpm") as u32;
+    let entry = dp.rt.tables[t as usize].entries().next().expect("a route").1.clone();
+    let c0 = rdtsc();
+    assert_eq!(dp.apply(&[Op::Modify { table: t, entry }]), 0, "the write applies");
+    let invalidate = (rdtsc() - c0) as f64;
+    let invalidated = dirty - dp.cache.len();
+    Settle { dirty, full, slice_max, slices, scan_full, scan_slice_max, slots, invalidate, invalidated }
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -501,6 +513,16 @@ fn main() {
         println!(
             "| slices of {SCAN_SLICE} slots (`Workers::scan`) | {SCAN_SLICE} | {slice:.0} | {:.1} us per slice |",
             slice / hz * 1e6
+        );
+        let inv = median(&mut settles.iter().map(|s| s.invalidate).collect::<Vec<_>>());
+        let n = settles[0].invalidated;
+        println!();
+        println!("| table write (ipv4_lpm) | megaflows removed | cycles | per megaflow | worker stall |");
+        println!("|---|---|---|---|---|");
+        println!(
+            "| every megaflow read the table | {n} | {inv:.0} | {:.0} | {:.2} ms |",
+            inv / n.max(1) as f64,
+            inv / hz * 1e3
         );
     }
 }
