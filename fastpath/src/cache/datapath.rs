@@ -186,7 +186,7 @@ impl Datapath {
     }
 
     /// Settle at most `max` megaflows, oldest first: a slice of [`Datapath::settle`]
-    /// that holds the worker for a bounded time (~53 cycles a megaflow on
+    /// that holds the worker for a bounded time (~50–75 cycles a megaflow on
     /// simple_router). Control runs such slices, with forwarding between, ahead of a
     /// read or a change, which then has little left to settle. Returns how many
     /// megaflows stay dirty.
