@@ -39,9 +39,10 @@ fn port_policers_from_the_config_and_set_live_drop_what_is_over_the_rate() {
     let (a, b) = (&ports["ports"][0]["counters"], ports["ports"][1]["counters"].clone());
     let (rx, policed) = (u(&a["sw_rx_packets"]), u(&a["policed_rx_packets"]));
     assert!(rx > 10_000 && policed * 100 > rx * 95, "policed {policed} of {rx}");
-    // (Read while forwarding: a burst or two may be between rx and tx.)
+    // (Read while forwarding, one counter after another: the bursts received between
+    // the reads of rx, policed and tx make a difference of a few bursts; CI saw 3.)
     let sent = u(&b["sw_tx_packets"]);
-    assert!((sent + policed).abs_diff(rx) <= 64, "what was not policed was sent: {sent} + {policed} vs {rx}");
+    assert!((sent + policed).abs_diff(rx) <= 8 * 32, "what was not policed was sent: {sent} + {policed} vs {rx}");
     let pmd = ctl_json(&sock, &["pmd", "stats"]);
     assert!(u(&pmd["workers"][0]["drops"]["policed"]) >= policed, "{pmd}");
     let (code, out, _) = ctl(&sock, &["port", "qos"]);
