@@ -209,7 +209,7 @@ impl Report {
         if self.workers.iter().any(|w| w.cache.upcalls > 0) {
             let _ = writeln!(
                 s,
-                "{:<8} {:>12} {:>12} {:>10} {:>12} {:>10} {:>10} {:>8} {:>9} {:>9}",
+                "{:<8} {:>12} {:>12} {:>10} {:>12} {:>10} {:>10} {:>8} {:>9} {:>9} {:>11}",
                 "worker",
                 "emc_hits",
                 "dpcls_hits",
@@ -219,13 +219,14 @@ impl Report {
                 "subtables",
                 "sub/pkt",
                 "evicted",
-                "expired"
+                "expired",
+                "invalidated"
             );
             for w in &self.workers {
                 let c = &w.cache;
                 let _ = writeln!(
                     s,
-                    "{:<8} {:>12} {:>12} {:>10} {:>12} {:>10} {:>10} {:>8.2} {:>9} {:>9}",
+                    "{:<8} {:>12} {:>12} {:>10} {:>12} {:>10} {:>10} {:>8.2} {:>9} {:>9} {:>11}",
                     w.worker,
                     c.emc_hits,
                     c.dpcls_hits,
@@ -235,7 +236,8 @@ impl Report {
                     c.subtables,
                     c.subtables_searched as f64 / c.dpcls_hits.max(1) as f64,
                     c.evicted,
-                    c.expired + c.invalidated
+                    c.expired,
+                    c.invalidated
                 );
             }
             let m = &self.megaflows;
