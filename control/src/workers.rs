@@ -265,23 +265,38 @@ impl Workers {
         &self,
         f: impl Fn(&mut Datapath) -> T + Send + Sync + 'static,
     ) -> Result<Vec<Option<T>>, MailboxError> {
-        let f = Arc::new(f);
-        let (tx, rx) = std::sync::mpsc::channel::<(usize, Option<T>)>();
-        self.run_each(|w| {
-            let (f, tx) = (Arc::clone(&f), tx.clone());
-            Box::new(move |stage: &mut Stage, _: &mut Io, _: &WorkerStats| {
-                let r = match stage {
-                    Stage::Pipeline(p) => Some(f(p.datapath())),
-                    Stage::XConnect(_) => None,
-                };
-                let _ = tx.send((w, r));
-            })
-        })?;
+        let jobs = (0..self.links.len()).map(|w| (w, ())).collect();
         let mut out: Vec<Option<T>> = (0..self.links.len()).map(|_| None).collect();
-        for (w, r) in rx.try_iter() {
+        for (w, r) in self.ask(jobs, move |dp, ()| f(dp))? {
             out[w] = r;
         }
         Ok(out)
+    }
+
+    /// Run `f(datapath, a)` on each worker `w` of `jobs` (`(w, a)`), all posted
+    /// before any is waited for; returns when all have: `(w, result)`, `None` for a
+    /// worker without a pipeline.
+    fn ask<A: Send + 'static, T: Send + 'static>(
+        &self,
+        jobs: Vec<(usize, A)>,
+        f: impl Fn(&mut Datapath, A) -> T + Send + Sync + 'static,
+    ) -> Result<Vec<(usize, Option<T>)>, MailboxError> {
+        let f = Arc::new(f);
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Option<T>)>();
+        let mut tickets = Vec::with_capacity(jobs.len());
+        for (w, a) in jobs {
+            let (f, tx) = (Arc::clone(&f), tx.clone());
+            let t = self.links[w].poster.post(Box::new(move |stage: &mut Stage, _: &mut Io, _: &WorkerStats| {
+                let r = match stage {
+                    Stage::Pipeline(p) => Some(f(p.datapath(), a)),
+                    Stage::XConnect(_) => None,
+                };
+                let _ = tx.send((w, r));
+            }))?;
+            tickets.push((w, t));
+        }
+        wait_all(&tickets, &self.links)?;
+        Ok(rx.try_iter().collect())
     }
 
     /// Run `f` on worker `w`'s datapath, if it runs a pipeline.
@@ -318,36 +333,20 @@ impl Workers {
         slice: usize,
         f: impl Fn(&mut Datapath, std::ops::Range<usize>) -> Vec<T> + Send + Sync + 'static,
     ) -> Result<Vec<Option<Vec<T>>>, MailboxError> {
-        // Per worker: what a slice found, where the next starts, whether that is the end.
-        type Slice<T> = (usize, Option<(Vec<T>, usize, bool)>);
-        let f = Arc::new(f);
         let mut out: Vec<Option<Vec<T>>> = (0..self.links.len()).map(|_| None).collect();
         let mut next: Vec<(usize, usize)> = (0..self.links.len()).map(|w| (w, 0)).collect();
+        let f = Arc::new(f);
         while !next.is_empty() {
-            let (tx, rx) = std::sync::mpsc::channel::<Slice<T>>();
-            let mut tickets = Vec::with_capacity(next.len());
-            for &(w, from) in &next {
-                let (f, tx) = (Arc::clone(&f), tx.clone());
-                let t =
-                    self.links[w].poster.post(Box::new(move |stage: &mut Stage, _: &mut Io, _: &WorkerStats| {
-                        let r = match stage {
-                            Stage::Pipeline(p) => {
-                                let dp = p.datapath();
-                                let end = dp.cache.slot_count();
-                                let to = (from + slice).min(end);
-                                Some((f(dp, from..to), to, to >= end))
-                            }
-                            Stage::XConnect(_) => None,
-                        };
-                        let _ = tx.send((w, r));
-                    }))?;
-                tickets.push((w, t));
-            }
-            wait_all(&tickets, &self.links)?;
-            next.clear();
-            for (w, r) in rx.try_iter() {
-                if let Some((got, to, done)) = r {
-                    out[w].get_or_insert_with(Vec::new).extend(got);
+            let f = Arc::clone(&f);
+            // Per worker: what a slice found, where the next starts, whether that is the end.
+            let got = self.ask(std::mem::take(&mut next), move |dp, from: usize| {
+                let end = dp.cache.slot_count();
+                let to = (from + slice).min(end);
+                (f(dp, from..to), to, to >= end)
+            })?;
+            for (w, r) in got {
+                if let Some((found, to, done)) = r {
+                    out[w].get_or_insert_with(Vec::new).extend(found);
                     if !done {
                         next.push((w, to));
                     }
@@ -378,22 +377,8 @@ impl Workers {
         let mut rounds = 0;
         while !left.is_empty() && rounds < cap {
             rounds += 1;
-            let (tx, rx) = std::sync::mpsc::channel::<(usize, usize)>();
-            let mut tickets = Vec::with_capacity(left.len());
-            for &(w, _) in &left {
-                let tx = tx.clone();
-                let t =
-                    self.links[w].poster.post(Box::new(move |stage: &mut Stage, _: &mut Io, _: &WorkerStats| {
-                        let d = match stage {
-                            Stage::Pipeline(p) => p.datapath().settle_some(slice),
-                            Stage::XConnect(_) => 0,
-                        };
-                        let _ = tx.send((w, d));
-                    }))?;
-                tickets.push((w, t));
-            }
-            wait_all(&tickets, &self.links)?;
-            left = rx.try_iter().filter(|&(_, d)| over(d)).collect();
+            let got = self.ask(left, move |dp, _| dp.settle_some(slice))?;
+            left = got.into_iter().map(|(w, d)| (w, d.unwrap_or(0))).filter(|&(_, d)| over(d)).collect();
         }
         Ok(rounds)
     }
