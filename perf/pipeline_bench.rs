@@ -24,7 +24,7 @@ use sluice::fastpath::cache::dpcls::NONE;
 use sluice::fastpath::cache::event_ring::EventHub;
 use sluice::fastpath::cache::events::EventReader;
 use sluice::fastpath::cache::key::PacketView;
-use sluice::fastpath::cache::{CacheConfig, CacheStats, FlowCache};
+use sluice::fastpath::cache::{CacheConfig, CacheStats, Change, FlowCache, BURST_PURGE};
 use sluice::fastpath::p4::compile::compile_bytes;
 use sluice::fastpath::p4::interp::Interp;
 use sluice::fastpath::p4::ir::Ir;
@@ -232,10 +232,22 @@ struct Settle {
     scan_full: f64,
     scan_slice_max: f64,
     slots: usize,
-    /// Cycles of a table write that invalidates every megaflow (each read the
-    /// modified table), and how many it removed.
-    invalidate: f64,
+    /// Cycles of a table write that makes every megaflow stale (each read the
+    /// modified table).
+    write: f64,
+    /// Cycles of removing all of them at once (what such a write cost when it
+    /// removed them itself), and how many.
+    purge_full: f64,
     invalidated: usize,
+    /// The slices of the purge as the worker runs it ([`BURST_PURGE`] per burst):
+    /// median, 99th percentile and longest cycles (the last slice empties the cache,
+    /// which clears the EMC), and how many slices.
+    purge_slice: [f64; 3],
+    purge_slices: usize,
+    /// Lookup cycles per packet of every megaflow's packet (all current), without
+    /// and with a purge pending (each hit checked).
+    lookup_plain: f64,
+    lookup_pending: f64,
 }
 
 fn settle_cycles(b: &Bench, rt: &Runtime, packets: &[Vec<u8>]) -> Settle {
@@ -288,14 +300,76 @@ fn settle_cycles(b: &Bench, rt: &Runtime, packets: &[Vec<u8>]) -> Settle {
         scan_slice_max = scan_slice_max.max((rdtsc() - c0) as f64);
     }
     assert_eq!(found, dirty);
-    // A route rewritten as it was: the write removes every megaflow that read the table.
+    // The cost of a pending purge to hits: every megaflow's packet looked up, with
+    // none pending and with one pending for a table no megaflow read (none stale).
+    let lookup_all = |dp: &mut Datapath| {
+        let c0 = rdtsc();
+        for burst in packets.chunks(32) {
+            let views: Vec<PacketView> = burst.iter().map(|p| PacketView::new(1, p)).collect();
+            let mut found = [NONE; 32];
+            dp.cache.lookup(&views, &mut found);
+            assert!(found[..burst.len()].iter().all(|f| *f != NONE), "{}: all hit", b.name);
+        }
+        (rdtsc() - c0) as f64 / packets.len() as f64
+    };
+    let unused = b.ir.tables.len() as u32 + 1;
+    let (mut lookup_plain, mut lookup_pending) = (0f64, 0f64);
+    for _ in 0..2 {
+        lookup_plain += lookup_all(&mut dp) / 2.0;
+        dp.update(Change::Table(unused), |_, _| ());
+        assert!(dp.cache.purging());
+        lookup_pending += lookup_all(&mut dp) / 2.0;
+        assert!(dp.purge(usize::MAX, usize::MAX));
+    }
+    assert_eq!(dp.cache.len(), dirty, "{}: nothing read the unused table", b.name);
+    // A route rewritten as it was: every megaflow read the table, so the write makes
+    // each stale; then they are removed all at once, as the write itself used to.
     let t = b.ir.tables.iter().position(|t| t.name == "ipv4_lpm").expect("ipv4_lpm") as u32;
     let entry = dp.rt.tables[t as usize].entries().next().expect("a route").1.clone();
+    let write = |dp: &mut Datapath| {
+        let c0 = rdtsc();
+        assert_eq!(dp.apply(&[Op::Modify { table: t, entry: entry.clone() }]), 0, "the write applies");
+        (rdtsc() - c0) as f64
+    };
+    let write_cycles = write(&mut dp);
     let c0 = rdtsc();
-    assert_eq!(dp.apply(&[Op::Modify { table: t, entry }]), 0, "the write applies");
-    let invalidate = (rdtsc() - c0) as f64;
+    assert!(dp.purge(usize::MAX, usize::MAX));
+    let purge_full = (rdtsc() - c0) as f64;
     let invalidated = dirty - dp.cache.len();
-    Settle { dirty, full, slice_max, slices, scan_full, scan_slice_max, slots, invalidate, invalidated }
+    // Again, purged as the worker does it: a slice per burst.
+    for p in packets {
+        assert!(matches!(dp.upcall(1, p), Upcall::Cached(_)), "{}: a setup packet is cached", b.name);
+    }
+    let write_cycles = write_cycles.max(write(&mut dp));
+    let mut purged = vec![];
+    loop {
+        let c0 = rdtsc();
+        let done = dp.purge(BURST_PURGE.0, BURST_PURGE.1);
+        purged.push((rdtsc() - c0) as f64);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(dp.cache.len(), 0);
+    let purge_slices = purged.len();
+    purged.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let purge_slice = [purged[purge_slices / 2], purged[purge_slices * 99 / 100], purged[purge_slices - 1]];
+    Settle {
+        dirty,
+        full,
+        slice_max,
+        slices,
+        scan_full,
+        scan_slice_max,
+        slots,
+        write: write_cycles,
+        purge_full,
+        invalidated,
+        purge_slice,
+        purge_slices,
+        lookup_plain,
+        lookup_pending,
+    }
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -514,15 +588,36 @@ fn main() {
             "| slices of {SCAN_SLICE} slots (`Workers::scan`) | {SCAN_SLICE} | {slice:.0} | {:.1} us per slice |",
             slice / hz * 1e6
         );
-        let inv = median(&mut settles.iter().map(|s| s.invalidate).collect::<Vec<_>>());
+        let med = |f: fn(&Settle) -> f64| median(&mut settles.iter().map(f).collect::<Vec<_>>());
+        let (write, purge) = (med(|s| s.write), med(|s| s.purge_full));
+        let slice = [med(|s| s.purge_slice[0]), med(|s| s.purge_slice[1]), med(|s| s.purge_slice[2])];
         let n = settles[0].invalidated;
         println!();
-        println!("| table write (ipv4_lpm) | megaflows removed | cycles | per megaflow | worker stall |");
+        println!("| table write (ipv4_lpm), every megaflow read the table | megaflows | cycles (longest) | per megaflow | worker stall |");
         println!("|---|---|---|---|---|");
+        println!("| the write (makes them stale) | {n} | {write:.0} | - | {:.1} us |", write / hz * 1e6);
         println!(
-            "| every megaflow read the table | {n} | {inv:.0} | {:.0} | {:.2} ms |",
-            inv / n.max(1) as f64,
-            inv / hz * 1e3
+            "| their removal at once (what the write did before) | {n} | {purge:.0} | {:.0} | {:.2} ms |",
+            purge / n.max(1) as f64,
+            purge / hz * 1e3
         );
+        println!(
+            "| their removal in {} purge slices of {} slots / {} removals (one per burst): median, 99th percentile, longest (empties the cache: clears the EMC) | {n} | {:.0}, {:.0}, {:.0} | - | {:.1}, {:.1}, {:.1} us |",
+            settles[0].purge_slices,
+            BURST_PURGE.0,
+            BURST_PURGE.1,
+            slice[0],
+            slice[1],
+            slice[2],
+            slice[0] / hz * 1e6,
+            slice[1] / hz * 1e6,
+            slice[2] / hz * 1e6
+        );
+        let (plain, pending) = (med(|s| s.lookup_plain), med(|s| s.lookup_pending));
+        println!();
+        println!("| lookup of {dirty} current megaflows' packets | cycles/packet |");
+        println!("|---|---|");
+        println!("| no purge pending | {plain:.1} |");
+        println!("| a purge pending (every hit checked) | {pending:.1} |");
     }
 }

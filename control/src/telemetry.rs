@@ -63,6 +63,7 @@ pub const FAMILIES: &[(&str, &str, &str, &str)] = &[
     ("sluice_worker_megaflows_presettled_total", "counter", "worker, core", "Megaflows settled a slice at a time ahead of a counter read or a state change."),
     ("sluice_worker_megaflows_installed_total", "counter", "worker, core", "Megaflows installed."),
     ("sluice_worker_megaflows_removed_total", "counter", "worker, core, reason", "Megaflows removed: idle, evicted, invalidated."),
+    ("sluice_worker_megaflows_stale_found_total", "counter", "worker, core", "Megaflows a state change made stale that a lookup found before the purge removed them (removed then; counted as invalidated too)."),
     ("sluice_worker_to_cpu_packets_total", "counter", "worker, core", "Packets sent to the controller (packet-in)."),
     ("sluice_worker_from_cpu_packets_total", "counter", "worker, core", "Packets injected by the controller (packet-out)."),
     ("sluice_worker_digest_samples_total", "counter", "worker, core, result", "Digest samples: sent to control, or lost (ring full)."),
@@ -221,6 +222,7 @@ pub fn refresh(s: &Switch) {
             let l = [l[0].clone(), l[1].clone(), ("reason", reason.to_string())];
             counter!("sluice_worker_megaflows_removed_total", &l).absolute(n);
         }
+        counter!("sluice_worker_megaflows_stale_found_total", &l).absolute(c.stale_found);
         counter!("sluice_worker_to_cpu_packets_total", &l).absolute(w.to_cpu);
         counter!("sluice_worker_from_cpu_packets_total", &l).absolute(w.from_cpu);
         for (result, n) in [("sent", w.digests), ("lost", w.digest_drops)] {

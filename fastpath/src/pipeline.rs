@@ -40,7 +40,7 @@ use crate::cache::datapath::{Datapath, Upcall};
 use crate::cache::dpcls::NONE;
 use crate::cache::event_ring::EventTx;
 use crate::cache::key::PacketView;
-use crate::cache::{CacheConfig, FlowCache};
+use crate::cache::{CacheConfig, FlowCache, BURST_PURGE};
 use crate::egress::Egress;
 use crate::p4::interp::DropCause;
 use crate::p4::ir::Ir;
@@ -212,7 +212,7 @@ impl PipelineStage {
         color: Option<u8>,
         stats: &WorkerStats,
     ) -> bool {
-        if self.dp.cache.version(id) != Some(version) {
+        if self.dp.cache.version(id) != Some(version) || self.dp.cache.is_stale(id) {
             return false;
         }
         if let Some(f) = self.dp.cache.get(id) {
@@ -512,10 +512,14 @@ impl PipelineStage {
         self.end_burst()
     }
 
-    /// After a burst: credit its groups, and the upkeep every [`UPKEEP_BURSTS`].
+    /// After a burst: credit its groups, purge a slice of stale megaflows if any
+    /// ([`BURST_PURGE`]), and the upkeep every [`UPKEEP_BURSTS`].
     #[inline(always)]
     fn end_burst(&mut self) {
         self.credit_groups();
+        if self.dp.cache.purging() {
+            self.dp.purge(BURST_PURGE.0, BURST_PURGE.1);
+        }
         self.bursts += 1;
         if self.bursts == UPKEEP_BURSTS {
             self.upkeep();

@@ -227,14 +227,20 @@ impl Datapath {
         self.cache.flush(&mut self.rt)
     }
 
-    /// Periodic upkeep: re-rank subtables, settle megaflows dirty long enough, expire
-    /// idle megaflows.
+    /// Remove a slice of stale megaflows: at most `slots` slots examined and
+    /// `removals` removed ([`FlowCache::purge`]). Returns whether none is left.
+    pub fn purge(&mut self, slots: usize, removals: usize) -> bool {
+        self.cache.purge(&mut self.rt, slots, removals)
+    }
+
+    /// Periodic upkeep: re-rank subtables, settle megaflows dirty long enough, purge
+    /// a slice of stale megaflows, expire idle megaflows.
     pub fn maintain(&mut self) {
         self.cache.maintain(&mut self.rt);
     }
 
-    /// Apply a state change and, before returning, remove every megaflow that
-    /// depends on what it touches (see [`super`]): the next packet sees the new state.
+    /// Apply a state change and, before returning, make every megaflow that depends
+    /// on what it touches stale (see [`super`]): the next packet sees the new state.
     /// Megaflows are settled first.
     pub fn update<R>(&mut self, change: Change, f: impl FnOnce(&Ir, &mut Runtime) -> R) -> R {
         self.settle();
@@ -243,8 +249,8 @@ impl Datapath {
         r
     }
 
-    /// Settle, apply a batch of ops in order, then, once, remove every megaflow that
-    /// depends on what they touch. Returns how many were refused (control validated the batch
+    /// Settle, apply a batch of ops in order, then, once, make every megaflow that
+    /// depends on what they touch stale. Returns how many were refused (control validated the batch
     /// on an equal copy of the state, so any refusal is a bug the caller counts).
     pub fn apply(&mut self, ops: &[Op]) -> usize {
         let mut bits = 0;

@@ -8,7 +8,8 @@
 //! pool of random packets replayed many times (so most packets hit megaflows, through
 //! both the EMC and dpcls), fresh packets now and then, and every so often a random
 //! state change applied to both sides (through [`Datapath::update`] on the cached
-//! side, which must invalidate exactly enough). A small megaflow limit makes
+//! side, which must invalidate exactly enough: the megaflows it makes stale are
+//! purged in small random slices between packets, so lookups meet them too). A small megaflow limit makes
 //! evictions happen too. proptest drives the seeds; a failure names its seed.
 //!
 //! With meters on, random meter arrays of the program get every cell configured
@@ -79,6 +80,8 @@ struct Paths {
     metered_hits: u64,
     /// Packets the meters marked YELLOW or RED.
     not_green: u64,
+    /// Stale megaflows lookups found (the rest were purged first).
+    stale_found: u64,
 }
 
 /// Configure every cell of a random half of the meter arrays (at least one) with
@@ -131,6 +134,11 @@ fn case(ir: &Ir, seed: u64, packets: usize, emc: bool, meters: bool) -> Paths {
             dp.cache.set_now(i as u32 * 10);
             dp.maintain();
         }
+        if dp.cache.purging() && rng.below(4) == 0 {
+            // A small slice of the purge: packets meet stale megaflows, found by
+            // lookups or removed first.
+            dp.purge(rng.below(8) as usize, 1 + rng.below(2) as usize);
+        }
         let (port, pkt) = if rng.below(8) == 0 {
             random_packet(&mut rng, &pools)
         } else {
@@ -160,6 +168,7 @@ fn case(ir: &Ir, seed: u64, packets: usize, emc: bool, meters: bool) -> Paths {
     assert_eq!(counters(&dp.rt), counters(&ref_rt), "seed {seed}: counters at the end");
     assert_eq!(colors(&dp.rt), colors(&ref_rt), "seed {seed}: meter colors at the end");
     paths.not_green = colors(&dp.rt).iter().flatten().flatten().map(|c| c[1].0 + c[2].0).sum();
+    paths.stale_found = dp.cache.stats().snapshot().stale_found;
     paths
 }
 
@@ -184,6 +193,7 @@ fn run_ir(name: &str, ir: &Ir, seeds: &[u64], packets: usize, meters: bool) -> P
         total.uncached += p.uncached;
         total.metered_hits += p.metered_hits;
         total.not_green += p.not_green;
+        total.stale_found += p.stale_found;
     }
     eprintln!("{name}: {total:?}");
     // The comparison only means something if the cache was used.
@@ -254,6 +264,7 @@ fn metered_megaflows_are_hit_on_the_meter_programs() {
 #[test]
 fn cached_equals_uncached_on_every_corpus_program() {
     let Some(dir) = corpus::dir() else { return };
+    let mut stale_found = 0;
     for f in corpus::files(&dir, ".json") {
         let rel = f.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
         if rel.contains("p4info") {
@@ -262,7 +273,8 @@ fn cached_equals_uncached_on_every_corpus_program() {
         let Some(ir) = program(&rel) else { return };
         eprintln!("{rel}");
         for seed in 0..4 {
-            case(&ir, seed, 300, seed % 2 == 0, seed >= 2);
+            stale_found += case(&ir, seed, 300, seed % 2 == 0, seed >= 2).stale_found;
         }
     }
+    assert!(stale_found > 0, "lookups met stale megaflows");
 }

@@ -63,33 +63,128 @@ fn hits_credit_the_counters_the_pipeline_would_have() {
     assert_eq!(f.packets, 10);
 }
 
+/// The ids of the megaflows a scan sees (stale ones are not).
+fn visible(dp: &Datapath) -> Vec<u32> {
+    dp.cache.iter().map(|(id, _, _)| id).collect()
+}
+
+/// Route 10.0.1.10/32 to next hop 10.0.0.10 on `port` in `rt`; the table's id.
+fn reroute_in(ir: &Ir, rt: &mut Runtime, port: Value) -> u32 {
+    let t = ir.tables.iter().position(|t| t.name == "ipv4_lpm").unwrap() as u32;
+    let set_nhop = ir.actions.iter().position(|a| a.name == "set_nhop").unwrap() as u32;
+    let key = vec![KeyValue::Lpm { value: ipv("10.0.1.10"), prefix: 32 }];
+    let action = EntryAction::Call(crate::p4::ir::ActionCall {
+        slot: ir.tables[t as usize].actions.iter().position(|a| *a == set_nhop).unwrap() as u32,
+        args: vec![ipv("10.0.0.10"), port],
+    });
+    rt.modify(ir, t, Entry { key, priority: 0, action, meta: None }).unwrap();
+    t
+}
+
+/// [`reroute_in`] through the datapath (an update that invalidates).
+fn reroute(dp: &mut Datapath, port: Value) {
+    let t = dp.ir.tables.iter().position(|t| t.name == "ipv4_lpm").unwrap() as u32;
+    dp.update(Change::Table(t), |ir, rt| reroute_in(ir, rt, port));
+}
+
 #[test]
-fn a_table_change_removes_exactly_the_megaflows_that_read_the_table() {
+fn a_table_change_makes_exactly_the_megaflows_that_read_the_table_stale() {
     let Some((mut dp, _)) = router(CacheConfig::default()) else { return };
     dp.process(1, &pkt("10.0.0.10", 64, b""));
     dp.process(1, &pkt("10.0.1.10", 64, b""));
     assert_eq!(dp.cache.len(), 2);
     // Reroute 10.0.1.10/32 to port 1: its packets must leave on port 1 at once.
-    let t = dp.ir.tables.iter().position(|t| t.name == "ipv4_lpm").unwrap() as u32;
-    let set_nhop = dp.ir.actions.iter().position(|a| a.name == "set_nhop").unwrap() as u32;
     let old_port = dp.process(1, &pkt("10.0.1.10", 64, b"")).outputs[0].0;
     assert_eq!(old_port, 2);
-    dp.update(Change::Table(t), |ir, rt| {
-        let key = vec![KeyValue::Lpm { value: ipv("10.0.1.10"), prefix: 32 }];
-        let action = EntryAction::Call(crate::p4::ir::ActionCall {
-            slot: ir.tables[t as usize].actions.iter().position(|a| *a == set_nhop).unwrap() as u32,
-            args: vec![ipv("10.0.0.10"), 1 as Value],
-        });
-        rt.modify(ir, t, Entry { key, priority: 0, action, meta: None }).unwrap();
-    });
-    assert_eq!(dp.cache.len(), 0, "both flows applied ipv4_lpm");
+    reroute(&mut dp, 1);
+    // Both flows applied ipv4_lpm: stale at once, none visited (removed later).
+    assert_eq!(dp.cache.len(), 2);
+    assert!(dp.cache.purging() && dp.cache.is_stale(0) && dp.cache.is_stale(1));
+    assert!(visible(&dp).is_empty(), "scans do not see stale megaflows");
+    // The lookup finds the stale megaflow, removes it and the packet takes the pipeline.
     let o = dp.process(1, &pkt("10.0.1.10", 64, b""));
     assert_eq!((o.path, o.outputs[0].0), (Path::Installed, 1));
-    // A change to a table no flow applied removes nothing.
+    let s = dp.cache.stats().snapshot();
+    assert_eq!((s.stale_found, s.invalidated, dp.cache.len()), (1, 1, 2));
+    // The purge removes the other; the new megaflow stays.
+    assert!(dp.purge(usize::MAX, usize::MAX));
+    assert!(!dp.cache.purging());
+    assert_eq!((dp.cache.len(), dp.cache.stats().snapshot().invalidated), (1, 2));
+    assert_eq!(dp.process(1, &pkt("10.0.1.10", 64, b"")).path, Path::Hit);
+    // A change to a table no flow applied makes nothing stale.
     let unused = dp.ir.tables.len() as u32 + 1;
     dp.update(Change::Table(unused), |_, _| ());
+    assert_eq!(visible(&dp).len(), 1);
+    assert!(dp.purge(usize::MAX, usize::MAX));
+    assert_eq!((dp.cache.len(), dp.cache.stats().snapshot().invalidated), (1, 2));
+}
+
+#[test]
+fn the_purge_removes_stale_megaflows_a_bounded_slice_at_a_time() {
+    let Some((mut dp, mut reference)) = router(CacheConfig::default()) else { return };
+    // 100 megaflows (the TTL is read) that applied ipv4_lpm, and one ARP frame's,
+    // which applied no table.
+    for ttl in 1..=100u8 {
+        dp.process(1, &pkt("10.0.1.10", ttl, b""));
+    }
+    let mut arp = pkt("10.0.1.10", 64, b"");
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    dp.process(1, &arp);
+    assert_eq!(dp.process(1, &arp).path, Path::Hit);
+    assert_eq!(dp.cache.len(), 101);
+    reroute(&mut dp, 1);
+    assert_eq!(visible(&dp).len(), 1, "only the ARP megaflow is current");
+    // Slices of at most 16 slots and 4 removals.
+    let mut slices = 0;
+    let mut len = dp.cache.len();
+    while !dp.purge(16, 4) {
+        slices += 1;
+        let now = dp.cache.len();
+        assert!(len - now <= 4, "at most 4 removed per slice");
+        len = now;
+    }
+    assert_eq!(slices, 25, "100 removals 4 at a time, then a slice that finds the end");
     assert_eq!(dp.cache.len(), 1);
-    assert_eq!(dp.cache.stats().snapshot().invalidated, 2);
+    let s = dp.cache.stats().snapshot();
+    assert_eq!((s.invalidated, s.stale_found), (100, 0));
+    assert_eq!(dp.process(1, &arp).path, Path::Hit);
+    reroute_in(&reference.ir, &mut reference.rt, 1);
+    for ttl in [1, 50, 100] {
+        let p = pkt("10.0.1.10", ttl, b"");
+        let o = dp.process(1, &p);
+        assert_eq!((o.path, &o.outputs), (Path::Installed, &reference.run(1, &p)));
+        assert_eq!(o.outputs[0].0, 1);
+    }
+}
+
+#[test]
+fn a_change_during_a_purge_starts_it_over_and_spares_newer_megaflows() {
+    let Some((mut dp, _)) = router(CacheConfig::default()) else { return };
+    // The epochs are about to wrap: the second change below finishes the purge first.
+    dp.cache.epoch = u32::MAX - 1;
+    dp.process(1, &pkt("10.0.1.10", 10, b""));
+    dp.process(1, &pkt("10.0.1.10", 11, b""));
+    reroute(&mut dp, 1);
+    assert!(!dp.purge(1, usize::MAX), "one slot: the first megaflow only");
+    assert_eq!(dp.cache.len(), 1);
+    // Installed after the change, into the slot just purged: current.
+    let o = dp.process(1, &pkt("10.0.1.10", 12, b""));
+    assert_eq!((o.path, o.outputs[0].0), (Path::Installed, 1));
+    assert_eq!(visible(&dp), [0]);
+    // A change to another table (none read it) starts the purge over: the newer
+    // megaflow stays current, the stale one stays stale. It is the 2^32nd: the
+    // purge is finished at once and the epochs start over.
+    let unused = dp.ir.tables.len() as u32 + 1;
+    dp.update(Change::Table(unused), |_, _| ());
+    assert_eq!(dp.cache.epoch, 1);
+    assert_eq!((dp.cache.len(), visible(&dp)), (1, vec![0]));
+    assert_eq!(dp.process(1, &pkt("10.0.1.10", 12, b"")).path, Path::Hit);
+    // After the wrap, a change still makes it stale.
+    reroute(&mut dp, 2);
+    assert!(visible(&dp).is_empty());
+    let o = dp.process(1, &pkt("10.0.1.10", 12, b""));
+    assert_eq!((o.path, o.outputs[0].0), (Path::Installed, 2));
+    assert_eq!(dp.cache.stats().snapshot().invalidated, 3);
 }
 
 #[test]
@@ -269,6 +364,7 @@ fn shared_actions_travel_once_and_are_gone_with_their_last_megaflow() {
     assert_eq!(installs[0].desc.actions.outputs[0].port, 2);
     // One megaflow leaves: the actions stay; the second leaves: they are gone.
     dp.cache.invalidate(u64::MAX - 1, &mut dp.rt);
+    assert!(dp.purge(usize::MAX, usize::MAX));
     assert_eq!(dp.flush(), 0, "invalidation of every table removed both");
     for e in rx.collect() {
         reader.read(e);
@@ -369,7 +465,10 @@ fn burst_hits_are_settled_before_reads_removals_and_changes() {
     let h2 = dp.rt.tables[t as usize].find_handle(&entry.key, entry.priority).unwrap();
     assert_eq!(h2, h, "the handle is reused");
     assert_eq!(dp.rt.tables[t as usize].hits[h as usize], 0, "the new entry counts from zero");
-    assert_eq!(dp.cache.len(), 0, "the megaflow read the table");
+    assert!(dp.cache.is_stale(id), "the megaflow read the table");
+    assert!(dp.purge(usize::MAX, usize::MAX));
+    assert_eq!(dp.rt.tables[t as usize].hits[h as usize], 0, "removing it settles nothing more");
+    assert_eq!(dp.cache.len(), 0);
 }
 
 /// Edits hash as a few packed words (each FxHash write is a multiply on one
