@@ -192,6 +192,9 @@ fn table_commands_and_flow_dump_on_a_running_program() {
     assert!(f["actions"].as_str().unwrap().contains("output:2"), "{f}");
     let (code, out, _) = ctl(&sock, &["flow", "dump"]);
     assert!(code == 0 && out.contains("megaflow(s) shown of"), "{out}");
+    // One worker's megaflows (it is the only one), and none of a worker that is not.
+    assert!(u(&ctl_json(&sock, &["flow", "dump", "--worker", "0"])["total"]) >= 1);
+    assert_eq!(u(&ctl_json(&sock, &["flow", "dump", "--worker", "7"])["total"]), 0);
     let pmd = ctl_json(&sock, &["pmd", "stats"]);
     let w = &pmd["workers"][0];
     assert!(u(&w["emc_hits"]) + u(&w["dpcls_hits"]) > 0, "{w}");

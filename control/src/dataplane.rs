@@ -22,6 +22,7 @@ use std::time::Instant;
 use dpdk_sys::eal::Eal;
 use dpdk_sys::mempool::Mempool;
 use dpdk_sys::port::{Port, PortConf};
+use sluice_fastpath::cache::datapath::Datapath;
 use sluice_fastpath::cache::event_ring::EventHub;
 use sluice_fastpath::mailbox;
 use sluice_fastpath::pipeline::Stage;
@@ -822,19 +823,23 @@ impl Dataplane {
         worker: Option<usize>,
         offloaded: bool,
     ) -> Result<(Vec<FlowInfo>, usize), ChangeError> {
-        let counts = self
-            .control
-            .scan(|dp, slots| {
-                let now = dp.cache.now_ms();
-                dp.cache
-                    .iter_slots(slots)
-                    .map(|(id, v, m)| {
-                        let idle = now.wrapping_sub(dp.cache.used_ms(id).unwrap_or(now));
-                        (id, v, m.packets, m.bytes, now.wrapping_sub(m.installed_ms), idle)
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .map_err(unavailable)?;
+        let read = |dp: &mut Datapath, slots: std::ops::Range<usize>| {
+            let now = dp.cache.now_ms();
+            dp.cache
+                .iter_slots(slots)
+                .map(|(id, v, m)| {
+                    let idle = now.wrapping_sub(dp.cache.used_ms(id).unwrap_or(now));
+                    (id, v, m.packets, m.bytes, now.wrapping_sub(m.installed_ms), idle)
+                })
+                .collect::<Vec<_>>()
+        };
+        // Only the worker asked about is read.
+        let counts = match worker {
+            Some(w) if w < self.control.len() => self.control.scan_one(w, read),
+            Some(_) => Ok(vec![]),
+            None => self.control.scan(read),
+        }
+        .map_err(unavailable)?;
         let modes: std::collections::HashMap<(u32, u32, u32), sluice_offload::manager::Mode> = {
             let m = self.offload.lock();
             counts

@@ -325,16 +325,27 @@ impl Workers {
         &self,
         f: impl Fn(&mut Datapath, std::ops::Range<usize>) -> Vec<T> + Send + Sync + 'static,
     ) -> Result<Vec<Option<Vec<T>>>, MailboxError> {
-        self.scan_by(SCAN_SLICE, f)
+        self.scan_by(SCAN_SLICE, None, f)
+    }
+
+    /// [`Workers::scan`] of worker `w` only (the others' entries are `None`).
+    pub fn scan_one<T: Send + 'static>(
+        &self,
+        w: usize,
+        f: impl Fn(&mut Datapath, std::ops::Range<usize>) -> Vec<T> + Send + Sync + 'static,
+    ) -> Result<Vec<Option<Vec<T>>>, MailboxError> {
+        self.scan_by(SCAN_SLICE, Some(w), f)
     }
 
     fn scan_by<T: Send + 'static>(
         &self,
         slice: usize,
+        only: Option<usize>,
         f: impl Fn(&mut Datapath, std::ops::Range<usize>) -> Vec<T> + Send + Sync + 'static,
     ) -> Result<Vec<Option<Vec<T>>>, MailboxError> {
         let mut out: Vec<Option<Vec<T>>> = (0..self.links.len()).map(|_| None).collect();
-        let mut next: Vec<(usize, usize)> = (0..self.links.len()).map(|w| (w, 0)).collect();
+        let mut next: Vec<(usize, usize)> =
+            (0..self.links.len()).filter(|w| only.is_none_or(|o| o == *w)).map(|w| (w, 0)).collect();
         let f = Arc::new(f);
         while !next.is_empty() {
             let f = Arc::clone(&f);
@@ -749,7 +760,7 @@ pub(crate) mod tests {
         let slots = r.workers.query(|dp| dp.cache.slot_count()).unwrap()[0].unwrap();
         let commands = Arc::new(AtomicU64::new(0));
         let c = Arc::clone(&commands);
-        let sliced = r.workers.scan_by(16, move |dp, slots| {
+        let sliced = r.workers.scan_by(16, None, move |dp, slots| {
             assert!(slots.len() <= 16, "a slice at most");
             c.fetch_add(1, Ordering::Relaxed);
             dp.cache.iter_slots(slots).map(|(id, v, m)| (id, v, m.packets)).collect()
