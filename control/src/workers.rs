@@ -2,8 +2,9 @@
 //! (`fastpath::mailbox`) and wait for them, to change what they run.
 //!
 //! * [`Workers::apply`]: a batch of state updates ([`Op`]s), visible on return: each
-//!   worker applies the batch between two bursts and removes the megaflows it
-//!   invalidates before completing; this returns when every worker has.
+//!   worker applies the batch between two bursts and makes the megaflows it
+//!   invalidates stale (never matched again, removed later) before completing;
+//!   this returns when every worker has.
 //! * [`Workers::set_pipeline`]: replace the program (a new stage per worker, built
 //!   here; the old stage comes back to be freed here, not on the worker's core).
 //! * [`Workers::query`]: run a read-only closure on every worker's datapath (counters).

@@ -9,9 +9,10 @@
 //!
 //! This is how a state change becomes visible on return: control posts the change
 //! to every worker and waits for every ticket; each worker applies it between two
-//! bursts (no packet is half-processed then) and removes the megaflows it
-//! invalidates before completing, so any packet a worker takes after the ticket is
-//! complete sees the new state.
+//! bursts (no packet is half-processed then) and makes the megaflows it
+//! invalidates stale before completing (no lookup returns them; they are removed
+//! later, see `cache`), so any packet a worker takes after the ticket is complete
+//! sees the new state.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};

@@ -5,9 +5,10 @@
 //! A Write is validated and applied update by update to control's copy of the state
 //! (a refused update changes nothing and gets its own error). The accepted updates
 //! then go, as one batch, to every worker's mailbox ([`Workers::apply`]); each worker
-//! applies the batch between two bursts and removes the megaflows it invalidates
-//! before completing, and the Write returns only when every worker has completed. A
-//! packet a worker takes after that sees the new state. Workers never wait for
+//! applies the batch between two bursts and makes the megaflows it invalidates
+//! stale (never matched again; removed later, a slice per burst) before completing,
+//! and the Write returns only when every worker has completed. A packet a worker
+//! takes after that sees the new state. Workers never wait for
 //! control. Applying the same ops to equal states gives equal results
 //! (`fastpath::p4::ops`), so the copies never diverge (a worker that refuses an op
 //! counts it in `refused_ops`, a bug if ever non-zero).
