@@ -687,17 +687,7 @@ pub(crate) mod tests {
     #[test]
     fn presettle_settles_a_slice_per_command_and_the_read_stays_exact() {
         let Some(r) = RunningRouter::start("pre", CacheConfig::default()) else { return };
-        // The TTL is read (decremented): each TTL is its own megaflow.
-        let frames = || {
-            (2..202u16).map(|ttl| {
-                let mut f = to_10_0_1_10(ttl);
-                f[22] = ttl as u8;
-                f[24..26].fill(0);
-                let c = crate::pcap::ipv4_checksum(&f[14..34]);
-                f[24..26].copy_from_slice(&c.to_be_bytes());
-                f
-            })
-        };
+        let frames = ttl_frames;
         assert_eq!(r.forward(frames()), (200, 0), "installs");
         assert_eq!(r.stats.cache.unsettled.get(), 0, "installing runs count their own packet");
         assert_eq!(r.forward(frames()), (200, 0), "hits");
@@ -724,6 +714,38 @@ pub(crate) mod tests {
         assert_eq!(snap.refused_ops, 0);
     }
 
+    /// 200 frames to 10.0.1.10 with TTLs 2..202: the TTL is read (decremented), so
+    /// each is its own megaflow.
+    fn ttl_frames() -> impl Iterator<Item = Vec<u8>> {
+        (2..202u16).map(|ttl| {
+            let mut f = to_10_0_1_10(ttl);
+            f[22] = ttl as u8;
+            f[24..26].fill(0);
+            let c = crate::pcap::ipv4_checksum(&f[14..34]);
+            f[24..26].copy_from_slice(&c.to_be_bytes());
+            f
+        })
+    }
+
+    /// A write makes the megaflows that read the table stale; with no traffic after
+    /// it, the idle worker's upkeep purges them (none is found by a lookup).
+    #[test]
+    fn a_write_s_stale_megaflows_are_purged_with_no_traffic() {
+        let Some(r) = RunningRouter::start("prg", CacheConfig::default()) else { return };
+        assert_eq!(r.forward(ttl_frames()), (200, 0));
+        assert_eq!(r.stats.cache.megaflows.get(), 200);
+        r.workers.apply(vec![Op::Modify { table: r.t, entry: r.route.clone() }].into()).unwrap();
+        let live = |dp: &mut Datapath| dp.cache.iter().count();
+        assert_eq!(r.workers.query(live).unwrap()[0], Some(0), "stale at once: no scan sees them");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while r.stats.cache.megaflows.get() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let snap = r.stop();
+        assert_eq!(snap.cache.megaflows, 0, "purged without traffic: {:?}", snap.cache);
+        assert_eq!((snap.cache.invalidated, snap.cache.stale_found), (200, 0));
+    }
+
     /// A worker that receives nothing still runs its upkeep: an idle megaflow
     /// expires after the last packet, with no traffic to drive it.
     #[test]
@@ -746,15 +768,7 @@ pub(crate) mod tests {
     #[test]
     fn a_scan_reads_the_cache_a_slice_per_command_and_finds_every_megaflow() {
         let Some(r) = RunningRouter::start("scn", CacheConfig::default()) else { return };
-        let frames = (2..202u16).map(|ttl| {
-            let mut f = to_10_0_1_10(ttl);
-            f[22] = ttl as u8;
-            f[24..26].fill(0);
-            let c = crate::pcap::ipv4_checksum(&f[14..34]);
-            f[24..26].copy_from_slice(&c.to_be_bytes());
-            f
-        });
-        assert_eq!(r.forward(frames), (200, 0));
+        assert_eq!(r.forward(ttl_frames()), (200, 0));
         let whole = r.workers.query(|dp| dp.cache.iter().map(|(id, v, m)| (id, v, m.packets)).collect::<Vec<_>>());
         let whole = whole.unwrap().remove(0).unwrap();
         assert_eq!(whole.len(), 200);
