@@ -254,7 +254,8 @@ pub struct CacheStats {
     /// Megaflows removed by state changes (found stale by a lookup, or purged).
     pub invalidated: Counter,
     /// Stale megaflows a lookup found (and removed then: the packet looked further
-    /// or took the pipeline), as opposed to those the purge removed first.
+    /// or took the pipeline) or an install of the same key replaced, as opposed to
+    /// those the purge removed first.
     pub stale_found: Counter,
     /// Events lost because the control ring was full.
     pub events_dropped: Counter,
