@@ -102,6 +102,25 @@ fn load(
 /// cycles per flow setup, per round.
 type Samples = (Vec<f64>, Vec<f64>, Vec<[f64; 4]>, Vec<f64>);
 
+/// Look `packets` up in bursts of 32 (on P4 port 1), then call `each` with every
+/// packet and the megaflow found for it (or [`NONE`]), in order; returns the cycles
+/// per packet of it all.
+fn by_bursts(dp: &mut Datapath, packets: &[Vec<u8>], mut each: impl FnMut(&mut Datapath, &[u8], u32)) -> f64 {
+    let c0 = rdtsc();
+    for burst in packets.chunks(32) {
+        let mut views = [PacketView::new(1, &[]); 32];
+        for (v, p) in views.iter_mut().zip(burst) {
+            *v = PacketView::new(1, p);
+        }
+        let mut found = [NONE; 32];
+        dp.cache.lookup(&views[..burst.len()], &mut found);
+        for (p, f) in burst.iter().zip(found) {
+            each(dp, p, f);
+        }
+    }
+    (rdtsc() - c0) as f64 / packets.len() as f64
+}
+
 /// Where a setup's flow events go.
 #[derive(Clone, Copy, PartialEq)]
 enum Events {
@@ -160,22 +179,12 @@ fn setup_cycles(
     let cache = FlowCache::new(cfg, 0, Arc::new(CacheStats::default()), tx);
     let mut dp = Datapath::new(Arc::new(b.ir.clone()), rt.clone(), cache);
     let pass = |dp: &mut Datapath, packets: &[Vec<u8>]| {
-        let c0 = rdtsc();
-        for burst in packets.chunks(32) {
-            let mut views = [PacketView::new(1, &[]); 32];
-            for (v, p) in views.iter_mut().zip(burst) {
-                *v = PacketView::new(1, p);
+        by_bursts(dp, packets, |dp, p, f| {
+            if f == NONE {
+                let r = dp.upcall(1, p);
+                debug_assert!(matches!(r, Upcall::Cached(_)));
             }
-            let mut found = [NONE; 32];
-            dp.cache.lookup(&views[..burst.len()], &mut found);
-            for (p, f) in burst.iter().zip(found) {
-                if f == NONE {
-                    let r = dp.upcall(1, p);
-                    debug_assert!(matches!(r, Upcall::Cached(_)));
-                }
-            }
-        }
-        (rdtsc() - c0) as f64 / packets.len() as f64
+        })
     };
     if let Some(w) = warm {
         pass(&mut dp, w);
@@ -261,20 +270,10 @@ fn settle_cycles(b: &Bench, rt: &Runtime, packets: &[Vec<u8>]) -> Settle {
     // Every megaflow's packet looked up and credited as the hit path does it (which
     // reads each megaflow's slot); returns the cycles per packet.
     let hit_all = |dp: &mut Datapath| {
-        let c0 = rdtsc();
-        for burst in packets.chunks(32) {
-            let mut views = [PacketView::new(1, &[]); 32];
-            for (v, p) in views.iter_mut().zip(burst) {
-                *v = PacketView::new(1, p);
-            }
-            let mut found = [NONE; 32];
-            dp.cache.lookup(&views[..burst.len()], &mut found);
-            for (p, f) in burst.iter().zip(found) {
-                assert_ne!(f, NONE, "{}: a hit", b.name);
-                dp.replay(f, 1, p.len() as u64);
-            }
-        }
-        (rdtsc() - c0) as f64 / packets.len() as f64
+        by_bursts(dp, packets, |dp, p, f| {
+            assert_ne!(f, NONE, "{}: a hit", b.name);
+            dp.replay(f, 1, p.len() as u64);
+        })
     };
     hit_all(&mut dp);
     let dirty = dp.cache.dirty();
