@@ -234,6 +234,32 @@ fn entries_of_one_masked_key_rank_by_priority_through_inserts_and_deletes() {
 }
 
 #[test]
+fn a_delete_reranks_the_mask_groups_by_the_best_priority_left() {
+    // Lookups probe mask groups best priority first and stop when no group left can
+    // win: a group's best must follow deletes exactly (too low would skip the winner).
+    let Some(mut p) = load("bmv2_grpc_tests/ternary.json") else { return };
+    let t = "ingress.ter";
+    let tid = p.ir.table(t).unwrap();
+    let hi = |v| vec![KeyValue::Ternary { value: v, mask: 0xff00 }];
+    let lo = vec![KeyValue::Ternary { value: 0x00bb, mask: 0x00ff }];
+    let port = |p: &mut Prog| p.run(0, &hdr16(0xaabb, &[0; 20])).first().map(|o| o.0);
+    p.add(t, hi(0xaa00), "ingress.send_2", &[], 30);
+    p.add(t, hi(0xaa00), "ingress.send_2", &[], 25);
+    p.add(t, hi(0xab00), "ingress.send_1", &[], 5);
+    p.add(t, lo.clone(), "ingress.send_1", &[], 20);
+    assert_eq!(port(&mut p), Some(2), "30 of the high-byte group");
+    p.rt.delete(&p.ir, tid, hi(0xaa00), 30).unwrap();
+    assert_eq!(port(&mut p), Some(2), "25 of the high-byte group still beats 20");
+    p.rt.delete(&p.ir, tid, hi(0xaa00), 25).unwrap();
+    assert_eq!(port(&mut p), Some(1), "the low-byte group's 20 (the high-byte group's 5 does not match)");
+    p.add(t, hi(0xaa00), "ingress.send_2", &[], 40);
+    assert_eq!(port(&mut p), Some(2), "40 in the high-byte group");
+    p.rt.delete(&p.ir, tid, lo, 20).unwrap();
+    p.rt.delete(&p.ir, tid, hi(0xab00), 5).unwrap();
+    assert_eq!(port(&mut p), Some(2), "the last entry");
+}
+
+#[test]
 fn optional_match_wildcard_and_exact() {
     let Some(mut p) = load("bmv2_grpc_tests/optional.json") else { return };
     let t = "ingress.opt";

@@ -15,7 +15,7 @@
 //!
 //! Priorities: higher wins (P4Runtime's convention). LPM entries rank by prefix length.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rustc_hash::FxHashMap;
 
@@ -101,6 +101,10 @@ struct Group {
     masks: Box<[Value]>,
     /// Best rank of any entry in the group.
     best: i64,
+    /// How many entries hold each rank, so that a delete finds the new best in
+    /// O(log ranks) instead of visiting every entry of the group (a /32 group of an
+    /// LPM table may hold every route).
+    ranks: BTreeMap<i64, u32>,
     map: FxHashMap<GroupKey, Ranked>,
 }
 
@@ -440,7 +444,7 @@ impl TableState {
         let gi = match self.groups.iter().position(|g| g.masks == masks) {
             Some(i) => i,
             None => {
-                self.groups.push(Group { masks, best: i64::MIN, map: FxHashMap::default() });
+                self.groups.push(Group { masks, best: i64::MIN, ranks: BTreeMap::new(), map: FxHashMap::default() });
                 self.groups.len() - 1
             }
         };
@@ -451,6 +455,7 @@ impl TableState {
         }
         let g = &mut self.groups[gi];
         g.best = g.best.max(rank);
+        *g.ranks.entry(rank).or_default() += 1;
         match g.map.entry(GroupKey::new(&vals)) {
             std::collections::hash_map::Entry::Occupied(mut o) => o.get_mut().insert(rank, h),
             std::collections::hash_map::Entry::Vacant(v) => {
@@ -462,6 +467,7 @@ impl TableState {
 
     fn unindex(&mut self, h: Handle) {
         let e = self.entries[h as usize].as_ref().expect("unindexing an existing entry");
+        let rank = self.rank(e);
         if let Some((pos, trie)) = &mut self.trie {
             if let KeyValue::Lpm { value, prefix } = e.key[*pos] {
                 trie.remove(value, prefix);
@@ -473,10 +479,16 @@ impl TableState {
             if g.map.get_mut(&*vals).is_some_and(|list| list.remove(h)) {
                 g.map.remove(&*vals);
             }
+            if let std::collections::btree_map::Entry::Occupied(mut o) = g.ranks.entry(rank) {
+                *o.get_mut() -= 1;
+                if *o.get() == 0 {
+                    o.remove();
+                }
+            }
             if g.map.is_empty() {
                 self.groups.remove(gi);
-            } else {
-                g.best = g.map.values().flat_map(|l| l.as_slice().first().map(|(r, _)| *r)).max().unwrap_or(i64::MIN);
+            } else if g.ranks.last_key_value().map(|(r, _)| *r) != Some(g.best) {
+                g.best = g.ranks.last_key_value().map_or(i64::MIN, |(r, _)| *r);
                 self.groups.sort_by_key(|g| std::cmp::Reverse(g.best));
             }
         }
