@@ -821,7 +821,7 @@ impl Interp {
         }
         let n = def.keys.len();
         let ts = &rt.tables[tid as usize];
-        let hit = ts.lookup(&self.key[..n], |masks| {
+        let hit = ts.lookup(&self.key[..n], T::READS, |masks| {
             for (k, m) in def.keys.iter().zip(masks) {
                 match k.expr.ops.as_slice() {
                     [Op::Field(f)] => t.read_field(*f, *m),

@@ -497,21 +497,27 @@ impl TableState {
     /// Look up `key` (one value per key field). `probe` is called with masks of the
     /// key bits the result depends on: the masks of every group probed, except that
     /// the LPM key of a prefix-ranked table is reported once, as the leading bits
-    /// its prefix trie says decide (see [`super::trie`]).
+    /// its prefix trie says decide (see [`super::trie`]). Without `reads`, `probe` is
+    /// not called and the trie is not walked (an untracked run).
     #[inline]
-    pub fn lookup(&self, key: &[Value], probe: impl FnMut(&[Value])) -> Option<(Handle, &Entry)> {
+    pub fn lookup(&self, key: &[Value], reads: bool, probe: impl FnMut(&[Value])) -> Option<(Handle, &Entry)> {
         // Scratch sized for the common short key: zeroing two arrays of MAX_KEYS
         // 128-bit values (1 KB) per lookup was ~4 % of a flow setup's profile.
         if key.len() <= SHORT_KEY {
-            self.lookup_in::<SHORT_KEY>(key, probe)
+            self.lookup_in::<SHORT_KEY>(key, reads, probe)
         } else {
-            self.lookup_in::<MAX_KEYS>(key, probe)
+            self.lookup_in::<MAX_KEYS>(key, reads, probe)
         }
     }
 
     /// [`TableState::lookup`] with scratch room for `N` key fields (`key.len() <= N`).
     #[inline(always)]
-    fn lookup_in<const N: usize>(&self, key: &[Value], mut probe: impl FnMut(&[Value])) -> Option<(Handle, &Entry)> {
+    fn lookup_in<const N: usize>(
+        &self,
+        key: &[Value],
+        reads: bool,
+        mut probe: impl FnMut(&[Value]),
+    ) -> Option<(Handle, &Entry)> {
         let mut best: Option<(i64, Handle)> = None;
         let mut masked = [0 as Value; N];
         let mut reported = [0 as Value; N];
@@ -523,6 +529,7 @@ impl TableState {
                 }
             }
             match &self.trie {
+                _ if !reads => {}
                 None => probe(&g.masks),
                 Some((pos, _)) => {
                     reported[..g.masks.len()].copy_from_slice(&g.masks);
@@ -552,7 +559,7 @@ impl TableState {
                 break;
             }
         }
-        if let Some((pos, trie)) = &self.trie {
+        if let Some((pos, trie)) = self.trie.as_ref().filter(|_| reads) {
             // The rank of a prefix-ranked entry is its prefix length.
             let winner = best.map_or(0, |(r, _)| r as u32);
             let bits = trie.deciding_bits(key[*pos], winner);

@@ -70,6 +70,10 @@ pub enum Phase {
 /// Receives the interpreter's reads and writes.
 #[allow(unused_variables)]
 pub trait Track {
+    /// Whether the tracker wants what decides the reads: the masks a table lookup
+    /// reports to [`Track::read_field`] (for an LPM table, its prefix trie's walk). An
+    /// untracked run skips working them out.
+    const READS: bool = true;
     /// The interpreter enters a phase.
     fn phase(&mut self, p: Phase) {}
     /// A new packet (or a re-parse of it for a clone) starts.
@@ -163,7 +167,9 @@ pub trait Track {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoTrack;
 
-impl Track for NoTrack {}
+impl Track for NoTrack {
+    const READS: bool = false;
+}
 
 /// What the interpreter had when it deparsed a copy.
 #[derive(Debug)]
