@@ -56,6 +56,21 @@ pub const GREEN: Value = 0;
 /// its fixed-size fast path for the header's last fields.
 const SLACK: usize = 16;
 
+/// A header's dirty mask when it must be written whole from its fields.
+const ALL_DIRTY: u64 = u64::MAX;
+
+/// Field `f`'s bit in its header's dirty mask: its index among the header's fields
+/// (the 64th and later share the whole mask).
+#[inline]
+fn dirty_bit(ir: &Ir, def: &FieldDef, f: FieldId) -> u64 {
+    let i = f - ir.headers[def.header as usize].fields.start;
+    if i < 63 {
+        1 << i
+    } else {
+        ALL_DIRTY
+    }
+}
+
 /// Why a copy of a packet was dropped by the program or the architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DropCause {
@@ -157,7 +172,7 @@ struct Snapshot {
     values: Vec<Value>,
     valid: Vec<bool>,
     src: Vec<u32>,
-    dirty: Vec<bool>,
+    dirty: Vec<u64>,
     next: Vec<u32>,
     vlen: Vec<u16>,
     vbytes: Vec<u8>,
@@ -170,8 +185,11 @@ pub struct Interp {
     valid: Vec<bool>,
     /// Per header: byte offset it was extracted at + 1 (0: not from the packet).
     src: Vec<u32>,
-    /// Per header: written since extraction.
-    dirty: Vec<bool>,
+    /// Per header: its fields written since extraction, one bit per field in
+    /// declaration order ([`dirty_bit`]); [`ALL_DIRTY`] when the header as a whole
+    /// was (made valid, a varbit assigned). Deparsing and whole-header checksums copy
+    /// an extracted header's received bytes and write only its dirty fields.
+    dirty: Vec<u64>,
     /// Per header stack: its next index.
     next: Vec<u32>,
     /// Per header: bytes in its varbit field this packet.
@@ -243,7 +261,7 @@ impl Interp {
             values: vec![0; ir.fields.len()],
             valid: vec![false; ir.headers.len()],
             src: vec![0; ir.headers.len()],
-            dirty: vec![false; ir.headers.len()],
+            dirty: vec![0; ir.headers.len()],
             next: vec![0; ir.stacks.len()],
             vlen: vec![0; ir.headers.len()],
             vbytes: vec![0; ir.headers.iter().filter_map(|h| h.varbit).map(|v| v.max_bytes as usize).sum()],
@@ -275,7 +293,7 @@ impl Interp {
             self.valid[i] = h.metadata;
         }
         self.src.iter_mut().for_each(|s| *s = 0);
-        self.dirty.iter_mut().for_each(|d| *d = false);
+        self.dirty.iter_mut().for_each(|d| *d = 0);
         self.next.iter_mut().for_each(|n| *n = 0);
         self.vlen.iter_mut().for_each(|n| *n = 0);
         self.req = Requests::default();
@@ -383,7 +401,7 @@ impl Interp {
     fn set(&mut self, ir: &Ir, f: FieldId, v: Value) {
         let def = &ir.fields[f as usize];
         self.values[f as usize] = v & mask_of(def.width);
-        self.dirty[def.header as usize] = true;
+        self.dirty[def.header as usize] |= dirty_bit(ir, def, f);
     }
 
     /// Run `data` as [`Interp::run`] would, but without changing any state (table
@@ -774,7 +792,7 @@ impl Interp {
         self.vlen[h as usize] = vl as u16;
         self.make_valid(ir, h);
         self.src[h as usize] = pkt.cursor as u32 + 1;
-        self.dirty[h as usize] = false;
+        self.dirty[h as usize] = 0;
         t.extracted(ir, h, pkt.cursor, vl);
         pkt.cursor += hd.bytes as usize + vl;
     }
@@ -989,7 +1007,7 @@ impl Interp {
             Stmt::AssignHeader { dst, src } => self.copy_header(ir, *dst, *src, t),
             Stmt::AssignVarbit { dst, src } => {
                 self.copy_varbit(ir, *dst, *src);
-                self.dirty[*dst as usize] = true;
+                self.dirty[*dst as usize] = ALL_DIRTY;
                 t.uncacheable("varbit assignment");
             }
             Stmt::AssignUnion { dst, src } => {
@@ -1033,7 +1051,7 @@ impl Interp {
                     }
                     self.vlen[*h as usize] = 0;
                     self.make_valid(ir, *h);
-                    self.dirty[*h as usize] = true;
+                    self.dirty[*h as usize] = ALL_DIRTY;
                 }
             }
             Stmt::SetInvalid(h) => self.valid[*h as usize] = false,

@@ -9,7 +9,7 @@ pub(super) struct Headers<'a> {
     values: &'a [Value],
     valid: &'a [bool],
     src: &'a [u32],
-    dirty: &'a [bool],
+    dirty: &'a [u64],
     vlen: &'a [u16],
     vbytes: &'a [u8],
 }
@@ -24,16 +24,45 @@ impl Headers<'_> {
             }
             let hd = &ir.headers[h];
             let len = hd.bytes as usize + self.vlen[h] as usize;
-            if self.src[h] != 0 && !self.dirty[h] {
+            let at = out.len();
+            if self.src[h] != 0 && self.dirty[h] != ALL_DIRTY {
                 let from = self.src[h] as usize - 1;
                 out.extend_from_slice(&data[from..from + len]);
-                continue;
+                self.patch(ir, hd, h, &mut out[at..]);
+            } else {
+                out.resize(at + len, 0);
+                Interp::write_header(ir, hd, self.values, self.vlen, self.vbytes, h, &mut out[at..]);
             }
-            let at = out.len();
-            out.resize(at + len, 0);
-            Interp::write_header(ir, hd, self.values, self.vlen, self.vbytes, h, &mut out[at..]);
         }
         out.extend_from_slice(&data[payload.min(data.len())..]);
+    }
+
+    /// Header `h`'s wire bytes into the start of `out` (which may be longer).
+    fn header_into(&self, ir: &Ir, h: usize, data: &[u8], out: &mut [u8]) {
+        let hd = &ir.headers[h];
+        if self.src[h] != 0 && self.dirty[h] != ALL_DIRTY {
+            let (from, len) = (self.src[h] as usize - 1, hd.bytes as usize + self.vlen[h] as usize);
+            out[..len].copy_from_slice(&data[from..from + len]);
+            self.patch(ir, hd, h, out);
+        } else {
+            Interp::write_header(ir, hd, self.values, self.vlen, self.vbytes, h, out);
+        }
+    }
+
+    /// Write the dirty fields of extracted header `h` over its received bytes at the
+    /// start of `out` (a dirty mask short of [`ALL_DIRTY`] names fields, not varbit
+    /// bytes: assigning those makes the whole header dirty).
+    #[inline]
+    fn patch(&self, ir: &Ir, hd: &HeaderDef, h: usize, out: &mut [u8]) {
+        let mut m = self.dirty[h];
+        while m != 0 {
+            let f = hd.fields.start + m.trailing_zeros();
+            m &= m - 1;
+            let fd = &ir.fields[f as usize];
+            if fd.width > 0 {
+                write_bits(out, fd.bit_offset as usize, fd.width, self.values[f as usize]);
+            }
+        }
     }
 }
 
@@ -65,10 +94,9 @@ impl Interp {
             return !bits::fold16(bits::ones_sum_without(data, from, f, from + len)) as Value;
         }
         let h = fd.header as usize;
-        let hd = &ir.headers[h];
-        let len = hd.bytes as usize + self.vlen[h] as usize;
+        let len = ir.headers[h].bytes as usize + self.vlen[h] as usize;
         let mut buf = [0u8; 64 + SLACK];
-        Self::write_header(ir, hd, &self.values, &self.vlen, &self.vbytes, h, &mut buf);
+        self.headers().header_into(ir, h, data, &mut buf);
         write_bits(&mut buf, fd.bit_offset as usize, 16, 0);
         bits::csum16(&buf[..len]) as Value
     }
@@ -78,7 +106,7 @@ impl Interp {
     /// checksum is then computed from those bytes.
     pub(super) fn received(&self, ir: &Ir, ck: &ChecksumDef) -> Option<(usize, usize)> {
         let h = ir.fields[ck.field as usize].header as usize;
-        (ck.whole_header && self.src[h] != 0 && !self.dirty[h])
+        (ck.whole_header && self.src[h] != 0 && self.dirty[h] == 0)
             .then(|| (self.src[h] as usize - 1, ir.headers[h].bytes as usize + self.vlen[h] as usize))
     }
 
