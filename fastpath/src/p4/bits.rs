@@ -109,6 +109,37 @@ pub fn write_bits(buf: &mut [u8], bit: usize, width: u32, v: Value) {
     }
 }
 
+/// [`write_bits`] with stores only when the field is whole bytes on a byte boundary
+/// (MACs, addresses, TTLs, checksums): patching bytes just copied into a buffer by a
+/// read-modify-write would wait for those stores (a store-forwarding stall).
+#[inline]
+pub fn put_bits(buf: &mut [u8], bit: usize, width: u32, v: Value) {
+    if !(bit.is_multiple_of(8) && width.is_multiple_of(8)) {
+        return write_bits(buf, bit, width, v);
+    }
+    let b = bit / 8;
+    match width / 8 {
+        1 => buf[b] = v as u8,
+        2 => buf[b..b + 2].copy_from_slice(&(v as u16).to_be_bytes()),
+        4 => buf[b..b + 4].copy_from_slice(&(v as u32).to_be_bytes()),
+        6 => buf[b..b + 6].copy_from_slice(&(v as u64).to_be_bytes()[2..]),
+        8 => buf[b..b + 8].copy_from_slice(&(v as u64).to_be_bytes()),
+        n => store(buf, b, b + n as usize - 1, v),
+    }
+}
+
+/// A field's share of a one's-complement sum of 16-bit big-endian words, modulo
+/// 0xffff: the field holds `v` and its last bit is bit `end` (exclusive) from the
+/// start of the summed bytes. As 2^16 = 1 modulo 0xffff, the words a value spans add
+/// up to the value itself once its last bit is moved to a word's end (RFC 1624's
+/// incremental update, for fields of any width and alignment).
+#[inline]
+pub fn word_share(v: Value, end: u32) -> u64 {
+    let shift = (16 - end % 16) % 16;
+    let r = ((v as u64) % 0xffff + ((v >> 64) as u64) % 0xffff) % 0xffff;
+    (r << shift) % 0xffff
+}
+
 /// Packs fields MSB first into whole bytes from the start of a buffer, 64 bits per
 /// store: building a header field by field with [`write_bits`] would re-read bytes
 /// just stored, which stalls store-to-load forwarding on every field.
@@ -359,6 +390,42 @@ mod tests {
             bw.finish();
             prop_assert_eq!(&got[..bytes], &want[..]);
             prop_assert_eq!(&got[bytes..], &[0xa5u8; 4][..]);
+        }
+    }
+
+    /// The sum of `data`'s big-endian 16-bit words modulo 0xffff.
+    fn words_mod(data: &[u8]) -> u64 {
+        data.chunks(2).map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u64).sum::<u64>() % 0xffff
+    }
+
+    proptest! {
+        #[test]
+        fn put_bits_writes_as_write_bits_does(
+            buf in proptest::collection::vec(any::<u8>(), 1..40),
+            bit in 0usize..64, width in 1u32..=128, v in any::<u128>(),
+        ) {
+            prop_assume!(bit + width as usize <= buf.len() * 8);
+            let (mut a, mut b) = (buf.clone(), buf);
+            write_bits(&mut a, bit, width, v & mask_of(width));
+            put_bits(&mut b, bit, width, v & mask_of(width));
+            prop_assert_eq!(a, b);
+        }
+
+        /// Changing one field changes the word sum by the difference of its shares.
+        #[test]
+        fn a_field_s_word_share_updates_the_sum_of_words(
+            buf in proptest::collection::vec(any::<u8>(), 2..60),
+            bit in 0usize..200, width in 1u32..=128, v in any::<u128>(),
+        ) {
+            prop_assume!(bit + width as usize <= buf.len() * 8);
+            let end = (bit + width as usize) as u32;
+            let old = read_bits(&buf, bit, width);
+            let mut b = buf.clone();
+            let new = v & mask_of(width);
+            write_bits(&mut b, bit, width, new);
+            let want = words_mod(&b);
+            let got = (words_mod(&buf) + word_share(new, end) + 0xffff - word_share(old, end)) % 0xffff;
+            prop_assert_eq!(got, want);
         }
     }
 

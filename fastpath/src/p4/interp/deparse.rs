@@ -60,7 +60,7 @@ impl Headers<'_> {
             m &= m - 1;
             let fd = &ir.fields[f as usize];
             if fd.width > 0 {
-                write_bits(out, fd.bit_offset as usize, fd.width, self.values[f as usize]);
+                bits::put_bits(out, fd.bit_offset as usize, fd.width, self.values[f as usize]);
             }
         }
     }
@@ -93,12 +93,54 @@ impl Interp {
             let f = from + fd.bit_offset as usize / 8;
             return !bits::fold16(bits::ones_sum_without(data, from, f, from + len)) as Value;
         }
+        if let Some(c) = self.incremental(ir, ck, data) {
+            return c;
+        }
         let h = fd.header as usize;
         let len = ir.headers[h].bytes as usize + self.vlen[h] as usize;
         let mut buf = [0u8; 64 + SLACK];
         self.headers().header_into(ir, h, data, &mut buf);
         write_bits(&mut buf, fd.bit_offset as usize, 16, 0);
         bits::csum16(&buf[..len]) as Value
+    }
+
+    /// A whole-header checksum of an extracted header with some fields written, from
+    /// the received bytes' sum and the written fields' old and new shares of it
+    /// ([`bits::word_share`]): nothing is built or summed again. `None` when the header
+    /// was not extracted, was written whole, or when the sum comes out as zero modulo
+    /// 0xffff, whose one's-complement form (+0 or -0) only the whole sum tells.
+    fn incremental(&self, ir: &Ir, ck: &ChecksumDef, data: &[u8]) -> Option<Value> {
+        let fd = &ir.fields[ck.field as usize];
+        let h = fd.header as usize;
+        let (src, dirty) = (self.src[h], self.dirty[h]);
+        if src == 0 || dirty == ALL_DIRTY {
+            return None;
+        }
+        let hd = &ir.headers[h];
+        let from = src as usize - 1;
+        let len = hd.bytes as usize + self.vlen[h] as usize;
+        let mut acc = bits::ones_sum_without(data, from, from + fd.bit_offset as usize / 8, from + len);
+        // The shares, big-endian, with no negative terms: + new + (0xffff - old).
+        let mut delta = 0u64;
+        let mut m = dirty;
+        while m != 0 {
+            let f = hd.fields.start + m.trailing_zeros();
+            m &= m - 1;
+            let d = &ir.fields[f as usize];
+            if f == ck.field || d.width == 0 {
+                continue;
+            }
+            let end = d.bit_offset + d.width;
+            let old = read_bits(data, from * 8 + d.bit_offset as usize, d.width);
+            delta += bits::word_share(self.values[f as usize], end) + 0xffff - bits::word_share(old, end);
+        }
+        // `acc` sums little-endian words: a big-endian share is byte-swapped, which
+        // modulo 0xffff is a multiplication by 2^8.
+        acc += (delta % 0xffff) << 8;
+        match bits::fold16(acc) {
+            0xffff => None,
+            s => Some(!s as Value),
+        }
     }
 
     /// Where the header of a whole-header checksum lies in the received bytes, and
