@@ -861,7 +861,11 @@ impl Interp {
             let r = match a {
                 None => Resolved::Nothing,
                 Some(EntryAction::Call(c)) => {
-                    self.args.extend_from_slice(&c.args);
+                    // One push per argument: `extend_from_slice` is a `memcpy` call
+                    // for one or two values.
+                    for v in c.args.iter() {
+                        self.args.push(*v);
+                    }
                     Resolved::Slot(c.slot as usize)
                 }
                 Some(EntryAction::Member(m)) => Resolved::Member(*m),

@@ -528,17 +528,18 @@ impl TableState {
                     break;
                 }
             }
+            // The masks are copied in the masking loop, not by a `memcpy` call.
+            for (i, (k, m)) in key.iter().zip(g.masks.iter()).enumerate() {
+                masked[i] = k & m;
+                reported[i] = *m;
+            }
             match &self.trie {
                 _ if !reads => {}
                 None => probe(&g.masks),
                 Some((pos, _)) => {
-                    reported[..g.masks.len()].copy_from_slice(&g.masks);
                     reported[*pos] = 0;
                     probe(&reported[..g.masks.len()]);
                 }
-            }
-            for (i, (k, m)) in key.iter().zip(g.masks.iter()).enumerate() {
-                masked[i] = k & m;
             }
             let Some(list) = g.map.get(&masked[..key.len()]) else { continue };
             for (rank, h) in list.as_slice() {
