@@ -5,9 +5,13 @@
 //! cache's miss path (burst lookup miss, tracked run, megaflow install), each packet
 //! a new megaflow.
 //!
-//! `cargo run --release --example pipeline_bench -- [--rounds 5] [--seconds 1] [--flows 1024] [--core N] [--only-setup]`
+//! `cargo run --release --example pipeline_bench -- [--rounds 5] [--seconds 1] [--flows 1024] [--core N] [--only-setup] [--loop MODE]`
 //! Runs alternate program by program and mode by mode within each round (A B A B);
 //! the table reports medians. No DPDK: this measures the engine alone.
+//!
+//! `--loop interp|tracked|setup` runs one part alone on simple_router for `--seconds`
+//! and prints its cycles per packet (untracked runs, tracked runs, or flow setups
+//! into an empty cache), for `perf record` to sample.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +48,8 @@ struct Profile {
 }
 
 impl Track for Profile {
+    // Times the untracked per-packet path's phases.
+    const READS: bool = false;
     fn phase(&mut self, p: Phase) {
         let now = rdtsc();
         if let Some(c) = self.cur {
@@ -381,6 +387,7 @@ fn main() {
     let mut flows = 1024;
     let mut core = None;
     let mut only_setup = false;
+    let mut looped: Option<String> = None;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -394,6 +401,10 @@ fn main() {
                 only_setup = true;
                 i += 1;
                 continue;
+            }
+            "--loop" => {
+                assert!(["interp", "tracked", "setup"].contains(&v.as_str()), "--loop interp|tracked|setup");
+                looped = Some(v);
             }
             other => panic!("unknown argument {other}"),
         }
@@ -457,6 +468,29 @@ fn main() {
             p
         })
         .collect();
+    if let Some(mode) = looped {
+        // One part alone, for `--seconds`, for a profiler to sample.
+        let b = &mut benches[0];
+        let mut it = Interp::new(&b.ir);
+        let mut t = Tracker::new(&b.ir);
+        let (start, c0) = (Instant::now(), rdtsc());
+        let mut n = 0u64;
+        while start.elapsed().as_secs_f64() < seconds {
+            match mode.as_str() {
+                "interp" => b.packets.iter().for_each(|p| it.run(&b.ir, &mut b.rt, p, 1, &mut NoTrack)),
+                "tracked" => b.packets.iter().for_each(|p| {
+                    t.begin();
+                    it.run(&b.ir, &mut b.rt, p, 1, &mut t)
+                }),
+                _ => {
+                    setup_cycles(b, &setup_rt, &setup[..setup.len() / 2], None, Events::Off);
+                }
+            }
+            n += if mode == "setup" { setup.len() / 2 } else { b.packets.len() } as u64;
+        }
+        println!("--loop {mode}: {:.0} cycles per packet (simple_router)", (rdtsc() - c0) as f64 / n as f64);
+        return;
+    }
     for _ in 0..rounds {
         for (bi, b) in benches.iter_mut().enumerate() {
             if only_setup {
