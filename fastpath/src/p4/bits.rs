@@ -35,7 +35,10 @@ fn read_small(buf: &[u8], bit: usize, width: u32) -> u64 {
 /// Fast paths: one fixed-size unaligned load of 8 or 16 bytes when the buffer has
 /// them from the field's first byte (packets and scratch buffers with slack do);
 /// otherwise exactly the bytes the field spans.
-#[inline]
+///
+/// The one-load path is inlined into every caller (a header's fields are extracted
+/// by it); the others are out of line.
+#[inline(always)]
 pub fn read_bits(buf: &[u8], bit: usize, width: u32) -> Value {
     let (first, lead) = (bit / 8, (bit % 8) as u32);
     if lead + width <= 64 {
@@ -43,7 +46,15 @@ pub fn read_bits(buf: &[u8], bit: usize, width: u32) -> Value {
             let w = u64::from_be_bytes(w.try_into().expect("8 bytes"));
             return ((w << lead) >> (64 - width)) as Value;
         }
-    } else if lead + width <= 128 {
+    }
+    read_bits_wide(buf, bit, width)
+}
+
+/// [`read_bits`] past its one-load path.
+#[inline(never)]
+fn read_bits_wide(buf: &[u8], bit: usize, width: u32) -> Value {
+    let (first, lead) = (bit / 8, (bit % 8) as u32);
+    if lead + width <= 128 && lead + width > 64 {
         if let Some(w) = buf.get(first..first + 16) {
             let w = u128::from_be_bytes(w.try_into().expect("16 bytes"));
             return (w << lead) >> (128 - width);

@@ -779,10 +779,12 @@ impl Interp {
     /// Extract `h` (known to fit) with `vl` varbit bytes and advance past it.
     fn extract_at<T: Track>(&mut self, ir: &Ir, h: HeaderId, pkt: &mut Pkt, vl: usize, t: &mut T) {
         let hd = &ir.headers[h as usize];
-        for f in hd.fields.clone() {
-            let fd = &ir.fields[f as usize];
+        let fields = hd.fields.start as usize..hd.fields.end as usize;
+        let at = pkt.cursor * 8;
+        // Zipped slices: one bounds check per header, not two per field.
+        for (v, fd) in self.values[fields.clone()].iter_mut().zip(&ir.fields[fields]) {
             if fd.width > 0 {
-                self.values[f as usize] = read_bits(pkt.data, pkt.cursor * 8 + fd.bit_offset as usize, fd.width);
+                *v = read_bits(pkt.data, at + fd.bit_offset as usize, fd.width);
             }
         }
         if let Some(vb) = hd.varbit {

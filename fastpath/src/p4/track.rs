@@ -699,9 +699,10 @@ impl Track for Tracker {
 
     fn extracted(&mut self, ir: &Ir, h: HeaderId, at: usize, vl: usize) {
         let base = ((KEY_PACKET_OFFSET + at) * 8) as u32;
-        for f in ir.headers[h as usize].fields.clone() {
-            let fd = &ir.fields[f as usize];
-            self.prov[f as usize] = if fd.width == 0 {
+        let fields = ir.headers[h as usize].fields.clone();
+        let fields = fields.start as usize..fields.end as usize;
+        for (p, fd) in self.prov[fields.clone()].iter_mut().zip(&ir.fields[fields]) {
+            *p = if fd.width == 0 {
                 Prov::Range { start: base + fd.bit_offset, bits: vl as u32 * 8 }
             } else {
                 Prov::Bits { end: base + fd.bit_offset + fd.width, n: fd.width }
