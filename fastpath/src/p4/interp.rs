@@ -32,6 +32,12 @@
 //! ([`super::track::Track::needs_bytes`]; the bytes are made after all if the tracker
 //! refuses while building the copy's edit).
 //!
+//! Deparsing copies an extracted header's received bytes and writes over them only the
+//! fields written since (a per-header mask of written fields); a whole-header checksum
+//! (IPv4's) of such a header is updated from the written fields' old and new values
+//! (RFC 1624's incremental update) instead of being summed again. An untracked run's
+//! table lookups skip what only tracking needs (the LPM prefix trie's walk).
+//!
 //! Parser errors do not drop: as in BMv2, parsing stops, `parser_error` is set and
 //! ingress runs. Meters color with `rte_meter` ([`super::meters`]) at [`Interp::now`];
 //! an unconfigured meter marks GREEN.

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Instructions per packet, counted by callgrind: deterministic, so a change to the
+# engine can be compared on a machine whose speed drifts (a shared VM), where cycle
+# counts need many interleaved rounds. Not a substitute for the cycle benchmarks:
+# cache misses and stalls do not show here.
+#   perf/instructions.sh [BINARY]
+# For simple_router (pipeline_bench --loop): a flow setup (burst lookup miss,
+# tracked run, install, into an empty cache: what is inside Datapath::upcall and
+# FlowCache::lookup_some), an untracked interpreter pass (Interp::ingress_pass:
+# parse, ingress, egress, deparse) and a tracked one. BINARY defaults to a fresh build of the pipeline_bench example; pass an older
+# build to compare. Needs valgrind (apt-get install valgrind).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v valgrind >/dev/null || { echo "needs valgrind: apt-get install -y valgrind" >&2; exit 1; }
+bin=${1:-}
+if [ -z "$bin" ]; then
+  cargo build --release --example pipeline_bench >&2
+  bin=target/release/examples/pipeline_bench
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+count() { # mode, functions to count inside...
+  local mode=$1; shift
+  local toggles=()
+  for f in "$@"; do toggles+=(--toggle-collect="$f"); done
+  local out
+  out=$(valgrind --tool=callgrind --callgrind-out-file="$tmp/cg" "${toggles[@]}" \
+    "$bin" --loop "$mode" --seconds 0.01 2>"$tmp/log")
+  local n ir
+  n=$(sed -nE 's/.* over ([0-9]+) packets.*/\1/p' <<<"$out")
+  ir=$(sed -nE 's/.*Collected : ([0-9]+).*/\1/p' "$tmp/log")
+  [ -n "$n" ] && [ -n "$ir" ] || { cat "$tmp/log" >&2; exit 1; }
+  printf '| %s | %s | %.0f |\n' "$mode" "$n" "$(echo "$ir / $n" | bc -l)"
+}
+echo "Instructions per packet (callgrind), simple_router, $(git rev-parse --short HEAD), $bin"
+echo
+echo "| part | packets | instructions per packet |"
+echo "|---|---|---|"
+count setup 'sluice_fastpath::cache::datapath::Datapath::upcall' 'sluice_fastpath::cache::FlowCache::lookup_some'
+count interp 'sluice_fastpath::p4::interp::Interp::ingress_pass'
+count tracked 'sluice_fastpath::p4::interp::Interp::ingress_pass'
