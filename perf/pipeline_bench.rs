@@ -415,7 +415,7 @@ fn main() {
     let corpus = std::env::var_os("SLUICE_P4_CORPUS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/p4"));
-    let mut benches = vec![
+    let mut benches = [
         load(
             &corpus,
             "simple_router",
