@@ -63,19 +63,7 @@ pub const GREEN: Value = 0;
 const SLACK: usize = 16;
 
 /// A header's dirty mask when it must be written whole from its fields.
-const ALL_DIRTY: u64 = u64::MAX;
-
-/// Field `f`'s bit in its header's dirty mask: its index among the header's fields
-/// (the 64th and later share the whole mask).
-#[inline]
-fn dirty_bit(ir: &Ir, def: &FieldDef, f: FieldId) -> u64 {
-    let i = f - ir.headers[def.header as usize].fields.start;
-    if i < 63 {
-        1 << i
-    } else {
-        ALL_DIRTY
-    }
-}
+const ALL_DIRTY: u64 = ALL_FIELDS;
 
 /// Why a copy of a packet was dropped by the program or the architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -192,7 +180,7 @@ pub struct Interp {
     /// Per header: byte offset it was extracted at + 1 (0: not from the packet).
     src: Vec<u32>,
     /// Per header: its fields written since extraction, one bit per field in
-    /// declaration order ([`dirty_bit`]); [`ALL_DIRTY`] when the header as a whole
+    /// declaration order ([`HeaderDef::field_bit`]); [`ALL_DIRTY`] when the header as a whole
     /// was (made valid, a varbit assigned). Deparsing and whole-header checksums copy
     /// an extracted header's received bytes and write only its dirty fields.
     dirty: Vec<u64>,
@@ -407,7 +395,7 @@ impl Interp {
     fn set(&mut self, ir: &Ir, f: FieldId, v: Value) {
         let def = &ir.fields[f as usize];
         self.values[f as usize] = v & mask_of(def.width);
-        self.dirty[def.header as usize] |= dirty_bit(ir, def, f);
+        self.dirty[def.header as usize] |= ir.headers[def.header as usize].field_bit(f);
     }
 
     /// Run `data` as [`Interp::run`] would, but without changing any state (table

@@ -150,6 +150,50 @@ pub struct Varbit {
     pub base: u32,
 }
 
+/// A per-header set of fields (written fields, touched provenances): bit `i` is the
+/// header's `i`-th field; the 64th and later fields share the whole set,
+/// [`ALL_FIELDS`].
+pub const ALL_FIELDS: u64 = u64::MAX;
+
+impl HeaderDef {
+    /// Field `f`'s bit in this header's field sets (`f` must be one of its fields).
+    #[inline]
+    pub fn field_bit(&self, f: FieldId) -> u64 {
+        let i = f - self.fields.start;
+        if i < 63 {
+            1 << i
+        } else {
+            ALL_FIELDS
+        }
+    }
+
+    /// The fields in a field set, in order ([`ALL_FIELDS`]: all of them).
+    #[inline]
+    pub fn fields_in(&self, set: u64) -> impl Iterator<Item = FieldId> + '_ {
+        let n = self.fields.len();
+        let (bits, rest) = match set {
+            ALL_FIELDS if n >= 64 => (0, self.fields.clone()),
+            ALL_FIELDS => ((1u64 << n) - 1, 0..0),
+            _ => (set, 0..0),
+        };
+        self.fields_of(bits).chain(rest)
+    }
+
+    /// The fields in a field set short of [`ALL_FIELDS`], in order (the deparser's
+    /// walk over written fields: no check for the whole set).
+    #[inline]
+    pub fn fields_of(&self, mut set: u64) -> impl Iterator<Item = FieldId> + '_ {
+        debug_assert_ne!(set, ALL_FIELDS);
+        std::iter::from_fn(move || {
+            (set != 0).then(|| {
+                let f = self.fields.start + set.trailing_zeros();
+                set &= set - 1;
+                f
+            })
+        })
+    }
+}
+
 /// A field.
 #[derive(Debug, Clone)]
 pub struct FieldDef {

@@ -499,8 +499,14 @@ pub enum Fate {
 #[derive(Debug, Clone, Default)]
 pub struct Tracker {
     prov: Vec<Prov>,
-    saved: Vec<Prov>,
-    saved_at: Vec<Vec<Prov>>,
+    /// Per header: the fields whose provenance was set since it was extracted
+    /// ([`HeaderDef::fields_in`]); the others still hold the extracted bits, which
+    /// [`Track::emitted_view`] need not look at.
+    touched: Vec<u64>,
+    /// Per field: its header and its bit in the header's `touched` set.
+    loc: Vec<(HeaderId, u64)>,
+    saved: (Vec<Prov>, Vec<u64>),
+    saved_at: Vec<(Vec<Prov>, Vec<u64>)>,
     /// Key-space bit ranges `[lo, hi)` a verified checksum read, merged where they
     /// follow each other (marked when the result is read).
     verify_bits: Vec<(i64, i64)>,
@@ -527,7 +533,25 @@ pub const MAX_METER_POINTS: usize = 2;
 impl Tracker {
     /// A tracker for a program.
     pub fn new(ir: &Ir) -> Tracker {
-        Tracker { prov: vec![Prov::Fixed; ir.fields.len()], ..Tracker::default() }
+        Tracker {
+            prov: vec![Prov::Fixed; ir.fields.len()],
+            touched: vec![0; ir.headers.len()],
+            loc: (0..ir.fields.len() as FieldId)
+                .map(|f| {
+                    let h = ir.fields[f as usize].header;
+                    (h, ir.headers[h as usize].field_bit(f))
+                })
+                .collect(),
+            ..Tracker::default()
+        }
+    }
+
+    /// Set field `f`'s provenance.
+    #[inline]
+    fn put(&mut self, f: FieldId, p: Prov) {
+        self.prov[f as usize] = p;
+        let (h, bit) = self.loc[f as usize];
+        self.touched[h as usize] |= bit;
     }
 
     /// Start a new received packet.
@@ -593,8 +617,14 @@ impl Tracker {
     fn mark_prov(&mut self, p: Prov, mask: Value) {
         match p {
             Prov::Bits { end, n } => {
+                let all = mask_of(n);
+                if mask & all == all {
+                    // The whole field (most reads): one range.
+                    self.mark_bits(end as i64 - n as i64, end as i64);
+                    return;
+                }
                 // Runs of ones in the mask, each marked as a bit range.
-                let mut m = mask & mask_of(n.min(128));
+                let mut m = mask & all;
                 while m != 0 {
                     let lo = m.trailing_zeros();
                     let run = (!(m >> lo)).trailing_zeros().min(128 - lo);
@@ -692,6 +722,7 @@ impl Tracker {
 impl Track for Tracker {
     fn start(&mut self, ir: &Ir, _len: usize) {
         self.prov.iter_mut().for_each(|p| *p = Prov::Fixed);
+        self.touched.iter_mut().for_each(|t| *t = 0);
         let port_w = ir.fields[ir.std.ingress_port as usize].width.min(16);
         self.prov[ir.std.ingress_port as usize] = Prov::Bits { end: INGRESS_PORT_END, n: port_w };
         self.prov[ir.std.packet_length as usize] = Prov::Len { off: 0, w: 32 };
@@ -699,6 +730,7 @@ impl Track for Tracker {
 
     fn extracted(&mut self, ir: &Ir, h: HeaderId, at: usize, vl: usize) {
         let base = ((KEY_PACKET_OFFSET + at) * 8) as u32;
+        self.touched[h as usize] = 0;
         let fields = ir.headers[h as usize].fields.clone();
         let fields = fields.start as usize..fields.end as usize;
         for (p, fd) in self.prov[fields.clone()].iter_mut().zip(&ir.fields[fields]) {
@@ -733,7 +765,7 @@ impl Track for Tracker {
     }
 
     fn wrote_field(&mut self, f: FieldId) {
-        self.prov[f as usize] = Prov::Fixed;
+        self.put(f, Prov::Fixed);
     }
 
     fn length_relative(&self, ir: &Ir, e: &Expr, args: &[Value], values: &[Value], dst: FieldId) -> Option<(i32, u32)> {
@@ -755,27 +787,31 @@ impl Track for Tracker {
     }
 
     fn wrote_length(&mut self, f: FieldId, off: i32, w: u32) {
-        self.prov[f as usize] = Prov::Len { off, w };
+        self.put(f, Prov::Len { off, w });
     }
 
     fn save(&mut self) {
-        self.saved.clone_from(&self.prov);
+        self.saved.0.clone_from(&self.prov);
+        self.saved.1.clone_from(&self.touched);
     }
 
     fn restore(&mut self) {
-        self.prov.clone_from(&self.saved);
+        self.prov.clone_from(&self.saved.0);
+        self.touched.clone_from(&self.saved.1);
     }
 
     fn save_at(&mut self, depth: usize) {
         if self.saved_at.len() <= depth {
-            self.saved_at.resize_with(depth + 1, Vec::new);
+            self.saved_at.resize_with(depth + 1, Default::default);
         }
-        self.saved_at[depth].clone_from(&self.prov);
+        self.saved_at[depth].0.clone_from(&self.prov);
+        self.saved_at[depth].1.clone_from(&self.touched);
     }
 
     fn restore_at(&mut self, depth: usize) {
-        if let Some(saved) = self.saved_at.get(depth) {
-            self.prov.clone_from(saved);
+        if let Some((prov, touched)) = self.saved_at.get(depth) {
+            self.prov.clone_from(prov);
+            self.touched.clone_from(touched);
         }
     }
 
@@ -783,32 +819,34 @@ impl Track for Tracker {
         for h in ir.headers.iter().filter(|h| h.metadata) {
             for f in h.fields.clone() {
                 if !kept.iter().any(|(k, _)| *k == f) {
-                    self.prov[f as usize] = Prov::Fixed;
+                    self.put(f, Prov::Fixed);
                 }
             }
         }
-        self.prov[ir.std.packet_length as usize] = Prov::Len { off: 0, w: 32 };
+        self.put(ir.std.packet_length, Prov::Len { off: 0, w: 32 });
     }
 
     fn kept_field(&mut self, f: FieldId) {
         // The same input packet is re-parsed: the saved provenance still names the
         // right key-space bits.
-        self.prov[f as usize] = self.saved[f as usize];
+        self.put(f, self.saved.0[f as usize]);
     }
 
     fn copied_field(&mut self, ir: &Ir, dst: FieldId, src: FieldId) {
         let w = ir.fields[dst as usize].width;
-        self.prov[dst as usize] = match self.prov[src as usize] {
+        let p = match self.prov[src as usize] {
             Prov::Bits { end, n } => Prov::Bits { end, n: n.min(w) },
             Prov::Len { off, w: lw } => Prov::Len { off, w: lw.min(w) },
             other => other,
         };
+        self.put(dst, p);
     }
 
     fn swapped_headers(&mut self, ir: &Ir, a: HeaderId, b: HeaderId) {
         for (fa, fb) in ir.headers[a as usize].fields.clone().zip(ir.headers[b as usize].fields.clone()) {
             self.prov.swap(fa as usize, fb as usize);
         }
+        self.touched.swap(a as usize, b as usize);
     }
 
     fn checksum_verified(&mut self, ir: &Ir, ck: &ChecksumDef, received: Option<(usize, usize)>) {
@@ -817,7 +855,7 @@ impl Track for Tracker {
             let lo = ((KEY_PACKET_OFFSET + at) * 8) as u32;
             self.verify_input(lo + len as u32 * 8, len as u32 * 8);
             if let Some(f) = ir.std.checksum_error {
-                self.prov[f as usize] = Prov::Verified;
+                self.put(f, Prov::Verified);
             }
             return;
         }
@@ -843,7 +881,7 @@ impl Track for Tracker {
             _ => {}
         }
         if let Some(f) = ir.std.checksum_error {
-            self.prov[f as usize] = Prov::Verified;
+            self.put(f, Prov::Verified);
         }
     }
 
@@ -851,14 +889,14 @@ impl Track for Tracker {
         // Recomputed by the datapath when the calculation is the Internet checksum of
         // the field's own header (IPv4-style); otherwise its inputs decide the value.
         if ck.whole_header {
-            self.prov[ck.field as usize] = Prov::Checksum;
+            self.put(ck.field, Prov::Checksum);
         } else {
             for (e, _) in &ir.calcs[ck.calc as usize].inputs {
                 if let Some(f) = e.as_field() {
                     self.read_field(f, Value::MAX);
                 }
             }
-            self.prov[ck.field as usize] = Prov::Fixed;
+            self.put(ck.field, Prov::Fixed);
         }
     }
 
@@ -950,7 +988,19 @@ impl Track for Tracker {
                     }
                 }
             }
-            for f in hd.fields.clone() {
+            // The fields of an extracted header whose provenance was not set since
+            // hold its bits as received (`own`): nothing to do for them.
+            let look = if from_packet { self.touched[h as usize] } else { ALL_FIELDS };
+            #[cfg(debug_assertions)]
+            for f in hd.fields.clone().filter(|&f| look & hd.field_bit(f) == 0) {
+                let fd = &ir.fields[f as usize];
+                let own = match fd.width {
+                    0 => Prov::Range { start: own_base + fd.bit_offset, bits: v.vlen[h as usize] as u32 * 8 },
+                    w => Prov::Bits { end: own_base + fd.bit_offset + w, n: w },
+                };
+                debug_assert_eq!(self.prov[f as usize], own, "untouched field {}", fd.name);
+            }
+            for f in hd.fields_in(look) {
                 let fd = &ir.fields[f as usize];
                 let fbit = out_bit + fd.bit_offset;
                 if fd.width == 0 {

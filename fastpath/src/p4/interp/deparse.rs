@@ -54,25 +54,13 @@ impl Headers<'_> {
     /// bytes: assigning those makes the whole header dirty).
     #[inline]
     fn patch(&self, ir: &Ir, hd: &HeaderDef, h: usize, out: &mut [u8]) {
-        for f in dirty_fields(hd, self.dirty[h]) {
+        for f in hd.fields_of(self.dirty[h]) {
             let fd = &ir.fields[f as usize];
             if fd.width > 0 {
                 bits::put_bits(out, fd.bit_offset as usize, fd.width, self.values[f as usize]);
             }
         }
     }
-}
-
-/// The fields of header `hd` a dirty mask short of [`ALL_DIRTY`] names, in order.
-#[inline]
-fn dirty_fields(hd: &HeaderDef, mut mask: u64) -> impl Iterator<Item = FieldId> + '_ {
-    std::iter::from_fn(move || {
-        (mask != 0).then(|| {
-            let f = hd.fields.start + mask.trailing_zeros();
-            mask &= mask - 1;
-            f
-        })
-    })
 }
 
 impl Interp {
@@ -131,7 +119,7 @@ impl Interp {
         let mut acc = bits::ones_sum_without(data, from, from + fd.bit_offset as usize / 8, from + len);
         // The shares, big-endian, with no negative terms: + new + (0xffff - old).
         let mut delta = 0u64;
-        for f in dirty_fields(hd, dirty) {
+        for f in hd.fields_of(dirty) {
             let d = &ir.fields[f as usize];
             if f == ck.field || d.width == 0 {
                 continue;
