@@ -1282,18 +1282,24 @@ impl Interp {
         next
     }
 
-    /// Evaluate an expression.
+    /// Evaluate an expression: the one-op shapes (most assignments' sources) inline,
+    /// without the stack machine's prologue.
+    #[inline(always)]
     fn eval<T: Track>(&mut self, ir: &Ir, e: &Expr, args: &[Value], pkt: &Pkt, t: &mut T) -> Value {
-        // Fast paths for the common shapes.
         match e.ops.as_slice() {
-            [Op::Const(c)] => return *c,
+            [Op::Const(c)] => *c,
             [Op::Field(f)] => {
                 t.read_field(*f, Value::MAX);
-                return self.values[*f as usize];
+                self.values[*f as usize]
             }
-            [Op::Param(p)] => return args.get(*p as usize).copied().unwrap_or(0),
-            _ => {}
+            [Op::Param(p)] => args.get(*p as usize).copied().unwrap_or(0),
+            _ => self.eval_ops(ir, e, args, pkt, t),
         }
+    }
+
+    /// Evaluate an expression on the value stack.
+    #[inline(never)]
+    fn eval_ops<T: Track>(&mut self, ir: &Ir, e: &Expr, args: &[Value], pkt: &Pkt, t: &mut T) -> Value {
         let st = &mut self.stack;
         st.clear();
         for op in &e.ops {
