@@ -1297,72 +1297,95 @@ impl Interp {
         }
     }
 
-    /// Evaluate an expression on the value stack.
+    /// Evaluate an expression on the value stack, its top kept in a local (`top`):
+    /// an operator takes its right operand from there and leaves its result there,
+    /// and a constant right operand (`x + 1`, `x & mask`, `x > 0`: most of them) is
+    /// applied without being pushed. Popping an empty stack gives 0, as does the 0
+    /// the first push moves below the first value.
     #[inline(never)]
     fn eval_ops<T: Track>(&mut self, ir: &Ir, e: &Expr, args: &[Value], pkt: &Pkt, t: &mut T) -> Value {
         let st = &mut self.stack;
         st.clear();
-        for op in &e.ops {
-            match *op {
+        let mut top: Value = 0;
+        let ops = e.ops.as_slice();
+        let mut i = 0;
+        while i < ops.len() {
+            let pushed = match ops[i] {
                 Op::Field(f) => {
                     t.read_field(f, Value::MAX);
-                    st.push(self.values[f as usize]);
+                    self.values[f as usize]
                 }
-                Op::Const(c) => st.push(c),
-                Op::Param(p) => st.push(args.get(p as usize).copied().unwrap_or(0)),
-                Op::Valid(h) => st.push(self.valid[h as usize] as Value),
+                Op::Const(c) => match ops.get(i + 1) {
+                    Some(&Op::Bin(b)) => {
+                        top = b.apply(top, c);
+                        i += 2;
+                        continue;
+                    }
+                    _ => c,
+                },
+                Op::Param(p) => args.get(p as usize).copied().unwrap_or(0),
+                Op::Valid(h) => self.valid[h as usize] as Value,
                 Op::Lookahead { offset, width } => {
                     let bit = pkt.cursor * 8 + offset as usize;
                     if bit + width as usize > pkt.data.len() * 8 {
                         // BMv2 reads past the end as zeros.
                         t.length_dependent();
-                        st.push(0);
+                        0
                     } else {
                         t.read_packet(bit, width);
-                        st.push(read_bits(pkt.data, bit, width));
+                        read_bits(pkt.data, bit, width)
                     }
-                }
-                Op::Un(u) => {
-                    let a = st.pop().unwrap_or(0);
-                    st.push(u.apply(a));
-                }
-                Op::Bin(b) => {
-                    let r = st.pop().unwrap_or(0);
-                    let l = st.pop().unwrap_or(0);
-                    st.push(b.apply(l, r));
-                }
-                Op::Select => {
-                    let e = st.pop().unwrap_or(0);
-                    let th = st.pop().unwrap_or(0);
-                    let c = st.pop().unwrap_or(0);
-                    st.push(if c != 0 { th } else { e });
                 }
                 Op::StackLast { stack, field } => {
                     let last = (self.next[stack as usize] as Value).checked_sub(1);
                     match last.and_then(|i| Self::stack_field(ir, stack, i, field)) {
                         Some(f) => {
                             t.read_field(f, Value::MAX);
-                            st.push(self.values[f as usize]);
+                            self.values[f as usize]
                         }
-                        None => st.push(0),
+                        None => 0,
                     }
+                }
+                Op::StackNext(s) => self.next[s as usize] as Value,
+                Op::UnionValid(u) => ir.unions[u as usize].headers.iter().any(|h| self.valid[*h as usize]) as Value,
+                // The operators: in place on `top`.
+                Op::Un(u) => {
+                    top = u.apply(top);
+                    i += 1;
+                    continue;
+                }
+                Op::Bin(b) => {
+                    let l = st.pop().unwrap_or(0);
+                    top = b.apply(l, top);
+                    i += 1;
+                    continue;
+                }
+                Op::Select => {
+                    let th = st.pop().unwrap_or(0);
+                    let c = st.pop().unwrap_or(0);
+                    if c != 0 {
+                        top = th;
+                    }
+                    i += 1;
+                    continue;
                 }
                 Op::StackAt { stack, field } => {
-                    let i = st.pop().unwrap_or(0);
-                    match Self::stack_field(ir, stack, i, field) {
+                    // The index on top becomes the element's field.
+                    top = match Self::stack_field(ir, stack, top, field) {
                         Some(f) => {
                             t.read_field(f, Value::MAX);
-                            st.push(self.values[f as usize]);
+                            self.values[f as usize]
                         }
-                        None => st.push(0),
-                    }
+                        None => 0,
+                    };
+                    i += 1;
+                    continue;
                 }
-                Op::StackNext(s) => st.push(self.next[s as usize] as Value),
-                Op::UnionValid(u) => {
-                    st.push(ir.unions[u as usize].headers.iter().any(|h| self.valid[*h as usize]) as Value)
-                }
-            }
+            };
+            st.push(top);
+            top = pushed;
+            i += 1;
         }
-        st.pop().unwrap_or(0)
+        top
     }
 }
