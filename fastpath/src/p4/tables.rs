@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rustc_hash::FxHashMap;
+use hashbrown::Equivalent;
 
 use super::ir::*;
 use super::meters::MeterCell;
@@ -105,7 +105,7 @@ struct Group {
     /// O(log ranks) instead of visiting every entry of the group (a /32 group of an
     /// LPM table may hold every route).
     ranks: BTreeMap<i64, u32>,
-    map: FxHashMap<GroupKey, Ranked>,
+    map: GroupMap,
 }
 
 /// Key fields held inline in a group's map (most tables have one or two).
@@ -114,9 +114,16 @@ const INLINE_KEYS: usize = 2;
 /// Key fields a lookup's scratch holds without sizing it for [`MAX_KEYS`].
 const SHORT_KEY: usize = 4;
 
+/// A group's map: masked key values to the entries holding them. hashbrown's own map
+/// rather than std's, for [`Equivalent`]: a lookup probes it with the borrowed
+/// [`KeyRef`], hashed and compared value by value, where std's `Borrow<[Value]>`
+/// hashed the slice as bytes and compared it with a `memcmp` call.
+type GroupMap = hashbrown::HashMap<GroupKey, Ranked, rustc_hash::FxBuildHasher>;
+
 /// A group's masked key values: inline for up to [`INLINE_KEYS`] fields, so that a
 /// lookup compares them in the map's bucket instead of following a pointer (a cache
-/// miss per table per flow setup); boxed beyond. Hashes and compares as the slice.
+/// miss per table per flow setup); boxed beyond. Hashes and compares as its values
+/// (see [`KeyRef`]).
 #[derive(Debug, Clone)]
 enum GroupKey {
     Inline(u8, [Value; INLINE_KEYS]),
@@ -144,7 +151,7 @@ impl GroupKey {
 
 impl PartialEq for GroupKey {
     fn eq(&self, o: &Self) -> bool {
-        self.as_slice() == o.as_slice()
+        KeyRef(self.as_slice()).equivalent(o)
     }
 }
 
@@ -152,14 +159,30 @@ impl Eq for GroupKey {}
 
 impl std::hash::Hash for GroupKey {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        // As `[Value]` hashes: the map is probed with slices (`Borrow`).
-        self.as_slice().hash(h)
+        KeyRef(self.as_slice()).hash(h)
     }
 }
 
-impl std::borrow::Borrow<[Value]> for GroupKey {
-    fn borrow(&self) -> &[Value] {
-        self.as_slice()
+/// Masked key values to probe a group's map with, without building a [`GroupKey`].
+/// Hashes as the key it finds: each value as one `u128` (no length: every key of a
+/// group has the table's key count).
+struct KeyRef<'a>(&'a [Value]);
+
+impl std::hash::Hash for KeyRef<'_> {
+    #[inline(always)]
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        for v in self.0 {
+            h.write_u128(*v);
+        }
+    }
+}
+
+impl hashbrown::Equivalent<GroupKey> for KeyRef<'_> {
+    /// Value by value: a short key's compare inline, not a `memcmp` call.
+    #[inline(always)]
+    fn equivalent(&self, k: &GroupKey) -> bool {
+        let k = k.as_slice();
+        k.len() == self.0.len() && self.0.iter().zip(k).all(|(a, b)| a == b)
     }
 }
 
@@ -431,7 +454,7 @@ impl TableState {
     fn find(&self, e: &Entry) -> Option<Handle> {
         let (masks, vals) = self.masks_and_value(&e.key);
         let g = self.groups.iter().find(|g| g.masks == masks)?;
-        g.map.get(&*vals)?.as_slice().iter().map(|(_, h)| *h).find(|h| {
+        g.map.get(&KeyRef(&vals))?.as_slice().iter().map(|(_, h)| *h).find(|h| {
             let x = self.entries[*h as usize].as_ref().expect("indexed entries exist");
             x.key == e.key && x.priority == e.priority
         })
@@ -444,7 +467,7 @@ impl TableState {
         let gi = match self.groups.iter().position(|g| g.masks == masks) {
             Some(i) => i,
             None => {
-                self.groups.push(Group { masks, best: i64::MIN, ranks: BTreeMap::new(), map: FxHashMap::default() });
+                self.groups.push(Group { masks, best: i64::MIN, ranks: BTreeMap::new(), map: GroupMap::default() });
                 self.groups.len() - 1
             }
         };
@@ -457,8 +480,8 @@ impl TableState {
         g.best = g.best.max(rank);
         *g.ranks.entry(rank).or_default() += 1;
         match g.map.entry(GroupKey::new(&vals)) {
-            std::collections::hash_map::Entry::Occupied(mut o) => o.get_mut().insert(rank, h),
-            std::collections::hash_map::Entry::Vacant(v) => {
+            hashbrown::hash_map::Entry::Occupied(mut o) => o.get_mut().insert(rank, h),
+            hashbrown::hash_map::Entry::Vacant(v) => {
                 v.insert(Ranked::One((rank, h)));
             }
         }
@@ -476,8 +499,8 @@ impl TableState {
         let (masks, vals) = self.masks_and_value(&e.key);
         if let Some(gi) = self.groups.iter().position(|g| g.masks == masks) {
             let g = &mut self.groups[gi];
-            if g.map.get_mut(&*vals).is_some_and(|list| list.remove(h)) {
-                g.map.remove(&*vals);
+            if g.map.get_mut(&KeyRef(&vals)).is_some_and(|list| list.remove(h)) {
+                g.map.remove(&KeyRef(&vals));
             }
             if let std::collections::btree_map::Entry::Occupied(mut o) = g.ranks.entry(rank) {
                 *o.get_mut() -= 1;
@@ -541,7 +564,7 @@ impl TableState {
                     probe(&reported[..g.masks.len()]);
                 }
             }
-            let Some(list) = g.map.get(&masked[..key.len()]) else { continue };
+            let Some(list) = g.map.get(&KeyRef(&masked[..key.len()])) else { continue };
             for (rank, h) in list.as_slice() {
                 if best.is_some_and(|(r, _)| r >= *rank) {
                     break;
