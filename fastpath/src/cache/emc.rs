@@ -129,10 +129,11 @@ impl Emc {
         self.clear();
     }
 
-    /// Widen the union to cover the mask `full` (all key-space words); clears the
+    /// Widen the union to cover the mask `full` (all key-space words), whose nonzero
+    /// words are the set `used` (see [`crate::cache::key::words_of`]); clears the
     /// entries if it grew.
-    pub fn cover(&mut self, full: &[u64; KEY_WORDS]) {
-        if self.full.iter().zip(full).all(|(u, m)| u & m == *m) {
+    pub fn cover(&mut self, full: &[u64; KEY_WORDS], used: u64) {
+        if crate::cache::key::bits_of(used).all(|w| self.full[w] & full[w] == full[w]) {
             return;
         }
         let mut grown = self.full;
@@ -281,11 +282,18 @@ mod tests {
         crate::cache::key::words(&m)
     }
 
+    /// [`Emc::cover`] the mask of `bytes`.
+    fn cover(e: &mut Emc, bytes: &[(usize, u8)]) {
+        let full = mask(bytes);
+        let used = (0..KEY_WORDS).filter(|w| full[*w] != 0).fold(0, |s, w| s | 1 << w);
+        e.cover(&full, used);
+    }
+
     #[test]
     fn keys_on_the_union_and_clears_when_it_grows() {
         let mut e = Emc::new(EmcConfig::default());
         assert!(!e.enabled(), "no mask yet");
-        e.cover(&mask(&[(8 + 12, 0xff)]));
+        cover(&mut e, &[(8 + 12, 0xff)]);
         let a = vec![1u8; 64];
         let mut b = a.clone();
         b[40] = 9; // outside the union: same key
@@ -294,18 +302,18 @@ mod tests {
         b[12] = 2; // in the union
         assert_eq!(e.lookup(&PacketView::new(0, &b)), None);
         // A new mask bit: old entries go.
-        e.cover(&mask(&[(8 + 40, 0x01)]));
+        cover(&mut e, &[(8 + 40, 0x01)]);
         assert_eq!(e.lookup(&PacketView::new(0, &a)), None);
         // Covered already: entries stay.
         e.insert(&PacketView::new(0, &a), Candidate { flow: 4, version: 1 }, |_| true);
-        e.cover(&mask(&[(8 + 12, 0x0f)]));
+        cover(&mut e, &[(8 + 12, 0x0f)]);
         assert_eq!(e.lookup(&PacketView::new(0, &a)).map(|c| c.flow), Some(4));
     }
 
     #[test]
     fn two_ways_and_stale_slots_are_reused() {
         let mut e = Emc::new(EmcConfig { entries: 2, insert_inv_prob: 1 });
-        e.cover(&mask(&[(8, 0xff)]));
+        cover(&mut e, &[(8, 0xff)]);
         let pkts: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 8]).collect();
         for (i, p) in pkts.iter().enumerate().take(2) {
             e.insert(&PacketView::new(0, p), Candidate { flow: i as u32, version: 0 }, |_| true);

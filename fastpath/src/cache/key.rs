@@ -7,7 +7,7 @@
 //! loaded little-endian, and masks are built from the tracker's byte mask the same
 //! way, so `word & mask` compares exactly the bits the pipeline read.
 
-use crate::p4::track::{KEY_BYTES, KEY_PACKET_OFFSET};
+use crate::p4::track::{ReadSet, KEY_BYTES, KEY_PACKET_OFFSET};
 
 /// Words in the key space.
 pub const KEY_WORDS: usize = KEY_BYTES / 8;
@@ -102,9 +102,47 @@ pub fn words(m: &[u8; KEY_BYTES]) -> [u64; KEY_WORDS] {
     std::array::from_fn(|w| u64::from_le_bytes(m[w * 8..w * 8 + 8].try_into().expect("8 bytes")))
 }
 
+/// A read set's mask as key-space words, and the set of the nonzero ones (bit `w`
+/// for word `w`): converted word by word from the tracker's record of them, not
+/// across the whole key space.
+pub fn words_of(r: &ReadSet) -> ([u64; KEY_WORDS], u64) {
+    let (m, used) = (r.mask(), r.used_words());
+    let mut full = [0u64; KEY_WORDS];
+    for w in bits_of(used) {
+        full[w] = u64::from_le_bytes(m[w * 8..w * 8 + 8].try_into().expect("8 bytes"));
+    }
+    debug_assert_eq!(full, words(m), "the read set's word set names every nonzero word");
+    (full, used)
+}
+
+/// The members of a set of words, in increasing order.
+#[inline(always)]
+pub fn bits_of(mut set: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (set != 0).then(|| {
+            let w = set.trailing_zeros() as usize;
+            set &= set - 1;
+            w
+        })
+    })
+}
+
 /// The extent of a full mask: one past the last masked packet byte.
 pub fn extent_of(full: &[u64; KEY_WORDS]) -> usize {
     (1..KEY_WORDS).rev().find(|w| full[*w] != 0).map_or(0, |w| (w - 1) * 8 + 8 - (full[w].leading_zeros() / 8) as usize)
+}
+
+/// [`extent_of`] a full mask whose nonzero words are the set `used` (as
+/// [`words_of`] gives), without scanning the others.
+#[inline]
+pub fn extent_in(full: &[u64; KEY_WORDS], used: u64) -> usize {
+    // Word 0 is the port and length, not packet bytes.
+    let packet = used & !1;
+    if packet == 0 {
+        return 0;
+    }
+    let w = 63 - packet.leading_zeros() as usize;
+    (w - 1) * 8 + 8 - (full[w].leading_zeros() / 8) as usize
 }
 
 /// Hash of masked key words.
@@ -121,7 +159,6 @@ pub fn hash_words(words: &[u64]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::p4::track::ReadSet;
 
     #[test]
     fn words_are_the_tracker_key_space() {
@@ -142,12 +179,15 @@ mod tests {
         let mask = Mask::from_bytes(&m);
         assert_eq!(&*mask.idx, &[0, 2]);
         assert_eq!(extent_of(&words(&m)), 14);
+        assert_eq!(extent_in(&words(&m), 0b101), 14);
+        assert_eq!(extent_in(&words(&m), 0b1), 0, "the port word is no packet byte");
         let data = [0xabu8; 20];
         let mut out = [0u64; 2];
         mask.apply(&PacketView::new(7, &data), &mut out);
         assert_eq!(out[0], 0, "port 7: high byte only, zero");
         assert_eq!(out[1].to_le_bytes(), [0, 0, 0, 0, 0xab, 0x0b, 0, 0]);
         assert_eq!(extent_of(&[0; KEY_WORDS]), 0);
+        assert_eq!(extent_in(&[0; KEY_WORDS], 0), 0);
         assert!(Mask::from_bytes(&[0u8; KEY_BYTES]).is_empty());
     }
 }

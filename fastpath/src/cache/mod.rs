@@ -901,37 +901,37 @@ impl FlowCache {
     /// if an identical megaflow exists (another packet of the flow got there first),
     /// that one's id.
     pub fn install(&mut self, v: &PacketView, reads: &ReadSet, actions: Actions, deps: u64, rt: &mut Runtime) -> u32 {
-        let full = key::words(&reads.mask);
-        self.install_from(v, &full, reads.parsed, NewActions::Built(actions), deps, rt)
+        let (full, used) = key::words_of(reads);
+        self.install_from(v, (&full, used), reads.parsed, NewActions::Built(actions), deps, rt)
     }
 
     /// [`FlowCache::install`] the megaflow of a tracked run (its reads, outputs and
     /// counters), building its actions only if no megaflow has equal ones to share.
     pub fn install_tracked(&mut self, v: &PacketView, t: Tracked, deps: u64, rt: &mut Runtime) -> u32 {
-        let full = key::words(&t.tracker.reads.mask);
+        let (full, used) = key::words_of(&t.tracker.reads);
         let parsed = t.tracker.reads.parsed;
-        self.install_from(v, &full, parsed, NewActions::Tracked(t), deps, rt)
+        self.install_from(v, (&full, used), parsed, NewActions::Tracked(t), deps, rt)
     }
 
-    /// Install under the mask `full` (key-space words) for a packet whose parser
-    /// consumed `parsed` bytes, crediting the tracked run's replays besides the
-    /// actions' counters.
+    /// Install under the mask `full` (key-space words; `used`, the set of its nonzero
+    /// ones) for a packet whose parser consumed `parsed` bytes, crediting the tracked
+    /// run's replays besides the actions' counters.
     fn install_from(
         &mut self,
         v: &PacketView,
-        full: &[u64; KEY_WORDS],
+        (full, used): (&[u64; KEY_WORDS], u64),
         parsed: usize,
         actions: NewActions,
         deps: u64,
         rt: &mut Runtime,
     ) -> u32 {
-        let min_len = parsed.max(key::extent_of(full)) as u32;
+        let min_len = parsed.max(key::extent_in(full, used)) as u32;
         let mut key = [0u64; KEY_WORDS];
         // The nonzero mask words' numbers (for the install event).
         let mut idx = [0u8; KEY_WORDS];
         let mut n = 0;
-        for (w, b) in full.iter().enumerate().filter(|(_, b)| **b != 0) {
-            key[n] = v.word(w) & b;
+        for w in key::bits_of(used) {
+            key[n] = v.word(w) & full[w];
             idx[n] = w as u8;
             n += 1;
         }
@@ -1013,7 +1013,7 @@ impl FlowCache {
         slot.live = true;
         let version = slot.version;
         self.live += 1;
-        self.emc.cover(full);
+        self.emc.cover(full, used);
         self.emc.insert(v, Candidate { flow: id, version }, |_| false);
         self.stats.installed.add(1);
         self.gauges();

@@ -479,7 +479,7 @@ pub(crate) fn check_tracking(p: &mut Prog, port: u32, pkt: &[u8], noise: &[u8]) 
         got,
         expect(&t.fates, &sib),
         "sibling of {pkt:02x?} (mask {:02x?})",
-        &t.reads.mask[KEY_PACKET_OFFSET..KEY_PACKET_OFFSET + 40]
+        &t.reads.mask()[KEY_PACKET_OFFSET..KEY_PACKET_OFFSET + 40]
     );
     true
 }

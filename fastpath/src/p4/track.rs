@@ -258,18 +258,35 @@ enum Sym {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadSet {
     /// One bit per key-space bit (MSB first within each byte).
-    pub mask: [u8; KEY_BYTES],
+    mask: [u8; KEY_BYTES],
+    /// Bit `w` set when the mask's 64-bit word `w` (bytes `8w..8w + 8`) has a bit:
+    /// an install visits those words only, not all of the key space.
+    words: u64,
     /// Bytes the parser consumed: a megaflow needs at least this many.
     pub parsed: usize,
 }
 
+const _: () = assert!(KEY_BYTES.is_multiple_of(8) && KEY_BYTES / 8 <= 64);
+
 impl Default for ReadSet {
     fn default() -> Self {
-        ReadSet { mask: [0; KEY_BYTES], parsed: 0 }
+        ReadSet { mask: [0; KEY_BYTES], words: 0, parsed: 0 }
     }
 }
 
 impl ReadSet {
+    /// The bits read: one per key-space bit (MSB first within each byte).
+    pub fn mask(&self) -> &[u8; KEY_BYTES] {
+        &self.mask
+    }
+
+    /// The 64-bit words of [`ReadSet::mask`] with a bit, as a set (bit `w`: bytes
+    /// `8w..8w + 8`). Every other word is zero.
+    #[inline(always)]
+    pub fn used_words(&self) -> u64 {
+        self.words
+    }
+
     /// Mark key-space bits `[from, to)`, a 64-bit word at a time (the bytes as one
     /// big-endian word: key bit 0 is the first byte's top bit). Not a byte-wise
     /// `fill`: that was a `memset` call for every field read. (The key space is whole
@@ -280,6 +297,7 @@ impl ReadSet {
         }
         let (from, to) = (from as usize, to as usize);
         let (first, last) = (from / 64, (to - 1) / 64);
+        self.words |= (u64::MAX >> (63 - last)) & (u64::MAX << first);
         for w in first..=last {
             let lo = if w == first { from % 64 } else { 0 };
             let hi = if w == last { (to - 1) % 64 } else { 63 };
@@ -292,6 +310,7 @@ impl ReadSet {
     /// Add the bits and length condition of `other`.
     pub fn union(&mut self, other: &ReadSet) {
         self.mask.iter_mut().zip(other.mask.iter()).for_each(|(a, b)| *a |= b);
+        self.words |= other.words;
         self.parsed = self.parsed.max(other.parsed);
     }
 
@@ -606,6 +625,7 @@ impl Tracker {
 
     /// Mark key-space bits `[lo, hi)`; a range outside the tracked bytes makes the
     /// outcome uncacheable.
+    #[inline(always)]
     fn mark_bits(&mut self, lo: i64, hi: i64) {
         let limit = (KEY_BYTES * 8) as i64;
         if lo < 0 || hi > limit {
@@ -1164,18 +1184,21 @@ mod tests {
         ) {
             let to = (from + len).min(KEY_BYTES as u32 * 8);
             let mut fast = ReadSet::default();
-            let mut slow = ReadSet::default();
+            let mut slow = [0u8; KEY_BYTES];
             for (f, l) in before {
                 fast.mark_range(f, f + l);
                 for b in f..f + l {
-                    slow.mask[b as usize / 8] |= 0x80 >> (b % 8);
+                    slow[b as usize / 8] |= 0x80 >> (b % 8);
                 }
             }
             fast.mark_range(from, to);
             for b in from..to {
-                slow.mask[b as usize / 8] |= 0x80 >> (b % 8);
+                slow[b as usize / 8] |= 0x80 >> (b % 8);
             }
-            proptest::prop_assert_eq!(fast.mask, slow.mask);
+            proptest::prop_assert_eq!(fast.mask, slow);
+            // The word set names exactly the words with a bit.
+            let nonzero = (0..KEY_BYTES / 8).filter(|w| slow[w * 8..w * 8 + 8] != [0; 8]).fold(0u64, |s, w| s | 1 << w);
+            proptest::prop_assert_eq!(fast.words, nonzero);
         }
     }
 }
