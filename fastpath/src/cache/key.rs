@@ -102,17 +102,18 @@ pub fn words(m: &[u8; KEY_BYTES]) -> [u64; KEY_WORDS] {
     std::array::from_fn(|w| u64::from_le_bytes(m[w * 8..w * 8 + 8].try_into().expect("8 bytes")))
 }
 
-/// A read set's mask as key-space words, and the set of the nonzero ones (bit `w`
-/// for word `w`): converted word by word from the tracker's record of them, not
-/// across the whole key space.
-pub fn words_of(r: &ReadSet) -> ([u64; KEY_WORDS], u64) {
+/// Write a read set's mask as key-space words into `full` (zero on entry), and
+/// return the set of the nonzero ones (bit `w` for word `w`): converted word by word
+/// from the tracker's record of them, not across the whole key space. (Filled in
+/// place: a returned 264-byte array was a `memcpy` call per flow setup.)
+#[inline(always)]
+pub fn words_of(r: &ReadSet, full: &mut [u64; KEY_WORDS]) -> u64 {
     let (m, used) = (r.mask(), r.used_words());
-    let mut full = [0u64; KEY_WORDS];
     for w in bits_of(used) {
         full[w] = u64::from_le_bytes(m[w * 8..w * 8 + 8].try_into().expect("8 bytes"));
     }
-    debug_assert_eq!(full, words(m), "the read set's word set names every nonzero word");
-    (full, used)
+    debug_assert_eq!(*full, words(m), "the read set's word set names every nonzero word");
+    used
 }
 
 /// The members of a set of words, in increasing order.

@@ -901,14 +901,16 @@ impl FlowCache {
     /// if an identical megaflow exists (another packet of the flow got there first),
     /// that one's id.
     pub fn install(&mut self, v: &PacketView, reads: &ReadSet, actions: Actions, deps: u64, rt: &mut Runtime) -> u32 {
-        let (full, used) = key::words_of(reads);
+        let mut full = [0; KEY_WORDS];
+        let used = key::words_of(reads, &mut full);
         self.install_from(v, (&full, used), reads.parsed, NewActions::Built(actions), deps, rt)
     }
 
     /// [`FlowCache::install`] the megaflow of a tracked run (its reads, outputs and
     /// counters), building its actions only if no megaflow has equal ones to share.
     pub fn install_tracked(&mut self, v: &PacketView, t: Tracked, deps: u64, rt: &mut Runtime) -> u32 {
-        let (full, used) = key::words_of(&t.tracker.reads);
+        let mut full = [0; KEY_WORDS];
+        let used = key::words_of(&t.tracker.reads, &mut full);
         let parsed = t.tracker.reads.parsed;
         self.install_from(v, (&full, used), parsed, NewActions::Tracked(t), deps, rt)
     }

@@ -280,6 +280,21 @@ impl ReadSet {
         &self.mask
     }
 
+    /// Forget every read: only the words marked are zeroed (a flow setup marks a few
+    /// of the 33; the whole mask was a `memset` call).
+    #[inline]
+    pub fn clear(&mut self) {
+        let mut used = self.words;
+        while used != 0 {
+            let w = used.trailing_zeros() as usize;
+            used &= used - 1;
+            self.mask[w * 8..w * 8 + 8].fill(0);
+        }
+        self.words = 0;
+        self.parsed = 0;
+        debug_assert_eq!(*self, ReadSet::default());
+    }
+
     /// The 64-bit words of [`ReadSet::mask`] with a bit, as a set (bit `w`: bytes
     /// `8w..8w + 8`). Every other word is zero.
     #[inline(always)]
@@ -575,7 +590,7 @@ impl Tracker {
 
     /// Start a new received packet.
     pub fn begin(&mut self) {
-        self.reads = ReadSet::default();
+        self.reads.clear();
         self.uncacheable = None;
         self.effects.clear();
         for f in self.fates.drain(..) {
