@@ -777,8 +777,14 @@ impl Track for Tracker {
         }
     }
 
+    #[inline(always)]
     fn read_field(&mut self, f: FieldId, mask: Value) {
         let p = self.prov[f as usize];
+        // A whole received field (most reads: every mask but a table key's is all
+        // ones) marks one range, inline; the rest go through `mark_prov`.
+        if let (Prov::Bits { end, n }, Value::MAX) = (p, mask) {
+            return self.mark_bits(end as i64 - n as i64, end as i64);
+        }
         self.mark_prov(p, mask);
     }
 
