@@ -217,7 +217,7 @@ impl Report {
                 "uncacheable",
                 "megaflows",
                 "subtables",
-                "sub/pkt",
+                "sub/hit",
                 "evicted",
                 "expired",
                 "invalidated"
@@ -234,6 +234,8 @@ impl Report {
                     c.uncacheable,
                     c.megaflows,
                     c.subtables,
+                    // Per dpcls hit, as OVS's "avg. subtable lookups per megaflow hit"
+                    // (labelled per packet before: EMC hits search none).
                     c.subtables_searched as f64 / c.dpcls_hits.max(1) as f64,
                     c.evicted,
                     c.expired,
