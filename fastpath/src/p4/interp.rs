@@ -394,8 +394,8 @@ impl Interp {
 
     fn set(&mut self, ir: &Ir, f: FieldId, v: Value) {
         let def = &ir.fields[f as usize];
-        self.values[f as usize] = v & mask_of(def.width);
-        self.dirty[def.header as usize] |= ir.headers[def.header as usize].field_bit(f);
+        self.values[f as usize] = v & def.mask;
+        self.dirty[def.header as usize] |= def.set_bit;
     }
 
     /// Run `data` as [`Interp::run`] would, but without changing any state (table
@@ -604,7 +604,7 @@ impl Interp {
     fn start_packet<T: Track>(&mut self, ir: &Ir, rt: &Runtime, data: &[u8], in_port: u32, inst: Value, t: &mut T) {
         self.reset(ir);
         let s = ir.std;
-        self.values[s.ingress_port as usize] = in_port as Value & mask_of(ir.fields[s.ingress_port as usize].width);
+        self.values[s.ingress_port as usize] = in_port as Value & ir.fields[s.ingress_port as usize].mask;
         self.values[s.packet_length as usize] = data.len() as Value;
         self.values[s.instance_type as usize] = inst;
         for &(f, v) in &self.preserved {
@@ -1196,7 +1196,7 @@ impl Interp {
         let s = ir.std;
         // Only the unicast copy itself: its E2E clones come after it.
         let unicast = std::mem::take(&mut self.unicast);
-        self.values[s.egress_port as usize] = port as Value & mask_of(ir.fields[s.egress_port as usize].width);
+        self.values[s.egress_port as usize] = port as Value & ir.fields[s.egress_port as usize].mask;
         self.values[s.instance_type as usize] = inst;
         if let Some(r) = s.egress_rid {
             self.values[r as usize] = rid as Value;

@@ -155,16 +155,21 @@ pub struct Varbit {
 /// [`ALL_FIELDS`].
 pub const ALL_FIELDS: u64 = u64::MAX;
 
+/// The bit of a header's field number `i` (from 0) in its field sets: fields past
+/// the 63rd take them all ([`ALL_FIELDS`]).
+pub const fn set_bit(i: u32) -> u64 {
+    if i < 63 {
+        1 << i
+    } else {
+        ALL_FIELDS
+    }
+}
+
 impl HeaderDef {
     /// Field `f`'s bit in this header's field sets (`f` must be one of its fields).
     #[inline]
     pub fn field_bit(&self, f: FieldId) -> u64 {
-        let i = f - self.fields.start;
-        if i < 63 {
-            1 << i
-        } else {
-            ALL_FIELDS
-        }
+        set_bit(f - self.fields.start)
     }
 
     /// The fields in a field set, in order ([`ALL_FIELDS`]: all of them).
@@ -205,6 +210,12 @@ pub struct FieldDef {
     pub width: u32,
     /// Offset of its most significant bit from the start of the header, in bits.
     pub bit_offset: u32,
+    /// Its bit in its header's field sets ([`HeaderDef::field_bit`]), precomputed
+    /// for writes.
+    pub set_bit: u64,
+    /// `mask_of(width)`, precomputed for writes (a 128-bit mask is a dozen
+    /// instructions to build).
+    pub mask: Value,
 }
 
 /// One operation of an expression, evaluated on a value stack.

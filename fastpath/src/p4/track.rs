@@ -1149,6 +1149,7 @@ mod tests {
             t.start(&ir, 0);
             let mut ir = ir;
             ir.fields[dst as usize].width = dst_width;
+            ir.fields[dst as usize].mask = mask_of(dst_width);
             let mut values = vec![0 as Value; ir.fields.len()];
             values[fixed_f as usize] = fixed;
             let e = Expr { ops };

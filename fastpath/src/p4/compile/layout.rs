@@ -46,6 +46,8 @@ impl Compiler<'_> {
                         header: id,
                         width: 0,
                         bit_offset: bit,
+                        set_bit: set_bit(f - first),
+                        mask: 0,
                     });
                     varbit = Some(Varbit { field: f, max_bytes, base: self.varbit_bytes });
                     self.varbit_bytes += max_bytes;
@@ -63,12 +65,15 @@ impl Compiler<'_> {
                 if s.saturating {
                     return fail(&fplace, "saturating fields are not supported yet");
                 }
-                self.field_ids.insert((h.name.clone(), s.name.clone()), self.ir.fields.len() as FieldId);
+                let f = self.ir.fields.len() as FieldId;
+                self.field_ids.insert((h.name.clone(), s.name.clone()), f);
                 self.ir.fields.push(FieldDef {
                     name: format!("{}.{}", h.name, s.name),
                     header: id,
                     width,
                     bit_offset: bit,
+                    set_bit: set_bit(f - first),
+                    mask: mask_of(width),
                 });
                 bit += width;
             }

@@ -13,6 +13,13 @@ fn every_corpus_program_compiles() {
     for f in files {
         let ir = compile_bytes(&std::fs::read(&f).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         assert!(!ir.states.is_empty() && ir.ingress.is_some(), "{}", f.display());
+        // The precomputed write masks and field-set bits agree with their definitions.
+        for (i, fd) in ir.fields.iter().enumerate() {
+            let h = &ir.headers[fd.header as usize];
+            assert_eq!(fd.set_bit, h.field_bit(i as FieldId), "{}: {}", f.display(), fd.name);
+            let want = if fd.width == 0 { 0 } else { mask_of(fd.width) };
+            assert_eq!(fd.mask, want, "{}: {}", f.display(), fd.name);
+        }
     }
 }
 

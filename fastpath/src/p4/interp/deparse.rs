@@ -226,7 +226,7 @@ impl Interp {
             }
             let v = self.checksum(ir, ck, data);
             let f = ck.field;
-            if self.values[f as usize] != v & mask_of(ir.fields[f as usize].width) {
+            if self.values[f as usize] != v & ir.fields[f as usize].mask {
                 self.set(ir, f, v);
             }
             t.checksum_updated(ir, ck);
