@@ -133,7 +133,7 @@ impl Emc {
     /// words are the set `used` (see [`crate::cache::key::words_of`]); clears the
     /// entries if it grew.
     pub fn cover(&mut self, full: &[u64; KEY_WORDS], used: u64) {
-        if crate::cache::key::bits_of(used).all(|w| self.full[w] & full[w] == full[w]) {
+        if crate::p4::ir::bits_of(used).all(|w| self.full[w] & full[w] == full[w]) {
             return;
         }
         let mut grown = self.full;

@@ -7,6 +7,7 @@
 //! loaded little-endian, and masks are built from the tracker's byte mask the same
 //! way, so `word & mask` compares exactly the bits the pipeline read.
 
+use crate::p4::ir::bits_of;
 use crate::p4::track::{ReadSet, KEY_BYTES, KEY_PACKET_OFFSET};
 
 /// Words in the key space.
@@ -114,18 +115,6 @@ pub fn words_of(r: &ReadSet, full: &mut [u64; KEY_WORDS]) -> u64 {
     }
     debug_assert_eq!(*full, words(m), "the read set's word set names every nonzero word");
     used
-}
-
-/// The members of a set of words, in increasing order.
-#[inline(always)]
-pub fn bits_of(mut set: u64) -> impl Iterator<Item = usize> {
-    std::iter::from_fn(move || {
-        (set != 0).then(|| {
-            let w = set.trailing_zeros() as usize;
-            set &= set - 1;
-            w
-        })
-    })
 }
 
 /// The extent of a full mask: one past the last masked packet byte.

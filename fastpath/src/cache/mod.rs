@@ -932,7 +932,7 @@ impl FlowCache {
         // The nonzero mask words' numbers (for the install event).
         let mut idx = [0u8; KEY_WORDS];
         let mut n = 0;
-        for w in key::bits_of(used) {
+        for w in crate::p4::ir::bits_of(used) {
             key[n] = v.word(w) & full[w];
             idx[n] = w as u8;
             n += 1;

@@ -187,16 +187,22 @@ impl HeaderDef {
     /// The fields in a field set short of [`ALL_FIELDS`], in order (the deparser's
     /// walk over written fields: no check for the whole set).
     #[inline]
-    pub fn fields_of(&self, mut set: u64) -> impl Iterator<Item = FieldId> + '_ {
+    pub fn fields_of(&self, set: u64) -> impl Iterator<Item = FieldId> + '_ {
         debug_assert_ne!(set, ALL_FIELDS);
-        std::iter::from_fn(move || {
-            (set != 0).then(|| {
-                let f = self.fields.start + set.trailing_zeros();
-                set &= set - 1;
-                f
-            })
-        })
+        bits_of(set).map(|i| self.fields.start + i as FieldId)
     }
+}
+
+/// The members of a 64-bit set, in increasing order.
+#[inline(always)]
+pub fn bits_of(mut set: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (set != 0).then(|| {
+            let i = set.trailing_zeros() as usize;
+            set &= set - 1;
+            i
+        })
+    })
 }
 
 /// A field.

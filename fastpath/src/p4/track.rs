@@ -284,10 +284,7 @@ impl ReadSet {
     /// of the 33; the whole mask was a `memset` call).
     #[inline]
     pub fn clear(&mut self) {
-        let mut used = self.words;
-        while used != 0 {
-            let w = used.trailing_zeros() as usize;
-            used &= used - 1;
+        for w in bits_of(self.words) {
             self.mask[w * 8..w * 8 + 8].fill(0);
         }
         self.words = 0;
