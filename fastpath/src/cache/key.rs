@@ -117,13 +117,8 @@ pub fn words_of(r: &ReadSet, full: &mut [u64; KEY_WORDS]) -> u64 {
     used
 }
 
-/// The extent of a full mask: one past the last masked packet byte.
-pub fn extent_of(full: &[u64; KEY_WORDS]) -> usize {
-    (1..KEY_WORDS).rev().find(|w| full[*w] != 0).map_or(0, |w| (w - 1) * 8 + 8 - (full[w].leading_zeros() / 8) as usize)
-}
-
-/// [`extent_of`] a full mask whose nonzero words are the set `used` (as
-/// [`words_of`] gives), without scanning the others.
+/// The extent of a full mask whose nonzero words are the set `used` (as [`words_of`]
+/// gives): one past the last masked packet byte, found without scanning the others.
 #[inline]
 pub fn extent_in(full: &[u64; KEY_WORDS], used: u64) -> usize {
     // Word 0 is the port and length, not packet bytes.
@@ -168,7 +163,6 @@ mod tests {
         m[8 + 13] = 0x0f;
         let mask = Mask::from_bytes(&m);
         assert_eq!(&*mask.idx, &[0, 2]);
-        assert_eq!(extent_of(&words(&m)), 14);
         assert_eq!(extent_in(&words(&m), 0b101), 14);
         assert_eq!(extent_in(&words(&m), 0b1), 0, "the port word is no packet byte");
         let data = [0xabu8; 20];
@@ -176,7 +170,6 @@ mod tests {
         mask.apply(&PacketView::new(7, &data), &mut out);
         assert_eq!(out[0], 0, "port 7: high byte only, zero");
         assert_eq!(out[1].to_le_bytes(), [0, 0, 0, 0, 0xab, 0x0b, 0, 0]);
-        assert_eq!(extent_of(&[0; KEY_WORDS]), 0);
         assert_eq!(extent_in(&[0; KEY_WORDS], 0), 0);
         assert!(Mask::from_bytes(&[0u8; KEY_BYTES]).is_empty());
     }

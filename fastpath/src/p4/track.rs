@@ -567,12 +567,9 @@ impl Tracker {
         Tracker {
             prov: vec![Prov::Fixed; ir.fields.len()],
             touched: vec![0; ir.headers.len()],
-            loc: (0..ir.fields.len() as FieldId)
-                .map(|f| {
-                    let h = ir.fields[f as usize].header;
-                    (h, ir.headers[h as usize].field_bit(f))
-                })
-                .collect(),
+            // The IR's own header and field-set bit per field, copied beside the
+            // provenances (`put` has no `Ir` at hand).
+            loc: ir.fields.iter().map(|fd| (fd.header, fd.set_bit)).collect(),
             ..Tracker::default()
         }
     }
