@@ -774,12 +774,19 @@ impl Track for Tracker {
     #[inline(always)]
     fn read_field(&mut self, f: FieldId, mask: Value) {
         let p = self.prov[f as usize];
-        // A whole received field (most reads: every mask but a table key's is all
-        // ones) marks one range, inline; the rest go through `mark_prov`.
-        if let (Prov::Bits { end, n }, Value::MAX) = (p, mask) {
-            return self.mark_bits(end as i64 - n as i64, end as i64);
+        // A whole received field (most reads: a table key's too where its mask
+        // covers the field, as an exact or a full-length LPM key's does) marks one
+        // range, inline; the rest go through `mark_prov`. The mask covers the field
+        // when its low `n` bits are ones: shifted out of `!mask`, nothing is left
+        // (`n` is at least 1 where it matters; at 0 both ways mark nothing).
+        // A fixed field (metadata an action set, say) has nothing to mark.
+        match p {
+            Prov::Bits { end, n } if (!mask).wrapping_shl(128 - n) == 0 => {
+                self.mark_bits(end as i64 - n as i64, end as i64)
+            }
+            Prov::Fixed => {}
+            p => self.mark_prov(p, mask),
         }
-        self.mark_prov(p, mask);
     }
 
     fn read_packet(&mut self, bit: usize, width: u32) {
@@ -1056,8 +1063,11 @@ impl Track for Tracker {
                         edit.len_patches.push(LenPatch { bit: fbit, width: fd.width, off, modw: w.min(fd.width) })
                     }
                     p => {
-                        // Its value must be constant over the megaflow.
-                        self.mark_prov(p, Value::MAX);
+                        // Its value must be constant over the megaflow (a fixed one
+                        // is: its inputs were marked when it was computed).
+                        if p != Prov::Fixed {
+                            self.mark_prov(p, Value::MAX);
+                        }
                         if from_packet {
                             edit.patches.push(Patch { bit: fbit, width: fd.width, value: v.values[f as usize] });
                         }
