@@ -536,6 +536,9 @@ pub struct Tracker {
     touched: Vec<u64>,
     /// Per field: its header and its bit in the header's `touched` set.
     loc: Vec<(HeaderId, u64)>,
+    /// Per field: its extracted provenance's end bit and width relative to its
+    /// header's first bit (a varbit field: its first bit, and 0).
+    own: Vec<(u32, u32)>,
     saved: (Vec<Prov>, Vec<u64>),
     saved_at: Vec<(Vec<Prov>, Vec<u64>)>,
     /// Key-space bit ranges `[lo, hi)` a verified checksum read, merged where they
@@ -570,6 +573,7 @@ impl Tracker {
             // The IR's own header and field-set bit per field, copied beside the
             // provenances (`put` has no `Ir` at hand).
             loc: ir.fields.iter().map(|fd| (fd.header, fd.set_bit)).collect(),
+            own: ir.fields.iter().map(|fd| (fd.bit_offset + fd.width, fd.width)).collect(),
             ..Tracker::default()
         }
     }
@@ -760,14 +764,17 @@ impl Track for Tracker {
     fn extracted(&mut self, ir: &Ir, h: HeaderId, at: usize, vl: usize) {
         let base = ((KEY_PACKET_OFFSET + at) * 8) as u32;
         self.touched[h as usize] = 0;
-        let fields = ir.headers[h as usize].fields.clone();
-        let fields = fields.start as usize..fields.end as usize;
-        for (p, fd) in self.prov[fields.clone()].iter_mut().zip(&ir.fields[fields]) {
-            *p = if fd.width == 0 {
-                Prov::Range { start: base + fd.bit_offset, bits: vl as u32 * 8 }
-            } else {
-                Prov::Bits { end: base + fd.bit_offset + fd.width, n: fd.width }
-            };
+        let hd = &ir.headers[h as usize];
+        let fields = hd.fields.start as usize..hd.fields.end as usize;
+        // From the precomputed offsets: a load, an add and a store per field.
+        for (p, &(end, n)) in self.prov[fields.clone()].iter_mut().zip(&self.own[fields.clone()]) {
+            *p = Prov::Bits { end: base + end, n };
+        }
+        if hd.varbit.is_some() {
+            // Always the last field.
+            let f = fields.end - 1;
+            debug_assert_eq!(ir.fields[f].width, 0, "a varbit header's last field is its varbit");
+            self.prov[f] = Prov::Range { start: base + self.own[f].0, bits: vl as u32 * 8 };
         }
     }
 
