@@ -283,13 +283,13 @@ impl Interp {
 
     fn reset(&mut self, ir: &Ir) {
         self.values.iter_mut().for_each(|v| *v = 0);
-        for (i, h) in ir.headers.iter().enumerate() {
-            self.valid[i] = h.metadata;
+        // The per-header state in one pass: a few headers each, where separate
+        // fills were a `memset` call apiece.
+        let per_header = self.valid.iter_mut().zip(&mut self.src).zip(&mut self.dirty).zip(&mut self.vlen);
+        for ((((valid, src), dirty), vlen), h) in per_header.zip(&ir.headers) {
+            (*valid, *src, *dirty, *vlen) = (h.metadata, 0, 0, 0);
         }
-        self.src.iter_mut().for_each(|s| *s = 0);
-        self.dirty.iter_mut().for_each(|d| *d = 0);
         self.next.iter_mut().for_each(|n| *n = 0);
-        self.vlen.iter_mut().for_each(|n| *n = 0);
         self.req = Requests::default();
     }
 
