@@ -694,6 +694,22 @@ impl Tracker {
         }
     }
 
+    /// [`Track::length_relative`] for an expression that reads a length.
+    #[inline(never)]
+    fn length_offset(&self, ir: &Ir, e: &Expr, args: &[Value], values: &[Value], dst: FieldId) -> Option<(i32, u32)> {
+        let Sym::Len { off, w, exact } = self.sym(e, args, values)? else { return None };
+        let width = ir.fields[dst as usize].width;
+        // Stored in `width` bits: exact below them, or its known bits cover them.
+        let w = if width <= w {
+            width
+        } else if exact {
+            w
+        } else {
+            return None;
+        };
+        (w <= 64).then_some((i32::try_from(off).ok()?, w))
+    }
+
     /// The symbolic value of `e` (see [`Track::length_relative`]); `None` for anything
     /// but constants and lengths plus constants, truncated by masks.
     fn sym(&self, e: &Expr, args: &[Value], values: &[Value]) -> Option<Sym> {
@@ -817,22 +833,13 @@ impl Track for Tracker {
         self.put(f, Prov::Fixed);
     }
 
+    #[inline(always)]
     fn length_relative(&self, ir: &Ir, e: &Expr, args: &[Value], values: &[Value], dst: FieldId) -> Option<(i32, u32)> {
-        // Most assignments read no length: one pass over the ops says so.
+        // Most assignments read no length: one pass over the ops, inline, says so.
         if !e.ops.iter().any(|op| matches!(op, Op::Field(f) if matches!(self.prov[*f as usize], Prov::Len { .. }))) {
             return None;
         }
-        let Sym::Len { off, w, exact } = self.sym(e, args, values)? else { return None };
-        let width = ir.fields[dst as usize].width;
-        // Stored in `width` bits: exact below them, or its known bits cover them.
-        let w = if width <= w {
-            width
-        } else if exact {
-            w
-        } else {
-            return None;
-        };
-        (w <= 64).then_some((i32::try_from(off).ok()?, w))
+        self.length_offset(ir, e, args, values, dst)
     }
 
     fn wrote_length(&mut self, f: FieldId, off: i32, w: u32) {
