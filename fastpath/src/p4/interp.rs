@@ -962,6 +962,25 @@ impl Interp {
                         continue;
                     }
                 }
+                // The commonest statements, an action parameter, a constant or a
+                // field assigned, here without the call into `stmt` (whose frame
+                // is the size of its largest arm); the same as its `Assign` arm.
+                Stmt::Assign { dst, expr } if expr.ops.len() == 1 => match expr.ops[0] {
+                    Op::Field(src) => {
+                        let v = self.values[src as usize];
+                        self.set(ir, *dst, v);
+                        t.copied_field(ir, *dst, src);
+                    }
+                    Op::Param(p) => {
+                        self.set(ir, *dst, args.get(p as usize).copied().unwrap_or(0));
+                        t.wrote_field(*dst);
+                    }
+                    Op::Const(c) => {
+                        self.set(ir, *dst, c);
+                        t.wrote_field(*dst);
+                    }
+                    _ => self.stmt(ir, Some(&mut *rt), &body[pc], args, pkt, t),
+                },
                 s => {
                     self.stmt(ir, Some(&mut *rt), s, args, pkt, t);
                     if self.req.exit || self.req.assert_failed {
