@@ -962,25 +962,9 @@ impl Interp {
                         continue;
                     }
                 }
-                // The commonest statements, an action parameter, a constant or a
-                // field assigned, here without the call into `stmt` (whose frame
-                // is the size of its largest arm); the same as its `Assign` arm.
-                Stmt::Assign { dst, expr } if expr.ops.len() == 1 => match expr.ops[0] {
-                    Op::Field(src) => {
-                        let v = self.values[src as usize];
-                        self.set(ir, *dst, v);
-                        t.copied_field(ir, *dst, src);
-                    }
-                    Op::Param(p) => {
-                        self.set(ir, *dst, args.get(p as usize).copied().unwrap_or(0));
-                        t.wrote_field(*dst);
-                    }
-                    Op::Const(c) => {
-                        self.set(ir, *dst, c);
-                        t.wrote_field(*dst);
-                    }
-                    _ => self.stmt(ir, Some(&mut *rt), &body[pc], args, pkt, t),
-                },
+                // Assignments, the commonest statements, without the call into
+                // `stmt` (whose frame is the size of its largest arm).
+                Stmt::Assign { dst, expr } => self.assign(ir, *dst, expr, args, pkt, t),
                 s => {
                     self.stmt(ir, Some(&mut *rt), s, args, pkt, t);
                     if self.req.exit || self.req.assert_failed {
@@ -989,6 +973,45 @@ impl Interp {
                 }
             }
             pc += 1;
+        }
+    }
+
+    /// `dst = expr`. A one-op expression (a parameter, a constant, a field: most
+    /// assignments) is taken apart here, inline.
+    #[inline(always)]
+    fn assign<T: Track>(&mut self, ir: &Ir, dst: FieldId, expr: &Expr, args: &[Value], pkt: &Pkt, t: &mut T) {
+        match expr.ops.as_slice() {
+            [Op::Field(src)] => {
+                let v = self.values[*src as usize];
+                self.set(ir, dst, v);
+                t.copied_field(ir, dst, *src);
+            }
+            [Op::Param(p)] => {
+                self.set(ir, dst, args.get(*p as usize).copied().unwrap_or(0));
+                t.wrote_field(dst);
+            }
+            [Op::Const(c)] => {
+                self.set(ir, dst, *c);
+                t.wrote_field(dst);
+            }
+            [_] => {
+                let v = self.eval(ir, expr, args, pkt, t);
+                self.set(ir, dst, v);
+                t.wrote_field(dst);
+            }
+            _ => match t.length_relative(ir, expr, args, &self.values, dst) {
+                Some((off, w)) => {
+                    // The packet's length plus a constant: its reads decide nothing.
+                    let v = self.eval(ir, expr, args, pkt, &mut NoTrack);
+                    self.set(ir, dst, v);
+                    t.wrote_length(dst, off, w);
+                }
+                None => {
+                    let v = self.eval(ir, expr, args, pkt, t);
+                    self.set(ir, dst, v);
+                    t.wrote_field(dst);
+                }
+            },
         }
     }
 
@@ -1002,27 +1025,7 @@ impl Interp {
         t: &mut T,
     ) {
         match s {
-            Stmt::Assign { dst, expr } => {
-                if let Some(src) = expr.as_field() {
-                    let v = self.values[src as usize];
-                    self.set(ir, *dst, v);
-                    t.copied_field(ir, *dst, src);
-                } else if let Some((off, w)) =
-                    // One op (a constant, a parameter) is never the length plus anything.
-                    (expr.ops.len() > 1)
-                        .then(|| t.length_relative(ir, expr, args, &self.values, *dst))
-                        .flatten()
-                {
-                    // The packet's length plus a constant: its reads decide nothing.
-                    let v = self.eval(ir, expr, args, pkt, &mut NoTrack);
-                    self.set(ir, *dst, v);
-                    t.wrote_length(*dst, off, w);
-                } else {
-                    let v = self.eval(ir, expr, args, pkt, t);
-                    self.set(ir, *dst, v);
-                    t.wrote_field(*dst);
-                }
-            }
+            Stmt::Assign { dst, expr } => self.assign(ir, *dst, expr, args, pkt, t),
             Stmt::AssignHeader { dst, src } => self.copy_header(ir, *dst, *src, t),
             Stmt::AssignVarbit { dst, src } => {
                 self.copy_varbit(ir, *dst, *src);
