@@ -544,7 +544,7 @@ impl Loader<'_> {
         let (arg_toks, priority) = Self::priority(def, rest, nparams)?;
         let extra = if def.needs_priority() { " plus a priority" } else { "" };
         let args = self.args(aid, arg_toks, extra)?;
-        let e = Entry { key, priority, action: EntryAction::Call(ActionCall { slot, args }), meta: None };
+        let e = Entry { key, priority, action: EntryAction::Call(ActionCall { slot, args: args.into() }), meta: None };
         self.rt.insert(self.ir, t, e).map_err(|e| e.to_string())?;
         self.applied.entries += 1;
         Ok(())
@@ -554,7 +554,9 @@ impl Loader<'_> {
         let (t, def) = self.direct(table)?;
         let slot = self.slot(def, action)?;
         let args = self.args(def.actions[slot as usize], toks, "")?;
-        self.rt.set_default(self.ir, t, Some(EntryAction::Call(ActionCall { slot, args }))).map_err(|e| e.to_string())
+        self.rt
+            .set_default(self.ir, t, Some(EntryAction::Call(ActionCall { slot, args: args.into() })))
+            .map_err(|e| e.to_string())
     }
 
     fn entry(&self, t: TableId, def: &TableDef, handle: &str) -> Result<Entry, String> {
@@ -579,7 +581,7 @@ impl Loader<'_> {
         let e = Entry {
             key: e.key,
             priority: e.priority,
-            action: EntryAction::Call(ActionCall { slot, args }),
+            action: EntryAction::Call(ActionCall { slot, args: args.into() }),
             meta: None,
         };
         self.rt.modify(self.ir, t, e).map(|_| ()).map_err(|e| e.to_string())

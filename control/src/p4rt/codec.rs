@@ -239,7 +239,10 @@ fn table_action(s: &Schema, t: &TableSchema, a: &pb::TableAction) -> R<EntryActi
                     format!("action id {} is not an action of table {:?}", x.action_id, t.name),
                 );
             };
-            Ok(EntryAction::Call(ActionCall { slot: *slot, args: call_args(s, x, &format!("table {:?}", t.name))? }))
+            Ok(EntryAction::Call(ActionCall {
+                slot: *slot,
+                args: call_args(s, x, &format!("table {:?}", t.name))?.into(),
+            }))
         }
         Some(Type::ActionProfileMemberId(m)) if t.profile.is_some() => Ok(EntryAction::Member(*m)),
         Some(Type::ActionProfileGroupId(g)) if t.profile.is_some() => Ok(EntryAction::Group(*g)),

@@ -75,7 +75,7 @@ fn reroute_in(ir: &Ir, rt: &mut Runtime, port: Value) -> u32 {
     let key = vec![KeyValue::Lpm { value: ipv("10.0.1.10"), prefix: 32 }];
     let action = EntryAction::Call(crate::p4::ir::ActionCall {
         slot: ir.tables[t as usize].actions.iter().position(|a| *a == set_nhop).unwrap() as u32,
-        args: vec![ipv("10.0.0.10"), port],
+        args: vec![ipv("10.0.0.10"), port].into(),
     });
     rt.modify(ir, t, Entry { key, priority: 0, action, meta: None }).unwrap();
     t
@@ -303,7 +303,7 @@ fn megaflows_of_different_entries_share_actions_and_credit_their_own_entries() {
         let key = vec![KeyValue::Lpm { value: ipv("10.0.77.0"), prefix: 24 }];
         let action = EntryAction::Call(crate::p4::ir::ActionCall {
             slot: ir.tables[t as usize].actions.iter().position(|a| *a == set_nhop).unwrap() as u32,
-            args: vec![ipv("10.0.1.10"), via.0 as Value],
+            args: vec![ipv("10.0.1.10"), via.0 as Value].into(),
         });
         rt.insert(ir, t, Entry { key, priority: 0, action, meta: None }).unwrap();
     };

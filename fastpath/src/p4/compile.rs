@@ -954,7 +954,7 @@ impl<'a> Compiler<'a> {
                 _ => fail(place, format!("parameter {n:?} = {d:?} is not a {w}-bit value")),
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(ActionCall { slot: slot as u32, args })
+        Ok(ActionCall { slot: slot as u32, args: args.into() })
     }
 
     fn table(&self, t: &json::Table, place: &str, profiles: &[String], next: NextFn<'_>) -> Result<TableDef> {

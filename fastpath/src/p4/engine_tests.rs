@@ -30,7 +30,7 @@ impl Prog {
             .iter()
             .position(|a| self.ir.actions[*a as usize].name == action)
             .unwrap_or_else(|| panic!("table {table} has no action {action}"));
-        ActionCall { slot: slot as u32, args: args.to_vec() }
+        ActionCall { slot: slot as u32, args: args.into() }
     }
 
     pub fn add(&mut self, table: &str, key: Vec<KeyValue>, action: &str, args: &[Value], priority: i32) -> Handle {

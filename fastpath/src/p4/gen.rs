@@ -315,7 +315,7 @@ fn random_args(ir: &Ir, action: ActionId, rng: &mut Rng, pools: &Pools) -> Vec<V
 
 fn random_call(ir: &Ir, def: &TableDef, rng: &mut Rng, pools: &Pools) -> ActionCall {
     let slot = rng.index(def.actions.len());
-    ActionCall { slot: slot as u32, args: random_args(ir, def.actions[slot], rng, pools) }
+    ActionCall { slot: slot as u32, args: random_args(ir, def.actions[slot], rng, pools).into() }
 }
 
 /// What an entry (or default) of table `t` runs: an action call for a direct table; an

@@ -715,9 +715,14 @@ pub enum TableKind {
 pub struct ActionCall {
     /// Index into the table's `actions`.
     pub slot: u32,
-    /// Parameter values.
-    pub args: Vec<Value>,
+    /// Parameter values: inline up to two (most actions take one or two), so that
+    /// a table hit reads them from its entry, not from a heap block of their own
+    /// (a cache miss per hit in a table of many entries).
+    pub args: Args,
 }
+
+/// An action call's parameter values.
+pub type Args = smallvec::SmallVec<[Value; 2]>;
 
 /// A constant entry from the program.
 #[derive(Debug, Clone)]

@@ -333,8 +333,9 @@ mod tests {
         let Some(ir) = router() else { return };
         let t = ir.tables.iter().position(|t| t.name == "ipv4_lpm").unwrap() as TableId;
         let set_nhop = ir.tables[t as usize].actions.iter().position(|a| ir.actions[*a as usize].name == "set_nhop");
-        let call =
-            |port| EntryAction::Call(ActionCall { slot: set_nhop.unwrap() as u32, args: vec![0x0a000001, port] });
+        let call = |port| {
+            EntryAction::Call(ActionCall { slot: set_nhop.unwrap() as u32, args: vec![0x0a000001, port].into() })
+        };
         let e = |v, port| Entry {
             key: vec![KeyValue::Lpm { value: v, prefix: 24 }],
             priority: 0,
