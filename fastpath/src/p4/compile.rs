@@ -432,8 +432,30 @@ impl<'a> Compiler<'a> {
             _ => None,
         };
         if let Some(u) = un {
+            let before = out.ops.len();
             sub(right, out)?;
-            out.ops.push(Op::Un(u));
+            // A conversion that changes nothing is left out (one dispatch less per
+            // evaluation): `b2d` always (0/1 stay 0/1), `d2b` of an operand that is
+            // already 0 or 1 (`isValid()`, a comparison: most conditions). The
+            // operand, complete in postfix, ends with the op that made it.
+            let boolean = |op: &Op| {
+                use BinOp::*;
+                matches!(
+                    op,
+                    Op::Valid(_)
+                        | Op::UnionValid(_)
+                        | Op::Un(UnOp::Not | UnOp::D2b)
+                        | Op::Bin(Eq | Ne | Lt | Le | Gt | Ge | LAnd | LOr)
+                )
+            };
+            let identity = match u {
+                UnOp::B2d => true,
+                UnOp::D2b => out.ops.len() > before && out.ops.last().is_some_and(boolean),
+                _ => false,
+            };
+            if !identity {
+                out.ops.push(Op::Un(u));
+            }
             return Ok(());
         }
         match op {

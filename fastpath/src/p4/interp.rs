@@ -1315,6 +1315,8 @@ impl Interp {
                 self.values[*f as usize]
             }
             [Op::Param(p)] => args.get(*p as usize).copied().unwrap_or(0),
+            // `if (h.isValid())`: most programs' commonest condition.
+            [Op::Valid(h)] => self.valid[*h as usize] as Value,
             _ => self.eval_ops(ir, e, args, pkt, t),
         }
     }

@@ -42,6 +42,35 @@ fn simple_router_compiles_to_dense_ids() {
         .any(|a| a.name == "set_nhop" && a.params == [("nhop_ipv4".into(), 32), ("port".into(), 9)]));
 }
 
+#[test]
+fn conversions_that_change_nothing_are_left_out() {
+    let assign = |e: &str| {
+        let prim = format!(r#"{{"op": "assign", "parameters": [{{"type": "field", "value": ["h", "f"]}}, {e}]}}"#);
+        let ir = compile_text(&minimal("", &prim)).unwrap();
+        let f = ir.field("h.f").unwrap();
+        match &ir.actions[0].body[0] {
+            Stmt::Assign { expr, .. } => (expr.ops.clone(), f),
+            s => panic!("not an assignment: {s:?}"),
+        }
+    };
+    let ex = |op: &str, l: &str, r: &str| {
+        format!(r#"{{"type": "expression", "value": {{"op": "{op}", "left": {l}, "right": {r}}}}}"#)
+    };
+    let field = r#"{"type": "field", "value": ["h", "f"]}"#;
+    let valid = r#"{"type": "field", "value": ["h", "$valid$"]}"#;
+    let one = r#"{"type": "hexstr", "value": "0x1"}"#;
+    let h = 1;
+    // d2b of a 0/1 operand, and b2d of anything, leave it as it is.
+    assert_eq!(assign(&ex("b2d", "null", &ex("d2b", "null", valid))).0, vec![Op::Valid(h)]);
+    let (ops, f) = assign(&ex("b2d", "null", &ex("d2b", "null", &ex("==", field, one))));
+    assert_eq!(ops, vec![Op::Field(f), Op::Const(1), Op::Bin(BinOp::Eq)]);
+    // d2b of any other value is a test for nonzero, and stays.
+    let (ops, f) = assign(&ex("b2d", "null", &ex("d2b", "null", field)));
+    assert_eq!(ops, vec![Op::Field(f), Op::Un(UnOp::D2b)]);
+    let (ops, f) = assign(&ex("b2d", "null", &ex("d2b", "null", &ex("&", field, one))));
+    assert_eq!(ops, vec![Op::Field(f), Op::Const(1), Op::Bin(BinOp::And), Op::Un(UnOp::D2b)]);
+}
+
 fn minimal(extra_headers: &str, primitive: &str) -> String {
     format!(
         r#"{{"header_types": [
