@@ -723,7 +723,7 @@ fn vxlan_state(ir: &Ir) -> Runtime {
         let t = ir.table(table).unwrap();
         let slot = ir.tables[t as usize].actions.iter().position(|a| ir.actions[*a as usize].name == action).unwrap();
         let key = key.iter().map(|v| KeyValue::Exact(*v)).collect();
-        let action = EntryAction::Call(ActionCall { slot: slot as u32, args: args.to_vec().into() });
+        let action = EntryAction::Call(ActionCall { slot: slot as u32, args: args.into() });
         rt.insert(ir, t, Entry { key, priority: 0, action, meta: None }).unwrap();
     };
     for port in [1, 2] {

@@ -976,8 +976,9 @@ impl Interp {
         }
     }
 
-    /// `dst = expr`. A one-op expression (a parameter, a constant, a field: most
-    /// assignments) is taken apart here, inline.
+    /// `dst = expr`, inline in the action loop. A field's copy keeps its provenance;
+    /// another one-op expression (a parameter, a constant: most assignments) is
+    /// [`Interp::eval`]'s inline case and never the length plus anything.
     #[inline(always)]
     fn assign<T: Track>(&mut self, ir: &Ir, dst: FieldId, expr: &Expr, args: &[Value], pkt: &Pkt, t: &mut T) {
         match expr.ops.as_slice() {
@@ -985,14 +986,6 @@ impl Interp {
                 let v = self.values[*src as usize];
                 self.set(ir, dst, v);
                 t.copied_field(ir, dst, *src);
-            }
-            [Op::Param(p)] => {
-                self.set(ir, dst, args.get(*p as usize).copied().unwrap_or(0));
-                t.wrote_field(dst);
-            }
-            [Op::Const(c)] => {
-                self.set(ir, dst, *c);
-                t.wrote_field(dst);
             }
             [_] => {
                 let v = self.eval(ir, expr, args, pkt, t);
