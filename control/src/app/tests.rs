@@ -172,6 +172,35 @@ fn learning_stops_at_the_limit_and_counts() {
 }
 
 #[test]
+fn a_list_is_learned_in_one_write_and_a_refused_one_mac_at_a_time() {
+    let mut app = app(&config(""));
+    let writes = |app: &App| app.p4rt.stats.writes.load(Ordering::Relaxed);
+    let before = writes(&app);
+    // Two new MACs and one reported twice (the last port wins): one write.
+    app.learn(&[(10, 0xa1, 1), (10, 0xa2, 1), (10, 0xa1, 2)]);
+    assert_eq!(writes(&app) - before, 1);
+    assert_eq!((app.learned().get(&(10, 0xa1)), app.learned().get(&(10, 0xa2))), (Some(&2), Some(&1)));
+    assert_eq!(app.stats.learned.load(Ordering::Relaxed), 2);
+    // A dmac entry the app does not know of makes the batch fail; the other MACs are
+    // then written one at a time and learned.
+    let (_, dst) = entries::learned(&app.names, 10, 0xa4, 1, 0);
+    app.p4rt
+        .write(&pb::WriteRequest {
+            updates: vec![update(Type::Insert, pb::entity::Entity::TableEntry(dst))],
+            ..Default::default()
+        })
+        .unwrap();
+    let before = writes(&app);
+    app.learn(&[(10, 0xa3, 1), (10, 0xa4, 1), (10, 0xa5, 1), (10, 0xa1, 1)]);
+    assert_eq!(writes(&app) - before, 1 + 4);
+    assert_eq!(app.learned().len(), 4, "a3 and a5 learned, a1 moved, a4 not: {:?}", app.learned());
+    assert_eq!(app.learned().get(&(10, 0xa1)), Some(&1));
+    assert!(!app.learned().contains_key(&(10, 0xa4)));
+    assert_eq!((app.stats.learned.load(Ordering::Relaxed), app.stats.moved.load(Ordering::Relaxed)), (4, 1));
+    assert_eq!(app.stats.write_errors.load(Ordering::Relaxed), 2, "the batch and a4's own write");
+}
+
+#[test]
 fn digest_lists_are_learned_and_acknowledged() {
     let mut app = app(&config(""));
     let member = |v: u128| pb::P4Data { data: Some(pb::p4_data::Data::Bitstring(crate::p4rt::codec::encode(v))) };
