@@ -114,6 +114,8 @@ pub struct WorkerReport {
     pub digests: u64,
     /// Digest samples lost.
     pub digest_drops: u64,
+    /// Digest samples held back as repeats of a recent one.
+    pub digests_held: u64,
     /// Megaflow cache counters (all zero without a pipeline).
     pub cache: CacheSnapshot,
 }
@@ -135,6 +137,7 @@ impl WorkerReport {
             from_cpu: s.from_cpu,
             digests: s.digests,
             digest_drops: s.digest_drops,
+            digests_held: s.digests_held,
             cache: s.cache,
         }
     }

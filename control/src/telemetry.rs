@@ -225,7 +225,7 @@ pub fn refresh(s: &Switch) {
         counter!("sluice_worker_megaflows_stale_found_total", &l).absolute(c.stale_found);
         counter!("sluice_worker_to_cpu_packets_total", &l).absolute(w.to_cpu);
         counter!("sluice_worker_from_cpu_packets_total", &l).absolute(w.from_cpu);
-        for (result, n) in [("sent", w.digests), ("lost", w.digest_drops)] {
+        for (result, n) in [("sent", w.digests), ("lost", w.digest_drops), ("held", w.digests_held)] {
             let l = [l[0].clone(), l[1].clone(), ("result", result.to_string())];
             counter!("sluice_worker_digest_samples_total", &l).absolute(n);
         }

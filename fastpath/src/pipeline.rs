@@ -47,7 +47,7 @@ use crate::p4::ir::Ir;
 use crate::p4::tables::Runtime;
 use crate::qos::Share;
 use crate::stats::{DropReason, WorkerStats};
-use crate::uplink::{self, Uplink};
+use crate::uplink::{self, DigestFilter, Uplink};
 use crate::{Burst, BurstProcessor, PortIndex, BURST_SIZE};
 
 /// Number of P4 port numbers (9-bit `egress_spec`).
@@ -73,6 +73,8 @@ pub struct PipelineStage {
     tsc: u64,
     /// The ring to control (packet-ins, digests).
     uplink: Option<Uplink>,
+    /// Digest samples sent lately (repeats are held back).
+    digest_filter: DigestFilter,
     /// The CPU port: its copies go up as packet-ins.
     cpu_port: Option<u32>,
 }
@@ -151,6 +153,7 @@ impl PipelineStage {
             tsc_per_ms,
             tsc: 0,
             uplink: None,
+            digest_filter: DigestFilter::new(cfg.tsc_hz),
             cpu_port: None,
         }
     }
@@ -356,8 +359,9 @@ impl PipelineStage {
 
     /// The outcome of an uncached run (the interpreter's output) for `m`.
     fn send_uncached(&mut self, m: Mbuf, egress: &mut Egress, stats: &WorkerStats) {
-        for d in self.dp.interp.out.digests.drain(..) {
-            uplink::digest(self.uplink.as_ref(), d.list, d.values, stats);
+        let now = self.dp.interp.now;
+        for d in self.dp.interp.out.digests() {
+            uplink::digest(self.uplink.as_ref(), &mut self.digest_filter, d.list, &d.values, now, stats);
         }
         let out = &self.dp.interp.out;
         for d in &out.drops {

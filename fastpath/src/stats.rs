@@ -125,6 +125,9 @@ pub struct WorkerStats {
     pub digests: Counter,
     /// Digest samples lost (the ring to control was full, or there is none).
     pub digest_drops: Counter,
+    /// Digest samples not sent: the worker sent the same data less than
+    /// [`crate::uplink::DIGEST_HOLD_MS`] ago.
+    pub digests_held: Counter,
     /// The megaflow cache's counters (zero for stages without one).
     pub cache: Arc<CacheStats>,
     drops: [Counter; DropReason::ALL.len()],
@@ -148,6 +151,7 @@ impl WorkerStats {
             refused_ops: Counter::default(),
             digests: Counter::default(),
             digest_drops: Counter::default(),
+            digests_held: Counter::default(),
             cache: Arc::default(),
             drops: Default::default(),
             port_rx: (0..ports).map(|_| Counter::default()).collect(),
@@ -216,6 +220,7 @@ impl WorkerStats {
             refused_ops: self.refused_ops.get(),
             digests: self.digests.get(),
             digest_drops: self.digest_drops.get(),
+            digests_held: self.digests_held.get(),
             cache: self.cache.snapshot(),
             drops: DropReason::ALL.map(|r| (r, self.drops(r))),
             port_rx: self.port_rx.iter().map(Counter::get).collect(),
@@ -247,6 +252,8 @@ pub struct WorkerSnapshot {
     pub digests: u64,
     /// Digest samples lost.
     pub digest_drops: u64,
+    /// Digest samples held back as repeats of a recent one.
+    pub digests_held: u64,
     /// Cache counters.
     pub cache: CacheSnapshot,
     /// Drops by reason.

@@ -70,7 +70,7 @@ fn run(app: &App, port: u32, frame: &[u8]) -> (Vec<(u32, Vec<u8>)>, usize) {
             it.run(&p.ir, &mut p.rt, frame, port, &mut NoTrack);
             let mut out: Vec<(u32, Vec<u8>)> = it.out.packets().iter().map(|o| (o.port, o.bytes.clone())).collect();
             out.sort();
-            (out, it.out.digests.len())
+            (out, it.out.digests().len())
         })
         .unwrap()
 }

@@ -92,7 +92,7 @@ fn learned(p: &mut Prog, vlan: Value, m: &str, port: u32) {
 /// The learning digests of the last run: (VLAN, source MAC, ingress port) each.
 fn digests(p: &Prog) -> Vec<Vec<Value>> {
     p.it.out
-        .digests
+        .digests()
         .iter()
         .map(|d| {
             assert_eq!(p.ir.learn_lists[d.list as usize].name, "mac_learn_digest_t");
@@ -380,7 +380,7 @@ fn access_ports_bridge_known_macs_and_flood_unknown_ones() {
     let mut out = p.run(1, &f);
     out.sort();
     assert_eq!(out, vec![(2, f.clone()), (3, f.clone())], "{:?}", p.drops());
-    assert_eq!(p.it.out.digests.len(), 1, "unknown source reported");
+    assert_eq!(p.it.out.digests().len(), 1, "unknown source reported");
     p.add(
         "ingress.dmac",
         vec![KeyValue::Exact(10), KeyValue::Exact(macv("00:00:00:00:00:02"))],

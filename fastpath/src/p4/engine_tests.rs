@@ -340,12 +340,12 @@ fn digest_carries_the_source_mac_and_port() {
     let Some(mut p) = load("bmv2_grpc_tests/digest.json") else { return };
     let pkt = udp4("00:00:00:00:00:02", "00:00:00:00:00:01", "1.1.1.1", "2.2.2.2", 5, b"");
     p.run(3, &pkt);
-    let d = &p.it.out.digests;
+    let d = p.it.out.digests();
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].values, vec![1, 3]);
     p.add("ingress.smac", vec![KeyValue::Exact(1)], "NoAction", &[], 0);
     p.run(3, &pkt);
-    assert!(p.it.out.digests.is_empty(), "a known MAC gives no digest");
+    assert!(p.it.out.digests().is_empty(), "a known MAC gives no digest");
 }
 
 #[test]

@@ -110,8 +110,9 @@ pub struct DigestSample {
 pub struct Outputs {
     packets: Vec<OutPacket>,
     used: usize,
-    /// Digests sampled.
-    pub digests: Vec<DigestSample>,
+    /// Digests sampled: the first `sampled` (the rest keep their storage for reuse).
+    digests: Vec<DigestSample>,
+    sampled: usize,
     /// Copies dropped, with why.
     pub drops: Vec<DropCause>,
 }
@@ -119,8 +120,25 @@ pub struct Outputs {
 impl Outputs {
     fn clear(&mut self) {
         self.used = 0;
-        self.digests.clear();
+        self.sampled = 0;
         self.drops.clear();
+    }
+
+    /// Digests sampled, in order.
+    pub fn digests(&self) -> &[DigestSample] {
+        &self.digests[..self.sampled]
+    }
+
+    /// Record a sample of `list` (no allocation once a run has sampled as many).
+    fn sample(&mut self, list: u32, values: impl Iterator<Item = Value>) {
+        if self.sampled == self.digests.len() {
+            self.digests.push(DigestSample::default());
+        }
+        let d = &mut self.digests[self.sampled];
+        d.list = list;
+        d.values.clear();
+        d.values.extend(values);
+        self.sampled += 1;
     }
 
     /// Packets produced, in order.
@@ -511,8 +529,8 @@ impl Interp {
             t.restore();
         }
         if let Some(list) = req.digest {
-            let values = ir.learn_lists[list as usize].fields.iter().map(|f| self.values[*f as usize]).collect();
-            self.out.digests.push(DigestSample { list, values });
+            let values = ir.learn_lists[list as usize].fields.iter().map(|f| self.values[*f as usize]);
+            self.out.sample(list, values);
         }
         if let Some(fl) = req.resubmit {
             Self::field_list_into(&self.values, ir, fl, &mut self.preserved);
