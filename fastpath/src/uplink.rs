@@ -12,9 +12,9 @@
 //! samples a digest sends the same sample again (an allocation, and often a futex
 //! wake of the uplink thread, each), and control's core is kept busy dropping them
 //! as duplicates. With 64 unlearned hosts at line rate that was ~20 % of the
-//! worker's profile; holding repeats back took the worker from 4,720 to 3,174
-//! cycles per packet and the samples sent from 2.0 M to 22.6 K in 3 s
-//! (docs/p4runtime.md, "Digests"). So each
+//! worker's profile; holding repeats back took the worker from 4,205 to 2,746
+//! cycles per packet and the samples sent from 2.25 M to 22.6 K in 3 s
+//! (`perf/bench_learning.sh`; docs/p4runtime.md, "Digests"). So each
 //! worker holds back a sample whose data (list and values) it sent less than
 //! [`DIGEST_HOLD_MS`] ago ([`DigestFilter`], counted in
 //! [`WorkerStats::digests_held`]). Control would have dropped nearly all of them as
@@ -65,8 +65,10 @@ pub fn packet_in(to: &Uplink, pool: &Mempool, bytes: &[u8], stats: &WorkerStats)
 /// How long a worker holds back repeats of a digest sample it sent.
 pub const DIGEST_HOLD_MS: u64 = 10;
 
-/// Sets of a [`DigestFilter`] (picked by the data's hash).
-const FILTER_SETS: usize = 256;
+/// Sets of a [`DigestFilter`] (picked by the data's hash): 8,192 samples in 128 KB,
+/// touched only on the digest path. With 1,024, 4,096 hosts sampling at once evicted
+/// each other before their repeats came and nothing was held.
+const FILTER_SETS: usize = 2048;
 /// Ways per set. Direct-mapped (one way), 64 flows sampling at once collided in
 /// ~8 pairs that evicted each other on every packet: a quarter of the samples were
 /// sent anyway.
@@ -78,7 +80,7 @@ const FILTER_WAYS: usize = 4;
 /// control drops, never a lost sample).
 #[derive(Debug)]
 pub struct DigestFilter {
-    sets: Box<[[(u64, u64); FILTER_WAYS]; FILTER_SETS]>,
+    sets: Box<[[(u64, u64); FILTER_WAYS]]>,
     /// The hold, in TSC ticks.
     hold: u64,
 }
@@ -86,7 +88,8 @@ pub struct DigestFilter {
 impl DigestFilter {
     /// A filter for a TSC running at `tsc_hz`.
     pub fn new(tsc_hz: u64) -> Self {
-        Self { sets: Box::new([[(0, 0); FILTER_WAYS]; FILTER_SETS]), hold: tsc_hz / 1000 * DIGEST_HOLD_MS }
+        let sets = vec![[(0, 0); FILTER_WAYS]; FILTER_SETS].into_boxed_slice();
+        Self { sets, hold: tsc_hz / 1000 * DIGEST_HOLD_MS }
     }
 
     fn hash(list: u32, values: &[Value]) -> u64 {
