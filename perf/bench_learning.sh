@@ -79,7 +79,8 @@ memory_mb = 512
 extra_args = ["--no-pci", "--no-telemetry"]
 
 [mempool]
-mbufs = 16383
+# net_pcap preloads the whole pcap (one mbuf per host) and needs a working set beside it.
+mbufs = $(( $1 * 2 + 8191 ))
 
 [workers]
 cores = [$FWD_CORE]

@@ -148,20 +148,32 @@ impl Device {
                 "no forwarding pipeline config is set: SetForwardingPipelineConfig first",
             );
         };
-        let before = rollback.then(|| (p.rt.clone(), p.digests.clone()));
+        let plans: Vec<Result<codec::Plan, Fail>> = updates.iter().map(|u| codec::plan(&p.schema, &p.ir, u)).collect();
+        // Rollback: a batch of table entry inserts, modifies and deletes (nearly every
+        // batch) keeps an undo per op; any other batch takes a copy of the state first,
+        // which costs as much as all the entries.
+        let undoing = rollback
+            && plans.iter().flatten().all(|plan| plan.digest.is_none() && plan.ops.iter().all(Runtime::undoable));
+        let before = (rollback && !undoing).then(|| (p.rt.clone(), p.digests.clone()));
+        let mut undos = Vec::new();
         let mut ops = Vec::with_capacity(updates.len());
         let mut counters = Vec::new();
         let mut idle = Vec::new();
         let mut results = Vec::with_capacity(updates.len());
-        for u in updates {
-            let r = codec::plan(&p.schema, &p.ir, u).and_then(|plan| {
+        for plan in plans {
+            let r = plan.and_then(|plan| {
                 if let Some(d) = &plan.digest {
                     write_digest(&mut p.digests, d)?;
                 }
                 let n = ops.len();
                 for op in &plan.ops {
                     let gone = idle_handle_before(p, op);
-                    if let Err(e) = p.rt.apply(&p.ir, op) {
+                    let applied = if undoing {
+                        p.rt.apply_undoable(&p.ir, op).map(|u| undos.push(u))
+                    } else {
+                        p.rt.apply(&p.ir, op)
+                    };
+                    if let Err(e) = applied {
                         // Ops of one update are all or nothing: only the first op of a
                         // plan can fail (a table entry's meter config, its second op, was
                         // checked when planned), so nothing of this update was applied.
@@ -179,15 +191,22 @@ impl Device {
             });
             results.push(r);
         }
-        if let Some((rt, digests)) = before {
-            if results.iter().any(Result::is_err) {
-                p.rt = rt;
-                p.digests = digests;
-                for r in results.iter_mut().filter(|r| r.is_ok()) {
-                    *r = fail(Code::Aborted, "not applied: another update of the batch failed (ROLLBACK_ON_ERROR)");
+        if rollback && results.iter().any(Result::is_err) {
+            match before {
+                Some((rt, digests)) => {
+                    p.rt = rt;
+                    p.digests = digests;
                 }
-                return Ok(results);
+                None => {
+                    for u in undos.into_iter().rev() {
+                        p.rt.undo(&p.ir, u);
+                    }
+                }
             }
+            for r in results.iter_mut().filter(|r| r.is_ok()) {
+                *r = fail(Code::Aborted, "not applied: another update of the batch failed (ROLLBACK_ON_ERROR)");
+            }
+            return Ok(results);
         }
         let now = Instant::now();
         for e in idle {

@@ -191,6 +191,27 @@ fn writes_reads_and_per_update_errors() {
         .unwrap_err();
     assert_eq!(errors_of(&err), vec![Code::Aborted as i32, Code::AlreadyExists as i32]);
     assert_eq!(read_table(&p, t).len(), 3);
+    // Inserts, a modify and a delete taken back op by op: the table reads as before,
+    // and a delete of what the batch deleted still finds it.
+    let was = read_table(&p, t);
+    let err = p
+        .write(&pb::WriteRequest {
+            device_id: 1,
+            atomicity: pb::write_request::Atomicity::RollbackOnError as i32,
+            updates: vec![
+                upd(Type::Insert, lpm_entry(&router, [10, 0, 6, 0], 24, &[4])),
+                upd(Type::Modify, lpm_entry(&router, [10, 0, 1, 10], 32, &[5])),
+                upd(Type::Delete, lpm_entry(&router, [10, 0, 4, 0], 24, &[4])),
+                upd(Type::Insert, lpm_entry(&router, [10, 0, 7, 0], 24, &[4])),
+                upd(Type::Insert, e.clone()),
+            ],
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(errors_of(&err), [vec![Code::Aborted as i32; 4], vec![Code::AlreadyExists as i32]].concat());
+    assert_eq!(read_table(&p, t), was);
+    write(&p, vec![upd(Type::Delete, lpm_entry(&router, [10, 0, 4, 0], 24, &[4]))]).unwrap();
+    write(&p, vec![upd(Type::Insert, lpm_entry(&router, [10, 0, 4, 0], 24, &[4]))]).unwrap();
     // Modify, then delete.
     write(&p, vec![upd(Type::Modify, lpm_entry(&router, [10, 0, 1, 10], 32, &[7]))]).unwrap();
     assert!(read_table(&p, t).contains(&lpm_entry(&router, [10, 0, 1, 10], 32, &[7])));
