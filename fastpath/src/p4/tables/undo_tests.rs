@@ -1,5 +1,6 @@
 //! Batches taken back by [`Undo`]: random inserts, modifies and deletes on an LPM
-//! and a ternary table, with counters and a direct meter cell on the entries, undone
+//! and a ternary table, and an LPM table with a direct meter (its cells configured),
+//! with counters on the entries, undone
 //! in reverse, leave the table exactly as it was: entries, handles, free handles,
 //! counters, meter cells, group order and contents, and every lookup's answer.
 
@@ -85,6 +86,15 @@ impl Case {
         for s in before {
             let _ = rt.apply(ir, &self.op(s));
         }
+        // A configured meter cell on every entry of a metered table.
+        let config = crate::p4::meters::MeterConfig { cir: 1000, cburst: 100, pir: 2000, pburst: 200 };
+        if ir.tables[t].direct_meter.is_some() {
+            let keys: Vec<(Vec<KeyValue>, i32)> =
+                rt.tables[t].entries().map(|(_, e)| (e.key.clone(), e.priority)).collect();
+            for (key, priority) in keys {
+                rt.apply(ir, &StateOp::SetDirectMeter { table: self.t, key, priority, config: Some(config) }).unwrap();
+            }
+        }
         // Counters on every entry, so that a handle reused and given back must keep them.
         for h in 0..rt.tables[t].hits.len() {
             rt.tables[t].hits[h] = 100 + h as u64;
@@ -149,6 +159,26 @@ fn ternary() -> Option<Case> {
     })
 }
 
+fn metered() -> Option<Case> {
+    let ir = ir_of("onos_basic/basic.json")?;
+    let t = ir.tables.iter().position(|t| t.name == "ingress.host_meter_control.host_meter_table")? as TableId;
+    assert!(ir.tables[t as usize].direct_meter.is_some());
+    Some(Case {
+        ir,
+        t,
+        key: |k| {
+            (
+                vec![KeyValue::Lpm {
+                    value: 0x0a00_0000 | ((k as Value % 4) << 16),
+                    prefix: [16, 24, 32][k as usize / 4],
+                }],
+                0,
+            )
+        },
+        action: |ir, def, a| call(ir, def, ["ingress.host_meter_control.read_meter", "NoAction"][a as usize], &[]),
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -156,6 +186,13 @@ proptest! {
     fn an_undone_batch_leaves_an_lpm_table_as_it_was(before in steps(), batch in steps()) {
         let Some(c) = lpm() else { return Ok(()) };
         let probes: Vec<Vec<Value>> = (0..4u128).flat_map(|n| [vec![0x0a00_0000 | n << 16], vec![0x0a00_0001 | n << 16]]).collect();
+        c.check(&before, &batch, &probes);
+    }
+
+    #[test]
+    fn an_undone_batch_leaves_a_metered_table_and_its_meter_cells_as_they_were(before in steps(), batch in steps()) {
+        let Some(c) = metered() else { return Ok(()) };
+        let probes: Vec<Vec<Value>> = (0..4u128).map(|n| vec![0x0a00_0001 | n << 16]).collect();
         c.check(&before, &batch, &probes);
     }
 
