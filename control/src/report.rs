@@ -253,6 +253,16 @@ impl Report {
                 m.installed, m.live, m.removed_idle, m.removed_evicted, m.removed_invalidated, m.removed_packets
             );
         }
+        let (sent, held, lost) =
+            self.workers.iter().fold((0, 0, 0), |(a, b, c), w| (a + w.digests, b + w.digests_held, c + w.digest_drops));
+        if sent + held + lost > 0 {
+            let _ = writeln!(
+                s,
+                "digest samples: {sent} sent to control, {held} held back by the workers (repeats within {} ms), \
+                 {lost} lost (ring full)",
+                sluice_fastpath::uplink::DIGEST_HOLD_MS
+            );
+        }
         s
     }
 
