@@ -16,13 +16,15 @@ set -euo pipefail
 
 PERF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$PERF_DIR/.." && pwd)
+BENCH=bench_learning
+# die, log, the cores' defaults and sluiced_config (the config's head: EAL, mempool,
+# workers, ports "in" and "out").
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$PERF_DIR/lib.sh"
 SLUICED=${SLUICED:-$REPO_DIR/target/release/sluiced}
 SLUICED_B=""
 HOSTS="64 1024 8192"
-ROUNDS=3
 RUN_S=3
-MAIN_CORE=0
-FWD_CORE=1
 
 usage() {
   cat <<EOF
@@ -35,9 +37,6 @@ usage: perf/bench_learning.sh [options]
   --cores M,F         control and worker core (default $MAIN_CORE,$FWD_CORE)
 EOF
 }
-
-die() { echo "bench_learning: error: $*" >&2; exit 1; }
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -62,8 +61,8 @@ if [[ ! -x $SLUICED ]]; then
 fi
 [[ -z $SLUICED_B || -x $SLUICED_B ]] || die "--sluiced-b: $SLUICED_B is not executable"
 
-HUGE=false
-"$REPO_DIR/scripts/hugepages.sh" 512 >&2 && HUGE=true
+MODE=nohuge
+"$REPO_DIR/scripts/hugepages.sh" 512 >&2 && MODE=huge
 
 WORK=$(mktemp -d /tmp/sluice-learning.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -71,38 +70,11 @@ trap 'rm -rf "$WORK"' EXIT
 # The bridge: "in" and "out" are access ports of VLAN 10; the traffic's destination
 # (gen_pcap.py's 02:00:00:00:00:02) is a static MAC behind "out"; the sources are learned.
 config() {  # config HOSTS LEARNING
+  # net_pcap preloads the whole pcap (one mbuf per host) and needs a working set beside it.
+  sluiced_config "learn$$" 512 $(( $1 * 2 + 8191 )) \
+    "net_pcap_learn0,rx_pcap=$WORK/hosts-$1.pcap,infinite_rx=1" "net_null_learn0,no-rx=1" 1 2 \
+    "vlan = 10" "vlan = 10"
   cat <<EOF
-# written by perf/bench_learning.sh
-[eal]
-hugepages = $HUGE
-memory_mb = 512
-extra_args = ["--no-pci", "--no-telemetry"]
-
-[mempool]
-# net_pcap preloads the whole pcap (one mbuf per host) and needs a working set beside it.
-mbufs = $(( $1 * 2 + 8191 ))
-
-[workers]
-cores = [$FWD_CORE]
-control_core = $MAIN_CORE
-
-[management]
-enabled = false
-
-[metrics]
-enabled = false
-
-[[port]]
-name = "in"
-devargs = "net_pcap_learn0,rx_pcap=$WORK/hosts-$1.pcap,infinite_rx=1"
-p4_port = 1
-vlan = 10
-
-[[port]]
-name = "out"
-devargs = "net_null_learn0,no-rx=1"
-p4_port = 2
-vlan = 10
 
 [[vlan]]
 id = 10
@@ -159,16 +131,16 @@ done
 
 mkdir -p "$PERF_DIR/results"
 OUT="$PERF_DIR/results/learning-$(date +%Y-%m-%d-%H%M%S).md"
-python3 - "$CSV" "$OUT" "$ROUNDS" "$RUN_S" "$SLUICED" "$SLUICED_B" "$HUGE" <<'PY'
+python3 - "$CSV" "$OUT" "$ROUNDS" "$RUN_S" "$SLUICED" "$SLUICED_B" "$MODE" <<'PY'
 import csv, statistics, sys, platform, datetime
-path, out, rounds, secs, a, b, huge = sys.argv[1:]
+path, out, rounds, secs, a, b, mode = sys.argv[1:]
 rows = list(csv.DictReader(open(path)))
 med = lambda xs: statistics.median(xs)
 lines = [
     "# MAC learning through digests (perf/bench_learning.sh)",
     "",
     f"{datetime.datetime.now():%Y-%m-%d %H:%M}, {platform.node()}, {rounds} rounds x {secs} s, "
-    f"hugepages {huge}. A = `{a}`" + (f", B = `{b}` (alternated A B)" if b else "") + ".",
+    f"memory {mode}. A = `{a}`" + (f", B = `{b}` (alternated A B)" if b else "") + ".",
     "Medians over rounds. Uncached: packets that took the pipeline because their source was not "
     "learned yet (every one samples a digest). Samples: sent to control / held back by the worker "
     "(a repeat of data it sent < 10 ms ago) / lost (ring full).",

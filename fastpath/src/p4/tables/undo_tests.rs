@@ -124,24 +124,16 @@ fn call(ir: &Ir, def: &TableDef, name: &str, args: &[Value]) -> EntryAction {
     EntryAction::Call(ActionCall { slot: slot as u32, args: args.iter().copied().collect() })
 }
 
+/// Prefixes of three lengths over four networks: nested and disjoint.
+fn lpm_key(k: u8) -> (Vec<KeyValue>, i32) {
+    let (net, prefix) = (k as Value % 4, [16, 24, 32][k as usize / 4]);
+    (vec![KeyValue::Lpm { value: 0x0a00_0000 | net << 16, prefix }], 0)
+}
+
 fn lpm() -> Option<Case> {
     let ir = ir_of("simple_router/simple_router.json")?;
     let t = ir.tables.iter().position(|t| t.name == "ipv4_lpm")? as TableId;
-    Some(Case {
-        ir,
-        t,
-        // Prefixes of three lengths over four networks: nested and disjoint.
-        key: |k| {
-            (
-                vec![KeyValue::Lpm {
-                    value: 0x0a00_0000 | ((k as Value % 4) << 16),
-                    prefix: [16, 24, 32][k as usize / 4],
-                }],
-                0,
-            )
-        },
-        action: |ir, def, a| call(ir, def, "set_nhop", &[0x0a00_0001, a as Value + 1]),
-    })
+    Some(Case { ir, t, key: lpm_key, action: |ir, def, a| call(ir, def, "set_nhop", &[0x0a00_0001, a as Value + 1]) })
 }
 
 fn ternary() -> Option<Case> {
@@ -166,15 +158,7 @@ fn metered() -> Option<Case> {
     Some(Case {
         ir,
         t,
-        key: |k| {
-            (
-                vec![KeyValue::Lpm {
-                    value: 0x0a00_0000 | ((k as Value % 4) << 16),
-                    prefix: [16, 24, 32][k as usize / 4],
-                }],
-                0,
-            )
-        },
+        key: lpm_key,
         action: |ir, def, a| call(ir, def, ["ingress.host_meter_control.read_meter", "NoAction"][a as usize], &[]),
     })
 }
