@@ -66,8 +66,8 @@ pub fn packet_in(to: &Uplink, pool: &Mempool, bytes: &[u8], stats: &WorkerStats)
 pub const DIGEST_HOLD_MS: u64 = 10;
 
 /// Sets of a [`DigestFilter`] (picked by the data's hash): 8,192 samples in 128 KB,
-/// touched only on the digest path. With 1,024, 4,096 hosts sampling at once evicted
-/// each other before their repeats came and nothing was held.
+/// touched only on the digest path. With 256 sets (1,024 samples), 4,096 hosts
+/// sampling at once evicted each other before their repeats came: nothing was held.
 const FILTER_SETS: usize = 2048;
 /// Ways per set. Direct-mapped (one way), 64 flows sampling at once collided in
 /// ~8 pairs that evicted each other on every packet: a quarter of the samples were
