@@ -168,4 +168,14 @@ fn demo_runs_forwards_and_exits_cleanly() {
     assert!(stdout.contains("routed to 10.20.0.0/16"), "{stdout}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("app: 64 MACs learned"), "{stderr}");
+    // Until its MAC was learned, each host's packets went uncached and sampled a
+    // digest: every sample was sent (one per host at least), held back or lost.
+    let lines: Vec<&str> = stdout.lines().collect();
+    let header = lines.iter().position(|l| l.contains("uncacheable")).expect("the cache table");
+    let uncacheable: u64 = lines[header + 1].split_whitespace().nth(4).unwrap().parse().unwrap();
+    let samples = lines.iter().find_map(|l| l.strip_prefix("digest samples: ")).expect("the digest line");
+    let n: Vec<u64> = samples.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    let (sent, held, lost) = (n[0], n[1], n[n.len() - 1]);
+    assert!(sent >= 64, "{samples}");
+    assert_eq!(sent + held + lost, uncacheable, "{stdout}");
 }
