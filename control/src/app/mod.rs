@@ -351,8 +351,8 @@ impl App {
     /// their megaflows, however many MACs it holds. Written a MAC at a time, a list
     /// of 64 took 64 round trips to a worker that was running every packet of the
     /// unknown sources through the pipeline, so those packets stayed uncached longer
-    /// (7-135 ms to learn the demo's 64 MACs, and ~1 s when the control core was
-    /// busy). If the switch refuses the batch (all or nothing), each MAC is written
+    /// (7-135 ms to learn the demo's 64 MACs, ~1 s in the VM's slow phases). If the
+    /// switch refuses the batch (all or nothing), each MAC is written
     /// alone, so one bad sample keeps no other out. Within a list the last port
     /// reported for a MAC wins.
     pub fn learn(&mut self, samples: &[Sample]) {
