@@ -793,10 +793,25 @@ impl Interp {
         let hd = &ir.headers[h as usize];
         let fields = hd.fields.start as usize..hd.fields.end as usize;
         let at = pkt.cursor * 8;
-        // Zipped slices: one bounds check per header, not two per field.
-        for (v, fd) in self.values[fields.clone()].iter_mut().zip(&ir.fields[fields]) {
-            if fd.width > 0 {
-                *v = read_bits(pkt.data, at + fd.bit_offset as usize, fd.width);
+        let span = pkt.data.get(pkt.cursor..pkt.cursor + hd.load_span as usize);
+        match span {
+            // The precomputed loads: per field one 8-byte load and two shifts, where
+            // `read_bits` also works out where and how wide (~45 instructions a field
+            // before, by callgrind).
+            Some(b) if !hd.loads.is_empty() => {
+                for (v, l) in self.values[fields].iter_mut().zip(&hd.loads) {
+                    let at = l.byte as usize;
+                    let w = u64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+                    *v = ((w << l.lead) >> l.rshift) as Value;
+                }
+            }
+            // Zipped slices: one bounds check per header, not two per field.
+            _ => {
+                for (v, fd) in self.values[fields.clone()].iter_mut().zip(&ir.fields[fields]) {
+                    if fd.width > 0 {
+                        *v = read_bits(pkt.data, at + fd.bit_offset as usize, fd.width);
+                    }
+                }
             }
         }
         if let Some(vb) = hd.varbit {

@@ -137,6 +137,40 @@ pub struct HeaderDef {
     /// Its varbit field, when it has one (always its last field; `bytes` leaves it
     /// out: its length is set per packet by `extract` with a length).
     pub varbit: Option<Varbit>,
+    /// Its fields' one-load extraction, one per field in order: empty when a field
+    /// is wider than one load reaches (or is varbit, or the header is metadata).
+    pub loads: Vec<FieldLoad>,
+    /// Bytes from the header's start that [`HeaderDef::loads`] read (the last load
+    /// is 8 bytes wide, so up to 7 past the header).
+    pub load_span: u32,
+}
+
+/// How one field is read from its header's bytes: the 8 bytes at `byte`
+/// (big-endian), shifted left by `lead`, then right by `rshift` (`64 - width`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldLoad {
+    /// The first byte of the load, from the header's start.
+    pub byte: u16,
+    /// The field's bit offset within that byte.
+    pub lead: u8,
+    /// `64 - width`.
+    pub rshift: u8,
+}
+
+impl FieldLoad {
+    /// The loads of a header's fields, or none when a field does not fit one
+    /// 8-byte load (wider than `64 - lead` bits, or varbit).
+    pub fn plan(fields: &[FieldDef]) -> Vec<FieldLoad> {
+        let load = |fd: &FieldDef| {
+            let lead = fd.bit_offset % 8;
+            (fd.width > 0 && lead + fd.width <= 64 && fd.bit_offset / 8 <= u16::MAX as u32).then(|| FieldLoad {
+                byte: (fd.bit_offset / 8) as u16,
+                lead: lead as u8,
+                rshift: (64 - fd.width) as u8,
+            })
+        };
+        fields.iter().map(load).collect::<Option<Vec<_>>>().unwrap_or_default()
+    }
 }
 
 /// A header's variable-length (`varbit`) field.
@@ -1022,5 +1056,55 @@ impl Ir {
     /// An action profile by name.
     pub fn profile(&self, name: &str) -> Option<u32> {
         self.profiles.iter().position(|c| c.name == name).map(|i| i as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::p4::bits::read_bits;
+    use proptest::prelude::*;
+
+    fn layout(widths: &[u32]) -> Vec<FieldDef> {
+        let mut bit = 0;
+        let mut fields = vec![];
+        for (i, &w) in widths.iter().enumerate() {
+            let mask = if w == 0 { 0 } else { mask_of(w) };
+            fields.push(FieldDef { name: format!("f{i}"), header: 0, width: w, bit_offset: bit, set_bit: 0, mask });
+            bit += w;
+        }
+        fields
+    }
+
+    #[test]
+    fn a_field_one_load_cannot_reach_leaves_the_header_without_loads() {
+        assert_eq!(FieldLoad::plan(&layout(&[4, 64])), vec![], "64 bits at lead 4");
+        assert_eq!(FieldLoad::plan(&layout(&[8, 0])), vec![], "varbit");
+        assert_eq!(FieldLoad::plan(&layout(&[4, 60, 128])), vec![], "wider than a load");
+        let plan = FieldLoad::plan(&layout(&[48, 48, 16]));
+        assert_eq!(
+            plan.iter().map(|l| (l.byte, l.lead, l.rshift)).collect::<Vec<_>>(),
+            [(0, 0, 16), (6, 0, 16), (12, 0, 48)]
+        );
+    }
+
+    proptest! {
+        /// Each load reads what `read_bits` reads, for any layout that has loads.
+        #[test]
+        fn loads_read_what_read_bits_reads(
+            widths in proptest::collection::vec(1u32..=64, 1..12),
+            bytes in proptest::collection::vec(any::<u8>(), 128),
+        ) {
+            let fields = layout(&widths);
+            let plan = FieldLoad::plan(&fields);
+            let fits = fields.iter().all(|f| f.bit_offset % 8 + f.width <= 64);
+            prop_assert_eq!(plan.is_empty(), !fits);
+            for (fd, l) in fields.iter().zip(&plan) {
+                let at = l.byte as usize;
+                let w = u64::from_be_bytes(bytes[at..at + 8].try_into().unwrap());
+                let v = ((w << l.lead) >> l.rshift) as Value;
+                prop_assert_eq!(v, read_bits(&bytes, fd.bit_offset as usize, fd.width), "{}", fd.name);
+            }
+        }
     }
 }

@@ -80,14 +80,22 @@ impl Compiler<'_> {
             if !h.metadata && !bit.is_multiple_of(8) {
                 return fail(&place, format!("header is {bit} bits, not a whole number of bytes"));
             }
+            let fields = first..self.ir.fields.len() as FieldId;
+            let loads = match h.metadata {
+                true => vec![],
+                false => FieldLoad::plan(&self.ir.fields[first as usize..fields.end as usize]),
+            };
+            let load_span = loads.iter().map(|l| l.byte as u32 + 8).max().unwrap_or(0);
             self.ir.headers.push(HeaderDef {
                 name: h.name.clone(),
                 type_name: ty.name.clone(),
                 metadata: h.metadata,
-                fields: first..self.ir.fields.len() as FieldId,
+                fields,
                 bytes: bit / 8,
                 union: None,
                 varbit,
+                loads,
+                load_span,
             });
         }
         for (alias, (h, f)) in &self.prog.field_aliases {
