@@ -129,6 +129,7 @@ pub mod events;
 pub mod key;
 
 use dpdk_sys::lcore::prefetch;
+use smallvec::SmallVec;
 use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -505,6 +506,10 @@ pub struct FlowCache {
     purge_bits: u64,
     /// The purge's next slot.
     purge_next: usize,
+    /// A tracked install's mask words, all zero between installs ([`KEY_WORDS`]
+    /// long): an install sets its used words and zeroes them after, where a new
+    /// zeroed array was a 264-byte `memset` per flow setup.
+    mask_buf: Vec<u64>,
 }
 
 /// Counts of one burst lookup.
@@ -545,6 +550,7 @@ impl FlowCache {
             bit_epoch: [0; 64],
             purge_bits: 0,
             purge_next: 0,
+            mask_buf: vec![0; KEY_WORDS],
         }
     }
 
@@ -909,10 +915,16 @@ impl FlowCache {
     /// [`FlowCache::install`] the megaflow of a tracked run (its reads, outputs and
     /// counters), building its actions only if no megaflow has equal ones to share.
     pub fn install_tracked(&mut self, v: &PacketView, t: Tracked, deps: u64, rt: &mut Runtime) -> u32 {
-        let mut full = [0; KEY_WORDS];
-        let used = key::words_of(&t.tracker.reads, &mut full);
+        let mut buf = std::mem::take(&mut self.mask_buf);
+        let full: &mut [u64; KEY_WORDS] = (&mut buf[..]).try_into().expect("mask_buf is KEY_WORDS long");
+        let used = key::words_of(&t.tracker.reads, full);
         let parsed = t.tracker.reads.parsed;
-        self.install_from(v, (&full, used), parsed, NewActions::Tracked(t), deps, rt)
+        let id = self.install_from(v, (full, used), parsed, NewActions::Tracked(t), deps, rt);
+        for w in crate::p4::ir::bits_of(used) {
+            full[w] = 0;
+        }
+        self.mask_buf = buf;
+        id
     }
 
     /// Install under the mask `full` (key-space words; `used`, the set of its nonzero
@@ -928,16 +940,17 @@ impl FlowCache {
         rt: &mut Runtime,
     ) -> u32 {
         let min_len = parsed.max(key::extent_in(full, used)) as u32;
-        let mut key = [0u64; KEY_WORDS];
-        // The nonzero mask words' numbers (for the install event).
-        let mut idx = [0u8; KEY_WORDS];
-        let mut n = 0;
+        // The key and the nonzero mask words' numbers (for the install event), in
+        // inline vectors: a few words each, where zeroed arrays were a `memset` of
+        // KEY_WORDS words per flow setup.
+        let mut key: SmallVec<[u64; KEY_WORDS]> = SmallVec::new();
+        let mut idx: SmallVec<[u8; KEY_WORDS]> = SmallVec::new();
         for w in crate::p4::ir::bits_of(used) {
-            key[n] = v.word(w) & full[w];
-            idx[n] = w as u8;
-            n += 1;
+            key.push(v.word(w) & full[w]);
+            idx.push(w as u8);
         }
-        let key = &key[..n];
+        let n = key.len();
+        let key = &key[..];
         // Megaflows with equal actions share one copy: with many flows (ECMP, per-flow
         // megaflows) their actions stay in cache on the hit path, and a new megaflow
         // with the actions of an existing one builds nothing (no allocation). Hashed
