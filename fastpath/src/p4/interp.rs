@@ -638,9 +638,10 @@ impl Interp {
                     continue;
                 }
             }
-            let computed = self.checksum(ir, ck, data);
+            let received = self.received(ir, ck);
+            let computed = self.checksum_of(ir, ck, data, received);
             let got = self.values[ck.field as usize];
-            t.checksum_verified(ir, ck, self.received(ir, ck));
+            t.checksum_verified(ir, ck, received);
             if computed != got {
                 if let Some(e) = s.checksum_error {
                     self.values[e as usize] = 1;

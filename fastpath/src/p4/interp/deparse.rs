@@ -79,11 +79,25 @@ impl Interp {
     /// A checksum's value: straight from the header's bytes when it covers its own
     /// header (IPv4), else through the generic calculation.
     pub(super) fn checksum(&mut self, ir: &Ir, ck: &ChecksumDef, data: &[u8]) -> Value {
+        let received = self.received(ir, ck);
+        self.checksum_of(ir, ck, data, received)
+    }
+
+    /// [`Interp::checksum`] with [`Interp::received`]'s answer at hand (verification
+    /// gives it to the tracker too: asked once).
+    #[inline]
+    pub(super) fn checksum_of(
+        &mut self,
+        ir: &Ir,
+        ck: &ChecksumDef,
+        data: &[u8],
+        received: Option<(usize, usize)>,
+    ) -> Value {
         if !ck.whole_header {
             return self.calc(ir, ck.calc);
         }
         let fd = &ir.fields[ck.field as usize];
-        if let Some((from, len)) = self.received(ir, ck) {
+        if let Some((from, len)) = received {
             // The header as received (verification, mostly): summed where it lies,
             // without its checksum field (no copy to zero it). `whole_header` means a
             // 16-bit-aligned 16-bit field.
@@ -140,6 +154,7 @@ impl Interp {
     /// Where the header of a whole-header checksum lies in the received bytes, and
     /// its length, if it is still as received (extracted and not written since): the
     /// checksum is then computed from those bytes.
+    #[inline]
     pub(super) fn received(&self, ir: &Ir, ck: &ChecksumDef) -> Option<(usize, usize)> {
         let h = ir.fields[ck.field as usize].header as usize;
         (ck.whole_header && self.src[h] != 0 && self.dirty[h] == 0)
