@@ -6,7 +6,8 @@
 #   perf/instructions.sh [BINARY]
 # For simple_router (pipeline_bench --loop): a flow setup (burst lookup miss,
 # tracked run, install, into an empty cache: what is inside Datapath::upcall and
-# FlowCache::lookup_some), an untracked interpreter pass (Interp::ingress_pass:
+# FlowCache::lookup_some), the same into a full cache (setup-full: three in four
+# setups also evict a megaflow), an untracked interpreter pass (Interp::ingress_pass:
 # parse, ingress, egress, deparse) and a tracked one. BINARY defaults to a fresh build of the pipeline_bench example; pass an older
 # build to compare. Needs valgrind (apt-get install valgrind).
 set -euo pipefail
@@ -37,5 +38,6 @@ echo
 echo "| part | packets | instructions per packet |"
 echo "|---|---|---|"
 count setup 'sluice_fastpath::cache::datapath::Datapath::upcall' 'sluice_fastpath::cache::FlowCache::lookup_some'
+count setup-full 'sluice_fastpath::cache::datapath::Datapath::upcall' 'sluice_fastpath::cache::FlowCache::lookup_some'
 count interp 'sluice_fastpath::p4::interp::Interp::ingress_pass'
 count tracked 'sluice_fastpath::p4::interp::Interp::ingress_pass'
