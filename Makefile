@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 SLUICED := target/release/sluiced
 
-.PHONY: run test deps build lint bench clean
+.PHONY: run test deps build pgo lint bench clean
 
 deps:
 	@scripts/deps.sh
@@ -35,6 +35,10 @@ test: deps
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# A profile-guided release build in target/pgo/release/ (scripts/pgo.sh; ~10 minutes).
+pgo: deps
+	@scripts/pgo.sh
 
 bench: build
 	perf/bench_xconnect.sh
