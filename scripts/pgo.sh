@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A profile-guided (PGO) release build of sluiced, sluicectl and the pipeline_bench
 # example, in target/pgo/release/.
-#   scripts/pgo.sh [--train demo|all]
+#   scripts/pgo.sh [--train demo|all] [--test]
 # 1. An instrumented build (target/pgo-gen) of sluiced and pipeline_bench.
 # 2. Training runs that write profiles:
 #    - demo: `sluiced --demo --no-huge`, the embedded default (L2 learning + routing
@@ -12,15 +12,19 @@
 #      the flow setup benchmark, so a build trained on it is measured on what it
 #      was trained on: `--train demo` is the check (README, "Profile-guided build").
 # 3. llvm-profdata merges them; the release build is redone with -Cprofile-use.
+# 4. With --test: the fastpath crate's tests (among them the differential tests,
+#    cached == uncached) compiled the same way, profile and all, and run.
 # Needs llvm-profdata matching rustc's LLVM: rustup's llvm-tools component (added
 # here if rustup is present). Takes ~10 minutes on 2 cores (two release builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 train=all
+test=0
 while [ $# -gt 0 ]; do
   case $1 in
     --train) train=${2:?--train demo|all}; shift 2 ;;
-    *) echo "usage: scripts/pgo.sh [--train demo|all]" >&2; exit 2 ;;
+    --test) test=1; shift ;;
+    *) echo "usage: scripts/pgo.sh [--train demo|all] [--test]" >&2; exit 2 ;;
   esac
 done
 case $train in demo|all) ;; *) echo "--train demo|all, not $train" >&2; exit 2 ;; esac
@@ -68,3 +72,8 @@ echo "pgo: optimized build with $data (target/pgo)" >&2
 CARGO_TARGET_DIR=$PWD/target/pgo cargo build --release --bin sluiced --bin sluicectl --example pipeline_bench \
   --config "build.rustflags=[\"-Cprofile-use=$data\"]" >&2
 echo "pgo: built target/pgo/release/{sluiced,sluicectl,examples/pipeline_bench}, trained on: $train" >&2
+if [ "$test" = 1 ]; then
+  echo "pgo: the fastpath tests, built with the same profile" >&2
+  CARGO_TARGET_DIR=$PWD/target/pgo cargo test --release -p sluice-fastpath \
+    --config "build.rustflags=[\"-Cprofile-use=$data\"]"
+fi
