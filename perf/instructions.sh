@@ -10,8 +10,9 @@
 # setups also evict a megaflow), an untracked interpreter pass (Interp::ingress_pass:
 # parse, ingress, egress, deparse) and a tracked one. In a profile-guided build
 # (scripts/pgo.sh) lookup_some and ingress_pass are inlined: compare the "with the
-# loop" rows, which count the benchmark's whole setup loop. BINARY defaults to a fresh build of the pipeline_bench example; pass an older
-# build to compare. Needs valgrind (apt-get install valgrind).
+# loop" rows, which count the benchmark's whole setup loop. BINARY defaults to a
+# fresh build of the pipeline_bench example; pass an older build to compare. Needs
+# valgrind (apt-get install valgrind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "needs valgrind: apt-get install -y valgrind" >&2; exit 1; }
