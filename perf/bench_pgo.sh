@@ -61,14 +61,13 @@ median() { cut -d' ' -f"$2" "$1" | sort -n | awk '{v[NR]=$1} END {print v[int((N
 # ratios and how many pairs PGO won (a pair's two runs are ~1 s apart, so a drift of
 # the VM's speed between phases mostly cancels in its ratio, not in the medians).
 row() {
-  local p g pairs
+  local p g
   p=$(median "$tmp/$2-plain" "$3")
   g=$(median "$tmp/$2-pgo" "$3")
-  pairs=$(paste -d' ' <(cut -d' ' -f"$3" "$tmp/$2-plain") <(cut -d' ' -f"$3" "$tmp/$2-pgo") |
-    awk '{r = $1 / $2; print r; w += (r > 1)} END {print "won", w, NR > "/dev/stderr"}' 2>"$tmp/won" | sort -n |
-    awk '{v[NR]=$1} END {printf "%.2f", v[int((NR+1)/2)]}')
-  printf '| %s | %s | %s | %s | %s of %s | %s / %s |\n' "$1" "$p" "$g" "$pairs" \
-    "$(cut -d' ' -f2 "$tmp/won")" "$(cut -d' ' -f3 "$tmp/won")" \
+  paste -d' ' <(cut -d' ' -f"$3" "$tmp/$2-plain") <(cut -d' ' -f"$3" "$tmp/$2-pgo") |
+    awk '{print $1 / $2}' >"$tmp/ratios"
+  printf '| %s | %s | %s | %.2f | %s of %s | %s / %s |\n' "$1" "$p" "$g" "$(median "$tmp/ratios" 1)" \
+    "$(awk '$1 > 1' "$tmp/ratios" | wc -l)" "$(wc -l <"$tmp/ratios")" \
     "$(cut -d' ' -f"$3" "$tmp/$2-plain" | paste -sd,)" "$(cut -d' ' -f"$3" "$tmp/$2-pgo" | paste -sd,)"
 }
 out="perf/results/pgo-$(date +%Y-%m-%d-%H%M%S).md"
