@@ -32,6 +32,7 @@ SL_MODES="cache"
 L2_RULES="inport dlmatch"
 ROUTES=100
 SRC_MACS=256
+BRIDGE_OUT=access
 OVS_SOCKET_MEM=1000
 OVS_SETTLE=150
 INSTALL=1
@@ -100,6 +101,9 @@ Options:
   --routes N             l3 and router prefixes (default $ROUTES)
   --src-macs K           bridge: at most K source MACs (hosts) per profile, K = min(flows, K)
                          (default $SRC_MACS)
+  --bridge-out access|trunk  bridge: "out" an access port of VLAN 10 (default), or a trunk
+                         carrying it tagged (every frame gets a VLAN tag pushed; OVS: the
+                         port with trunks=10 instead of tag=10)
   --size BYTES           frame length in the pcap, FCS excluded (default $FRAME_SIZE)
   --min-packets M        packets per pcap = max(flows, M) (default $MIN_PACKETS)
   --mem auto|huge|nohuge memory mode (default auto; OVS needs hugepages: nohuge only with
@@ -135,6 +139,7 @@ while (($#)); do
     --l2-rules) L2_RULES=$2; shift 2 ;;
     --routes) ROUTES=$2; shift 2 ;;
     --src-macs) SRC_MACS=$2; shift 2 ;;
+    --bridge-out) BRIDGE_OUT=$2; shift 2 ;;
     --ovs-socket-mem) OVS_SOCKET_MEM=$2; shift 2 ;;
     --ovs-settle) OVS_SETTLE=$2; shift 2 ;;
     --no-install) INSTALL=0; shift ;;
@@ -146,6 +151,7 @@ done
 case "$ONLY" in both|sluiced|ovs) ;; *) die "--only must be sluiced or ovs" ;; esac
 check_common_options ROUTES SRC_MACS OVS_SOCKET_MEM OVS_SETTLE
 ((SRC_MACS >= 1)) || die "--src-macs must be >= 1"
+case "$BRIDGE_OUT" in access|trunk) ;; *) die "--bridge-out must be access or trunk" ;; esac
 [[ -n ${PROFILES// /} ]] || die "--profiles is empty"
 for p in $PROFILES; do
   f=${p#fifo:}
@@ -337,6 +343,16 @@ EOF
   esac
 }
 
+# The bridge's "out" port: an access port of BRIDGE_VLAN, or a trunk carrying it tagged.
+bridge_out_port() {
+  if [[ $BRIDGE_OUT == trunk ]]; then printf 'vlan_mode = "trunk"\ntrunk_vlans = [%d]' "$BRIDGE_VLAN"
+  else echo "vlan = $BRIDGE_VLAN"; fi
+}
+ovs_out_vlan() {  # OVS's out port options (bridge: OVS_TAG is set)
+  [[ -z ${OVS_TAG:-} ]] && return
+  if [[ $BRIDGE_OUT == trunk ]]; then echo "trunks=$OVS_TAG"; else echo "tag=$OVS_TAG"; fi
+}
+
 # ------------------------------------------------------------------------------ sluiced -----
 write_sluiced_config() {  # CFG PREFIX MEM_MB MBUFS RX_DEVARGS WORKLOAD [TX_DEVARGS [MODE]]
   local tx_devargs=${7:-net_null0,no-rx=1} cache=""
@@ -349,7 +365,7 @@ write_sluiced_config() {  # CFG PREFIX MEM_MB MBUFS RX_DEVARGS WORKLOAD [TX_DEVA
     case "$6" in
       bridge)
         sluiced_config "$2" "$3" "$4" "$5" "$tx_devargs" "$IN_PORT" "$OUT_PORT" \
-          "vlan = $BRIDGE_VLAN" "vlan = $BRIDGE_VLAN"
+          "vlan = $BRIDGE_VLAN" "$(bridge_out_port)"
         default_program_sections bridge ;;
       router)
         sluiced_config "$2" "$3" "$4" "$5" "$tx_devargs" "$IN_PORT" "$OUT_PORT" \
@@ -483,7 +499,7 @@ ovs_start() {
   # Rules before the pcap port: traffic starts as soon as that port is added.
   if ! { vsctl add-br "$BR" -- set bridge "$BR" datapath_type=netdev fail-mode=secure \
            other-config:disable-in-band=true &&
-         vsctl add-port "$BR" out ${OVS_TAG:+"tag=$OVS_TAG"} -- set Interface out type=dpdk \
+         vsctl add-port "$BR" out $(ovs_out_vlan) -- set Interface out type=dpdk \
            "options:dpdk-devargs=$out_devargs" "ofport_request=$OUT_PORT" &&
          ovs_rules "$rules"; } >>"$OD/setup.log" 2>&1; then
     R_NOTE="OVS setup failed: $(tail -n 2 "$OD/setup.log" | tr '\n,' '  ')"
@@ -751,7 +767,7 @@ base_meta
 META+=(--meta "sluiced=$SL_DESC"
       --meta "OVS=openvswitch-switch-dpdk $OVS_VER ($OVS_VSWITCHD), DPDK $DPDK_VER; dpdk-socket-mem=$OVS_SOCKET_MEM, pmd on core $FWD_CORE, lcore/main on core $MAIN_CORE; private ovsdb per run; bridge datapath_type=netdev fail-mode=secure"
       --meta "devices=net_pcap0 rx_pcap=<profile>.pcap infinite_rx=1 (fifo:N profiles: rx_pcap=<FIFO> fed by perf/pcap_fifo.py) -> net_null0 no-rx=1; ${FRAME_SIZE}-byte frames (+FCS on the wire)"
-      --meta "workloads=l2: onos_basic table0 ingress_port 1 -> port 2 vs OVS in_port=1 (simple match) and in_port+dl_dst+dl_type; l3: simple_router, $ROUTES generated prefixes (/16 /24 /32, 8 next hops) vs OVS ip,nw_dst=P/len priority 100+len with mod_dl_src, mod_dl_dst, dec_ttl; bridge: the default program (access ports of VLAN $BRIDGE_VLAN, static [[mac]] $L2_DST_MAC behind out, sources learned by the app) vs OVS actions=NORMAL (ports tag=$BRIDGE_VLAN, $L2_DST_MAC added with fdb/add, sources learned), traffic from min(flows, $SRC_MACS) source MACs; router: the default program (router interfaces on VLANs $ROUTER_IN_VLAN and $ROUTER_OUT_VLAN, $ROUTES prefixes as l3's each via 2 neighbors, ECMP by CRC-16 of the 5-tuple, out untagged) vs OVS select group (selection_method=hash, fields ip_src ip_dst nw_proto udp_src udp_dst; buckets mod_dl_src, mod_dl_dst, dec_ttl, output:2) and in_port+dl_dst+ip,nw_dst=P/len rules priority 100+len (OpenFlow 1.5)"
+      --meta "workloads=l2: onos_basic table0 ingress_port 1 -> port 2 vs OVS in_port=1 (simple match) and in_port+dl_dst+dl_type; l3: simple_router, $ROUTES generated prefixes (/16 /24 /32, 8 next hops) vs OVS ip,nw_dst=P/len priority 100+len with mod_dl_src, mod_dl_dst, dec_ttl; bridge: the default program (in an access port of VLAN $BRIDGE_VLAN, out $BRIDGE_OUT, static [[mac]] $L2_DST_MAC behind out, sources learned by the app) vs OVS actions=NORMAL (in tag=$BRIDGE_VLAN, out $( [[ $BRIDGE_OUT == trunk ]] && echo trunks || echo tag)=$BRIDGE_VLAN, $L2_DST_MAC added with fdb/add, sources learned), traffic from min(flows, $SRC_MACS) source MACs; router: the default program (router interfaces on VLANs $ROUTER_IN_VLAN and $ROUTER_OUT_VLAN, $ROUTES prefixes as l3's each via 2 neighbors, ECMP by CRC-16 of the 5-tuple, out untagged) vs OVS select group (selection_method=hash, fields ip_src ip_dst nw_proto udp_src udp_dst; buckets mod_dl_src, mod_dl_dst, dec_ttl, output:2) and in_port+dl_dst+ip,nw_dst=P/len rules priority 100+len (OpenFlow 1.5)"
       --meta "memory=$MODE; sluiced mbufs = packets in pcap (preloaded profiles) + $WORKING_MBUFS; cores: main $MAIN_CORE forwarding $FWD_CORE"
       --meta "method=$ROUNDS interleaved rounds (sluiced, then each OVS variant; every run a fresh process), ${MEASURE_S}s window after ${WARMUP_S}s warm-up (OVS: then until its upcalls are <= 0.1 % of packets over 1 s, at most ${OVS_SETTLE}s), contended runs retried up to $RETRIES times (threshold $CONTENDED_PCT%)"
       --meta "logs=$LOGDIR")

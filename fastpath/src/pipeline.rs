@@ -5,9 +5,10 @@
 //! arrival order, a hit executes its megaflow's actions on the mbuf and a miss
 //! upcalls into the pipeline (after one more lookup, so the second packet of a new
 //! flow in the same burst hits the megaflow the first one installed). A burst that
-//! is all one megaflow's, whose outcome is a single copy rewritten in place, skips
-//! the per-packet dispatch: every packet is patched, then the burst is handed to the
-//! egress port whole (the common case of a few heavy flows). Megaflow
+//! is all one megaflow's, whose outcome is a single copy rewritten in place or with
+//! its headers pushed or popped, skips the per-packet dispatch: every packet is
+//! rewritten, then the burst is handed to the egress port whole (the common case of
+//! a few heavy flows). Megaflow
 //! statistics are credited once per megaflow per burst ([`Datapath::replay`]); the P4
 //! counters they stand for (entry hits, direct and indexed counters) when settled
 //! (see [`crate::cache`]: before any read).
@@ -266,11 +267,14 @@ impl PipelineStage {
         }
     }
 
-    /// A burst that is all one megaflow's, whose outcome is one copy rewritten in
-    /// place to a Sluice port and nothing else (no meter, drop or CPU-port copy): each
-    /// packet is patched, then the whole burst goes to the port at once (no per-packet
-    /// action dispatch or enqueue). Does nothing and returns false for any other burst.
-    /// `found` is this burst's lookup result, so every id in it is current.
+    /// A burst that is all one megaflow's, whose outcome is one copy to a Sluice port
+    /// and nothing else (no meter, drop or CPU-port copy), rewritten in place or with
+    /// its headers replaced (pushed or popped: VLAN tags, tunnels): each packet is
+    /// rewritten, then the whole burst goes to the port at once (no per-packet action
+    /// dispatch or enqueue). Does nothing and returns false for any other burst, and
+    /// for a header change some packet lacks the headroom for (the per-packet path
+    /// copies that one). `found` is this burst's lookup result, so every id in it is
+    /// current.
     #[inline]
     fn send_uniform(&mut self, found: &[u32], burst: &mut Burst, egress: &mut Egress, stats: &WorkerStats) -> bool {
         let Some(&id) = found.first() else { return false };
@@ -280,17 +284,34 @@ impl PipelineStage {
         let Some(flow) = self.dp.cache.get(id) else { return false };
         let a = &*flow.actions;
         let ([o], None, []) = (&*a.outputs, &a.metered, &*a.drops) else { return false };
-        let (Apply::InPlace { patches }, Some(Some(idx))) = (&o.apply, self.to_index.get(o.port as usize).copied())
-        else {
-            return false;
-        };
+        let Some(Some(idx)) = self.to_index.get(o.port as usize).copied() else { return false };
         let mut bytes = 0u64;
-        for i in 0..burst.len() {
-            let d = burst.data_mut(i);
-            let len = d.len();
-            bytes += len as u64;
-            o.fix_lengths(d, len);
-            patch(d, patches, &o.edit.checksums);
+        match &o.apply {
+            Apply::InPlace { patches } => {
+                for i in 0..burst.len() {
+                    let d = burst.data_mut(i);
+                    let len = d.len();
+                    bytes += len as u64;
+                    o.fix_lengths(d, len);
+                    patch(d, patches, &o.edit.checksums);
+                }
+            }
+            Apply::Rebuild { patches } => {
+                // Every packet is checked before any is changed: all go, or all take
+                // the per-packet path.
+                let strip = o.edit.strip as usize;
+                if !burst.fronts_fit(strip, o.edit.header_len() as usize) {
+                    return false;
+                }
+                for i in 0..burst.len() {
+                    let d = burst.data(i);
+                    bytes += d.len() as u64;
+                    o.headers(d, patches, &mut self.scratch);
+                    let replaced = burst.replace_front(i, strip, &self.scratch);
+                    debug_assert!(replaced, "checked by fronts_fit");
+                }
+            }
+            Apply::Copy => return false,
         }
         self.group_n(id, burst.len() as u64, bytes);
         egress.send(idx, burst, stats);

@@ -53,30 +53,8 @@ impl Mbuf {
     /// the packet unchanged, if `strip` exceeds the first segment or the headroom is
     /// short.
     pub fn replace_front(&mut self, strip: usize, new: &[u8]) -> bool {
-        let m = self.0.as_ptr();
-        // SAFETY: valid owned mbuf; plain field reads.
-        let (data_len, headroom) = unsafe { ((*m).data_len as usize, (*m).data_off as usize) };
-        if strip > data_len || new.len() > strip + headroom {
-            return false;
-        }
-        if new.len() > strip {
-            let grow = (new.len() - strip) as u16;
-            // SAFETY: valid owned mbuf; the headroom was checked above, so prepend
-            // succeeds and only moves data_off/data_len/pkt_len.
-            let p = unsafe { raw::rte_pktmbuf_prepend(m, grow) };
-            if p.is_null() {
-                return false;
-            }
-        } else if new.len() < strip {
-            let shrink = (strip - new.len()) as u16;
-            // SAFETY: valid owned mbuf; shrink <= data_len of the first segment.
-            let p = unsafe { raw::rte_pktmbuf_adj(m, shrink) };
-            if p.is_null() {
-                return false;
-            }
-        }
-        self.data_mut()[..new.len()].copy_from_slice(new);
-        true
+        // SAFETY: self.0 is a valid mbuf we own, exclusively borrowed.
+        unsafe { replace_front_of(self.0.as_ptr(), strip, new) }
     }
 
     /// The packet bytes (first segment).
@@ -161,6 +139,38 @@ unsafe fn mark_of(m: *const raw::rte_mbuf) -> Option<u32> {
             None
         }
     }
+}
+
+/// [`Mbuf::replace_front`] on a raw mbuf (shared with [`Burst::replace_front`]).
+///
+/// SAFETY: `m` must be a valid mbuf the caller owns and may write.
+unsafe fn replace_front_of(m: *mut raw::rte_mbuf, strip: usize, new: &[u8]) -> bool {
+    // SAFETY: per the contract, m is valid; plain field reads.
+    let (data_len, headroom) = unsafe { ((*m).data_len as usize, (*m).data_off as usize) };
+    if strip > data_len || new.len() > strip + headroom {
+        return false;
+    }
+    if new.len() > strip {
+        let grow = (new.len() - strip) as u16;
+        // SAFETY: valid owned mbuf; the headroom was checked above, so prepend
+        // succeeds and only moves data_off/data_len/pkt_len.
+        let p = unsafe { raw::rte_pktmbuf_prepend(m, grow) };
+        if p.is_null() {
+            return false;
+        }
+    } else if new.len() < strip {
+        let shrink = (strip - new.len()) as u16;
+        // SAFETY: valid owned mbuf; shrink <= data_len of the first segment.
+        let p = unsafe { raw::rte_pktmbuf_adj(m, shrink) };
+        if p.is_null() {
+            return false;
+        }
+    }
+    // SAFETY: valid mbuf the caller may write; the data now starts with new.len()
+    // bytes of the first segment (data_len >= new.len(): strip <= data_len before).
+    let data = unsafe { seg_data_mut(m) };
+    data[..new.len()].copy_from_slice(new);
+    true
 }
 
 /// SAFETY: `m` must be a valid mbuf the caller may read for the returned lifetime.
@@ -299,6 +309,26 @@ impl Burst {
         unsafe { mark_of(self.bufs[i]) }
     }
 
+    /// Whether [`Burst::replace_front`] of `strip` bytes by `new_len` bytes succeeds
+    /// on every packet: each is at least `strip` bytes long in its first segment and
+    /// has the headroom to grow by the difference.
+    #[inline]
+    pub fn fronts_fit(&self, strip: usize, new_len: usize) -> bool {
+        // SAFETY: slots below len hold valid owned mbufs; plain field reads.
+        self.bufs[..self.len].iter().all(|m| unsafe {
+            let (data_len, headroom) = ((**m).data_len as usize, (**m).data_off as usize);
+            strip <= data_len && new_len <= strip + headroom
+        })
+    }
+
+    /// [`Mbuf::replace_front`] on packet `i`. Panics if `i >= len`.
+    #[inline]
+    pub fn replace_front(&mut self, i: usize, strip: usize, new: &[u8]) -> bool {
+        assert!(i < self.len);
+        // SAFETY: slot i < len holds a valid owned mbuf, written through &mut self.
+        unsafe { replace_front_of(self.bufs[i], strip, new) }
+    }
+
     /// Whether every packet is one segment (see [`Mbuf::is_contiguous`]).
     #[inline]
     pub fn all_contiguous(&self) -> bool {
@@ -428,6 +458,23 @@ mod tests {
         assert!(!m.replace_front(0, &[0; 4096]), "beyond the headroom is refused");
         assert_eq!(m.data(), &[8, 3, 4, 5, 6], "refusals change nothing");
         assert!(m.is_contiguous());
+    }
+
+    #[test]
+    fn burst_replace_front_checks_every_packet_first() {
+        let p = pool("mb_test_bfront");
+        let mut b = Burst::new();
+        b.push(Mbuf::from_bytes(p, &[1, 2, 3, 4]).unwrap()).unwrap();
+        b.push(Mbuf::from_bytes(p, &[5, 6]).unwrap()).unwrap();
+        assert!(b.fronts_fit(2, 6), "both long enough, default headroom");
+        assert!(!b.fronts_fit(3, 3), "the second packet is shorter than the strip");
+        assert!(!b.fronts_fit(0, 4096), "beyond the headroom");
+        assert!(b.replace_front(0, 2, &[9, 9, 9]) && b.replace_front(1, 2, &[8]));
+        assert_eq!((b.data(0), b.data(1)), (&[9, 9, 9, 3, 4][..], &[8][..]));
+        assert_eq!((b.pkt_len(0), b.pkt_len(1)), (5, 1));
+        assert!(!b.replace_front(1, 2, &[0]), "refused: strip beyond the data");
+        assert_eq!(b.data(1), &[8], "a refusal changes nothing");
+        b.free_all();
     }
 
     #[test]
