@@ -36,7 +36,7 @@ use dpdk_sys::lcore::rdtsc;
 use dpdk_sys::mbuf::Mbuf;
 use dpdk_sys::mempool::Mempool;
 
-use crate::cache::actions::{patch, Apply};
+use crate::cache::actions::{patch, put_headers, Apply, TEMPLATE_MAX};
 use crate::cache::datapath::{Datapath, Upcall};
 use crate::cache::dpcls::NONE;
 use crate::cache::event_ring::EventTx;
@@ -296,19 +296,34 @@ impl PipelineStage {
                     patch(d, patches, &o.edit.checksums);
                 }
             }
-            Apply::Rebuild { patches } => {
+            Apply::Rebuild { patches, template } => {
                 // Every packet is checked before any is changed: all go, or all take
                 // the per-packet path.
                 let strip = o.edit.strip as usize;
                 if !burst.fronts_fit(strip, o.edit.header_len() as usize) {
                     return false;
                 }
-                for i in 0..burst.len() {
-                    let d = burst.data(i);
-                    bytes += d.len() as u64;
-                    o.headers(d, patches, &mut self.scratch);
-                    let replaced = burst.replace_front(i, strip, &self.scratch);
-                    debug_assert!(replaced, "checked by fronts_fit");
+                match template {
+                    // Built on the stack and written straight into the new front.
+                    Some(t) => {
+                        let mut h = [0u8; TEMPLATE_MAX];
+                        for i in 0..burst.len() {
+                            let d = burst.data(i);
+                            bytes += d.len() as u64;
+                            o.headers_from(t, d, patches, &mut h);
+                            let front = burst.reframe(i, strip, t.len()).expect("checked by fronts_fit");
+                            put_headers(front, &h);
+                        }
+                    }
+                    None => {
+                        for i in 0..burst.len() {
+                            let d = burst.data(i);
+                            bytes += d.len() as u64;
+                            o.headers(d, patches, &mut self.scratch);
+                            let replaced = burst.replace_front(i, strip, &self.scratch);
+                            debug_assert!(replaced, "checked by fronts_fit");
+                        }
+                    }
                 }
             }
             Apply::Copy => return false,
@@ -359,7 +374,16 @@ impl PipelineStage {
                         egress.send_one(idx, m, stats);
                         return;
                     }
-                    Apply::Rebuild { patches } => {
+                    Apply::Rebuild { patches, template: Some(t) } => {
+                        let mut h = [0u8; TEMPLATE_MAX];
+                        o.headers_from(t, m.data(), patches, &mut h);
+                        if let Some(front) = m.reframe(o.edit.strip as usize, t.len()) {
+                            put_headers(front, &h);
+                            egress.send_one(idx, m, stats);
+                            return;
+                        }
+                    }
+                    Apply::Rebuild { patches, template: None } => {
                         o.headers(m.data(), patches, &mut self.scratch);
                         if m.replace_front(o.edit.strip as usize, &self.scratch) {
                             egress.send_one(idx, m, stats);

@@ -57,6 +57,16 @@ impl Mbuf {
         unsafe { replace_front_of(self.0.as_ptr(), strip, new) }
     }
 
+    /// The first `strip` bytes made room for `new_len` bytes, returned to be written
+    /// whole, or `None` with the packet unchanged if they do not fit (the first
+    /// segment is shorter than `strip`, or the headroom too small).
+    #[inline]
+    pub fn reframe(&mut self, strip: usize, new_len: usize) -> Option<&mut [u8]> {
+        // SAFETY: self.0 is a valid mbuf we own, exclusively borrowed (the returned
+        // slice borrows self).
+        unsafe { reframe_of(self.0.as_ptr(), strip, new_len) }
+    }
+
     /// The packet bytes (first segment).
     pub fn data(&self) -> &[u8] {
         // SAFETY: self.0 is a valid owned mbuf.
@@ -145,32 +155,46 @@ unsafe fn mark_of(m: *const raw::rte_mbuf) -> Option<u32> {
 ///
 /// SAFETY: `m` must be a valid mbuf the caller owns and may write.
 unsafe fn replace_front_of(m: *mut raw::rte_mbuf, strip: usize, new: &[u8]) -> bool {
-    // SAFETY: per the contract, m is valid; plain field reads.
-    let (data_len, headroom) = unsafe { ((*m).data_len as usize, (*m).data_off as usize) };
-    if strip > data_len || new.len() > strip + headroom {
-        return false;
-    }
-    if new.len() > strip {
-        let grow = (new.len() - strip) as u16;
-        // SAFETY: valid owned mbuf; the headroom was checked above, so prepend
-        // succeeds and only moves data_off/data_len/pkt_len.
-        let p = unsafe { raw::rte_pktmbuf_prepend(m, grow) };
-        if p.is_null() {
-            return false;
+    // SAFETY: per the contract (passed on).
+    match unsafe { reframe_of(m, strip, new.len()) } {
+        Some(front) => {
+            front.copy_from_slice(new);
+            true
         }
-    } else if new.len() < strip {
-        let shrink = (strip - new.len()) as u16;
-        // SAFETY: valid owned mbuf; shrink <= data_len of the first segment.
-        let p = unsafe { raw::rte_pktmbuf_adj(m, shrink) };
-        if p.is_null() {
-            return false;
-        }
+        None => false,
     }
-    // SAFETY: valid mbuf the caller may write; the data now starts with new.len()
-    // bytes of the first segment (data_len >= new.len(): strip <= data_len before).
+}
+
+/// Make the first `strip` bytes of `m` room for `new_len` bytes (the rest of the
+/// packet unmoved) and return that room, or `None` (nothing changed) if the first
+/// segment is shorter than `strip` or the headroom too small. The room holds
+/// whatever bytes were there: the caller writes all of it.
+///
+/// This is `rte_pktmbuf_prepend` or `rte_pktmbuf_adj` done here, without their
+/// call: they only move `data_off` and the two lengths.
+///
+/// SAFETY: `m` must be a valid mbuf the caller owns and may write for the returned
+/// lifetime.
+#[inline(always)]
+unsafe fn reframe_of<'a>(m: *mut raw::rte_mbuf, strip: usize, new_len: usize) -> Option<&'a mut [u8]> {
+    // SAFETY: per the contract, m is valid and exclusively ours; plain field access.
+    let mb = unsafe { &mut *m };
+    let (data_len, headroom) = (mb.data_len as usize, mb.data_off as usize);
+    if strip > data_len || new_len > strip + headroom {
+        return None;
+    }
+    // data_off >= 0 and data_len <= u16::MAX follow from the checks: the new front
+    // starts inside the buffer (at most the headroom before the data) and the data
+    // still ends where it ended.
+    let off = headroom + strip - new_len;
+    mb.data_off = off as u16;
+    mb.data_len = (data_len - strip + new_len) as u16;
+    mb.pkt_len = mb.pkt_len - strip as u32 + new_len as u32;
+    // SAFETY: valid mbuf, exclusively ours; buf_addr + data_off now starts data_len
+    // bytes of the first segment, all inside the buffer (the headroom bytes taken are
+    // part of it), and new_len <= data_len.
     let data = unsafe { seg_data_mut(m) };
-    data[..new.len()].copy_from_slice(new);
-    true
+    Some(&mut data[..new_len])
 }
 
 /// SAFETY: `m` must be a valid mbuf the caller may read for the returned lifetime.
@@ -329,6 +353,18 @@ impl Burst {
         unsafe { replace_front_of(self.bufs[i], strip, new) }
     }
 
+    /// Packet `i`'s first `strip` bytes made room for `new_len` bytes, returned to be
+    /// written whole (as [`Burst::replace_front`], for a caller that writes the new
+    /// bytes itself), or `None` with the packet unchanged if they do not fit. Panics
+    /// if `i >= len`.
+    #[inline]
+    pub fn reframe(&mut self, i: usize, strip: usize, new_len: usize) -> Option<&mut [u8]> {
+        assert!(i < self.len);
+        // SAFETY: slot i < len holds a valid owned mbuf, written through &mut self
+        // (which the returned slice borrows).
+        unsafe { reframe_of(self.bufs[i], strip, new_len) }
+    }
+
     /// Whether every packet is one segment (see [`Mbuf::is_contiguous`]).
     #[inline]
     pub fn all_contiguous(&self) -> bool {
@@ -475,6 +511,24 @@ mod tests {
         assert!(!b.replace_front(1, 2, &[0]), "refused: strip beyond the data");
         assert_eq!(b.data(1), &[8], "a refusal changes nothing");
         b.free_all();
+    }
+
+    #[test]
+    fn reframe_moves_the_front_within_the_first_segment_and_headroom() {
+        let p = pool("mb_test_reframe");
+        let mut b = Burst::new();
+        b.push(Mbuf::from_bytes(p, &[1, 2, 3, 4]).unwrap()).unwrap();
+        assert!(b.reframe(0, 5, 5).is_none(), "strip beyond the data");
+        assert!(b.reframe(0, 0, 1 << 15).is_none(), "beyond the headroom");
+        assert_eq!((b.data(0), b.pkt_len(0)), (&[1, 2, 3, 4][..], 4), "a refusal changes nothing");
+        b.reframe(0, 1, 3).unwrap().copy_from_slice(&[7, 8, 9]);
+        assert_eq!((b.data(0), b.pkt_len(0)), (&[7, 8, 9, 2, 3, 4][..], 6), "grown into the headroom");
+        b.reframe(0, 4, 1).unwrap().copy_from_slice(&[5]);
+        assert_eq!((b.data(0), b.pkt_len(0)), (&[5, 3, 4][..], 3), "shrunk");
+        assert_eq!(b.reframe(0, 3, 0).unwrap().len(), 0);
+        assert_eq!((b.data(0), b.pkt_len(0)), (&[][..], 0), "everything stripped");
+        b.free_all();
+        assert_eq!(p.in_use(), 0);
     }
 
     #[test]

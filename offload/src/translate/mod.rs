@@ -557,7 +557,7 @@ fn full_actions(
     // The new headers, the shape of the change, and the output's layers.
     let (shape, srcs, patches, checksums): HeaderChange = match &o.apply {
         Apply::InPlace { patches } => (Shape::Same, vec![], flat(patches), &o.edit.checksums),
-        Apply::Rebuild { patches } => {
+        Apply::Rebuild { patches, .. } => {
             let srcs = header_sources(&o.edit.segments);
             let strip = o.edit.strip as usize;
             let h = srcs.len();
@@ -780,7 +780,7 @@ fn full_actions(
 /// `None`: the output is no tunnel push (other shapes are tried); `Some(Err)`: it is one
 /// the rule cannot express.
 fn tunnel_push(o: &Output, pkt: &Packet, layers: &[Layer]) -> Option<Result<Vec<Action>, Refusal>> {
-    let Apply::Rebuild { patches } = &o.apply else { return None };
+    let Apply::Rebuild { patches, .. } = &o.apply else { return None };
     let srcs = header_sources(&o.edit.segments);
     let patches = flat(patches);
     let (h, strip) = (srcs.len(), o.edit.strip as usize);
