@@ -6,7 +6,8 @@
 #   perf/instructions.sh [BINARY]
 # For simple_router (pipeline_bench --loop): a flow setup (burst lookup miss,
 # tracked run, install, into an empty cache: what is inside Datapath::upcall and
-# FlowCache::lookup_some), the same into a full cache (setup-full: three in four
+# FlowCache::lookup_some; the miss's second lookup among the burst's new megaflows,
+# FlowCache::lookup_since, is inlined and counts in the "with the loop" rows), the same into a full cache (setup-full: three in four
 # setups also evict a megaflow), an untracked interpreter pass (Interp::ingress_pass:
 # parse, ingress, egress, deparse) and a tracked one. In a profile-guided build
 # (scripts/pgo.sh) lookup_some and ingress_pass are inlined: compare the "with the

@@ -72,6 +72,9 @@ pub struct PipelineStage {
     tsc_per_ms: u64,
     /// The meters' clock for this burst's metered hits (0: not read yet).
     tsc: u64,
+    /// The cache's install epoch before this burst's lookup (see
+    /// [`FlowCache::lookup_since`]).
+    epoch: u64,
     /// The ring to control (packet-ins, digests).
     uplink: Option<Uplink>,
     /// Digest samples sent lately (repeats are held back).
@@ -153,6 +156,7 @@ impl PipelineStage {
             bursts: 0,
             tsc_per_ms,
             tsc: 0,
+            epoch: 0,
             uplink: None,
             digest_filter: DigestFilter::new(cfg.tsc_hz),
             cpu_port: None,
@@ -447,17 +451,25 @@ impl PipelineStage {
         }
     }
 
-    /// A packet no megaflow matched at lookup time.
-    fn miss(&mut self, in_p4: u32, m: Mbuf, egress: &mut Egress, stats: &WorkerStats) {
+    /// A packet no megaflow matched at lookup time (`evicted`: its megaflow was
+    /// evicted by an upcall of this burst since).
+    fn miss(&mut self, in_p4: u32, m: Mbuf, evicted: bool, egress: &mut Egress, stats: &WorkerStats) {
         let len = m.data().len();
-        if !self.dp.cache.is_empty() {
-            // An earlier packet of this burst may have installed its megaflow.
+        // An earlier packet of this burst may have installed its megaflow: probed
+        // among the megaflows installed since the burst's lookup (nothing at all if
+        // none was); a packet whose megaflow was evicted is looked up whole (another
+        // megaflow of before may match it).
+        let view = PacketView::new(in_p4, m.data());
+        let again = if evicted {
             let mut found = [NONE; 1];
-            self.dp.cache.lookup(&[PacketView::new(in_p4, m.data())], &mut found);
-            if found[0] != NONE {
-                self.group(found[0], len);
-                return self.execute(found[0], m, egress, stats);
-            }
+            self.dp.cache.lookup(&[view], &mut found);
+            found[0]
+        } else {
+            self.dp.cache.lookup_since(&view, self.epoch)
+        };
+        if again != NONE {
+            self.group(again, len);
+            return self.execute(again, m, egress, stats);
         }
         // An install may evict: credit what this burst matched so far first.
         self.credit_groups();
@@ -511,6 +523,7 @@ impl PipelineStage {
     fn process_p4(&mut self, in_p4: u32, burst: &mut Burst, egress: &mut Egress, stats: &WorkerStats) {
         let n = burst.len();
         self.tsc = 0;
+        self.epoch = self.dp.cache.epoch();
         let mut found = [NONE; BURST_SIZE];
         let mut versions = [0u32; BURST_SIZE];
         if !self.dp.cache.is_empty() {
@@ -555,7 +568,7 @@ impl PipelineStage {
                 self.execute(id, m, egress, stats);
             } else {
                 // A miss, or a megaflow an upcall of this burst evicted.
-                self.miss(in_p4, m, egress, stats);
+                self.miss(in_p4, m, id != NONE, egress, stats);
             }
         });
         self.end_burst()

@@ -32,11 +32,14 @@ pub struct Subtable {
     entries: Vec<u64>,
     free: Vec<u32>,
     len: usize,
+    /// The classifier's insert count ([`Dpcls::inserts`]) after this subtable's
+    /// latest insert.
+    inserted: u64,
 }
 
 impl Subtable {
     fn new(mask: Mask) -> Self {
-        Subtable { mask, hits: 0, slots: vec![0; 16], entries: vec![], free: vec![], len: 0 }
+        Subtable { mask, hits: 0, slots: vec![0; 16], entries: vec![], free: vec![], len: 0, inserted: 0 }
     }
 
     /// Megaflows in this subtable.
@@ -224,15 +227,13 @@ impl Subtable {
     }
 
     fn lookup_generic(&self, views: &[PacketView], todo: &mut u32, found: &mut [u32]) -> u32 {
-        let n = self.words();
         let mut key = [0u64; KEY_WORDS];
         let mut hits = 0;
         let mut m = *todo;
         while m != 0 {
             let p = m.trailing_zeros() as usize;
             m &= m - 1;
-            self.mask.apply(&views[p], &mut key[..n]);
-            let f = self.find(&key[..n], hash_words(&key[..n]), views[p].data().len());
+            let f = self.lookup_one(&views[p], &mut key);
             if f != NONE {
                 found[p] = f;
                 *todo &= !(1 << p);
@@ -240,6 +241,14 @@ impl Subtable {
             }
         }
         hits
+    }
+
+    /// One packet's megaflow here, or [`NONE`] (`key`: scratch).
+    #[inline]
+    fn lookup_one(&self, v: &PacketView, key: &mut [u64; KEY_WORDS]) -> u32 {
+        let n = self.words();
+        self.mask.apply(v, &mut key[..n]);
+        self.find(&key[..n], hash_words(&key[..n]), v.data().len())
     }
 }
 
@@ -260,6 +269,8 @@ pub struct Dpcls {
     subtables: Vec<Subtable>,
     /// Subtable indices, most hits first; empty subtables are left out.
     order: Vec<u32>,
+    /// Keys inserted so far (never reset): the epoch of [`Dpcls::lookup_since`].
+    inserts: u64,
 }
 
 /// Result of a burst lookup.
@@ -295,6 +306,40 @@ impl Dpcls {
         r
     }
 
+    /// Keys inserted so far: an epoch for [`Dpcls::lookup_since`].
+    #[inline]
+    pub fn inserts(&self) -> u64 {
+        self.inserts
+    }
+
+    /// Look up one packet that matched nothing when the insert count was `since`:
+    /// only the subtables with a key inserted after that, most-hit first (removals
+    /// only take matches away, so nothing else can match it now). The worker's miss
+    /// path asks this of each miss after the burst's upcalls installed megaflows: a
+    /// probe of the one or two subtables they went to, instead of a whole lookup.
+    /// Returns the megaflow (or [`NONE`]) and the subtables searched.
+    #[inline]
+    pub fn lookup_since(&mut self, view: &PacketView, since: u64) -> (u32, u32) {
+        if self.inserts == since {
+            return (NONE, 0);
+        }
+        let mut searched = 0;
+        let mut key = [0u64; KEY_WORDS];
+        for &s in &self.order {
+            let sub = &mut self.subtables[s as usize];
+            if sub.inserted <= since {
+                continue;
+            }
+            searched += 1;
+            let f = sub.lookup_one(view, &mut key);
+            if f != NONE {
+                sub.hits += 1;
+                return (f, searched);
+            }
+        }
+        (NONE, searched)
+    }
+
     /// Install a masked key: `full` is the mask as all key-space words, `key` the
     /// packet's words under it (the non-zero mask words only). If the same key is
     /// already there, nothing changes and its megaflow is returned as `Err`.
@@ -314,6 +359,8 @@ impl Dpcls {
             return Err(f);
         }
         let entry = sub.insert(key, hash, min_len, flow);
+        self.inserts += 1;
+        sub.inserted = self.inserts;
         if sub.len == 1 {
             self.order.push(s as u32);
         }
@@ -374,6 +421,34 @@ mod tests {
             f[*i as usize] = *b;
         }
         f
+    }
+
+    #[test]
+    fn lookup_since_probes_only_subtables_inserted_into_after_the_epoch() {
+        let mut d = Dpcls::default();
+        let by_first = mask(&[(8, 0xff)]);
+        let by_tenth = mask(&[(8 + 9, 0xff)]);
+        let pkts: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 64]).collect();
+        let views: Vec<_> = pkts.iter().map(|p| PacketView::new(1, p)).collect();
+        d.insert(&full(&by_first), &key(&by_first, &views[0]), 10, 0).unwrap();
+        let epoch = d.inserts();
+        assert_eq!(d.lookup_since(&views[0], epoch), (NONE, 0), "nothing inserted since: no probe at all");
+        d.insert(&full(&by_tenth), &key(&by_tenth, &views[1]), 64, 1).unwrap();
+        assert_eq!(d.lookup_since(&views[1], epoch), (1, 1), "the new megaflow, one subtable probed");
+        assert_eq!(d.lookup_since(&views[0], epoch), (NONE, 1), "the older subtable is not probed");
+        assert_eq!(d.lookup_since(&views[2], epoch), (NONE, 1));
+        let short = PacketView::new(1, &pkts[1][..40]);
+        assert_eq!(d.lookup_since(&short, epoch).0, NONE, "the minimum length still applies");
+        // A key into the older subtable makes it new again.
+        d.insert(&full(&by_first), &key(&by_first, &views[3]), 10, 3).unwrap();
+        assert_eq!(d.lookup_since(&views[3], epoch).0, 3);
+        assert_eq!(d.lookup_since(&views[0], epoch).0, 0, "a subtable probed is probed whole");
+        assert_eq!(d.lookup_since(&views[3], d.inserts()), (NONE, 0));
+        // The epoch survives a clear: what is inserted after it is new.
+        let before = d.inserts();
+        d.clear();
+        d.insert(&full(&by_first), &key(&by_first, &views[2]), 10, 2).unwrap();
+        assert_eq!(d.lookup_since(&views[2], before).0, 2);
     }
 
     #[test]

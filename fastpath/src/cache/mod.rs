@@ -438,6 +438,15 @@ fn prefaulted(n: usize) -> Vec<Slot> {
     slots
 }
 
+/// Let the EMC learn that `view` matched megaflow `flow` (a dpcls hit): the EMC
+/// keeps the candidate by its slot version and may replace an entry whose megaflow is
+/// gone.
+#[inline(always)]
+fn emc_learn(emc: &mut Emc, slots: &[Slot], view: &PacketView, flow: u32) {
+    let cand = Candidate { flow, version: slots[flow as usize].version };
+    emc.insert(view, cand, |o| slots.get(o.flow as usize).is_some_and(|s| s.version == o.version && s.live));
+}
+
 /// Actions megaflows share, and how many.
 #[derive(Debug)]
 struct Shared {
@@ -694,14 +703,10 @@ impl FlowCache {
             }
             if emc_on {
                 let mut m = before & !todo;
-                let slots = &self.slots;
                 while m != 0 {
                     let i = m.trailing_zeros() as usize;
                     m &= m - 1;
-                    let cand = Candidate { flow: found[i], version: slots[found[i] as usize].version };
-                    self.emc.insert(&views[i], cand, |o| {
-                        slots.get(o.flow as usize).is_some_and(|s| s.version == o.version && s.live)
-                    });
+                    emc_learn(&mut self.emc, &self.slots, &views[i], found[i]);
                 }
             }
         }
@@ -713,6 +718,36 @@ impl FlowCache {
         self.stats.dpcls_hits.add(c.dpcls as u64);
         self.stats.subtables_searched.add(c.searched as u64);
         c
+    }
+
+    /// The install epoch: pass it to [`FlowCache::lookup_since`].
+    #[inline]
+    pub fn epoch(&self) -> u64 {
+        self.dpcls.inserts()
+    }
+
+    /// Look up one packet that matched nothing at epoch `since` ([`FlowCache::epoch`],
+    /// taken before its burst's lookup) again, after upcalls may have installed its
+    /// megaflow: only the megaflows installed since are probed (see
+    /// [`Dpcls::lookup_since`]); with a purge pending, the whole lookup (it refuses
+    /// stale megaflows). Counted as a dpcls hit when found, and learned by the EMC as
+    /// a burst lookup's hits are.
+    #[inline]
+    pub fn lookup_since(&mut self, view: &PacketView, since: u64) -> u32 {
+        if self.purge_bits != 0 {
+            let mut found = [NONE; 1];
+            self.lookup(std::slice::from_ref(view), &mut found);
+            return found[0];
+        }
+        let (f, searched) = self.dpcls.lookup_since(view, since);
+        if f != NONE {
+            self.stats.dpcls_hits.add(1);
+            self.stats.subtables_searched.add(searched as u64);
+            if self.emc.enabled() && self.emc_pause == 0 {
+                emc_learn(&mut self.emc, &self.slots, view, f);
+            }
+        }
+        f
     }
 
     /// The megaflow a NIC flow mark names, if it is still the live megaflow the mark
