@@ -570,6 +570,43 @@ pub(crate) mod tests {
         assert_eq!(packets, 67);
     }
 
+    /// Bursts of several megaflows whose packets all matched and all go out one port
+    /// rewritten in place take the stage's mixed whole-burst path (each packet patched
+    /// by its own megaflow, the burst sent at once); a burst with a miss, a drop or a
+    /// second port takes the per-packet one. Both agree with the pipeline.
+    #[test]
+    fn a_burst_of_several_flows_to_one_port_is_sent_whole_and_agrees_with_the_pipeline() {
+        let Some(router) = corpus_program("simple_router") else { return };
+        let entries = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../perf/entries");
+        let l =
+            crate::pipeline::load(&router.join("simple_router.json"), None, Some(&entries.join("simple_router.txt")))
+                .unwrap();
+        // Each TTL is its own megaflow (the TTL is decremented: read whole).
+        let with_ttl = |mut f: Vec<u8>, ttl: u8| {
+            f[22] = ttl;
+            f[24..26].copy_from_slice(&[0, 0]);
+            let c = crate::pcap::ipv4_checksum(&f[14..34]);
+            f[24..26].copy_from_slice(&c.to_be_bytes());
+            f
+        };
+        let to_port2 = |i: usize| with_ttl(to_10_0_1_10(i as u16), 60 + (i % 4) as u8);
+        let mixed: Vec<Vec<u8>> = (0..32).map(to_port2).collect();
+        // Another port (10.0.0.10 routes to port 1), and a dropped destination.
+        let mut other_port = mixed.clone();
+        other_port[5] = to_10_0_1_10(5);
+        other_port[5][30..34].copy_from_slice(&[10, 0, 0, 10]);
+        other_port[5] = with_ttl(other_port[5].clone(), 60);
+        let mut dropped = mixed.clone();
+        dropped[9][30..34].copy_from_slice(&[192, 0, 2, 1]);
+        dropped[9] = with_ttl(dropped[9].clone(), 60);
+        let bursts = vec![mixed.clone(), mixed.clone(), other_port, mixed.clone(), dropped, mixed];
+        let (c, packets) = cached_vs_uncached("um", &l, &bursts);
+        // Four TTLs to port 2, one flow to port 1, one dropped.
+        assert_eq!((c.upcalls, c.installed), (6, 6), "{c:?}");
+        assert_eq!(c.emc_hits + c.dpcls_hits, 6 * 32 - 6, "{c:?}");
+        assert_eq!(packets, 6 * 32, "every packet credited to its megaflow");
+    }
+
     /// simple_router on a running worker: packets in on `inp` (P4 port 1), out on
     /// `out2` / `out3` (ports 2 and 3); 10.0.1.10/32 routes to port 2 (`route`, in
     /// table `t`).

@@ -337,6 +337,47 @@ impl PipelineStage {
         true
     }
 
+    /// A burst of several megaflows, every packet matched by one (so no upcall runs
+    /// and none is evicted), whose outcomes are each one copy to the same Sluice port
+    /// rewritten in place (no meter, drop, header change or CPU-port copy): each
+    /// packet is patched by its own megaflow, then the burst goes to the port at
+    /// once, as [`PipelineStage::send_uniform`] sends a burst of one megaflow. Every
+    /// packet's megaflow is checked before any packet is changed: all go, or all take
+    /// the per-packet path. Returns whether the burst was sent.
+    fn send_mixed(&mut self, found: &[u32], burst: &mut Burst, egress: &mut Egress, stats: &WorkerStats) -> bool {
+        if found.contains(&NONE) || !burst.all_contiguous() {
+            return false;
+        }
+        let cache = &self.dp.cache;
+        let simple = |id: u32| {
+            let a = &*cache.get(id)?.actions;
+            match (&*a.outputs, &a.metered, &*a.drops) {
+                ([o], None, []) if matches!(o.apply, Apply::InPlace { .. }) => Some(o),
+                _ => None,
+            }
+        };
+        let Some(port) = simple(found[0]).map(|o| o.port) else { return false };
+        if !found.iter().all(|&id| simple(id).is_some_and(|o| o.port == port)) {
+            return false;
+        }
+        let Some(Some(idx)) = self.to_index.get(port as usize).copied() else { return false };
+        let mut lens = [0u32; BURST_SIZE];
+        for (i, &id) in found.iter().enumerate() {
+            let Some(o) = simple(id) else { unreachable!("checked above") };
+            let Apply::InPlace { patches } = &o.apply else { unreachable!("checked above") };
+            let d = burst.data_mut(i);
+            let len = d.len();
+            lens[i] = len as u32;
+            o.fix_lengths(d, len);
+            patch(d, patches, &o.edit.checksums);
+        }
+        for (&id, &len) in found.iter().zip(&lens) {
+            self.group(id, len as usize);
+        }
+        egress.send(idx, burst, stats);
+        true
+    }
+
     /// Send `m` as megaflow `id` says.
     #[inline]
     fn execute(&mut self, id: u32, mut m: Mbuf, egress: &mut Egress, stats: &WorkerStats) {
@@ -550,7 +591,9 @@ impl PipelineStage {
                 st.mark_misses.add(misses);
             }
             self.dp.cache.lookup_some(&views[..n], &mut found, todo);
-            if self.send_uniform(&found[..n], burst, egress, stats) {
+            if self.send_uniform(&found[..n], burst, egress, stats)
+                || self.send_mixed(&found[..n], burst, egress, stats)
+            {
                 return self.end_burst();
             }
             for (v, id) in versions.iter_mut().zip(&found[..n]) {
