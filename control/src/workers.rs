@@ -607,6 +607,38 @@ pub(crate) mod tests {
         assert_eq!(packets, 6 * 32, "every packet credited to its megaflow");
     }
 
+    /// The default program bridging hosts of VLAN 10 from an access port (P4 port 1)
+    /// to a trunk (port 2): every frame gets its tag pushed, one megaflow per source
+    /// MAC. Bursts mixing the hosts take the mixed whole-burst path with the headers
+    /// from each megaflow's template, and agree with the pipeline.
+    #[test]
+    fn a_burst_of_several_flows_whose_headers_grow_is_sent_whole_and_agrees_with_the_pipeline() {
+        let mut text = String::from(
+            "[workers]\ncores = [1]\n\n\
+             [[port]]\nname = \"a\"\ndevargs = \"net_null_mx0\"\np4_port = 1\nvlan = 10\n\n\
+             [[port]]\nname = \"t\"\ndevargs = \"net_null_mx1\"\np4_port = 2\nvlan_mode = \"trunk\"\ntrunk_vlans = [10]\n\n\
+             [[vlan]]\nid = 10\nname = \"hosts\"\n\n\
+             [[mac]]\nvlan = 10\nmac = \"02:00:00:00:00:02\"\nport = \"t\"\n",
+        );
+        // The sources static too: no digest, so every outcome is cached.
+        for h in 0..4 {
+            text += &format!("\n[[mac]]\nvlan = 10\nmac = \"02:00:01:00:00:{h:02x}\"\nport = \"a\"\n");
+        }
+        let config = crate::config::Config::parse(&text, "test").unwrap();
+        let l = crate::app::preprogram(&config).unwrap();
+        let frame = |h: usize, seq: u16| {
+            let mut f = crate::pcap::udp_frame(h as u32, seq);
+            f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+            f[6..12].copy_from_slice(&[2, 0, 1, 0, 0, h as u8]);
+            f
+        };
+        let mixed: Vec<Vec<u8>> = (0..32).map(|i| frame(i % 4, i as u16)).collect();
+        let bursts = vec![mixed.clone(), mixed.clone(), mixed];
+        let (c, packets) = cached_vs_uncached("mr", &l, &bursts);
+        assert_eq!((c.upcalls, c.installed, c.uncacheable), (4, 4, 0), "{c:?}");
+        assert_eq!(packets, 3 * 32, "every packet credited to its megaflow");
+    }
+
     /// simple_router on a running worker: packets in on `inp` (P4 port 1), out on
     /// `out2` / `out3` (ports 2 and 3); 10.0.1.10/32 routes to port 2 (`route`, in
     /// table `t`).

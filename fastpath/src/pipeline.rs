@@ -36,7 +36,7 @@ use dpdk_sys::lcore::rdtsc;
 use dpdk_sys::mbuf::Mbuf;
 use dpdk_sys::mempool::Mempool;
 
-use crate::cache::actions::{patch, put_headers, Apply, TEMPLATE_MAX};
+use crate::cache::actions::{patch, put_headers, Apply, Output, TEMPLATE_MAX};
 use crate::cache::datapath::{Datapath, Upcall};
 use crate::cache::dpcls::NONE;
 use crate::cache::event_ring::EventTx;
@@ -339,11 +339,12 @@ impl PipelineStage {
 
     /// A burst of several megaflows, every packet matched by one (so no upcall runs
     /// and none is evicted), whose outcomes are each one copy to the same Sluice port
-    /// rewritten in place (no meter, drop, header change or CPU-port copy): each
-    /// packet is patched by its own megaflow, then the burst goes to the port at
-    /// once, as [`PipelineStage::send_uniform`] sends a burst of one megaflow. Every
-    /// packet's megaflow is checked before any packet is changed: all go, or all take
-    /// the per-packet path. Returns whether the burst was sent.
+    /// rewritten in place or with its headers replaced from a template (no meter,
+    /// drop or CPU-port copy): each packet is rewritten by its own megaflow, then the
+    /// burst goes to the port at once, as [`PipelineStage::send_uniform`] sends a
+    /// burst of one megaflow. Every packet's megaflow (and headroom, for new headers)
+    /// is checked before any packet is changed: all go, or all take the per-packet
+    /// path. Returns whether the burst was sent.
     fn send_mixed(&mut self, found: &[u32], burst: &mut Burst, egress: &mut Egress, stats: &WorkerStats) -> bool {
         if found.contains(&NONE) || !burst.all_contiguous() {
             return false;
@@ -352,24 +353,42 @@ impl PipelineStage {
         let simple = |id: u32| {
             let a = &*cache.get(id)?.actions;
             match (&*a.outputs, &a.metered, &*a.drops) {
-                ([o], None, []) if matches!(o.apply, Apply::InPlace { .. }) => Some(o),
+                ([o], None, [])
+                    if matches!(o.apply, Apply::InPlace { .. } | Apply::Rebuild { template: Some(_), .. }) =>
+                {
+                    Some(o)
+                }
                 _ => None,
             }
         };
         let Some(port) = simple(found[0]).map(|o| o.port) else { return false };
-        if !found.iter().all(|&id| simple(id).is_some_and(|o| o.port == port)) {
+        let fits = |i: usize, o: &Output| match &o.apply {
+            Apply::Rebuild { template: Some(t), .. } => burst.front_fits(i, o.edit.strip as usize, t.len()),
+            _ => true,
+        };
+        if !found.iter().enumerate().all(|(i, &id)| simple(id).is_some_and(|o| o.port == port && fits(i, o))) {
             return false;
         }
         let Some(Some(idx)) = self.to_index.get(port as usize).copied() else { return false };
         let mut lens = [0u32; BURST_SIZE];
+        let mut h = [0u8; TEMPLATE_MAX];
         for (i, &id) in found.iter().enumerate() {
             let Some(o) = simple(id) else { unreachable!("checked above") };
-            let Apply::InPlace { patches } = &o.apply else { unreachable!("checked above") };
-            let d = burst.data_mut(i);
-            let len = d.len();
+            let len = burst.data(i).len();
             lens[i] = len as u32;
-            o.fix_lengths(d, len);
-            patch(d, patches, &o.edit.checksums);
+            match &o.apply {
+                Apply::InPlace { patches } => {
+                    let d = burst.data_mut(i);
+                    o.fix_lengths(d, len);
+                    patch(d, patches, &o.edit.checksums);
+                }
+                Apply::Rebuild { patches, template: Some(t) } => {
+                    o.headers_from(t, burst.data(i), patches, &mut h);
+                    let front = burst.reframe(i, o.edit.strip as usize, t.len()).expect("checked above");
+                    put_headers(front, &h);
+                }
+                _ => unreachable!("checked above"),
+            }
         }
         for (&id, &len) in found.iter().zip(&lens) {
             self.group(id, len as usize);

@@ -165,6 +165,17 @@ unsafe fn replace_front_of(m: *mut raw::rte_mbuf, strip: usize, new: &[u8]) -> b
     }
 }
 
+/// Whether [`reframe_of`] succeeds: the first segment holds `strip` bytes and the
+/// headroom the growth.
+///
+/// SAFETY: `m` must be a valid mbuf.
+#[inline(always)]
+unsafe fn front_fits_of(m: *const raw::rte_mbuf, strip: usize, new_len: usize) -> bool {
+    // SAFETY: per the contract, m is valid; plain field reads.
+    let (data_len, headroom) = unsafe { ((*m).data_len as usize, (*m).data_off as usize) };
+    strip <= data_len && new_len <= strip + headroom
+}
+
 /// Make the first `strip` bytes of `m` room for `new_len` bytes (the rest of the
 /// packet unmoved) and return that room, or `None` (nothing changed) if the first
 /// segment is shorter than `strip` or the headroom too small. The room holds
@@ -177,12 +188,13 @@ unsafe fn replace_front_of(m: *mut raw::rte_mbuf, strip: usize, new: &[u8]) -> b
 /// lifetime.
 #[inline(always)]
 unsafe fn reframe_of<'a>(m: *mut raw::rte_mbuf, strip: usize, new_len: usize) -> Option<&'a mut [u8]> {
+    // SAFETY: per the contract (passed on).
+    if !unsafe { front_fits_of(m, strip, new_len) } {
+        return None;
+    }
     // SAFETY: per the contract, m is valid and exclusively ours; plain field access.
     let mb = unsafe { &mut *m };
     let (data_len, headroom) = (mb.data_len as usize, mb.data_off as usize);
-    if strip > data_len || new_len > strip + headroom {
-        return None;
-    }
     // data_off >= 0 and data_len <= u16::MAX follow from the checks: the new front
     // starts inside the buffer (at most the headroom before the data) and the data
     // still ends where it ended.
@@ -338,11 +350,16 @@ impl Burst {
     /// has the headroom to grow by the difference.
     #[inline]
     pub fn fronts_fit(&self, strip: usize, new_len: usize) -> bool {
-        // SAFETY: slots below len hold valid owned mbufs; plain field reads.
-        self.bufs[..self.len].iter().all(|m| unsafe {
-            let (data_len, headroom) = ((**m).data_len as usize, (**m).data_off as usize);
-            strip <= data_len && new_len <= strip + headroom
-        })
+        // SAFETY: slots below len hold valid owned mbufs.
+        self.bufs[..self.len].iter().all(|m| unsafe { front_fits_of(*m, strip, new_len) })
+    }
+
+    /// [`Burst::fronts_fit`] for packet `i` alone. Panics if `i >= len`.
+    #[inline]
+    pub fn front_fits(&self, i: usize, strip: usize, new_len: usize) -> bool {
+        assert!(i < self.len);
+        // SAFETY: slot i < len holds a valid owned mbuf.
+        unsafe { front_fits_of(self.bufs[i], strip, new_len) }
     }
 
     /// [`Mbuf::replace_front`] on packet `i`. Panics if `i >= len`.
@@ -505,6 +522,7 @@ mod tests {
         assert!(b.fronts_fit(2, 6), "both long enough, default headroom");
         assert!(!b.fronts_fit(3, 3), "the second packet is shorter than the strip");
         assert!(!b.fronts_fit(0, 4096), "beyond the headroom");
+        assert!(b.front_fits(0, 3, 3) && !b.front_fits(1, 3, 3), "per packet");
         assert!(b.replace_front(0, 2, &[9, 9, 9]) && b.replace_front(1, 2, &[8]));
         assert_eq!((b.data(0), b.data(1)), (&[9, 9, 9, 3, 4][..], &[8][..]));
         assert_eq!((b.pkt_len(0), b.pkt_len(1)), (5, 1));
