@@ -56,6 +56,12 @@ pub const FAMILIES: &[(&str, &str, &str, &str)] = &[
         "worker, core, path",
         "Packets by path: offload (a NIC flow mark named the megaflow), emc, dpcls, upcall (pipeline run, megaflow installed), uncacheable (pipeline run every time).",
     ),
+    (
+        "sluice_worker_packets_sent_whole_total",
+        "counter",
+        "worker, core",
+        "Packets of bursts sent to one port at once, each rewritten by its megaflow, with no per-packet action dispatch (the rest of the cache hits went packet by packet).",
+    ),
     ("sluice_worker_subtables_searched_total", "counter", "worker, core", "dpcls subtables searched (per dpcls hit: the ratio)."),
     ("sluice_worker_megaflows", "gauge", "worker, core", "Megaflows in the worker's cache."),
     ("sluice_worker_subtables", "gauge", "worker, core", "dpcls subtables (masks) in the worker's cache."),
@@ -212,6 +218,7 @@ pub fn refresh(s: &Switch) {
             counter!("sluice_worker_packets_total", &l).absolute(n);
         }
         counter!("sluice_worker_subtables_searched_total", &l).absolute(c.subtables_searched);
+        counter!("sluice_worker_packets_sent_whole_total", &l).absolute(c.sent_whole);
         counter!("sluice_worker_mark_misses_total", &l).absolute(c.mark_misses);
         gauge!("sluice_worker_megaflows", &l).set(c.megaflows as f64);
         gauge!("sluice_worker_subtables", &l).set(c.subtables as f64);

@@ -559,6 +559,8 @@ pub(crate) mod tests {
         assert_eq!((c.upcalls, c.installed), (2, 2), "{c:?}");
         assert_eq!(c.emc_hits + c.dpcls_hits, 32 + 32 + 32 + 5 + 1 - 2, "{c:?}");
         assert_eq!(packets, 32 + 32 + 32 + 5 + 1, "every packet credited to its megaflow (the upcalls' too)");
+        // Whole: the bursts with no miss and no second megaflow (the second of A, B's, A's last).
+        assert_eq!(c.sent_whole, 32 + 5 + 1, "{c:?}");
         // simple_router: routed to 10.0.1.10 (TTL, MACs, checksum patched in place).
         let l =
             crate::pipeline::load(&router.join("simple_router.json"), None, Some(&entries.join("simple_router.txt")))
@@ -568,6 +570,7 @@ pub(crate) mod tests {
         let (c, packets) = cached_vs_uncached("ur", &l, &bursts);
         assert_eq!((c.upcalls, c.installed, c.emc_hits + c.dpcls_hits), (1, 1, 66), "{c:?}");
         assert_eq!(packets, 67);
+        assert_eq!(c.sent_whole, 32 + 3, "all but the burst of the miss: {c:?}");
     }
 
     /// Bursts of several megaflows whose packets all matched and all go out one port
@@ -605,6 +608,8 @@ pub(crate) mod tests {
         assert_eq!((c.upcalls, c.installed), (6, 6), "{c:?}");
         assert_eq!(c.emc_hits + c.dpcls_hits, 6 * 32 - 6, "{c:?}");
         assert_eq!(packets, 6 * 32, "every packet credited to its megaflow");
+        // The three bursts of four TTLs after the first; those with a miss go per packet.
+        assert_eq!(c.sent_whole, 3 * 32, "{c:?}");
     }
 
     /// The default program bridging hosts of VLAN 10 from an access port (P4 port 1)
@@ -637,6 +642,7 @@ pub(crate) mod tests {
         let (c, packets) = cached_vs_uncached("mr", &l, &bursts);
         assert_eq!((c.upcalls, c.installed, c.uncacheable), (4, 4, 0), "{c:?}");
         assert_eq!(packets, 3 * 32, "every packet credited to its megaflow");
+        assert_eq!(c.sent_whole, 2 * 32, "the bursts after the first, with its misses: {c:?}");
     }
 
     /// simple_router on a running worker: packets in on `inp` (P4 port 1), out on

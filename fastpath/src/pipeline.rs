@@ -333,6 +333,7 @@ impl PipelineStage {
             Apply::Copy => return false,
         }
         self.group_n(id, burst.len() as u64, bytes);
+        stats.cache.sent_whole.add(burst.len() as u64);
         egress.send(idx, burst, stats);
         true
     }
@@ -393,6 +394,7 @@ impl PipelineStage {
         for (&id, &len) in found.iter().zip(&lens) {
             self.group(id, len as usize);
         }
+        stats.cache.sent_whole.add(burst.len() as u64);
         egress.send(idx, burst, stats);
         true
     }

@@ -276,6 +276,12 @@ pub struct CacheStats {
     pub mark_hits: Counter,
     /// Packets with a mark naming no live megaflow of this worker (looked up as usual).
     pub mark_misses: Counter,
+    /// Packets of bursts sent whole: every packet of the burst matched a megaflow
+    /// whose outcome is one copy to the same port, was rewritten by it, and the
+    /// burst went to that port at once, with no per-packet action dispatch
+    /// (`PipelineStage::send_uniform`, `send_mixed`). The rest of the hits took
+    /// the per-packet path.
+    pub sent_whole: Counter,
 }
 
 impl CacheStats {
@@ -300,6 +306,7 @@ impl CacheStats {
             presettled: self.presettled.get(),
             mark_hits: self.mark_hits.get(),
             mark_misses: self.mark_misses.get(),
+            sent_whole: self.sent_whole.get(),
         }
     }
 }
@@ -326,6 +333,7 @@ pub struct CacheSnapshot {
     pub presettled: u64,
     pub mark_hits: u64,
     pub mark_misses: u64,
+    pub sent_whole: u64,
 }
 
 /// An installed megaflow.
