@@ -727,6 +727,16 @@ impl Dataplane {
         Arc::clone(&self.flows)
     }
 
+    /// Take the workers' pending flow events into the megaflow log. The daemon's
+    /// main loop calls this every few milliseconds: a worker setting up flows at
+    /// ~1.3 M/s fills its ring ([`crate::flows::EVENT_RING`] events) in ~12 ms, and
+    /// an install event the full ring drops leaves its megaflow undescribed in
+    /// dumps and out of offload's reach for its whole life. Reports, dumps and
+    /// offload rounds drain too.
+    pub fn drain_flow_events(&self) {
+        self.flows.lock().unwrap_or_else(|e| e.into_inner()).drain();
+    }
+
     /// Control's handle on the workers (state updates, pipeline swaps, packet-out).
     pub fn control(&self) -> Arc<Workers> {
         Arc::clone(&self.control)
