@@ -93,7 +93,8 @@ fn sluicectl_manages_ports_and_workers_of_a_running_switch() {
     assert!(u(&w["rx_packets"]) >= a_rx, "{w}");
     assert_eq!(w["drops"].as_object().unwrap().len(), 12, "every drop reason is listed");
     let (code, out, _) = ctl(&sock, &["pmd", "stats"]);
-    assert!(code == 0 && out.contains("cycles per packet:"), "{out}");
+    assert!(code == 0 && out.contains("cycles per packet:") && out.contains("sent in whole bursts"), "{out}");
+    assert!(w["sent_whole"].is_u64(), "{w}");
 
     // clear-stats: the API's counters restart; a keeps forwarding.
     let before = u(&port(&ctl_json(&sock, &["port", "stats"]), "a")["counters"]["rx_packets"]);

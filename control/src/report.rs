@@ -212,7 +212,7 @@ impl Report {
         if self.workers.iter().any(|w| w.cache.upcalls > 0) {
             let _ = writeln!(
                 s,
-                "{:<8} {:>12} {:>12} {:>10} {:>12} {:>10} {:>10} {:>8} {:>9} {:>9} {:>11}",
+                "{:<8} {:>12} {:>12} {:>10} {:>12} {:>10} {:>10} {:>8} {:>9} {:>9} {:>11} {:>12}",
                 "worker",
                 "emc_hits",
                 "dpcls_hits",
@@ -223,13 +223,14 @@ impl Report {
                 "sub/hit",
                 "evicted",
                 "expired",
-                "invalidated"
+                "invalidated",
+                "sent_whole"
             );
             for w in &self.workers {
                 let c = &w.cache;
                 let _ = writeln!(
                     s,
-                    "{:<8} {:>12} {:>12} {:>10} {:>12} {:>10} {:>10} {:>8.2} {:>9} {:>9} {:>11}",
+                    "{:<8} {:>12} {:>12} {:>10} {:>12} {:>10} {:>10} {:>8.2} {:>9} {:>9} {:>11} {:>12}",
                     w.worker,
                     c.emc_hits,
                     c.dpcls_hits,
@@ -242,7 +243,9 @@ impl Report {
                     c.subtables_searched as f64 / c.dpcls_hits.max(1) as f64,
                     c.evicted,
                     c.expired,
-                    c.invalidated
+                    c.invalidated,
+                    // Packets of bursts sent to one port whole (no per-packet dispatch).
+                    c.sent_whole
                 );
             }
             let m = &self.megaflows;

@@ -155,6 +155,12 @@ pub fn pmd_stats(r: &pb::ListWorkersResponse) -> String {
         let _ = writeln!(s, "  offloaded: {}", w.offloaded);
         let _ = writeln!(
             s,
+            "  sent in whole bursts (one port, no per-packet dispatch): {} ({:.1}%)",
+            w.sent_whole,
+            pct(w.sent_whole)
+        );
+        let _ = writeln!(
+            s,
             "  megaflows: {} in {} subtables; evicted {}, expired {}, invalidated {}",
             w.megaflows, w.subtables, w.evicted, w.expired, w.invalidated
         );

@@ -183,6 +183,7 @@ impl Switch {
                     evicted: c.evicted.saturating_sub(cb.evicted),
                     expired: c.expired.saturating_sub(cb.expired),
                     invalidated: c.invalidated.saturating_sub(cb.invalidated),
+                    sent_whole: c.sent_whole.saturating_sub(cb.sent_whole),
                     drops: w
                         .drops
                         .iter()
