@@ -360,22 +360,19 @@ def _side_label(side):
 
 def _cache_summary(st):
     """Compact text of sluiced's cache stats, in OVS's terms where the names are known
-    (emc_hits, dpcls_hits, upcalls, uncacheable and sent_whole as shares of received packets; subtables
-    searched per dpcls hit; megaflows and subtables at the end), then any other non-zero key."""
+    (emc_hits, dpcls_hits, upcalls, uncacheable and sent_whole as shares of received packets;
+    subtables searched per dpcls hit; megaflows and subtables at the end), then any other
+    non-zero key."""
     c = {k[len("cache."):]: v for k, v in st.items() if k.startswith("cache.")}
     rx = num(c.pop("_rx_packets", None))
     if not c:
         return ""
     parts = []
     for key, label in (("emc_hits", "EMC"), ("dpcls_hits", "dpcls"), ("upcalls", "upcall"),
-                       ("uncacheable", "uncacheable")):
+                       ("uncacheable", "uncacheable"), ("sent_whole", "sent whole")):
         v = num(c.pop(key, None))
         if v is not None:
             parts.append("%s %s" % (label, "%.1f%%" % (100.0 * v / rx) if rx else "%d" % v))
-    # Hits sent in whole bursts (one port, no per-packet dispatch), as a share of rx too.
-    v = num(c.pop("sent_whole", None))
-    if v is not None:
-        parts.append("sent whole %s" % ("%.1f%%" % (100.0 * v / rx) if rx else "%d" % v))
     srch = num(c.pop("subtables_searched", None))
     hits = num(st.get("cache.dpcls_hits"))
     if srch is not None and hits:
