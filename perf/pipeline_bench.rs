@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sluice::control::entries;
-use sluice::control::flows::EVENT_RING;
+use sluice::control::flows::{FlowLog, EVENT_RING};
 use sluice::control::offload::live_megaflows;
 use sluice::control::workers::{PRESETTLE_SLICE, SCAN_SLICE};
 use std::sync::Arc;
@@ -27,7 +27,6 @@ use std::sync::Arc;
 use sluice::fastpath::cache::datapath::{Datapath, Upcall};
 use sluice::fastpath::cache::dpcls::NONE;
 use sluice::fastpath::cache::event_ring::EventHub;
-use sluice::fastpath::cache::events::EventReader;
 use sluice::fastpath::cache::key::PacketView;
 use sluice::fastpath::cache::{CacheConfig, CacheStats, Change, FlowCache, BURST_PURGE};
 use sluice::fastpath::p4::compile::compile_bytes;
@@ -145,15 +144,8 @@ enum Events {
 /// (the warm flows fill it, untimed), so every setup also evicts one and finds its
 /// tables at their working size, as under a sustained flow setup storm; otherwise it
 /// starts empty. With `events`, every install and eviction also posts its flow
-/// event, as in `sluiced`. Returns the cycles, the timed pass's events and how many
-/// of them the full ring dropped.
-fn setup_cycles(
-    b: &Bench,
-    rt: &Runtime,
-    packets: &[Vec<u8>],
-    warm: Option<&[Vec<u8>]>,
-    events: Events,
-) -> (f64, u64, u64) {
+/// event, as in `sluiced`, and a thread on the other core reads them as control does.
+fn setup_cycles(b: &Bench, rt: &Runtime, packets: &[Vec<u8>], warm: Option<&[Vec<u8>]>, events: Events) -> SetupRun {
     let full = warm.is_some();
     let max_flows = if full { packets.len() / 2 } else { packets.len() * 2 };
     let cfg = CacheConfig { max_flows, ..CacheConfig::default() };
@@ -168,16 +160,20 @@ fn setup_cycles(
             let drainer = std::thread::spawn(move || {
                 // On the control core: the other one (the benchmark runs on the last).
                 core_affinity::set_for_current(core_affinity::CoreId { id: control_core });
-                // As control reads them: shared actions resolved, masks and keys
-                // made (and freed here).
-                let mut reader = EventReader::default();
-                let mut n = 0u64;
+                // As control reads them (`FlowLog::drain`): shared actions resolved,
+                // masks and keys made, each install kept in the live set until its
+                // removal. The cycles inside the drains are control's cost.
+                let mut log = FlowLog::new(vec![hub]);
+                let mut busy = 0u64;
                 loop {
                     // Stop seen before the last drain: nothing is sent after it.
                     let stopping = stop.load(Ordering::Acquire);
-                    hub.drain(|e| n += reader.read(e).is_some() as u64);
+                    let c0 = rdtsc();
+                    log.drain();
+                    busy += rdtsc() - c0;
                     if stopping {
-                        return n;
+                        let s = log.summary();
+                        return (s.installed + s.removed_idle + s.removed_evicted + s.removed_invalidated, busy);
                     }
                     std::thread::sleep(Duration::from_millis(1));
                 }
@@ -219,18 +215,41 @@ fn setup_cycles(
     }
     drop(dp);
     stop.store(true, Ordering::Release);
+    let mut control = 0.0;
     if let Some(d) = drainer {
-        let drained = d.join().expect("the drainer thread");
+        let (drained, busy) = d.join().expect("the drainer thread");
         assert_eq!(drained + s.events_dropped, s.installed + s.evicted, "every event is drained or counted as dropped");
+        control = busy as f64 / drained.max(1) as f64;
     }
     let posted = s.installed + s.evicted - before.installed - before.evicted;
-    (c, posted, s.events_dropped - before.events_dropped)
+    SetupRun {
+        cycles: c,
+        setups: packets.len() as u64,
+        posted,
+        dropped: s.events_dropped - before.events_dropped,
+        control,
+    }
+}
+
+/// One [`setup_cycles`] run.
+#[derive(Clone, Copy)]
+struct SetupRun {
+    /// Cycles per setup.
+    cycles: f64,
+    /// Timed setups.
+    setups: u64,
+    /// Flow events the timed pass posted (installs and evictions).
+    posted: u64,
+    /// Of them, dropped by the full ring.
+    dropped: u64,
+    /// Control's cycles per event read (`FlowLog::drain`, both passes), when drained.
+    control: f64,
 }
 
 /// Setup cycles into an empty cache, into a full one, and into a full one posting
 /// flow events: the first half of `setup` timed, the second half warming the full
 /// cache.
-fn setup_all(b: &Bench, rt: &Runtime, setup: &[Vec<u8>]) -> [(f64, u64, u64); 3] {
+fn setup_all(b: &Bench, rt: &Runtime, setup: &[Vec<u8>]) -> [SetupRun; 3] {
     let (timed, warm) = setup.split_at(setup.len() / 2);
     [
         setup_cycles(b, rt, timed, None, Events::Off),
@@ -455,7 +474,7 @@ fn main() {
     println!("pipeline_bench: core {core}, {flows} flows, {rounds} rounds x {seconds} s, TSC {:.2} GHz", hz / 1e9);
     let mut results: Vec<Samples> = benches.iter().map(|_| (vec![], vec![], vec![], vec![])).collect();
     let mut full_setup: Vec<f64> = vec![];
-    let mut evented_setup: Vec<(f64, u64, u64)> = vec![];
+    let mut evented_setup: Vec<SetupRun> = vec![];
     let mut settles: Vec<Settle> = vec![];
     // Flow setup traffic: 1,000 host routes (10.1.x.y/32; the table holds 1,024) and
     // packets to each with 64 TTLs: LPM tracking decides all 32 bits of a host route
@@ -523,8 +542,8 @@ fn main() {
             if only_setup {
                 if b.name == "simple_router" {
                     let r = setup_all(b, &setup_rt, &setup);
-                    results[bi].3.push(r[0].0);
-                    full_setup.push(r[1].0);
+                    results[bi].3.push(r[0].cycles);
+                    full_setup.push(r[1].cycles);
                     evented_setup.push(r[2]);
                     settles.push(settle_cycles(b, &setup_rt, &setup[..setup.len() / 2]));
                 }
@@ -567,8 +586,8 @@ fn main() {
             // D: flow setup (simple_router only: its megaflows are per destination).
             if b.name == "simple_router" {
                 let r = setup_all(b, &setup_rt, &setup);
-                results[bi].3.push(r[0].0);
-                full_setup.push(r[1].0);
+                results[bi].3.push(r[0].cycles);
+                full_setup.push(r[1].cycles);
                 evented_setup.push(r[2]);
                 settles.push(settle_cycles(b, &setup_rt, &setup[..setup.len() / 2]));
             }
@@ -610,13 +629,30 @@ fn main() {
         println!("| {} | empty | {:.0} | {:.2} M |", b.name, c, hz / c / 1e6);
         let c = median(&mut full_setup);
         println!("| {} | full (each setup evicts) | {:.0} | {:.2} M |", b.name, c, hz / c / 1e6);
-        let c = median(&mut evented_setup.iter().map(|e| e.0).collect::<Vec<_>>());
-        let (posted, dropped) = evented_setup.iter().fold((0, 0), |(p, d), e| (p + e.1, d + e.2));
+        let c = median(&mut evented_setup.iter().map(|e| e.cycles).collect::<Vec<_>>());
+        let (posted, dropped) = evented_setup.iter().fold((0, 0), |(p, d), e| (p + e.posted, d + e.dropped));
         println!(
             "| {} | full, flow events drained each ms ({dropped} of {posted} dropped) | {:.0} | {:.2} M |",
             b.name,
             c,
             hz / c / 1e6
+        );
+        // What reading those events costs control: per event, and per setup (an
+        // install and an eviction each) as a share of the control core while the
+        // worker sets up flows as fast as it can.
+        let per_event = median(&mut evented_setup.iter().map(|e| e.control).collect::<Vec<_>>());
+        let setups: u64 = evented_setup.iter().map(|e| e.setups).sum();
+        let per_setup = per_event * posted as f64 / setups.max(1) as f64;
+        println!();
+        println!(
+            "| control reading flow events (`FlowLog::drain`) | cycles per event | events per setup | control core busy at that setup rate |"
+        );
+        println!("|---|---|---|---|");
+        println!(
+            "| {} | {per_event:.0} | {:.2} | {:.0} % |",
+            b.name,
+            posted as f64 / setups.max(1) as f64,
+            100.0 * per_setup / c
         );
     }
     if !settles.is_empty() {
