@@ -7,14 +7,13 @@
 //! traffic the removed megaflows carried. Events a full ring dropped are counted by the
 //! worker (`events_dropped`), so a gap is visible, never silent.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use serde::Serialize;
 use sluice_fastpath::cache::actions::{Actions, Apply};
 use sluice_fastpath::cache::event_ring::EventHub;
-use sluice_fastpath::cache::events::{Event, EventReader, Install, Removal};
+use sluice_fastpath::cache::events::{Event, EventReader, Install, InstallDesc, Removal};
 use sluice_fastpath::cache::RemoveReason;
 use sluice_fastpath::p4::track::KEY_PACKET_OFFSET;
 
@@ -48,8 +47,47 @@ pub struct FlowSummary {
 pub struct FlowLog {
     rings: Vec<EventHub>,
     reader: EventReader,
-    live: BTreeMap<(u32, u32, u32), Arc<MegaflowInfo>>,
+    /// The live megaflows: per worker, by megaflow id (a cache slot: ids stay under
+    /// the worker's flow limit, freed ones are reused first, so the table stays
+    /// dense). A storm of setups costs control a slot write per install and per
+    /// removal, with no allocation and no tree to walk (measured in
+    /// `perf/pipeline_bench.rs`: the "control reading flow events" table).
+    live: Vec<Vec<Option<Live>>>,
     summary: FlowSummary,
+}
+
+/// A live megaflow as its install described it.
+#[derive(Debug)]
+struct Live {
+    version: u32,
+    desc: Known,
+}
+
+/// What the install said: as it came, until something asks for the description,
+/// which is then made once and kept.
+#[derive(Debug)]
+enum Known {
+    Raw(InstallDesc),
+    Made(Arc<MegaflowInfo>),
+}
+
+impl Live {
+    fn made(&mut self) -> &Arc<MegaflowInfo> {
+        if let Known::Raw(d) = &self.desc {
+            self.desc = Known::Made(Arc::new(d.desc()));
+        }
+        match &self.desc {
+            Known::Made(m) => m,
+            Known::Raw(_) => unreachable!("made above"),
+        }
+    }
+
+    fn render(&self) -> String {
+        match &self.desc {
+            Known::Made(m) => render(m),
+            Known::Raw(d) => render(&d.desc()),
+        }
+    }
 }
 
 impl FlowLog {
@@ -66,10 +104,26 @@ impl FlowLog {
                 None => {}
                 Some(Event::Installed(Install { worker, flow, version, desc })) => {
                     s.installed += 1;
-                    live.insert((worker, flow, version), Arc::new(desc));
+                    let w = worker as usize;
+                    if live.len() <= w {
+                        live.resize_with(w + 1, Vec::new);
+                    }
+                    let slots = &mut live[w];
+                    if slots.len() <= flow as usize {
+                        slots.resize_with(flow as usize + 1, || None);
+                    }
+                    // An occupied slot means its megaflow's removal event was dropped
+                    // (a full ring): the new install replaces it.
+                    let slot = &mut slots[flow as usize];
+                    s.live += slot.is_none() as u64;
+                    *slot = Some(Live { version, desc: Known::Raw(desc) });
                 }
                 Some(Event::Removed(Removal { worker, flow, version, reason, packets, bytes })) => {
-                    live.remove(&(worker, flow, version));
+                    let slot = live.get_mut(worker as usize).and_then(|w| w.get_mut(flow as usize));
+                    if let Some(slot) = slot.filter(|l| l.as_ref().is_some_and(|l| l.version == version)) {
+                        *slot = None;
+                        s.live -= 1;
+                    }
                     match reason {
                         RemoveReason::Idle => s.removed_idle += 1,
                         RemoveReason::Evicted => s.removed_evicted += 1,
@@ -80,7 +134,6 @@ impl FlowLog {
                 }
             });
         }
-        self.summary.live = self.live.len() as u64;
     }
 
     /// The totals.
@@ -88,23 +141,32 @@ impl FlowLog {
         self.summary
     }
 
+    fn get(&self, worker: u32, flow: u32, version: u32) -> Option<&Live> {
+        self.live.get(worker as usize)?.get(flow as usize)?.as_ref().filter(|l| l.version == version)
+    }
+
     /// Megaflow `flow` (version `version`) of worker `worker` as (match, actions),
     /// if its install event has been seen.
     pub fn describe(&self, worker: u32, flow: u32, version: u32) -> Option<(String, String)> {
-        let line = render(self.live.get(&(worker, flow, version))?);
+        let line = self.get(worker, flow, version)?.render();
         let (m, a) = line.split_once(" ->").unwrap_or((&line, ""));
         Some((m.to_owned(), a.trim_start().to_owned()))
     }
 
     /// Megaflow `flow` (version `version`) of worker `worker`, if its install event
-    /// has been seen.
-    pub fn info(&self, worker: u32, flow: u32, version: u32) -> Option<&Arc<MegaflowInfo>> {
-        self.live.get(&(worker, flow, version))
+    /// has been seen (its description made on the first call, then kept).
+    pub fn info(&mut self, worker: u32, flow: u32, version: u32) -> Option<&Arc<MegaflowInfo>> {
+        let l = self.live.get_mut(worker as usize)?.get_mut(flow as usize)?.as_mut()?;
+        (l.version == version).then(|| l.made())
     }
 
-    /// Up to `limit` live megaflows, one readable line each.
+    /// Up to `limit` live megaflows, one readable line each, by worker and id.
     pub fn dump(&self, limit: usize) -> Vec<String> {
-        self.live.iter().take(limit).map(|((w, f, _), m)| format!("worker {w} flow {f}: {}", render(m))).collect()
+        let live =
+            self.live.iter().enumerate().flat_map(|(w, slots)| {
+                slots.iter().enumerate().filter_map(move |(f, l)| l.as_ref().map(|l| (w, f, l)))
+            });
+        live.take(limit).map(|(w, f, l)| format!("worker {w} flow {f}: {}", l.render())).collect()
     }
 }
 
@@ -247,6 +309,44 @@ mod tests {
         let s = log.summary();
         assert_eq!((s.live, s.installed, s.removed_idle, s.removed_packets, s.removed_bytes), (1, 2, 1, 5, 300));
         assert_eq!(log.dump(10), ["worker 0 flow 0: len>=14 pkt[12..14]=0800 -> output:2 drop(Egress)"]);
+        // The description is made on the first ask and kept; a raw one renders the same.
+        let (m, a) = log.describe(0, 0, 0).expect("flow 0 is live");
+        assert_eq!((m.as_str(), a.as_str()), ("len>=14 pkt[12..14]=0800", "output:2 drop(Egress)"));
+        let first = Arc::clone(log.info(0, 0, 0).expect("flow 0 is live"));
+        assert!(Arc::ptr_eq(&first, log.info(0, 0, 0).unwrap()), "made once");
+        assert_eq!((&*first.key, first.min_len), (&key[..], 14));
+        assert!(Arc::ptr_eq(&first.actions, &actions));
+        assert_eq!(log.describe(0, 0, 0).unwrap().0, m);
+        assert!(log.info(0, 0, 1).is_none() && log.info(0, 1, 0).is_none() && log.info(1, 0, 0).is_none());
+        // Slot 0 again at version 1 (its removal dropped by a full ring, say) replaces
+        // version 0; a removal naming version 0 then leaves version 1 alone. Another
+        // worker's flow 0 is its own.
+        let install = |worker, version| FlowEvent::Installed {
+            worker,
+            flow: 0,
+            version,
+            matched: EventMatch::new(&words, &key),
+            min_len: 20,
+            deps: 0,
+            actions: EventActions::Own(Arc::clone(&actions)),
+        };
+        tx.send(install(0, 1)).unwrap();
+        tx.send(install(3, 0)).unwrap();
+        let gone = Removal { worker: 0, flow: 0, version: 0, reason: RemoveReason::Evicted, packets: 0, bytes: 0 };
+        tx.send(FlowEvent::Removed(gone)).unwrap();
+        log.drain();
+        let s = log.summary();
+        assert_eq!((s.live, s.installed, s.removed_evicted), (2, 4, 1));
+        assert!(log.info(0, 0, 0).is_none());
+        assert_eq!(log.info(0, 0, 1).map(|d| d.min_len), Some(20));
+        assert_eq!(
+            log.dump(10),
+            [
+                "worker 0 flow 0: len>=20 pkt[12..14]=0800 -> output:2 drop(Egress)",
+                "worker 3 flow 0: len>=20 pkt[12..14]=0800 -> output:2 drop(Egress)"
+            ]
+        );
+        assert_eq!(log.dump(1).len(), 1);
     }
 
     #[test]

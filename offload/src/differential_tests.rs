@@ -292,11 +292,10 @@ impl<'a> Case<'a> {
     fn collect(&mut self) {
         for e in self.events.collect() {
             match self.reader.read(e) {
-                Some(Event::Installed(Install {
-                    flow,
-                    desc: MegaflowDesc { mask, key, min_len, actions, .. },
-                    ..
-                })) => self.flows.push(Flow { id: flow, mask, key, min_len, actions }),
+                Some(Event::Installed(Install { flow, desc, .. })) => {
+                    let MegaflowDesc { mask, key, min_len, actions, .. } = desc.desc();
+                    self.flows.push(Flow { id: flow, mask, key, min_len, actions })
+                }
                 Some(Event::Removed(r)) => panic!("{}: megaflow {} removed (no expiry here)", self.name, r.flow),
                 None => {}
             }

@@ -71,9 +71,9 @@ impl EventMatch {
     }
 
     /// The mask and the masked key.
-    pub fn into_parts(self) -> (Mask, Box<[u64]>) {
-        if let Some(s) = self.spill {
-            return *s;
+    pub fn parts(&self) -> (Mask, Box<[u64]>) {
+        if let Some(s) = &self.spill {
+            return (s.0.clone(), s.1.clone());
         }
         let n = self.n as usize;
         (Mask { idx: self.idx[..n].into(), bits: self.bits[..n].into() }, self.key[..n].into())
@@ -152,7 +152,30 @@ pub struct Install {
     /// Slot version.
     pub version: u32,
     /// What it matches and does.
-    pub desc: MegaflowDesc,
+    pub desc: InstallDesc,
+}
+
+/// What an install says a megaflow matches and does, as it came: the match still in
+/// the event's inline form. Reading an event allocates nothing; [`InstallDesc::desc`]
+/// makes the [`MegaflowDesc`] (three small allocations) when something needs it, so
+/// a megaflow that comes and goes in a flow setup storm costs control no allocation.
+#[derive(Debug, Clone)]
+pub struct InstallDesc {
+    matched: EventMatch,
+    /// Packets shorter than this do not match.
+    pub min_len: u32,
+    /// Its dependency bits.
+    pub deps: u64,
+    /// Its actions.
+    pub actions: Arc<Actions>,
+}
+
+impl InstallDesc {
+    /// The description.
+    pub fn desc(&self) -> MegaflowDesc {
+        let (mask, key) = self.matched.parts();
+        MegaflowDesc { mask, key, min_len: self.min_len, deps: self.deps, actions: Arc::clone(&self.actions) }
+    }
 }
 
 /// A megaflow's removal.
@@ -210,8 +233,7 @@ impl EventReader {
                         }
                     },
                 };
-                let (mask, key) = matched.into_parts();
-                let desc = MegaflowDesc { mask, key, min_len, deps, actions };
+                let desc = InstallDesc { matched, min_len, deps, actions };
                 Some(Event::Installed(Install { worker, flow, version, desc }))
             }
             FlowEvent::Removed(r) => Some(Event::Removed(r)),
@@ -249,7 +271,7 @@ mod tests {
             let key: Vec<u64> = (0..words as u64).map(|k| k * 7 + 1).collect();
             let m = EventMatch::new(&full, &key);
             assert_eq!(m.spill.is_some(), words > INLINE_WORDS, "{words} words");
-            let (mask, k) = m.into_parts();
+            let (mask, k) = m.parts();
             assert_eq!(mask, Mask::from_words(&full), "{words} words");
             assert_eq!(&*k, &key[..], "{words} words");
         }
