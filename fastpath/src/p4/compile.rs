@@ -150,11 +150,62 @@ pub fn compile(prog: &Program) -> Result<Ir> {
     c.deparser()?;
     c.pipelines()?;
     c.checksums()?;
+    drop_repeated_checksums(&mut c.ir);
     // Const entries go through the same checks as runtime writes.
     if let Err((t, i, e)) = super::tables::Runtime::try_new(&c.ir) {
         return fail(&format!("table {:?} entries[{i}]", c.ir.tables[t as usize].name), e);
     }
     Ok(c.ir)
+}
+
+/// Drop each checksum that repeats an earlier one of the same list with the same
+/// outcome: same field, same condition, a calculation with the same algorithm and
+/// inputs, and nothing in between that could change what it reads. Programs
+/// converted from P4_14 carry the IPv4 checksum twice (`cksum` and `cksum_0`,
+/// neither flagged, so both verify and update, as BMv2 does): every packet computed
+/// it twice on the way in and twice on the way out. Exact: a verification writes
+/// only `checksum_error`, so a repeat that reads neither it nor a stack (whose
+/// field reads the IR does not name) finds what the first found; an update writes
+/// only its field, so a repeat whose inputs and condition read none of the fields
+/// written by the updates from the first one on computes the same value.
+pub(crate) fn drop_repeated_checksums(ir: &mut Ir) {
+    let same = |ir: &Ir, a: &ChecksumDef, b: &ChecksumDef| {
+        let (ca, cb) = (&ir.calcs[a.calc as usize], &ir.calcs[b.calc as usize]);
+        a.field == b.field && a.cond == b.cond && ca.algo == cb.algo && ca.inputs == cb.inputs
+    };
+    // Whether checksum `c` may read one of `fields`: its inputs or its condition name
+    // one, or read a stack element (a field the IR does not name: may be any).
+    let reads_any = |ir: &Ir, c: &ChecksumDef, fields: &[FieldId]| {
+        let inputs = ir.calcs[c.calc as usize].inputs.iter().map(|(e, _)| e);
+        inputs.chain(c.cond.as_ref()).flat_map(|e| e.ops.iter()).any(|op| match op {
+            Op::Field(f) => fields.contains(f),
+            Op::StackLast { .. } | Op::StackAt { .. } => true,
+            _ => false,
+        })
+    };
+    // Verifications write `checksum_error` alone.
+    let error: Vec<FieldId> = ir.std.checksum_error.into_iter().collect();
+    let mut kept: Vec<ChecksumDef> = vec![];
+    for c in std::mem::take(&mut ir.verify_checksums) {
+        if !(kept.iter().any(|k| same(ir, k, &c)) && !reads_any(ir, &c, &error)) {
+            kept.push(c);
+        }
+    }
+    ir.verify_checksums = kept;
+    // Each update writes its field: a repeat of kept update `i` must read none of
+    // the fields written by kept updates `i..` (a dropped one wrote what one of
+    // them did).
+    let mut kept: Vec<ChecksumDef> = vec![];
+    for c in std::mem::take(&mut ir.update_checksums) {
+        let repeat = (0..kept.len()).any(|i| {
+            let written: Vec<FieldId> = kept[i..].iter().map(|w| w.field).collect();
+            same(ir, &kept[i], &c) && !reads_any(ir, &c, &written)
+        });
+        if !repeat {
+            kept.push(c);
+        }
+    }
+    ir.update_checksums = kept;
 }
 
 /// Whether a checksum is the Internet checksum of its field's 16-bit-aligned

@@ -31,9 +31,11 @@ fn simple_router_compiles_to_dense_ids() {
     assert_eq!(lpm.keys[0].kind, MatchKind::Lpm);
     assert_eq!(lpm.keys[0].expr.as_field(), ir.field("ipv4.dstAddr"));
     assert_eq!(lpm.keys[0].width, 32);
-    // Both checksums verify and update (absent flags), csum16 over 9 inputs.
-    assert_eq!(ir.verify_checksums.len(), 2);
+    // Both checksums verify and update (absent flags), csum16 over the same 11
+    // inputs: the second repeats the first and is dropped from both lists.
+    assert_eq!((ir.verify_checksums.len(), ir.update_checksums.len()), (1, 1));
     assert_eq!(ir.calcs[ir.update_checksums[0].calc as usize].algo, HashAlgo::Csum16);
+    assert_eq!(ir.calcs[ir.update_checksums[0].calc as usize].inputs.len(), 11);
     let ipv4 = &ir.headers[ir.header("ipv4").unwrap() as usize];
     assert_eq!(ipv4.bytes, 20);
     assert!(ir
@@ -258,4 +260,46 @@ fn arb_json(depth: u32) -> impl proptest::strategy::Strategy<Value = serde_json:
             serde_json::json!({"type": "expression", "value": {"op": op, "left": l, "right": r, "cond": c}})
         })
     })
+}
+
+/// A repeated checksum is dropped only where dropping it cannot change an outcome.
+#[test]
+fn repeated_checksums_are_dropped_only_when_they_cannot_differ() {
+    let Some(dir) = corpus::dir() else { return };
+    let base = compile_bytes(&std::fs::read(dir.join("simple_router/simple_router.json")).unwrap()).unwrap();
+    let ck = base.update_checksums[0].clone();
+    let f = |n: &str| base.field(n).unwrap();
+    let with = |verify: Vec<ChecksumDef>, update: Vec<ChecksumDef>| {
+        let mut ir = base.clone();
+        ir.verify_checksums = verify;
+        ir.update_checksums = update;
+        drop_repeated_checksums(&mut ir);
+        (ir.verify_checksums.len(), ir.update_checksums.len())
+    };
+    // Plain repeats: one each is left.
+    assert_eq!(with(vec![ck.clone(); 3], vec![ck.clone(); 3]), (1, 1));
+    // Another condition or calculation: kept.
+    let cond = ChecksumDef { cond: Some(Expr { ops: vec![Op::Valid(base.header("ipv4").unwrap())] }), ..ck.clone() };
+    let mut other_calc = base.calcs[ck.calc as usize].clone();
+    other_calc.inputs.pop();
+    let mut ir = base.clone();
+    ir.calcs.push(other_calc);
+    let other = ChecksumDef { calc: ir.calcs.len() as u32 - 1, ..ck.clone() };
+    ir.verify_checksums = vec![ck.clone(), cond.clone(), other.clone()];
+    ir.update_checksums = vec![ck.clone(), cond.clone(), other.clone()];
+    drop_repeated_checksums(&mut ir);
+    assert_eq!((ir.verify_checksums.len(), ir.update_checksums.len()), (3, 3));
+    // A repeat whose condition reads what the first wrote (`checksum_error` for a
+    // verification, the field for an update) may differ: kept.
+    let error = base.std.checksum_error.expect("v1model has checksum_error");
+    let reads_error = ChecksumDef { cond: Some(Expr { ops: vec![Op::Field(error)] }), ..ck.clone() };
+    assert_eq!(with(vec![reads_error.clone(); 2], vec![]), (2, 0));
+    let reads_field = ChecksumDef { cond: Some(Expr { ops: vec![Op::Field(ck.field)] }), ..ck.clone() };
+    assert_eq!(with(vec![], vec![reads_field.clone(); 2]), (0, 2));
+    // An update in between that writes one of the repeat's inputs (the TTL): kept;
+    // one that writes a field it does not read: dropped.
+    let ttl = ChecksumDef { field: f("ipv4.ttl"), ..ck.clone() };
+    assert_eq!(with(vec![], vec![ck.clone(), ttl, ck.clone()]), (0, 3));
+    let elsewhere = ChecksumDef { field: f("ethernet.etherType"), ..ck.clone() };
+    assert_eq!(with(vec![], vec![ck.clone(), elsewhere, ck.clone()]), (0, 2));
 }
