@@ -183,11 +183,13 @@ pub(crate) fn drop_repeated_checksums(ir: &mut Ir) {
             _ => false,
         })
     };
-    // Verifications write `checksum_error` alone.
+    // Verifications write `checksum_error` alone (and compare it if it is the
+    // checksum field itself).
     let error: Vec<FieldId> = ir.std.checksum_error.into_iter().collect();
     let mut kept: Vec<ChecksumDef> = vec![];
     for c in std::mem::take(&mut ir.verify_checksums) {
-        if !(kept.iter().any(|k| same(ir, k, &c)) && !reads_any(ir, &c, &error)) {
+        let repeat = kept.iter().any(|k| same(ir, k, &c)) && !reads_any(ir, &c, &error) && !error.contains(&c.field);
+        if !repeat {
             kept.push(c);
         }
     }

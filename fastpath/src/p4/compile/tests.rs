@@ -294,6 +294,8 @@ fn repeated_checksums_are_dropped_only_when_they_cannot_differ() {
     let error = base.std.checksum_error.expect("v1model has checksum_error");
     let reads_error = ChecksumDef { cond: Some(Expr { ops: vec![Op::Field(error)] }), ..ck.clone() };
     assert_eq!(with(vec![reads_error.clone(); 2], vec![]), (2, 0));
+    let of_error = ChecksumDef { field: error, ..ck.clone() };
+    assert_eq!(with(vec![of_error.clone(); 2], vec![]), (2, 0));
     let reads_field = ChecksumDef { cond: Some(Expr { ops: vec![Op::Field(ck.field)] }), ..ck.clone() };
     assert_eq!(with(vec![], vec![reads_field.clone(); 2]), (0, 2));
     // An update in between that writes one of the repeat's inputs (the TTL): kept;
